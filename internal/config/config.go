@@ -1,0 +1,299 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Config is the whole of fieldsync's settings.
+type Config struct {
+	// DataDir holds the bbolt store and logs. Empty means DefaultDataDir().
+	DataDir string `json:"data_dir,omitempty"`
+	// Device names this machine in Drill. Empty means the store's generated id.
+	Device string `json:"device,omitempty"`
+	// Author is who edits on this machine; empty means the OS user name.
+	Author string `json:"author,omitempty"`
+	// Collections is the path of the collection declarations file.
+	Collections string `json:"collections,omitempty"`
+	// Schedule is the cron spec of automatic syncs ("@every 5m", "*/10 * * * *").
+	Schedule string `json:"schedule,omitempty"`
+	Drill    Drill  `json:"drill"`
+	Log      Log    `json:"log"`
+}
+
+// Drill says how to reach the Drill cluster.
+type Drill struct {
+	// URLs are Drillbit base URLs, tried in order with fail-over.
+	URLs []string `json:"urls,omitempty"`
+	// Plugin is the file-system storage plugin (default "dfs").
+	Plugin string `json:"plugin,omitempty"`
+	// Workspace is fieldsync's workspace inside Plugin (default "fieldsync").
+	Workspace string `json:"workspace,omitempty"`
+	// Location is the workspace directory to create when the workspace is
+	// missing and fieldsync may create it; empty means never create it.
+	Location string `json:"location,omitempty"`
+	// Auth is "none", "basic" or "form".
+	Auth string `json:"auth,omitempty"`
+	// User is the Drill user name; its password is in the OS keyring.
+	User string `json:"user,omitempty"`
+	// CAFile is a PEM file of extra certificate authorities for HTTPS.
+	CAFile string `json:"ca_file,omitempty"`
+	// Timeout bounds one REST call ("60s").
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `json:"level,omitempty"`
+	// Format is "text" or "json".
+	Format string `json:"format,omitempty"`
+}
+
+// Duration is a time.Duration written as text ("90s", "5m") in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes d as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads text like "90s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want text like \"60s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default returns the built-in settings.
+func Default() Config {
+	return Config{
+		Schedule: "@every 5m",
+		Drill: Drill{
+			Plugin:    "dfs",
+			Workspace: "fieldsync",
+			Auth:      "none",
+			Timeout:   Duration(60 * time.Second),
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// ManagedFile is the machine-wide file IT deploys.
+func ManagedFile() string {
+	if runtime.GOOS == "windows" {
+		return filepath.Join(os.Getenv("ProgramData"), "fieldsync", "config.json")
+	}
+	return "/etc/fieldsync/config.json"
+}
+
+// UserFile is the per-user settings file.
+func UserFile() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	return filepath.Join(dir, "fieldsync", "config.json"), nil
+}
+
+// DefaultDataDir is where the store lives when no data_dir is set.
+func DefaultDataDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && runtime.GOOS == "linux" {
+		return filepath.Join(d, "fieldsync"), nil
+	}
+	dir, err := os.UserConfigDir()
+	if runtime.GOOS == "linux" {
+		home, herr := os.UserHomeDir()
+		if herr != nil {
+			return "", fmt.Errorf("config: %w", herr)
+		}
+		return filepath.Join(home, ".local", "state", "fieldsync"), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	return filepath.Join(dir, "fieldsync"), nil
+}
+
+// Sources names the files a Load reads; an empty name is skipped.
+type Sources struct {
+	User    string
+	Managed string
+	// Env is the environment to read FIELDSYNC_* from (os.Environ() form);
+	// nil means none.
+	Env []string
+	// UserRequired makes a missing user file an error (it was named by --config).
+	UserRequired bool
+}
+
+// Load reads the layers and validates the result.
+func Load(src Sources) (Config, error) {
+	c := Default()
+	if src.User != "" {
+		if err := mergeFile(&c, src.User, src.UserRequired); err != nil {
+			return Config{}, err
+		}
+	}
+	if src.Managed != "" {
+		if err := mergeFile(&c, src.Managed, false); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := applyEnv(&c, src.Env); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func mergeFile(c *Config, path string, required bool) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !required {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config: %s: %s", path, describeJSONError(b, err))
+	}
+	return nil
+}
+
+// describeJSONError turns a decoder error into text naming the line.
+func describeJSONError(b []byte, err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("line %d: %v", 1+bytes.Count(b[:se.Offset], []byte("\n")), err)
+	case errors.As(err, &te):
+		return fmt.Sprintf("line %d: %q must be %s, not a JSON %s",
+			1+bytes.Count(b[:te.Offset], []byte("\n")), te.Field, te.Type, te.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ") + " (check the spelling; see docs/CONFIG.md)"
+	}
+	return err.Error()
+}
+
+// envKeys lists the environment variables Load reads, with what each sets.
+// It is a read-only table.
+var envKeys = []struct {
+	name string
+	set  func(*Config, string) error
+}{
+	{"FIELDSYNC_DATA_DIR", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"FIELDSYNC_DEVICE", func(c *Config, v string) error { c.Device = v; return nil }},
+	{"FIELDSYNC_COLLECTIONS", func(c *Config, v string) error { c.Collections = v; return nil }},
+	{"FIELDSYNC_SCHEDULE", func(c *Config, v string) error { c.Schedule = v; return nil }},
+	{"FIELDSYNC_DRILL_URLS", func(c *Config, v string) error { c.Drill.URLs = SplitList(v); return nil }},
+	{"FIELDSYNC_DRILL_WORKSPACE", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
+	{"FIELDSYNC_DRILL_USER", func(c *Config, v string) error { c.Drill.User = v; return nil }},
+	{"FIELDSYNC_DRILL_AUTH", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
+	{"FIELDSYNC_DRILL_CA_FILE", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
+	{"FIELDSYNC_LOG_LEVEL", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+}
+
+// EnvNames returns the names of the environment variables Load reads.
+func EnvNames() []string {
+	out := make([]string, len(envKeys))
+	for i, k := range envKeys {
+		out[i] = k.name
+	}
+	return out
+}
+
+func applyEnv(c *Config, env []string) error {
+	vals := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vals[k] = v
+		}
+	}
+	for _, k := range envKeys {
+		if v, ok := vals[k.name]; ok && v != "" {
+			if err := k.set(c, v); err != nil {
+				return fmt.Errorf("config: %s: %w", k.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// SplitList splits a comma-separated list, dropping blanks.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Read-only patterns.
+var (
+	nameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	deviceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+)
+
+// Validate reports the first setting that cannot work, in words for people.
+func (c Config) Validate() error {
+	for _, u := range c.Drill.URLs {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("config: drill url %q: want http://host:port or https://host:port", u)
+		}
+	}
+	if !nameRE.MatchString(c.Drill.Plugin) {
+		return fmt.Errorf("config: drill plugin %q: want letters, digits and _", c.Drill.Plugin)
+	}
+	if !nameRE.MatchString(c.Drill.Workspace) {
+		return fmt.Errorf("config: drill workspace %q: want letters, digits and _", c.Drill.Workspace)
+	}
+	switch c.Drill.Auth {
+	case "none":
+	case "basic", "form":
+		if c.Drill.User == "" {
+			return fmt.Errorf("config: drill auth %q needs a user", c.Drill.Auth)
+		}
+	default:
+		return fmt.Errorf("config: drill auth %q: want none, basic or form", c.Drill.Auth)
+	}
+	if c.Drill.Timeout < Duration(time.Second) {
+		return fmt.Errorf("config: drill timeout %s is shorter than 1s", time.Duration(c.Drill.Timeout))
+	}
+	if c.Device != "" && !deviceRE.MatchString(c.Device) {
+		return fmt.Errorf("config: device %q: want 1-64 letters, digits, '.', '_' or '-'", c.Device)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("config: log format %q: want text or json", c.Log.Format)
+	}
+	return nil
+}

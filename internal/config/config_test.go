@@ -1,0 +1,203 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zalando/go-keyring"
+)
+
+func writeFile(tb testing.TB, dir, name, body string) string {
+	tb.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadLayers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	user := writeFile(t, dir, "user.json", `{"schedule":"@every 1m","drill":{"urls":["http://a:8047"],"workspace":"mine"}}`)
+	managed := writeFile(t, dir, "managed.json", `{"drill":{"urls":["https://drill.corp:8047","https://drill2.corp:8047"]}}`)
+
+	tests := []struct {
+		name string
+		src  Sources
+		want func(Config) string // returns "" when fine
+	}{
+		{"defaults only", Sources{}, func(c Config) string {
+			if c.Schedule != "@every 5m" || c.Drill.Workspace != "fieldsync" || c.Drill.Auth != "none" || c.Drill.Timeout != Duration(time.Minute) {
+				return "unexpected defaults"
+			}
+			return ""
+		}},
+		{"user overrides defaults", Sources{User: user}, func(c Config) string {
+			if c.Schedule != "@every 1m" || c.Drill.Workspace != "mine" || c.Drill.URLs[0] != "http://a:8047" {
+				return "user values not applied"
+			}
+			if c.Drill.Plugin != "dfs" {
+				return "default lost under partial user file"
+			}
+			return ""
+		}},
+		{"managed overrides user", Sources{User: user, Managed: managed}, func(c Config) string {
+			if len(c.Drill.URLs) != 2 || c.Drill.URLs[0] != "https://drill.corp:8047" {
+				return "managed urls not applied"
+			}
+			if c.Drill.Workspace != "mine" {
+				return "user value not set by managed was lost"
+			}
+			return ""
+		}},
+		{"env overrides files", Sources{User: user, Managed: managed, Env: []string{"FIELDSYNC_DRILL_URLS=http://x:1, http://y:2", "FIELDSYNC_SCHEDULE=@hourly"}}, func(c Config) string {
+			if strings.Join(c.Drill.URLs, ",") != "http://x:1,http://y:2" || c.Schedule != "@hourly" {
+				return "env not applied"
+			}
+			return ""
+		}},
+		{"missing optional files", Sources{User: filepath.Join(dir, "nope.json"), Managed: filepath.Join(dir, "nope2.json")}, func(c Config) string {
+			if c.Schedule != "@every 5m" {
+				return "defaults lost"
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Load(tt.src)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if msg := tt.want(c); msg != "" {
+				t.Errorf("%s: got %+v", msg, c)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		body    string
+		env     []string
+		wantErr string
+	}{
+		{"syntax error names the line", "{\n\"schedule\": \"x\",\n}", nil, "line 3"},
+		{"unknown key", `{"drill":{"urlz":["http://a"]}}`, nil, `unknown field "urlz"`},
+		{"wrong type", `{"drill":{"urls":"http://a"}}`, nil, "must be []string"},
+		{"bad url", `{"drill":{"urls":["ftp://a"]}}`, nil, "want http://host:port"},
+		{"bad workspace", `{"drill":{"workspace":"a.b"}}`, nil, "drill workspace"},
+		{"auth without user", `{"drill":{"auth":"basic"}}`, nil, "needs a user"},
+		{"bad auth", `{"drill":{"auth":"kerberos"}}`, nil, "want none, basic or form"},
+		{"bad timeout text", `{"drill":{"timeout":"soon"}}`, nil, "duration"},
+		{"short timeout", `{"drill":{"timeout":"10ms"}}`, nil, "shorter than 1s"},
+		{"bad device", `{"device":"a/b"}`, nil, "device"},
+		{"bad log level", `{"log":{"level":"loud"}}`, nil, "log level"},
+		{"bad env url", `{}`, []string{"FIELDSYNC_DRILL_URLS=nohost"}, "want http://host:port"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := writeFile(t, dir, "c"+string(rune('a'+i))+".json", tt.body)
+			_, err := Load(Sources{User: p, Env: tt.env})
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Load error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+	t.Run("required user file missing", func(t *testing.T) {
+		_, err := Load(Sources{User: filepath.Join(dir, "absent.json"), UserRequired: true})
+		if err == nil || !strings.Contains(err.Error(), "absent.json") {
+			t.Fatalf("want an error naming the file, got %v", err)
+		}
+	})
+}
+
+type fakeKeyring map[string]string
+
+func (k fakeKeyring) Get(s, u string) (string, error) {
+	if v, ok := k[s+"/"+u]; ok {
+		return v, nil
+	}
+	return "", keyring.ErrNotFound
+}
+func (k fakeKeyring) Set(s, u, p string) error { k[s+"/"+u] = p; return nil }
+func (k fakeKeyring) Delete(s, u string) error { delete(k, s+"/"+u); return nil }
+
+type brokenKeyring struct{}
+
+func (brokenKeyring) Get(string, string) (string, error) { return "", errors.New("no secret service") }
+func (brokenKeyring) Set(string, string, string) error   { return errors.New("no secret service") }
+func (brokenKeyring) Delete(string, string) error        { return errors.New("no secret service") }
+
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	d := Drill{User: "ann", URLs: []string{"https://drill:8047"}}
+	t.Run("keyring round trip", func(t *testing.T) {
+		s := Secrets{Keyring: fakeKeyring{}}
+		where, err := s.SetDrillPassword(d, "pw 1")
+		if err != nil || where != "keyring" {
+			t.Fatalf("Set = %q, %v", where, err)
+		}
+		pw, from, err := s.DrillPassword(d)
+		if err != nil || pw != "pw 1" || from != "keyring" {
+			t.Fatalf("Get = %q, %q, %v", pw, from, err)
+		}
+	})
+	t.Run("env wins", func(t *testing.T) {
+		s := Secrets{Keyring: fakeKeyring{"fieldsync/ann@https://drill:8047": "k"}, Env: []string{"FIELDSYNC_DRILL_PASSWORD=e"}}
+		pw, from, err := s.DrillPassword(d)
+		if err != nil || pw != "e" || from != "env" {
+			t.Fatalf("Get = %q, %q, %v", pw, from, err)
+		}
+	})
+	t.Run("file fallback without keyring", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "sub", "drill-password")
+		s := Secrets{Keyring: brokenKeyring{}, PasswordFile: f}
+		where, err := s.SetDrillPassword(d, "filepw")
+		if err != nil || where != "file" {
+			t.Fatalf("Set = %q, %v", where, err)
+		}
+		fi, err := os.Stat(f)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("password file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+		}
+		di, _ := os.Stat(filepath.Dir(f))
+		if di.Mode().Perm() != 0o700 {
+			t.Fatalf("password dir mode = %v, want 0700", di.Mode().Perm())
+		}
+		pw, from, err := s.DrillPassword(d)
+		if err != nil || pw != "filepw" || from != "file" {
+			t.Fatalf("Get = %q, %q, %v", pw, from, err)
+		}
+	})
+	t.Run("file readable by others refused", func(t *testing.T) {
+		f := writeFile(t, t.TempDir(), "pw", "x\n")
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Secrets{PasswordFile: f}.DrillPassword(d)
+		if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+			t.Fatalf("want a chmod hint, got %v", err)
+		}
+	})
+	t.Run("nothing stored", func(t *testing.T) {
+		_, _, err := Secrets{Keyring: fakeKeyring{}}.DrillPassword(d)
+		if !errors.Is(err, ErrNoPassword) {
+			t.Fatalf("want ErrNoPassword, got %v", err)
+		}
+		_, _, err = Secrets{Keyring: brokenKeyring{}}.DrillPassword(d)
+		if !errors.Is(err, ErrNoPassword) || !strings.Contains(err.Error(), "no secret service") {
+			t.Fatalf("want ErrNoPassword naming the keyring failure, got %v", err)
+		}
+	})
+}
