@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/internal/config"
+)
+
+// version is set at build time with -ldflags -X.
+var version = "dev"
+
+// Version returns the build's version text.
+func Version() string { return version }
+
+// Env is what one run of the command line gets from its process.
+type Env struct {
+	Args    []string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Environ []string
+	// Assets is the built web UI (frontend/dist).
+	Assets fs.FS
+	// Desktop opens the window; nil where there is none (tests, headless builds).
+	Desktop DesktopFunc
+	// Keyring is the OS keyring; nil means config.OSKeyring.
+	Keyring config.Keyring
+}
+
+// DesktopFunc runs the desktop window until it is closed.
+type DesktopFunc func(ctx context.Context, rt *Runtime) error
+
+// ExitError carries a specific exit code.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// errUsage marks a wrong invocation (exit code 2).
+var errUsage = errors.New("usage")
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env Env, args []string) error
+}
+
+// commands lists the subcommands; it is a read-only table.
+func commands() []command {
+	return []command{
+		{"doctor", "check settings, store, keyring and every Drillbit; explain what is wrong", runDoctor},
+		{"login", "store the Drill password in the OS keyring", runLogin},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, env Env) int {
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	if env.Keyring == nil {
+		env.Keyring = config.OSKeyring{}
+	}
+	err := dispatch(ctx, env)
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(env.Stderr, "fieldsync: %v\n", err)
+	var ee *ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	return 1
+}
+
+func dispatch(ctx context.Context, env Env) error {
+	args := env.Args
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
+		return runDesktop(ctx, env, args)
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" {
+		usage(env.Stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	usage(env.Stderr)
+	return fmt.Errorf("%w: unknown command %q", errUsage, name)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: fieldsync [command] [flags]")
+	fmt.Fprintln(w, "\nWith no command, fieldsync opens its window. Commands:")
+	cs := commands()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nEvery command takes --config FILE, --data-dir DIR, --drill URL[,URL...],")
+	fmt.Fprintln(w, "--workspace NAME, --device NAME; 'fieldsync COMMAND -h' lists its flags.")
+}
+
+// globals are the flags every command takes.
+type globals struct {
+	configFile  string
+	dataDir     string
+	drill       string
+	workspace   string
+	device      string
+	collections string
+	logLevel    string
+	json        bool
+}
+
+func newFlagSet(env Env, name string) (*flag.FlagSet, *globals) {
+	fs := flag.NewFlagSet("fieldsync "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	g := &globals{}
+	fs.StringVar(&g.configFile, "config", "", "settings `file` (default: the user's config.json)")
+	fs.StringVar(&g.dataDir, "data-dir", "", "`dir` of the local store and logs")
+	fs.StringVar(&g.drill, "drill", "", "Drillbit `URL`s, comma-separated")
+	fs.StringVar(&g.workspace, "workspace", "", "Drill workspace `name`")
+	fs.StringVar(&g.device, "device", "", "device `name`")
+	fs.StringVar(&g.collections, "collections", "", "collection declarations `file`")
+	fs.StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error")
+	fs.BoolVar(&g.json, "json", false, "print JSON")
+	return fs, g
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+// loadConfig applies the settings layers and then the flags.
+func loadConfig(env Env, g *globals) (config.Config, error) {
+	src := config.Sources{Managed: config.ManagedFile(), Env: env.Environ}
+	if v, ok := lookupEnv(env.Environ, "FIELDSYNC_MANAGED_CONFIG"); ok {
+		src.Managed = v
+	}
+	if g.configFile != "" {
+		src.User, src.UserRequired = g.configFile, true
+	} else if v, ok := lookupEnv(env.Environ, "FIELDSYNC_CONFIG"); ok {
+		src.User, src.UserRequired = v, true
+	} else if p, err := config.UserFile(); err == nil {
+		src.User = p
+	}
+	c, err := config.Load(src)
+	if err != nil {
+		return c, err
+	}
+	if g.dataDir != "" {
+		c.DataDir = g.dataDir
+	}
+	if g.drill != "" {
+		c.Drill.URLs = config.SplitList(g.drill)
+	}
+	if g.workspace != "" {
+		c.Drill.Workspace = g.workspace
+	}
+	if g.device != "" {
+		c.Device = g.device
+	}
+	if g.collections != "" {
+		c.Collections = g.collections
+	}
+	if g.logLevel != "" {
+		c.Log.Level = g.logLevel
+	}
+	if c.DataDir == "" {
+		d, err := config.DefaultDataDir()
+		if err != nil {
+			return c, err
+		}
+		c.DataDir = d
+	}
+	if c.Author == "" {
+		if u, err := user.Current(); err == nil {
+			c.Author = u.Username
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func lookupEnv(environ []string, key string) (string, bool) {
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok && v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// newLogger builds the process logger: text or JSON on w at the set level.
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openLogFile opens <data-dir>/logs/fieldsync.log for appending (0600).
+func openLogFile(dataDir string) (*os.File, error) {
+	dir := filepath.Join(dataDir, "logs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("log: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "fieldsync.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("log: %w", err)
+	}
+	return f, nil
+}
+
+func runVersion(_ context.Context, env Env, args []string) error {
+	fs, _ := newFlagSet(env, "version")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "fieldsync %s\n", version)
+	return nil
+}

@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"github.com/fieldsync/fieldsync/internal/config"
+)
+
+// Runtime is what a long-running fieldsync process (window, agent, serve)
+// is built from. The process that builds it owns it and closes it.
+type Runtime struct {
+	Config  config.Config
+	Logger  *slog.Logger
+	Env     Env
+	closers []io.Closer
+}
+
+// Close releases the runtime's parts in reverse order of opening.
+func (rt *Runtime) Close() error {
+	var errs []error
+	for i := len(rt.closers) - 1; i >= 0; i-- {
+		errs = append(errs, rt.closers[i].Close())
+	}
+	rt.closers = nil
+	return errors.Join(errs...)
+}
+
+func runDesktop(ctx context.Context, env Env, args []string) error {
+	fs, g := newFlagSet(env, "")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if env.Desktop == nil {
+		return errors.New("this build has no window: use 'fieldsync serve' or 'fieldsync agent'")
+	}
+	rt, err := openRuntime(ctx, env, g)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	return env.Desktop(ctx, rt)
+}
+
+// openRuntime loads the settings and opens the log file.
+func openRuntime(_ context.Context, env Env, g *globals) (*Runtime, error) {
+	c, err := loadConfig(env, g)
+	if err != nil {
+		return nil, err
+	}
+	lf, err := openLogFile(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{Config: c, Env: env}
+	rt.closers = append(rt.closers, lf)
+	rt.Logger = newLogger(io.MultiWriter(env.Stderr, lf), c.Log)
+	return rt, nil
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# setup.sh installs everything fieldsync needs to build, run and test on a
+# Debian 12 machine: apt packages, the Wails CLI and Go tools, Go modules,
+# npm packages and the Maven jars of the development Drillbit.
+#
+# It is idempotent and quiet: each step checks first and does nothing when
+# its part is already there. Output appears only when something is installed
+# or fails. Run it as root or with sudo available.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Versions are pinned here and nowhere else.
+WAILS_VERSION=v2.16.0
+STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
+APT_PACKAGES=(
+  build-essential pkg-config
+  libgtk-3-dev libwebkit2gtk-4.1-dev   # the Wails window (build tag webkit2_41)
+  xvfb xauth dbus-x11 at-spi2-core      # a display for the desktop smoke test
+  x11-apps imagemagick                  # window screenshots (xwd + convert)
+  chromium                              # browser tests (playwright-core drives it)
+  curl ca-certificates
+)
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+need_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# --- apt -----------------------------------------------------------------
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing apt packages: ${missing[*]}"
+  log=$(mktemp)
+  if ! { need_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2; say "apt-get install failed (log above)"; exit 1
+  fi
+  rm -f "$log"
+fi
+
+# --- Go tools --------------------------------------------------------------
+GOBIN=$(go env GOPATH)/bin
+have_go_tool() { # name version-substring
+  [ -x "$GOBIN/$1" ] && "$GOBIN/$1" -version 2>/dev/null | grep -q -- "$2"
+}
+if ! { [ -x "$GOBIN/wails" ] && "$GOBIN/wails" version 2>/dev/null | grep -q "$WAILS_VERSION"; }; then
+  say "installing the Wails CLI $WAILS_VERSION"
+  go install "github.com/wailsapp/wails/v2/cmd/wails@$WAILS_VERSION"
+fi
+if ! have_go_tool staticcheck "${STATICCHECK_VERSION#v}"; then
+  say "installing staticcheck $STATICCHECK_VERSION"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+
+# --- Go modules ------------------------------------------------------------
+go mod download
+
+# --- npm -------------------------------------------------------------------
+if [ -f frontend/package-lock.json ]; then
+  stamp=frontend/node_modules/.package-lock.json
+  if [ ! -f "$stamp" ] || [ frontend/package-lock.json -nt "$stamp" ]; then
+    say "installing npm packages (npm ci)"
+    (cd frontend && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+fi
+
+# --- the development Drillbit's jars ---------------------------------------
+if [ -x scripts/drillbit.sh ]; then
+  scripts/drillbit.sh build
+fi

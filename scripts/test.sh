@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# test.sh runs every fieldsync test: lint, frontend unit tests, Go unit and
+# real-Drillbit integration tests, the desktop smoke test under Xvfb and the
+# browser end-to-end tests. `make test` calls it after scripts/setup.sh.
+#
+#   scripts/test.sh          everything
+#   scripts/test.sh lint     only the static checks
+#
+# Test Drillbits are started here on their own ports and data directory (so a
+# developer's `make drillbit` is left alone) and stopped on exit.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$(go env GOPATH)/bin:$PATH"
+
+only=${1:-all}
+passed=0 failed=0
+failures=()
+art=build/artifacts
+mkdir -p "$art"
+
+step() { # name command...
+  local name=$1; shift
+  local t0=$SECONDS
+  printf '==> %s\n' "$name"
+  if "$@"; then
+    passed=$((passed + 1)); printf '<== %s ok (%ds)\n' "$name" $((SECONDS - t0))
+  else
+    failed=$((failed + 1)); failures+=("$name"); printf '<== %s FAILED (%ds)\n' "$name" $((SECONDS - t0))
+  fi
+}
+
+gofmt_clean() {
+  local out; out=$(gofmt -l $(git ls-files '*.go'))
+  [ -z "$out" ] || { echo "gofmt would change:"; echo "$out"; return 1; }
+}
+lint() {
+  step "gofmt" gofmt_clean
+  step "go vet" go vet ./...
+  step "staticcheck" staticcheck ./...
+  step "frontend typecheck" bash -c 'cd frontend && npm run --silent check'
+}
+
+summary() {
+  echo
+  for f in "${failures[@]}"; do echo "failed: $f"; done
+  echo "steps: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+lint
+if [ "$only" = lint ]; then summary; exit; fi
+
+step "frontend unit tests" bash -c 'cd frontend && npm run --silent test'
+step "frontend build" bash -c 'cd frontend && npm run --silent build >/dev/null'
+
+# --- real Drillbits for the integration tests -------------------------------
+drilldata=$(mktemp -d /tmp/fieldsync-test-drill.XXXXXX)
+stop_drill() {
+  scripts/drillbit.sh stop --data "$drilldata/plain" >/dev/null 2>&1
+  scripts/drillbit.sh stop --auth --data "$drilldata/auth" >/dev/null 2>&1
+  rm -rf "$drilldata"
+}
+trap stop_drill EXIT
+start_drill() {
+  local url
+  url=$(scripts/drillbit.sh start --port 18047 --data "$drilldata/plain" | sed -n 's/^FIELDSYNC_DRILL_URL=//p') || return 1
+  [ -n "$url" ] || return 1
+  export FIELDSYNC_DRILL_URL=$url
+  export FIELDSYNC_DRILL_WORKSPACE_DIR=$drilldata/plain/workspace
+  url=$(scripts/drillbit.sh start --auth --port 18147 --data "$drilldata/auth" | sed -n 's/^FIELDSYNC_DRILL_URL=//p') || return 1
+  [ -n "$url" ] || return 1
+  export FIELDSYNC_DRILL_AUTH_URL=$url
+}
+step "start test Drillbits" start_drill
+
+step "go test" go test -count=1 -timeout 30m ./...
+
+step "build app" make --no-print-directory build
+step "desktop smoke" scripts/desktop-smoke.sh
+if [ -x scripts/browser-test.sh ]; then
+  step "browser end-to-end" scripts/browser-test.sh
+fi
+
+summary
