@@ -12,7 +12,7 @@ import (
 )
 
 // decodeCalciteString parses one Calcite character literal the way Drill's
-// parser does: '...' with ” for a quote, or U&'...' whose body is then
+// parser does: '...' with a doubled quote for a quote, or U&'...' whose body is then
 // unescaped (\\ for a backslash, \XXXX for one UTF-16 code unit). It fails on
 // anything Calcite would reject or read differently, including an unescaped
 // quote inside the literal.
