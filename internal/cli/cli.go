@@ -64,6 +64,7 @@ func commands() []command {
 	return []command{
 		{"doctor", "check settings, store, keyring and every Drillbit; explain what is wrong", runDoctor},
 		{"login", "store the Drill password in the OS keyring", runLogin},
+		{"settings", "print the settings in force (all layers applied) as JSON", runSettings},
 		{"version", "print the version", runVersion},
 	}
 }
