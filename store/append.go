@@ -1,0 +1,413 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// recordState is the stored form of a record in v1/records/<collection>.
+// The winner's doc lives in its version node, not here.
+type recordState struct {
+	Version  string   `json:"version"`
+	ChangeID string   `json:"change_id"`
+	Deleted  bool     `json:"deleted"`
+	Device   string   `json:"device"`
+	Author   string   `json:"author,omitempty"`
+	EditedAt int64    `json:"edited_at"`
+	Leaves   []string `json:"leaves"`
+	MSeq     uint64   `json:"mseq"`
+	LastSeq  uint64   `json:"last_seq,omitempty"`
+}
+
+func decodeRecord(v []byte, r *recordState) error { return json.Unmarshal(v, r) }
+
+// versionNode is one node of a record's version graph in
+// v1/versions/<collection>. A node whose Change is nil is a placeholder for
+// a parent that has not arrived yet; it only remembers its children.
+type versionNode struct {
+	Change   *Change  `json:"change,omitempty"`
+	Children []string `json:"children,omitempty"`
+	Seq      uint64   `json:"seq,omitempty"`
+	MSeq     uint64   `json:"mseq,omitempty"`
+}
+
+// changeRef points at a stored change: the value of v1/changeids, v1/journal
+// and v1/mirror entries.
+type changeRef struct {
+	Collection string `json:"c"`
+	RecordID   string `json:"r"`
+	Version    string `json:"v"`
+	ChangeID   string `json:"id,omitempty"`
+	Seq        uint64 `json:"seq,omitempty"`
+	MSeq       uint64 `json:"mseq,omitempty"`
+	// Journal entries: the batch the entry is planned into.
+	Batch string `json:"b,omitempty"`
+	// Mirror entries: origin, pulled batch and the record's state after.
+	Origin     Origin `json:"o,omitempty"`
+	Winner     string `json:"w,omitempty"`
+	Deleted    bool   `json:"d,omitempty"`
+	Conflicted bool   `json:"x,omitempty"`
+}
+
+// Append validates changes made on this device and stores the valid new
+// ones in one transaction: each goes into the push journal, the record
+// mirror, the version graph and the mirror index. It is idempotent by
+// change id: a change stored before is reported as Duplicate and not stored
+// again. A change that fails validation is reported as Rejected with its
+// reason and does not stop the others.
+//
+// The returned error is non-nil only when nothing was stored (I/O failure,
+// full disk, cancelled context); then no result is reported.
+func (s *Store) Append(ctx context.Context, changes []Change) (AppendResult, error) {
+	res, err := s.apply(ctx, changes, Local, "", nil)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("store: append %d changes: %w", len(changes), err)
+	}
+	return res, nil
+}
+
+// ApplyRemote stores changes pulled from Drill (made on other devices) from
+// the named batch: like Append, but they do not enter the push journal. It is
+// idempotent by change id, so re-applying a batch is harmless.
+func (s *Store) ApplyRemote(ctx context.Context, batch string, changes []Change) (AppendResult, error) {
+	res, err := s.apply(ctx, changes, Remote, batch, nil)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("store: apply batch %s: %w", batch, err)
+	}
+	return res, nil
+}
+
+// Resolve appends a conflict resolution made on this device together with
+// its audit entry, in one transaction. The resolution's parents must include
+// every current leaf of the record, or it is rejected with
+// ErrStaleResolution (the record changed since the conflict was read). The
+// audit entry is written only when the resolution is accepted; its
+// collection, record and change id are filled in from the change.
+func (s *Store) Resolve(ctx context.Context, resolution Change, audit AuditEntry) (ChangeResult, error) {
+	if audit.Actor == "" || audit.Action == "" {
+		return ChangeResult{}, fmt.Errorf("store: resolve %s/%s: the audit entry needs an actor and an action", resolution.Collection, resolution.RecordID)
+	}
+	res, err := s.apply(ctx, []Change{resolution}, Local, "", &audit)
+	if err != nil {
+		return ChangeResult{}, fmt.Errorf("store: resolve %s/%s: %w", resolution.Collection, resolution.RecordID, err)
+	}
+	return res.Results[0], nil
+}
+
+// apply runs one write transaction over changes. A non-nil audit marks a
+// resolution: leaves are checked and the audit entry written with it.
+func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batch string, audit *AuditEntry) (AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return AppendResult{}, err
+	}
+	var res AppendResult
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		res = AppendResult{Results: make([]ChangeResult, 0, len(changes))}
+		var last Version
+		for i := range changes {
+			r, v, err := s.applyChange(tx, &changes[i], origin, batch, audit != nil)
+			if err != nil {
+				return err
+			}
+			switch r.Outcome {
+			case Accepted:
+				res.Accepted++
+				last = v
+			case Duplicate:
+				res.Duplicates++
+			case Rejected:
+				res.Rejected++
+			}
+			res.Results = append(res.Results, r)
+		}
+		if res.Accepted > 0 {
+			if err := bucket(tx, bMeta).Put([]byte(keyHLC), []byte(last.String())); err != nil {
+				return err
+			}
+		}
+		if audit != nil && res.Accepted == 1 {
+			c := changes[0]
+			audit.Collection, audit.RecordID, audit.ChangeID = c.Collection, c.RecordID, c.ChangeID
+			if _, err := s.appendAudit(tx, audit); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return res, nil
+}
+
+// applyChange stores one change in tx. Problems with the change itself come
+// back as a Rejected result; an error means the transaction must abort. The
+// returned version is the clock state after observing the change.
+func (s *Store) applyChange(tx *bolt.Tx, c *Change, origin Origin, batch string, resolution bool) (ChangeResult, Version, error) {
+	res := ChangeResult{ChangeID: c.ChangeID}
+	reject := func(err error) (ChangeResult, Version, error) {
+		res.Outcome, res.Err, res.Reason = Rejected, err, err.Error()
+		return res, Version{}, nil
+	}
+	if err := c.Validate(); err != nil {
+		return reject(err)
+	}
+	if slices.Contains(c.Parents, c.Version) {
+		return reject(fmt.Errorf("%w %q: version %s is also one of its parents", ErrInvalidChange, c.ChangeID, c.Version))
+	}
+	ids := bucket(tx, bChangeIDs)
+	var prev changeRef
+	if found, err := getJSON(ids, []byte(c.ChangeID), &prev); err != nil {
+		return res, Version{}, err
+	} else if found {
+		res.Outcome, res.Seq, res.MSeq = Duplicate, prev.Seq, prev.MSeq
+		return res, Version{}, nil
+	}
+	vb, err := sub(tx, bVersions, c.Collection)
+	if err != nil {
+		return res, Version{}, err
+	}
+	rb, err := sub(tx, bRecords, c.Collection)
+	if err != nil {
+		return res, Version{}, err
+	}
+	var node versionNode
+	if _, err := getJSON(vb, versionKey(c.RecordID, c.Version), &node); err != nil {
+		return res, Version{}, err
+	}
+	if node.Change != nil {
+		return reject(fmt.Errorf("%w: change %q has version %s of %s/%s, already used by change %q",
+			ErrVersionTaken, c.ChangeID, c.Version, c.Collection, c.RecordID, node.Change.ChangeID))
+	}
+	var st recordState
+	existed, err := getJSON(rb, []byte(c.RecordID), &st)
+	if err != nil {
+		return res, Version{}, err
+	}
+	if resolution {
+		for _, leaf := range st.Leaves {
+			if !slices.Contains(c.Parents, leaf) {
+				return reject(fmt.Errorf("%w: %s/%s has leaf %s that change %q does not name as a parent",
+					ErrStaleResolution, c.Collection, c.RecordID, leaf, c.ChangeID))
+			}
+		}
+	}
+	before := st
+
+	// From here on the change is accepted; every failure aborts the transaction.
+	if origin == Local {
+		if res.Seq, err = bucket(tx, bJournal).NextSequence(); err != nil {
+			return res, Version{}, err
+		}
+		ref := changeRef{Collection: c.Collection, RecordID: c.RecordID, Version: c.Version, ChangeID: c.ChangeID}
+		if err := putJSON(bucket(tx, bJournal), utob(res.Seq), ref); err != nil {
+			return res, Version{}, err
+		}
+	}
+	mirror := bucket(tx, bMirror)
+	if res.MSeq, err = mirror.NextSequence(); err != nil {
+		return res, Version{}, err
+	}
+	cc := cloneChange(*c)
+	node.Change, node.Seq, node.MSeq = &cc, res.Seq, res.MSeq
+	if err := putJSON(vb, versionKey(c.RecordID, c.Version), node); err != nil {
+		return res, Version{}, err
+	}
+	var parents []string
+	for _, p := range c.Parents {
+		if slices.Contains(parents, p) {
+			continue
+		}
+		parents = append(parents, p)
+		var pn versionNode
+		if _, err := getJSON(vb, versionKey(c.RecordID, p), &pn); err != nil {
+			return res, Version{}, err
+		}
+		if !slices.Contains(pn.Children, c.Version) {
+			pn.Children = append(pn.Children, c.Version)
+			if err := putJSON(vb, versionKey(c.RecordID, p), pn); err != nil {
+				return res, Version{}, err
+			}
+		}
+	}
+	leaves := make([]string, 0, len(st.Leaves)+1)
+	for _, l := range st.Leaves {
+		if !slices.Contains(parents, l) {
+			leaves = append(leaves, l)
+		}
+	}
+	if len(node.Children) == 0 {
+		leaves = append(leaves, c.Version)
+	}
+	slices.Sort(leaves)
+	st.Leaves = leaves
+	if winner := leaves[len(leaves)-1]; winner != st.Version {
+		w := &cc
+		if winner != c.Version {
+			var wn versionNode
+			if _, err := getJSON(vb, versionKey(c.RecordID, winner), &wn); err != nil {
+				return res, Version{}, err
+			}
+			if wn.Change == nil {
+				return res, Version{}, fmt.Errorf("record %s/%s: leaf %s has no change", c.Collection, c.RecordID, winner)
+			}
+			w = wn.Change
+		}
+		st.Version, st.ChangeID, st.Deleted = w.Version, w.ChangeID, w.Op == OpDelete
+		st.Device, st.Author, st.EditedAt = w.Device, w.Author, w.EditedAt
+	}
+	st.MSeq = res.MSeq
+	if origin == Local {
+		st.LastSeq = res.Seq
+	}
+	if err := putJSON(rb, []byte(c.RecordID), st); err != nil {
+		return res, Version{}, err
+	}
+	res.Conflicted = len(st.Leaves) > 1
+	if err := s.updateConflict(tx, vb, c.Collection, c.RecordID, st); err != nil {
+		return res, Version{}, err
+	}
+	if err := updateCounts(tx, c.Collection, existed, before, st); err != nil {
+		return res, Version{}, err
+	}
+	ref := changeRef{Collection: c.Collection, RecordID: c.RecordID, Version: c.Version, Seq: res.Seq, MSeq: res.MSeq}
+	if err := putJSON(ids, []byte(c.ChangeID), ref); err != nil {
+		return res, Version{}, err
+	}
+	ref.Seq, ref.MSeq = 0, 0
+	ref.ChangeID, ref.Origin, ref.Batch = c.ChangeID, origin, batch
+	ref.Winner, ref.Deleted, ref.Conflicted = st.Version, st.Deleted, res.Conflicted
+	if err := putJSON(mirror, utob(res.MSeq), ref); err != nil {
+		return res, Version{}, err
+	}
+	v, err := ParseVersion(c.Version)
+	if err != nil {
+		return res, Version{}, err // Validate checked it; unreachable
+	}
+	res.Outcome = Accepted
+	return res, s.observe(v), nil
+}
+
+// updateCounts adjusts the per-collection tallies for one record's change
+// from before to after.
+func updateCounts(tx *bolt.Tx, collection string, existed bool, before, after recordState) error {
+	cb := bucket(tx, bCounts)
+	var c counts
+	if _, err := getJSON(cb, []byte(collection), &c); err != nil {
+		return err
+	}
+	if existed {
+		if before.Deleted {
+			c.Deleted--
+		} else {
+			c.Live--
+		}
+	}
+	if after.Deleted {
+		c.Deleted++
+	} else {
+		c.Live++
+	}
+	return putJSON(cb, []byte(collection), c)
+}
+
+// updateConflict creates, refreshes or removes the record's conflict entry
+// to match its leaves.
+func (s *Store) updateConflict(tx *bolt.Tx, vb *bolt.Bucket, collection, recordID string, st recordState) error {
+	cb, err := sub(tx, bConflicts, collection)
+	if err != nil {
+		return err
+	}
+	var cf Conflict
+	existed, err := getJSON(cb, []byte(recordID), &cf)
+	if err != nil {
+		return err
+	}
+	if len(st.Leaves) < 2 {
+		if existed {
+			return cb.Delete([]byte(recordID))
+		}
+		return nil
+	}
+	now := s.nowMS()
+	if !existed {
+		cf = Conflict{Collection: collection, RecordID: recordID, DetectedAt: now}
+	}
+	cf.UpdatedAt, cf.Winner, cf.Leaves, cf.Ancestor = now, st.Version, nil, nil
+	for _, l := range st.Leaves {
+		var n versionNode
+		if _, err := getJSON(vb, versionKey(recordID, l), &n); err != nil {
+			return err
+		}
+		if n.Change == nil {
+			return fmt.Errorf("record %s/%s: leaf %s has no change", collection, recordID, l)
+		}
+		cf.Leaves = append(cf.Leaves, *n.Change)
+	}
+	anc, err := commonAncestor(vb, recordID, st.Leaves)
+	if err != nil {
+		return err
+	}
+	cf.Ancestor = anc
+	return putJSON(cb, []byte(recordID), cf)
+}
+
+// maxAncestorWalk bounds the version-graph walk that looks for a common
+// ancestor, so a record with a very long history cannot stall a write.
+const maxAncestorWalk = 10000
+
+// commonAncestor returns the newest version that is an ancestor of (or
+// equal to) every leaf and whose change is stored, or nil.
+func commonAncestor(vb *bolt.Bucket, recordID string, leaves []string) (*Change, error) {
+	var common map[string]*Change
+	budget := maxAncestorWalk
+	for _, leaf := range leaves {
+		seen := map[string]*Change{}
+		queue := []string{leaf}
+		for len(queue) > 0 && budget > 0 {
+			v := queue[0]
+			queue = queue[1:]
+			if _, ok := seen[v]; ok {
+				continue
+			}
+			budget--
+			var n versionNode
+			if _, err := getJSON(vb, versionKey(recordID, v), &n); err != nil {
+				return nil, err
+			}
+			if n.Change == nil {
+				continue // not arrived (yet): the walk stops here
+			}
+			seen[v] = n.Change
+			queue = append(queue, n.Change.Parents...)
+		}
+		if common == nil {
+			common = seen
+			continue
+		}
+		for v := range common {
+			if _, ok := seen[v]; !ok {
+				delete(common, v)
+			}
+		}
+	}
+	var best *Change
+	for v, c := range common {
+		if best == nil || v > best.Version {
+			best = c
+		}
+	}
+	return best, nil
+}
+
+// cloneChange returns a deep copy of c, so stored and returned changes never
+// share memory with the caller's or bbolt's.
+func cloneChange(c Change) Change {
+	c.Doc = slices.Clone(c.Doc)
+	c.Parents = slices.Clone(c.Parents)
+	return c
+}

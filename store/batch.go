@@ -1,0 +1,337 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// PlanBatch fixes a push batch before its first write attempt: its name and
+// the journal entries it holds, in state BatchPlanned. Every entry must be in
+// the journal, belong to plan.Collection and not be in another batch
+// (ErrBatchClaimed). Planning the same name with the same entries again
+// returns the stored manifest (so a retry after a crash is harmless); the
+// same name with other entries fails with ErrBatchExists.
+func (s *Store) PlanBatch(ctx context.Context, plan BatchPlan) (Batch, error) {
+	if len(plan.Seqs) == 0 {
+		return Batch{}, fmt.Errorf("store: plan batch: no journal entries given")
+	}
+	if err := validID("collection", plan.Collection); err != nil {
+		return Batch{}, fmt.Errorf("store: plan batch: %w", err)
+	}
+	if plan.Name != "" {
+		if err := validID("batch name", plan.Name); err != nil {
+			return Batch{}, fmt.Errorf("store: plan batch: %w", err)
+		}
+	}
+	seqs := slices.Clone(plan.Seqs)
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	var out Batch
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		bb := bucket(tx, bBatches)
+		if plan.Name != "" {
+			var prev Batch
+			found, err := getJSON(bb, []byte(plan.Name), &prev)
+			if err != nil {
+				return err
+			}
+			if found {
+				if prev.Collection == plan.Collection && slices.Equal(prev.Seqs, seqs) {
+					out = prev
+					return nil
+				}
+				return fmt.Errorf("%w: %s holds other entries", ErrBatchExists, plan.Name)
+			}
+		}
+		meta := bucket(tx, bMeta)
+		bseq := btou(meta.Get([]byte(keyBatchSeq))) + 1
+		name := plan.Name
+		if name == "" {
+			ms := plan.ServerMS
+			if ms == 0 {
+				ms = s.nowMS()
+			}
+			name = fmt.Sprintf("%d_%s_%d", ms, s.device, bseq)
+			if bb.Get([]byte(name)) != nil {
+				return fmt.Errorf("%w: %s", ErrBatchExists, name)
+			}
+		}
+		now := s.nowMS()
+		b := Batch{
+			Name: name, Seq: bseq, Collection: plan.Collection, Seqs: seqs,
+			FirstSeq: seqs[0], LastSeq: seqs[len(seqs)-1], State: BatchPlanned,
+			CreatedAt: now, UpdatedAt: now,
+		}
+		jb := bucket(tx, bJournal)
+		for _, seq := range seqs {
+			var ref changeRef
+			found, err := getJSON(jb, utob(seq), &ref)
+			if err != nil {
+				return err
+			}
+			switch {
+			case !found:
+				return fmt.Errorf("%w: journal entry %d does not exist", ErrNotFound, seq)
+			case ref.Collection != plan.Collection:
+				return fmt.Errorf("journal entry %d belongs to collection %s, not %s", seq, ref.Collection, plan.Collection)
+			case ref.Batch != "":
+				return fmt.Errorf("%w: journal entry %d is in batch %s", ErrBatchClaimed, seq, ref.Batch)
+			}
+			ref.Batch = name
+			if err := putJSON(jb, utob(seq), ref); err != nil {
+				return err
+			}
+			b.ChangeIDs = append(b.ChangeIDs, ref.ChangeID)
+		}
+		if err := meta.Put([]byte(keyBatchSeq), utob(bseq)); err != nil {
+			return err
+		}
+		out = b
+		return putJSON(bb, []byte(name), b)
+	})
+	if err != nil {
+		return Batch{}, fmt.Errorf("store: plan batch %s: %w", plan.Name, err)
+	}
+	return out, nil
+}
+
+// MarkBatch records a push batch's progress. A non-nil attemptErr records a
+// failed attempt (Attempts and LastError). Marking a batch BatchVerified
+// also moves the push cursor over every journal entry that now lies in
+// verified batches, in the same transaction. A verified batch cannot go
+// back (ErrBatchVerified); marking it verified again is a no-op.
+func (s *Store) MarkBatch(ctx context.Context, name string, state BatchState, attemptErr error) (Batch, error) {
+	switch state {
+	case BatchPlanned, BatchWritten, BatchVerified:
+	default:
+		return Batch{}, fmt.Errorf("store: mark batch %s: unknown state %q", name, state)
+	}
+	var out Batch
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		bb := bucket(tx, bBatches)
+		var b Batch
+		found, err := getJSON(bb, []byte(name), &b)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return ErrNotFound
+		}
+		if b.State == BatchVerified {
+			if state == BatchVerified {
+				out = b
+				return nil
+			}
+			return ErrBatchVerified
+		}
+		b.State, b.UpdatedAt = state, s.nowMS()
+		if attemptErr != nil {
+			b.Attempts++
+			b.LastError = attemptErr.Error()
+		}
+		if err := putJSON(bb, []byte(name), b); err != nil {
+			return err
+		}
+		out = b
+		if state == BatchVerified {
+			return advanceCursor(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return Batch{}, fmt.Errorf("store: mark batch %s %s: %w", name, state, err)
+	}
+	return out, nil
+}
+
+// advanceCursor moves the push cursor over the journal entries that follow
+// it and lie in verified batches.
+func advanceCursor(tx *bolt.Tx) error {
+	meta := bucket(tx, bMeta)
+	cur := btou(meta.Get([]byte(keyPushCursor)))
+	bb := bucket(tx, bBatches)
+	verified := map[string]bool{}
+	next := cur
+	c := bucket(tx, bJournal).Cursor()
+	for k, v := c.Seek(utob(cur + 1)); k != nil; k, v = c.Next() {
+		var ref changeRef
+		if err := jsonUnmarshal(v, &ref); err != nil {
+			return fmt.Errorf("journal %d: %w", btou(k), err)
+		}
+		if ref.Batch == "" {
+			break
+		}
+		ok, seen := verified[ref.Batch]
+		if !seen {
+			var b Batch
+			if _, err := getJSON(bb, []byte(ref.Batch), &b); err != nil {
+				return err
+			}
+			ok = b.State == BatchVerified
+			verified[ref.Batch] = ok
+		}
+		if !ok {
+			break
+		}
+		next = btou(k)
+	}
+	if next == cur {
+		return nil
+	}
+	return meta.Put([]byte(keyPushCursor), utob(next))
+}
+
+// Batch returns a push batch manifest by name, or an error wrapping
+// ErrNotFound.
+func (s *Store) Batch(ctx context.Context, name string) (Batch, error) {
+	var b Batch
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		found, err := getJSON(bucket(tx, bBatches), []byte(name), &b)
+		if err == nil && !found {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return Batch{}, fmt.Errorf("store: batch %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// OpenBatches returns the batches not yet verified, oldest first: the ones a
+// push must finish (verify, or rewrite) before planning new ones.
+func (s *Store) OpenBatches(ctx context.Context) ([]Batch, error) {
+	var out []Batch
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return bucket(tx, bBatches).ForEach(func(k, v []byte) error {
+			var b Batch
+			if err := jsonUnmarshal(v, &b); err != nil {
+				return fmt.Errorf("batch %s: %w", k, err)
+			}
+			if b.State != BatchVerified {
+				out = append(out, b)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open batches: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+// MarkSeen records that a pulled batch of a collection has been applied, so
+// later pulls skip it.
+func (s *Store) MarkSeen(ctx context.Context, collection, batch string, changes int) error {
+	if err := validID("collection", collection); err != nil {
+		return fmt.Errorf("store: mark seen: %w", err)
+	}
+	if err := validID("batch name", batch); err != nil {
+		return fmt.Errorf("store: mark seen: %w", err)
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		sb, err := sub(tx, bSeen, collection)
+		if err != nil {
+			return err
+		}
+		return putJSON(sb, []byte(batch), SeenBatch{Collection: collection, Name: batch, Changes: changes, SeenAt: s.nowMS()})
+	})
+	if err != nil {
+		return fmt.Errorf("store: mark seen %s/%s: %w", collection, batch, err)
+	}
+	return nil
+}
+
+// Seen reports whether a pulled batch of a collection was applied.
+func (s *Store) Seen(ctx context.Context, collection, batch string) (bool, error) {
+	var seen bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		sb, _ := sub(tx, bSeen, collection)
+		seen = sb != nil && sb.Get([]byte(batch)) != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: seen %s/%s: %w", collection, batch, err)
+	}
+	return seen, nil
+}
+
+// SeenBatches lists the seen batches of a collection in name order after
+// the given name (limit <= 0 means 100).
+func (s *Store) SeenBatches(ctx context.Context, collection, after string, limit int) ([]SeenBatch, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	var out []SeenBatch
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		sb, _ := sub(tx, bSeen, collection)
+		if sb == nil {
+			return nil
+		}
+		c := sb.Cursor()
+		k, v := c.First()
+		if after != "" {
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			var b SeenBatch
+			if err := jsonUnmarshal(v, &b); err != nil {
+				return fmt.Errorf("seen %s: %w", k, err)
+			}
+			out = append(out, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: seen batches of %s: %w", collection, err)
+	}
+	return out, nil
+}
+
+// PullWatermark returns the pull watermark of a collection (epoch ms of the
+// newest batch pulled; 0 before the first pull).
+func (s *Store) PullWatermark(ctx context.Context, collection string) (int64, error) {
+	var ms int64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		ms = int64(btou(bucket(tx, bMeta).Get([]byte(keyWatermark + collection))))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: pull watermark of %s: %w", collection, err)
+	}
+	return ms, nil
+}
+
+// SetPullWatermark stores the pull watermark of a collection. It never moves
+// backwards: a smaller value is ignored.
+func (s *Store) SetPullWatermark(ctx context.Context, collection string, ms int64) error {
+	if err := validID("collection", collection); err != nil {
+		return fmt.Errorf("store: set pull watermark: %w", err)
+	}
+	if ms < 0 {
+		return fmt.Errorf("store: set pull watermark of %s: negative time %d", collection, ms)
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		meta := bucket(tx, bMeta)
+		key := []byte(keyWatermark + collection)
+		if int64(btou(meta.Get(key))) >= ms {
+			return nil
+		}
+		return meta.Put(key, utob(uint64(ms)))
+	})
+	if err != nil {
+		return fmt.Errorf("store: set pull watermark of %s: %w", collection, err)
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names under the versioned root (see doc.go for the tree). They are
+// strings so that no package variable can be changed; convert at use.
+const (
+	bRoot      = "v1"
+	bMeta      = "meta"
+	bRecords   = "records"
+	bVersions  = "versions"
+	bMirror    = "mirror"
+	bJournal   = "journal"
+	bChangeIDs = "changeids"
+	bBatches   = "batches"
+	bSeen      = "seen"
+	bConflicts = "conflicts"
+	bAudit     = "audit"
+	bCounts    = "counts"
+)
+
+// Keys in the meta bucket.
+const (
+	keySchema     = "schema_version"
+	keyDevice     = "device_id"
+	keyHLC        = "hlc"
+	keyHLCCeiling = "hlc_ceiling"
+	keyPushCursor = "push_cursor"
+	keyBatchSeq   = "batch_seq"
+	keyWatermark  = "watermark/" // + collection
+)
+
+// v1Buckets lists the top-level buckets of the v1 tree.
+func v1Buckets() []string {
+	return []string{bMeta, bRecords, bVersions, bMirror, bJournal, bChangeIDs, bBatches, bSeen, bConflicts, bAudit}
+}
+
+// bucket returns the named bucket under the root. The buckets exist once
+// migrations ran, so a nil result is a programming error.
+func bucket(tx *bolt.Tx, name string) *bolt.Bucket {
+	root := tx.Bucket([]byte(bRoot))
+	if root == nil {
+		panic("store: root bucket missing (migrations not applied)")
+	}
+	b := root.Bucket([]byte(name))
+	if b == nil {
+		panic("store: bucket " + name + " missing (migrations not applied)")
+	}
+	return b
+}
+
+// sub returns the per-collection bucket below the named top-level bucket,
+// creating it in a writable transaction. In a read-only transaction it
+// returns nil when the collection has no bucket yet.
+func sub(tx *bolt.Tx, name, collection string) (*bolt.Bucket, error) {
+	b := bucket(tx, name)
+	if !tx.Writable() {
+		return b.Bucket([]byte(collection)), nil
+	}
+	c, err := b.CreateBucketIfNotExists([]byte(collection))
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s/%s: %w", name, collection, err)
+	}
+	return c, nil
+}
+
+// utob encodes v as an 8-byte big-endian key, so cursor order is numeric order.
+func utob(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+// btou decodes an 8-byte big-endian key.
+func btou(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// getJSON decodes the value stored under key into v; found is false when
+// the key is absent. The value is copied out by the decoder.
+func getJSON(b *bolt.Bucket, key []byte, v any) (found bool, err error) {
+	if b == nil {
+		return false, nil
+	}
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("decode %q: %w", key, err)
+	}
+	return true, nil
+}
+
+// putJSON encodes v and stores it under key.
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %q: %w", key, err)
+	}
+	return b.Put(key, raw)
+}
+
+// versionKey is the key of one node of a record's version graph inside the
+// collection's versions bucket: record id, a zero byte (never part of an id),
+// then the version text.
+func versionKey(recordID, version string) []byte {
+	k := make([]byte, 0, len(recordID)+1+len(version))
+	k = append(k, recordID...)
+	k = append(k, 0)
+	return append(k, version...)
+}

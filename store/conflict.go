@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Conflict returns the stored conflict of a record, or an error wrapping
+// ErrNotFound when the record is not in conflict.
+func (s *Store) Conflict(ctx context.Context, collection, id string) (Conflict, error) {
+	var cf Conflict
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		cb, _ := sub(tx, bConflicts, collection)
+		found, err := getJSON(cb, []byte(id), &cf)
+		if err == nil && !found {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return Conflict{}, fmt.Errorf("store: conflict %s/%s: %w", collection, id, err)
+	}
+	return cf, nil
+}
+
+// Conflicts lists the open conflicts of a collection ("" = every
+// collection), by collection then record id.
+func (s *Store) Conflicts(ctx context.Context, collection string) ([]Conflict, error) {
+	var out []Conflict
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		root := bucket(tx, bConflicts)
+		each := func(coll []byte) error {
+			cb := root.Bucket(coll)
+			if cb == nil {
+				return nil
+			}
+			return cb.ForEach(func(k, v []byte) error {
+				var cf Conflict
+				if err := jsonUnmarshal(v, &cf); err != nil {
+					return fmt.Errorf("conflict %s/%s: %w", coll, k, err)
+				}
+				out = append(out, cf)
+				return nil
+			})
+		}
+		if collection != "" {
+			return each([]byte(collection))
+		}
+		return root.ForEachBucket(each)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: conflicts: %w", err)
+	}
+	return out, nil
+}
+
+// PutConflict stores cf as the conflict of its record, replacing the stored
+// one. The store keeps conflicts in step with the version graph by itself;
+// this is for the agent's annotations (Note). A later change of the record
+// refreshes Leaves, Ancestor and Winner but keeps Note and DetectedAt.
+func (s *Store) PutConflict(ctx context.Context, cf Conflict) error {
+	if err := validID("collection", cf.Collection); err != nil {
+		return fmt.Errorf("store: put conflict: %w", err)
+	}
+	if err := validID("record id", cf.RecordID); err != nil {
+		return fmt.Errorf("store: put conflict: %w", err)
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		cb, err := sub(tx, bConflicts, cf.Collection)
+		if err != nil {
+			return err
+		}
+		if cf.UpdatedAt == 0 {
+			cf.UpdatedAt = s.nowMS()
+		}
+		if cf.DetectedAt == 0 {
+			cf.DetectedAt = cf.UpdatedAt
+		}
+		return putJSON(cb, []byte(cf.RecordID), cf)
+	})
+	if err != nil {
+		return fmt.Errorf("store: put conflict %s/%s: %w", cf.Collection, cf.RecordID, err)
+	}
+	return nil
+}
+
+// DeleteConflict removes a record's conflict entry (no error when there is
+// none). A conflict is removed by itself when a resolution leaves one leaf;
+// if the record still has several leaves, its next change brings the entry
+// back.
+func (s *Store) DeleteConflict(ctx context.Context, collection, id string) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		cb, err := sub(tx, bConflicts, collection)
+		if err != nil {
+			return err
+		}
+		return cb.Delete([]byte(id))
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete conflict %s/%s: %w", collection, id, err)
+	}
+	return nil
+}
+
+// AppendAudit adds an entry to the audit log and returns its sequence. At
+// defaults to now.
+func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) (uint64, error) {
+	var seq uint64
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		seq, err = s.appendAudit(tx, &e)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: audit %s: %w", e.Action, err)
+	}
+	return seq, nil
+}
+
+func (s *Store) appendAudit(tx *bolt.Tx, e *AuditEntry) (uint64, error) {
+	if e.Actor == "" || e.Action == "" {
+		return 0, fmt.Errorf("audit entry needs an actor and an action")
+	}
+	ab := bucket(tx, bAudit)
+	seq, err := ab.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	e.Seq = seq
+	if e.At == 0 {
+		e.At = s.nowMS()
+	}
+	return seq, putJSON(ab, utob(seq), e)
+}
+
+// Audit returns up to limit audit entries with sequence > afterSeq, oldest
+// first (limit <= 0 means 100).
+func (s *Store) Audit(ctx context.Context, afterSeq uint64, limit int) ([]AuditEntry, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	var out []AuditEntry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := bucket(tx, bAudit).Cursor()
+		for k, v := c.Seek(utob(afterSeq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var e AuditEntry
+			if err := jsonUnmarshal(v, &e); err != nil {
+				return fmt.Errorf("audit %d: %w", btou(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: audit after %d: %w", afterSeq, err)
+	}
+	return out, nil
+}

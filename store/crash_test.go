@@ -1,0 +1,265 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestCrashKeepsEveryAcknowledgedChange kills a child process that appends
+// in a loop at random moments and checks, after each kill, that every change
+// the child saw acknowledged is stored exactly once and the file is
+// consistent.
+func TestCrashKeepsEveryAcknowledgedChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	acked := map[string]bool{}
+	const rounds = 20
+	for round := range rounds {
+		cmd := helperCommand(t, "crash", path, fmt.Sprintf("k%d", round))
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var (
+			mu    sync.Mutex
+			lines []string
+			done  = make(chan struct{})
+		)
+		go func() {
+			defer close(done)
+			r := bufio.NewReader(stdout)
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return // a line cut by the kill has no newline: not acknowledged
+				}
+				mu.Lock()
+				lines = append(lines, strings.TrimSuffix(line, "\n"))
+				mu.Unlock()
+			}
+		}()
+		time.Sleep(time.Duration(5+rng.IntN(196)) * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatalf("round %d: kill: %v", round, err)
+		}
+		<-done
+		_ = cmd.Wait()
+		for _, l := range lines {
+			acked[l] = true
+		}
+		checkAfterCrash(t, path, acked)
+		if t.Failed() {
+			t.Fatalf("round %d: store lost or duplicated acknowledged changes", round)
+		}
+	}
+	if len(acked) == 0 {
+		t.Fatal("the child never got a change acknowledged; the test proves nothing")
+	}
+	t.Logf("%d rounds, %d acknowledged changes, all present exactly once", rounds, len(acked))
+}
+
+// checkAfterCrash reopens the store and checks it against acked.
+func checkAfterCrash(t *testing.T, path string, acked map[string]bool) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, path, &Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("reopen after kill: %v", err)
+	}
+	defer s.Close()
+	checkConsistent(t, s.db)
+	entries, err := s.Pending(ctx, 0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, e := range entries {
+		if e.Seq != uint64(i+1) {
+			t.Errorf("journal entry %d has seq %d: seqs are not contiguous", i, e.Seq)
+		}
+		if seen[e.Change.ChangeID] {
+			t.Errorf("change %s is in the journal twice", e.Change.ChangeID)
+		}
+		seen[e.Change.ChangeID] = true
+	}
+	for id := range acked {
+		if !seen[id] {
+			t.Errorf("acknowledged change %s is missing", id)
+		}
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastSeq != uint64(len(entries)) {
+		t.Errorf("journal sequence %d, but %d entries", st.LastSeq, len(entries))
+	}
+	var live int64
+	for _, c := range st.Collections {
+		live += c.Live + c.Deleted
+	}
+	page, err := s.Records(ctx, "inspections", Page{Limit: 1 << 30, IncludeDeleted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live != int64(len(page.Records)) {
+		t.Errorf("counts say %d records, the mirror has %d", live, len(page.Records))
+	}
+}
+
+// helperCrash appends batches in a loop (creates and edits, now and then a
+// re-sent old change) and prints each acknowledged change id after Append
+// returns, until it is killed.
+func helperCrash(path string) error {
+	prefix := os.Args[len(os.Args)-1]
+	ctx := context.Background()
+	s, err := Open(ctx, path, &Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(os.Stdout)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	heads := map[string]string{} // record id -> last version
+	var sent []Change
+	for n := 0; ; {
+		batch := make([]Change, 1+rng.IntN(40))
+		for i := range batch {
+			if len(sent) > 0 && rng.IntN(20) == 0 {
+				batch[i] = sent[rng.IntN(len(sent))]
+				continue
+			}
+			n++
+			v, err := s.NextVersion(ctx)
+			if err != nil {
+				return err
+			}
+			rid := fmt.Sprintf("%s-r%d", prefix, rng.IntN(50))
+			var parents []string
+			if h, ok := heads[rid]; ok {
+				parents = []string{h}
+			}
+			heads[rid] = v.String()
+			batch[i] = Change{
+				ChangeID: fmt.Sprintf("%s-%d", prefix, n), Collection: "inspections", RecordID: rid,
+				Op: OpPut, Doc: []byte(fmt.Sprintf(`{"n":%d,"pad":"%s"}`, n, strings.Repeat("x", rng.IntN(2000)))),
+				Version: v.String(), Parents: parents, Device: s.DeviceID(), EditedAt: v.WallMS,
+			}
+		}
+		res, err := s.Append(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for i, r := range res.Results {
+			if r.Outcome == Rejected {
+				return fmt.Errorf("change %s rejected: %v", r.ChangeID, r.Err)
+			}
+			fmt.Fprintln(w, r.ChangeID)
+			sent = append(sent, batch[i])
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// TestWriteFailureLeavesNothingHalfApplied runs a child whose file size
+// limit (RLIMIT_FSIZE) makes the file unable to grow, as on a full disk: the
+// append that needs more space must fail with an error, earlier changes must
+// stay, and the store must keep working once space is back.
+func TestWriteFailureLeavesNothingHalfApplied(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "store.db")
+	cmd := helperCommand(t, "fulldisk", path)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	report := string(out)
+	t.Logf("helper:\n%s", report)
+	if !strings.Contains(report, "append failed: ") || !strings.Contains(report, "file too large") {
+		t.Fatalf("the big append did not fail with a write error")
+	}
+	ctx := context.Background()
+	s := mustOpenAt(t, path, nil)
+	checkConsistent(t, s.db)
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{{"small-1", true}, {"small-2", true}, {"big-1", false}, {"big-2", false}, {"after-1", true}} {
+		if got, err := s.HasChange(ctx, tt.id); err != nil || got != tt.want {
+			t.Errorf("HasChange(%s) = %v, %v; want %v", tt.id, got, err, tt.want)
+		}
+	}
+	entries, err := s.Pending(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 3 || entries[2].Seq != 3 || entries[2].Change.ChangeID != "after-1" {
+		t.Errorf("journal after the failure: %+v", entries)
+	}
+	if _, err := s.Record(ctx, "inspections", "big"); err == nil {
+		t.Error("the failed append left a record behind")
+	}
+}
+
+// helperFullDisk appends two small changes, then limits the file size so
+// the file cannot grow and tries a big batch, then lifts the limit and
+// appends once more. It prints what happened.
+func helperFullDisk(path string) error {
+	ctx := context.Background()
+	s, err := Open(ctx, path, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, []Change{put("small-1", "r1", ver(1000, "dev1"), `{}`), put("small-2", "r2", ver(1001, "dev1"), `{}`)}); err != nil {
+		return err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		return err
+	}
+	signal.Ignore(syscall.SIGXFSZ) // get EFBIG instead of dying
+	lim := old
+	lim.Cur = uint64(fi.Size())
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		return err
+	}
+	pad := strings.Repeat("y", 600<<10)
+	_, err = s.Append(ctx, []Change{
+		put("big-1", "big", ver(2000, "dev1"), `{"pad":"`+pad+`"}`),
+		put("big-2", "big2", ver(2001, "dev1"), `{"pad":"`+pad+`"}`),
+	})
+	if err == nil {
+		return fmt.Errorf("append of 1.2 MB into a file limited to %d bytes succeeded", fi.Size())
+	}
+	fmt.Printf("append failed: %v\n", err)
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		return err
+	}
+	res, err := s.Append(ctx, []Change{put("after-1", "r3", ver(3000, "dev1"), `{}`)})
+	if err != nil {
+		return fmt.Errorf("append after space came back: %w", err)
+	}
+	fmt.Printf("after: %s\n", res.Results[0].Outcome)
+	_, err = io.WriteString(os.Stdout, "done\n")
+	return err
+}

@@ -1,0 +1,70 @@
+// Package store is fieldsync's durable local truth: a bbolt file holding the
+// journal of changes made on this device, the mirror of every record (local
+// and pulled), the version graph behind conflict detection, and the sync
+// state (push cursor, batch manifests, pulled batches, watermarks, conflicts,
+// audit log).
+//
+// One process owns the file at a time. Open waits at most Options.Timeout
+// (one second by default) for bbolt's file lock and then fails with a
+// *LockedError naming the other process, read from the owner note
+// "<path>.owner" that every Open writes beside the file.
+//
+// # Bucket tree
+//
+// Everything lives under a versioned root; keys marked (u64) are 8-byte
+// big-endian integers, so cursor order is numeric order. Values are JSON.
+//
+//	v1/
+//	  meta/                          schema_version (u64), device_id,
+//	                                 hlc (last clock version), hlc_ceiling (u64 ms),
+//	                                 push_cursor (u64 seq), batch_seq (u64),
+//	                                 watermark/<collection> (u64 ms)
+//	  records/<collection>/<record_id>
+//	                                 mirrored state: winner version and change id,
+//	                                 deleted flag, device/author/edit time,
+//	                                 leaf versions, last mseq, last local seq
+//	  versions/<collection>/<record_id> 0x00 <version>
+//	                                 version graph node: the full change (the one
+//	                                 stored copy of its doc) and its children;
+//	                                 a node without a change is a placeholder
+//	                                 for a parent that has not arrived yet
+//	  mirror/<mseq (u64)>            every applied change, local or pulled, in
+//	                                 apply order: reference + record state after
+//	  journal/<seq (u64)>            local changes waiting to be pushed:
+//	                                 reference + the batch they are planned into
+//	  changeids/<change_id>          idempotency index -> seq, mseq; kept after
+//	                                 the journal is truncated
+//	  batches/<name>                 push batch manifests: collection, change ids,
+//	                                 journal seqs, state planned/written/verified
+//	  seen/<collection>/<batch>      pulled batches already applied
+//	  conflicts/<collection>/<record_id>
+//	                                 records with more than one leaf: every leaf's
+//	                                 change, the common ancestor, the winner
+//	  audit/<seq (u64)>              audit log (who resolved what, when)
+//	  counts/<collection>            live and deleted record counts (since v2)
+//
+// The record id and version are joined by a zero byte in versions/ (ids
+// never contain one), so one cursor seek lists a record's whole graph.
+//
+// # Changes, leaves and conflicts
+//
+// Every change lands (CouchDB style): a change's parents stop being leaves,
+// the change becomes a leaf unless a child of it arrived first. A record
+// with more than one leaf is in conflict; the highest version is the winner
+// shown meanwhile. The store keeps conflicts/ in step with the graph in the
+// same transaction as the change; a resolution is a change whose parents are
+// every leaf (see Store.Resolve).
+//
+// # Migrations
+//
+// Schema changes are an ordered list applied at Open, one transaction each;
+// meta/schema_version records the last one applied. Migration 1 creates the
+// v1 tree; migration 2 adds counts/ and fills it from existing records.
+//
+// # Durability
+//
+// Every write is one bbolt transaction synced to disk on commit: it is
+// applied completely or not at all. Append returns only after the commit,
+// so an acknowledged change survives a crash; a failed write (full disk,
+// I/O error) returns an error and leaves the file as it was.
+package store
