@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# drillbit.sh runs the embedded Apache Drill 1.22.0 Drillbit of dev/drillbit/
+# for development and tests.
+#
+#   scripts/drillbit.sh start|stop|status|logs|url|build [options]
+#
+#   start   build when needed, start in the background, wait until
+#           GET /status.json answers, print FIELDSYNC_DRILL_URL=<url>.
+#           Already running: print the URL and exit 0.
+#   stop    stop the Drillbit started with the same --data (by its pid file)
+#           and wait until it has exited.
+#   status  print "running <url> pid <pid>" (exit 0) or "stopped" (exit 3).
+#   logs    print the end of the log (-f to follow).
+#   url     print the URL of the running Drillbit (exit 3 when stopped).
+#   build   fetch the Maven jars and compile the launcher when needed.
+#
+# Options:
+#   --auth          the authentication profile: htpasswd user fieldsync /
+#                   fieldsync-test-pw (TEST-ONLY credentials), HTTP auth FORM
+#                   and BASIC. Both profiles can run at once.
+#   --port N        web/REST port; 0 picks a free one. Default 8047, or 8147
+#                   with --auth.
+#   --user-port N   user RPC port (control and data use N+1, N+2); 0 picks.
+#                   Default 31010 (31110 with --auth) when --port is not
+#                   given, otherwise 0.
+#   --data DIR      data directory: store, tmp, log, pid file and the
+#                   dfs.fieldsync workspace (DIR/workspace).
+#                   Default dev/drillbit/run/<plain|auth>.
+#
+# Environment: DRILLBIT_HEAP (1g), DRILLBIT_DIRECT_MEMORY (1g),
+# DRILLBIT_START_TIMEOUT seconds (180), JAVA (java).
+#
+# On success only the URL line is printed on stdout, plus one line of
+# startup time and memory on stderr when a Drillbit was started.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PROJECT=$ROOT/dev/drillbit
+TARGET=$PROJECT/target
+MAIN_CLASS=dev.fieldsync.drillbit.FieldsyncDrillbit
+JAVA=${JAVA:-java}
+
+die() { printf 'drillbit: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+cmd=${1:-}
+[ -n "$cmd" ] || usage
+shift
+follow=false
+auth=false
+port=
+user_port=
+data=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --auth) auth=true ;;
+    --port) [ $# -ge 2 ] || usage; port=$2; shift ;;
+    --user-port) [ $# -ge 2 ] || usage; user_port=$2; shift ;;
+    --data) [ $# -ge 2 ] || usage; data=$2; shift ;;
+    -f|--follow) follow=true ;;
+    -h|--help) usage ;;
+    *) printf 'drillbit: unknown argument %s\n' "$1" >&2; usage ;;
+  esac
+  shift
+done
+
+if $auth; then profile=auth; def_port=8147; def_user_port=31110
+else profile=plain; def_port=8047; def_user_port=31010; fi
+if [ -z "$user_port" ]; then
+  if [ -z "$port" ]; then user_port=$def_user_port; else user_port=0; fi
+fi
+port=${port:-$def_port}
+data=${data:-$PROJECT/run/$profile}
+case $data in /*) ;; *) data=$PWD/$data ;; esac
+for p in "$port" "$user_port"; do
+  case $p in ''|*[!0-9]*) die "bad port '$p'" ;; esac
+done
+
+PIDFILE=$data/drillbit.pid
+LOG=$data/drillbit.log
+READY=$data/ready
+
+# --- build -------------------------------------------------------------------
+
+# build fetches the dependency classpath with Maven (offline first, so it is
+# quick when ~/.m2 has the jars) and compiles the launcher with javac. Both
+# steps are skipped when their output is newer than their inputs.
+build() {
+  local cp=$TARGET/classpath.txt classes=$TARGET/classes stamp=$TARGET/classes/.stamp
+  local mvnlog=$TARGET/mvn.log
+  mkdir -p "$TARGET"
+  if [ ! -s "$cp" ] || [ "$PROJECT/pom.xml" -nt "$cp" ] || [ "$PROJECT/settings.xml" -nt "$cp" ]; then
+    command -v mvn >/dev/null || die "mvn not found: run 'bash scripts/setup.sh' (or apt-get install maven)"
+    local args=(-q -B -s "$PROJECT/settings.xml" -f "$PROJECT/pom.xml"
+      dependency:build-classpath "-Dmdep.outputFile=$cp.tmp")
+    if ! mvn -o "${args[@]}" >"$mvnlog" 2>&1; then
+      printf 'drillbit: downloading the Drill 1.22.0 jars from Maven Central (once)\n' >&2
+      if ! mvn "${args[@]}" >"$mvnlog" 2>&1; then
+        tail -n 40 "$mvnlog" >&2
+        die "maven could not resolve the Drillbit's dependencies (log above, full log $mvnlog)"
+      fi
+    fi
+    mv "$cp.tmp" "$cp"
+  fi
+  local newest
+  newest=$(find "$PROJECT/src" "$cp" -type f -newer "$stamp" 2>/dev/null | head -n 1 || true)
+  if [ ! -f "$stamp" ] || [ -n "$newest" ]; then
+    command -v javac >/dev/null || die "javac not found: a JDK 17 is needed (apt-get install openjdk-17-jdk-headless)"
+    rm -rf "$classes"
+    mkdir -p "$classes"
+    # -sourcepath keeps javac from compiling the .java files that the Drill
+    # jars carry next to their classes.
+    if ! javac -nowarn -encoding UTF-8 --release 17 -implicit:none \
+        -sourcepath "$PROJECT/src/main/java" -cp "$(cat "$cp")" -d "$classes" \
+        $(find "$PROJECT/src/main/java" -name '*.java') >"$TARGET/javac.log" 2>&1; then
+      cat "$TARGET/javac.log" >&2
+      die "compiling the launcher failed"
+    fi
+    cp -R "$PROJECT/src/main/resources/." "$classes/"
+    touch "$stamp"
+  fi
+}
+
+# --- process helpers -----------------------------------------------------------
+
+# running_pid prints the pid from the pid file when that process is alive and
+# is our launcher (a stale pid file or a reused pid is not ours).
+running_pid() {
+  local pid
+  [ -f "$PIDFILE" ] || return 1
+  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
+  case $pid in ''|*[!0-9]*) return 1 ;; esac
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$MAIN_CLASS" || return 1
+  printf '%s\n' "$pid"
+}
+
+http_ok() { # url
+  curl -fsS -o /dev/null --max-time 5 "$1/status.json" 2>/dev/null
+}
+
+ready_url() {
+  [ -s "$READY" ] && head -n 1 "$READY"
+}
+
+print_tail() {
+  if [ -f "$LOG" ]; then
+    printf -- '--- last lines of %s ---\n' "$LOG" >&2
+    grep -v 'ScanResult - loading' "$LOG" | tail -n 40 >&2 || true
+    printf -- '---\n' >&2
+  fi
+}
+
+# wait_ready waits until the launcher wrote its ready file (the dfs.fieldsync
+# workspace is configured by then) and /status.json answers.
+wait_ready() { # pid
+  local pid=$1 timeout=${DRILLBIT_START_TIMEOUT:-180} start=$SECONDS url
+  while :; do
+    url=$(ready_url || true)
+    if [ -n "$url" ] && http_ok "$url"; then
+      printf '%s\n' "$url"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      print_tail
+      rm -f "$PIDFILE"
+      die "the Drillbit exited during start-up (log above, full log $LOG)"
+    fi
+    if [ $((SECONDS - start)) -ge "$timeout" ]; then
+      print_tail
+      stop_pid "$pid"
+      die "the Drillbit did not answer within ${timeout}s (log above, full log $LOG); stopped it"
+    fi
+    sleep 0.5
+  done
+}
+
+stop_pid() { # pid
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 120); do # 60 s
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    printf 'drillbit: pid %s did not stop within 60s; killing it\n' "$pid" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+  fi
+  rm -f "$PIDFILE" "$READY"
+}
+
+# --- commands ------------------------------------------------------------------
+
+start() {
+  local pid url
+  if pid=$(running_pid); then
+    url=$(wait_ready "$pid")
+    printf 'FIELDSYNC_DRILL_URL=%s\n' "$url"
+    return 0
+  fi
+  build
+  mkdir -p "$data"
+  chmod 700 "$data"
+  rm -f "$READY" "$PIDFILE"
+  local heap=${DRILLBIT_HEAP:-1g} direct=${DRILLBIT_DIRECT_MEMORY:-1g}
+  local jvm=(
+    -Xms256m "-Xmx$heap" "-XX:MaxDirectMemorySize=$direct"
+    -XX:ReservedCodeCacheSize=256m
+    -Duser.timezone=UTC -Dfile.encoding=UTF-8
+    -Djava.net.preferIPv4Stack=true -Djava.net.preferIPv6Addresses=false
+    "-Djava.io.tmpdir=$data/tmp"
+    # Reflective access Drill needs on Java 17 (as Drill's drill-config.sh).
+    --add-opens java.base/java.lang=ALL-UNNAMED
+    --add-opens java.base/java.util=ALL-UNNAMED
+    --add-opens java.base/sun.nio.ch=ALL-UNNAMED
+    --add-opens java.base/java.net=ALL-UNNAMED
+    --add-opens java.base/java.nio=ALL-UNNAMED
+    --add-opens java.security.jgss/sun.security.krb5=ALL-UNNAMED
+  )
+  local args=(--data "$data" --http-port "$port" --user-port "$user_port")
+  $auth && args+=(--auth)
+  mkdir -p "$data/tmp"
+  # setsid: the Drillbit outlives the shell (and the Ctrl-C) that started it.
+  MALLOC_ARENA_MAX=4 setsid "$JAVA" "${jvm[@]}" -cp "$TARGET/classes:$(cat "$TARGET/classpath.txt")" \
+    "$MAIN_CLASS" "${args[@]}" >"$LOG" 2>&1 </dev/null &
+  pid=$!
+  printf '%s\n' "$pid" >"$PIDFILE"
+  url=$(wait_ready "$pid")
+  local stats
+  stats=$(grep -m1 '^FIELDSYNC_DRILL_STARTED ' "$LOG" || true)
+  if [ -n "$stats" ]; then
+    # FIELDSYNC_DRILL_STARTED ms=.. heap_used_mb=.. heap_max_mb=.. rss_mb=.. ...
+    printf 'drillbit: %s started in %s ms, heap %s/%s MB, RSS %s MB (pid %s, log %s)\n' "$profile" \
+      "$(sed -n 's/.* ms=\([0-9]*\).*/\1/p' <<<"$stats")" \
+      "$(sed -n 's/.* heap_used_mb=\([0-9]*\).*/\1/p' <<<"$stats")" \
+      "$(sed -n 's/.* heap_max_mb=\([0-9]*\).*/\1/p' <<<"$stats")" \
+      "$(sed -n 's/.* rss_mb=\([0-9]*\).*/\1/p' <<<"$stats")" "$pid" "$LOG" >&2
+  fi
+  printf 'FIELDSYNC_DRILL_URL=%s\n' "$url"
+}
+
+stop() {
+  local pid
+  if pid=$(running_pid); then
+    stop_pid "$pid"
+  else
+    rm -f "$PIDFILE" "$READY"
+  fi
+}
+
+status() {
+  local pid url
+  if pid=$(running_pid); then
+    url=$(ready_url || true)
+    if [ -n "$url" ] && http_ok "$url"; then
+      printf 'running %s pid %s\n' "$url" "$pid"
+    else
+      printf 'starting pid %s (log %s)\n' "$pid" "$LOG"
+    fi
+    return 0
+  fi
+  printf 'stopped\n'
+  return 3
+}
+
+case $cmd in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  url)
+    if running_pid >/dev/null && url=$(ready_url) && http_ok "$url"; then
+      printf '%s\n' "$url"
+    else
+      exit 3
+    fi
+    ;;
+  logs)
+    [ -f "$LOG" ] || die "no log at $LOG"
+    if $follow; then exec tail -n 100 -f "$LOG"; else tail -n 100 "$LOG"; fi
+    ;;
+  build) build ;;
+  *) usage ;;
+esac
