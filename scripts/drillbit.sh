@@ -150,7 +150,7 @@ ready_url() {
 print_tail() {
   if [ -f "$LOG" ]; then
     printf -- '--- last lines of %s ---\n' "$LOG" >&2
-    grep -v 'ScanResult - loading' "$LOG" | tail -n 40 >&2 || true
+    grep -v -e 'ScanResult - loading' -e 'Drillbit environment: java.class.path' "$LOG" | tail -n 40 >&2 || true
     printf -- '---\n' >&2
   fi
 }

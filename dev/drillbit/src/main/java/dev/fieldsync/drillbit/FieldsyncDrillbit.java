@@ -14,15 +14,11 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.util.Base64;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 
-import com.typesafe.config.ConfigFactory;
 import org.apache.drill.common.config.DrillConfig;
-import org.apache.drill.common.config.DrillExecConfigFileInfo;
 import org.apache.drill.exec.ExecConstants;
 import org.apache.drill.exec.server.Drillbit;
 import org.apache.drill.exec.server.RemoteServiceSet;
@@ -78,37 +74,39 @@ public final class FieldsyncDrillbit {
     int httpPort = opts.httpPort == 0 ? freePort(1) : opts.httpPort;
     int userPort = opts.userPort == 0 ? freePort(3) : opts.userPort;
 
-    // A typed map (not Properties) so list settings stay lists; it sits
-    // above drill-module.conf, so the ${drill.exec.spill.directories}
-    // references there pick up our spill directory too.
-    Map<String, Object> conf = new HashMap<>();
-    conf.put(ExecConstants.RPC_BIND_ADDR, "127.0.0.1");
-    conf.put(ExecConstants.HTTP_BIND_ADDR, "127.0.0.1");
-    conf.put(ExecConstants.HTTP_PORT, httpPort);
-    conf.put(ExecConstants.INITIAL_USER_PORT, userPort);
-    conf.put(ExecConstants.INITIAL_BIT_PORT, userPort + 1);
-    conf.put(ExecConstants.SYS_STORE_PROVIDER_LOCAL_PATH, data.resolve("store").toString());
-    conf.put(ExecConstants.SYS_STORE_PROVIDER_LOCAL_ENABLE_WRITE, true);
-    conf.put(ExecConstants.DRILL_TMP_DIR, data.resolve("tmp").toString());
-    conf.put("drill.exec.tmp.directories", List.of(data.resolve("tmp").toString()));
-    conf.put("drill.exec.spill.directories", List.of(data.resolve("spill").toString()));
-    conf.put("drill.exec.compile.code_dir", data.resolve("codegen").toString());
-    conf.put("drill.exec.trace.directory", data.resolve("trace").toString());
-    conf.put(ExecConstants.UDF_DIRECTORY_FS, "file:///");
-    conf.put(ExecConstants.UDF_DIRECTORY_ROOT, data.resolve("udf").toString());
-    conf.put(ExecConstants.GRACE_PERIOD, 0);
-    conf.put("drill.exec.enable-epoll", false);
+    // Properties override every Drill config file. Their values are strings,
+    // so a list is given as numbered keys (dir.0, dir.1), which Typesafe
+    // Config reads back as a list; ${drill.exec.spill.directories} in
+    // drill-module.conf then resolves to our spill directory too.
+    Properties props = new Properties();
+    props.setProperty(ExecConstants.RPC_BIND_ADDR, "127.0.0.1");
+    props.setProperty(ExecConstants.HTTP_BIND_ADDR, "127.0.0.1");
+    props.setProperty(ExecConstants.HTTP_PORT, Integer.toString(httpPort));
+    props.setProperty(ExecConstants.INITIAL_USER_PORT, Integer.toString(userPort));
+    props.setProperty(ExecConstants.INITIAL_BIT_PORT, Integer.toString(userPort + 1));
+    props.setProperty(ExecConstants.SYS_STORE_PROVIDER_LOCAL_PATH, data.resolve("store").toString());
+    props.setProperty(ExecConstants.SYS_STORE_PROVIDER_LOCAL_ENABLE_WRITE, "true");
+    props.setProperty(ExecConstants.DRILL_TMP_DIR, data.resolve("tmp").toString());
+    props.setProperty("drill.exec.tmp.directories.0", data.resolve("tmp").toString());
+    props.setProperty("drill.exec.spill.directories.0", data.resolve("spill").toString());
+    props.setProperty("drill.exec.compile.code_dir", data.resolve("codegen").toString());
+    props.setProperty("drill.exec.trace.directory", data.resolve("trace").toString());
+    props.setProperty(ExecConstants.UDF_DIRECTORY_FS, "file:///");
+    props.setProperty(ExecConstants.UDF_DIRECTORY_ROOT, data.resolve("udf").toString());
+    props.setProperty(ExecConstants.GRACE_PERIOD, "0");
+    props.setProperty("drill.exec.enable-epoll", "false");
     if (opts.auth) {
       Path htpasswd = data.resolve("htpasswd");
       writeHtpasswd(htpasswd);
-      conf.put(ExecConstants.USER_AUTHENTICATION_ENABLED, true);
-      conf.put(ExecConstants.USER_AUTHENTICATOR_IMPL, "htpasswd");
-      conf.put(ExecConstants.HTPASSWD_AUTHENTICATOR_PATH, htpasswd.toString());
-      conf.put(ExecConstants.HTTP_AUTHENTICATION_MECHANISMS, List.of("FORM", "BASIC"));
+      props.setProperty(ExecConstants.USER_AUTHENTICATION_ENABLED, "true");
+      props.setProperty(ExecConstants.USER_AUTHENTICATOR_IMPL, "htpasswd");
+      props.setProperty(ExecConstants.HTPASSWD_AUTHENTICATOR_PATH, htpasswd.toString());
+      props.setProperty(ExecConstants.HTTP_AUTHENTICATION_MECHANISMS + ".0", "FORM");
+      props.setProperty(ExecConstants.HTTP_AUTHENTICATION_MECHANISMS + ".1", "BASIC");
     }
+    DrillConfig config = DrillConfig.create(props);
+    checkConfig(config, props);
 
-    DrillConfig config = DrillConfig.create(null, new Properties(), true,
-        new DrillExecConfigFileInfo(), ConfigFactory.parseMap(conf, "fieldsync launcher"));
     Drillbit drillbit = Drillbit.start(config, RemoteServiceSet.getLocalServiceSet());
 
     configureWorkspace(drillbit.getContext().getStorage(), workspace, data.resolve("dfs-tmp"));
@@ -141,6 +139,33 @@ public final class FieldsyncDrillbit {
       }
     }, "fieldsync-ready-cleanup"));
     new CountDownLatch(1).await();
+  }
+
+  /**
+   * checkConfig fails start-up when a setting did not take effect, so a
+   * Drillbit never silently listens on 0.0.0.0 or writes under /tmp/drill.
+   */
+  private static void checkConfig(DrillConfig config, Properties props) {
+    for (String key : props.stringPropertyNames()) {
+      int dot = key.lastIndexOf('.');
+      boolean listItem = dot > 0 && key.substring(dot + 1).chars().allMatch(Character::isDigit);
+      String want = props.getProperty(key);
+      String got;
+      if (listItem) {
+        List<String> list = config.getStringList(key.substring(0, dot));
+        int i = Integer.parseInt(key.substring(dot + 1));
+        got = i < list.size() ? list.get(i) : null;
+      } else {
+        got = config.getString(key);
+      }
+      if (!want.equals(got)) {
+        throw new IllegalStateException("drill config " + key + " is " + got + ", want " + want);
+      }
+    }
+    List<String> spill = config.getStringList("drill.exec.sort.external.spill.directories");
+    if (!spill.equals(config.getStringList("drill.exec.spill.directories"))) {
+      throw new IllegalStateException("drill config sort spill directories are " + spill);
+    }
   }
 
   /**
