@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,8 +73,13 @@ func (c *Change) Validate() error {
 		if len(c.Doc) > MaxDocBytes {
 			return bad("doc is %d bytes, more than the %d allowed", len(c.Doc), MaxDocBytes)
 		}
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(c.Doc, &obj); err != nil {
+		if !isJSONObject(c.Doc) {
+			// Decode only to explain what is wrong.
+			var obj map[string]json.RawMessage
+			err := json.Unmarshal(c.Doc, &obj)
+			if err == nil {
+				err = errors.New("not an object")
+			}
 			return bad("doc is not a JSON object: %v", err)
 		}
 	case OpDelete:
@@ -89,4 +95,11 @@ func (c *Change) Validate() error {
 		}
 	}
 	return nil
+}
+
+// isJSONObject reports whether doc is valid JSON whose value is an object,
+// without decoding it (Validate runs for every change appended).
+func isJSONObject(doc []byte) bool {
+	trimmed := bytes.TrimLeft(doc, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(doc)
 }

@@ -97,6 +97,18 @@ func TestLeavesAndConflicts(t *testing.T) {
 			if got := leafVersions(leaves); !slices.Equal(got, tt.wantLeaves) {
 				t.Errorf("Leaves() = %v, want %v", got, tt.wantLeaves)
 			}
+			hist, err := s.History(ctx, "inspections", "r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := len(tt.local) + len(tt.remote); len(hist) != want {
+				t.Errorf("History has %d changes, want %d", len(hist), want)
+			}
+			for i := 1; i < len(hist); i++ {
+				if hist[i-1].Version >= hist[i].Version {
+					t.Errorf("History not ascending: %s then %s", hist[i-1].Version, hist[i].Version)
+				}
+			}
 			cf, err := s.Conflict(ctx, "inspections", "r")
 			switch {
 			case len(tt.wantLeaves) < 2:

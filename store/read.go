@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -270,6 +271,35 @@ func (s *Store) Leaves(ctx context.Context, collection, id string) ([]Change, er
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: leaves of %s/%s: %w", collection, id, err)
+	}
+	return out, nil
+}
+
+// History returns every stored change of a record (its whole version
+// graph, local and pulled), ascending by version. Parents that never
+// arrived are not listed.
+func (s *Store) History(ctx context.Context, collection, id string) ([]Change, error) {
+	var out []Change
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		vb, _ := sub(tx, bVersions, collection)
+		if vb == nil {
+			return nil
+		}
+		prefix := versionKey(id, "")
+		c := vb.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var n versionNode
+			if err := jsonUnmarshal(v, &n); err != nil {
+				return fmt.Errorf("version %q: %w", k, err)
+			}
+			if n.Change != nil {
+				out = append(out, *n.Change)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: history of %s/%s: %w", collection, id, err)
 	}
 	return out, nil
 }

@@ -138,6 +138,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	}
 	s := &Store{db: db, path: path, log: o.Logger, now: o.Now}
 	if err := s.init(ctx, o); err != nil {
+		s.removeOwnerNote()
 		_ = db.Close()
 		return nil, err
 	}
@@ -213,13 +214,18 @@ func (s *Store) Close() error {
 	if err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		s.log.Warn("cannot save clock state", "err", err)
 	}
-	if b, rerr := os.ReadFile(s.path + ".owner"); rerr == nil && string(b) == s.owner {
-		_ = os.Remove(s.path + ".owner")
-	}
+	s.removeOwnerNote()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// removeOwnerNote removes the owner note if this process wrote it.
+func (s *Store) removeOwnerNote() {
+	if b, err := os.ReadFile(s.path + ".owner"); err == nil && string(b) == s.owner {
+		_ = os.Remove(s.path + ".owner")
+	}
 }
 
 // Path returns the file the store lives in.
