@@ -1,0 +1,240 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// Defaults of Options.
+const (
+	DefaultSpec       = "@every 5m"
+	DefaultBatchRows  = 500
+	DefaultBatchBytes = 4 << 20
+	DefaultPageRows   = 1000
+	DefaultLookBack   = time.Hour
+	DefaultMaxOffset  = time.Minute
+	DefaultMinBackoff = 30 * time.Second
+	DefaultMaxBackoff = 30 * time.Minute
+)
+
+// Options configures an Agent. Store, Drill and Schema are required; every
+// other zero field means its default.
+type Options struct {
+	Store  Store
+	Drill  Drill
+	Schema *schema.Set
+	// Workspace is the Drill workspace of the change log, "plugin.workspace"
+	// (default "dfs.fieldsync").
+	Workspace string
+	// Spec is the sync schedule in cron syntax, including descriptors such
+	// as "@every 5m" (default DefaultSpec).
+	Spec string
+	// MaxOffset bounds the per-device offset added to every scheduled run,
+	// so a fleet does not hit Drill in the same second. The offset is
+	// derived from the device id, so it is stable across restarts.
+	MaxOffset time.Duration
+	// MinBackoff and MaxBackoff bound the wait after failed syncs, which
+	// doubles per consecutive failure, with jitter.
+	MinBackoff, MaxBackoff time.Duration
+	// BatchRows and BatchBytes bound one pushed batch.
+	BatchRows, BatchBytes int
+	// PageRows bounds the rows read from Drill per query when pulling.
+	PageRows int
+	// LookBack is how far before the pull watermark batches are listed
+	// again, because CTAS results appear late and clocks differ.
+	LookBack time.Duration
+	// Events receives status, progress and applied changes (nil: discard).
+	Events Events
+	// Logger receives the agent's logs (nil: discard).
+	Logger *slog.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Agent runs sync between the local store and Drill. Its methods are safe
+// for concurrent use; at most one sync runs at a time.
+type Agent struct {
+	st        Store
+	dr        Drill
+	schema    *schema.Set
+	plugin    string
+	workspace string
+	opts      Options
+	log       *slog.Logger
+	events    Events
+	now       func() time.Time
+	device    string
+	sched     *schedule
+
+	syncing chan struct{} // holds one token while a sync runs
+
+	mu     sync.Mutex
+	status Status
+	views  map[string]string // collection -> column signature of its views
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// ErrSyncRunning is returned by TrySync when a sync is already running.
+var ErrSyncRunning = errors.New("agent: a sync is already running")
+
+// New checks opts and returns an Agent; call Start to run the schedule, or
+// SyncNow for one sync.
+func New(opts Options) (*Agent, error) {
+	if opts.Store == nil || opts.Drill == nil || opts.Schema == nil {
+		return nil, errors.New("agent: Store, Drill and Schema are required")
+	}
+	if opts.Workspace == "" {
+		opts.Workspace = "dfs.fieldsync"
+	}
+	plugin, ws, ok := strings.Cut(opts.Workspace, ".")
+	if !ok || plugin == "" || ws == "" {
+		return nil, fmt.Errorf("agent: workspace %q: want plugin.workspace, e.g. dfs.fieldsync", opts.Workspace)
+	}
+	if opts.Spec == "" {
+		opts.Spec = DefaultSpec
+	}
+	setDefault := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDefault(&opts.BatchRows, DefaultBatchRows)
+	setDefault(&opts.BatchBytes, DefaultBatchBytes)
+	setDefault(&opts.PageRows, DefaultPageRows)
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDur(&opts.LookBack, DefaultLookBack)
+	setDur(&opts.MaxOffset, DefaultMaxOffset)
+	setDur(&opts.MinBackoff, DefaultMinBackoff)
+	setDur(&opts.MaxBackoff, DefaultMaxBackoff)
+	a := &Agent{
+		st: opts.Store, dr: opts.Drill, schema: opts.Schema,
+		plugin: plugin, workspace: ws, opts: opts,
+		log: opts.Logger, events: opts.Events, now: opts.Now,
+		device:  opts.Store.DeviceID(),
+		syncing: make(chan struct{}, 1),
+		views:   map[string]string{},
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.events == nil {
+		a.events = discardEvents{}
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	sched, err := newSchedule(opts.Spec, deviceOffset(a.device, opts.MaxOffset), opts.MinBackoff, opts.MaxBackoff, a.device)
+	if err != nil {
+		return nil, err
+	}
+	a.sched = sched
+	a.status = Status{State: StateIdle}
+	return a, nil
+}
+
+// deviceOffset derives a stable offset in [0, max) from the device id.
+func deviceOffset(device string, max time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(device))
+	return time.Duration(h.Sum64() % uint64(max))
+}
+
+// Start runs the schedule until ctx is cancelled or Stop is called.
+func (a *Agent) Start(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cancel != nil {
+		return errors.New("agent: already started")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a.cancel = cancel
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.loop(ctx)
+	}()
+	return nil
+}
+
+// Stop stops the schedule and waits for a running sync to end.
+func (a *Agent) Stop() {
+	a.mu.Lock()
+	cancel := a.cancel
+	a.cancel = nil
+	a.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	a.wg.Wait()
+}
+
+// SyncNow runs one sync (push, then pull) now. If a sync is already
+// running it waits for it to end first, then runs its own.
+func (a *Agent) SyncNow(ctx context.Context) (Report, error) {
+	select {
+	case a.syncing <- struct{}{}:
+	case <-ctx.Done():
+		return Report{}, fmt.Errorf("agent: sync now: %w", ctx.Err())
+	}
+	defer func() { <-a.syncing }()
+	return a.runSync(ctx)
+}
+
+// TrySync runs one sync now, or returns ErrSyncRunning at once when one is
+// running.
+func (a *Agent) TrySync(ctx context.Context) (Report, error) {
+	select {
+	case a.syncing <- struct{}{}:
+	default:
+		return Report{}, ErrSyncRunning
+	}
+	defer func() { <-a.syncing }()
+	return a.runSync(ctx)
+}
+
+// Report summarises one sync.
+type Report struct {
+	Pushed         int      `json:"pushed"`          // changes written to Drill
+	Batches        int      `json:"batches"`         // batches written
+	Pulled         int      `json:"pulled"`          // changes applied from other devices
+	PulledBatches  int      `json:"pulled_batches"`  // batches read
+	Incomplete     int      `json:"incomplete"`      // batches skipped as still being written
+	AutoResolved   int      `json:"auto_resolved"`   // conflicts settled by policy
+	Conflicts      int      `json:"conflicts"`       // conflicts open after the sync
+	Unpushable     []string `json:"unpushable"`      // change ids that cannot be written, with why
+	StartedAt      int64    `json:"started_at"`      // epoch ms
+	FinishedAt     int64    `json:"finished_at"`     // epoch ms
+	ViewsRefreshed int      `json:"views_refreshed"` // collections whose views were (re)created
+}
+
+func (a *Agent) runSync(ctx context.Context) (Report, error) {
+	rep := Report{StartedAt: a.now().UnixMilli()}
+	a.setState(StatePushing, nil)
+	err := a.push(ctx, &rep)
+	if err == nil {
+		a.setState(StatePulling, nil)
+		err = a.pull(ctx, &rep)
+	}
+	if err == nil {
+		err = a.refreshViews(ctx, &rep)
+	}
+	rep.FinishedAt = a.now().UnixMilli()
+	a.finish(ctx, &rep, err)
+	if err != nil {
+		return rep, err
+	}
+	return rep, nil
+}

@@ -1,0 +1,21 @@
+// Package agent is the sync engine of fieldsync: it pushes the local journal
+// to Drill as batches, pulls other devices' batches back into the record
+// mirror, settles conflicts by each collection's policy, keeps analyst views
+// beside the change log, and runs all of it on a schedule with status and
+// progress for the UI.
+//
+// The agent declares what it needs of the local store (Store) and of Drill
+// (Drill) as small interfaces; *store.Store and an adapter over the
+// agent/drill client implement them, and tests use in-memory fakes. The agent
+// never imports Wails: events go to an injected Events sink.
+//
+// Layout in Drill, under one dfs workspace (e.g. dfs.fieldsync):
+//
+//	<collection>/changes/<batch>     one CTAS table per pushed batch
+//	<collection>_current  (view)     current state per record, deletes removed
+//	<collection>_conflicts (view)    leaves of records in conflict
+//
+// A batch name is "<ms>_<device>_<first journal seq>", ms being the Drill
+// server's clock (15 digits, zero-padded) when the batch was planned, so a
+// directory listing sorts by time and pulls can start from a watermark.
+package agent

@@ -1,0 +1,357 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/store"
+)
+
+// fakeDrill is an in-memory Drill that understands exactly the statements
+// the agent sends. Tables are keyed by their path inside the workspace.
+type fakeDrill struct {
+	mu      sync.Mutex
+	tables  map[string][]Row
+	views   map[string]string
+	queries []string
+	nowSec  int64
+	// before, when set, runs before each statement; an error fails it.
+	before func(sql string) error
+	// ctas, when set, decides how many rows of a CTAS land and what error
+	// the client sees (keep < len(rows) to simulate a partial write).
+	ctas func(table string, rows int) (keep int, err error)
+}
+
+var _ Drill = (*fakeDrill)(nil)
+
+func newFakeDrill() *fakeDrill {
+	return &fakeDrill{tables: map[string][]Row{}, views: map[string]string{}, nowSec: 1_800_000_000}
+}
+
+var (
+	reTable  = regexp.MustCompile("`dfs`\\.`fieldsync`\\.`([^`]+)`")
+	reLimit  = regexp.MustCompile(`LIMIT (\d+) OFFSET (\d+)$`)
+	reSelect = regexp.MustCompile("^SELECT (.+?) FROM `dfs`")
+)
+
+func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.queries = append(f.queries, sql)
+	before := f.before
+	f.mu.Unlock()
+	if before != nil {
+		if err := before(sql); err != nil {
+			return nil, err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	table := ""
+	if m := reTable.FindStringSubmatch(sql); m != nil {
+		table = m[1]
+	}
+	switch {
+	case strings.HasPrefix(sql, "SELECT UNIX_TIMESTAMP()"):
+		f.nowSec++
+		return []Row{{"s": json.Number(strconv.FormatInt(f.nowSec, 10))}}, nil
+	case strings.HasPrefix(sql, "CREATE TABLE IF NOT EXISTS "):
+		if _, ok := f.tables[table]; ok {
+			return []Row{{"ok": true}}, nil
+		}
+		i := strings.Index(sql, "convert_fromJSON('")
+		j := strings.LastIndex(sql, "')) AS r")
+		if i < 0 || j < 0 {
+			return nil, fmt.Errorf("fake: unexpected CTAS %.200s", sql)
+		}
+		var objs []map[string]*string
+		if err := json.Unmarshal([]byte(sql[i+len("convert_fromJSON('"):j]), &objs); err != nil {
+			return nil, fmt.Errorf("fake: CTAS JSON: %w", err)
+		}
+		rows := make([]Row, len(objs))
+		for k, o := range objs {
+			r := Row{}
+			for col, v := range o {
+				switch {
+				case v == nil:
+					r[col] = nil
+				case col == "edited_at" || col == "batch_rows":
+					r[col] = json.Number(*v)
+				default:
+					r[col] = *v
+				}
+			}
+			rows[k] = r
+		}
+		keep, err := len(rows), error(nil)
+		if f.ctas != nil {
+			keep, err = f.ctas(table, len(rows))
+		}
+		if keep > 0 || err == nil {
+			f.tables[table] = rows[:keep]
+		}
+		return []Row{{"Fragment": "0_0", "Number of records written": json.Number(strconv.Itoa(keep))}}, err
+	case strings.HasPrefix(sql, "DROP TABLE IF EXISTS "):
+		delete(f.tables, table)
+		return nil, nil
+	case strings.HasPrefix(sql, "CREATE OR REPLACE VIEW "):
+		if !f.hasDirLocked(strings.TrimSuffix(strings.TrimSuffix(table, "_current"), "_conflicts") + "/changes") {
+			return nil, errors.New("VALIDATION ERROR: Object 'changes' not found")
+		}
+		f.views[table] = sql
+		return nil, nil
+	case strings.HasPrefix(sql, "SHOW FILES IN "):
+		if !f.hasDirLocked(table) {
+			return nil, fmt.Errorf("VALIDATION ERROR: Table '%s' not found", table)
+		}
+		var out []Row
+		for name := range f.tables {
+			if rest, ok := strings.CutPrefix(name, table+"/"); ok {
+				out = append(out, Row{"name": rest, "isDirectory": true})
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
+		return out, nil
+	case strings.HasPrefix(sql, "SELECT "):
+		rows, ok := f.tables[table]
+		if !ok {
+			return nil, fmt.Errorf("VALIDATION ERROR: Object '%s' not found within 'dfs.fieldsync'", table)
+		}
+		sorted := append([]Row(nil), rows...)
+		sort.SliceStable(sorted, func(i, j int) bool {
+			return sorted[i]["change_id"].(string) < sorted[j]["change_id"].(string)
+		})
+		if m := reLimit.FindStringSubmatch(sql); m != nil {
+			lim, _ := strconv.Atoi(m[1])
+			off, _ := strconv.Atoi(m[2])
+			sorted = sorted[min(off, len(sorted)):min(off+lim, len(sorted))]
+		}
+		cols := strings.Split(reSelect.FindStringSubmatch(sql)[1], ", ")
+		out := make([]Row, len(sorted))
+		for k, r := range sorted {
+			o := Row{}
+			for _, c := range cols {
+				c = strings.Trim(c, "`")
+				o[c] = r[c]
+			}
+			out[k] = o
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("fake: unexpected statement %.100s", sql)
+}
+
+func (f *fakeDrill) hasDirLocked(dir string) bool {
+	for name := range f.tables {
+		if strings.HasPrefix(name, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// rows returns every row of every batch of a collection.
+func (f *fakeDrill) rows(coll string) []Row {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Row
+	for name, rows := range f.tables {
+		if strings.HasPrefix(name, coll+"/changes/") {
+			out = append(out, rows...)
+		}
+	}
+	return out
+}
+
+func (f *fakeDrill) batchNames(coll string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for name := range f.tables {
+		if rest, ok := strings.CutPrefix(name, coll+"/changes/"); ok {
+			out = append(out, rest)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// assertExactlyOnce fails unless every change id appears once in Drill.
+func assertExactlyOnce(tb testing.TB, f *fakeDrill, coll string, want int) {
+	tb.Helper()
+	seen := map[string]int{}
+	for _, r := range f.rows(coll) {
+		seen[r["change_id"].(string)]++
+	}
+	for id, n := range seen {
+		if n != 1 {
+			tb.Errorf("change %s is %d times in Drill", id, n)
+		}
+	}
+	if want >= 0 && len(seen) != want {
+		tb.Errorf("Drill holds %d distinct changes, want %d", len(seen), want)
+	}
+}
+
+const testCollections = `{"collections":[
+ {"name":"inspections","fields":[
+  {"name":"site","type":"text","required":true},
+  {"name":"temp","type":"number"},
+  {"name":"count","type":"integer"},
+  {"name":"ok","type":"boolean"},
+  {"name":"risk","type":"enum","options":["low","high"]},
+  {"name":"at","type":"datetime"},
+  {"name":"notes","type":"note"}]},
+ {"name":"lww","policy":"lww","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]},
+ {"name":"merged","policy":"field-merge","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]},
+ {"name":"server","policy":"prefer-server","fields":[{"name":"a","type":"text"}]}]}`
+
+func mustSchema(tb testing.TB) *schema.Set {
+	tb.Helper()
+	set, err := schema.Parse([]byte(testCollections))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return set
+}
+
+// clock is a settable clock shared by a store and an agent.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(ms int64) *clock { return &clock{t: time.UnixMilli(ms)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// recorder is an Events sink that keeps what it got.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+	appl   []Applied
+}
+
+func (r *recorder) Emit(name string, payload any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, name)
+	if a, ok := payload.(Applied); ok {
+		r.appl = append(r.appl, a)
+	}
+}
+
+func (r *recorder) applied() []Applied {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Applied(nil), r.appl...)
+}
+
+// node is one device under test: its store, clock, agent and events.
+type node struct {
+	st     *store.Store
+	clk    *clock
+	ag     *Agent
+	ev     *recorder
+	device string
+	n      int
+}
+
+func mustOpenStore(tb testing.TB, device string, clk *clock) *store.Store {
+	tb.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), device+".db"), &store.Options{DeviceID: device, Now: clk.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func mustNode(tb testing.TB, device string, startMS int64, d Drill, tweak func(*Options)) *node {
+	tb.Helper()
+	clk := newClock(startMS)
+	st := mustOpenStore(tb, device, clk)
+	ev := &recorder{}
+	opts := Options{Store: st, Drill: d, Schema: mustSchema(tb), Events: ev, Now: clk.Now}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	ag, err := New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &node{st: st, clk: clk, ag: ag, ev: ev, device: device}
+}
+
+// edit appends a local change of record id (a put of doc, or a delete when
+// doc is ""), made from the record's current leaves' winner.
+func (n *node) edit(tb testing.TB, coll, id, doc string) store.Change {
+	tb.Helper()
+	ctx := context.Background()
+	var parents []string
+	if rec, err := n.st.Record(ctx, coll, id); err == nil {
+		parents = []string{rec.Version}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		tb.Fatal(err)
+	}
+	v, err := n.st.NextVersion(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n.n++
+	c := store.Change{
+		ChangeID: fmt.Sprintf("%s-%d", n.device, n.n), Collection: coll, RecordID: id, Op: store.OpPut,
+		Doc: json.RawMessage(doc), Version: v.String(), Parents: parents, Device: n.device,
+		Author: "ann", EditedAt: n.clk.Now().UnixMilli(),
+	}
+	if doc == "" {
+		c.Op, c.Doc = store.OpDelete, nil
+	}
+	res, err := n.st.Append(ctx, []store.Change{c})
+	if err != nil || res.Accepted != 1 {
+		tb.Fatalf("append %+v: %v %+v", c, err, res)
+	}
+	return c
+}
+
+func (n *node) sync(tb testing.TB) Report {
+	tb.Helper()
+	rep, err := n.ag.SyncNow(context.Background())
+	if err != nil {
+		tb.Fatalf("%s sync: %v", n.device, err)
+	}
+	return rep
+}
+
+func (n *node) record(tb testing.TB, coll, id string) store.Record {
+	tb.Helper()
+	r, err := n.st.Record(context.Background(), coll, id)
+	if err != nil {
+		tb.Fatalf("%s record %s/%s: %v", n.device, coll, id, err)
+	}
+	return r
+}

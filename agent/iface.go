@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"context"
+
+	"github.com/fieldsync/fieldsync/store"
+)
+
+// Store is what the agent needs of the local store. *store.Store
+// implements it.
+type Store interface {
+	// DeviceID returns this device's id.
+	DeviceID() string
+	// NextVersion issues a new hybrid-logical-clock version.
+	NextVersion(ctx context.Context) (store.Version, error)
+	// Pending returns journal entries after a seq, in seq order.
+	Pending(ctx context.Context, afterSeq uint64, limit int) ([]store.JournalEntry, error)
+	// PushCursor returns the seq up to which every entry is pushed.
+	PushCursor(ctx context.Context) (uint64, error)
+	// Truncate removes pushed journal entries up to a seq.
+	Truncate(ctx context.Context, uptoSeq uint64) (int, error)
+	// PlanBatch fixes a batch's name and entries before its first attempt.
+	PlanBatch(ctx context.Context, plan store.BatchPlan) (store.Batch, error)
+	// MarkBatch records a batch's progress; verified moves the push cursor.
+	MarkBatch(ctx context.Context, name string, state store.BatchState, attemptErr error) (store.Batch, error)
+	// OpenBatches returns the batches not yet verified, oldest first.
+	OpenBatches(ctx context.Context) ([]store.Batch, error)
+	// ApplyRemote applies pulled changes to the mirror, idempotently.
+	ApplyRemote(ctx context.Context, batch string, changes []store.Change) (store.AppendResult, error)
+	// Seen reports whether a pulled batch was applied.
+	Seen(ctx context.Context, collection, batch string) (bool, error)
+	// MarkSeen records a pulled batch as applied.
+	MarkSeen(ctx context.Context, collection, batch string, changes int) error
+	// PullWatermark returns the newest pulled batch time of a collection.
+	PullWatermark(ctx context.Context, collection string) (int64, error)
+	// SetPullWatermark moves the watermark forward.
+	SetPullWatermark(ctx context.Context, collection string, ms int64) error
+	// Conflict returns a record's open conflict (store.ErrNotFound if none).
+	Conflict(ctx context.Context, collection, id string) (store.Conflict, error)
+	// PutConflict stores the agent's annotation of a conflict.
+	PutConflict(ctx context.Context, cf store.Conflict) error
+	// Resolve appends a resolution and its audit entry in one transaction.
+	Resolve(ctx context.Context, resolution store.Change, audit store.AuditEntry) (store.ChangeResult, error)
+	// Stats summarises the store (pending and conflict counts).
+	Stats(ctx context.Context) (store.Stats, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Row is one result row from Drill: column name to value, numbers as
+// json.Number, NULL as nil.
+type Row = map[string]any
+
+// Drill is what the agent needs of a Drill cluster: run one SQL statement
+// and return its rows. A statement that fails in Drill returns an error
+// carrying Drill's message.
+type Drill interface {
+	Query(ctx context.Context, sql string) ([]Row, error)
+}
+
+// Events receives the agent's events for the UI. Names are namespaced:
+// "sync:status", "sync:progress", "sync:applied", "sync:conflict".
+// Emit must not block for long.
+type Events interface {
+	Emit(name string, payload any)
+}
+
+// The event names the agent emits.
+const (
+	EventStatus   = "sync:status"
+	EventProgress = "sync:progress"
+	EventApplied  = "sync:applied"
+	EventConflict = "sync:conflict"
+)
+
+type discardEvents struct{}
+
+func (discardEvents) Emit(string, any) {}

@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestPushPullTwoDevices(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	b := mustNode(t, "b", 1_700_000_000_000, fd, nil)
+	c1 := a.edit(t, "inspections", "r1", `{"site":"one"}`)
+	a.edit(t, "inspections", "r2", `{"site":"two"}`)
+	a.sync(t)
+	rep := b.sync(t)
+	if rep.Pulled != 2 || rep.PulledBatches != 1 {
+		t.Fatalf("b pulled %+v, want 2 changes of 1 batch", rep)
+	}
+	if got := b.record(t, "inspections", "r1"); !bytes.Equal(got.Doc, c1.Doc) || got.Version != c1.Version {
+		t.Errorf("b has r1 = %s %s, want %s %s", got.Doc, got.Version, c1.Doc, c1.Version)
+	}
+	ev := b.ev.applied()
+	if len(ev) != 1 || len(ev[0].Changes) != 2 || ev[0].Changes[0].MSeq == 0 {
+		t.Errorf("applied events %+v", ev)
+	}
+	// Pulling again applies nothing: the batch is seen.
+	if rep := b.sync(t); rep.Pulled != 0 || rep.PulledBatches != 0 {
+		t.Errorf("second pull %+v", rep)
+	}
+	// An edit on b made from a's version travels back without a conflict.
+	b.edit(t, "inspections", "r1", `{"site":"one, edited"}`)
+	b.sync(t)
+	if rep := a.sync(t); rep.Pulled != 1 || rep.Conflicts != 0 {
+		t.Errorf("a pulled %+v", rep)
+	}
+	if got := a.record(t, "inspections", "r1"); string(got.Doc) != `{"site":"one, edited"}` || got.Conflicted() {
+		t.Errorf("a has r1 = %s leaves %v", got.Doc, got.Leaves)
+	}
+	assertExactlyOnce(t, fd, "inspections", 3)
+	if len(fd.views) != 2 {
+		t.Errorf("views %v, want current and conflicts of inspections", fd.views)
+	}
+}
+
+func TestPullSkipsIncompleteBatch(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	b := mustNode(t, "b", 1_700_000_000_000, fd, func(o *Options) { o.PageRows = 2 })
+	for i := range 5 {
+		a.edit(t, "inspections", fmt.Sprint("r", i), `{"site":"x"}`)
+	}
+	a.sync(t)
+	name := "inspections/changes/" + fd.batchNames("inspections")[0]
+	fd.mu.Lock()
+	full := fd.tables[name]
+	fd.tables[name] = full[:3] // a CTAS still writing
+	fd.mu.Unlock()
+	rep := b.sync(t)
+	if rep.Incomplete != 1 || rep.PulledBatches != 0 || rep.Pulled != 3 {
+		t.Errorf("pull of an incomplete batch: %+v", rep)
+	}
+	fd.mu.Lock()
+	fd.tables[name] = full
+	fd.mu.Unlock()
+	rep = b.sync(t)
+	if rep.Incomplete != 0 || rep.PulledBatches != 1 || rep.Pulled != 2 {
+		t.Errorf("pull of the completed batch: %+v", rep)
+	}
+}
+
+func TestPullWatermarkLookBack(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	b := mustNode(t, "b", 1_700_000_000_000, fd, func(o *Options) { o.LookBack = 30 * time.Minute })
+	a.edit(t, "inspections", "r0", `{"site":"x"}`)
+	a.sync(t)
+	b.sync(t)
+	wm, err := b.st.PullWatermark(context.Background(), "inspections")
+	if err != nil || wm == 0 {
+		t.Fatalf("watermark %d %v", wm, err)
+	}
+	mk := func(ms int64, id string) {
+		fd.mu.Lock()
+		defer fd.mu.Unlock()
+		v := fmt.Sprintf("%015d-0000-c", ms)
+		fd.tables["inspections/changes/"+batchName(ms, "c", 1)] = []Row{{
+			"change_id": id, "record_id": id, "op": "put", "version": v, "parents": "[]",
+			"device": "c", "author": "", "edited_at": json.Number("1"), "batch_rows": json.Number("1"), "doc": `{"site":"c"}`,
+		}}
+	}
+	mk(wm-time.Hour.Milliseconds(), "old")
+	mk(wm-10*time.Minute.Milliseconds(), "late")
+	rep := b.sync(t)
+	if rep.Pulled != 1 {
+		t.Errorf("pulled %d, want only the batch inside the look-back window", rep.Pulled)
+	}
+	if _, err := b.st.Record(context.Background(), "inspections", "late"); err != nil {
+		t.Errorf("late batch not applied: %v", err)
+	}
+}

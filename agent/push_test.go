@@ -1,0 +1,262 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/store"
+)
+
+func TestBatchName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		ms     int64
+		device string
+		ok     bool
+	}{
+		{batchName(1_700_000_000_123, "laptop-7", 42), 1_700_000_000_123, "laptop-7", true},
+		{batchName(5, "a_b_c", 1), 5, "a_b_c", true},
+		{"000000000000005_dev", 0, "", false},
+		{"x_dev_1", 0, "", false},
+		{"5__1", 0, "", false},
+		{"5_dev_", 0, "", false},
+		{"5_dev_x", 0, "", false},
+		{".hidden", 0, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ms, dev, ok := parseBatchName(tt.name)
+			if ok != tt.ok || ms != tt.ms || dev != tt.device {
+				t.Errorf("parseBatchName(%q) = %d,%q,%v want %d,%q,%v", tt.name, ms, dev, ok, tt.ms, tt.device, tt.ok)
+			}
+		})
+	}
+	if a, b := batchName(9, "d", 2), batchName(10, "d", 1); a >= b {
+		t.Errorf("names do not sort by time: %s >= %s", a, b)
+	}
+}
+
+func TestPushWritesTypedColumnsAndDoc(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	doc := `{"site":" Quay 3 ","temp":-1.5,"count":7,"ok":true,"risk":"high","at":"1970-01-01T00:00:02Z","notes":"it's\n\"wet\" ☔","extra":{"x":1}}`
+	c := a.edit(t, "inspections", "r1", doc)
+	a.edit(t, "inspections", "r2", `{"site":"B","temp":"warm"}`)
+	rep := a.sync(t)
+	if rep.Pushed != 2 || rep.Batches != 1 {
+		t.Fatalf("report %+v, want 2 changes in 1 batch", rep)
+	}
+	rows := fd.rows("inspections")
+	var got Row
+	for _, r := range rows {
+		if r["change_id"] == c.ChangeID {
+			got = r
+		}
+	}
+	want := Row{"site": " Quay 3 ", "temp": "-1.5", "count": "7", "ok": "true", "risk": "high", "at": "2000",
+		"notes": "it's\n\"wet\" ☔", "doc": doc, "op": "put", "parents": "[]", "batch_rows": json.Number("2")}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("column %s = %#v, want %#v", k, got[k], v)
+		}
+	}
+	for _, r := range rows {
+		if r["record_id"] == "r2" && r["temp"] != nil {
+			t.Errorf("ill-typed temp went into the typed column: %#v", r["temp"])
+		}
+	}
+	st, err := a.st.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending != 0 || st.Journal != 0 {
+		t.Errorf("after push: pending %d, journal %d; want 0, 0", st.Pending, st.Journal)
+	}
+	if s := a.ag.Status(); s.State != StateIdle || s.LastSuccess.IsZero() || s.Pending != 0 {
+		t.Errorf("status %+v", s)
+	}
+}
+
+func TestPushBatchBounds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		rows, bytes int
+		changes     int
+		wantBatches int
+	}{
+		{"rows", 2, 0, 5, 3},
+		{"one batch", 10, 0, 5, 1},
+		{"bytes", 100, 1000, 4, 4},
+		{"bytes two per batch", 100, 1200, 4, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fd := newFakeDrill()
+			a := mustNode(t, "a", 1_700_000_000_000, fd, func(o *Options) { o.BatchRows, o.BatchBytes = tt.rows, tt.bytes })
+			for i := range tt.changes {
+				a.edit(t, "inspections", fmt.Sprint("r", i), `{"site":"x"}`)
+			}
+			// One change of another collection in the middle of the journal.
+			a.edit(t, "lww", "q", `{"a":"1"}`)
+			rep := a.sync(t)
+			if got := len(fd.batchNames("inspections")); got != tt.wantBatches {
+				t.Errorf("%d batches, want %d (%v)", got, tt.wantBatches, fd.batchNames("inspections"))
+			}
+			if rep.Pushed != tt.changes+1 {
+				t.Errorf("pushed %d, want %d", rep.Pushed, tt.changes+1)
+			}
+			assertExactlyOnce(t, fd, "inspections", tt.changes)
+			assertExactlyOnce(t, fd, "lww", 1)
+		})
+	}
+}
+
+func TestPushRetry(t *testing.T) {
+	t.Parallel()
+	errCut := errors.New("connection reset by peer")
+	tests := []struct {
+		name string
+		keep func(rows int) int // rows that land on the failed attempt
+	}{
+		{"nothing written", func(int) int { return 0 }},
+		{"partial write", func(n int) int { return n / 2 }},
+		{"written but the answer was lost", func(n int) int { return n }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fd := newFakeDrill()
+			failures := 1
+			fd.ctas = func(table string, rows int) (int, error) {
+				if failures > 0 {
+					failures--
+					return tt.keep(rows), errCut
+				}
+				return rows, nil
+			}
+			a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+			for i := range 6 {
+				a.edit(t, "inspections", fmt.Sprint("r", i), `{"site":"x"}`)
+			}
+			if _, err := a.ag.SyncNow(context.Background()); !errors.Is(err, errCut) {
+				t.Fatalf("first sync error = %v, want the cut", err)
+			}
+			s := a.ag.Status()
+			if s.State != StateError || s.LastError == "" || !strings.Contains(s.Cause, "connection reset") || s.Pending != 6 || s.Failures != 1 {
+				t.Errorf("status after failure: %+v", s)
+			}
+			names := fd.batchNames("inspections")
+			rep := a.sync(t)
+			if rep.Pushed != 6 {
+				t.Errorf("retry pushed %d, want 6", rep.Pushed)
+			}
+			assertExactlyOnce(t, fd, "inspections", 6)
+			if got := fd.batchNames("inspections"); len(got) != 1 || (len(names) == 1 && got[0] != names[0]) {
+				t.Errorf("batches %v after retry (before %v): the name must stay fixed", got, names)
+			}
+			if s := a.ag.Status(); s.State != StateIdle || s.Failures != 0 || s.Pending != 0 {
+				t.Errorf("status after retry: %+v", s)
+			}
+		})
+	}
+}
+
+func TestPushUnreachable(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	fd.before = func(string) error { return fmt.Errorf("drill: post query: %w", errRefused{}) }
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	a.edit(t, "inspections", "r", `{"site":"x"}`)
+	if _, err := a.ag.SyncNow(context.Background()); err == nil {
+		t.Fatal("sync succeeded without Drill")
+	}
+	if s := a.ag.Status(); s.State != StateOffline || !strings.Contains(s.LastError, "cannot be reached") || s.Pending != 1 {
+		t.Errorf("status %+v", s)
+	}
+}
+
+// errRefused looks like a dial error (a net.Error).
+type errRefused struct{}
+
+func (errRefused) Error() string   { return "dial tcp 127.0.0.1:8047: connect: connection refused" }
+func (errRefused) Timeout() bool   { return false }
+func (errRefused) Temporary() bool { return false }
+
+func TestPushSkipsUnencodable(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	a.edit(t, "inspections", "good1", `{"site":"x"}`)
+	bad := a.edit(t, "inspections", "bad", "{\"site\":\"\xff\"}")
+	a.edit(t, "inspections", "good2", `{"site":"y"}`)
+	rep := a.sync(t)
+	if len(rep.Unpushable) != 1 || !strings.Contains(rep.Unpushable[0], bad.ChangeID) {
+		t.Errorf("unpushable = %v, want the bad change", rep.Unpushable)
+	}
+	assertExactlyOnce(t, fd, "inspections", 2)
+	if s := a.ag.Status(); s.Unpushable != 1 {
+		t.Errorf("status unpushable = %d", s.Unpushable)
+	}
+}
+
+func TestTrySyncWhileRunning(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once bool
+	fd.before = func(sql string) error {
+		if !once && strings.HasPrefix(sql, "SELECT UNIX_TIMESTAMP") {
+			once = true
+			close(entered)
+			<-release
+		}
+		return nil
+	}
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	a.edit(t, "inspections", "r", `{"site":"x"}`)
+	done := make(chan error)
+	go func() { _, err := a.ag.SyncNow(context.Background()); done <- err }()
+	<-entered
+	if _, err := a.ag.TrySync(context.Background()); !errors.Is(err, ErrSyncRunning) {
+		t.Errorf("TrySync during a sync = %v, want ErrSyncRunning", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := a.ag.SyncNow(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("SyncNow with a cancelled context while busy = %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	assertExactlyOnce(t, fd, "inspections", 1)
+}
+
+func TestBadInputDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	ctx := context.Background()
+	// The store rejects a structurally bad change; the others land.
+	v, _ := a.st.NextVersion(ctx)
+	res, err := a.st.Append(ctx, []store.Change{
+		{ChangeID: "bad", Collection: "inspections", RecordID: "r", Op: store.OpPut, Doc: json.RawMessage(`[1]`), Version: v.String(), Device: "a"},
+	})
+	if err != nil || res.Rejected != 1 {
+		t.Fatalf("append of a bad doc: %v %+v", err, res)
+	}
+	a.edit(t, "unknowncoll", "r", `{"z":1}`) // undeclared collection: pushed with doc only
+	a.edit(t, "inspections", "r", `{"site":"ok"}`)
+	a.sync(t)
+	assertExactlyOnce(t, fd, "inspections", 1)
+	assertExactlyOnce(t, fd, "unknowncoll", 1)
+}

@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// State is what the agent is doing.
+type State string
+
+// The states of the agent.
+const (
+	StateIdle    State = "idle"
+	StatePushing State = "pushing"
+	StatePulling State = "pulling"
+	StateOffline State = "offline" // the last sync could not reach Drill
+	StateError   State = "error"   // the last sync failed for another reason
+)
+
+// Progress is how far the running sync phase is.
+type Progress struct {
+	Phase string `json:"phase"` // "push" or "pull"
+	Done  int    `json:"done"`
+	Total int    `json:"total"`
+}
+
+// Status is the agent's state for people and the UI.
+type Status struct {
+	State     State  `json:"state"`
+	Device    string `json:"device"`
+	Pending   uint64 `json:"pending"`   // local changes not yet in Drill
+	Conflicts int64  `json:"conflicts"` // open conflicts
+	// LastSuccess is when the last sync succeeded.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// LastError says in plain words why the last sync failed ("" after a
+	// success); Cause is the underlying error text.
+	LastError string    `json:"last_error,omitempty"`
+	Cause     string    `json:"cause,omitempty"`
+	Failures  int       `json:"failures"` // consecutive failed syncs
+	NextRun   time.Time `json:"next_run,omitzero"`
+	Progress  Progress  `json:"progress"`
+	// Unpushable counts changes that cannot be written to Drill at all.
+	Unpushable int `json:"unpushable,omitempty"`
+}
+
+// Status returns the agent's current status.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status
+}
+
+// RefreshStatus re-reads the pending and conflict counts from the store,
+// e.g. after the UI appended changes, and emits the status.
+func (a *Agent) RefreshStatus(ctx context.Context) (Status, error) {
+	stats, err := a.st.Stats(ctx)
+	if err != nil {
+		return a.Status(), err
+	}
+	a.mu.Lock()
+	a.status.Pending, a.status.Conflicts = stats.Pending, stats.Conflicts
+	a.status.Device = a.device
+	st := a.status
+	a.mu.Unlock()
+	a.events.Emit(EventStatus, st)
+	return st, nil
+}
+
+func (a *Agent) setState(s State, _ error) {
+	a.mu.Lock()
+	a.status.State = s
+	a.status.Progress = Progress{}
+	st := a.status
+	a.mu.Unlock()
+	a.events.Emit(EventStatus, st)
+}
+
+func (a *Agent) progress(phase string, done, total int) {
+	p := Progress{Phase: phase, Done: done, Total: total}
+	a.mu.Lock()
+	a.status.Progress = p
+	a.mu.Unlock()
+	a.events.Emit(EventProgress, p)
+}
+
+// finish records the outcome of a sync in the status.
+func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
+	stats, serr := a.st.Stats(context.WithoutCancel(ctx))
+	a.mu.Lock()
+	if serr == nil {
+		a.status.Pending, a.status.Conflicts = stats.Pending, stats.Conflicts
+		rep.Conflicts = int(stats.Conflicts)
+	}
+	a.status.Device = a.device
+	a.status.Progress = Progress{}
+	a.status.Unpushable = len(rep.Unpushable)
+	if err != nil {
+		a.status.Failures++
+		a.status.State, a.status.LastError = describe(err)
+		a.status.Cause = err.Error()
+	} else {
+		a.status.Failures = 0
+		a.status.State = StateIdle
+		a.status.LastError, a.status.Cause = "", ""
+		a.status.LastSuccess = a.now()
+	}
+	st := a.status
+	a.mu.Unlock()
+	if err != nil {
+		a.log.Warn("sync failed", "state", st.State, "err", err)
+	} else {
+		a.log.Info("sync done", "pushed", rep.Pushed, "pulled", rep.Pulled, "conflicts", rep.Conflicts)
+	}
+	a.events.Emit(EventStatus, st)
+}
+
+// describe turns a sync error into a state and a sentence for people.
+func describe(err error) (State, string) {
+	var ne net.Error
+	var ae interface{ AuthFailed() bool }
+	switch {
+	case errors.Is(err, context.Canceled):
+		return StateError, "The sync was stopped before it finished; it continues next time."
+	case errors.As(err, &ae) && ae.AuthFailed(), strings.Contains(strings.ToLower(err.Error()), "auth"):
+		return StateError, "Drill refused the sign-in. Check the user name and password in Settings."
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ne), strings.Contains(err.Error(), "unreachable"):
+		return StateOffline, "Drill cannot be reached. Changes stay safe on this computer and are sent when Drill is back."
+	}
+	return StateError, "The sync failed. Changes stay safe on this computer; the agent tries again."
+}

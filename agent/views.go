@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
+)
+
+// viewSQL returns the statements that create a collection's analyst views:
+// <collection>_current (one row per live record: the change with the
+// highest version, deletes removed) and <collection>_conflicts (every leaf
+// of every record whose version graph has more than one leaf).
+func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
+	logTable, err := a.table(coll, "/changes")
+	if err != nil {
+		return "", nil, err
+	}
+	current, err := a.table(coll+"_current", "")
+	if err != nil {
+		return "", nil, err
+	}
+	conflicts, err := a.table(coll+"_conflicts", "")
+	if err != nil {
+		return "", nil, err
+	}
+	cols, _ := a.columns(coll)
+	var names []string
+	for _, c := range cols {
+		if c.Name == "batch_rows" || c.Name == "parents" || c.Name == "op" {
+			continue
+		}
+		id, err := drill.Ident(c.Name)
+		if err != nil {
+			return "", nil, err
+		}
+		names = append(names, "s."+id)
+	}
+	list := strings.Join(names, ", ")
+	stmts = append(stmts, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s FROM ("+
+		"SELECT t.*, ROW_NUMBER() OVER (PARTITION BY t.`record_id` ORDER BY t.`version` DESC) AS `rn` FROM %s t"+
+		") s WHERE s.`rn` = 1 AND s.`op` <> 'delete'", current, list, logTable))
+	stmts = append(stmts, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS "+
+		"SELECT l.`record_id`, l.`version`, l.`change_id`, l.`op`, l.`device`, l.`author`, l.`edited_at`, l.`doc`, n.`leaves` FROM ("+
+		"SELECT c.* FROM %[2]s c LEFT JOIN ("+
+		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM %[2]s p) f"+
+		") k ON k.`record_id` = c.`record_id` AND k.`parent` = c.`version` WHERE k.`parent` IS NULL"+
+		") l JOIN ("+
+		"SELECT x.`record_id`, COUNT(*) AS `leaves` FROM ("+
+		"SELECT c.`record_id` FROM %[2]s c LEFT JOIN ("+
+		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM %[2]s p) f"+
+		") k ON k.`record_id` = c.`record_id` AND k.`parent` = c.`version` WHERE k.`parent` IS NULL"+
+		") x GROUP BY x.`record_id` HAVING COUNT(*) > 1"+
+		") n ON n.`record_id` = l.`record_id`", conflicts, logTable))
+	return list, stmts, nil
+}
+
+// refreshViews creates each collection's views once per process, and again
+// when its declared columns change. A collection with nothing in Drill yet is
+// skipped.
+func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
+	for _, coll := range a.schema.Names() {
+		sig, stmts, err := a.viewSQL(coll)
+		if err != nil {
+			return fmt.Errorf("views: %w", err)
+		}
+		a.mu.Lock()
+		same := a.views[coll] == sig
+		a.mu.Unlock()
+		if same {
+			continue
+		}
+		ok := true
+		for _, q := range stmts {
+			if _, err := a.dr.Query(ctx, q); err != nil {
+				if isNotFound(err) {
+					ok = false
+					break
+				}
+				return fmt.Errorf("views of %s: %w", coll, err)
+			}
+		}
+		if ok {
+			a.mu.Lock()
+			a.views[coll] = sig
+			a.mu.Unlock()
+			rep.ViewsRefreshed++
+		}
+	}
+	return nil
+}
