@@ -26,9 +26,9 @@ import (
 //     character beyond U+FFFF is a surrogate pair: Calcite has no \+XXXXXX). The SQL text
 //     is then pure printable ASCII: no charset dependence, no raw newlines, no
 //     way for "--", ";" or a quote to end the literal.
-//   - NUL and invalid UTF-8 are rejected with ErrUnencodable: Drill stores a
-//     NUL, but Go callers never need one and several Drill string functions
-//     treat it as an end marker; invalid UTF-8 cannot round-trip at all.
+//   - NUL is an ordinary character (U&'\0000', proven to round-trip through
+//     a CTAS); invalid UTF-8 is rejected with ErrUnencodable, since it
+//     cannot round-trip at all.
 //
 // Batches: Drill's VALUES pads/trims CHAR literals and turns DECIMAL into
 // DOUBLE, and Calcite plans many VALUES rows slowly. JSONRows encodes a whole
@@ -61,8 +61,7 @@ func (t Type) valid() bool {
 
 // String returns s as a Drill SQL character literal: '...' with quotes
 // doubled when s is printable ASCII, otherwise a Unicode literal U&'...' with
-// every other character escaped. It fails (ErrUnencodable) on invalid UTF-8
-// and on NUL.
+// every other character escaped. It fails (ErrUnencodable) on invalid UTF-8.
 func String(s string) (string, error) {
 	if err := checkText(s); err != nil {
 		return "", err
@@ -111,9 +110,6 @@ func String(s string) (string, error) {
 }
 
 func checkText(s string) error {
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		return fmt.Errorf("%w: text holds a NUL character at byte %d", ErrUnencodable, i)
-	}
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%w: text is not valid UTF-8 (byte %d)", ErrUnencodable, firstInvalid(s))
 	}
@@ -131,15 +127,10 @@ func firstInvalid(s string) int {
 	return -1
 }
 
-// Int64 returns v as a BIGINT-valued SQL expression. math.MinInt64 is written
-// as (-9223372036854775807-1) because its magnitude alone does not fit a
-// BIGINT and would be typed DECIMAL.
-func Int64(v int64) string {
-	if v == math.MinInt64 {
-		return "(-9223372036854775807-1)"
-	}
-	return strconv.FormatInt(v, 10)
-}
+// Int64 returns v as an exact-numeric literal. Drill types every int64,
+// including -9223372036854775808, as BIGINT (proven by the integration
+// tests).
+func Int64(v int64) string { return strconv.FormatInt(v, 10) }
 
 // TimestampMS returns an instant as BIGINT epoch milliseconds, the way
 // fieldsync stores every time in Drill.
@@ -273,13 +264,26 @@ func (v Value) Literal() (string, error) {
 	}
 }
 
+// MaxCastChars is the longest text a CAST to VARCHAR keeps: Drill's bare
+// VARCHAR is VARCHAR(65535), and Calcite caps VARCHAR(n) at 65536, cutting
+// longer text silently. Value.SQL refuses longer text; JSONRows has no
+// limit.
+const MaxCastChars = 65535
+
 // SQL returns v as CAST(<literal> AS <type>). A VARCHAR is cast to
-// VARCHAR(n) with n its length in characters (at least 1), since Drill's bare
-// VARCHAR means VARCHAR(65535) and a CAST to it would cut longer text.
+// VARCHAR(n) with n its length in characters (at least 1): the cast keeps
+// trailing spaces that VALUES would otherwise trim, and a bare VARCHAR would
+// mean VARCHAR(65535). Text longer than MaxCastChars characters is refused
+// with ErrUnencodable because the cast would cut it.
 func (v Value) SQL() (string, error) {
 	lit, err := v.Literal()
 	if err != nil {
 		return "", err
+	}
+	if v.Type() == VarChar && !v.IsNull() {
+		if n := utf8.RuneCountInString(v.s); n > MaxCastChars {
+			return "", fmt.Errorf("%w: text of %d characters is longer than the %d a Drill VARCHAR cast keeps; use JSONRows", ErrUnencodable, n, MaxCastChars)
+		}
 	}
 	return Cast(lit, v.castType()), nil
 }

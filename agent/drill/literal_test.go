@@ -107,7 +107,7 @@ var literalSeeds = []string{
 	"", " ", "plain", "it's", "''", "'", "a'b''c'''", `back\slash`, `\`, `\\`, `\0041`,
 	"-- comment", "; DROP TABLE x;", "/* c */", "line\nbreak", "cr\rlf\r\n", "tab\there",
 	"  lead and trail  ", "trail   ", "héllo", "привет", "日本語", "emoji 😀🎉", "\u2028\u2029",
-	"\x7f\x01\x1f", "U&'x'", "`tick`", "\uFEFFbom", "\U0010FFFF", "ASCII ~!@#$%^&*()_+{}|:\"<>?",
+	"\x7f\x01\x1f", "\x00", "a\x00b", "U&'x'", "`tick`", "\uFEFFbom", "\U0010FFFF", "ASCII ~!@#$%^&*()_+{}|:\"<>?",
 }
 
 func TestString(t *testing.T) {
@@ -124,6 +124,7 @@ func TestString(t *testing.T) {
 		{"é'", `U&'\00E9'''`},
 		{"😀", `U&'\D83D\DE00'`},
 		{"  x  ", "'  x  '"},
+		{"a\x00b", `U&'a\0000b'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -145,7 +146,7 @@ func TestString(t *testing.T) {
 
 func TestStringRejects(t *testing.T) {
 	t.Parallel()
-	for _, in := range []string{"a\x00b", "\xff", "ok\xc3"} {
+	for _, in := range []string{"\xff", "ok\xc3", "a\x00\xfe"} {
 		t.Run(strconv.Quote(in), func(t *testing.T) {
 			t.Parallel()
 			_, err := String(in)
@@ -168,7 +169,7 @@ func TestNumbers(t *testing.T) {
 	}{
 		{"int zero", Int64(0), "0"},
 		{"int max", Int64(math.MaxInt64), "9223372036854775807"},
-		{"int min", Int64(math.MinInt64), "(-9223372036854775807-1)"},
+		{"int min", Int64(math.MinInt64), "-9223372036854775808"},
 		{"int neg", Int64(-42), "-42"},
 		{"ts", TimestampMS(1700000000123), "1700000000123"},
 		{"true", Bool(true), "TRUE"},
@@ -204,6 +205,9 @@ func TestFloat64(t *testing.T) {
 			}
 		})
 	}
+	if _, err := StringValue(strings.Repeat("x", MaxCastChars+1)).SQL(); !errors.Is(err, ErrUnencodable) {
+		t.Errorf("SQL() of %d characters error = %v, want ErrUnencodable", MaxCastChars+1, err)
+	}
 	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		if _, err := Float64(f); !errors.Is(err, ErrUnencodable) {
 			t.Errorf("Float64(%v) error = %v, want ErrUnencodable", f, err)
@@ -229,9 +233,10 @@ func TestValueSQL(t *testing.T) {
 		{NullValue(Double), "CAST(NULL AS DOUBLE)"},
 		{Value{}, "CAST(NULL AS VARCHAR)"},
 		{TimestampMSValue(5), "CAST(5 AS BIGINT)"},
+		{StringValue(strings.Repeat("é", MaxCastChars)), "CAST(U&'" + strings.Repeat(`\00E9`, MaxCastChars) + "' AS VARCHAR(65535))"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
+		t.Run(truncate(tt.want, 60), func(t *testing.T) {
 			t.Parallel()
 			got, err := tt.v.SQL()
 			if err != nil {

@@ -1,0 +1,333 @@
+package drill
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNull is wrapped by the Row readers when the cell is NULL.
+var ErrNull = errors.New("drill: value is NULL")
+
+// Result is the answer of a successful query.
+type Result struct {
+	QueryID string   // Drill's query id
+	Columns []string // column names, in order
+	Types   []string // Drill's type of each column (the reply's "metadata"), e.g. BIGINT, VARCHAR
+	Rows    []Row
+	State   string // COMPLETED
+}
+
+// Row is one result row: column name to value. Numbers are json.Number,
+// text is string, booleans are bool, NULL is nil. Read cells with the typed
+// methods.
+type Row map[string]any
+
+// IsNull reports whether the cell col is NULL or absent.
+func (r Row) IsNull(col string) bool { return r[col] == nil }
+
+// String returns the text cell col.
+func (r Row) String(col string) (string, error) {
+	switch v := r[col].(type) {
+	case nil:
+		return "", fmt.Errorf("column %q: %w", col, ErrNull)
+	case string:
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	default:
+		return "", fmt.Errorf("drill: column %q holds %T, not text", col, v)
+	}
+}
+
+// Int64 returns the integer cell col (BIGINT, INT, or text holding one).
+func (r Row) Int64(col string) (int64, error) {
+	var s string
+	switch v := r[col].(type) {
+	case nil:
+		return 0, fmt.Errorf("column %q: %w", col, ErrNull)
+	case json.Number:
+		s = v.String()
+	case string:
+		s = v
+	default:
+		return 0, fmt.Errorf("drill: column %q holds %T, not an integer", col, v)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("drill: column %q: %w", col, err)
+	}
+	return n, nil
+}
+
+// Float64 returns the numeric cell col (DOUBLE, FLOAT, or text holding one).
+func (r Row) Float64(col string) (float64, error) {
+	var s string
+	switch v := r[col].(type) {
+	case nil:
+		return 0, fmt.Errorf("column %q: %w", col, ErrNull)
+	case json.Number:
+		s = v.String()
+	case string:
+		s = v
+	default:
+		return 0, fmt.Errorf("drill: column %q holds %T, not a number", col, v)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("drill: column %q: %w", col, err)
+	}
+	return f, nil
+}
+
+// Bool returns the BOOLEAN cell col.
+func (r Row) Bool(col string) (bool, error) {
+	switch v := r[col].(type) {
+	case nil:
+		return false, fmt.Errorf("column %q: %w", col, ErrNull)
+	case bool:
+		return v, nil
+	case string:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("drill: column %q: %w", col, err)
+		}
+		return b, nil
+	default:
+		return false, fmt.Errorf("drill: column %q holds %T, not a boolean", col, v)
+	}
+}
+
+// QueryOption adjusts one Query.
+type QueryOption func(*queryRequest)
+
+// WithDefaultSchema runs the query with schema as its default schema
+// (like USE schema), e.g. "dfs.fieldsync".
+func WithDefaultSchema(schema string) QueryOption {
+	return func(q *queryRequest) { q.DefaultSchema = schema }
+}
+
+// WithOption sets a Drill session option for the query, e.g.
+// WithOption("store.format", "parquet").
+func WithOption(name, value string) QueryOption {
+	return func(q *queryRequest) { q.Options[name] = value }
+}
+
+// WithRowLimit asks Drill to return at most n rows (its autoLimit).
+func WithRowLimit(n int) QueryOption {
+	return func(q *queryRequest) { q.AutoLimit = strconv.Itoa(n) }
+}
+
+// queryRequest is the body of POST /query.json (Drill's QueryWrapper).
+type queryRequest struct {
+	Query         string            `json:"query"`
+	QueryType     string            `json:"queryType"`
+	AutoLimit     string            `json:"autoLimit"`
+	DefaultSchema string            `json:"defaultSchema,omitempty"`
+	Options       map[string]string `json:"options"`
+}
+
+// queryReply is the streamed reply of POST /query.json. On success:
+// queryId, columns, metadata, attemptedAutoLimit, rows, queryState. On a
+// failure before the first batch: queryId, then exception, errorMessage and
+// stackTrace (only with drill.exec.http.rest.errors.verbose), queryState.
+// On a failure after rows were sent: the rows so far, then queryState
+// FAILED with no message.
+type queryReply struct {
+	QueryID      string   `json:"queryId"`
+	Columns      []string `json:"columns"`
+	Metadata     []string `json:"metadata"`
+	Rows         []Row    `json:"rows"`
+	QueryState   string   `json:"queryState"`
+	Exception    string   `json:"exception"`
+	ErrorMessage string   `json:"errorMessage"`
+}
+
+// submitError is the JSON body of a refused submission (HTTP 500), from
+// Drill's GenericExceptionMapper.
+type submitError struct {
+	ErrorMessage string `json:"errorMessage"`
+}
+
+// The session options that ask Drill to put its error message into the
+// REST reply: without the first, a FAILED reply carries no message at all.
+const (
+	optRESTVerboseErrors = "drill.exec.http.rest.errors.verbose"
+	optVerboseErrors     = "exec.errors.verbose"
+)
+
+// Query runs sql and returns its rows. A query Drill cannot plan or run
+// becomes a *QueryError with Drill's message, whether Drill says so with
+// HTTP 200 and queryState FAILED or with HTTP 500. When ctx ends while the
+// query runs, Query asks Drill to cancel it (a closed connection does not
+// stop a Drill query), then returns ctx's error.
+//
+// The SQL is sent with a leading comment /* fieldsync:<id> */ that
+// identifies it among the running queries for that cancel.
+func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*Result, error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(sql) == "" {
+		return nil, errors.New("drill: empty query")
+	}
+	tag := newTag()
+	q := queryRequest{
+		Query:     "/* " + tag + " */ " + sql,
+		QueryType: "SQL",
+		AutoLimit: "0",
+		Options:   map[string]string{optRESTVerboseErrors: "true", optVerboseErrors: "true"},
+	}
+	for _, o := range opts {
+		o(&q)
+	}
+	body, err := json.Marshal(q)
+	if err != nil {
+		return nil, fmt.Errorf("drill: encode query: %w", err)
+	}
+	short := truncate(sql, maxErrorSQL)
+	started := c.now()
+	resp, _, err := c.do(ctx, request{method: http.MethodPost, path: "/query.json", body: body, contentType: "application/json"})
+	if err != nil {
+		if ctx.Err() != nil {
+			c.cancelRunning(ctx, tag)
+		}
+		return nil, fmt.Errorf("drill: query %q: %w", short, err)
+	}
+	defer drain(resp)
+	var reply queryReply
+	d := json.NewDecoder(resp.Body)
+	d.UseNumber()
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		if err := d.Decode(&reply); err != nil {
+			if ctx.Err() != nil {
+				c.cancelRunning(ctx, tag)
+				return nil, fmt.Errorf("drill: query %q: %w", short, context.Cause(ctx))
+			}
+			return nil, fmt.Errorf("drill: query %q: read reply: %w", short, err)
+		}
+	case resp.StatusCode == http.StatusInternalServerError:
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var se submitError
+		msg := strings.TrimSpace(string(b))
+		if json.Unmarshal(b, &se) == nil && se.ErrorMessage != "" {
+			msg = se.ErrorMessage
+		}
+		if msg == "Query submission failed" {
+			// Drill 1.22 keeps the cause in its log only.
+			msg += " (Drill gives the cause only in the Drillbit log; usually a wrong default schema, session option or user name)"
+		}
+		return nil, &QueryError{SQL: short, State: "FAILED", Message: msg, Status: resp.StatusCode}
+	default:
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return nil, fmt.Errorf("drill: query %q: %w", short, &HTTPError{Method: http.MethodPost, URL: c.Endpoint() + "/query.json",
+			Status: resp.StatusCode, Body: string(b), Location: resp.Header.Get("Location")})
+	}
+	c.log.Debug("drill query", "query_id", reply.QueryID, "state", reply.QueryState, "rows", len(reply.Rows), "took", c.now().Sub(started))
+	if reply.QueryState != "COMPLETED" {
+		qe := &QueryError{SQL: short, QueryID: reply.QueryID, State: reply.QueryState, Message: reply.ErrorMessage, Status: resp.StatusCode}
+		if qe.Message == "" && reply.QueryID != "" {
+			qe.Message = c.profileError(ctx, reply.QueryID)
+		}
+		return nil, qe
+	}
+	return &Result{QueryID: reply.QueryID, Columns: reply.Columns, Types: reply.Metadata, Rows: reply.Rows, State: reply.QueryState}, nil
+}
+
+// profileError reads the error of a finished query from its profile; Drill
+// leaves it out of the REST reply when the query fails after sending rows.
+func (c *Client) profileError(ctx context.Context, queryID string) string {
+	p, err := get[struct {
+		Error string `json:"error"`
+	}](ctx, c, "/profiles/"+url.PathEscape(queryID)+".json")
+	if err != nil {
+		c.log.Warn("drill profile read failed", "query_id", queryID, "err", err)
+		return ""
+	}
+	return p.Error
+}
+
+func newTag() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return "fieldsync:" + hex.EncodeToString(b[:])
+}
+
+// RunningQuery is one entry of /profiles/running.json.
+type RunningQuery struct {
+	QueryID   string `json:"queryId"`
+	Query     string `json:"query"` // the first 150 characters of the SQL
+	User      string `json:"user"`
+	State     string `json:"state"`
+	Foreman   string `json:"foreman"`
+	StartTime int64  `json:"startTime"` // epoch ms
+}
+
+// RunningQueries lists the queries running on the cluster that the user may
+// see.
+func (c *Client) RunningQueries(ctx context.Context) ([]RunningQuery, error) {
+	r, err := get[struct {
+		RunningQueries []RunningQuery `json:"runningQueries"`
+	}](ctx, c, "/profiles/running.json")
+	if err != nil {
+		return nil, fmt.Errorf("drill: running queries: %w", err)
+	}
+	return r.RunningQueries, nil
+}
+
+// Cancel asks Drill to cancel the query with the given id and returns
+// Drill's answer text.
+func (c *Client) Cancel(ctx context.Context, queryID string) (string, error) {
+	b, err := c.send(ctx, http.MethodGet, "/profiles/cancel/"+url.PathEscape(queryID), http.StatusOK, nil)
+	if err != nil {
+		return "", fmt.Errorf("drill: cancel %s: %w", queryID, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// cancelRunning is the best-effort cancel of the query tagged tag, after
+// its caller's context ended. It retries for a short while, since the query
+// may not be registered as running yet.
+func (c *Client) cancelRunning(ctx context.Context, tag string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CancelTimeout)
+	defer cancel()
+	marker := "/* " + tag + " */"
+	for attempt := 0; attempt < 5; attempt++ {
+		running, err := c.RunningQueries(ctx)
+		if err != nil {
+			c.log.Warn("drill cancel: list running queries failed", "tag", tag, "err", err)
+			return
+		}
+		for _, q := range running {
+			if !strings.HasPrefix(q.Query, marker) {
+				continue
+			}
+			msg, err := c.Cancel(ctx, q.QueryID)
+			if err != nil {
+				c.log.Warn("drill cancel failed", "query_id", q.QueryID, "err", err)
+				return
+			}
+			c.log.Info("drill query cancelled", "query_id", q.QueryID, "reply", msg)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.log.Warn("drill cancel: query not found among running queries", "tag", tag)
+			return
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
+	}
+	c.log.Info("drill cancel: query not running (finished or never started)", "tag", tag)
+}
