@@ -176,7 +176,7 @@ func (s *Store) applyChange(tx *bolt.Tx, c *Change, origin Origin, batch string,
 		return res, Version{}, err
 	}
 	var node versionNode
-	if _, err := getJSON(vb, versionKey(c.RecordID, c.Version), &node); err != nil {
+	if _, err := getNode(vb, versionKey(c.RecordID, c.Version), &node); err != nil {
 		return res, Version{}, err
 	}
 	if node.Change != nil {
@@ -214,7 +214,7 @@ func (s *Store) applyChange(tx *bolt.Tx, c *Change, origin Origin, batch string,
 	}
 	cc := cloneChange(*c)
 	node.Change, node.Seq, node.MSeq = &cc, res.Seq, res.MSeq
-	if err := putJSON(vb, versionKey(c.RecordID, c.Version), node); err != nil {
+	if err := putNode(vb, versionKey(c.RecordID, c.Version), node); err != nil {
 		return res, Version{}, err
 	}
 	var parents []string
@@ -224,12 +224,12 @@ func (s *Store) applyChange(tx *bolt.Tx, c *Change, origin Origin, batch string,
 		}
 		parents = append(parents, p)
 		var pn versionNode
-		if _, err := getJSON(vb, versionKey(c.RecordID, p), &pn); err != nil {
+		if _, err := getNode(vb, versionKey(c.RecordID, p), &pn); err != nil {
 			return res, Version{}, err
 		}
 		if !slices.Contains(pn.Children, c.Version) {
 			pn.Children = append(pn.Children, c.Version)
-			if err := putJSON(vb, versionKey(c.RecordID, p), pn); err != nil {
+			if err := putNode(vb, versionKey(c.RecordID, p), pn); err != nil {
 				return res, Version{}, err
 			}
 		}
@@ -249,7 +249,7 @@ func (s *Store) applyChange(tx *bolt.Tx, c *Change, origin Origin, batch string,
 		w := &cc
 		if winner != c.Version {
 			var wn versionNode
-			if _, err := getJSON(vb, versionKey(c.RecordID, winner), &wn); err != nil {
+			if _, err := getNode(vb, versionKey(c.RecordID, winner), &wn); err != nil {
 				return res, Version{}, err
 			}
 			if wn.Change == nil {
@@ -340,7 +340,7 @@ func (s *Store) updateConflict(tx *bolt.Tx, vb *bolt.Bucket, collection, recordI
 	cf.UpdatedAt, cf.Winner, cf.Leaves, cf.Ancestor = now, st.Version, nil, nil
 	for _, l := range st.Leaves {
 		var n versionNode
-		if _, err := getJSON(vb, versionKey(recordID, l), &n); err != nil {
+		if _, err := getNode(vb, versionKey(recordID, l), &n); err != nil {
 			return err
 		}
 		if n.Change == nil {
@@ -376,7 +376,7 @@ func commonAncestor(vb *bolt.Bucket, recordID string, leaves []string) (*Change,
 			}
 			budget--
 			var n versionNode
-			if _, err := getJSON(vb, versionKey(recordID, v), &n); err != nil {
+			if _, err := getNode(vb, versionKey(recordID, v), &n); err != nil {
 				return nil, err
 			}
 			if n.Change == nil {

@@ -119,3 +119,61 @@ func versionKey(recordID, version string) []byte {
 	k = append(k, 0)
 	return append(k, version...)
 }
+
+// nodeFormat is the first byte of an encoded version node.
+const nodeFormat = 1
+
+// putNode stores a version node as: format byte, uvarint length of a JSON
+// header (the node with the change's doc left out), the header, then the
+// doc bytes exactly as given. Keeping the doc out of JSON spares re-encoding
+// (and compacting) it on every write and read.
+func putNode(b *bolt.Bucket, key []byte, n versionNode) error {
+	var doc []byte
+	if n.Change != nil {
+		c := *n.Change
+		doc, c.Doc = c.Doc, nil
+		n.Change = &c
+	}
+	hdr, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("encode node %q: %w", key, err)
+	}
+	buf := make([]byte, 0, 1+binary.MaxVarintLen64+len(hdr)+len(doc))
+	buf = append(buf, nodeFormat)
+	buf = binary.AppendUvarint(buf, uint64(len(hdr)))
+	buf = append(buf, hdr...)
+	buf = append(buf, doc...)
+	return b.Put(key, buf)
+}
+
+// getNode decodes the version node stored under key into n, copying every
+// byte out of bbolt's memory; found is false when the key is absent.
+func getNode(b *bolt.Bucket, key []byte, n *versionNode) (found bool, err error) {
+	if b == nil {
+		return false, nil
+	}
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	return true, decodeNode(key, raw, n)
+}
+
+// decodeNode decodes an encoded version node (see putNode) into n.
+func decodeNode(key, raw []byte, n *versionNode) error {
+	if len(raw) < 2 || raw[0] != nodeFormat {
+		return fmt.Errorf("decode node %q: unknown format", key)
+	}
+	l, k := binary.Uvarint(raw[1:])
+	if k <= 0 || uint64(len(raw)-1-k) < l {
+		return fmt.Errorf("decode node %q: bad header length", key)
+	}
+	hdr, doc := raw[1+k:1+k+int(l)], raw[1+k+int(l):]
+	if err := json.Unmarshal(hdr, n); err != nil {
+		return fmt.Errorf("decode node %q: %w", key, err)
+	}
+	if n.Change != nil && len(doc) > 0 {
+		n.Change.Doc = append(json.RawMessage(nil), doc...)
+	}
+	return nil
+}

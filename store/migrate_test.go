@@ -117,7 +117,7 @@ func TestMigration2CountsExistingRecords(t *testing.T) {
 			if err := putJSON(rb, []byte(r.id), st); err != nil {
 				return err
 			}
-			if err := putJSON(vb, versionKey(r.id, v), versionNode{Change: &c}); err != nil {
+			if err := putNode(vb, versionKey(r.id, v), versionNode{Change: &c}); err != nil {
 				return err
 			}
 		}

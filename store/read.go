@@ -32,7 +32,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 func loadChange(tx *bolt.Tx, ref changeRef) (Change, error) {
 	vb, _ := sub(tx, bVersions, ref.Collection)
 	var n versionNode
-	if _, err := getJSON(vb, versionKey(ref.RecordID, ref.Version), &n); err != nil {
+	if _, err := getNode(vb, versionKey(ref.RecordID, ref.Version), &n); err != nil {
 		return Change{}, err
 	}
 	if n.Change == nil {
@@ -289,8 +289,8 @@ func (s *Store) History(ctx context.Context, collection, id string) ([]Change, e
 		c := vb.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			var n versionNode
-			if err := jsonUnmarshal(v, &n); err != nil {
-				return fmt.Errorf("version %q: %w", k, err)
+			if err := decodeNode(k, v, &n); err != nil {
+				return err
 			}
 			if n.Change != nil {
 				out = append(out, *n.Change)
@@ -311,7 +311,7 @@ func (s *Store) Change(ctx context.Context, collection, id, version string) (Cha
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		vb, _ := sub(tx, bVersions, collection)
 		var n versionNode
-		if _, err := getJSON(vb, versionKey(id, version), &n); err != nil {
+		if _, err := getNode(vb, versionKey(id, version), &n); err != nil {
 			return err
 		}
 		if n.Change == nil {

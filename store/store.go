@@ -57,7 +57,7 @@ type Store struct {
 	device string
 	owner  string // contents of the owner note this process wrote
 
-	mu      sync.Mutex // guards clock and ceiling
+	mu      sync.Mutex // guards clock and ceiling; never held across a transaction
 	clock   HLC
 	ceiling int64 // persisted clock ceiling (wall ms)
 }
@@ -240,9 +240,9 @@ func (s *Store) DeviceID() string { return s.device }
 // across restarts.
 func (s *Store) NextVersion(ctx context.Context) (Version, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	v := s.clock.Next()
-	if err := s.extendCeilingLocked(ctx); err != nil {
+	s.mu.Unlock()
+	if err := s.extendCeiling(ctx, v); err != nil {
 		return Version{}, err
 	}
 	return v, nil
@@ -251,17 +251,18 @@ func (s *Store) NextVersion(ctx context.Context) (Version, error) {
 // ObserveVersion merges a version seen elsewhere (another device's change)
 // into the clock so that versions issued afterwards order after it.
 func (s *Store) ObserveVersion(ctx context.Context, v Version) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.clock.Observe(v)
-	return s.extendCeilingLocked(ctx)
+	return s.extendCeiling(ctx, s.observe(v))
 }
 
-// extendCeilingLocked persists a new clock ceiling when the clock has passed
-// the stored one. Callers hold s.mu.
-func (s *Store) extendCeilingLocked(ctx context.Context) error {
-	last := s.clock.Last()
-	if last.WallMS < s.ceiling {
+// extendCeiling makes sure the persisted clock ceiling is above last, so a
+// restart never issues a version at or below one handed out before. It
+// must not hold s.mu during the write: Append takes s.mu inside its
+// transaction.
+func (s *Store) extendCeiling(ctx context.Context, last Version) error {
+	s.mu.Lock()
+	ok := last.WallMS < s.ceiling
+	s.mu.Unlock()
+	if ok {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -270,20 +271,30 @@ func (s *Store) extendCeilingLocked(ctx context.Context) error {
 	ceiling := last.WallMS + hlcLeaseMS
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta := bucket(tx, bMeta)
+		if int64(btou(meta.Get([]byte(keyHLCCeiling)))) >= ceiling {
+			return nil
+		}
 		if err := meta.Put([]byte(keyHLCCeiling), utob(uint64(ceiling))); err != nil {
 			return err
 		}
-		return meta.Put([]byte(keyHLC), []byte(last.String()))
+		// The clock state is at least last; Append keeps it current.
+		prev, perr := ParseVersion(string(meta.Get([]byte(keyHLC))))
+		if perr != nil || prev.Less(last) {
+			return meta.Put([]byte(keyHLC), []byte(last.String()))
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: save clock: %w", err)
 	}
-	s.ceiling = ceiling
+	s.mu.Lock()
+	s.ceiling = max(s.ceiling, ceiling)
+	s.mu.Unlock()
 	return nil
 }
 
-// observeLocked merges v into the clock without persisting; the caller's
-// transaction stores the clock state. Callers hold s.mu.
+// observe merges v into the clock without persisting it and returns the
+// clock state; the caller's transaction stores that state.
 func (s *Store) observe(v Version) Version {
 	s.mu.Lock()
 	defer s.mu.Unlock()
