@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -140,6 +141,9 @@ func (s *Store) appendAudit(tx *bolt.Tx, e *AuditEntry) (uint64, error) {
 func (s *Store) Audit(ctx context.Context, afterSeq uint64, limit int) ([]AuditEntry, error) {
 	if limit <= 0 {
 		limit = defaultLimit
+	}
+	if afterSeq == math.MaxUint64 {
+		return nil, nil // nothing can follow
 	}
 	var out []AuditEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -47,6 +48,9 @@ func loadChange(tx *bolt.Tx, ref changeRef) (Change, error) {
 func (s *Store) Pending(ctx context.Context, afterSeq uint64, limit int) ([]JournalEntry, error) {
 	if limit <= 0 {
 		limit = defaultLimit
+	}
+	if afterSeq == math.MaxUint64 {
+		return nil, nil // nothing can follow
 	}
 	var out []JournalEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -345,6 +349,9 @@ func (s *Store) HasChange(ctx context.Context, changeID string) (bool, error) {
 func (s *Store) MirrorSince(ctx context.Context, afterMSeq uint64, limit int) ([]MirrorEntry, error) {
 	if limit <= 0 {
 		limit = defaultLimit
+	}
+	if afterMSeq == math.MaxUint64 {
+		return nil, nil // nothing can follow
 	}
 	var out []MirrorEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
