@@ -337,7 +337,7 @@ func (s *Store) updateConflict(tx *bolt.Tx, vb *bolt.Bucket, collection, recordI
 	if !existed {
 		cf = Conflict{Collection: collection, RecordID: recordID, DetectedAt: now}
 	}
-	cf.UpdatedAt, cf.Winner, cf.Leaves, cf.Ancestor = now, st.Version, nil, nil
+	cf.UpdatedAt, cf.Winner, cf.Leaves, cf.Ancestor, cf.Missing = now, st.Version, nil, nil, nil
 	for _, l := range st.Leaves {
 		var n versionNode
 		if _, err := getNode(vb, versionKey(recordID, l), &n); err != nil {
@@ -347,7 +347,17 @@ func (s *Store) updateConflict(tx *bolt.Tx, vb *bolt.Bucket, collection, recordI
 			return fmt.Errorf("record %s/%s: leaf %s has no change", collection, recordID, l)
 		}
 		cf.Leaves = append(cf.Leaves, *n.Change)
+		for _, p := range n.Change.Parents {
+			var pn versionNode
+			if _, err := getNode(vb, versionKey(recordID, p), &pn); err != nil {
+				return err
+			}
+			if pn.Change == nil && !slices.Contains(cf.Missing, p) {
+				cf.Missing = append(cf.Missing, p)
+			}
+		}
 	}
+	slices.Sort(cf.Missing)
 	anc, err := commonAncestor(vb, recordID, st.Leaves)
 	if err != nil {
 		return err

@@ -29,6 +29,8 @@ func TestLeavesAndConflicts(t *testing.T) {
 		wantWinner string
 		wantDoc    string // "" for deleted
 		wantAnc    string // common ancestor version, "" if none/no conflict
+		// wantMissing are parents of leaves not arrived yet
+		wantMissing []string
 	}{
 		{
 			name:       "linear edits keep one leaf",
@@ -57,6 +59,13 @@ func TestLeavesAndConflicts(t *testing.T) {
 			name:       "child arriving before its parent",
 			remote:     []Change{put("b", "r", theirs, `{"v":2}`, base), put("a", "r", base, `{"v":0}`)},
 			wantLeaves: []string{theirs}, wantWinner: theirs, wantDoc: `{"v":2}`,
+		},
+		{
+			name:       "a child whose parent is missing may look like a conflict",
+			local:      []Change{put("a", "r", base, `{"v":0}`)},
+			remote:     []Change{put("c", "r", later, `{"v":3}`, theirs)},
+			wantLeaves: []string{base, later}, wantWinner: later, wantDoc: `{"v":3}`,
+			wantMissing: []string{theirs},
 		},
 		{
 			name:       "two creates of the same id conflict without an ancestor",
@@ -127,6 +136,9 @@ func TestLeavesAndConflicts(t *testing.T) {
 				}
 				if anc != tt.wantAnc {
 					t.Errorf("ancestor %q, want %q", anc, tt.wantAnc)
+				}
+				if !slices.Equal(cf.Missing, tt.wantMissing) {
+					t.Errorf("missing %v, want %v", cf.Missing, tt.wantMissing)
 				}
 			}
 			st, err := s.Stats(ctx)
@@ -215,5 +227,30 @@ func TestConflictAnnotations(t *testing.T) {
 	}
 	if list, _ := s.Conflicts(ctx, "inspections"); len(list) != 0 {
 		t.Errorf("conflicts after delete: %+v", list)
+	}
+}
+
+func TestConflictFromArrivalOrderGoesAway(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	base, mid, child := ver(1000, "dev1"), ver(2000, "dev2"), ver(3000, "dev3")
+	mustAppend(t, s, put("a", "r", base, `{"v":0}`))
+	// dev3 edited dev2's edit of base; dev3's batch is pulled first.
+	mustApplyRemote(t, s, "b3", put("c", "r", child, `{"v":2}`, mid))
+	cf, err := s.Conflict(ctx, "inspections", "r")
+	if err != nil || !slices.Equal(cf.Missing, []string{mid}) {
+		t.Fatalf("conflict %+v, %v; want one missing %s", cf, err, mid)
+	}
+	mustApplyRemote(t, s, "b2", put("b", "r", mid, `{"v":1}`, base))
+	if _, err := s.Conflict(ctx, "inspections", "r"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("conflict after the missing change arrived: %v", err)
+	}
+	rec, _ := s.Record(ctx, "inspections", "r")
+	if !slices.Equal(rec.Leaves, []string{child}) || string(rec.Doc) != `{"v":2}` {
+		t.Errorf("record %+v", rec)
+	}
+	if st, _ := s.Stats(ctx); st.Conflicts != 0 {
+		t.Errorf("stats conflicts %d", st.Conflicts)
 	}
 }

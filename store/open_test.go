@@ -260,3 +260,23 @@ func helperHold(path string) error {
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 	return nil
 }
+
+func TestUseAfterClose(t *testing.T) {
+	t.Parallel()
+	s := mustOpenStore(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := s.Append(context.Background(), []Change{seqChange("c", 1)}); err == nil {
+		t.Error("Append after Close succeeded")
+	}
+	if _, err := s.Stats(context.Background()); err == nil {
+		t.Error("Stats after Close succeeded")
+	}
+	if _, err := os.Stat(s.Path() + ".owner"); !os.IsNotExist(err) {
+		t.Errorf("owner note left after Close: %v", err)
+	}
+}

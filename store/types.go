@@ -204,6 +204,11 @@ type Conflict struct {
 	// Ancestor is the newest common ancestor of the leaves, when the store
 	// has it.
 	Ancestor *Change `json:"ancestor,omitempty"`
+	// Missing lists parents of leaves that have not arrived yet. While it is
+	// not empty the conflict may be an artefact of arrival order (the
+	// missing change may descend from the other leaf), so automatic
+	// policies should wait for it.
+	Missing []string `json:"missing,omitempty"`
 	// Winner is the version shown meanwhile (the highest leaf).
 	Winner     string `json:"winner"`
 	DetectedAt int64  `json:"detected_at"` // epoch ms
