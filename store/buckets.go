@@ -27,13 +27,14 @@ const (
 
 // Keys in the meta bucket.
 const (
-	keySchema     = "schema_version"
-	keyDevice     = "device_id"
-	keyHLC        = "hlc"
-	keyHLCCeiling = "hlc_ceiling"
-	keyPushCursor = "push_cursor"
-	keyBatchSeq   = "batch_seq"
-	keyWatermark  = "watermark/" // + collection
+	keySchema      = "schema_version"
+	keyDevice      = "device_id"
+	keyHLC         = "hlc"
+	keyHLCCeiling  = "hlc_ceiling"
+	keyPushCursor  = "push_cursor"
+	keyBatchSeq    = "batch_seq"
+	keyWatermark   = "watermark/" // + collection
+	keyMirrorFloor = "mirror_floor"
 )
 
 // v1Buckets lists the top-level buckets of the v1 tree.

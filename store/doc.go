@@ -18,7 +18,8 @@
 //	  meta/                          schema_version (u64), device_id,
 //	                                 hlc (last clock version), hlc_ceiling (u64 ms),
 //	                                 push_cursor (u64 seq), batch_seq (u64),
-//	                                 watermark/<collection> (u64 ms)
+//	                                 watermark/<collection> (u64 ms),
+//	                                 mirror_floor (u64 mseq removed up to)
 //	  records/<collection>/<record_id>
 //	                                 mirrored state: winner version and change id,
 //	                                 deleted flag, device/author/edit time,

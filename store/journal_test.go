@@ -249,3 +249,45 @@ func TestRecordsAndMirror(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestTruncateMirror(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	for i := 1; i <= 5; i++ {
+		mustAppend(t, s, seqChange("c", i))
+	}
+	n, err := s.TruncateMirror(ctx, 3)
+	if err != nil || n != 3 {
+		t.Fatalf("TruncateMirror(3) = %d, %v", n, err)
+	}
+	tests := []struct {
+		after   uint64
+		want    int
+		wantErr error
+	}{
+		{0, 0, ErrMirrorTruncated},
+		{2, 0, ErrMirrorTruncated},
+		{3, 2, nil},
+		{5, 0, nil},
+	}
+	for _, tt := range tests {
+		m, err := s.MirrorSince(ctx, tt.after, 0)
+		if !errors.Is(err, tt.wantErr) || len(m) != tt.want {
+			t.Errorf("MirrorSince(%d) = %d entries, %v; want %d, %v", tt.after, len(m), err, tt.want, tt.wantErr)
+		}
+	}
+	if st, _ := s.Stats(ctx); st.FirstMSeq != 4 || st.LastMSeq != 5 {
+		t.Errorf("stats %+v", st)
+	}
+	if r, err := s.Record(ctx, "inspections", "r1"); err != nil || string(r.Doc) != `{"n":1}` {
+		t.Errorf("record after mirror truncation: %+v, %v", r, err)
+	}
+	if n, _ := s.TruncateMirror(ctx, 99); n != 2 {
+		t.Errorf("truncate past the end removed %d", n)
+	}
+	mustAppend(t, s, seqChange("c", 6))
+	if m, err := s.MirrorSince(ctx, 5, 0); err != nil || len(m) != 1 || m[0].MSeq != 6 {
+		t.Errorf("after truncating everything: %+v, %v", m, err)
+	}
+}

@@ -345,7 +345,9 @@ func (s *Store) HasChange(ctx context.Context, changeID string) (bool, error) {
 }
 
 // MirrorSince returns up to limit applied changes with mirror sequence >
-// afterMSeq, in order (limit <= 0 means 100), for a UI catching up.
+// afterMSeq, in order (limit <= 0 means 100), for a UI catching up. When
+// TruncateMirror removed entries the caller has not seen, it fails with
+// ErrMirrorTruncated.
 func (s *Store) MirrorSince(ctx context.Context, afterMSeq uint64, limit int) ([]MirrorEntry, error) {
 	if limit <= 0 {
 		limit = defaultLimit
@@ -355,7 +357,11 @@ func (s *Store) MirrorSince(ctx context.Context, afterMSeq uint64, limit int) ([
 	}
 	var out []MirrorEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := bucket(tx, bMirror).Cursor()
+		mb := bucket(tx, bMirror)
+		if first := btou(bucket(tx, bMeta).Get([]byte(keyMirrorFloor))); afterMSeq < first {
+			return fmt.Errorf("%w: entries up to %d are gone", ErrMirrorTruncated, first)
+		}
+		c := mb.Cursor()
 		for k, v := c.Seek(utob(afterMSeq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var ref changeRef
 			if err := jsonUnmarshal(v, &ref); err != nil {
@@ -378,6 +384,37 @@ func (s *Store) MirrorSince(ctx context.Context, afterMSeq uint64, limit int) ([
 	return out, nil
 }
 
+// TruncateMirror removes mirror index entries with mseq <= uptoMSeq (the
+// records and their history stay). A UI whose position is older then gets
+// ErrMirrorTruncated from MirrorSince and rebuilds from Records. It returns
+// how many entries were removed.
+func (s *Store) TruncateMirror(ctx context.Context, uptoMSeq uint64) (int, error) {
+	n := 0
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		mb := bucket(tx, bMirror)
+		if last := mb.Sequence(); uptoMSeq > last {
+			uptoMSeq = last
+		}
+		meta := bucket(tx, bMeta)
+		if uptoMSeq <= btou(meta.Get([]byte(keyMirrorFloor))) {
+			return nil
+		}
+		c := mb.Cursor()
+		for k, _ := c.First(); k != nil && btou(k) <= uptoMSeq; k, _ = c.Next() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return meta.Put([]byte(keyMirrorFloor), utob(uptoMSeq))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: truncate mirror to %d: %w", uptoMSeq, err)
+	}
+	return n, nil
+}
+
 // Stats counts pending entries, conflicts and records per collection.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{DeviceID: s.device}
@@ -391,6 +428,9 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 			st.Journal = st.LastSeq - btou(k) + 1
 		}
 		st.LastMSeq = bucket(tx, bMirror).Sequence()
+		if k, _ := bucket(tx, bMirror).Cursor().First(); k != nil {
+			st.FirstMSeq = btou(k)
+		}
 		err := bucket(tx, bCounts).ForEach(func(k, v []byte) error {
 			var c counts
 			if err := jsonUnmarshal(v, &c); err != nil {

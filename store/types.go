@@ -25,6 +25,10 @@ var (
 	// ErrCursor rejects a push-cursor move backwards or past the journal,
 	// and a truncation past the push cursor.
 	ErrCursor = errors.New("bad journal position")
+	// ErrMirrorTruncated is returned by MirrorSince when entries after the
+	// caller's position were already removed by TruncateMirror: the caller
+	// must rebuild from Records instead of catching up.
+	ErrMirrorTruncated = errors.New("mirror index truncated past this position")
 )
 
 // Outcome is what Append or ApplyRemote did with one change.
@@ -238,6 +242,7 @@ type Stats struct {
 	LastSeq    uint64 `json:"last_seq"`
 	PushCursor uint64 `json:"push_cursor"`
 	LastMSeq   uint64 `json:"last_mseq"`
+	FirstMSeq  uint64 `json:"first_mseq"` // oldest mirror entry kept (0 if none)
 	Conflicts  int64  `json:"conflicts"`
 	OpenBatch  int    `json:"open_batches"`
 	// Collections maps a collection to its record counts.
