@@ -223,6 +223,7 @@ type request struct {
 	path        string
 	body        []byte
 	contentType string
+	accept      string // default application/json
 }
 
 // do sends r to the current endpoint, failing over to the others on
@@ -313,7 +314,11 @@ func (c *Client) roundTrip(ctx context.Context, ep *url.URL, r request) (*http.R
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}
-	req.Header.Set("Accept", "application/json")
+	accept := r.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	req.Header.Set("Accept", accept)
 	if c.opts.Auth == AuthBasic {
 		req.SetBasicAuth(c.opts.User, c.opts.Password)
 	}
@@ -419,12 +424,18 @@ func (c *Client) statusError(r request, ep *url.URL, resp *http.Response) *HTTPE
 // encoded unless it is nil), checks the status against wantStatus and
 // returns the reply body.
 func (c *Client) send(ctx context.Context, method, path string, wantStatus int, body any) ([]byte, error) {
+	return c.sendAccept(ctx, method, path, "", wantStatus, body)
+}
+
+// sendAccept is send with an Accept header other than application/json
+// (Drill answers 406 when the resource produces something else).
+func (c *Client) sendAccept(ctx context.Context, method, path, accept string, wantStatus int, body any) ([]byte, error) {
 	if err := c.ready(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
-	r := request{method: method, path: path}
+	r := request{method: method, path: path, accept: accept}
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {

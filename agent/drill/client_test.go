@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -361,7 +362,9 @@ func TestBasicAuth(t *testing.T) {
 
 func TestCustomCA(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewTLSServer(serveFile(t, 200, "status.json"))
+	srv := httptest.NewUnstartedServer(serveFile(t, 200, "status.json"))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
@@ -453,6 +456,11 @@ func TestCancelOnContextEnd(t *testing.T) {
 				{"queryId": "2a5a0f6c-0000-0000-0000-000000000001", "query": q, "user": "anonymous", "state": "RUNNING"},
 			}})
 		case "/profiles/cancel/2a5a0f6c-0000-0000-0000-000000000001":
+			if !strings.Contains(r.Header.Get("Accept"), "text/plain") {
+				// Drill's cancel resource produces text/plain only.
+				http.Error(w, `{"errorMessage" : "HTTP 406 Not Acceptable"}`, http.StatusInternalServerError)
+				return
+			}
 			cancelled <- "2a5a0f6c-0000-0000-0000-000000000001"
 			_, _ = io.WriteString(w, "Cancelled query 2a5a0f6c-0000-0000-0000-000000000001 on locally running node.")
 		default:

@@ -30,8 +30,15 @@ import (
 //     a CTAS); invalid UTF-8 is rejected with ErrUnencodable, since it
 //     cannot round-trip at all.
 //
-// Batches: Drill's VALUES pads/trims CHAR literals and turns DECIMAL into
-// DOUBLE, and Calcite plans many VALUES rows slowly. JSONRows encodes a whole
+// CASTs: a CAST of text to VARCHAR(n) gives it the default charset, so on a
+// Drillbit without saffron.properties it fails ("Failed to encode") for
+// characters beyond Latin-1, even from a U& literal; and Drill's bare VARCHAR
+// is VARCHAR(65535) while Calcite caps VARCHAR(n) at 65536, so a cast cuts
+// longer text (Value.SQL refuses such text).
+//
+// Batches: Drill's VALUES right-trims bare string literals (a CAST to
+// VARCHAR(n) keeps the spaces) and turns DECIMAL into DOUBLE, and Calcite
+// plans many VALUES rows slowly. JSONRows encodes a whole
 // batch as ONE ASCII-only JSON array text inside ONE SQL literal, expanded in
 // Drill with FLATTEN(convert_fromJSON(...)); SelectJSON builds that query with
 // an explicit CAST per column. See the integration tests for the proof.
@@ -138,7 +145,9 @@ func TimestampMS(ms int64) string { return Int64(ms) }
 
 // Float64 returns f as an approximate-numeric (DOUBLE) literal such as 1E-1,
 // the shortest form that parses back to exactly f. NaN and infinities have no
-// SQL literal and are rejected with ErrUnencodable.
+// SQL literal and are rejected with ErrUnencodable. Drill reads -0 back as 0
+// from a literal (Calcite folds it through BigDecimal); JSONRows keeps the
+// sign.
 func Float64(f float64) (string, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return "", fmt.Errorf("%w: %v is not a finite number", ErrUnencodable, f)
@@ -274,7 +283,9 @@ const MaxCastChars = 65535
 // VARCHAR(n) with n its length in characters (at least 1): the cast keeps
 // trailing spaces that VALUES would otherwise trim, and a bare VARCHAR would
 // mean VARCHAR(65535). Text longer than MaxCastChars characters is refused
-// with ErrUnencodable because the cast would cut it.
+// with ErrUnencodable because the cast would cut it. Drill fails such a CAST
+// of text beyond Latin-1 unless its Calcite default charset is UTF-16LE (as
+// in the Drill distribution); JSONRows has neither limit.
 func (v Value) SQL() (string, error) {
 	lit, err := v.Literal()
 	if err != nil {

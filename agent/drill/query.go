@@ -290,7 +290,7 @@ func (c *Client) RunningQueries(ctx context.Context) ([]RunningQuery, error) {
 // Cancel asks Drill to cancel the query with the given id and returns
 // Drill's answer text.
 func (c *Client) Cancel(ctx context.Context, queryID string) (string, error) {
-	b, err := c.send(ctx, http.MethodGet, "/profiles/cancel/"+url.PathEscape(queryID), http.StatusOK, nil)
+	b, err := c.sendAccept(ctx, http.MethodGet, "/profiles/cancel/"+url.PathEscape(queryID), "text/plain", http.StatusOK, nil)
 	if err != nil {
 		return "", fmt.Errorf("drill: cancel %s: %w", queryID, err)
 	}

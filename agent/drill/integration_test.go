@@ -1,0 +1,480 @@
+package drill
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// The integration tests run against real Drill 1.22.0 Drillbits from
+// internal/drilltest (see drilltest_test.go). They never skip: without a
+// Drillbit they fail and say how to start one.
+
+func uniqueName(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "_" + hex.EncodeToString(b[:])
+}
+
+func TestIntegrationQuery(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	res, err := c.Query(context.Background(),
+		"SELECT CAST(42 AS BIGINT) AS i, CAST(0.5 AS DOUBLE) AS f, 'x' AS s, TRUE AS b, CAST(NULL AS VARCHAR) AS n FROM (VALUES(1))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 1 || res.QueryID == "" || res.State != "COMPLETED" {
+		t.Fatalf("result = %+v", res)
+	}
+	wantTypes := "BIGINT,FLOAT8,VARCHAR(1),BIT,VARCHAR(65535)"
+	if got := strings.Join(res.Types, ","); got != wantTypes {
+		t.Errorf("types = %s, want %s", got, wantTypes)
+	}
+	r := res.Rows[0]
+	i, _ := r.Int64("i")
+	f, _ := r.Float64("f")
+	s, _ := r.String("s")
+	b, _ := r.Bool("b")
+	if i != 42 || f != 0.5 || s != "x" || !b || !r.IsNull("n") {
+		t.Errorf("row = %v", r)
+	}
+}
+
+func TestIntegrationQueryErrors(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	tests := []struct {
+		name       string
+		sql        string
+		opts       []QueryOption
+		wantStatus int
+		wantMsg    string
+	}{
+		{"unknown table", "SELECT * FROM no_such_table_x", nil, 200, "Object 'no_such_table_x' not found"},
+		{"syntax", "SELEC 1", nil, 200, "Non-query expression encountered in illegal context"},
+		{"bad cast", "SELECT CAST('abc' AS BIGINT) FROM (VALUES(1))", nil, 200, "abc"},
+		{"unknown default schema", "SELECT 1", []QueryOption{WithDefaultSchema("no_such.schema")}, 500, "Query submission failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := c.Query(context.Background(), tt.sql, tt.opts...)
+			var qe *QueryError
+			if !errors.As(err, &qe) {
+				t.Fatalf("error = %v, want *QueryError", err)
+			}
+			if qe.Status != tt.wantStatus || !strings.Contains(qe.Message, tt.wantMsg) || !strings.Contains(qe.SQL, tt.sql) {
+				t.Errorf("QueryError = %+v, want status %d and a message with %q", qe, tt.wantStatus, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestIntegrationCluster(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	ctx := context.Background()
+	st, err := c.Status(ctx)
+	if err != nil || st.Status != "Running!" {
+		t.Fatalf("Status = %+v, %v", st, err)
+	}
+	cl, err := c.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.CurrentVersion != "1.22.0" || len(cl.Drillbits) == 0 || cl.Drillbits[0].Version != "1.22.0" || cl.Drillbits[0].State != "ONLINE" {
+		t.Errorf("cluster = %+v, want one ONLINE 1.22.0 Drillbit", cl)
+	}
+}
+
+func TestIntegrationFailover(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{deadURL(t), drillURL(t)}})
+	if _, err := c.Query(context.Background(), "SELECT 1 FROM (VALUES(1))"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Endpoint() != strings.TrimRight(drillURL(t), "/") {
+		t.Errorf("Endpoint() = %s, want the live Drillbit", c.Endpoint())
+	}
+}
+
+// TestIntegrationQueryTag proves the basis of cancellation: Drill keeps the
+// leading /* fieldsync:<id> */ comment in the query text it lists, and
+// answers a cancel of a finished query with a text reply.
+func TestIntegrationQueryTag(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	ctx := context.Background()
+	res, err := c.Query(ctx, "SELECT 1 AS one FROM (VALUES(1))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := get[struct {
+		Query string `json:"query"`
+		User  string `json:"user"`
+	}](ctx, c, "/profiles/"+res.QueryID+".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(p.Query, "/* fieldsync:") {
+		t.Errorf("profile query text %q lost the tag", p.Query)
+	}
+	msg, err := c.Cancel(ctx, res.QueryID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg, res.QueryID) {
+		t.Errorf("cancel reply %q does not name the query", msg)
+	}
+}
+
+func TestIntegrationAuth(t *testing.T) {
+	t.Parallel()
+	u := drillAuthURL(t)
+	tests := []struct {
+		name     string
+		opts     Options
+		wantAuth bool
+	}{
+		{"no credentials", Options{}, true},
+		{"basic", Options{Auth: AuthBasic, User: drillAuthUser, Password: drillAuthPassword(t)}, false},
+		{"form", Options{Auth: AuthForm, User: drillAuthUser, Password: drillAuthPassword(t)}, false},
+		{"basic wrong password", Options{Auth: AuthBasic, User: drillAuthUser, Password: drillWrongPassword}, true},
+		{"form wrong password", Options{Auth: AuthForm, User: drillAuthUser, Password: drillWrongPassword}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.opts.Endpoints = []string{u}
+			c := mustNewClient(t, tt.opts)
+			_, err := c.Query(context.Background(), "SELECT 1 FROM (VALUES(1))")
+			if !tt.wantAuth {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var ae *AuthError
+			if !errors.As(err, &ae) {
+				t.Fatalf("error = %v, want *AuthError", err)
+			}
+			if tt.opts.Auth != AuthNone {
+				want := fmt.Sprintf("Drill refused the credentials for user %q at %s", drillAuthUser, strings.TrimRight(u, "/"))
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("message %q, want %q", err, want)
+				}
+			} else if ae.Status != http.StatusTemporaryRedirect {
+				t.Errorf("status = %d, want Drill's 307 to /mainLogin", ae.Status)
+			}
+		})
+	}
+}
+
+// TestIntegrationFormRelogin ends the FORM session on the server (GET
+// /logout) and checks that the next call logs in again by itself.
+func TestIntegrationFormRelogin(t *testing.T) {
+	t.Parallel()
+	u := strings.TrimRight(drillAuthURL(t), "/")
+	c := mustNewClient(t, Options{Endpoints: []string{u}, Auth: AuthForm, User: drillAuthUser, Password: drillAuthPassword(t)})
+	ctx := context.Background()
+	if _, err := c.Query(ctx, "SELECT 1 FROM (VALUES(1))"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.hc.Get(u + "/logout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(resp)
+	if _, err := c.Query(ctx, "SELECT 2 FROM (VALUES(1))"); err != nil {
+		t.Fatalf("query after the session ended: %v", err)
+	}
+}
+
+func TestIntegrationEnsureWorkspace(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	ctx := context.Background()
+	before, err := c.StoragePlugin(ctx, "dfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := uniqueName("it_ws")
+	dir := t.TempDir()
+	changed, err := c.EnsureWorkspace(ctx, "dfs", ws, dir, true)
+	if err != nil || !changed {
+		t.Fatalf("EnsureWorkspace = %v, %v", changed, err)
+	}
+	if changed, err := c.EnsureWorkspace(ctx, "dfs", ws, dir, true); err != nil || changed {
+		t.Fatalf("second EnsureWorkspace = %v, %v; want no change", changed, err)
+	}
+	after, err := c.StoragePlugin(ctx, "dfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(after.Config), ws) || !strings.Contains(string(after.Config), `"fieldsync"`) {
+		t.Errorf("dfs after = %s", after.Config)
+	}
+	if len(after.Config) <= len(before.Config) {
+		t.Errorf("dfs config shrank: %d -> %d bytes", len(before.Config), len(after.Config))
+	}
+	tbl, _ := TablePath("dfs", ws, "t1")
+	if _, err := c.Query(ctx, "CREATE TABLE "+tbl+" AS SELECT 1 AS one FROM (VALUES(1))"); err != nil {
+		t.Fatalf("CTAS into the new workspace: %v", err)
+	}
+}
+
+// roundTripRow is one row of the literal round trip.
+type roundTripRow struct {
+	id int64
+	s  *string
+	i  *int64
+	f  *float64
+	b  *bool
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func roundTripRows() []roundTripRow {
+	texts := []string{
+		"", " ", "plain", "it's", "''", "'; DROP TABLE x; --", "-- comment", "/* not a comment */",
+		`back\slash`, `\\`, `\'`, `\0041`, `\u0041`, "line\nbreak", "cr\rcr", "crlf\r\n", "tab\there",
+		"  leading", "trailing  ", "  both  ", "\t\n ", "héllo wörld", "привет", "日本語テキスト",
+		"emoji 😀🎉👩‍👩‍👧", "\u2028\u2029", "\x01\x1f\x7f", "\x00", "nul\x00inside", "\uFEFFbom",
+		"\U0010FFFF", `{"json":"in text"}`, "U&'x'", "`tick`", "%_", "null", "NULL",
+		strings.Repeat("0123456789abcdé😀 ", 6000), // about 100 kB, beyond VARCHAR's 65535
+	}
+	ints := []int64{0, 1, -1, math.MaxInt64, math.MinInt64, math.MaxInt32 + 1, -1700000000123}
+	floats := []float64{0, 0.1, -0.1, 1e300, -1e300, 1e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, 1.0 / 3, 123456789.123456789, math.Copysign(0, -1)}
+	var rows []roundTripRow
+	n := max(len(texts), len(ints), len(floats)) + 1
+	for k := 0; k < n; k++ {
+		r := roundTripRow{id: int64(k)}
+		if k < len(texts) {
+			r.s = ptr(texts[k])
+		}
+		if k < len(ints) {
+			r.i = ptr(ints[k])
+		}
+		if k < len(floats) {
+			r.f = ptr(floats[k])
+		}
+		if k%3 != 2 {
+			r.b = ptr(k%3 == 0)
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func (r roundTripRow) values() []Value {
+	v := []Value{Int64Value(r.id), NullValue(VarChar), NullValue(BigInt), NullValue(Double), NullValue(Boolean)}
+	if r.s != nil {
+		v[1] = StringValue(*r.s)
+	}
+	if r.i != nil {
+		v[2] = Int64Value(*r.i)
+	}
+	if r.f != nil {
+		v[3] = Float64Value(*r.f)
+	}
+	if r.b != nil {
+		v[4] = BoolValue(*r.b)
+	}
+	return v
+}
+
+var roundTripCols = []Column{{"id", BigInt}, {"s", VarChar}, {"i", BigInt}, {"f", Double}, {"b", Boolean}}
+
+// TestIntegrationLiteralRoundTrip writes rows full of hostile text and edge
+// numbers with CREATE TABLE ... AS, in both batch forms, and reads them back
+// byte for byte.
+func TestIntegrationLiteralRoundTrip(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	all := roundTripRows()
+	tests := []struct {
+		name   string
+		build  func([]Column, [][]Value) (string, error)
+		filter func(roundTripRow) bool
+	}{
+		{"json flatten", SelectJSON, func(roundTripRow) bool { return true }},
+		// VALUES with a CAST per literal: exact too, but only for Latin-1
+		// text (see TestIntegrationCastCharset) of at most MaxCastChars
+		// characters (Value.SQL refuses longer text).
+		// It also loses the sign of a negative zero (Calcite folds the
+		// literal through BigDecimal); JSONRows keeps it.
+		{"values with casts", SelectValues, func(r roundTripRow) bool {
+			if r.f != nil && *r.f == 0 && math.Signbit(*r.f) {
+				return false
+			}
+			return r.s == nil || (utf8.RuneCountInString(*r.s) <= MaxCastChars && latin1(*r.s))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			var rows []roundTripRow
+			var vals [][]Value
+			for _, r := range all {
+				if tt.filter(r) {
+					rows = append(rows, r)
+					vals = append(vals, r.values())
+				}
+			}
+			sel, err := tt.build(roundTripCols, vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tbl, err := TablePath("dfs", "fieldsync", "drillclient/"+uniqueName("roundtrip"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Query(ctx, "CREATE TABLE "+tbl+" AS "+sel); err != nil {
+				t.Fatalf("CTAS: %v", err)
+			}
+			res, err := c.Query(ctx, "SELECT id, s, i, f, b FROM "+tbl+" ORDER BY id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Rows) != len(rows) {
+				t.Fatalf("read back %d rows, wrote %d", len(res.Rows), len(rows))
+			}
+			for k, want := range rows {
+				checkRoundTripRow(t, res.Rows[k], want)
+			}
+		})
+	}
+}
+
+func checkRoundTripRow(t *testing.T, got Row, want roundTripRow) {
+	t.Helper()
+	if id, err := got.Int64("id"); err != nil || id != want.id {
+		t.Fatalf("row id = %v (%v), want %d", id, err, want.id)
+	}
+	if want.s == nil {
+		if !got.IsNull("s") {
+			t.Errorf("row %d: s = %q, want NULL", want.id, got["s"])
+		}
+	} else if s, err := got.String("s"); err != nil || s != *want.s {
+		t.Errorf("row %d: s = %s (%v), want %s", want.id, truncate(fmt.Sprintf("%q", s), 80), err, truncate(fmt.Sprintf("%q", *want.s), 80))
+	}
+	if want.i == nil {
+		if !got.IsNull("i") {
+			t.Errorf("row %d: i = %v, want NULL", want.id, got["i"])
+		}
+	} else if i, err := got.Int64("i"); err != nil || i != *want.i {
+		t.Errorf("row %d: i = %d (%v), want %d", want.id, i, err, *want.i)
+	}
+	if want.f == nil {
+		if !got.IsNull("f") {
+			t.Errorf("row %d: f = %v, want NULL", want.id, got["f"])
+		}
+	} else if f, err := got.Float64("f"); err != nil || f != *want.f {
+		t.Errorf("row %d: f = %v (%v), want %v", want.id, f, err, *want.f)
+	} else if math.Signbit(f) != math.Signbit(*want.f) {
+		t.Errorf("row %d: f = %v, want %v (sign of zero)", want.id, got["f"], *want.f)
+	}
+	if want.b == nil {
+		if !got.IsNull("b") {
+			t.Errorf("row %d: b = %v, want NULL", want.id, got["b"])
+		}
+	} else if b, err := got.Bool("b"); err != nil || b != *want.b {
+		t.Errorf("row %d: b = %v (%v), want %v", want.id, b, err, *want.b)
+	}
+}
+
+// TestIntegrationStringLiterals sends every text of the round trip as a
+// plain String literal (the form used outside batches) and reads it back.
+func TestIntegrationStringLiterals(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	for _, r := range roundTripRows() {
+		if r.s == nil {
+			continue
+		}
+		lit, err := String(*r.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Query(context.Background(), "SELECT "+lit+" AS s FROM (VALUES(1))")
+		if err != nil {
+			t.Fatalf("row %d: %v", r.id, err)
+		}
+		// A bare literal in a SELECT list keeps its text; only VALUES rows trim.
+		if got, err := res.Rows[0].String("s"); err != nil || got != *r.s {
+			t.Errorf("row %d: %s came back as %s (%v)", r.id, truncate(lit, 60), truncate(fmt.Sprintf("%q", got), 60), err)
+		}
+	}
+}
+
+// TestIntegrationValuesTrims documents the Drill quirk that makes bare
+// string literals in VALUES unfit for exact text: Drill right-trims them.
+// A CAST to VARCHAR(n) keeps the spaces (Value.SQL does that).
+func TestIntegrationValuesTrims(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	ctx := context.Background()
+	res, err := c.Query(ctx, "SELECT s FROM (VALUES ('a  '), ('bbbbbb')) AS t(s)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := res.Rows[0].String("s"); got != "a" {
+		t.Errorf("bare VALUES literal 'a  ' came back as %q; Drill no longer trims: revisit the literal docs", got)
+	}
+	v, err := StringValue("a  ").SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Query(ctx, "SELECT s FROM (VALUES ("+v+"), (CAST('bbbbbb' AS VARCHAR(6)))) AS t(s)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := res.Rows[0].String("s"); got != "a  " {
+		t.Errorf("cast VALUES literal came back as %q, want %q", got, "a  ")
+	}
+	// And a bare VARCHAR cast cuts text at 65535 characters.
+	res, err = c.Query(ctx, "SELECT CHAR_LENGTH(CAST(LPAD('x', 100000, 'y') AS VARCHAR)) AS n FROM (VALUES(1))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.Rows[0].Int64("n"); n != MaxCastChars {
+		t.Errorf("CAST AS VARCHAR kept %d characters, want %d", n, MaxCastChars)
+	}
+}
+
+func latin1(s string) bool {
+	for _, r := range s {
+		if r > 0xff {
+			return false
+		}
+	}
+	return true
+}
+
+// TestIntegrationCastCharset documents why batches use JSONRows: on a
+// Drillbit whose Calcite default charset is ISO-8859-1 (no
+// saffron.properties on the classpath, as with the embedded test Drillbit),
+// a bare U& literal holds any text, but a CAST of it to VARCHAR fails for
+// characters beyond Latin-1. It fails loudly, never silently.
+func TestIntegrationCastCharset(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	v, err := StringValue("привет").SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Query(context.Background(), "SELECT "+v+" AS s FROM (VALUES(1))")
+	var qe *QueryError
+	if !errors.As(err, &qe) || !strings.Contains(qe.Message, "Failed to encode") {
+		t.Fatalf("error = %v; the Drillbit now casts non-Latin-1 text (UTF-16 default charset?): revisit the literal docs", err)
+	}
+}
