@@ -187,6 +187,12 @@ func (a *Agent) settle(ctx context.Context, coll string, records map[string]bool
 		if policy == schema.PolicyManual {
 			continue
 		}
+		if len(cf.Missing) > 0 {
+			// The conflict may only be arrival order: a change still on
+			// its way may descend from the other leaf.
+			a.note(ctx, cf, fmt.Sprintf("policy %s: waiting for %d earlier change(s) to arrive", policy, len(cf.Missing)))
+			continue
+		}
 		winner := cf.Leaves[len(cf.Leaves)-1]
 		if winner.Device != a.device {
 			a.note(ctx, cf, fmt.Sprintf("policy %s: waiting for device %s, which made the newest edit, to settle it", policy, winner.Device))

@@ -25,7 +25,7 @@ type fakeDrill struct {
 	tables  map[string][]Row
 	views   map[string]string
 	queries []string
-	nowSec  int64
+	nowMS   int64
 	// before, when set, runs before each statement; an error fails it.
 	before func(sql string) error
 	// ctas, when set, decides how many rows of a CTAS land and what error
@@ -36,7 +36,7 @@ type fakeDrill struct {
 var _ Drill = (*fakeDrill)(nil)
 
 func newFakeDrill() *fakeDrill {
-	return &fakeDrill{tables: map[string][]Row{}, views: map[string]string{}, nowSec: 1_800_000_000}
+	return &fakeDrill{tables: map[string][]Row{}, views: map[string]string{}, nowMS: 1_800_000_000_000}
 }
 
 var (
@@ -65,9 +65,9 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		table = m[1]
 	}
 	switch {
-	case strings.HasPrefix(sql, "SELECT UNIX_TIMESTAMP()"):
-		f.nowSec++
-		return []Row{{"s": json.Number(strconv.FormatInt(f.nowSec, 10))}}, nil
+	case strings.HasPrefix(sql, "SELECT CURRENT_TIMESTAMP"):
+		f.nowMS += 1000
+		return []Row{{"ms": json.Number(strconv.FormatInt(f.nowMS, 10))}}, nil
 	case strings.HasPrefix(sql, "CREATE TABLE IF NOT EXISTS "):
 		if _, ok := f.tables[table]; ok {
 			return []Row{{"ok": true}}, nil

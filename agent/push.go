@@ -165,23 +165,21 @@ func parseBatchName(name string) (ms int64, device string, ok bool) {
 	return ms, name[first+1 : last], true
 }
 
-// serverMS asks Drill for its clock, so batch names from every device share
+// serverMS asks Drill for its clock (TIMESTAMP comes back as epoch ms), so batch names from every device share
 // one time line whatever the devices' clocks say.
 func (a *Agent) serverMS(ctx context.Context) (int64, error) {
-	rows, err := a.dr.Query(ctx, "SELECT UNIX_TIMESTAMP() AS s FROM (VALUES(1))")
+	rows, err := a.dr.Query(ctx, "SELECT CURRENT_TIMESTAMP AS `ms` FROM (VALUES(1))")
 	if err != nil {
 		return 0, fmt.Errorf("push: read the Drill server clock: %w", err)
 	}
 	if len(rows) != 1 {
 		return 0, fmt.Errorf("push: read the Drill server clock: %d rows", len(rows))
 	}
-	s, err := asInt(rows[0]["s"])
+	ms, err := asInt(rows[0]["ms"])
 	if err != nil {
 		return 0, fmt.Errorf("push: read the Drill server clock: %w", err)
 	}
-	// Seconds from the server; the local milliseconds break ties inside
-	// the second without moving the name out of it.
-	return s*1000 + a.now().UnixMilli()%1000, nil
+	return ms, nil
 }
 
 func (a *Agent) table(collection, rest string) (string, error) {
@@ -308,7 +306,12 @@ func (a *Agent) verifyBatch(ctx context.Context, table string, b store.Batch) (e
 
 // isNotFound reports whether Drill said the table does not exist.
 func isNotFound(err error) bool {
-	msg := strings.ToLower(err.Error())
+	msg := err.Error()
+	var qe *drill.QueryError
+	if errors.As(err, &qe) {
+		msg = qe.Message // the SQL in the error text may hold anything
+	}
+	msg = strings.ToLower(msg)
 	return strings.Contains(msg, "not found") || strings.Contains(msg, "does not exist")
 }
 

@@ -214,7 +214,7 @@ func TestTrySyncWhileRunning(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once bool
 	fd.before = func(sql string) error {
-		if !once && strings.HasPrefix(sql, "SELECT UNIX_TIMESTAMP") {
+		if !once && strings.HasPrefix(sql, "SELECT CURRENT_TIMESTAMP") {
 			once = true
 			close(entered)
 			<-release

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
 )
 
 // State is what the agent is doing.
@@ -121,14 +122,13 @@ func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
 // describe turns a sync error into a state and a sentence for people.
 func describe(err error) (State, string) {
 	var ne net.Error
-	var ae interface{ AuthFailed() bool }
 	switch {
 	case errors.Is(err, context.Canceled):
 		return StateError, "The sync was stopped before it finished; it continues next time."
-	case errors.As(err, &ae) && ae.AuthFailed(), strings.Contains(strings.ToLower(err.Error()), "auth"):
+	case drill.IsAuthError(err):
 		return StateError, "Drill refused the sign-in. Check the user name and password in Settings."
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &ne), strings.Contains(err.Error(), "unreachable"):
+	case errors.Is(err, drill.ErrUnavailable), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne):
 		return StateOffline, "Drill cannot be reached. Changes stay safe on this computer and are sent when Drill is back."
 	}
 	return StateError, "The sync failed. Changes stay safe on this computer; the agent tries again."

@@ -11,7 +11,9 @@ import (
 // viewSQL returns the statements that create a collection's analyst views:
 // <collection>_current (one row per live record: the change with the
 // highest version, deletes removed) and <collection>_conflicts (every leaf
-// of every record whose version graph has more than one leaf).
+// of every record whose version graph has more than one leaf). Parents are
+// JSON text; FLATTEN fails on an empty list, so creates are filtered out
+// before it.
 func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
 	logTable, err := a.table(coll, "/changes")
 	if err != nil {
@@ -44,12 +46,12 @@ func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
 	stmts = append(stmts, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS "+
 		"SELECT l.`record_id`, l.`version`, l.`change_id`, l.`op`, l.`device`, l.`author`, l.`edited_at`, l.`doc`, n.`leaves` FROM ("+
 		"SELECT c.* FROM %[2]s c LEFT JOIN ("+
-		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM %[2]s p) f"+
+		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM (SELECT q.`record_id`, q.`parents` FROM %[2]s q WHERE q.`parents` <> '[]') p) f"+
 		") k ON k.`record_id` = c.`record_id` AND k.`parent` = c.`version` WHERE k.`parent` IS NULL"+
 		") l JOIN ("+
 		"SELECT x.`record_id`, COUNT(*) AS `leaves` FROM ("+
 		"SELECT c.`record_id` FROM %[2]s c LEFT JOIN ("+
-		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM %[2]s p) f"+
+		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM (SELECT q.`record_id`, q.`parents` FROM %[2]s q WHERE q.`parents` <> '[]') p) f"+
 		") k ON k.`record_id` = c.`record_id` AND k.`parent` = c.`version` WHERE k.`parent` IS NULL"+
 		") x GROUP BY x.`record_id` HAVING COUNT(*) > 1"+
 		") n ON n.`record_id` = l.`record_id`", conflicts, logTable))

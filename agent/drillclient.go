@@ -1,0 +1,30 @@
+package agent
+
+import (
+	"context"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
+)
+
+// drillClient adapts *drill.Client to Drill.
+type drillClient struct {
+	c *drill.Client
+}
+
+var _ Drill = drillClient{}
+
+// DrillClient returns the Drill the agent needs, backed by a REST client.
+func DrillClient(c *drill.Client) Drill { return drillClient{c: c} }
+
+// Query runs sql and returns its rows.
+func (d drillClient) Query(ctx context.Context, sql string) ([]Row, error) {
+	res, err := d.c.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Row, len(res.Rows))
+	for i, r := range res.Rows {
+		rows[i] = r
+	}
+	return rows, nil
+}
