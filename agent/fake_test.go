@@ -127,6 +127,14 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		return out, nil
 	case strings.HasPrefix(sql, "SELECT "):
 		rows, ok := f.tables[table]
+		if !ok && f.hasDirLocked(table) {
+			ok = true
+			for name, r := range f.tables {
+				if strings.HasPrefix(name, table+"/") {
+					rows = append(rows, r...)
+				}
+			}
+		}
 		if !ok {
 			return nil, fmt.Errorf("VALIDATION ERROR: Object '%s' not found within 'dfs.fieldsync'", table)
 		}

@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/store"
+)
+
+// convergence drives several devices that share one Drill through random
+// creates, edits and deletes of a few records, with skewed clocks and random
+// sync orders, then checks that they converge, that the conflicts they show
+// are exactly the records whose version graph (as logged in Drill) has more
+// than one leaf, and that resolutions converge too.
+type convergence struct {
+	d       Drill
+	set     *schema.Set
+	coll    string
+	devices int
+	records int
+	steps   int
+	seed    uint64
+}
+
+func (cv convergence) run(t *testing.T) []*node {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(cv.seed, 7))
+	base := time.Now().UnixMilli()
+	skews := []time.Duration{0, -3 * time.Minute, 7 * time.Minute, 90 * time.Second}
+	var nodes []*node
+	for i := range cv.devices {
+		n := mustNode(t, fmt.Sprintf("d%d", i), base+skews[i%len(skews)].Milliseconds(), cv.d, func(o *Options) {
+			o.Schema = cv.set
+			o.BatchRows = 3
+		})
+		nodes = append(nodes, n)
+	}
+	ctx := context.Background()
+	for step := range cv.steps {
+		n := nodes[rng.IntN(len(nodes))]
+		n.clk.Advance(time.Duration(rng.IntN(2000)) * time.Millisecond)
+		id := fmt.Sprintf("r%d", rng.IntN(cv.records))
+		rec, err := n.st.Record(ctx, cv.coll, id)
+		exists := err == nil
+		switch p := rng.IntN(100); {
+		case p < 30:
+			n.sync(t)
+		case p < 40 && exists && !rec.Deleted:
+			n.edit(t, cv.coll, id, "")
+		default:
+			n.edit(t, cv.coll, id, fmt.Sprintf(`{"site":"%s step %d","temp":%d}`, n.device, step, rng.IntN(100)))
+		}
+	}
+	cv.quiesce(t, nodes)
+	want := cv.graphConflicts(t)
+	t.Logf("%d records in conflict before resolving: %v", len(want), want)
+	for _, n := range nodes {
+		got := map[string][]string{}
+		cfs, err := n.st.Conflicts(ctx, cv.coll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cf := range cfs {
+			for _, l := range cf.Leaves {
+				got[cf.RecordID] = append(got[cf.RecordID], l.Version)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s shows conflicts %v, the version graph in Drill has %v", n.device, got, want)
+		}
+	}
+	cv.assertSameMirrors(t, nodes)
+	// Resolve every conflict, each on a random device, then converge again.
+	for id := range want {
+		n := nodes[rng.IntN(len(nodes))]
+		take := []Take{TakeDevice, TakeServer}[rng.IntN(2)]
+		if _, err := n.ag.Resolve(ctx, cv.coll, id, Choice{Take: take, Author: "tester"}); err != nil {
+			if _, err := n.ag.Resolve(ctx, cv.coll, id, Choice{Take: TakeVersion, Version: want[id][len(want[id])-1]}); err != nil {
+				t.Fatalf("%s resolve %s: %v", n.device, id, err)
+			}
+		}
+	}
+	cv.quiesce(t, nodes)
+	if got := cv.graphConflicts(t); len(got) != 0 {
+		t.Errorf("conflicts left after resolving: %v", got)
+	}
+	for _, n := range nodes {
+		if cfs, _ := n.st.Conflicts(ctx, cv.coll); len(cfs) != 0 {
+			t.Errorf("%s still shows %d conflicts", n.device, len(cfs))
+		}
+	}
+	cv.assertSameMirrors(t, nodes)
+	return nodes
+}
+
+// quiesce syncs every device in random order until a whole round moves
+// nothing.
+func (cv convergence) quiesce(t *testing.T, nodes []*node) {
+	t.Helper()
+	for round := range 12 {
+		moved := 0
+		for _, i := range rand.Perm(len(nodes)) {
+			rep := nodes[i].sync(t)
+			moved += rep.Pushed + rep.Pulled + rep.Incomplete + rep.AutoResolved
+		}
+		if moved == 0 && round > 0 {
+			return
+		}
+	}
+	t.Fatal("devices still moving changes after 12 rounds")
+}
+
+// graphConflicts reads the whole change log from Drill and returns, per
+// record with more than one leaf, the leaf versions in ascending order.
+func (cv convergence) graphConflicts(t *testing.T) map[string][]string {
+	t.Helper()
+	rows, err := cv.d.Query(context.Background(), fmt.Sprintf(
+		"SELECT `record_id`, `version`, `parents` FROM `dfs`.`fieldsync`.`%s/changes`", cv.coll))
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string][]string{}
+	parent := map[string]bool{}
+	for _, r := range rows {
+		c, _, err := changeOf(cv.coll, Row{"record_id": r["record_id"], "version": r["version"], "parents": r["parents"], "batch_rows": "0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions[c.RecordID] = append(versions[c.RecordID], c.Version)
+		for _, p := range c.Parents {
+			parent[c.RecordID+"\x00"+p] = true
+		}
+	}
+	out := map[string][]string{}
+	for id, vs := range versions {
+		var leaves []string
+		for _, v := range vs {
+			if !parent[id+"\x00"+v] {
+				leaves = append(leaves, v)
+			}
+		}
+		if len(leaves) > 1 {
+			slices.Sort(leaves)
+			out[id] = leaves
+		}
+	}
+	return out
+}
+
+func mirror(t *testing.T, n *node, coll string) []string {
+	t.Helper()
+	var out []string
+	page := store.Page{IncludeDeleted: true, Limit: 500}
+	for {
+		p, err := n.st.Records(context.Background(), coll, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			out = append(out, fmt.Sprintf("%s %s deleted=%v leaves=%s %s", r.ID, r.Version, r.Deleted, strings.Join(r.Leaves, ","), r.Doc))
+		}
+		if p.Next == "" {
+			return out
+		}
+		page.After = p.Next
+	}
+}
+
+func (cv convergence) assertSameMirrors(t *testing.T, nodes []*node) {
+	t.Helper()
+	first := mirror(t, nodes[0], cv.coll)
+	if len(first) == 0 {
+		t.Fatal("no records at all")
+	}
+	for _, n := range nodes[1:] {
+		if got := mirror(t, n, cv.coll); strings.Join(got, "\n") != strings.Join(first, "\n") {
+			t.Errorf("%s and %s differ:\n%s\n---\n%s", nodes[0].device, n.device, strings.Join(first, "\n"), strings.Join(got, "\n"))
+		}
+	}
+}
+
+func TestConvergenceFake(t *testing.T) {
+	t.Parallel()
+	for _, seed := range []uint64{1, 2, 3, 4} {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			t.Parallel()
+			convergence{d: newFakeDrill(), set: mustSchema(t), coll: "inspections", devices: 3, records: 6, steps: 150, seed: seed}.run(t)
+		})
+	}
+}
