@@ -2,9 +2,13 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,4 +154,152 @@ func TestIntegrationConflictAndViews(t *testing.T) {
 		t.Errorf("conflicts view after resolution: %v %v", rows, err)
 	}
 	assertExactlyOnceSQL(t, d, coll, 6)
+}
+
+// faultyDrill wraps a Drill and breaks batch writes the ways a network and
+// a Drillbit break them: the request never arrives, only part of the rows
+// land before the connection dies, or everything lands but the answer is
+// lost. Other statements fail now and then too.
+type faultyDrill struct {
+	Drill
+	mu     sync.Mutex
+	rng    *rand.Rand
+	faults map[string]int
+}
+
+var errInjected = errors.New("injected fault: connection reset by peer")
+
+func (f *faultyDrill) pick(n int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rng.IntN(n)
+}
+
+func (f *faultyDrill) count(kind string) {
+	f.mu.Lock()
+	f.faults[kind]++
+	f.mu.Unlock()
+}
+
+func (f *faultyDrill) Query(ctx context.Context, sql string) ([]Row, error) {
+	if !strings.HasPrefix(sql, "CREATE TABLE") {
+		if f.pick(10) == 0 {
+			f.count("other")
+			return nil, errInjected
+		}
+		return f.Drill.Query(ctx, sql)
+	}
+	switch f.pick(4) {
+	case 0:
+		f.count("lost request")
+		return nil, errInjected
+	case 1:
+		i := strings.Index(sql, "convert_fromJSON('") + len("convert_fromJSON('")
+		j := strings.LastIndex(sql, "')) AS r")
+		var rows []json.RawMessage
+		if err := json.Unmarshal([]byte(sql[i:j]), &rows); err != nil {
+			return nil, err
+		}
+		if len(rows) < 2 {
+			return nil, errInjected
+		}
+		var parts []string
+		for _, r := range rows[:len(rows)/2] {
+			parts = append(parts, string(r))
+		}
+		if _, err := f.Drill.Query(ctx, sql[:i]+"["+strings.Join(parts, ",")+"]"+sql[j:]); err != nil {
+			return nil, err
+		}
+		f.count("partial write")
+		return nil, errInjected
+	case 2:
+		if _, err := f.Drill.Query(ctx, sql); err != nil {
+			return nil, err
+		}
+		f.count("lost answer")
+		return nil, errInjected
+	}
+	return f.Drill.Query(ctx, sql)
+}
+
+func TestIntegrationRetriesExactlyOnce(t *testing.T) {
+	t.Parallel()
+	real := realDrill(t)
+	fd := &faultyDrill{Drill: real, rng: rand.New(rand.NewPCG(42, 1)), faults: map[string]int{}}
+	set, name := itSchema(t)
+	coll := name("inspections")
+	now := time.Now().UnixMilli()
+	a := mustNode(t, "a", now, fd, func(o *Options) { o.Schema = set; o.BatchRows = 4 })
+	b := mustNode(t, "b", now, fd, func(o *Options) { o.Schema = set; o.BatchRows = 4 })
+	const changes = 30
+	for i := range changes {
+		n := []*node{a, b}[i%2]
+		n.edit(t, coll, fmt.Sprintf("%s-r%d", n.device, i), fmt.Sprintf(`{"site":"s%d  ","temp":%d.25}`, i, i))
+	}
+	ctx := context.Background()
+	clean := 0
+	for round := 0; clean < 2; round++ {
+		if round > 60 {
+			t.Fatalf("no clean sync after %d rounds; faults %v", round, fd.faults)
+		}
+		failed := false
+		for _, n := range []*node{a, b} {
+			if _, err := n.ag.SyncNow(ctx); err != nil {
+				failed = true
+				if !errors.Is(err, errInjected) {
+					t.Fatalf("%s: sync failed for another reason: %v", n.device, err)
+				}
+				if s := n.ag.Status(); s.LastError == "" || !strings.Contains(s.Cause, "connection reset") {
+					t.Errorf("%s: status after a failure: %+v", n.device, s)
+				}
+			}
+		}
+		if failed {
+			clean = 0
+		} else {
+			clean++
+		}
+	}
+	t.Logf("faults injected: %v", fd.faults)
+	if fd.faults["partial write"] == 0 || fd.faults["lost answer"] == 0 {
+		t.Errorf("the faults did not cover partial writes and lost answers: %v", fd.faults)
+	}
+	assertExactlyOnceSQL(t, real, coll, changes)
+	for _, n := range []*node{a, b} {
+		st, err := n.st.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending != 0 || st.Collections[coll].Live != changes {
+			t.Errorf("%s: pending %d, live records %d; want 0, %d", n.device, st.Pending, st.Collections[coll].Live, changes)
+		}
+	}
+}
+
+func TestIntegrationConvergence(t *testing.T) {
+	t.Parallel()
+	d := realDrill(t)
+	set, name := itSchema(t)
+	coll := name("inspections")
+	nodes := convergence{d: d, set: set, coll: coll, devices: 3, records: 4, steps: 45, seed: 11}.run(t)
+	// Drill's current-state view agrees with the mirrors.
+	rows, err := d.Query(context.Background(), fmt.Sprintf("SELECT `record_id`, `version`, `doc` FROM `dfs`.`fieldsync`.`%s_current` ORDER BY `record_id`", coll))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view []string
+	for _, r := range rows {
+		view = append(view, fmt.Sprintf("%s %s %s", r["record_id"], r["version"], r["doc"]))
+	}
+	var live []string
+	for _, line := range mirror(t, nodes[0], coll) {
+		f := strings.SplitN(line, " ", 5)
+		if f[2] == "deleted=false" {
+			live = append(live, fmt.Sprintf("%s %s %s", f[0], f[1], f[4]))
+		}
+	}
+	if strings.Join(view, "\n") != strings.Join(live, "\n") {
+		t.Errorf("current view:\n%s\nmirror:\n%s", strings.Join(view, "\n"), strings.Join(live, "\n"))
+	}
+	assertExactlyOnceSQL(t, d, coll, -1)
 }
