@@ -142,6 +142,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	s.log.Info("store opened", "path", path, "device", s.device)
 	return s, nil
 }
 
