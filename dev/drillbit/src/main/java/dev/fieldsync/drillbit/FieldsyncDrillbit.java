@@ -48,6 +48,8 @@ import org.apache.drill.exec.store.dfs.WorkspaceConfig;
  *   --http-port N       web/REST port, 0 picks a free one (default 8047)
  *   --user-port N       user RPC port; control is N+1, data N+2; 0 picks (default 31010)
  *   --auth              turn on authentication (test-only user below)
+ *   --exit-on-eof       stop when standard input reaches end of file, so a
+ *                       Drillbit started by a test process dies with it
  * </pre>
  */
 public final class FieldsyncDrillbit {
@@ -61,6 +63,9 @@ public final class FieldsyncDrillbit {
   public static void main(String[] args) throws Exception {
     long startNanos = System.nanoTime();
     Options opts = Options.parse(args);
+    if (opts.exitOnEof) {
+      exitOnStdinEof();
+    }
 
     Path data = opts.data.toAbsolutePath().normalize();
     Path workspace = opts.workspace == null ? data.resolve("workspace") : opts.workspace.toAbsolutePath().normalize();
@@ -139,6 +144,28 @@ public final class FieldsyncDrillbit {
       }
     }, "fieldsync-ready-cleanup"));
     new CountDownLatch(1).await();
+  }
+
+  /**
+   * exitOnStdinEof stops the JVM (and so, through Drill's shutdown hook, the
+   * Drillbit) once standard input is closed: the parent that holds the other
+   * end of the pipe has exited, however it exited.
+   */
+  private static void exitOnStdinEof() {
+    Thread t = new Thread(() -> {
+      byte[] buf = new byte[256];
+      try {
+        while (System.in.read(buf) >= 0) {
+          // Input is ignored; only its end matters.
+        }
+      } catch (IOException e) {
+        // A broken stdin means the parent is gone as well.
+      }
+      System.out.println("FIELDSYNC_DRILL_STDIN_EOF stopping");
+      System.exit(0);
+    }, "fieldsync-stdin-watch");
+    t.setDaemon(true);
+    t.start();
   }
 
   /**
@@ -257,6 +284,7 @@ public final class FieldsyncDrillbit {
     int httpPort = 8047;
     int userPort = 31010;
     boolean auth;
+    boolean exitOnEof;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -271,6 +299,9 @@ public final class FieldsyncDrillbit {
         switch (a) {
           case "--auth":
             o.auth = true;
+            break;
+          case "--exit-on-eof":
+            o.exitOnEof = true;
             break;
           case "--data":
             o.data = Paths.get(value(args, ++i, a));
@@ -316,7 +347,7 @@ public final class FieldsyncDrillbit {
 
     private static void usage(String msg) {
       System.err.println("fieldsync-drillbit: " + msg);
-      System.err.println("usage: FieldsyncDrillbit --data DIR [--workspace DIR] [--http-port N] [--user-port N] [--auth]");
+      System.err.println("usage: FieldsyncDrillbit --data DIR [--workspace DIR] [--http-port N] [--user-port N] [--auth] [--exit-on-eof]");
       System.exit(2);
     }
   }
