@@ -52,6 +52,10 @@ const (
 	HeaderAPIKey = "X-API-Key"
 	// HeaderCSRF carries the CSRF token on state-changing requests.
 	HeaderCSRF = "X-CSRF-Token"
+	// HeaderRefused is set on responses refused by a guard, before any
+	// method ran: "host", "origin", "auth" or "csrf". A client may safely
+	// retry such a call once it has fixed the cause.
+	HeaderRefused = "X-Bridge-Refused"
 	// CookieSession is the prefix of the session cookie's name; the listening
 	// port is appended ("fieldsync-session-8384").
 	CookieSession = "fieldsync-session"

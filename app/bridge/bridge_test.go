@@ -315,6 +315,10 @@ func TestGuards(t *testing.T) {
 			if tt.wantErr != "" && !strings.Contains(resp.body, tt.wantErr) {
 				t.Errorf("body %s, want it to contain %q", resp.body, tt.wantErr)
 			}
+			refused := resp.header.Get(HeaderRefused)
+			if guarded := resp.status == 401 || resp.status == 403; guarded != (refused != "") {
+				t.Errorf("status %d with %s %q; want the header exactly on guard refusals", resp.status, HeaderRefused, refused)
+			}
 		})
 	}
 }

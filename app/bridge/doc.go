@@ -67,6 +67,10 @@
 //     Referrer-Policy: no-referrer and X-Frame-Options: DENY; /api responses
 //     are not stored (Cache-Control: no-store).
 //
+// A response refused by a guard carries X-Bridge-Refused (host, origin,
+// auth or csrf): no method ran, so the client may retry once it has fixed
+// the cause (e.g. fetched a fresh CSRF cookie from /api/session).
+//
 // The cookie names carry the port because browsers share cookies between
 // all ports of a host: two fieldsync serve processes on one machine (two
 // devices in the browser tests) would otherwise overwrite each other's

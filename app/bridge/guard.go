@@ -28,6 +28,14 @@ func errorf(status int, format string, args ...any) *statusError {
 	return &statusError{Status: status, Message: fmt.Sprintf(format, args...)}
 }
 
+// Values of the HeaderRefused response header.
+const (
+	refusedHost   = "host"
+	refusedOrigin = "origin"
+	refusedAuth   = "auth"
+	refusedCSRF   = "csrf"
+)
+
 // allowedHost is one entry of Options.AllowedHosts: a host name with or
 // without a port, lowercased.
 type allowedHost struct {
@@ -128,6 +136,7 @@ func (s *Server) secure(next http.Handler) http.Handler {
 		if !s.hostAllowed(r.Host, port) {
 			s.log.Warn("bridge refused a request for another host", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
 			err := errorf(http.StatusForbidden, "refused a request for host %q: open http://127.0.0.1:%s/ instead (protection against DNS rebinding)", r.Host, port)
+			h.Set(HeaderRefused, refusedHost)
 			if isAPI {
 				writeError(w, err)
 			} else {
@@ -146,11 +155,13 @@ func (s *Server) requireAuth(next http.Handler, queryKey bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.checkSameOrigin(r); err != nil {
 			s.log.Warn("bridge refused a cross-origin request", "reason", err.Message, "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set(HeaderRefused, refusedOrigin)
 			writeError(w, err)
 			return
 		}
 		if err := s.authenticate(w, r, queryKey); err != nil {
 			s.log.Warn("bridge refused an unauthenticated request", "reason", err.Message, "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set(HeaderRefused, refusedAuth)
 			writeError(w, err)
 			return
 		}
@@ -231,6 +242,7 @@ func (s *Server) requireCSRF(next http.Handler) http.Handler {
 		}
 		if err != nil {
 			s.log.Warn("bridge refused a request without a valid CSRF token", "reason", err.Message, "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set(HeaderRefused, refusedCSRF)
 			writeError(w, err)
 			return
 		}
