@@ -98,11 +98,24 @@ func (s *Store) Resolve(ctx context.Context, resolution Change, audit AuditEntry
 	return res.Results[0], nil
 }
 
+// MaxAppendBytes bounds the documents of one Append or ApplyRemote call: one
+// call is one transaction held in memory until it commits. Callers split
+// larger sets (a batch of 1,000 typical records is well below it).
+const MaxAppendBytes = 64 << 20
+
 // apply runs one write transaction over changes. A non-nil audit marks a
 // resolution: leaves are checked and the audit entry written with it.
 func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batch string, audit *AuditEntry) (AppendResult, error) {
 	if err := ctx.Err(); err != nil {
 		return AppendResult{}, err
+	}
+	total := 0
+	for i := range changes {
+		total += len(changes[i].Doc)
+	}
+	if total > MaxAppendBytes {
+		return AppendResult{}, fmt.Errorf("%w: %d changes carry %d bytes of documents, more than %d; send them in smaller groups",
+			ErrTooLarge, len(changes), total, MaxAppendBytes)
 	}
 	var res AppendResult
 	err := s.db.Update(func(tx *bolt.Tx) error {

@@ -259,3 +259,20 @@ func TestDocBytesKept(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendTooLarge(t *testing.T) {
+	t.Parallel()
+	s := mustOpenStore(t)
+	doc := `{"pad":"` + strings.Repeat("x", MaxDocBytes-20) + `"}`
+	var batch []Change
+	for i := 0; i*len(doc) <= MaxAppendBytes; i++ {
+		batch = append(batch, put(fmt.Sprintf("c%d", i), fmt.Sprintf("r%d", i), ver(int64(1000+i), "dev1"), doc))
+	}
+	_, err := s.Append(context.Background(), batch)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "smaller groups") {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if ok, _ := s.HasChange(context.Background(), "c0"); ok {
+		t.Error("part of a too-large call was stored")
+	}
+}

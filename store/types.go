@@ -29,6 +29,9 @@ var (
 	// caller's position were already removed by TruncateMirror: the caller
 	// must rebuild from Records instead of catching up.
 	ErrMirrorTruncated = errors.New("mirror index truncated past this position")
+	// ErrTooLarge is returned by Append and ApplyRemote, before anything is
+	// written, when one call carries more than MaxAppendBytes of documents.
+	ErrTooLarge = errors.New("too much data in one call")
 )
 
 // Outcome is what Append or ApplyRemote did with one change.
