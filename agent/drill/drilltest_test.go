@@ -5,12 +5,14 @@ import (
 	"testing"
 )
 
-// Until internal/drilltest lands, the integration tests take the Drillbits
-// from the environment and fail loudly without them.
+// Until internal/drilltest is in the tree, the integration tests take the
+// Drillbits from the environment (make test sets both URLs) and fail loudly
+// without them.
 
 const (
 	drillAuthUser      = "fieldsync"
-	drillWrongPassword = "not-the-password"
+	drillAuthPassword  = "fieldsync-test-pw" // test-only credentials of the auth profile
+	drillWrongPassword = "not-the-fieldsync-test-pw"
 )
 
 func drillURL(tb testing.TB) string {
@@ -22,8 +24,6 @@ func drillAuthURL(tb testing.TB) string {
 	tb.Helper()
 	return mustEnv(tb, "FIELDSYNC_DRILL_AUTH_URL", "bash scripts/drillbit.sh start --auth")
 }
-
-func drillAuthPassword(testing.TB) string { return "fieldsync-test-pw" }
 
 func mustEnv(tb testing.TB, name, fix string) string {
 	tb.Helper()
