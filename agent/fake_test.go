@@ -125,6 +125,17 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
 		return out, nil
+	case strings.Contains(sql, "INFORMATION_SCHEMA.`COLUMNS`"):
+		m := regexp.MustCompile("`TABLE_NAME` = '([^']+)'").FindStringSubmatch(sql)
+		v, ok := f.views[m[1]]
+		if !ok {
+			return nil, nil
+		}
+		var out []Row
+		for _, c := range regexp.MustCompile("s\\.`([^`]+)`").FindAllStringSubmatch(v[:strings.Index(v, " FROM ")], -1) {
+			out = append(out, Row{"COLUMN_NAME": c[1]})
+		}
+		return out, nil
 	case strings.HasPrefix(sql, "SELECT "):
 		rows, ok := f.tables[table]
 		if !ok && f.hasDirLocked(table) {

@@ -303,3 +303,66 @@ func TestIntegrationConvergence(t *testing.T) {
 	}
 	assertExactlyOnceSQL(t, d, coll, -1)
 }
+
+func TestIntegrationAddedFieldKeepsOldBatchesReadable(t *testing.T) {
+	t.Parallel()
+	d := realDrill(t)
+	coll := fmt.Sprintf("it%d_%d_evolve", time.Now().UnixNano()%1_000_000_000, itSeq.Add(1))
+	v1, err := schema.Parse([]byte(`{"collections":[{"name":"` + coll + `","fields":[{"name":"site","type":"text"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := schema.Parse([]byte(`{"collections":[{"name":"` + coll + `","fields":[{"name":"site","type":"text"},{"name":"depth","type":"number"},{"name":"checked","type":"boolean"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	old := mustNode(t, "old", now, d, func(o *Options) { o.Schema = v1 })
+	upd := mustNode(t, "new", now, d, func(o *Options) { o.Schema = v2 })
+	reader := mustNode(t, "reader", now, d, func(o *Options) { o.Schema = v2 })
+	old.edit(t, coll, "a", `{"site":"old","depth":3}`)
+	old.sync(t)
+	upd.edit(t, coll, "b", `{"site":"new","depth":2.5,"checked":true}`)
+	upd.sync(t)
+	if rep := reader.sync(t); rep.Pulled != 2 {
+		t.Fatalf("reader pulled %+v", rep)
+	}
+	if got := reader.record(t, coll, "a"); string(got.Doc) != `{"site":"old","depth":3}` {
+		t.Errorf("old record reads back as %s", got.Doc)
+	}
+	rows, err := d.Query(context.Background(), fmt.Sprintf("SELECT `record_id`, `site`, `depth`, `checked` FROM `dfs`.`fieldsync`.`%s_current` ORDER BY `record_id`", coll))
+	if err != nil {
+		t.Fatalf("current view over old and new batches: %v", err)
+	}
+	if len(rows) != 2 || rows[0]["depth"] != nil || fmt.Sprint(rows[1]["depth"]) != "2.5" || rows[1]["checked"] != true {
+		t.Errorf("current view: %v", rows)
+	}
+}
+
+func TestIntegrationOldDeclarationKeepsNewerViews(t *testing.T) {
+	t.Parallel()
+	d := realDrill(t)
+	coll := fmt.Sprintf("it%d_%d_views", time.Now().UnixNano()%1_000_000_000, itSeq.Add(1))
+	parse := func(fields string) *schema.Set {
+		set, err := schema.Parse([]byte(`{"collections":[{"name":"` + coll + `","fields":[` + fields + `]}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	v1 := parse(`{"name":"site","type":"text"}`)
+	v2 := parse(`{"name":"site","type":"text"},{"name":"depth","type":"number"}`)
+	now := time.Now().UnixMilli()
+	upd := mustNode(t, "new", now, d, func(o *Options) { o.Schema = v2 })
+	upd.edit(t, coll, "a", `{"site":"x","depth":1}`)
+	if rep := upd.sync(t); rep.ViewsRefreshed != 1 {
+		t.Fatalf("views not created: %+v", rep)
+	}
+	old := mustNode(t, "old", now, d, func(o *Options) { o.Schema = v1 })
+	if rep := old.sync(t); rep.ViewsRefreshed != 0 {
+		t.Errorf("an agent with an older declaration replaced the views: %+v", rep)
+	}
+	if _, err := d.Query(context.Background(), fmt.Sprintf("SELECT `depth` FROM `dfs`.`fieldsync`.`%s_current`", coll)); err != nil {
+		t.Errorf("the newer column is gone from the view: %v", err)
+	}
+}

@@ -58,9 +58,9 @@ func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
 	return list, stmts, nil
 }
 
-// refreshViews creates each collection's views once per process, and again
-// when its declared columns change. A collection with nothing in Drill yet is
-// skipped.
+// refreshViews creates each collection's views once per process, unless the
+// existing current-state view already has every declared column. A
+// collection with nothing in Drill yet is skipped.
 func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
 	for _, coll := range a.schema.Names() {
 		sig, stmts, err := a.viewSQL(coll)
@@ -71,6 +71,19 @@ func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
 		same := a.views[coll] == sig
 		a.mu.Unlock()
 		if same {
+			continue
+		}
+		have, err := a.viewColumns(ctx, coll+"_current")
+		if err != nil {
+			return fmt.Errorf("views of %s: %w", coll, err)
+		}
+		if covers(have, sig) {
+			// Never replace a view made from a newer declaration (more
+			// fields) with one from an older: agents of a fleet update
+			// at different times.
+			a.mu.Lock()
+			a.views[coll] = sig
+			a.mu.Unlock()
 			continue
 		}
 		ok := true
@@ -91,4 +104,43 @@ func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
 		}
 	}
 	return nil
+}
+
+// viewColumns returns the lower-case column names of a view in the
+// workspace (none when it does not exist).
+func (a *Agent) viewColumns(ctx context.Context, view string) (map[string]bool, error) {
+	ws, err := drill.String(a.plugin + "." + a.workspace)
+	if err != nil {
+		return nil, err
+	}
+	name, err := drill.String(view)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := a.dr.Query(ctx, "SELECT `COLUMN_NAME` FROM INFORMATION_SCHEMA.`COLUMNS` WHERE `TABLE_SCHEMA` = "+ws+" AND `TABLE_NAME` = "+name)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		if s, ok := r["COLUMN_NAME"].(string); ok {
+			out[strings.ToLower(s)] = true
+		}
+	}
+	return out, nil
+}
+
+// covers reports whether the columns have holds every column of a view's
+// column list sig ("s.`a`, s.`b`").
+func covers(have map[string]bool, sig string) bool {
+	if len(have) == 0 {
+		return false
+	}
+	for _, c := range strings.Split(sig, ", ") {
+		c = strings.ToLower(strings.Trim(strings.TrimPrefix(c, "s."), "`"))
+		if !have[c] {
+			return false
+		}
+	}
+	return true
 }
