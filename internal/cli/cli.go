@@ -62,6 +62,12 @@ type command struct {
 // commands lists the subcommands; it is a read-only table.
 func commands() []command {
 	return []command{
+		{"agent", "run the sync schedule headless until stopped (SIGTERM/Ctrl-C)", runAgent},
+		{"conflicts", "list, show or resolve conflicts: conflicts list|show C/ID|resolve C/ID --take ...", runConflicts},
+		{"export", "write a collection's current records as JSON lines: export --collection NAME", runExport},
+		{"import", "journal records from JSON lines: import --collection NAME FILE.jsonl", runImport},
+		{"status", "show pending changes, conflicts and records", runStatus},
+		{"sync", "push and pull once now; exits non-zero with the reason when it fails", runSync},
 		{"doctor", "check settings, store, keyring and every Drillbit; explain what is wrong", runDoctor},
 		{"login", "store the Drill password in the OS keyring", runLogin},
 		{"settings", "print the settings in force (all layers applied) as JSON", runSettings},
@@ -139,6 +145,8 @@ type globals struct {
 	collections string
 	logLevel    string
 	json        bool
+	// quiet logs only warnings to the terminal (commands that print results).
+	quiet bool
 }
 
 func newFlagSet(env Env, name string) (*flag.FlagSet, *globals) {
@@ -156,14 +164,30 @@ func newFlagSet(env Env, name string) (*flag.FlagSet, *globals) {
 	return fs, g
 }
 
+// parse parses flags wherever they stand among the positional arguments
+// ("resolve C/ID --take server" as well as "resolve --take server C/ID"),
+// leaving the positional ones in fs.Args(). "--" ends the flags.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // loadConfig applies the settings layers and then the flags.

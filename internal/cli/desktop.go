@@ -6,15 +6,27 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/fieldsync/fieldsync/agent"
+	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/internal/config"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/store"
 )
 
 // Runtime is what a long-running fieldsync process (window, agent, serve)
 // is built from. The process that builds it owns it and closes it.
 type Runtime struct {
-	Config  config.Config
-	Logger  *slog.Logger
-	Env     Env
+	Config config.Config
+	Logger *slog.Logger
+	Env    Env
+	// Set by openParts:
+	Store   *store.Store
+	Schema  *schema.Set
+	Drill   *drill.Client // nil when no Drillbit is configured
+	Agent   *agent.Agent
+	Capture *agent.Capture
+	Events  *eventHub
+
 	closers []io.Closer
 }
 
@@ -56,6 +68,10 @@ func openRuntime(_ context.Context, env Env, g *globals) (*Runtime, error) {
 	}
 	rt := &Runtime{Config: c, Env: env}
 	rt.closers = append(rt.closers, lf)
-	rt.Logger = newLogger(io.MultiWriter(env.Stderr, lf), c.Log)
+	term := c.Log
+	if g.quiet && g.logLevel == "" {
+		term.Level = "warn"
+	}
+	rt.Logger = slog.New(slog.NewMultiHandler(newLogger(env.Stderr, term).Handler(), newLogger(lf, c.Log).Handler()))
 	return rt, nil
 }

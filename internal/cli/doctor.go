@@ -55,7 +55,11 @@ func (d *doctor) print(w io.Writer, asJSON bool) {
 	}
 	for _, r := range d.results {
 		mark := map[string]string{statusOK: "ok  ", statusWarn: "WARN", statusFail: "FAIL"}[r.Status]
-		fmt.Fprintf(w, "[%s] %-18s %s\n", mark, r.Name, r.Detail)
+		if len(r.Name) > 18 {
+			fmt.Fprintf(w, "[%s] %s\n       %-18s %s\n", mark, r.Name, "", r.Detail)
+		} else {
+			fmt.Fprintf(w, "[%s] %-18s %s\n", mark, r.Name, r.Detail)
+		}
 		if r.Hint != "" {
 			fmt.Fprintf(w, "       %-18s -> %s\n", "", r.Hint)
 		}
@@ -92,7 +96,9 @@ func runDoctor(ctx context.Context, env Env, args []string) error {
 
 // extraChecks are the checks that need the store, the collections and Drill.
 func extraChecks() []func(context.Context, *doctor, Env, config.Config) {
-	return []func(context.Context, *doctor, Env, config.Config){}
+	return []func(context.Context, *doctor, Env, config.Config){
+		checkSchedule, checkCollections, checkStore, checkDrill,
+	}
 }
 
 func checkDataDir(d *doctor, dir string) {

@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fieldsync/fieldsync/agent"
+	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/internal/config"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/store"
+)
+
+// storeFile is the bbolt file inside the data dir.
+const storeFile = "fieldsync.db"
+
+// noDrill stands in for Drill when no Drillbit is configured: every sync
+// fails with a sentence that says so, and capture keeps working offline.
+type noDrill struct{}
+
+func (noDrill) Query(context.Context, string) ([]agent.Row, error) {
+	return nil, fmt.Errorf("%w: no Drillbit is configured (set drill.urls in the settings or pass --drill URL)", drill.ErrUnavailable)
+}
+
+// openParts opens the store, loads the collections and builds the Drill
+// client, the agent and the capture path on top of an opened Runtime.
+func openParts(ctx context.Context, rt *Runtime) error {
+	c := rt.Config
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := store.Open(ctx, filepath.Join(c.DataDir, storeFile), &store.Options{Logger: rt.Logger, DeviceID: c.Device})
+	if err != nil {
+		return err
+	}
+	rt.Store = st
+	rt.closers = append(rt.closers, st)
+
+	set := &schema.Set{}
+	if c.Collections != "" {
+		if set, err = schema.Load(c.Collections); err != nil {
+			return err
+		}
+	}
+	rt.Schema = set
+
+	var d agent.Drill = noDrill{}
+	if len(c.Drill.URLs) > 0 {
+		dc, err := newDrillClient(rt.Env, c, rt.Logger)
+		if err != nil {
+			return err
+		}
+		rt.Drill = dc
+		d = agent.DrillClient(dc)
+	}
+	rt.Events = &eventHub{}
+	ag, err := agent.New(agent.Options{
+		Store:     st,
+		Drill:     d,
+		Schema:    set,
+		Workspace: c.Drill.Plugin + "." + c.Drill.Workspace,
+		Spec:      c.Schedule,
+		Events:    rt.Events,
+		Logger:    rt.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	rt.Agent = ag
+	rt.Capture = &agent.Capture{Journal: st, Schema: set, Author: c.Author}
+	return nil
+}
+
+// newDrillClient builds the REST client from the settings and the keyring.
+func newDrillClient(env Env, c config.Config, log *slog.Logger) (*drill.Client, error) {
+	opts := drill.Options{
+		Logger:         log,
+		Endpoints:      c.Drill.URLs,
+		CAFile:         c.Drill.CAFile,
+		RequestTimeout: time.Duration(c.Drill.Timeout),
+	}
+	switch c.Drill.Auth {
+	case "basic":
+		opts.Auth = drill.AuthBasic
+	case "form":
+		opts.Auth = drill.AuthForm
+	}
+	if opts.Auth != drill.AuthNone {
+		pw, _, err := secretsFor(env, c).DrillPassword(c.Drill)
+		if err != nil {
+			return nil, err
+		}
+		opts.User, opts.Password = c.Drill.User, pw
+	}
+	return drill.New(opts)
+}
+
+// eventHub fans the agent's events out to whoever listens (the window or
+// the browser bridge), set once the listener exists.
+type eventHub struct {
+	sinks []agent.Events
+}
+
+// Emit forwards an event to every sink.
+func (h *eventHub) Emit(name string, payload any) {
+	for _, s := range h.sinks {
+		s.Emit(name, payload)
+	}
+}
+
+func (h *eventHub) add(s agent.Events) { h.sinks = append(h.sinks, s) }
+
+// withParts runs fn with a fully opened runtime and closes it after.
+func withParts(ctx context.Context, env Env, g *globals, fn func(*Runtime) error) error {
+	rt, err := openRuntime(ctx, env, g)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	if err := openParts(ctx, rt); err != nil {
+		return err
+	}
+	return fn(rt)
+}
