@@ -120,9 +120,10 @@ func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batc
 	var res AppendResult
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		res = AppendResult{Results: make([]ChangeResult, 0, len(changes))}
+		tally := map[string]*counts{}
 		var last Version
 		for i := range changes {
-			r, v, err := s.applyChange(tx, &changes[i], origin, batch, audit != nil)
+			r, v, err := s.applyChange(tx, tally, &changes[i], origin, batch, audit != nil)
 			if err != nil {
 				return err
 			}
@@ -139,6 +140,11 @@ func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batc
 		}
 		if res.Accepted > 0 {
 			if err := bucket(tx, bMeta).Put([]byte(keyHLC), []byte(last.String())); err != nil {
+				return err
+			}
+		}
+		for coll, c := range tally {
+			if err := putJSON(bucket(tx, bCounts), []byte(coll), c); err != nil {
 				return err
 			}
 		}
@@ -159,8 +165,10 @@ func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batc
 
 // applyChange stores one change in tx. Problems with the change itself come
 // back as a Rejected result; an error means the transaction must abort. The
-// returned version is the clock state after observing the change.
-func (s *Store) applyChange(tx *bolt.Tx, c *Change, origin Origin, batch string, resolution bool) (ChangeResult, Version, error) {
+// returned version is the clock state after observing the change. tally
+// caches the per-collection counts; the caller stores them before
+// committing.
+func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, origin Origin, batch string, resolution bool) (ChangeResult, Version, error) {
 	res := ChangeResult{ChangeID: c.ChangeID}
 	reject := func(err error) (ChangeResult, Version, error) {
 		res.Outcome, res.Err, res.Reason = Rejected, err, err.Error()
@@ -284,7 +292,7 @@ func (s *Store) applyChange(tx *bolt.Tx, c *Change, origin Origin, batch string,
 	if err := s.updateConflict(tx, vb, c.Collection, c.RecordID, st); err != nil {
 		return res, Version{}, err
 	}
-	if err := updateCounts(tx, c.Collection, existed, before, st); err != nil {
+	if err := updateCounts(tx, tally, c.Collection, existed, before, st); err != nil {
 		return res, Version{}, err
 	}
 	ref := changeRef{Collection: c.Collection, RecordID: c.RecordID, Version: c.Version, Seq: res.Seq, MSeq: res.MSeq}
@@ -305,13 +313,16 @@ func (s *Store) applyChange(tx *bolt.Tx, c *Change, origin Origin, batch string,
 	return res, s.observe(v), nil
 }
 
-// updateCounts adjusts the per-collection tallies for one record's change
-// from before to after.
-func updateCounts(tx *bolt.Tx, collection string, existed bool, before, after recordState) error {
-	cb := bucket(tx, bCounts)
-	var c counts
-	if _, err := getJSON(cb, []byte(collection), &c); err != nil {
-		return err
+// updateCounts adjusts the per-collection tallies in tally (loaded from
+// v1/counts on first use) for one record's change from before to after.
+func updateCounts(tx *bolt.Tx, tally map[string]*counts, collection string, existed bool, before, after recordState) error {
+	c := tally[collection]
+	if c == nil {
+		c = &counts{}
+		if _, err := getJSON(bucket(tx, bCounts), []byte(collection), c); err != nil {
+			return err
+		}
+		tally[collection] = c
 	}
 	if existed {
 		if before.Deleted {
@@ -325,7 +336,7 @@ func updateCounts(tx *bolt.Tx, collection string, existed bool, before, after re
 	} else {
 		c.Live++
 	}
-	return putJSON(cb, []byte(collection), c)
+	return nil
 }
 
 // updateConflict creates, refreshes or removes the record's conflict entry
