@@ -241,6 +241,9 @@ start() {
     printf 'FIELDSYNC_DRILL_URL=%s\n' "$url"
     return 0
   fi
+  if [ "$port" != 0 ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "port $port is in use (another Drillbit with a different --data? see 'ss -ltnp'); choose one with --port N (0 = free)"
+  fi
   build
   mkdir -p "$data"
   chmod 700 "$data"
