@@ -280,3 +280,25 @@ func TestUseAfterClose(t *testing.T) {
 		t.Errorf("owner note left after Close: %v", err)
 	}
 }
+
+func TestLockedErrorIgnoresStaleOwnerNote(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "store.db")
+	mustOpenAt(t, path, nil)
+	dead := exec.Command(os.Args[0], "-test.run=^$")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	note := fmt.Sprintf("%d\nsome-old-process\n", dead.Process.Pid)
+	if err := os.WriteFile(path+".owner", []byte(note), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), path, &Options{Timeout: 20 * time.Millisecond})
+	var le *LockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v, want *LockedError", err)
+	}
+	if le.PID != 0 || strings.Contains(err.Error(), "some-old-process") {
+		t.Errorf("error names a dead process: %v", err)
+	}
+}

@@ -130,7 +130,9 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		le := &LockedError{Path: path}
-		le.PID, le.Command = readOwner(path)
+		if pid, cmd := readOwner(path); pid > 0 && processAlive(pid) {
+			le.PID, le.Command = pid, cmd // else the note is stale: name nobody
+		}
 		return nil, le
 	}
 	if err != nil {
