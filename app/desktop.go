@@ -1,0 +1,174 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/wailsapp/wails/v2"
+	"github.com/wailsapp/wails/v2/pkg/options"
+	"github.com/wailsapp/wails/v2/pkg/options/assetserver"
+	"github.com/wailsapp/wails/v2/pkg/options/linux"
+	"github.com/wailsapp/wails/v2/pkg/options/windows"
+)
+
+// Window defaults.
+const (
+	// WindowTitle is the desktop window's title.
+	WindowTitle = "fieldsync"
+	// DefaultInstanceID is the single-instance id used when
+	// DesktopOptions.InstanceID is empty.
+	DefaultInstanceID = "io.github.fieldsync.desktop"
+
+	defaultWidth  = 1200
+	defaultHeight = 800
+	minWidth      = 720
+	minHeight     = 480
+)
+
+// ErrNoFrontend is returned by RunDesktop when its assets hold no index.html,
+// which happens when the frontend was not built before the binary.
+var ErrNoFrontend = errors.New("frontend not built: index.html missing from the embedded assets (run `make build`)")
+
+// DesktopOptions configures RunDesktop.
+type DesktopOptions struct {
+	// Assets is the built frontend with index.html at its root, e.g.
+	// fs.Sub(embedded, "frontend/dist"). Required.
+	Assets fs.FS
+	// Logger receives the app's and Wails' logs; nil discards them.
+	Logger *slog.Logger
+	// Version is the build's version, reported by App.Version.
+	Version string
+	// SelfCheckPath is where the latest start-up self-check report is
+	// written as JSON; empty means it is only logged.
+	SelfCheckPath string
+	// WebviewDataDir is a stable folder of fieldsync's own for the webview's
+	// storage (IndexedDB and friends). Required on Windows, where it becomes
+	// WebView2's user data folder; WebKitGTK on Linux always uses
+	// $XDG_DATA_HOME/<executable name> and ignores it.
+	WebviewDataDir string
+	// InstanceID identifies the single instance: a second start with the same
+	// id shows the running window and exits. Empty means DefaultInstanceID.
+	InstanceID string
+	// Icon is the window icon (PNG) on Linux; nil means none.
+	Icon []byte
+	// StartHidden starts with the window hidden.
+	StartHidden bool
+}
+
+// RunDesktop opens the fieldsync desktop window and blocks until it is closed
+// or ctx is cancelled, in which case it closes the window and returns nil.
+// It must be called from the main goroutine of a binary built with the Wails
+// build tags (desktop,production and webkit2_41 on Linux); without them it
+// fails with Wails' error.
+func RunDesktop(ctx context.Context, opts DesktopOptions) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("desktop: %w", err)
+	}
+	if opts.Assets == nil {
+		return fmt.Errorf("desktop: %w", ErrNoFrontend)
+	}
+	if _, err := fs.Stat(opts.Assets, "index.html"); err != nil {
+		return fmt.Errorf("desktop: %w", ErrNoFrontend)
+	}
+	if runtime.GOOS == "windows" && opts.WebviewDataDir == "" {
+		return errors.New("desktop: WebviewDataDir is required on Windows")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := New(Options{
+		Logger:        log,
+		Version:       opts.Version,
+		SelfCheckPath: opts.SelfCheckPath,
+	})
+
+	var wg sync.WaitGroup
+	stopped := make(chan struct{})
+	wopts := wailsOptions(a, opts, log, runtime.GOOS)
+	wopts.OnStartup = func(wailsCtx context.Context) {
+		a.startup(wailsCtx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+				log.Info("closing desktop window", "reason", context.Cause(ctx))
+				a.quit()
+			case <-stopped:
+			}
+		}()
+	}
+
+	err := wails.Run(wopts)
+	close(stopped)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("desktop: run window: %w", err)
+	}
+	return nil
+}
+
+// wailsOptions builds the Wails options for a on the given OS, leaving
+// OnStartup to RunDesktop.
+func wailsOptions(a *App, opts DesktopOptions, log *slog.Logger, goos string) *options.App {
+	id := opts.InstanceID
+	if id == "" {
+		id = DefaultInstanceID
+	}
+	o := &options.App{
+		Title:            WindowTitle,
+		Width:            defaultWidth,
+		Height:           defaultHeight,
+		MinWidth:         minWidth,
+		MinHeight:        minHeight,
+		StartHidden:      opts.StartHidden,
+		BackgroundColour: options.NewRGB(0xf6, 0xf7, 0xf9),
+		AssetServer:      &assetserver.Options{Assets: opts.Assets},
+		OnShutdown:       a.shutdown,
+		Bind:             []any{a},
+		Logger:           newWailsLogger(log),
+		LogLevel:         wailsLevel(log),
+		// Production builds log below WARNING only when the slog handler
+		// asks for it; Wails' own info chatter is noise for users.
+		LogLevelProduction: wailsLevel(log),
+		SingleInstanceLock: &options.SingleInstanceLock{
+			UniqueId: id,
+			OnSecondInstanceLaunch: func(d options.SecondInstanceData) {
+				log.Info("second instance started; showing this window", "args", d.Args)
+				a.showWindow()
+			},
+		},
+		Linux: &linux.Options{
+			Icon:        opts.Icon,
+			ProgramName: "fieldsync",
+			// Never: GPU compositing in WebKitGTK shows blank windows on
+			// some drivers and under Xvfb; a forms UI does not need it.
+			WebviewGpuPolicy: linux.WebviewGpuPolicyNever,
+		},
+	}
+	if goos == "windows" {
+		o.Windows = &windows.Options{WebviewUserDataPath: opts.WebviewDataDir}
+	}
+	return o
+}
+
+// InstanceIDFor returns the single-instance id for a data directory, so that
+// one window runs per data directory (the store allows one process per
+// directory anyway) while fieldsync processes with other data directories,
+// such as tests, run side by side.
+func InstanceIDFor(dataDir string) string {
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(dataDir)))
+	return DefaultInstanceID + "." + hex.EncodeToString(sum[:8])
+}
