@@ -1,0 +1,80 @@
+// The fieldsync IndexedDB database: its name, version and the ordered list of
+// schema migrations. The data layer (records, outbox) adds its object stores
+// here as new migrations; never edit a migration that has shipped.
+
+export const DB_NAME = 'fieldsync';
+
+/** Object store for small key/value facts (probe records, cursors). */
+export const META_STORE = 'meta';
+
+/** A schema step; migrations[i] upgrades a database from version i to i+1. */
+export type Migration = (db: IDBDatabase, tx: IDBTransaction) => void;
+
+export const migrations: readonly Migration[] = [
+  // v1: key/value store for metadata.
+  (db) => {
+    db.createObjectStore(META_STORE, { keyPath: 'key' });
+  },
+];
+
+export const DB_VERSION = migrations.length;
+
+// Error names that add nothing for people; DOMException names such as
+// QuotaExceededError or InvalidStateError do, so those are kept.
+const genericErrorNames = new Set(['Error', 'TransportError', 'NotConnectedError']);
+
+/** Describes a failure for people: "Name: message", the name only when it says something. */
+export function describeError(err: unknown): string {
+  if (err !== null && typeof err === 'object' && 'message' in err && 'name' in err) {
+    const { name, message } = err as { name: unknown; message: unknown };
+    const n = typeof name === 'string' ? name : '';
+    const m = typeof message === 'string' ? message : '';
+    if (!m) return n || 'unknown error';
+    return n && !genericErrorNames.has(n) ? `${n}: ${m}` : m;
+  }
+  if (typeof err === 'string' && err !== '') return err;
+  return 'unknown error';
+}
+
+/**
+ * Opens the fieldsync database at DB_VERSION, running the migrations it is
+ * missing. It fails when the database is newer than this code, or when
+ * another tab holds an older version open for longer than blockedMs.
+ */
+export function openDatabase(factory: IDBFactory, blockedMs = 5000): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    let req: IDBOpenDBRequest;
+    try {
+      req = factory.open(DB_NAME, DB_VERSION);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    let blockedTimer: ReturnType<typeof setTimeout> | undefined;
+    req.onupgradeneeded = (ev) => {
+      const db = req.result;
+      const tx = req.transaction;
+      if (!tx) return;
+      for (let v = ev.oldVersion; v < DB_VERSION; v++) {
+        migrations[v]?.(db, tx);
+      }
+    };
+    req.onblocked = () => {
+      blockedTimer = setTimeout(
+        () => reject(new Error('the database is held open at an older version by another fieldsync window')),
+        blockedMs,
+      );
+    };
+    req.onsuccess = () => {
+      clearTimeout(blockedTimer);
+      const db = req.result;
+      // Let a newer version elsewhere upgrade instead of being blocked by us.
+      db.onversionchange = () => db.close();
+      resolve(db);
+    };
+    req.onerror = () => {
+      clearTimeout(blockedTimer);
+      reject(req.error ?? new Error('opening the database failed'));
+    };
+  });
+}
