@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# desktop-smoke.sh starts the real desktop build under Xvfb and a private
+# D-Bus session, waits until its start-up self-check reports that IndexedDB
+# works in the webview and a binding round-tripped, takes a screenshot, and
+# stops the app with SIGTERM, which must close the window cleanly.
+#
+#   scripts/desktop-smoke.sh            uses build/bin/fieldsync (make build)
+#   FIELDSYNC_BIN=path scripts/desktop-smoke.sh
+#
+# Everything the app writes (data dir, WebKit's IndexedDB under
+# $XDG_DATA_HOME/<executable>, caches, config) goes to a temp dir that is
+# removed afterwards. Artefacts: build/artifacts/desktop-smoke.png and
+# build/artifacts/desktop-smoke.log. Needs: xvfb, xauth, dbus-x11 (or dbus),
+# at-spi2-core, imagemagick (or x11-apps' xwd).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${FIELDSYNC_BIN:-build/bin/fieldsync}
+timeout_s=${FIELDSYNC_SMOKE_TIMEOUT:-60}
+art=build/artifacts
+shot=$art/desktop-smoke.png
+logcopy=$art/desktop-smoke.log
+
+die() { printf 'desktop-smoke: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$bin" ] || die "$bin is missing: build it first (make build)"
+for tool in Xvfb dbus-run-session; do
+  command -v "$tool" >/dev/null || die "$tool is not installed (scripts/setup.sh installs it)"
+done
+if command -v import >/dev/null; then
+  snap() { import -display ":$display" -window root "$1"; }
+elif command -v xwd >/dev/null && command -v convert >/dev/null; then
+  snap() { xwd -display ":$display" -root -silent | convert xwd:- "png:$1"; }
+else
+  die "no screenshot tool: install imagemagick"
+fi
+
+mkdir -p "$art"
+rm -f "$shot" "$logcopy"
+tmp=$(mktemp -d /tmp/fieldsync-desktop-smoke.XXXXXX)
+mkdir -m 0700 -p "$tmp/home" "$tmp/data" "$tmp/config" "$tmp/cache" "$tmp/run" "$tmp/fieldsync"
+applog=$tmp/app.log
+report=$tmp/fieldsync/selfcheck.json
+xvfb_pid='' app_pid='' session_pid=''
+
+cleanup() {
+  local rc=$?
+  # Only the processes this script started, by pid.
+  [ -n "$app_pid" ] && kill -KILL "$app_pid" 2>/dev/null
+  [ -n "$session_pid" ] && kill -TERM "$session_pid" 2>/dev/null && wait "$session_pid" 2>/dev/null
+  [ -n "$xvfb_pid" ] && kill -TERM "$xvfb_pid" 2>/dev/null && wait "$xvfb_pid" 2>/dev/null
+  [ -f "$applog" ] && cp "$applog" "$logcopy"
+  rm -rf "$tmp"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+fail() {
+  printf 'desktop-smoke: FAILED: %s\n' "$*" >&2
+  if [ -s "$report" ]; then
+    echo "--- self-check report" >&2
+    cat "$report" >&2
+  fi
+  echo "--- last lines of the app log ($logcopy)" >&2
+  tail -n 40 "$applog" >&2 || true
+  exit 1
+}
+
+# A display of our own; -displayfd picks a free number and tells us.
+Xvfb -displayfd 4 -screen 0 1280x860x24 -nolisten tcp -noreset \
+  4>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
+xvfb_pid=$!
+for _ in $(seq 100); do
+  [ -s "$tmp/display" ] && break
+  kill -0 "$xvfb_pid" 2>/dev/null || { cat "$tmp/xvfb.log" >&2; die "Xvfb did not start"; }
+  sleep 0.1
+done
+display=$(tr -dc 0-9 <"$tmp/display")
+[ -n "$display" ] || die "Xvfb did not report its display"
+
+# The app in a private D-Bus session, so GTK's helper daemons (a11y bus)
+# end with it and its single-instance name cannot meet another fieldsync.
+env -u DBUS_SESSION_BUS_ADDRESS \
+  DISPLAY=":$display" \
+  HOME="$tmp/home" \
+  XDG_DATA_HOME="$tmp/data" \
+  XDG_CONFIG_HOME="$tmp/config" \
+  XDG_CACHE_HOME="$tmp/cache" \
+  XDG_RUNTIME_DIR="$tmp/run" \
+  FIELDSYNC_DATA_DIR="$tmp/fieldsync" \
+  FIELDSYNC_MANAGED_CONFIG="$tmp/config/managed.json" \
+  dbus-run-session -- "$bin" >"$applog" 2>&1 &
+session_pid=$!
+
+echo "desktop-smoke: started $bin on display :$display, waiting up to ${timeout_s}s for the self-check"
+deadline=$((SECONDS + timeout_s))
+until [ -s "$report" ]; do
+  kill -0 "$session_pid" 2>/dev/null || fail "the app exited before reporting its self-check"
+  [ "$SECONDS" -lt "$deadline" ] || fail "no self-check report within ${timeout_s}s"
+  sleep 0.25
+done
+grep -q '"healthy": true' "$report" || fail "the self-check reported a problem"
+app_pid=$(sed -n 's/^  "pid": \([0-9][0-9]*\),*$/\1/p' "$report")
+[ -n "$app_pid" ] || fail "the self-check report has no pid"
+echo "desktop-smoke: self-check passed (IndexedDB ok, binding ok) in pid $app_pid"
+
+# The status bar updates right after the report; give WebKit a moment to paint.
+sleep 1
+snap "$shot" || fail "screenshot failed"
+echo "desktop-smoke: screenshot $shot"
+
+kill -TERM "$app_pid"
+deadline=$((SECONDS + 20))
+while kill -0 "$app_pid" 2>/dev/null; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "the app did not stop within 20s of SIGTERM"
+  sleep 0.2
+done
+app_pid=''
+rc=0
+wait "$session_pid" || rc=$?
+session_pid=''
+[ "$rc" -eq 0 ] || fail "the app exited with status $rc after SIGTERM"
+grep -q 'desktop window stopped' "$applog" || fail "the window did not shut down cleanly"
+echo "desktop-smoke: stopped cleanly"
+echo "desktop-smoke: ok"
