@@ -218,6 +218,27 @@ func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, or
 		}
 	}
 	before := st
+	var parents []string
+	for _, p := range c.Parents {
+		if !slices.Contains(parents, p) {
+			parents = append(parents, p)
+		}
+	}
+	leaves := make([]string, 0, len(st.Leaves)+1)
+	for _, l := range st.Leaves {
+		if !slices.Contains(parents, l) {
+			leaves = append(leaves, l)
+		}
+	}
+	if len(node.Children) == 0 {
+		leaves = append(leaves, c.Version)
+	}
+	if len(leaves) == 0 {
+		// Only a cycle in the parents (a change descending from its own
+		// descendant) can leave a record without a leaf.
+		return reject(fmt.Errorf("%w %q: its parents make a cycle in the history of %s/%s",
+			ErrInvalidChange, c.ChangeID, c.Collection, c.RecordID))
+	}
 
 	// From here on the change is accepted; every failure aborts the transaction.
 	if origin == Local {
@@ -238,12 +259,7 @@ func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, or
 	if err := putNode(vb, versionKey(c.RecordID, c.Version), node); err != nil {
 		return res, Version{}, err
 	}
-	var parents []string
-	for _, p := range c.Parents {
-		if slices.Contains(parents, p) {
-			continue
-		}
-		parents = append(parents, p)
+	for _, p := range parents {
 		var pn versionNode
 		if _, err := getNode(vb, versionKey(c.RecordID, p), &pn); err != nil {
 			return res, Version{}, err
@@ -254,15 +270,6 @@ func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, or
 				return res, Version{}, err
 			}
 		}
-	}
-	leaves := make([]string, 0, len(st.Leaves)+1)
-	for _, l := range st.Leaves {
-		if !slices.Contains(parents, l) {
-			leaves = append(leaves, l)
-		}
-	}
-	if len(node.Children) == 0 {
-		leaves = append(leaves, c.Version)
 	}
 	slices.Sort(leaves)
 	st.Leaves = leaves

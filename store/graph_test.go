@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -252,5 +253,25 @@ func TestConflictFromArrivalOrderGoesAway(t *testing.T) {
 	}
 	if st, _ := s.Stats(ctx); st.Conflicts != 0 {
 		t.Errorf("stats conflicts %d", st.Conflicts)
+	}
+}
+
+func TestCycleIsRejectedNotFatal(t *testing.T) {
+	t.Parallel()
+	s := mustOpenStore(t)
+	va, vb := ver(1000, "dev2"), ver(2000, "dev2")
+	res := mustApplyRemote(t, s, "bad",
+		put("a", "r", va, `{}`, vb),
+		put("b", "r", vb, `{}`, va),
+		put("c", "other", ver(3000, "dev2"), `{}`),
+	)
+	want := []Outcome{Accepted, Rejected, Accepted}
+	for i, r := range res.Results {
+		if r.Outcome != want[i] {
+			t.Errorf("change %s: %s (%v), want %s", r.ChangeID, r.Outcome, r.Err, want[i])
+		}
+	}
+	if !errors.Is(res.Results[1].Err, ErrInvalidChange) || !strings.Contains(res.Results[1].Reason, "cycle") {
+		t.Errorf("reason %q", res.Results[1].Reason)
 	}
 }
