@@ -38,7 +38,9 @@ import (
 //
 // Batches: Drill's VALUES right-trims bare string literals (a CAST to
 // VARCHAR(n) keeps the spaces) and turns DECIMAL into DOUBLE, and Calcite
-// plans many VALUES rows slowly. JSONRows encodes a whole
+// plans many VALUES rows slowly (a CTAS of 100 five-column rows: about 2.2 s
+// against 0.24 s for the JSON form) and not at all from about 1,000 rows
+// (StackOverflowError in the planner). JSONRows encodes a whole
 // batch as ONE ASCII-only JSON array text inside ONE SQL literal, expanded in
 // Drill with FLATTEN(convert_fromJSON(...)); SelectJSON builds that query with
 // an explicit CAST per column. See the integration tests for the proof.
@@ -326,7 +328,7 @@ func (v Value) text() (string, error) {
 	return "", fmt.Errorf("%w: unknown type %q", ErrUnencodable, v.typ)
 }
 
-// Column names and types one column of a batch.
+// Column is one column of a batch: its name and SQL type.
 type Column struct {
 	Name string
 	Type Type

@@ -175,6 +175,11 @@ const (
 //
 // The SQL is sent with a leading comment /* fieldsync:<id> */ that
 // identifies it among the running queries for that cancel.
+//
+// Failover: when the current Drillbit cannot be reached, the query goes to
+// the next one. A connection that breaks after the query was sent can make
+// a query run twice (once per Drillbit); write statements so that running
+// them again is harmless (CREATE TABLE IF NOT EXISTS, then verify).
 func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*Result, error) {
 	if err := c.ready(); err != nil {
 		return nil, err
