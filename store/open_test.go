@@ -105,8 +105,11 @@ func TestOpenDeviceMismatch(t *testing.T) {
 	if _, err := Open(context.Background(), path, &Options{DeviceID: "other"}); !errors.Is(err, ErrDeviceMismatch) {
 		t.Errorf("err = %v, want ErrDeviceMismatch", err)
 	}
-	if _, err := Open(context.Background(), filepath.Join(t.TempDir(), "x.db"), &Options{DeviceID: "a/b"}); err == nil {
-		t.Error("device id with a slash accepted")
+	for _, bad := range []string{"a/b", "a b", "a`b", ".hidden", "ü", strings.Repeat("x", 65)} {
+		_, err := Open(context.Background(), filepath.Join(t.TempDir(), "x.db"), &Options{DeviceID: bad})
+		if err == nil || !strings.Contains(err.Error(), "device id") {
+			t.Errorf("device id %q: err = %v, want a device id error", bad, err)
+		}
 	}
 }
 

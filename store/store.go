@@ -178,7 +178,7 @@ func (s *Store) init(ctx context.Context, o Options) error {
 		case o.DeviceID != "" && o.DeviceID != dev:
 			return fmt.Errorf("store: %s holds device %q, not %q: %w", s.path, dev, o.DeviceID, ErrDeviceMismatch)
 		}
-		if err := validID("device id", dev); err != nil {
+		if err := validDeviceID(dev); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 		if err := meta.Put([]byte(keyDevice), []byte(dev)); err != nil {
@@ -355,6 +355,23 @@ func validID(name, v string) error {
 	}
 	if strings.ContainsAny(v, "\x00/\\\n\r\t") {
 		return fmt.Errorf("%s %q contains a slash, backslash or control character", name, v)
+	}
+	return nil
+}
+
+// validDeviceID checks a device id: it ends up in versions, batch names and
+// Drill table paths, so it is kept to a safe alphabet.
+func validDeviceID(id string) error {
+	if id == "" || len(id) > 64 {
+		return fmt.Errorf("device id %q: want 1 to 64 characters", id)
+	}
+	for i, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+		case r == '.' && i > 0:
+		default:
+			return fmt.Errorf("device id %q: use only letters, digits, '.', '_' and '-'", id)
+		}
 	}
 	return nil
 }
