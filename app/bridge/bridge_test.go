@@ -297,6 +297,7 @@ func TestGuards(t *testing.T) {
 		{name: "session with key in query", req: request{path: "/api/session?key=" + testKey}, want: 401},
 		{name: "events with wrong query key", req: request{path: "/api/events?key=wrong"}, want: 403},
 		{name: "events without key", req: request{path: "/api/events"}, want: 401},
+		{name: "events head ends", req: request{method: "HEAD", path: "/api/events", headers: map[string]string{HeaderAPIKey: testKey}}, want: 200},
 		{name: "unknown api without key", req: request{path: "/api/nope"}, want: 401},
 		{name: "unknown api with key", req: request{path: "/api/nope", headers: map[string]string{HeaderAPIKey: testKey}}, want: 404, wantErr: "no API at /api/nope"},
 		{name: "bare api with key", req: request{path: "/api", headers: map[string]string{HeaderAPIKey: testKey}}, want: 404},
