@@ -101,7 +101,7 @@ func (c *Client) EnsureWorkspace(ctx context.Context, plugin, workspace, locatio
 	}
 	p, err := c.StoragePlugin(ctx, plugin)
 	if err != nil {
-		return false, fmt.Errorf("drill: ensure workspace %s.%s: %w", plugin, workspace, err)
+		return false, err // names the plugin already
 	}
 	var conf map[string]json.RawMessage
 	if err := decodeJSON(p.Config, &conf); err != nil {
@@ -143,7 +143,7 @@ func (c *Client) EnsureWorkspace(ctx context.Context, plugin, workspace, locatio
 		return false, fmt.Errorf("drill: ensure workspace %s.%s: %w", plugin, workspace, err)
 	}
 	if err := c.SetStoragePlugin(ctx, p); err != nil {
-		return false, fmt.Errorf("drill: ensure workspace %s.%s: %w", plugin, workspace, err)
+		return false, err // names the plugin already
 	}
 	c.log.Info("drill workspace saved", "plugin", plugin, "workspace", workspace, "location", location, "writable", writable)
 	return true, nil

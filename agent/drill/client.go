@@ -247,7 +247,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, *url.URL, e
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ep, fmt.Errorf("drill: %s %s: %w", r.method, r.path, context.Cause(ctx))
+				return nil, ep, fmt.Errorf("%s %s: %w", r.method, r.path, context.Cause(ctx))
 			}
 			var ae *AuthError
 			if errors.As(err, &ae) {
@@ -309,7 +309,7 @@ func (c *Client) roundTrip(ctx context.Context, ep *url.URL, r request) (*http.R
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, ep.String()+r.path, body)
 	if err != nil {
-		return nil, fmt.Errorf("drill: build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
@@ -392,7 +392,7 @@ func (c *Client) login(ctx context.Context, ep *url.URL) error {
 	r := request{method: http.MethodPost, path: "/j_security_check", body: []byte(form.Encode()), contentType: "application/x-www-form-urlencoded"}
 	resp, err := c.roundTrip(ctx, ep, r)
 	if err != nil {
-		return fmt.Errorf("drill: log in as %q: %w", c.opts.User, err)
+		return fmt.Errorf("log in as %q: %w", c.opts.User, err)
 	}
 	drain(resp)
 	ok := resp.StatusCode >= 300 && resp.StatusCode < 400 && !isLoginPage(resp.Header.Get("Location"))
@@ -439,7 +439,7 @@ func (c *Client) sendAccept(ctx context.Context, method, path, accept string, wa
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, fmt.Errorf("drill: encode %s body: %w", path, err)
+			return nil, fmt.Errorf("encode %s body: %w", path, err)
 		}
 		r.body, r.contentType = b, "application/json"
 	}
@@ -453,7 +453,7 @@ func (c *Client) sendAccept(ctx context.Context, method, path, accept string, wa
 	}
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("drill: read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return b, nil
 }
@@ -466,7 +466,7 @@ func get[T any](ctx context.Context, c *Client, path string) (T, error) {
 		return v, err
 	}
 	if err := decodeJSON(b, &v); err != nil {
-		return v, fmt.Errorf("drill: decode %s: %w", path, err)
+		return v, fmt.Errorf("decode %s: %w", path, err)
 	}
 	return v, nil
 }

@@ -9,11 +9,11 @@ import (
 // ErrUnavailable is wrapped by the error of a call that reached no Drillbit:
 // every endpoint failed with a connection error or an unavailable status.
 // The error also wraps each endpoint's cause.
-var ErrUnavailable = errors.New("drill: every Drillbit is unreachable")
+var ErrUnavailable = errors.New("every Drillbit is unreachable")
 
 // ErrNotFound is wrapped by HTTPError for a 404 answer, e.g. an unknown
 // storage plugin.
-var ErrNotFound = errors.New("drill: not found")
+var ErrNotFound = errors.New("not found")
 
 // HTTPError is an unexpected HTTP status from a Drillbit.
 type HTTPError struct {
@@ -26,7 +26,7 @@ type HTTPError struct {
 
 // Error implements error.
 func (e *HTTPError) Error() string {
-	msg := fmt.Sprintf("drill: %s %s: HTTP %d", e.Method, e.URL, e.Status)
+	msg := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.URL, e.Status)
 	if e.Location != "" {
 		msg += " to " + e.Location
 	}
@@ -66,10 +66,9 @@ type AuthError struct {
 	Reason string // for people
 }
 
-// Error implements error.
-func (e *AuthError) Error() string {
-	return "drill: " + e.Reason
-}
+// Error implements error. The text is Reason, written for people; callers
+// see it behind an operation prefix such as "drill: query ...: ".
+func (e *AuthError) Error() string { return e.Reason }
 
 // IsAuthError reports whether err is or wraps an *AuthError.
 func IsAuthError(err error) bool {

@@ -60,8 +60,10 @@ func TestIntegrationQueryErrors(t *testing.T) {
 		wantStatus int
 		wantMsg    string
 	}{
-		{"unknown table", "SELECT * FROM no_such_table_x", nil, 200, "Object 'no_such_table_x' not found"},
+		{"unknown table", "SELECT * FROM no_such_table_x", nil, 200, "From line 1, column 15 to line 1, column 29: Object 'no_such_table_x' not found"},
 		{"syntax", "SELEC 1", nil, 200, "Non-query expression encountered in illegal context"},
+		// Positions are those Drill gives for the untagged SQL.
+		{"parse error position", "SELECT 1 FROM (VALUES(1)) WHERE WHERE", nil, 200, `Encountered "WHERE" at line 1, column 27.`},
 		{"bad cast", "SELECT CAST('abc' AS BIGINT) FROM (VALUES(1))", nil, 200, "abc"},
 		{"unknown default schema", "SELECT 1", []QueryOption{WithDefaultSchema("no_such.schema")}, 500, "Query submission failed"},
 	}

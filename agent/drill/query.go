@@ -10,13 +10,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // ErrNull is wrapped by the Row readers when the cell is NULL.
-var ErrNull = errors.New("drill: value is NULL")
+var ErrNull = errors.New("value is NULL")
 
 // Result is the answer of a successful query.
 type Result struct {
@@ -39,7 +40,7 @@ func (r Row) IsNull(col string) bool { return r[col] == nil }
 func (r Row) String(col string) (string, error) {
 	switch v := r[col].(type) {
 	case nil:
-		return "", fmt.Errorf("column %q: %w", col, ErrNull)
+		return "", fmt.Errorf("drill: column %q: %w", col, ErrNull)
 	case string:
 		return v, nil
 	case json.Number:
@@ -56,7 +57,7 @@ func (r Row) Int64(col string) (int64, error) {
 	var s string
 	switch v := r[col].(type) {
 	case nil:
-		return 0, fmt.Errorf("column %q: %w", col, ErrNull)
+		return 0, fmt.Errorf("drill: column %q: %w", col, ErrNull)
 	case json.Number:
 		s = v.String()
 	case string:
@@ -76,7 +77,7 @@ func (r Row) Float64(col string) (float64, error) {
 	var s string
 	switch v := r[col].(type) {
 	case nil:
-		return 0, fmt.Errorf("column %q: %w", col, ErrNull)
+		return 0, fmt.Errorf("drill: column %q: %w", col, ErrNull)
 	case json.Number:
 		s = v.String()
 	case string:
@@ -95,7 +96,7 @@ func (r Row) Float64(col string) (float64, error) {
 func (r Row) Bool(col string) (bool, error) {
 	switch v := r[col].(type) {
 	case nil:
-		return false, fmt.Errorf("column %q: %w", col, ErrNull)
+		return false, fmt.Errorf("drill: column %q: %w", col, ErrNull)
 	case bool:
 		return v, nil
 	case string:
@@ -173,8 +174,9 @@ const (
 // query runs, Query asks Drill to cancel it (a closed connection does not
 // stop a Drill query), then returns ctx's error.
 //
-// The SQL is sent with a leading comment /* fieldsync:<id> */ that
-// identifies it among the running queries for that cancel.
+// The SQL is sent after a first line /* fieldsync:<id> */ that identifies
+// it among the running queries for that cancel; line numbers in Drill's
+// messages are corrected for it.
 //
 // Failover: when the current Drillbit cannot be reached, the query goes to
 // the next one. A connection that breaks after the query was sent can make
@@ -189,7 +191,7 @@ func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*R
 	}
 	tag := newTag()
 	q := queryRequest{
-		Query:     "/* " + tag + " */ " + sql,
+		Query:     "/* " + tag + " */\n" + sql,
 		QueryType: "SQL",
 		AutoLimit: "0",
 		Options:   map[string]string{optRESTVerboseErrors: "true", optVerboseErrors: "true"},
@@ -242,9 +244,9 @@ func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*R
 	}
 	c.log.Debug("drill query", "query_id", reply.QueryID, "state", reply.QueryState, "rows", len(reply.Rows), "took", c.now().Sub(started))
 	if reply.QueryState != "COMPLETED" {
-		qe := &QueryError{SQL: short, QueryID: reply.QueryID, State: reply.QueryState, Message: reply.ErrorMessage, Status: resp.StatusCode}
+		qe := &QueryError{SQL: short, QueryID: reply.QueryID, State: reply.QueryState, Message: untag(reply.ErrorMessage), Status: resp.StatusCode}
 		if qe.Message == "" && reply.QueryID != "" {
-			qe.Message = c.profileError(ctx, reply.QueryID)
+			qe.Message = untag(c.profileError(ctx, reply.QueryID))
 		}
 		return nil, qe
 	}
@@ -262,6 +264,22 @@ func (c *Client) profileError(ctx context.Context, queryID string) string {
 		return ""
 	}
 	return p.Error
+}
+
+// linePos matches the positions in Calcite's messages ("at line 1, column
+// 5", "From line 1, column 15 to line 1, column 27").
+var linePos = regexp.MustCompile(`\bline (\d+), column (\d+)`)
+
+// untag moves the line numbers of Drill's message back by the tag line.
+func untag(msg string) string {
+	return linePos.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := linePos.FindStringSubmatch(m)
+		n, err := strconv.Atoi(sub[1])
+		if err != nil || n < 2 {
+			return m
+		}
+		return "line " + strconv.Itoa(n-1) + ", column " + sub[2]
+	})
 }
 
 func newTag() string {
