@@ -226,3 +226,37 @@ func TestSlowClientDoesNotBlockEmit(t *testing.T) {
 		t.Errorf("%d clients still subscribed, want the slow one dropped", n)
 	}
 }
+
+func TestConcurrentEmitKeepsOneOrder(t *testing.T) {
+	t.Parallel()
+	s, ts := mustNewServer(t, Options{})
+	st := mustOpenStream(t, ts, "")
+	const workers, each = 4, 50
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				s.Emit("w"+strconv.Itoa(w), i)
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	last := map[string]int{}
+	for n := 1; n <= workers*each; n++ {
+		ev := st.next(t, false)
+		if ev.id != s.events.id(uint64(n)) {
+			t.Fatalf("event %d has id %q, want %q", n, ev.id, s.events.id(uint64(n)))
+		}
+		i, err := strconv.Atoi(strings.Trim(ev.data, "[]"))
+		if err != nil {
+			t.Fatalf("event %+v: %v", ev, err)
+		}
+		if prev, ok := last[ev.name]; ok && i != prev+1 {
+			t.Fatalf("%s sent %d after %d: one goroutine's events were reordered", ev.name, i, prev)
+		}
+		last[ev.name] = i
+	}
+}
