@@ -1,35 +1,23 @@
 package drill
 
 import (
-	"os"
 	"testing"
+
+	"github.com/fieldsync/fieldsync/internal/drilltest"
 )
 
-// Until internal/drilltest is in the tree, the integration tests take the
-// Drillbits from the environment (make test sets both URLs) and fail loudly
-// without them.
+// The integration tests get their Drillbits from internal/drilltest: the
+// ones named by FIELDSYNC_DRILL_URL / FIELDSYNC_DRILL_AUTH_URL (make test
+// sets them), otherwise ones started for this test binary and stopped by
+// TestMain. Without a Drillbit they fail loudly with the fix.
+
+func TestMain(m *testing.M) { drilltest.Main(m) }
 
 const (
-	drillAuthUser      = "fieldsync"
-	drillAuthPassword  = "fieldsync-test-pw" // test-only credentials of the auth profile
-	drillWrongPassword = "not-the-fieldsync-test-pw"
+	drillAuthUser      = drilltest.AuthUser
+	drillAuthPassword  = drilltest.AuthPassword
+	drillWrongPassword = drilltest.WrongPassword
 )
 
-func drillURL(tb testing.TB) string {
-	tb.Helper()
-	return mustEnv(tb, "FIELDSYNC_DRILL_URL", "bash scripts/drillbit.sh start")
-}
-
-func drillAuthURL(tb testing.TB) string {
-	tb.Helper()
-	return mustEnv(tb, "FIELDSYNC_DRILL_AUTH_URL", "bash scripts/drillbit.sh start --auth")
-}
-
-func mustEnv(tb testing.TB, name, fix string) string {
-	tb.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		tb.Fatalf("%s is not set: start a Drillbit with `%s` and export the URL it prints", name, fix)
-	}
-	return v
-}
+func drillURL(tb testing.TB) string     { tb.Helper(); return drilltest.URL(tb) }
+func drillAuthURL(tb testing.TB) string { tb.Helper(); return drilltest.AuthURL(tb) }
