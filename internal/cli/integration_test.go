@@ -14,7 +14,12 @@ import (
 	"github.com/fieldsync/fieldsync/internal/drilltest"
 )
 
-func TestMain(m *testing.M) { drilltest.Main(m) }
+func TestMain(m *testing.M) {
+	if code, ok := runChild(); ok {
+		os.Exit(code)
+	}
+	drilltest.Main(m)
+}
 
 // device runs the command line as one device: its own data dir, the example
 // collections and a workspace private to the test.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent"
@@ -56,6 +57,9 @@ func openParts(ctx context.Context, rt *Runtime) error {
 		}
 		rt.Drill = dc
 		d = agent.DrillClient(dc)
+		if c.Drill.Location != "" {
+			d = &ensureWorkspace{Drill: d, client: dc, cfg: c.Drill, log: rt.Logger}
+		}
 	}
 	rt.Events = &eventHub{}
 	ag, err := agent.New(agent.Options{
@@ -73,6 +77,36 @@ func openParts(ctx context.Context, rt *Runtime) error {
 	rt.Agent = ag
 	rt.Capture = &agent.Capture{Journal: st, Schema: set, Author: c.Author}
 	return nil
+}
+
+// ensureWorkspace creates fieldsync's workspace in the storage plugin before
+// the first query, when the settings name a location for it. It tries again
+// on the next query after a failure (e.g. Drill was down).
+type ensureWorkspace struct {
+	agent.Drill
+	client *drill.Client
+	cfg    config.Drill
+	log    *slog.Logger
+	mu     sync.Mutex
+	done   bool
+}
+
+// Query ensures the workspace once, then runs sql.
+func (e *ensureWorkspace) Query(ctx context.Context, sql string) ([]agent.Row, error) {
+	e.mu.Lock()
+	if !e.done {
+		changed, err := e.client.EnsureWorkspace(ctx, e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, true)
+		if err != nil {
+			e.mu.Unlock()
+			return nil, fmt.Errorf("create workspace %s.%s at %s: %w", e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, err)
+		}
+		if changed {
+			e.log.Info("created the Drill workspace", "plugin", e.cfg.Plugin, "workspace", e.cfg.Workspace, "location", e.cfg.Location)
+		}
+		e.done = true
+	}
+	e.mu.Unlock()
+	return e.Drill.Query(ctx, sql)
 }
 
 // newDrillClient builds the REST client from the settings and the keyring.
@@ -112,6 +146,7 @@ func (h *eventHub) Emit(name string, payload any) {
 	}
 }
 
+// add registers a sink; call it before the agent starts.
 func (h *eventHub) add(s agent.Events) { h.sinks = append(h.sinks, s) }
 
 // withParts runs fn with a fully opened runtime and closes it after.

@@ -207,6 +207,7 @@ var envKeys = []struct {
 	{"FIELDSYNC_SCHEDULE", func(c *Config, v string) error { c.Schedule = v; return nil }},
 	{"FIELDSYNC_DRILL_URLS", func(c *Config, v string) error { c.Drill.URLs = SplitList(v); return nil }},
 	{"FIELDSYNC_DRILL_WORKSPACE", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
+	{"FIELDSYNC_DRILL_LOCATION", func(c *Config, v string) error { c.Drill.Location = v; return nil }},
 	{"FIELDSYNC_DRILL_USER", func(c *Config, v string) error { c.Drill.User = v; return nil }},
 	{"FIELDSYNC_DRILL_AUTH", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
 	{"FIELDSYNC_DRILL_CA_FILE", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},

@@ -1,0 +1,342 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/internal/drilltest"
+)
+
+// childEnv marks a re-executed test binary that runs the command line (the
+// same Main as the real binary) with the arguments in childArgsEnv.
+const (
+	childEnv     = "FIELDSYNC_CLI_CHILD"
+	childArgsEnv = "FIELDSYNC_CLI_CHILD_ARGS"
+)
+
+// runChild runs Main when this process is a child started by startChild.
+func runChild() (int, bool) {
+	if os.Getenv(childEnv) != "1" {
+		return 0, false
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(os.Getenv(childArgsEnv)), &args); err != nil {
+		fmt.Fprintln(os.Stderr, "child: bad args:", err)
+		return 2, true
+	}
+	return Main(context.Background(), Env{Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Environ: os.Environ(), Keyring: memKeyring{}}), true
+}
+
+// startChild starts `fieldsync <cmd> <device flags>` as a separate process.
+func (d *device) startChild(cmd ...string) *exec.Cmd {
+	d.tb.Helper()
+	args, _ := json.Marshal(append(append([]string{}, cmd...), d.args...))
+	c := exec.Command(os.Args[0], "-test.run=^$")
+	c.Env = append(append(os.Environ(), d.env...), childEnv+"=1", childArgsEnv+"="+string(args))
+	c.Stdout, c.Stderr = io.Discard, io.Discard
+	if err := c.Start(); err != nil {
+		d.tb.Fatal(err)
+	}
+	return c
+}
+
+// isolatedDevice returns a device syncing into a workspace of its own, which
+// fieldsync creates in Drill (drill.location) on first use.
+func isolatedDevice(tb testing.TB, name, url string, extraEnv ...string) (*device, string) {
+	tb.Helper()
+	ws := fmt.Sprintf("t_%s_%d", strings.ReplaceAll(name, "-", "_"), os.Getpid())
+	loc := filepath.Join(tb.TempDir(), "ws")
+	if err := os.MkdirAll(loc, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	d := newDevice(tb, name, url, ws, append([]string{"FIELDSYNC_DRILL_LOCATION=" + loc}, extraEnv...)...)
+	return d, ws
+}
+
+func importN(tb testing.TB, d *device, n int, prefix string) {
+	tb.Helper()
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, `{"id":"%s%05d","site":"Site %d","passed":true,"risk":"low","inspected_at":1700000000000}`+"\n", prefix, i, i)
+	}
+	if out := d.must(in.String(), "import", "--collection", "inspections", "-"); !strings.Contains(out, fmt.Sprintf("imported %d record(s)", n)) {
+		tb.Fatalf("import: %s", out)
+	}
+}
+
+// drillCounts returns count(*) and count(distinct change_id) of a device's
+// rows in the workspace's inspections change log.
+func drillCounts(tb testing.TB, url, ws, dev string, creds ...string) (rows, distinct int64) {
+	tb.Helper()
+	opts := drill.Options{Endpoints: []string{url}}
+	if len(creds) == 2 {
+		opts.Auth, opts.User, opts.Password = drill.AuthBasic, creds[0], creds[1]
+	}
+	cl, err := drill.New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dev, _ = drill.String(dev)
+	res, err := cl.Query(context.Background(), fmt.Sprintf(
+		"SELECT count(*) AS n, count(DISTINCT change_id) AS d FROM dfs.%s.`inspections/changes` WHERE device = %s", ws, dev))
+	if err != nil {
+		tb.Fatalf("count rows in Drill: %v", err)
+	}
+	n, _ := res.Rows[0]["n"].(json.Number).Int64()
+	dd, _ := res.Rows[0]["d"].(json.Number).Int64()
+	return n, dd
+}
+
+func pending(tb testing.TB, d *device) int {
+	tb.Helper()
+	var st struct {
+		Status struct {
+			Pending int `json:"pending"`
+		} `json:"status"`
+	}
+	out := d.must("", "status", "--json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		tb.Fatalf("status --json: %v: %s", err, out)
+	}
+	return st.Status.Pending
+}
+
+// TestKilledDuringPushLosesNothing kills `fieldsync sync` with SIGKILL at
+// random moments of a push, many times, then lets one sync finish: every
+// change is in Drill exactly once and nothing is pending.
+func TestKilledDuringPushLosesNothing(t *testing.T) {
+	url := drilltest.URL(t)
+	const n = 3000
+	d, ws := isolatedDevice(t, "kill", url)
+	importN(t, d, n, "k")
+	rng := rand.New(rand.NewPCG(7, uint64(os.Getpid())))
+	for round := range 8 {
+		c := d.startChild("sync")
+		time.Sleep(time.Duration(200+rng.IntN(2500)) * time.Millisecond)
+		if err := c.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Fatalf("round %d: kill: %v", round, err)
+		}
+		_ = c.Wait()
+		t.Logf("round %d: killed; %d change(s) still pending", round, pending(t, d))
+	}
+	var out string
+	for attempt := 0; ; attempt++ {
+		code, o, errs := d.run("", "sync")
+		if code == 0 {
+			out = o
+			break
+		}
+		if attempt == 2 {
+			t.Fatalf("sync after the kills keeps failing: %s", errs)
+		}
+	}
+	if p := pending(t, d); p != 0 {
+		t.Fatalf("pending after the final sync = %d (%s)", p, out)
+	}
+	rows, distinct := drillCounts(t, url, ws, "kill")
+	if rows != n || distinct != n {
+		t.Fatalf("Drill holds %d rows, %d distinct change ids; want exactly %d of each", rows, distinct, n)
+	}
+}
+
+// TestDrillbitRestartMidPush stops a private Drillbit while a push runs and
+// restarts it: the sync fails with a clear status, nothing is lost, and the
+// next sync completes the push exactly once.
+func TestDrillbitRestartMidPush(t *testing.T) {
+	db := drilltest.Start(t, drilltest.Options{})
+	const n = 3000
+	d, ws := isolatedDevice(t, "restart", db.URL())
+	importN(t, d, n, "r")
+	c := d.startChild("sync")
+	time.Sleep(1500 * time.Millisecond)
+	db.Stop()
+	_ = c.Wait()
+	code, _, errs := d.run("", "sync")
+	if code == 0 || !strings.Contains(errs, "cannot be reached") {
+		t.Fatalf("sync with the Drillbit down: exit %d, stderr %q", code, errs)
+	}
+	if p := pending(t, d); p == 0 {
+		t.Fatalf("nothing pending while the Drillbit was down, yet the push cannot have finished")
+	}
+	db.Restart()
+	d.must("", "sync")
+	if p := pending(t, d); p != 0 {
+		t.Fatalf("pending after restart = %d", p)
+	}
+	rows, distinct := drillCounts(t, db.URL(), ws, "restart")
+	if rows != n || distinct != n {
+		t.Fatalf("Drill holds %d rows, %d distinct; want %d", rows, distinct, n)
+	}
+}
+
+// flakyProxy forwards TCP to target, delaying and cutting connections.
+type flakyProxy struct {
+	ln     net.Listener
+	target string
+	conns  atomic.Int64
+	cut    atomic.Int64
+	rng    *rand.Rand
+	mu     sync.Mutex
+	wg     sync.WaitGroup
+}
+
+func startFlakyProxy(tb testing.TB, target string) *flakyProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &flakyProxy{ln: ln, target: target, rng: rand.New(rand.NewPCG(11, 13))}
+	p.wg.Add(1)
+	go p.serve()
+	tb.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	return p
+}
+
+func (p *flakyProxy) URL() string { return "http://" + p.ln.Addr().String() }
+
+func (p *flakyProxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		n := p.conns.Add(1)
+		p.mu.Lock()
+		delay := time.Duration(p.rng.IntN(150)) * time.Millisecond
+		// Two connections in three are cut after a random number of bytes
+		// (HTTP keep-alive carries many calls over one connection).
+		cutAfter := int64(-1)
+		if n%3 != 0 {
+			cutAfter = 1 + p.rng.Int64N(300_000)
+		}
+		p.mu.Unlock()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.pipe(c, delay, cutAfter)
+		}()
+	}
+}
+
+func (p *flakyProxy) pipe(c net.Conn, delay time.Duration, cutAfter int64) {
+	defer c.Close()
+	time.Sleep(delay)
+	u, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	var budget atomic.Int64
+	budget.Store(cutAfter)
+	done := make(chan struct{}, 2)
+	copyDir := func(dst, src net.Conn) {
+		buf := make([]byte, 4096)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				if cutAfter >= 0 && budget.Add(-int64(n)) < 0 {
+					p.cut.Add(1)
+					break
+				}
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		done <- struct{}{}
+	}
+	go copyDir(u, c)
+	go copyDir(c, u)
+	<-done // either side ended (or was cut): close both
+}
+
+// TestFlakyNetworkExactlyOnce syncs through a proxy that delays every
+// connection and cuts every third one mid-reply, until a sync succeeds.
+func TestFlakyNetworkExactlyOnce(t *testing.T) {
+	url := drilltest.URL(t)
+	proxy := startFlakyProxy(t, strings.TrimPrefix(url, "http://"))
+	const n = 1500
+	d, ws := isolatedDevice(t, "flaky", proxy.URL())
+	importN(t, d, n, "f")
+	failures := 0
+	for attempt := 0; ; attempt++ {
+		code, _, errs := d.run("", "sync")
+		if code == 0 {
+			break
+		}
+		failures++
+		if !strings.Contains(errs, "fieldsync: sync:") {
+			t.Fatalf("failed sync without a clear reason: %q", errs)
+		}
+		if attempt == 40 {
+			t.Fatalf("no sync succeeded in 40 attempts through the proxy; last: %s", errs)
+		}
+	}
+	if proxy.cut.Load() == 0 {
+		t.Fatalf("the proxy cut no connection (%d connections): the test proved nothing", proxy.conns.Load())
+	}
+	t.Logf("%d connections, %d cut, %d failed syncs before success", proxy.conns.Load(), proxy.cut.Load(), failures)
+	if p := pending(t, d); p != 0 {
+		t.Fatalf("pending = %d", p)
+	}
+	rows, distinct := drillCounts(t, url, ws, "flaky")
+	if rows != n || distinct != n {
+		t.Fatalf("Drill holds %d rows, %d distinct; want %d", rows, distinct, n)
+	}
+}
+
+// TestCredentialsStopWorking: a sync with a revoked password fails with words
+// a person understands and keeps every change; the next good one pushes them once.
+func TestCredentialsStopWorking(t *testing.T) {
+	url := drilltest.AuthURL(t)
+	auth := []string{"FIELDSYNC_DRILL_AUTH=form", "FIELDSYNC_DRILL_USER=" + drilltest.AuthUser}
+	good, ws := isolatedDevice(t, "creds", url, append(auth, "FIELDSYNC_DRILL_PASSWORD="+drilltest.AuthPassword)...)
+	importN(t, good, 200, "c1")
+	good.must("", "sync")
+
+	bad := *good
+	bad.env = replaceEnv(good.env, "FIELDSYNC_DRILL_PASSWORD", drilltest.WrongPassword)
+	importN(t, &bad, 300, "c2")
+	code, _, errs := bad.run("", "sync")
+	if code == 0 || !strings.Contains(errs, "refused the sign-in") {
+		t.Fatalf("sync with a revoked password: exit %d, stderr %q", code, errs)
+	}
+	if p := pending(t, &bad); p != 300 {
+		t.Fatalf("pending after the refused sync = %d, want 300", p)
+	}
+	good.must("", "sync")
+	rows, distinct := drillCounts(t, url, ws, "creds", drilltest.AuthUser, drilltest.AuthPassword)
+	if rows != 500 || distinct != 500 {
+		t.Fatalf("Drill holds %d rows, %d distinct; want 500", rows, distinct)
+	}
+}
+
+func replaceEnv(env []string, key, val string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+val)
+}
