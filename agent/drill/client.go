@@ -290,7 +290,8 @@ func (c *Client) doEndpoint(ctx context.Context, ep *url.URL, r request) (*http.
 			return resp, nil
 		}
 		drain(resp)
-		if form && attempt == 0 {
+		// 403 means logged in but not allowed: a new login would not help.
+		if form && attempt == 0 && resp.StatusCode != http.StatusForbidden {
 			c.log.Info("drill session expired, logging in again", "endpoint", ep.String())
 			c.setLoggedIn(ep, false)
 			if err := c.login(ctx, ep); err != nil {

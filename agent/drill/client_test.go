@@ -285,6 +285,10 @@ func (f *formDrill) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTemporaryRedirect)
 		return
 	}
+	if r.URL.Path == "/storage/dfs.json" { // an admin-only resource
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"status":"Running!"}`)
 }
@@ -311,9 +315,16 @@ func TestFormAuth(t *testing.T) {
 	if fd.logins != 2 {
 		t.Errorf("logins = %d after expiry, want 2", fd.logins)
 	}
+	_, err := c.StoragePlugin(ctx, "dfs")
+	if !IsAuthError(err) || !strings.Contains(err.Error(), "does not allow user") {
+		t.Errorf("403 error = %v, want an AuthError saying the user is not allowed", err)
+	}
+	if fd.logins != 2 {
+		t.Errorf("logins = %d after a 403, want still 2 (a new login cannot help)", fd.logins)
+	}
 
 	bad := mustNewClient(t, Options{Endpoints: []string{srv.URL}, Auth: AuthForm, User: "ann", Password: "wrong"})
-	_, err := bad.Status(ctx)
+	_, err = bad.Status(ctx)
 	var ae *AuthError
 	if !errors.As(err, &ae) {
 		t.Fatalf("wrong password: error = %v, want *AuthError", err)
