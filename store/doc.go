@@ -54,7 +54,16 @@
 // with more than one leaf is in conflict; the highest version is the winner
 // shown meanwhile. The store keeps conflicts/ in step with the graph in the
 // same transaction as the change; a resolution is a change whose parents are
-// every leaf (see Store.Resolve).
+// every leaf (see Store.Resolve). The result does not depend on the order
+// changes arrive in; a conflict that only exists because a parent has not
+// arrived yet lists it in Conflict.Missing and goes away when it arrives.
+//
+// # Identity and clock
+//
+// The device id is generated once (or given by Options.DeviceID when the
+// file is created) and kept in meta. NextVersion issues hybrid-logical-clock
+// versions; a persisted ceiling a little ahead of the last issued version
+// keeps versions increasing across crashes and wall clocks that go back.
 //
 // # Migrations
 //
