@@ -305,3 +305,30 @@ func TestLockedErrorIgnoresStaleOwnerNote(t *testing.T) {
 		t.Errorf("error names a dead process: %v", err)
 	}
 }
+
+func TestOpenDamagedFile(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"text", []byte(strings.Repeat("not a database\n", 1000))},
+		{"zeros", make([]byte, 64<<10)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "store.db")
+			if err := os.WriteFile(path, tt.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(context.Background(), path, nil)
+			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "move it aside") {
+				t.Errorf("err = %v, want ErrDamaged with advice", err)
+			}
+			if b, _ := os.ReadFile(path); len(b) != len(tt.data) {
+				t.Error("the damaged file was changed")
+			}
+		})
+	}
+}

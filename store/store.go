@@ -76,6 +76,9 @@ var (
 	// ErrDeviceMismatch is returned by Open when Options.DeviceID differs
 	// from the identity stored in the file.
 	ErrDeviceMismatch = errors.New("store belongs to another device")
+	// ErrDamaged is returned by Open for a file that is not a bbolt file or
+	// whose header is damaged.
+	ErrDamaged = errors.New("store file damaged")
 )
 
 // LockedError reports that another process holds the store file. It names
@@ -135,6 +138,10 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		}
 		return nil, le
 	}
+	if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
+		return nil, fmt.Errorf("store: %s is not a readable fieldsync store (%w): %w; move it aside to start afresh (changes already pushed come back from Drill)",
+			path, err, ErrDamaged)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -181,8 +188,10 @@ func (s *Store) init(ctx context.Context, o Options) error {
 		if err := validDeviceID(dev); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
-		if err := meta.Put([]byte(keyDevice), []byte(dev)); err != nil {
-			return fmt.Errorf("store: save device id: %w", err)
+		if meta.Get([]byte(keyDevice)) == nil {
+			if err := meta.Put([]byte(keyDevice), []byte(dev)); err != nil {
+				return fmt.Errorf("store: save device id: %w", err)
+			}
 		}
 		s.device = dev
 		s.clock = HLC{Node: dev, Now: func() int64 { return s.now().UnixMilli() }}
