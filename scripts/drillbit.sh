@@ -2,7 +2,7 @@
 # drillbit.sh runs the embedded Apache Drill 1.22.0 Drillbit of dev/drillbit/
 # for development and tests.
 #
-#   scripts/drillbit.sh start|stop|status|logs|url|build [options]
+#   scripts/drillbit.sh start|stop|status|logs|url|build|run [options]
 #
 #   start   build when needed, start in the background, wait until
 #           GET /status.json answers, print FIELDSYNC_DRILL_URL=<url>.

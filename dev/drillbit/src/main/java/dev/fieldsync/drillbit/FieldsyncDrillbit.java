@@ -114,12 +114,20 @@ public final class FieldsyncDrillbit {
 
     Drillbit drillbit = Drillbit.start(config, RemoteServiceSet.getLocalServiceSet());
 
-    configureWorkspace(drillbit.getContext().getStorage(), workspace, data.resolve("dfs-tmp"));
-    if (opts.auth) {
-      // The test user administers storage plugins, as fieldsync does in production.
-      String processUser = System.getProperty("user.name");
-      drillbit.getContext().getOptionManager()
-          .setLocalOption(ExecConstants.ADMIN_USERS_KEY, TEST_USER + "," + processUser);
+    try {
+      configureWorkspace(drillbit.getContext().getStorage(), workspace, data.resolve("dfs-tmp"));
+      if (opts.auth) {
+        // The test user administers storage plugins, as fieldsync does in production.
+        String processUser = System.getProperty("user.name");
+        drillbit.getContext().getOptionManager()
+            .setLocalOption(ExecConstants.ADMIN_USERS_KEY, TEST_USER + "," + processUser);
+      }
+    } catch (Exception e) {
+      // Drill's threads would keep a half-configured Drillbit alive.
+      System.err.println("fieldsync-drillbit: configure the Drillbit: " + e);
+      e.printStackTrace();
+      drillbit.close();
+      System.exit(1);
     }
 
     String url = "http://127.0.0.1:" + drillbit.getWebServerPort();
