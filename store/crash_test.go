@@ -18,6 +18,7 @@ import (
 // the child saw acknowledged is stored exactly once and the file is
 // consistent.
 func TestCrashKeepsEveryAcknowledgedChange(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "store.db")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	acked := map[string]bool{}
