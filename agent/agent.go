@@ -17,7 +17,7 @@ import (
 const (
 	DefaultSpec       = "@every 5m"
 	DefaultBatchRows  = 500
-	DefaultBatchBytes = 4 << 20
+	DefaultBatchBytes = 512 << 10
 	DefaultPageRows   = 1000
 	DefaultLookBack   = time.Hour
 	DefaultMaxOffset  = time.Minute
@@ -44,7 +44,10 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait after failed syncs, which
 	// doubles per consecutive failure, with jitter.
 	MinBackoff, MaxBackoff time.Duration
-	// BatchRows and BatchBytes bound one pushed batch.
+	// BatchRows and BatchBytes bound one pushed batch; BatchBytes counts
+	// the batch's JSON text in the CTAS. A single change larger than
+	// BatchBytes goes in a batch of its own. Measured on Drill 1.22: a CTAS
+	// of 0.8 MB takes about 2 s, of 1.6 MB 7.5 s, of 3.2 MB 84 s.
 	BatchRows, BatchBytes int
 	// PageRows bounds the rows read from Drill per query when pulling.
 	PageRows int

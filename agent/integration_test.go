@@ -366,3 +366,50 @@ func TestIntegrationOldDeclarationKeepsNewerViews(t *testing.T) {
 		t.Errorf("the newer column is gone from the view: %v", err)
 	}
 }
+
+func TestIntegrationLargeRecords(t *testing.T) {
+	t.Parallel()
+	d := Drill(timedDrill{realDrill(t), t})
+	set, name := itSchema(t)
+	coll := name("inspections")
+	now := time.Now().UnixMilli()
+	a := mustNode(t, "a", now, d, func(o *Options) { o.Schema = set })
+	b := mustNode(t, "b", now, d, func(o *Options) { o.Schema = set })
+	big := strings.Repeat("Grüße ☔ 'quote' \\ \"dq\" -- ; \n\t end  ", 20000) // about 800 KB of text
+	doc, err := json.Marshal(map[string]any{"site": "big", "notes": big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.edit(t, coll, "big", string(doc))
+	for i := range 5 {
+		a.edit(t, coll, fmt.Sprint("small", i), `{"site":"s"}`)
+	}
+	a.sync(t)
+	b.sync(t)
+	if got := b.record(t, coll, "big"); string(got.Doc) != string(doc) {
+		t.Errorf("a %d-byte record came back as %d bytes", len(doc), len(got.Doc))
+	}
+	// Text longer than MaxTypedText is only in doc; the typed column is NULL.
+	r := queryOne(t, d, fmt.Sprintf("SELECT `notes`, CHAR_LENGTH(`doc`) AS n FROM `dfs`.`fieldsync`.`%s_current` WHERE `record_id` = 'big'", coll))
+	if n, _ := asInt(r["n"]); n != int64(len([]rune(string(doc)))) || r["notes"] != nil {
+		t.Errorf("doc holds %d characters, want %d; notes column = %.20v, want NULL", n, len([]rune(string(doc))), r["notes"])
+	}
+	assertExactlyOnceSQL(t, d, coll, 6)
+}
+
+// timedDrill logs each statement with its duration and size.
+type timedDrill struct {
+	Drill
+	tb testing.TB
+}
+
+func (d timedDrill) Query(ctx context.Context, sql string) ([]Row, error) {
+	start := time.Now()
+	rows, err := d.Drill.Query(ctx, sql)
+	s := sql
+	if len(s) > 90 {
+		s = s[:90]
+	}
+	d.tb.Logf("%6dms %8d bytes %s", time.Since(start).Milliseconds(), len(sql), s)
+	return rows, err
+}

@@ -19,6 +19,12 @@ import (
 // writes it again.
 var ErrBatchMismatch = errors.New("batch in Drill does not match its manifest")
 
+// MaxTypedText bounds a text value copied into its typed column; a longer
+// one is only in doc (the column is NULL). Drill plans a CTAS in time that
+// grows faster than linearly with the size of its SQL, so copying a long
+// note twice would make its batch much slower to write.
+const MaxTypedText = 64 << 10
+
 // scanPage is how many journal entries a push reads per store call.
 const scanPage = 1000
 
@@ -327,8 +333,8 @@ func (a *Agent) columns(collection string) ([]schema.Column, *schema.Collection)
 	return c.Columns(), c
 }
 
-// checkEncodable reports whether a change can be written and estimates its
-// size in the batch literal.
+// checkEncodable reports whether a change can be written, and its size in
+// the batch literal (the JSON text of its row).
 func (a *Agent) checkEncodable(c store.Change) (int, error) {
 	for _, s := range []string{c.ChangeID, c.RecordID, c.Version, c.Device, c.Author, string(c.Doc)} {
 		if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
@@ -338,16 +344,30 @@ func (a *Agent) checkEncodable(c store.Change) (int, error) {
 	if c.Op == store.OpPut && !json.Valid(c.Doc) {
 		return 0, errors.New("doc is not valid JSON")
 	}
-	return 2*len(c.Doc) + 64*len(c.Parents) + 512, nil
+	cols, decl := a.columns(c.Collection)
+	row, err := rowOf(c, cols, decl, 1)
+	if err != nil {
+		return 0, err
+	}
+	lit, err := drill.JSONRows(drillColumns(cols), [][]drill.Value{row})
+	if err != nil {
+		return 0, err
+	}
+	return len(lit), nil
+}
+
+func drillColumns(cols []schema.Column) []drill.Column {
+	out := make([]drill.Column, len(cols))
+	for i, c := range cols {
+		out[i] = drill.Column{Name: c.Name, Type: drill.Type(c.Type)}
+	}
+	return out
 }
 
 // selectBatch builds the SELECT that yields the batch rows.
 func (a *Agent) selectBatch(collection string, entries []store.JournalEntry) (string, error) {
 	cols, decl := a.columns(collection)
-	dcols := make([]drill.Column, len(cols))
-	for i, c := range cols {
-		dcols[i] = drill.Column{Name: c.Name, Type: drill.Type(c.Type)}
-	}
+	dcols := drillColumns(cols)
 	rows := make([][]drill.Value, 0, len(entries))
 	for _, e := range entries {
 		row, err := rowOf(e.Change, cols, decl, len(entries))
@@ -434,7 +454,7 @@ func fieldValue(decl *schema.Collection, col schema.Column, doc map[string]any) 
 	case schema.SQLBoolean:
 		return drill.BoolValue(text == "true")
 	}
-	if strings.IndexByte(text, 0) >= 0 || !utf8.ValidString(text) {
+	if len(text) > MaxTypedText || strings.IndexByte(text, 0) >= 0 || !utf8.ValidString(text) {
 		return drill.NullValue(typ)
 	}
 	return drill.StringValue(text)

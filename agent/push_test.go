@@ -88,20 +88,29 @@ func TestPushBatchBounds(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
-		rows, bytes int
+		rows        int
+		rowsByBytes float64 // BatchBytes in row sizes; 0 = default
 		changes     int
 		wantBatches int
 	}{
 		{"rows", 2, 0, 5, 3},
 		{"one batch", 10, 0, 5, 1},
-		{"bytes", 100, 1000, 4, 4},
-		{"bytes two per batch", 100, 1200, 4, 2},
+		{"bytes", 100, 1.5, 4, 4},
+		{"bytes two per batch", 100, 2.5, 4, 2},
+		{"a change larger than the bound", 100, 0.5, 3, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			fd := newFakeDrill()
-			a := mustNode(t, "a", 1_700_000_000_000, fd, func(o *Options) { o.BatchRows, o.BatchBytes = tt.rows, tt.bytes })
+			probe := mustNode(t, "p", 1_700_000_000_000, fd, nil)
+			size, err := probe.ag.checkEncodable(probe.edit(t, "inspections", "r0", `{"site":"x"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := mustNode(t, "a", 1_700_000_000_000, fd, func(o *Options) {
+				o.BatchRows, o.BatchBytes = tt.rows, int(tt.rowsByBytes*float64(size))
+			})
 			for i := range tt.changes {
 				a.edit(t, "inspections", fmt.Sprint("r", i), `{"site":"x"}`)
 			}
