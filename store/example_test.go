@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -174,4 +175,67 @@ func ExampleStore_ApplyRemote() {
 	// leaf laptop1 {"status":"done"}
 	// leaf tablet2 {"status":"blocked"}
 	// ancestor {"status":"open"} winner 001700000000200-0000-tablet2
+}
+
+// ExampleStore_Resolve settles a conflict: the resolution names every leaf
+// as a parent and is stored with its audit entry in one transaction.
+func ExampleStore_Resolve() {
+	ctx := context.Background()
+	s, done := exampleStore()
+	defer done()
+
+	base := store.Change{
+		ChangeID: "c-base", Collection: "inspections", RecordID: "r1", Op: store.OpPut,
+		Doc: []byte(`{"status":"open"}`), Version: "001700000000000-0000-laptop1", Device: "laptop1",
+	}
+	mine, theirs := base, base
+	mine.ChangeID, mine.Doc, mine.Version, mine.Parents = "c-mine", []byte(`{"status":"done"}`), "001700000000100-0000-laptop1", []string{base.Version}
+	theirs.ChangeID, theirs.Doc, theirs.Version, theirs.Parents = "c-theirs", []byte(`{"status":"blocked"}`), "001700000000200-0000-tablet2", []string{base.Version}
+	theirs.Device = "tablet2"
+	if _, err := s.Append(ctx, []store.Change{base, mine}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.ApplyRemote(ctx, "1700000000300_tablet2_7", []store.Change{theirs}); err != nil {
+		log.Fatal(err)
+	}
+
+	leaves, _ := s.Leaves(ctx, "inspections", "r1")
+	v, _ := s.NextVersion(ctx)
+	resolution := store.Change{
+		ChangeID: "c-resolve", Collection: "inspections", RecordID: "r1", Op: store.OpPut,
+		Doc: mine.Doc, Version: v.String(), Device: s.DeviceID(), Author: "ann",
+	}
+	for _, l := range leaves {
+		resolution.Parents = append(resolution.Parents, l.Version)
+	}
+	r, err := s.Resolve(ctx, resolution, store.AuditEntry{Actor: "ann", Action: "resolve", Detail: []byte(`{"take":"device"}`)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec, _ := s.Record(ctx, "inspections", "r1")
+	audit, _ := s.Audit(ctx, 0, 10)
+	fmt.Println(r.Outcome, string(rec.Doc), "leaves:", len(rec.Leaves))
+	fmt.Println(audit[0].Actor, audit[0].Action, audit[0].ChangeID, string(audit[0].Detail))
+	// Output:
+	// accepted {"status":"done"} leaves: 1
+	// ann resolve c-resolve {"take":"device"}
+}
+
+// ExampleOpen_locked shows what a second process gets while the store is
+// open elsewhere: a quick, clear error instead of a hang.
+func ExampleOpen_locked() {
+	dir, _ := os.MkdirTemp("", "fieldsync-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "fieldsync.db")
+	first, err := store.Open(context.Background(), path, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer first.Close()
+
+	_, err = store.Open(context.Background(), path, &store.Options{Timeout: 100 * time.Millisecond})
+	var le *store.LockedError
+	fmt.Println(errors.Is(err, store.ErrLocked), errors.As(err, &le) && le.PID == os.Getpid())
+	// Output:
+	// true true
 }
