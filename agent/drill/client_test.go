@@ -599,3 +599,31 @@ func TestZeroClient(t *testing.T) {
 		t.Errorf("zero Client endpoint = %s, want %s", got, DefaultEndpoint)
 	}
 }
+
+func TestFormAuthConcurrent(t *testing.T) {
+	t.Parallel()
+	fd := &formDrill{sessions: map[string]bool{}}
+	srv := newServer(t, fd)
+	c := mustNewClient(t, Options{Endpoints: []string{deadURL(t), srv.URL}, Auth: AuthForm, User: "ann", Password: "secret",
+		Logger: slog.New(slog.DiscardHandler)})
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Go(func() {
+			_, err := c.Status(context.Background())
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if fd.logins != 1 {
+		t.Errorf("20 concurrent calls logged in %d times, want 1", fd.logins)
+	}
+}
