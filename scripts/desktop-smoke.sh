@@ -107,6 +107,12 @@ echo "desktop-smoke: self-check passed (IndexedDB ok, binding ok) in pid $app_pi
 # The status bar updates right after the report; give WebKit a moment to paint.
 sleep 1
 snap "$shot" || fail "screenshot failed"
+# A window that failed to paint is one or two flat colours; the shell has
+# text, icons and borders.
+if command -v identify >/dev/null; then
+  colours=$(identify -format '%k' "$shot")
+  [ "${colours:-0}" -ge 16 ] || fail "the screenshot $shot is blank ($colours colours)"
+fi
 echo "desktop-smoke: screenshot $shot"
 
 kill -TERM "$app_pid"
