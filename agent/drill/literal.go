@@ -22,10 +22,11 @@ import (
 //     query fails with "Failed to encode '...' in character set 'ISO-8859-1'".
 //   - So String keeps printable ASCII as is and writes everything else
 //     (control characters, newline, CR, tab, non-ASCII, and the backslash)
-//     in a Unicode literal U&'...' as \XXXX escapes (UTF-16 code units, so a
-//     character beyond U+FFFF is a surrogate pair: Calcite has no \+XXXXXX). The SQL text
-//     is then pure printable ASCII: no charset dependence, no raw newlines, no
-//     way for "--", ";" or a quote to end the literal.
+//     in a Unicode literal U&'...' as \XXXX escapes: UTF-16 code units, so a
+//     character beyond U+FFFF is a surrogate pair (Calcite has no
+//     \+XXXXXX). The SQL text is then pure printable ASCII: no charset
+//     dependence, no raw newlines, no way for "--", ";" or a quote to end
+//     the literal. TestIntegrationStringLiterals proves every hostile text.
 //   - NUL is an ordinary character (U&'\0000', proven to round-trip through
 //     a CTAS); invalid UTF-8 is rejected with ErrUnencodable, since it
 //     cannot round-trip at all.
@@ -40,10 +41,12 @@ import (
 // VARCHAR(n) keeps the spaces) and turns DECIMAL into DOUBLE, and Calcite
 // plans many VALUES rows slowly (a CTAS of 100 five-column rows: about 2.2 s
 // against 0.24 s for the JSON form) and not at all from about 1,000 rows
-// (StackOverflowError in the planner). JSONRows encodes a whole
-// batch as ONE ASCII-only JSON array text inside ONE SQL literal, expanded in
-// Drill with FLATTEN(convert_fromJSON(...)); SelectJSON builds that query with
-// an explicit CAST per column. See the integration tests for the proof.
+// (StackOverflowError in the planner). JSONRows encodes a whole batch as
+// ONE ASCII-only JSON array text inside ONE SQL literal, expanded in Drill
+// with FLATTEN(convert_fromJSON(...)); SelectJSON builds that query with an
+// explicit CAST per non-text column. It is exact for every value the
+// integration tests throw at it (TestIntegrationLiteralRoundTrip), has no
+// text length limit, keeps -0, and is the form to use.
 
 // ErrUnencodable is wrapped by every error of the literal encoder: the value
 // cannot be written as a Drill SQL literal without changing it.
