@@ -54,24 +54,9 @@ step "frontend unit tests" bash -c 'cd frontend && npm run --silent test'
 step "frontend build" bash -c 'cd frontend && npm run --silent build >/dev/null'
 
 # --- real Drillbits for the integration tests -------------------------------
-drilldata=$(mktemp -d /tmp/fieldsync-test-drill.XXXXXX)
-stop_drill() {
-  scripts/drillbit.sh stop --data "$drilldata/plain" >/dev/null 2>&1
-  scripts/drillbit.sh stop --auth --data "$drilldata/auth" >/dev/null 2>&1
-  rm -rf "$drilldata"
-}
-trap stop_drill EXIT
-start_drill() {
-  local url
-  url=$(scripts/drillbit.sh start --port 18047 --data "$drilldata/plain" | sed -n 's/^FIELDSYNC_DRILL_URL=//p') || return 1
-  [ -n "$url" ] || return 1
-  export FIELDSYNC_DRILL_URL=$url
-  export FIELDSYNC_DRILL_WORKSPACE_DIR=$drilldata/plain/workspace
-  url=$(scripts/drillbit.sh start --auth --port 18147 --data "$drilldata/auth" | sed -n 's/^FIELDSYNC_DRILL_URL=//p') || return 1
-  [ -n "$url" ] || return 1
-  export FIELDSYNC_DRILL_AUTH_URL=$url
-}
-step "start test Drillbits" start_drill
+source scripts/lib/testdrill.sh
+trap testdrill_stop EXIT
+step "start test Drillbits" testdrill_start
 
 step "go test" go test -count=1 -timeout 30m ./...
 

@@ -68,6 +68,7 @@ func openParts(ctx context.Context, rt *Runtime) error {
 		Schema:    set,
 		Workspace: c.Drill.Plugin + "." + c.Drill.Workspace,
 		Spec:      c.Schedule,
+		BatchRows: c.Drill.BatchRows,
 		Events:    rt.Events,
 		Logger:    rt.Logger,
 	})

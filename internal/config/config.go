@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -50,6 +51,9 @@ type Drill struct {
 	CAFile string `json:"ca_file,omitempty"`
 	// Timeout bounds one REST call ("60s").
 	Timeout Duration `json:"timeout,omitempty"`
+	// BatchRows bounds the changes of one pushed batch (0: the engine's
+	// default, chosen by measurement; see docs/BENCHMARKS.md).
+	BatchRows int `json:"batch_rows,omitempty"`
 }
 
 // Log configures logging.
@@ -208,6 +212,14 @@ var envKeys = []struct {
 	{"FIELDSYNC_DRILL_URLS", func(c *Config, v string) error { c.Drill.URLs = SplitList(v); return nil }},
 	{"FIELDSYNC_DRILL_WORKSPACE", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
 	{"FIELDSYNC_DRILL_LOCATION", func(c *Config, v string) error { c.Drill.Location = v; return nil }},
+	{"FIELDSYNC_DRILL_BATCH_ROWS", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", v)
+		}
+		c.Drill.BatchRows = n
+		return nil
+	}},
 	{"FIELDSYNC_DRILL_USER", func(c *Config, v string) error { c.Drill.User = v; return nil }},
 	{"FIELDSYNC_DRILL_AUTH", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
 	{"FIELDSYNC_DRILL_CA_FILE", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
@@ -282,6 +294,9 @@ func (c Config) Validate() error {
 	}
 	if c.Drill.Timeout < Duration(time.Second) {
 		return fmt.Errorf("config: drill timeout %s is shorter than 1s", time.Duration(c.Drill.Timeout))
+	}
+	if c.Drill.BatchRows < 0 || c.Drill.BatchRows > 100_000 {
+		return fmt.Errorf("config: drill batch_rows %d: want 0 (default) to 100000", c.Drill.BatchRows)
 	}
 	if c.Device != "" && !deviceRE.MatchString(c.Device) {
 		return fmt.Errorf("config: device %q: want 1-64 letters, digits, '.', '_' or '-'", c.Device)

@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/drilltest"
+)
+
+// The benchmarks below run against a real Drillbit and measure one run per
+// size (use -benchtime 1x); `make bench` runs them and records the output in
+// docs/BENCHMARKS.md. Sizes come from FIELDSYNC_BENCH_SIZES (default
+// "10000,100000").
+
+func benchSizes(tb testing.TB) []int {
+	spec := os.Getenv("FIELDSYNC_BENCH_SIZES")
+	if spec == "" {
+		spec = "10000,100000"
+	}
+	var out []int
+	for _, s := range strings.Split(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			tb.Fatalf("FIELDSYNC_BENCH_SIZES: %q is not a positive number", s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// timedChild runs `fieldsync <cmd>` as a separate process and returns its
+// wall time and peak resident memory.
+func (d *device) timedChild(cmd ...string) (time.Duration, int64) {
+	d.tb.Helper()
+	args, _ := json.Marshal(append(append([]string{}, cmd...), d.args...))
+	c := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	c.Env = append(append(os.Environ(), d.env...), childEnv+"=1", childArgsEnv+"="+string(args))
+	var errb bytes.Buffer
+	c.Stdout, c.Stderr = io.Discard, &errb
+	start := time.Now()
+	if err := c.Run(); err != nil {
+		d.tb.Fatalf("fieldsync %v: %v\n%s", cmd, err, errb.String())
+	}
+	elapsed := time.Since(start)
+	ru := c.ProcessState.SysUsage().(*syscall.Rusage)
+	return elapsed, ru.Maxrss * 1024
+}
+
+// rawCTAS writes n rows shaped like fieldsync's change rows with plain HTTP
+// requests: one CREATE TABLE AS per batch of batchRows, the same JSON-FLATTEN
+// form, no client library, no bookkeeping. It is the baseline the agent's
+// push is compared with.
+func rawCTAS(tb testing.TB, url, ws, dir string, n, batchRows int) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for first, batch := 0, 0; first < n; first, batch = first+batchRows, batch+1 {
+		rows := make([]map[string]string, 0, batchRows)
+		for i := first; i < min(n, first+batchRows); i++ {
+			doc := fmt.Sprintf(`{"id":"raw%06d","site":"Site %d","passed":true,"risk":"low","inspected_at":1700000000000}`, i, i)
+			rows = append(rows, map[string]string{
+				"change_id": fmt.Sprintf("%032x", i), "record_id": fmt.Sprintf("raw%06d", i), "op": "put",
+				"version": fmt.Sprintf("%015d-0000-raw", 1700000000000+i), "parents": "[]", "device": "raw",
+				"author": "bench", "edited_at": "1700000000000", "batch_rows": strconv.Itoa(batchRows),
+				"site": fmt.Sprintf("Site %d", i), "passed": "true", "risk": "low", "inspected_at": "1700000000000", "doc": doc,
+			})
+		}
+		js, _ := json.Marshal(rows)
+		sql := fmt.Sprintf("CREATE TABLE dfs.%s.`%s/b%06d` AS SELECT t.r.change_id AS change_id, t.r.record_id AS record_id, "+
+			"t.r.op AS op, t.r.version AS version, t.r.parents AS parents, t.r.device AS device, t.r.author AS author, "+
+			"CAST(t.r.edited_at AS BIGINT) AS edited_at, CAST(t.r.batch_rows AS BIGINT) AS batch_rows, t.r.site AS site, "+
+			"CAST(t.r.passed AS BOOLEAN) AS passed, t.r.risk AS risk, CAST(t.r.inspected_at AS BIGINT) AS inspected_at, t.r.doc AS doc "+
+			"FROM (SELECT FLATTEN(convert_fromJSON('%s')) AS r FROM (VALUES(1))) AS t",
+			ws, dir, batch, strings.ReplaceAll(string(js), "'", "''"))
+		body, _ := json.Marshal(map[string]string{"queryType": "SQL", "query": sql})
+		resp, err := http.Post(url+"/query.json", "application/json", bytes.NewReader(body))
+		if err != nil {
+			tb.Fatalf("raw CTAS: %v", err)
+		}
+		reply, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || bytes.Contains(reply, []byte(`"FAILED"`)) {
+			tb.Fatalf("raw CTAS: HTTP %d: %.500s", resp.StatusCode, reply)
+		}
+	}
+	return time.Since(start)
+}
+
+// BenchmarkPush: `fieldsync sync` pushing N changes vs raw CTAS of the same
+// rows, plus the agent's peak memory.
+func BenchmarkPush(b *testing.B) {
+	url := drilltest.URL(b)
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("changes=%d", n), func(b *testing.B) {
+			for range b.N {
+				d, ws := isolatedDevice(b, fmt.Sprintf("bpush%d", n), url)
+				importN(b, d, n, "p")
+				b.ResetTimer()
+				took, rss := d.timedChild("sync")
+				raw := rawCTAS(b, url, ws, "raw", n, 500)
+				b.StopTimer()
+				rows, distinct := drillCounts(b, url, ws, fmt.Sprintf("bpush%d", n))
+				if rows != int64(n) || distinct != int64(n) {
+					b.Fatalf("Drill holds %d rows (%d distinct), want %d", rows, distinct, n)
+				}
+				b.ReportMetric(float64(n)/took.Seconds(), "changes/s")
+				b.ReportMetric(float64(n)/raw.Seconds(), "raw-changes/s")
+				b.ReportMetric(raw.Seconds()/took.Seconds(), "ratio-vs-raw")
+				b.ReportMetric(float64(rss)/(1<<20), "peak-MiB")
+			}
+		})
+	}
+}
+
+// BenchmarkPull: a second device pulling N changes.
+func BenchmarkPull(b *testing.B) {
+	url := drilltest.URL(b)
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("changes=%d", n), func(b *testing.B) {
+			for range b.N {
+				a, ws := isolatedDevice(b, fmt.Sprintf("bpulla%d", n), url)
+				importN(b, a, n, "q")
+				a.must("", "sync")
+				loc := ""
+				for _, kv := range a.env {
+					if v, ok := strings.CutPrefix(kv, "FIELDSYNC_DRILL_LOCATION="); ok {
+						loc = v
+					}
+				}
+				other := newDevice(b, fmt.Sprintf("bpullb%d", n), url, ws, "FIELDSYNC_DRILL_LOCATION="+loc)
+				b.ResetTimer()
+				took, rss := other.timedChild("sync")
+				b.StopTimer()
+				if got := len(filterPrefix(other.must("", "export", "--collection", "inspections"), "q")); got != n {
+					b.Fatalf("pulled %d records, want %d", got, n)
+				}
+				b.ReportMetric(float64(n)/took.Seconds(), "changes/s")
+				b.ReportMetric(float64(rss)/(1<<20), "peak-MiB")
+			}
+		})
+	}
+}
+
+// BenchmarkBatchRows sweeps the batch size behind the engine's default.
+func BenchmarkBatchRows(b *testing.B) {
+	url := drilltest.URL(b)
+	const n = 10000
+	for _, rows := range []int{100, 250, 500, 1000, 2000, 5000} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			for range b.N {
+				d, _ := isolatedDevice(b, fmt.Sprintf("bsweep%d", rows), url, "FIELDSYNC_DRILL_BATCH_ROWS="+strconv.Itoa(rows))
+				importN(b, d, n, "s")
+				b.ResetTimer()
+				took, _ := d.timedChild("sync")
+				b.StopTimer()
+				b.ReportMetric(float64(n)/took.Seconds(), "changes/s")
+			}
+		})
+	}
+}
+

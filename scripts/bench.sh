@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# bench.sh runs fieldsync's benchmarks and records their output in
+# docs/BENCHMARKS.md, between the <!-- bench:NAME --> markers of each section
+# (the prose around them is written by people and kept). Raw output also goes
+# to bench-out/. `make bench` calls it after scripts/setup.sh.
+#
+#   scripts/bench.sh            every suite
+#   scripts/bench.sh store push only those suites
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$(go env GOPATH)/bin:$PATH"
+mkdir -p bench-out
+source scripts/lib/testdrill.sh
+trap testdrill_stop EXIT
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(store push browser)
+
+record() { # name command...
+  local name=$1; shift
+  local out=bench-out/$name.txt
+  echo "==> bench $name: $*"
+  if ! "$@" >"$out" 2>&1; then
+    cat "$out"; echo "bench $name FAILED"; return 1
+  fi
+  cat "$out"
+  python3 scripts/lib/splice.py docs/BENCHMARKS.md "$name" "$*" "$out"
+}
+
+rc=0
+for s in "${suites[@]}"; do
+  case $s in
+    store)
+      record store go test -run '^$' -bench 'BenchmarkAppend' -benchtime 3s -count 3 ./store/ || rc=1 ;;
+    push)
+      if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
+      record push go test -run '^$' -bench 'BenchmarkPush|BenchmarkPull|BenchmarkBatchRows' -benchtime 1x -timeout 60m ./internal/cli/ || rc=1 ;;
+    browser)
+      if [ -x scripts/browser-bench.sh ]; then
+        if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
+        record browser scripts/browser-bench.sh || rc=1
+      fi ;;
+    *) echo "unknown suite $s (store, push, browser)"; exit 2 ;;
+  esac
+done
+exit $rc
