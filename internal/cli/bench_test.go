@@ -167,4 +167,3 @@ func BenchmarkBatchRows(b *testing.B) {
 		})
 	}
 }
-
