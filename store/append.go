@@ -98,6 +98,12 @@ func (s *Store) Resolve(ctx context.Context, resolution Change, audit AuditEntry
 	return res.Results[0], nil
 }
 
+// Limits that keep every key within bbolt's bounds and every write small.
+const (
+	maxVersionBytes = 256  // a version's text (15+1+4+1 + the device id)
+	maxParents      = 1000 // parents of one change (a resolution names every leaf)
+)
+
 // MaxAppendBytes bounds the documents of one Append or ApplyRemote call: one
 // call is one transaction held in memory until it commits. Callers split
 // larger sets (a batch of 1,000 typical records is well below it).
@@ -176,6 +182,17 @@ func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, or
 	}
 	if err := c.Validate(); err != nil {
 		return reject(err)
+	}
+	if len(c.Version) > maxVersionBytes {
+		return reject(fmt.Errorf("%w %q: version is longer than %d bytes", ErrInvalidChange, c.ChangeID, maxVersionBytes))
+	}
+	if len(c.Parents) > maxParents {
+		return reject(fmt.Errorf("%w %q: %d parents, more than %d", ErrInvalidChange, c.ChangeID, len(c.Parents), maxParents))
+	}
+	for _, p := range c.Parents {
+		if len(p) > maxVersionBytes {
+			return reject(fmt.Errorf("%w %q: parent version is longer than %d bytes", ErrInvalidChange, c.ChangeID, maxVersionBytes))
+		}
 	}
 	if slices.Contains(c.Parents, c.Version) {
 		return reject(fmt.Errorf("%w %q: version %s is also one of its parents", ErrInvalidChange, c.ChangeID, c.Version))
