@@ -10,7 +10,7 @@ VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo d
 LDFLAGS    := -s -w -X github.com/fieldsync/fieldsync/internal/cli.version=$(VERSION)
 
 .PHONY: all setup build frontend run test test-go test-frontend test-desktop test-browser \
-        lint bench drillbit drillbit-stop drillbit-auth clean help
+        lint bench deb drillbit drillbit-stop drillbit-auth clean help
 
 all: build
 
@@ -27,6 +27,9 @@ build: frontend ## build the app binary (also the command line) at build/bin/fie
 	@mkdir -p build/bin
 	@$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 	@echo "built $(BIN)"
+
+deb: build ## build the Debian package build/bin/fieldsync_<version>_amd64.deb
+	@scripts/package-deb.sh
 
 run: build ## build and open the app against a local Drillbit (started if none is configured)
 	@scripts/run.sh

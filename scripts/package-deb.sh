@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# package-deb.sh builds build/bin/fieldsync_<version>_amd64.deb from the
+# binary `make build` made: the app/command line, its desktop entry and icon,
+# an XDG autostart entry (so the app starts at login), a systemd user unit
+# for headless sync, and the docs. Installs silently:
+#   sudo DEBIAN_FRONTEND=noninteractive apt-get install -y ./fieldsync_*.deb
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=build/bin/fieldsync
+[ -x "$bin" ] || { echo "package-deb: $bin is missing: run make build first" >&2; exit 1; }
+version=$(python3 -c 'import json; print(json.load(open("wails.json"))["info"]["productVersion"])')
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+install -Dm0755 "$bin" "$stage/usr/bin/fieldsync"
+install -Dm0644 build/linux/fieldsync.desktop "$stage/usr/share/applications/fieldsync.desktop"
+install -Dm0644 build/appicon.png "$stage/usr/share/icons/hicolor/512x512/apps/fieldsync.png"
+install -Dm0644 build/linux/fieldsync-autostart.desktop "$stage/etc/xdg/autostart/fieldsync.desktop"
+install -Dm0644 build/linux/fieldsync-agent.service "$stage/usr/lib/systemd/user/fieldsync-agent.service"
+for f in README.md docs/CONFIG.md docs/OPERATIONS.md docs/ANALYSTS.md docs/SECURITY.md; do
+  install -Dm0644 "$f" "$stage/usr/share/doc/fieldsync/$(basename "$f")"
+done
+install -Dm0644 docs/examples/collections.json "$stage/usr/share/doc/fieldsync/examples/collections.json"
+mkdir -p "$stage/DEBIAN"
+echo /etc/xdg/autostart/fieldsync.desktop > "$stage/DEBIAN/conffiles"
+size=$(du -sk "$stage" | cut -f1)
+cat > "$stage/DEBIAN/control" <<CONTROL
+Package: fieldsync
+Version: $version
+Section: utils
+Priority: optional
+Architecture: amd64
+Depends: libgtk-3-0, libwebkit2gtk-4.1-0
+Installed-Size: $size
+Maintainer: fieldsync maintainers <fieldsync@localhost>
+Description: offline-first field data capture, synced to Apache Drill
+ fieldsync keeps every record captured in the field in a durable journal
+ on the machine and pushes it to an Apache Drill cluster on a schedule,
+ pulling other devices' changes back and surfacing conflicts for review.
+CONTROL
+out=build/bin/fieldsync_${version}_amd64.deb
+dpkg-deb --root-owner-group -Zxz --build "$stage" "$out" >/dev/null
+echo "$out"
