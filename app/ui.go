@@ -1,0 +1,511 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/agent"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/store"
+)
+
+// Limits on what the frontend may send to UI.
+const (
+	// MaxAcceptChanges is the most changes one Accept call takes.
+	MaxAcceptChanges = 1000
+	// MaxResolveMany is the most conflicts one ResolveMany call takes.
+	MaxResolveMany = 1000
+	// MaxPageLimit is the largest page MirrorSince and Records return.
+	MaxPageLimit = 5000
+	// DefaultPageLimit is the page size used when a call passes limit 0.
+	DefaultPageLimit = 500
+	// MaxNameLen bounds collection names, record ids, versions and keys, in bytes.
+	MaxNameLen = 200
+	// MaxSettingLen bounds one settings value (a URL, a path), in bytes.
+	MaxSettingLen = 2048
+	// MaxDrillURLs is the most Drillbit URLs the settings take.
+	MaxDrillURLs = 16
+	// MaxPasswordLen bounds a Drill password, in bytes.
+	MaxPasswordLen = 1024
+
+	// DefaultCallTimeout bounds one UI call.
+	DefaultCallTimeout = 30 * time.Second
+	// DefaultSyncTimeout bounds SyncNow and TestConnection, which talk to Drill.
+	DefaultSyncTimeout = 2 * time.Minute
+)
+
+// UIOptions configures a UI.
+type UIOptions struct {
+	// Backend does the work. Required.
+	Backend Backend
+	// Logger receives the calls' failures; nil discards them.
+	Logger *slog.Logger
+	// CallTimeout bounds one call; zero means DefaultCallTimeout.
+	CallTimeout time.Duration
+	// SyncTimeout bounds SyncNow and TestConnection; zero means
+	// DefaultSyncTimeout.
+	SyncTimeout time.Duration
+	// Done, when closed, cancels the calls that are running and makes later
+	// calls fail at once: pass the process context's Done(). Nil never
+	// closes. (UI has no Close method: every exported method is callable
+	// from the page.)
+	Done <-chan struct{}
+}
+
+// UI is the bound object with the data methods of the fieldsync UI
+// (window.go.app.UI.<Method> in the window, POST /api/call/UI.<Method>
+// through the bridge). Each method checks its input, calls the Backend with
+// a context bounded by a timeout and ended by UIOptions.Done, and turns errors into
+// sentences for people; input it rejects wraps ErrInvalidInput and changes
+// nothing. Methods take no context because Wails cannot bind one.
+type UI struct {
+	b           Backend
+	log         *slog.Logger
+	callTimeout time.Duration
+	syncTimeout time.Duration
+	done        <-chan struct{}
+}
+
+// NewUI returns a UI over opts.Backend.
+func NewUI(opts UIOptions) (*UI, error) {
+	if opts.Backend == nil {
+		return nil, errors.New("app: UI needs a Backend")
+	}
+	u := &UI{
+		b:           opts.Backend,
+		log:         opts.Logger,
+		callTimeout: opts.CallTimeout,
+		syncTimeout: opts.SyncTimeout,
+		done:        opts.Done,
+	}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	if u.callTimeout <= 0 {
+		u.callTimeout = DefaultCallTimeout
+	}
+	if u.syncTimeout <= 0 {
+		u.syncTimeout = DefaultSyncTimeout
+	}
+	return u, nil
+}
+
+// errClosed is the cause of contexts ended by UIOptions.Done.
+var errClosed = errors.New("fieldsync is shutting down")
+
+// call returns the context of one call: bounded by d and ended when
+// UIOptions.Done closes.
+func (u *UI) call(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	tctx, tcancel := context.WithTimeout(ctx, d)
+	go func() {
+		select {
+		case <-u.done:
+			cancel(errClosed)
+		case <-tctx.Done():
+		}
+	}()
+	return tctx, func() { tcancel(); cancel(nil) }
+}
+
+// run calls fn with a call context and words its error for people.
+func run[T any](u *UI, op string, d time.Duration, fn func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel := u.call(d)
+	defer cancel()
+	v, err := fn(ctx)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), errClosed) && !errors.Is(err, errClosed) {
+			err = fmt.Errorf("%w: %w", errClosed, err)
+		}
+		var zero T
+		perr := explain(op, err)
+		u.log.Warn("ui call failed", "op", op, "err", err)
+		return zero, perr
+	}
+	return v, nil
+}
+
+// Info describes this device, its collections and where changes go.
+func (u *UI) Info() (Info, error) {
+	return run(u, "info", u.callTimeout, u.b.Info)
+}
+
+// Accept journals changes from the UI's outbox: each change is accepted,
+// recognised as a duplicate (sent before) or rejected with the reason; one
+// rejected change never blocks the others. At most MaxAcceptChanges per call.
+func (u *UI) Accept(changes []store.Change) (store.AppendResult, error) {
+	if len(changes) > MaxAcceptChanges {
+		return store.AppendResult{}, invalid("accept: %d changes in one call, the limit is %d: send them in smaller batches", len(changes), MaxAcceptChanges)
+	}
+	if len(changes) == 0 {
+		return store.AppendResult{Results: []store.ChangeResult{}}, nil
+	}
+	return run(u, "save changes", u.callTimeout, func(ctx context.Context) (store.AppendResult, error) {
+		return u.b.Accept(ctx, changes)
+	})
+}
+
+// MirrorSince returns the changes applied after mirror sequence after, at
+// most limit of them (0 means DefaultPageLimit). Truncated in the answer
+// means the UI must rebuild from Records.
+func (u *UI) MirrorSince(after uint64, limit int) (MirrorPage, error) {
+	limit, err := pageLimit("mirror since", limit)
+	if err != nil {
+		return MirrorPage{}, err
+	}
+	return run(u, "catch up", u.callTimeout, func(ctx context.Context) (MirrorPage, error) {
+		return u.b.MirrorSince(ctx, after, limit)
+	})
+}
+
+// Records returns one page of a collection's records, deleted ones
+// included, in record-id order after the id after ("" = from the start).
+func (u *UI) Records(collection, after string, limit int) (RecordPage, error) {
+	if err := checkName("records", "collection", collection); err != nil {
+		return RecordPage{}, err
+	}
+	if len(after) > MaxNameLen {
+		return RecordPage{}, invalid("records: the page position is %d bytes, the limit is %d", len(after), MaxNameLen)
+	}
+	limit, err := pageLimit("records", limit)
+	if err != nil {
+		return RecordPage{}, err
+	}
+	return run(u, "list records of "+collection, u.callTimeout, func(ctx context.Context) (RecordPage, error) {
+		return u.b.Records(ctx, collection, after, limit)
+	})
+}
+
+// Record returns one record as Go has it.
+func (u *UI) Record(collection, id string) (store.Record, error) {
+	if err := checkRef("record", collection, id); err != nil {
+		return store.Record{}, err
+	}
+	return run(u, "read "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (store.Record, error) {
+		return u.b.Record(ctx, collection, id)
+	})
+}
+
+// History returns every change of a record (ascending version) and the
+// resolutions of its conflicts.
+func (u *UI) History(collection, id string) (History, error) {
+	if err := checkRef("history", collection, id); err != nil {
+		return History{}, err
+	}
+	return run(u, "read the history of "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (History, error) {
+		return u.b.History(ctx, collection, id)
+	})
+}
+
+// PendingIDs lists, per collection, the records with local changes that
+// are not in Drill yet.
+func (u *UI) PendingIDs() ([]PendingRecords, error) {
+	return run(u, "list pending records", u.callTimeout, u.b.PendingIDs)
+}
+
+// Status returns the sync status.
+func (u *UI) Status() (agent.Status, error) {
+	return run(u, "read the sync status", u.callTimeout, u.b.Status)
+}
+
+// SyncNow pushes and pulls once now and reports what moved.
+func (u *UI) SyncNow() (agent.Report, error) {
+	return run(u, "sync", u.syncTimeout, u.b.SyncNow)
+}
+
+// Conflicts lists the open conflicts that pass the filter.
+func (u *UI) Conflicts(filter ConflictFilter) ([]store.Conflict, error) {
+	if filter.Collection != "" {
+		if err := checkName("conflicts", "collection", filter.Collection); err != nil {
+			return nil, err
+		}
+	}
+	if len(filter.Device) > MaxNameLen {
+		return nil, invalid("conflicts: the device is %d bytes, the limit is %d", len(filter.Device), MaxNameLen)
+	}
+	if filter.OlderThanMS < 0 {
+		return nil, invalid("conflicts: older_than_ms is %d; want 0 or more", filter.OlderThanMS)
+	}
+	return run(u, "list conflicts", u.callTimeout, func(ctx context.Context) ([]store.Conflict, error) {
+		cs, err := u.b.Conflicts(ctx, filter)
+		if cs == nil {
+			cs = []store.Conflict{}
+		}
+		return cs, err
+	})
+}
+
+// Conflict returns a record's open conflict: every leaf with who and when,
+// and the common ancestor when Go has it.
+func (u *UI) Conflict(collection, id string) (store.Conflict, error) {
+	if err := checkRef("conflict", collection, id); err != nil {
+		return store.Conflict{}, err
+	}
+	return run(u, "read the conflict of "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (store.Conflict, error) {
+		return u.b.Conflict(ctx, collection, id)
+	})
+}
+
+// Resolve settles a record's conflict: take "device" or "server" keeps the
+// newest edit from here or from elsewhere, "version" keeps the edit with
+// choice.Version, "merge" keeps choice.Doc (or merges edits of different
+// fields when doc is empty). It returns the resolving change.
+func (u *UI) Resolve(collection, id string, choice agent.Choice) (store.Change, error) {
+	if err := checkRef("resolve", collection, id); err != nil {
+		return store.Change{}, err
+	}
+	if err := checkChoice(choice); err != nil {
+		return store.Change{}, err
+	}
+	return run(u, "resolve "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (store.Change, error) {
+		return u.b.Resolve(ctx, collection, id, choice)
+	})
+}
+
+// KeepBoth settles a conflict by keeping the winner in the record and the
+// other edit as a new record with a new id.
+func (u *UI) KeepBoth(collection, id string) (KeepBothResult, error) {
+	if err := checkRef("keep both", collection, id); err != nil {
+		return KeepBothResult{}, err
+	}
+	return run(u, "keep both versions of "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (KeepBothResult, error) {
+		return u.b.KeepBoth(ctx, collection, id)
+	})
+}
+
+// ResolveMany applies one policy (take "device", "server" or "newest") to a
+// selection of conflicts; each that cannot be settled is reported with why,
+// and does not stop the others.
+func (u *UI) ResolveMany(items []RecordRef, take string) (ResolveManyResult, error) {
+	switch take {
+	case "device", "server", "newest":
+	default:
+		return ResolveManyResult{}, invalid("resolve many: take %q is not one of device, server or newest", take)
+	}
+	if len(items) > MaxResolveMany {
+		return ResolveManyResult{}, invalid("resolve many: %d conflicts in one call, the limit is %d", len(items), MaxResolveMany)
+	}
+	for i, it := range items {
+		if err := checkRef(fmt.Sprintf("resolve many: item %d", i+1), it.Collection, it.RecordID); err != nil {
+			return ResolveManyResult{}, err
+		}
+	}
+	if len(items) == 0 {
+		return ResolveManyResult{Failed: []ResolveFailure{}}, nil
+	}
+	d := u.callTimeout * 4
+	return run(u, "resolve the selected conflicts", d, func(ctx context.Context) (ResolveManyResult, error) {
+		r, err := u.b.ResolveMany(ctx, items, take)
+		if r.Failed == nil {
+			r.Failed = []ResolveFailure{}
+		}
+		return r, err
+	})
+}
+
+// Settings returns the settings people edit, which of them IT locked, and
+// where the Drill password is.
+func (u *UI) Settings() (SettingsView, error) {
+	return run(u, "read the settings", u.callTimeout, u.b.Settings)
+}
+
+// SaveSettings checks s, writes it to the user's settings file and applies
+// it at once (the agent reconnects with the new settings).
+func (u *UI) SaveSettings(s Settings) (SettingsView, error) {
+	if err := checkSettings("save settings", s); err != nil {
+		return SettingsView{}, err
+	}
+	return run(u, "save the settings", u.syncTimeout, func(ctx context.Context) (SettingsView, error) {
+		return u.b.SaveSettings(ctx, s)
+	})
+}
+
+// SetPassword stores the Drill password of the configured user in the OS
+// keyring (or, without one, in a file only this user can read).
+func (u *UI) SetPassword(password string) (PasswordResult, error) {
+	switch {
+	case password == "":
+		return PasswordResult{}, invalid("set password: the password is empty")
+	case len(password) > MaxPasswordLen:
+		return PasswordResult{}, invalid("set password: the password is %d bytes, the limit is %d", len(password), MaxPasswordLen)
+	case !utf8.ValidString(password):
+		return PasswordResult{}, invalid("set password: the password is not valid UTF-8")
+	case strings.ContainsAny(password, "\r\n\x00"):
+		return PasswordResult{}, invalid("set password: the password holds a line break or NUL")
+	}
+	return run(u, "store the password", u.callTimeout, func(ctx context.Context) (PasswordResult, error) {
+		return u.b.SetPassword(ctx, password)
+	})
+}
+
+// TestConnection checks s against Drill without saving it and reports each
+// check: reach, version, auth, query and workspace.
+func (u *UI) TestConnection(s Settings) ([]Check, error) {
+	if err := checkSettings("test connection", s); err != nil {
+		return nil, err
+	}
+	return run(u, "test the connection", u.syncTimeout, func(ctx context.Context) ([]Check, error) {
+		cs, err := u.b.TestConnection(ctx, s)
+		if cs == nil {
+			cs = []Check{}
+		}
+		return cs, err
+	})
+}
+
+// DescribeSchedule reads a cron spec in words ("every 5 minutes"); a spec
+// that cannot run is described by Error, not by a failed call.
+func (u *UI) DescribeSchedule(spec string) (ScheduleText, error) {
+	if len(spec) > MaxNameLen {
+		return ScheduleText{}, invalid("describe schedule: the spec is %d bytes, the limit is %d", len(spec), MaxNameLen)
+	}
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return ScheduleText{Error: "the schedule is empty: write a cron spec such as \"@every 5m\" or \"*/10 * * * *\""}, nil
+	}
+	if err := agent.CheckSpec(spec); err != nil {
+		return ScheduleText{Error: err.Error()}, nil
+	}
+	return ScheduleText{Text: agent.DescribeSpec(spec)}, nil
+}
+
+// invalid returns an error wrapping ErrInvalidInput.
+func invalid(format string, args ...any) error {
+	return &inputError{msg: fmt.Sprintf(format, args...)}
+}
+
+// inputError is input a binding refused; its text is for people.
+type inputError struct{ msg string }
+
+func (e *inputError) Error() string { return e.msg }
+func (e *inputError) Unwrap() error { return ErrInvalidInput }
+
+func pageLimit(op string, limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultPageLimit, nil
+	case limit < 0 || limit > MaxPageLimit:
+		return 0, invalid("%s: limit %d is out of range; want 1 to %d (0 means %d)", op, limit, MaxPageLimit, DefaultPageLimit)
+	}
+	return limit, nil
+}
+
+func checkName(op, what, v string) error {
+	switch {
+	case v == "":
+		return invalid("%s: the %s is empty", op, what)
+	case len(v) > MaxNameLen:
+		return invalid("%s: the %s is %d bytes, the limit is %d", op, what, len(v), MaxNameLen)
+	case !utf8.ValidString(v):
+		return invalid("%s: the %s is not valid UTF-8", op, what)
+	case strings.ContainsRune(v, 0):
+		return invalid("%s: the %s holds a NUL character", op, what)
+	}
+	return nil
+}
+
+func checkRef(op, collection, id string) error {
+	if err := checkName(op, "collection", collection); err != nil {
+		return err
+	}
+	return checkName(op, "record id", id)
+}
+
+func checkChoice(c agent.Choice) error {
+	switch c.Take {
+	case agent.TakeDevice, agent.TakeServer:
+	case agent.TakeVersion:
+		if err := checkName("resolve", "version", c.Version); err != nil {
+			return err
+		}
+	case agent.TakeMerge:
+		if len(c.Doc) > store.MaxDocBytes {
+			return invalid("resolve: the merged record is %d bytes, the limit is %d", len(c.Doc), store.MaxDocBytes)
+		}
+	default:
+		return invalid("resolve: take %q is not one of device, server, merge or version", c.Take)
+	}
+	if len(c.Author) > MaxNameLen {
+		return invalid("resolve: the author is %d bytes, the limit is %d", len(c.Author), MaxNameLen)
+	}
+	return nil
+}
+
+func checkSettings(op string, s Settings) error {
+	if len(s.DrillURLs) > MaxDrillURLs {
+		return invalid("%s: %d Drillbit URLs, the limit is %d", op, len(s.DrillURLs), MaxDrillURLs)
+	}
+	fields := []struct{ name, v string }{
+		{"workspace", s.Workspace}, {"auth", s.Auth}, {"user", s.User},
+		{"ca_file", s.CAFile}, {"schedule", s.Schedule}, {"collections", s.Collections},
+	}
+	for _, u := range s.DrillURLs {
+		fields = append(fields, struct{ name, v string }{"drill URL", u})
+	}
+	for _, f := range fields {
+		if len(f.v) > MaxSettingLen {
+			return invalid("%s: %s is %d bytes, the limit is %d", op, f.name, len(f.v), MaxSettingLen)
+		}
+		if !utf8.ValidString(f.v) || strings.ContainsAny(f.v, "\x00\r\n") {
+			return invalid("%s: %s holds characters a setting cannot have", op, f.name)
+		}
+	}
+	return nil
+}
+
+// explain words a backend error for people, keeping it matchable with
+// errors.Is. Errors caused by what the person sent also wrap ErrInvalidInput.
+func explain(op string, err error) error {
+	var in *inputError
+	if errors.As(err, &in) {
+		return err
+	}
+	var msg string
+	bad := false
+	switch {
+	case errors.Is(err, errClosed):
+		msg = op + ": fieldsync is shutting down"
+	case errors.Is(err, context.DeadlineExceeded):
+		msg = op + ": this took too long and was stopped; try again"
+	case errors.Is(err, context.Canceled):
+		msg = op + ": stopped before it finished"
+	case errors.Is(err, agent.ErrNoConflict):
+		msg = op + ": the record is not in conflict any more (it may have been resolved already)"
+	case errors.Is(err, store.ErrStaleResolution):
+		msg = op + ": the record changed while you were deciding; look at it again"
+	case errors.Is(err, agent.ErrCannotMerge):
+		msg, bad = op+": both edits changed the same fields, so they cannot be merged by themselves; choose field by field", true
+	case errors.Is(err, schema.ErrUnknownCollection):
+		msg, bad = op+": there is no such collection in the declarations", true
+	case errors.Is(err, schema.ErrInvalidRecord), errors.Is(err, store.ErrInvalidChange):
+		msg, bad = op+": "+err.Error(), true
+	case errors.Is(err, store.ErrNotFound):
+		msg = op + ": not found"
+	case errors.Is(err, ErrInvalidInput):
+		msg = err.Error()
+	default:
+		msg = op + ": " + err.Error()
+	}
+	return &peopleError{msg: msg, err: err, bad: bad}
+}
+
+// peopleError carries text for people over the error it explains.
+type peopleError struct {
+	msg string
+	err error
+	bad bool // the person's input caused it
+}
+
+func (e *peopleError) Error() string { return e.msg }
+
+func (e *peopleError) Unwrap() []error {
+	if e.bad {
+		return []error{e.err, ErrInvalidInput}
+	}
+	return []error{e.err}
+}
