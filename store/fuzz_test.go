@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -17,7 +18,7 @@ func FuzzAppend(f *testing.F) {
 		`[{"change_id":"a","collection":"c","record_id":"r","op":"delete","version":"000000000001000-0000-d","parents":["000000000000900-0000-d"],"device":"d"},
 		  {"change_id":"b","collection":"c","record_id":"r","op":"put","doc":{"x":1},"version":"000000000000900-0000-d","parents":["000000000001000-0000-d"],"device":"d"}]`,
 		`[{"change_id":"a","collection":"c","record_id":"r","op":"put","doc":[1],"version":"x","device":"d"}]`,
-		`[{"change_id":"a","collection":"c","record_id":"r","op":"put","doc":{},"version":"000000000001000-0000-` + string(make([]byte, 0)) + `dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd","device":"d"}]`,
+		`[{"change_id":"a","collection":"c","record_id":"r","op":"put","doc":{},"version":"000000000001000-0000-` + strings.Repeat("d", 300) + `","device":"d"}]`,
 		`[]`,
 	} {
 		f.Add([]byte(seed))
