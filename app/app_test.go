@@ -569,3 +569,33 @@ func TestInstanceIDFor(t *testing.T) {
 		}
 	}
 }
+
+func TestEmitter(t *testing.T) {
+	t.Parallel()
+	a := New(Options{})
+	e := NewEmitter(a)
+	e.Emit("sync:status", 1) // nothing attached: dropped, not fatal
+
+	rt := &fakeRuntime{}
+	AttachRuntime(a, rt)
+	e.Emit("sync:status", map[string]int{"pending": 2})
+	AttachRuntime(a, nil)
+	e.Emit("sync:status", 3)
+
+	if len(rt.events) != 1 || rt.events[0].name != "sync:status" {
+		t.Fatalf("events = %+v, want one sync:status", rt.events)
+	}
+	if got := rt.events[0].data; len(got) != 1 || got[0].(map[string]int)["pending"] != 2 {
+		t.Errorf("payload = %#v, want the one map argument", got)
+	}
+}
+
+func TestWailsOptionsBindsExtraObjects(t *testing.T) {
+	t.Parallel()
+	a := New(Options{})
+	extra := &struct{ Name string }{"ui"}
+	o := wailsOptions(a, DesktopOptions{App: a, Bind: []any{extra}}, slog.New(slog.DiscardHandler), "linux")
+	if len(o.Bind) != 2 || o.Bind[0] != any(a) || o.Bind[1] != any(extra) {
+		t.Errorf("Bind = %v, want the App then the extra object", o.Bind)
+	}
+}

@@ -42,12 +42,22 @@ type DesktopOptions struct {
 	// Assets is the built frontend with index.html at its root, e.g.
 	// fs.Sub(embedded, "frontend/dist"). Required.
 	Assets fs.FS
-	// Logger receives the app's and Wails' logs; nil discards them.
+	// Logger receives Wails' logs, and the App's when RunDesktop makes it;
+	// nil discards them.
 	Logger *slog.Logger
-	// Version is the build's version, reported by App.Version.
+	// App is the bound App. Give one made with New when other parts need
+	// it before the window opens (NewEmitter for the agent's events); nil
+	// means RunDesktop makes one from Logger, Version and SelfCheckPath.
+	App *App
+	// Bind lists further objects whose exported methods the page may call,
+	// such as the *UI (window.go.app.UI.<Method>).
+	Bind []any
+	// Version is the build's version, reported by App.Version; used only
+	// when App is nil.
 	Version string
 	// SelfCheckPath is where the latest start-up self-check report is
-	// written as JSON; empty means it is only logged.
+	// written as JSON; empty means it is only logged. Used only when App is
+	// nil.
 	SelfCheckPath string
 	// WebviewDataDir is a stable folder of fieldsync's own for the webview's
 	// storage (IndexedDB and friends). Required on Windows, where it becomes
@@ -85,11 +95,14 @@ func RunDesktop(ctx context.Context, opts DesktopOptions) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := New(Options{
-		Logger:        log,
-		Version:       opts.Version,
-		SelfCheckPath: opts.SelfCheckPath,
-	})
+	a := opts.App
+	if a == nil {
+		a = New(Options{
+			Logger:        log,
+			Version:       opts.Version,
+			SelfCheckPath: opts.SelfCheckPath,
+		})
+	}
 
 	var wg sync.WaitGroup
 	stopped := make(chan struct{})
@@ -134,7 +147,7 @@ func wailsOptions(a *App, opts DesktopOptions, log *slog.Logger, goos string) *o
 		BackgroundColour: options.NewRGB(0xf6, 0xf7, 0xf9),
 		AssetServer:      &assetserver.Options{Assets: opts.Assets},
 		OnShutdown:       a.shutdown,
-		Bind:             []any{a},
+		Bind:             append([]any{a}, opts.Bind...),
 		Logger:           newWailsLogger(log),
 		LogLevel:         wailsLevel(log),
 		// Production builds log below WARNING only when the slog handler
