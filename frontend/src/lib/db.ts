@@ -7,6 +7,15 @@ export const DB_NAME = 'fieldsync';
 /** Object store for small key/value facts (probe records, cursors). */
 export const META_STORE = 'meta';
 
+/** Object store of the records the UI works on, key [collection, record_id]. */
+export const RECORDS_STORE = 'records';
+
+/** Object store of captured changes not yet acknowledged by Go (autoIncrement seq). */
+export const OUTBOX_STORE = 'outbox';
+
+/** Object store of changes Go rejected, kept with the reason (key change_id). */
+export const REJECTED_STORE = 'rejected';
+
 /** A schema step; migrations[i] upgrades a database from version i to i+1. */
 export type Migration = (db: IDBDatabase, tx: IDBTransaction) => void;
 
@@ -14,6 +23,15 @@ export const migrations: readonly Migration[] = [
   // v1: key/value store for metadata.
   (db) => {
     db.createObjectStore(META_STORE, { keyPath: 'key' });
+  },
+  // v2: the data layer (src/lib/data): records, outbox, rejected changes.
+  (db) => {
+    const records = db.createObjectStore(RECORDS_STORE, { keyPath: ['collection', 'record_id'] });
+    records.createIndex('state', 'state');
+    const outbox = db.createObjectStore(OUTBOX_STORE, { keyPath: 'seq', autoIncrement: true });
+    outbox.createIndex('change_id', 'change_id', { unique: true });
+    outbox.createIndex('record', ['collection', 'record_id']);
+    db.createObjectStore(REJECTED_STORE, { keyPath: 'change_id' });
   },
 ];
 

@@ -1,21 +1,50 @@
 // The one module that talks to Go. Nothing else in the frontend may touch
-// window.go or the network bridge: screens and the data layer take a
-// Transport and stay testable with a fake.
+// window.go, window.runtime or the network bridge: api.ts wraps call() in
+// typed methods, and screens and the data layer take a Transport (or an Api)
+// so they stay testable with a fake.
 //
 // - In the desktop window, WailsTransport calls the bindings Wails injects as
-//   window.go.app.App.<Method> (see app/app.go). We wrap window.go ourselves
-//   instead of importing the generated wailsjs/ folder, so nothing generated
-//   has to be committed or built first.
-// - In a browser (issue 4: `fieldsync serve`), HttpTransport will make the
-//   same calls over the loopback HTTP bridge. Until then it reports that it
-//   is not connected.
+//   window.go.app.<Struct>.<Method> (App: app/app.go, UI: app/ui.go) and
+//   listens with window.runtime.EventsOn. We wrap window.go ourselves instead
+//   of importing the generated wailsjs/ folder, so nothing generated has to
+//   be committed or built first.
+// - In a browser (`fieldsync serve`), HttpTransport makes the same calls over
+//   the loopback HTTP bridge (bridge.ts: session cookie + CSRF token, events
+//   over server-sent events with reconnect).
+//
+// Method names are "Struct.Method": "UI.Accept", "App.Ping".
 
+import { BridgeError, BridgeTransport, type BridgeOptions } from './bridge';
 import type { SelfCheckResult } from './types';
 
-/** What the frontend can ask of Go. Every method maps to one App binding. */
+/** A listener for one Go event; gets the event's arguments as Wails passes them. */
+export type EventListener = (...data: unknown[]) => void;
+
+/**
+ * The state of the connection that carries events. Wails is always 'open';
+ * the bridge goes through the others when `fieldsync serve` stops or the
+ * session is lost.
+ */
+export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'unauthorized' | 'closed';
+
+/** What the frontend can ask of Go. */
 export interface Transport {
   /** Which implementation this is; shown in the status bar. */
   readonly kind: 'wails' | 'http';
+  /**
+   * Calls the bound Go method "Struct.Method" with args and resolves with its
+   * result. Rejects with a TransportError (NotConnectedError when Go cannot
+   * be reached) whose message is for people.
+   */
+  call<T>(method: string, ...args: unknown[]): Promise<T>;
+  /** Listens to a Go event; returns a function that stops listening. */
+  on(event: string, listener: EventListener): () => void;
+  /**
+   * Follows the event connection. The listener is called at once with the
+   * current status; `reconnected` is true when the connection is open again
+   * after it was lost (time to run the mirror loop and catch up).
+   */
+  onStatus(listener: (status: ConnectionStatus, reconnected: boolean) => void): () => void;
   /** Round-trips msg through Go unchanged (App.Ping). */
   ping(msg: string): Promise<string>;
   /** The running fieldsync version (App.Version). */
@@ -28,6 +57,7 @@ export interface Transport {
 export class TransportError extends Error {
   override readonly name: string = 'TransportError';
   constructor(
+    /** "UI.Accept" */
     readonly method: string,
     message: string,
   ) {
@@ -35,7 +65,7 @@ export class TransportError extends Error {
   }
 }
 
-/** The transport has no connection to Go. */
+/** The transport has no connection to Go: nothing ran there. */
 export class NotConnectedError extends TransportError {
   override readonly name = 'NotConnectedError';
 }
@@ -47,21 +77,32 @@ export interface WailsAppBindings {
   ReportSelfCheck(result: SelfCheckResult): Promise<void>;
 }
 
+/** A bound Go method as Wails exposes it: any arguments, a promise. */
+// unknown[] and Promise<unknown>: the shapes are checked by api.ts's types.
+export type WailsMethod = (...args: unknown[]) => Promise<unknown>;
+
+/** The window.runtime functions this module uses. */
+export interface WailsRuntime {
+  EventsOn(event: string, callback: (...data: unknown[]) => void): () => void;
+}
+
 /** The part of window this module reads. */
 export interface TransportHost {
-  go?: { app?: { App?: Partial<WailsAppBindings> } };
+  /** Bound structs by name: window.go.app.App, window.go.app.UI. */
+  go?: { app?: Record<string, Record<string, unknown> | undefined> };
+  runtime?: Partial<WailsRuntime>;
 }
 
 /** Finds the Wails bindings of app.App on host, or undefined outside Wails. */
 export function wailsBindings(host: TransportHost): WailsAppBindings | undefined {
-  const app = host.go?.app?.App;
+  const app = host.go?.app?.['App'] as Partial<WailsAppBindings> | undefined;
   if (
     app &&
     typeof app.Ping === 'function' &&
     typeof app.Version === 'function' &&
     typeof app.ReportSelfCheck === 'function'
   ) {
-    return app as WailsAppBindings;
+    return app as WailsAppBindings; // every method checked above
   }
   return undefined;
 }
@@ -69,66 +110,122 @@ export function wailsBindings(host: TransportHost): WailsAppBindings | undefined
 /** Turns whatever a binding rejected with into a TransportError. */
 function toTransportError(method: string, err: unknown): TransportError {
   if (err instanceof TransportError) return err;
+  if (err instanceof BridgeError) {
+    if (err.status === 0 || err.unauthorized) return new NotConnectedError(method, err.message);
+    return new TransportError(method, err.message);
+  }
   if (err instanceof Error) return new TransportError(method, err.message);
   // Wails rejects with the Go error's text as a plain string.
   if (typeof err === 'string' && err !== '') return new TransportError(method, err);
   return new TransportError(method, `${method} failed without a message`);
 }
 
-async function call<T>(method: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toTransportError(method, err);
+/** Splits "UI.Accept" into its struct and method, or throws a TransportError. */
+export function splitMethod(method: string): [string, string] {
+  const dot = method.indexOf('.');
+  if (dot <= 0 || dot === method.length - 1 || method.indexOf('.', dot + 1) >= 0) {
+    throw new TransportError(method, `"${method}" is not a Go method name (want Struct.Method)`);
+  }
+  return [method.slice(0, dot), method.slice(dot + 1)];
+}
+
+/** The helpers every transport derives from call(). */
+abstract class BaseTransport {
+  abstract call<T>(method: string, ...args: unknown[]): Promise<T>;
+
+  ping(msg: string): Promise<string> {
+    return this.call<string>('App.Ping', msg);
+  }
+
+  version(): Promise<string> {
+    return this.call<string>('App.Version');
+  }
+
+  async reportSelfCheck(result: SelfCheckResult): Promise<void> {
+    await this.call<unknown>('App.ReportSelfCheck', result);
   }
 }
 
 /** Transport over the Wails bindings in the desktop window. */
-export class WailsTransport implements Transport {
+export class WailsTransport extends BaseTransport implements Transport {
   readonly kind = 'wails';
-  constructor(private readonly app: WailsAppBindings) {}
+  private readonly host: TransportHost;
 
-  ping(msg: string): Promise<string> {
-    return call('Ping', () => this.app.Ping(msg));
+  /** host is window (or a fake): window.go and window.runtime are read at each call. */
+  constructor(host: TransportHost) {
+    super();
+    this.host = host;
   }
 
-  version(): Promise<string> {
-    return call('Version', () => this.app.Version());
+  async call<T>(method: string, ...args: unknown[]): Promise<T> {
+    try {
+      const [struct, name] = splitMethod(method);
+      const fn = this.host.go?.app?.[struct]?.[name];
+      if (typeof fn !== 'function') {
+        throw new NotConnectedError(method, `${method} is not bound in this fieldsync build`);
+      }
+      return (await (fn as WailsMethod)(...args)) as T;
+    } catch (err) {
+      throw toTransportError(method, err);
+    }
   }
 
-  async reportSelfCheck(result: SelfCheckResult): Promise<void> {
-    await call('ReportSelfCheck', () => this.app.ReportSelfCheck(result));
+  on(event: string, listener: EventListener): () => void {
+    const eventsOn = this.host.runtime?.EventsOn;
+    if (typeof eventsOn !== 'function') return () => {};
+    const off = eventsOn(event, listener);
+    return typeof off === 'function' ? off : () => {};
+  }
+
+  onStatus(listener: (status: ConnectionStatus, reconnected: boolean) => void): () => void {
+    // The bindings live in the same process: always connected.
+    listener('open', false);
+    return () => {};
   }
 }
 
-/**
- * Transport over the loopback HTTP bridge of `fieldsync serve`. The bridge
- * does not exist yet (issue 4); every call fails with NotConnectedError so
- * the UI says so instead of hanging.
- */
-export class HttpTransport implements Transport {
+/** Transport over the loopback HTTP bridge of `fieldsync serve`. */
+export class HttpTransport extends BaseTransport implements Transport {
   readonly kind = 'http';
-  constructor(readonly baseURL: string) {}
+  readonly bridge: BridgeTransport;
 
-  private notConnected(method: string): Promise<never> {
-    return Promise.reject(
-      new NotConnectedError(
-        method,
-        'Not connected to fieldsync: this page runs outside the desktop window and the browser bridge is not available yet.',
-      ),
-    );
+  constructor(
+    readonly baseURL: string,
+    opts: Omit<BridgeOptions, 'baseURL'> = {},
+  ) {
+    super();
+    this.bridge = new BridgeTransport({ ...opts, baseURL });
   }
 
-  ping(): Promise<string> {
-    return this.notConnected('Ping');
+  async call<T>(method: string, ...args: unknown[]): Promise<T> {
+    try {
+      splitMethod(method);
+      return await this.bridge.call<T>(method, ...args);
+    } catch (err) {
+      throw toTransportError(method, err);
+    }
   }
 
-  version(): Promise<string> {
-    return this.notConnected('Version');
+  on(event: string, listener: EventListener): () => void {
+    return this.bridge.on(event, listener);
   }
 
-  reportSelfCheck(): Promise<void> {
-    return this.notConnected('ReportSelfCheck');
+  onStatus(listener: (status: ConnectionStatus, reconnected: boolean) => void): () => void {
+    return this.bridge.onStatus((s, reconnected) => {
+      // BridgeStatus may grow; anything unknown counts as reconnecting.
+      const known: readonly ConnectionStatus[] = ['connecting', 'open', 'reconnecting', 'unauthorized', 'closed'];
+      listener(known.includes(s) ? s : 'reconnecting', reconnected);
+    });
+  }
+
+  /** Opens the event stream (it also opens with the first on()). */
+  connect(): void {
+    this.bridge.connect();
+  }
+
+  /** Closes the event stream. */
+  close(): void {
+    this.bridge.close();
   }
 }
 
@@ -137,7 +234,6 @@ export class HttpTransport implements Transport {
  * present, otherwise the HTTP bridge at the page's own origin.
  */
 export function createTransport(host: TransportHost & { location?: { origin: string } }): Transport {
-  const app = wailsBindings(host);
-  if (app) return new WailsTransport(app);
+  if (wailsBindings(host)) return new WailsTransport(host);
   return new HttpTransport(host.location?.origin ?? '');
 }

@@ -15,3 +15,323 @@ export interface SelfCheckResult {
   userAgent: string;
   durationMs: number;
 }
+
+// ---------------------------------------------------------------------------
+// The UI contract (issue 4, app.UI). JSON names follow the Go struct tags.
+
+/** A JSON document: the fields of one record. */
+export type Doc = Record<string, unknown>;
+
+/** What a change does to its record. */
+export type Op = 'put' | 'delete';
+
+/** One edit of one record (store.Change). */
+export interface Change {
+  /** 32 lowercase hex characters, unique across devices. */
+  change_id: string;
+  collection: string;
+  record_id: string;
+  op: Op;
+  /** The whole document after a put; absent for a delete. */
+  doc?: Doc;
+  /** HLC text form WWWWWWWWWWWWWWW-CCCC-node. */
+  version: string;
+  /** The versions the edit was made from; empty for a create. */
+  parents: string[];
+  device: string;
+  author?: string;
+  /** Epoch milliseconds. */
+  edited_at: number;
+}
+
+/** A record as the Go store holds it. */
+export interface StoreRecord {
+  collection: string;
+  record_id: string;
+  doc?: Doc;
+  version: string;
+  change_id: string;
+  deleted: boolean;
+  device: string;
+  author?: string;
+  edited_at: number;
+  /** More than one leaf means the record is in conflict. */
+  leaves: string[];
+  mseq: number;
+  last_seq?: number;
+  /** The record has local changes not yet in Drill. */
+  pending: boolean;
+}
+
+/** A conflict: a record with more than one leaf version. */
+export interface Conflict {
+  collection: string;
+  record_id: string;
+  leaves: Change[];
+  ancestor?: Change;
+  missing?: string[];
+  winner: string;
+  detected_at: number;
+  updated_at: number;
+  note?: string;
+}
+
+/** What Go did with one change handed to Accept. */
+export type AppendOutcome = 'accepted' | 'duplicate' | 'rejected';
+
+/** The answer for one change of an Accept call. */
+export interface AppendItem {
+  change_id: string;
+  outcome: AppendOutcome;
+  seq?: number;
+  mseq?: number;
+  conflicted?: boolean;
+  /** Why the change was rejected, for people. */
+  reason?: string;
+}
+
+/** The answer of UI.Accept. */
+export interface AppendResult {
+  results: AppendItem[];
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+}
+
+/** One change applied to Go's mirror, in mirror-sequence order. */
+export interface MirrorEntry {
+  mseq: number;
+  origin: 'local' | 'remote';
+  batch?: string;
+  change: Change;
+  /** The record's winning version after this change was applied. */
+  winner: string;
+  /** Whether the record is deleted after this change. */
+  deleted: boolean;
+  conflicted: boolean;
+}
+
+/** The answer of UI.MirrorSince. */
+export interface MirrorPage {
+  entries: MirrorEntry[];
+  last_mseq: number;
+  first_mseq: number;
+  /** `after` is older than what Go keeps: rebuild from UI.Records. */
+  truncated: boolean;
+}
+
+/** The answer of UI.Records. */
+export interface RecordsPage {
+  records: StoreRecord[];
+  /** Cursor for the next page; '' after the last one. */
+  next: string;
+  total: number;
+}
+
+/** The type of a declared field. */
+export type FieldType = 'text' | 'number' | 'integer' | 'boolean' | 'enum' | 'datetime' | 'note';
+
+/** One declared field of a collection. Datetime values are epoch ms numbers. */
+export interface Field {
+  name: string;
+  label?: string;
+  type: FieldType;
+  required?: boolean;
+  options?: string[];
+}
+
+/** A collection declaration. */
+export interface Collection {
+  name: string;
+  label?: string;
+  policy?: string;
+  fields: Field[];
+}
+
+/** Where the Drillbit is. */
+export interface DrillInfo {
+  configured: boolean;
+  urls: string[];
+  workspace: string;
+}
+
+/** The answer of UI.Info. */
+export interface Info {
+  device: string;
+  author: string;
+  version: string;
+  /** Go's last HLC version; the UI clock starts after it. */
+  hlc: string;
+  collections: Collection[];
+  drill: DrillInfo;
+  schedule: string;
+  schedule_text: string;
+}
+
+/** Sync phases reported in progress. */
+export type SyncPhase = 'push' | 'pull';
+
+/** Progress of a sync phase. */
+export interface Progress {
+  phase: SyncPhase | '';
+  done: number;
+  total: number;
+}
+
+/** The state of the sync agent. */
+export type SyncStateName = 'idle' | 'pushing' | 'pulling' | 'offline' | 'error';
+
+/** The answer of UI.Status and the payload of sync:status. */
+export interface Status {
+  state: SyncStateName;
+  device: string;
+  pending: number;
+  conflicts: number;
+  /** RFC 3339. */
+  last_success?: string;
+  last_error?: string;
+  cause?: string;
+  failures: number;
+  /** RFC 3339. */
+  next_run?: string;
+  progress: Progress;
+  unpushable?: string[];
+}
+
+/** One change of a record's history as the resolution audit holds it. */
+export interface Audit {
+  seq: number;
+  /** Epoch ms. */
+  at: number;
+  collection: string;
+  record_id: string;
+  author: string;
+  device: string;
+  take: string;
+  chosen_version?: string;
+  resolution_version: string;
+  leaves: string[];
+  note?: string;
+}
+
+/** The answer of UI.History. */
+export interface History {
+  /** Ascending version. */
+  changes: Change[];
+  audit: Audit[];
+}
+
+/** Records of one collection with local changes not yet in Drill. */
+export interface PendingIDs {
+  collection: string;
+  record_ids: string[];
+}
+
+/** The answer of UI.SyncNow. */
+export interface SyncReport {
+  pushed: number;
+  batches: number;
+  pulled: number;
+  pulled_batches: number;
+  conflicts: number;
+  auto_resolved: number;
+  unpushable: string[];
+  started_at: string;
+  finished_at: string;
+}
+
+/** Filter of UI.Conflicts. */
+export interface ConflictFilter {
+  collection?: string;
+  device?: string;
+  older_than_ms?: number;
+}
+
+/** How to resolve one conflict (UI.Resolve). */
+export interface ResolveChoice {
+  take: 'device' | 'server' | 'merge' | 'version';
+  /** The leaf to keep when take is "version". */
+  version?: string;
+  /** The merged document when take is "merge". */
+  doc?: Doc;
+}
+
+/** The answer of UI.KeepBoth. */
+export interface KeepBothResult {
+  kept: Change;
+  /** The other leaf as a new record (new id). */
+  copy: Change;
+}
+
+/** One conflict named by ResolveMany. */
+export interface RecordRef {
+  collection: string;
+  record_id: string;
+}
+
+/** The policy ResolveMany applies. */
+export type ResolveManyTake = 'device' | 'server' | 'newest';
+
+/** The answer of UI.ResolveMany. */
+export interface ResolveManyResult {
+  resolved: number;
+  failed: (RecordRef & { error: string })[];
+}
+
+/** How the Drillbit asks for credentials. */
+export type AuthMode = 'none' | 'basic' | 'form';
+
+/** The user's settings (config.json). */
+export interface SettingsValues {
+  drill_urls: string[];
+  workspace: string;
+  auth: AuthMode;
+  user: string;
+  ca_file: string;
+  schedule: string;
+  /** Collection declarations as configured. */
+  collections: Collection[];
+}
+
+/** Where the Drill password is kept. */
+export type PasswordStore = 'keyring' | 'file' | 'env' | 'none';
+
+/** The answer of UI.Settings and UI.SaveSettings. */
+export interface Settings {
+  settings: SettingsValues;
+  /** Keys set by IT's managed file: shown read-only. */
+  locked: string[];
+  password: PasswordStore;
+  schedule_text: string;
+  /** The config file the settings are saved to. */
+  file: string;
+}
+
+/** The answer of UI.SetPassword. */
+export interface SetPasswordResult {
+  stored_in: 'keyring' | 'file';
+}
+
+/** One check of UI.TestConnection. */
+export interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  hint?: string;
+}
+
+/** The answer of UI.DescribeSchedule. */
+export interface ScheduleText {
+  text: string;
+  error?: string;
+}
+
+/** Payload of the sync:applied event. */
+export interface AppliedEvent {
+  collection: string;
+  batch: string;
+  changes: { mseq: number; conflicted: boolean; change: Change }[];
+}
+
+/** Payload of the sync:conflict event. */
+export type ConflictEvent = RecordRef;

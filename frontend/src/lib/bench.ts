@@ -1,0 +1,145 @@
+// Capture benchmarks the browser benchmark (playwright, `make bench`) drives
+// in a real page: a bulk import through the data layer until Go acknowledged
+// every change, next to raw IndexedDB puts of the same records in the same
+// run, and the edit-to-durable latency of single edits.
+//
+// Dexie 4 vs raw IndexedDB (the data layer's bulk-put path: record + outbox
+// entry per item, one transaction per chunk of 500): see the numbers in
+// data/DEXIE.md. The data layer uses raw IndexedDB.
+
+import type { DataStore } from './data';
+import { request, txDone } from './data/idb';
+import type { Doc } from './types';
+
+/** Makes the i-th benchmark document. */
+export type DocMaker = (i: number) => Doc;
+
+/** A field-worker-like document of about 300 bytes. */
+export const defaultDoc: DocMaker = (i) => ({
+  site: `Site ${i % 97}`,
+  species: ['oak', 'beech', 'ash', 'pine', 'birch'][i % 5] ?? 'oak',
+  height_m: 5 + (i % 300) / 10,
+  dbh_cm: 10 + (i % 80),
+  healthy: i % 7 !== 0,
+  observed_at: 1_700_000_000_000 + i * 60_000,
+  note: `Observation ${i}: crown intact, bark sound, no visible pests; photo taken from the north side.`,
+});
+
+/** The outcome of a timed run. */
+export interface Timing {
+  records: number;
+  ms: number;
+  perSecond: number;
+}
+
+function timing(records: number, ms: number): Timing {
+  return { records, ms, perSecond: ms > 0 ? (records * 1000) / ms : 0 };
+}
+
+/**
+ * Imports n records through the data layer (putMany in chunks, one
+ * transaction each) and waits until Go acknowledged every change.
+ */
+export async function bulkImport(
+  store: DataStore,
+  collection: string,
+  n: number,
+  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number } = {},
+): Promise<Timing> {
+  const chunk = opts.chunk ?? 500;
+  const make = opts.makeDoc ?? defaultDoc;
+  const now = opts.now ?? (() => performance.now());
+  const start = now();
+  for (let i = 0; i < n; i += chunk) {
+    const items = [];
+    for (let j = i; j < Math.min(n, i + chunk); j++) items.push({ id: null, doc: make(j) });
+    await store.putMany(collection, items);
+  }
+  await waitAcknowledged(store);
+  return timing(n, now() - start);
+}
+
+/** Resolves when the outbox is empty (every change acknowledged by Go). */
+export async function waitAcknowledged(store: DataStore): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    await store.flush();
+    let outbox = 0;
+    store.status.subscribe((s) => (outbox = s.outbox))();
+    if (outbox === 0) return;
+  }
+  throw new Error('the outbox did not drain');
+}
+
+/**
+ * Puts the same n records straight into a scratch IndexedDB database (one
+ * object store, one transaction per chunk) and deletes it afterwards: the
+ * baseline for bulkImport.
+ */
+export async function rawPuts(
+  factory: IDBFactory,
+  n: number,
+  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; dbName?: string } = {},
+): Promise<Timing> {
+  const chunk = opts.chunk ?? 500;
+  const make = opts.makeDoc ?? defaultDoc;
+  const now = opts.now ?? (() => performance.now());
+  const name = opts.dbName ?? 'fieldsync-bench-raw';
+  await request(factory.deleteDatabase(name));
+  const open = factory.open(name, 1);
+  open.onupgradeneeded = () => open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
+  const db = await request(open);
+  try {
+    const start = now();
+    for (let i = 0; i < n; i += chunk) {
+      const tx = db.transaction('records', 'readwrite');
+      const done = txDone(tx);
+      const s = tx.objectStore('records');
+      for (let j = i; j < Math.min(n, i + chunk); j++) {
+        s.put({ collection: 'bench', record_id: `r${j}`, doc: make(j) });
+      }
+      await done;
+    }
+    return timing(n, now() - start);
+  } finally {
+    db.close();
+    await request(factory.deleteDatabase(name)).catch(() => undefined);
+  }
+}
+
+/** Latency samples in ms and their median and 99th percentile. */
+export interface Latency {
+  samples: number[];
+  medianMs: number;
+  p99Ms: number;
+}
+
+/** The q-quantile (0..1) of sorted values, nearest rank. */
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i] ?? 0;
+}
+
+/**
+ * Measures edit-to-durable latency: for each sample, one put through the
+ * data layer and the time until Go acknowledged it (flush, no debounce wait).
+ */
+export async function editLatency(
+  store: DataStore,
+  collection: string,
+  samples: number,
+  opts: { makeDoc?: DocMaker; now?: () => number } = {},
+): Promise<Latency> {
+  const make = opts.makeDoc ?? defaultDoc;
+  const now = opts.now ?? (() => performance.now());
+  const first = await store.put(collection, null, make(0));
+  const out: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const start = now();
+    await store.put(collection, first.record_id, make(i + 1));
+    await waitAcknowledged(store);
+    out.push(now() - start);
+  }
+  const sorted = [...out].sort((a, b) => a - b);
+  return { samples: out, medianMs: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99) };
+}
