@@ -24,6 +24,7 @@ type fakeDrill struct {
 	mu      sync.Mutex
 	tables  map[string][]Row
 	views   map[string]string
+	mtimes  map[string]int64 // table -> modification time (ms)
 	queries []string
 	nowMS   int64
 	// before, when set, runs before each statement; an error fails it.
@@ -36,7 +37,7 @@ type fakeDrill struct {
 var _ Drill = (*fakeDrill)(nil)
 
 func newFakeDrill() *fakeDrill {
-	return &fakeDrill{tables: map[string][]Row{}, views: map[string]string{}, nowMS: 1_800_000_000_000}
+	return &fakeDrill{tables: map[string][]Row{}, views: map[string]string{}, mtimes: map[string]int64{}, nowMS: 1_800_000_000_000}
 }
 
 var (
@@ -102,6 +103,7 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		}
 		if keep > 0 || err == nil {
 			f.tables[table] = rows[:keep]
+			f.mtimes[table] = f.nowMS
 		}
 		return []Row{{"Fragment": "0_0", "Number of records written": json.Number(strconv.Itoa(keep))}}, err
 	case strings.HasPrefix(sql, "DROP TABLE IF EXISTS "):
@@ -120,7 +122,7 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		var out []Row
 		for name := range f.tables {
 			if rest, ok := strings.CutPrefix(name, table+"/"); ok {
-				out = append(out, Row{"name": rest, "isDirectory": true})
+				out = append(out, Row{"name": rest, "isDirectory": true, "modificationTime": json.Number(strconv.FormatInt(f.mtimes[name], 10))})
 			}
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })

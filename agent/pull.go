@@ -89,7 +89,9 @@ func (a *Agent) pull(ctx context.Context, rep *Report) error {
 }
 
 // listBatches lists the batch directories of a collection made by other
-// devices, at or after fromMS, not seen yet, oldest first.
+// devices, at or after fromMS, not seen yet, oldest first. A batch's time is
+// the later of the time in its name and its directory's modification time
+// (the Drillbit's file system clock).
 func (a *Agent) listBatches(ctx context.Context, coll string, fromMS int64) ([]remoteBatch, error) {
 	dir, err := a.table(coll, "/changes")
 	if err != nil {
@@ -109,7 +111,16 @@ func (a *Agent) listBatches(ctx context.Context, coll string, fromMS int64) ([]r
 			continue
 		}
 		ms, device, ok := parseBatchName(name)
-		if !ok || device == a.device || ms < fromMS {
+		if !ok || device == a.device {
+			continue
+		}
+		// A batch retried long after it was named (a device offline
+		// after a failed write) carries an old name but a new directory
+		// time; the later of the two places it on the time line.
+		if mt, err := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time")); err == nil {
+			ms = max(ms, mt)
+		}
+		if ms < fromMS {
 			continue
 		}
 		seen, err := a.st.Seen(ctx, coll, name)

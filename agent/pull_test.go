@@ -86,22 +86,28 @@ func TestPullWatermarkLookBack(t *testing.T) {
 	if err != nil || wm == 0 {
 		t.Fatalf("watermark %d %v", wm, err)
 	}
-	mk := func(ms int64, id string) {
+	mk := func(ms, mtime int64, id string) {
 		fd.mu.Lock()
 		defer fd.mu.Unlock()
 		v := fmt.Sprintf("%015d-0000-c", ms)
-		fd.tables["inspections/changes/"+batchName(ms, "c", 1)] = []Row{{
+		name := "inspections/changes/" + batchName(ms, "c", 1)
+		fd.mtimes[name] = mtime
+		fd.tables[name] = []Row{{
 			"change_id": id, "record_id": id, "op": "put", "version": v, "parents": "[]",
 			"device": "c", "author": "", "edited_at": json.Number("1"), "batch_rows": json.Number("1"), "doc": `{"site":"c"}`,
 		}}
 	}
-	mk(wm-time.Hour.Milliseconds(), "old")
-	mk(wm-10*time.Minute.Milliseconds(), "late")
+	hour := time.Hour.Milliseconds()
+	mk(wm-hour, wm-hour, "old")
+	mk(wm-10*time.Minute.Milliseconds(), wm-10*time.Minute.Milliseconds(), "late")
+	mk(wm-5*hour, wm+1, "retried") // named long ago, written now
 	rep := b.sync(t)
-	if rep.Pulled != 1 {
-		t.Errorf("pulled %d, want only the batch inside the look-back window", rep.Pulled)
+	if rep.Pulled != 2 {
+		t.Errorf("pulled %d, want the two batches inside the look-back window", rep.Pulled)
 	}
-	if _, err := b.st.Record(context.Background(), "inspections", "late"); err != nil {
-		t.Errorf("late batch not applied: %v", err)
+	for _, id := range []string{"late", "retried"} {
+		if _, err := b.st.Record(context.Background(), "inspections", id); err != nil {
+			t.Errorf("batch %s not applied: %v", id, err)
+		}
 	}
 }

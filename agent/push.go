@@ -19,11 +19,12 @@ import (
 // writes it again.
 var ErrBatchMismatch = errors.New("batch in Drill does not match its manifest")
 
-// MaxTypedText bounds a text value copied into its typed column; a longer
+// MaxTypedText bounds (in bytes) a text value copied into its typed column
+// (Drill's VARCHAR limit, which the views cast to); a longer
 // one is only in doc (the column is NULL). Drill plans a CTAS in time that
 // grows faster than linearly with the size of its SQL, so copying a long
 // note twice would make its batch much slower to write.
-const MaxTypedText = 64 << 10
+const MaxTypedText = 65535
 
 // scanPage is how many journal entries a push reads per store call.
 const scanPage = 1000

@@ -60,6 +60,9 @@ func (s *schedule) backoff(failures int) time.Duration {
 
 // loop runs scheduled syncs until ctx ends.
 func (a *Agent) loop(ctx context.Context) {
+	if _, err := a.RefreshStatus(ctx); err != nil {
+		a.log.Warn("read status", "err", err)
+	}
 	for {
 		a.mu.Lock()
 		next := a.sched.next(a.now(), a.status.Failures)

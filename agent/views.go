@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // viewSQL returns the statements that create a collection's analyst views:
@@ -28,7 +29,12 @@ func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
 		return "", nil, err
 	}
 	cols, _ := a.columns(coll)
-	var names []string
+	// Batches written before a field was declared lack its column, which
+	// Drill then reads as a nullable INT: a schema change that sort and
+	// window operators refuse. So the innermost SELECT names every column
+	// and casts each field to its type; the window works on that.
+	var inner, outer []string
+	inner = append(inner, "t.`op`")
 	for _, c := range cols {
 		if c.Name == "batch_rows" || c.Name == "parents" || c.Name == "op" {
 			continue
@@ -37,24 +43,29 @@ func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
 		if err != nil {
 			return "", nil, err
 		}
-		names = append(names, "s."+id)
+		outer = append(outer, "s."+id)
+		switch {
+		case c.Field == "":
+			inner = append(inner, "t."+id)
+		case c.Type == schema.SQLVarchar:
+			inner = append(inner, fmt.Sprintf("CAST(t.%s AS VARCHAR(%d)) AS %s", id, MaxTypedText, id))
+		default:
+			inner = append(inner, fmt.Sprintf("CAST(t.%s AS %s) AS %s", id, c.Type, id))
+		}
 	}
-	list := strings.Join(names, ", ")
+	list := strings.Join(outer, ", ")
 	stmts = append(stmts, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s FROM ("+
-		"SELECT t.*, ROW_NUMBER() OVER (PARTITION BY t.`record_id` ORDER BY t.`version` DESC) AS `rn` FROM %s t"+
-		") s WHERE s.`rn` = 1 AND s.`op` <> 'delete'", current, list, logTable))
+		"SELECT u.*, ROW_NUMBER() OVER (PARTITION BY u.`record_id` ORDER BY u.`version` DESC) AS `rn` FROM ("+
+		"SELECT %s FROM %s t) u"+
+		") s WHERE s.`rn` = 1 AND s.`op` <> 'delete'", current, list, strings.Join(inner, ", "), logTable))
+	meta := "`record_id`, `version`, `change_id`, `op`, `device`, `author`, `edited_at`, `doc`"
+	leaves := fmt.Sprintf("SELECT c.`record_id`, c.`version`, c.`change_id`, c.`op`, c.`device`, c.`author`, c.`edited_at`, c.`doc` FROM (SELECT %[1]s FROM %[2]s) c LEFT JOIN ("+
+		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM (SELECT q.`record_id`, q.`parents` FROM %[2]s q WHERE q.`parents` <> '[]') p) f"+
+		") k ON k.`record_id` = c.`record_id` AND k.`parent` = c.`version` WHERE k.`parent` IS NULL", meta, logTable)
 	stmts = append(stmts, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS "+
-		"SELECT l.`record_id`, l.`version`, l.`change_id`, l.`op`, l.`device`, l.`author`, l.`edited_at`, l.`doc`, n.`leaves` FROM ("+
-		"SELECT c.* FROM %[2]s c LEFT JOIN ("+
-		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM (SELECT q.`record_id`, q.`parents` FROM %[2]s q WHERE q.`parents` <> '[]') p) f"+
-		") k ON k.`record_id` = c.`record_id` AND k.`parent` = c.`version` WHERE k.`parent` IS NULL"+
-		") l JOIN ("+
-		"SELECT x.`record_id`, COUNT(*) AS `leaves` FROM ("+
-		"SELECT c.`record_id` FROM %[2]s c LEFT JOIN ("+
-		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM (SELECT q.`record_id`, q.`parents` FROM %[2]s q WHERE q.`parents` <> '[]') p) f"+
-		") k ON k.`record_id` = c.`record_id` AND k.`parent` = c.`version` WHERE k.`parent` IS NULL"+
-		") x GROUP BY x.`record_id` HAVING COUNT(*) > 1"+
-		") n ON n.`record_id` = l.`record_id`", conflicts, logTable))
+		"SELECT l.`record_id`, l.`version`, l.`change_id`, l.`op`, l.`device`, l.`author`, l.`edited_at`, l.`doc`, n.`leaves` FROM (%s) l JOIN ("+
+		"SELECT x.`record_id`, COUNT(*) AS `leaves` FROM (%s) x GROUP BY x.`record_id` HAVING COUNT(*) > 1"+
+		") n ON n.`record_id` = l.`record_id`", conflicts, leaves, leaves))
 	return list, stmts, nil
 }
 
