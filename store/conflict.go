@@ -57,32 +57,32 @@ func (s *Store) Conflicts(ctx context.Context, collection string) ([]Conflict, e
 	return out, nil
 }
 
-// PutConflict stores cf as the conflict of its record, replacing the stored
-// one. The store keeps conflicts in step with the version graph by itself;
-// this is for the agent's annotations (Note). A later change of the record
-// refreshes Leaves, Ancestor and Winner but keeps Note and DetectedAt.
+// PutConflict stores the agent's annotation of an open conflict: cf.Note is
+// saved on the conflict of record cf.Collection/cf.RecordID. Everything
+// else in a conflict (leaves, ancestor, winner, times) is kept in step with
+// the version graph by the store and is not taken from cf, so an annotation
+// made from a stale read cannot bring back old leaves or a settled
+// conflict. It fails with ErrNotFound when the record is not in conflict
+// (any more).
 func (s *Store) PutConflict(ctx context.Context, cf Conflict) error {
-	if err := validID("collection", cf.Collection); err != nil {
-		return fmt.Errorf("store: put conflict: %w", err)
-	}
-	if err := validID("record id", cf.RecordID); err != nil {
-		return fmt.Errorf("store: put conflict: %w", err)
-	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		cb, err := sub(tx, bConflicts, cf.Collection)
+		cb, _ := sub(tx, bConflicts, cf.Collection)
+		var cur Conflict
+		found, err := getJSON(cb, []byte(cf.RecordID), &cur)
 		if err != nil {
 			return err
 		}
-		if cf.UpdatedAt == 0 {
-			cf.UpdatedAt = s.nowMS()
+		if !found {
+			return ErrNotFound
 		}
-		if cf.DetectedAt == 0 {
-			cf.DetectedAt = cf.UpdatedAt
+		if cur.Note == cf.Note {
+			return nil
 		}
-		return putJSON(cb, []byte(cf.RecordID), cf)
+		cur.Note, cur.UpdatedAt = cf.Note, s.nowMS()
+		return putJSON(cb, []byte(cf.RecordID), cur)
 	})
 	if err != nil {
-		return fmt.Errorf("store: put conflict %s/%s: %w", cf.Collection, cf.RecordID, err)
+		return fmt.Errorf("store: annotate conflict %s/%s: %w", cf.Collection, cf.RecordID, err)
 	}
 	return nil
 }

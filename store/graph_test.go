@@ -210,7 +210,20 @@ func TestConflictAnnotations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stale := cf
 	cf.Note = "fields overlap: manual"
+	if err := s.PutConflict(ctx, cf); err != nil {
+		t.Fatal(err)
+	}
+	// An annotation made from a stale read keeps the stored leaves.
+	stale.Leaves = stale.Leaves[:1]
+	stale.Note = "from a stale read"
+	if err := s.PutConflict(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Conflict(ctx, "inspections", "r"); len(got.Leaves) != 2 || got.Note != stale.Note {
+		t.Errorf("after a stale annotation: %d leaves, note %q", len(got.Leaves), got.Note)
+	}
 	if err := s.PutConflict(ctx, cf); err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +238,9 @@ func TestConflictAnnotations(t *testing.T) {
 	}
 	if err := s.DeleteConflict(ctx, "inspections", "r"); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.PutConflict(ctx, cf); !errors.Is(err, ErrNotFound) {
+		t.Errorf("annotating a settled conflict: %v, want ErrNotFound", err)
 	}
 	if list, _ := s.Conflicts(ctx, "inspections"); len(list) != 0 {
 		t.Errorf("conflicts after delete: %+v", list)
