@@ -12,7 +12,9 @@
 // # Bucket tree
 //
 // Everything lives under a versioned root; keys marked (u64) are 8-byte
-// big-endian integers, so cursor order is numeric order. Values are JSON.
+// big-endian integers, so cursor order is numeric order. Values are JSON,
+// except version nodes: a format byte, a length-prefixed JSON header, then
+// the change's doc bytes exactly as they were appended.
 //
 //	v1/
 //	  meta/                          schema_version (u64), device_id,
@@ -40,7 +42,8 @@
 //	  seen/<collection>/<batch>      pulled batches already applied
 //	  conflicts/<collection>/<record_id>
 //	                                 records with more than one leaf: every leaf's
-//	                                 change, the common ancestor, the winner
+//	                                 change, the common ancestor, the winner,
+//	                                 missing parents, the agent's note
 //	  audit/<seq (u64)>              audit log (who resolved what, when)
 //	  counts/<collection>            live and deleted record counts (since v2)
 //
