@@ -332,3 +332,38 @@ func TestOpenDamagedFile(t *testing.T) {
 		})
 	}
 }
+
+func TestBackup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	mustAppend(t, s, seqChange("c", 1), seqChange("c", 2))
+	dst := filepath.Join(t.TempDir(), "backups", "fieldsync.db")
+	if err := s.Backup(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, seqChange("c", 3)) // after the backup: not in it
+	for _, tt := range []struct {
+		path string
+		want os.FileMode
+	}{{dst, 0o600}, {filepath.Dir(dst), 0o700}} {
+		if fi, err := os.Stat(tt.path); err != nil || fi.Mode().Perm() != tt.want {
+			t.Errorf("%s: %v, %v; want mode %v", tt.path, fi.Mode().Perm(), err, tt.want)
+		}
+	}
+	b := mustOpenAt(t, dst, nil)
+	checkConsistent(t, b.db)
+	if b.DeviceID() != s.DeviceID() {
+		t.Errorf("backup device %q, want %q", b.DeviceID(), s.DeviceID())
+	}
+	st, err := b.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastSeq != 2 || st.Collections["inspections"].Live != 2 {
+		t.Errorf("backup stats %+v", st)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), "*.tmp*")); len(entries) != 0 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+}

@@ -384,3 +384,42 @@ func validDeviceID(id string) error {
 	}
 	return nil
 }
+
+// Backup writes a consistent copy of the store to dst (mode 0600, missing
+// parent directories 0700) while the store stays in use: a read
+// transaction's snapshot, written to a temporary file and renamed into
+// place, so dst is never a half-written file. The copy opens with Open like
+// the original (it carries the same device id: restore it only in place of
+// the original, never as a second device).
+func (s *Store) Backup(ctx context.Context, dst string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: backup to %s: %w", dst, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return fmt.Errorf("store: backup to %s: %w", dst, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("store: backup to %s: %w", dst, err)
+	}
+	defer os.Remove(tmp.Name())
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if err := tmp.Chmod(0o600); err != nil {
+			return err
+		}
+		if _, err := tx.WriteTo(tmp); err != nil {
+			return err
+		}
+		return tmp.Sync()
+	})
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		return fmt.Errorf("store: backup to %s: %w", dst, err)
+	}
+	return nil
+}
