@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,20 +13,19 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/internal/drilltest"
 	"github.com/fieldsync/fieldsync/schema"
 )
 
 var itSeq atomic.Int64
 
+func TestMain(m *testing.M) { drilltest.Main(m) }
+
 // realDrill returns the agent's Drill over a REST client to the shared test
-// Drillbit.
+// Drillbit (started when the environment names none; never skipped).
 func realDrill(tb testing.TB) Drill {
 	tb.Helper()
-	url := os.Getenv("FIELDSYNC_DRILL_URL")
-	if url == "" {
-		url = drill.DefaultEndpoint
-	}
-	c, err := drill.New(drill.Options{Endpoints: []string{url}})
+	c, err := drill.New(drill.Options{Endpoints: []string{drilltest.URL(tb)}})
 	if err != nil {
 		tb.Fatal(err)
 	}
