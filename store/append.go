@@ -313,8 +313,10 @@ func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, or
 		return res, Version{}, err
 	}
 	res.Conflicted = len(st.Leaves) > 1
-	if err := s.updateConflict(tx, vb, c.Collection, c.RecordID, st); err != nil {
-		return res, Version{}, err
+	if len(before.Leaves) > 1 || res.Conflicted { // else there is no entry to touch
+		if err := s.updateConflict(tx, vb, c.Collection, c.RecordID, st); err != nil {
+			return res, Version{}, err
+		}
 	}
 	if err := updateCounts(tx, tally, c.Collection, existed, before, st); err != nil {
 		return res, Version{}, err
