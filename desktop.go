@@ -14,15 +14,37 @@ import (
 //go:embed build/appicon.png
 var appIcon []byte
 
-// desktop opens the Wails window with the runtime's parts. It returns when
-// the window is closed, or closes it when ctx is cancelled (SIGINT/SIGTERM).
+// desktop opens the Wails window with the runtime's parts: the App and the
+// UI bound into the page, the agent's events sent to the window, and the
+// sync schedule running while the window is open. It returns when the window
+// is closed, or closes it when ctx is cancelled (SIGINT/SIGTERM).
 func desktop(ctx context.Context, rt *cli.Runtime) error {
 	dataDir := rt.Config.DataDir
+	b, err := cli.NewBackend(ctx, rt)
+	if err != nil {
+		return err
+	}
+	a := app.New(app.Options{
+		Logger:        rt.Logger.With("component", "app"),
+		Version:       cli.Version(),
+		SelfCheckPath: filepath.Join(dataDir, "selfcheck.json"),
+	})
+	ui, err := app.NewUI(app.UIOptions{Backend: b, Logger: rt.Logger.With("component", "ui"), Done: ctx.Done()})
+	if err != nil {
+		return err
+	}
+	// Events sent before Wails attaches the window are dropped; the page
+	// catches up by mirror sequence when it starts.
+	b.AddEvents(app.NewEmitter(a))
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	defer b.Stop()
 	return app.RunDesktop(ctx, app.DesktopOptions{
 		Assets:         rt.Env.Assets,
 		Logger:         rt.Logger,
-		Version:        cli.Version(),
-		SelfCheckPath:  filepath.Join(dataDir, "selfcheck.json"),
+		App:            a,
+		Bind:           []any{ui},
 		WebviewDataDir: filepath.Join(dataDir, "webview"),
 		InstanceID:     app.InstanceIDFor(dataDir),
 		Icon:           appIcon,

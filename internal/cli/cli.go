@@ -71,6 +71,7 @@ func commands() []command {
 		{"doctor", "check settings, store, keyring and every Drillbit; explain what is wrong", runDoctor},
 		{"login", "store the Drill password in the OS keyring", runLogin},
 		{"settings", "print the settings in force (all layers applied) as JSON", runSettings},
+		{"serve", "serve the UI to a browser on 127.0.0.1 and sync; prints the address to open (key included) first", runServe},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -190,8 +191,9 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, positional...))
 }
 
-// loadConfig applies the settings layers and then the flags.
-func loadConfig(env Env, g *globals) (config.Config, error) {
+// sourcesFor names the settings layers of a run: the managed file, the
+// user's file (--config, FIELDSYNC_CONFIG or the default) and the environment.
+func sourcesFor(env Env, g *globals) config.Sources {
 	src := config.Sources{Managed: config.ManagedFile(), Env: env.Environ}
 	if v, ok := lookupEnv(env.Environ, "FIELDSYNC_MANAGED_CONFIG"); ok {
 		src.Managed = v
@@ -203,7 +205,12 @@ func loadConfig(env Env, g *globals) (config.Config, error) {
 	} else if p, err := config.UserFile(); err == nil {
 		src.User = p
 	}
-	c, err := config.Load(src)
+	return src
+}
+
+// loadConfig applies the settings layers and then the flags.
+func loadConfig(env Env, g *globals) (config.Config, error) {
+	c, err := config.Load(sourcesFor(env, g))
 	if err != nil {
 		return c, err
 	}

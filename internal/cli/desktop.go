@@ -17,8 +17,11 @@ import (
 // is built from. The process that builds it owns it and closes it.
 type Runtime struct {
 	Config config.Config
-	Logger *slog.Logger
-	Env    Env
+	// Sources are the settings layers Config was loaded from; the settings
+	// UI writes Sources.User.
+	Sources config.Sources
+	Logger  *slog.Logger
+	Env     Env
 	// Set by openParts:
 	Store   *store.Store
 	Schema  *schema.Set
@@ -66,7 +69,7 @@ func openRuntime(_ context.Context, env Env, g *globals) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{Config: c, Env: env}
+	rt := &Runtime{Config: c, Sources: sourcesFor(env, g), Env: env}
 	rt.closers = append(rt.closers, lf)
 	term := c.Log
 	if g.quiet && g.logLevel == "" {

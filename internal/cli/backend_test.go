@@ -1,0 +1,526 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/agent"
+	"github.com/fieldsync/fieldsync/app"
+	"github.com/fieldsync/fieldsync/internal/config"
+	"github.com/fieldsync/fieldsync/internal/drilltest"
+	"github.com/fieldsync/fieldsync/store"
+)
+
+// unreachableDrill is a Drillbit URL nothing listens on (the discard port).
+const unreachableDrill = "http://127.0.0.1:9"
+
+// testBackend is a Backend over a real store in a temporary directory.
+type testBackend struct {
+	*Backend
+	rt   *Runtime
+	dir  string
+	coll string
+	kr   memKeyring
+}
+
+// backendOpts changes what mustOpenBackend builds.
+type backendOpts struct {
+	drillURL   string // default unreachableDrill
+	collection string // default "sites"
+	managed    string // body of the managed settings file, if any
+}
+
+func mustOpenBackend(tb testing.TB, o backendOpts) *testBackend {
+	tb.Helper()
+	if o.drillURL == "" {
+		o.drillURL = unreachableDrill
+	}
+	if o.collection == "" {
+		o.collection = "sites"
+	}
+	dir := tb.TempDir()
+	cols := filepath.Join(dir, "collections.json")
+	decl := fmt.Sprintf(`{"collections":[{"name":%q,"fields":[{"name":"name","type":"text","required":true},{"name":"visits","type":"integer"}]}]}`, o.collection)
+	if err := os.WriteFile(cols, []byte(decl), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	src := config.Sources{User: filepath.Join(dir, "cfg", "config.json"), Managed: filepath.Join(dir, "managed.json")}
+	if o.managed != "" {
+		if err := os.WriteFile(src.Managed, []byte(o.managed), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	c, err := config.Load(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.DataDir, c.Device, c.Author, c.Collections = filepath.Join(dir, "data"), "dev1", "ann", cols
+	c.Drill.URLs = []string{o.drillURL}
+	kr := memKeyring{}
+	rt := &Runtime{Config: c, Sources: src, Logger: slog.New(slog.DiscardHandler), Env: Env{Keyring: kr}}
+	tb.Cleanup(func() { rt.Close() })
+	b, err := NewBackend(context.Background(), rt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(b.Stop)
+	return &testBackend{Backend: b, rt: rt, dir: dir, coll: o.collection, kr: kr}
+}
+
+func newID(tb testing.TB) string {
+	tb.Helper()
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		tb.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// uiChange builds a change the way the UI does: its own clock node.
+func uiChange(tb testing.TB, coll, id, doc string, parents ...string) store.Change {
+	tb.Helper()
+	v := store.Version{WallMS: time.Now().UnixMilli(), Node: "dev1.ui0001"}
+	return store.Change{ChangeID: newID(tb), Collection: coll, RecordID: id, Op: store.OpPut,
+		Doc: json.RawMessage(doc), Version: v.String(), Parents: append([]string{}, parents...),
+		Device: "dev1", EditedAt: time.Now().UnixMilli()}
+}
+
+// mustConflict makes record id conflicted: a local create and a concurrent
+// create pulled from device "dev2". It returns the remote leaf.
+func (tb *testBackend) mustConflict(t testing.TB, id string) store.Change {
+	t.Helper()
+	ctx := context.Background()
+	local := uiChange(t, tb.coll, id, `{"name":"local","visits":1}`)
+	if r, err := tb.Accept(ctx, []store.Change{local}); err != nil || r.Accepted != 1 {
+		t.Fatalf("Accept = %+v, %v", r, err)
+	}
+	remote := store.Change{ChangeID: newID(t), Collection: tb.coll, RecordID: id, Op: store.OpPut,
+		Doc: json.RawMessage(`{"name":"remote","visits":2}`), Parents: []string{},
+		Version: store.Version{WallMS: time.Now().UnixMilli() - 1000, Node: "dev2"}.String(), Device: "dev2", EditedAt: 1}
+	if _, err := tb.rt.Store.ApplyRemote(ctx, "b1_"+id, []store.Change{remote}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.Conflict(ctx, tb.coll, id); err != nil {
+		t.Fatalf("no conflict made: %v", err)
+	}
+	return remote
+}
+
+func TestBackendAcceptThenRead(t *testing.T) {
+	t.Parallel()
+	b := mustOpenBackend(t, backendOpts{})
+	ctx := context.Background()
+	c1 := uiChange(t, "sites", "r1", `{"name":"one"}`)
+	c2 := uiChange(t, "sites", "r2", `{"name":"two","visits":3}`)
+	bad := uiChange(t, "sites", "r3", `{"visits":"many"}`)
+	res, err := b.Accept(ctx, []store.Change{c1, bad, c2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 2 || res.Rejected != 1 || !strings.Contains(res.Results[1].Reason, "name") {
+		t.Fatalf("Accept = %+v, want 2 accepted and r3 rejected naming the field", res)
+	}
+	again, err := b.Accept(ctx, []store.Change{c1})
+	if err != nil || again.Duplicates != 1 {
+		t.Fatalf("Accept again = %+v, %v; want a duplicate", again, err)
+	}
+
+	t.Run("records", func(t *testing.T) {
+		pg, err := b.Records(ctx, "sites", "", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pg.Total != 2 || len(pg.Records) != 1 || pg.Records[0].ID != "r1" || pg.Next == "" {
+			t.Fatalf("page 1 = %+v", pg)
+		}
+		pg, err = b.Records(ctx, "sites", pg.Next, 10)
+		if err != nil || len(pg.Records) != 1 || pg.Records[0].ID != "r2" || pg.Next != "" {
+			t.Fatalf("page 2 = %+v, %v", pg, err)
+		}
+		r, err := b.Record(ctx, "sites", "r2")
+		if err != nil || r.Version != c2.Version || !r.Pending {
+			t.Fatalf("Record = %+v, %v", r, err)
+		}
+		if _, err := b.Record(ctx, "sites", "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Record(nope) err = %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("mirror", func(t *testing.T) {
+		mp, err := b.MirrorSince(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(mp.Entries) != 2 || mp.Truncated || mp.LastMSeq != mp.Entries[1].MSeq {
+			t.Fatalf("MirrorSince(0) = %+v", mp)
+		}
+		mp, err = b.MirrorSince(ctx, mp.LastMSeq, 10)
+		if err != nil || len(mp.Entries) != 0 || mp.Entries == nil {
+			t.Fatalf("MirrorSince(last) = %+v, %v; want [] not null", mp, err)
+		}
+	})
+	t.Run("pending", func(t *testing.T) {
+		p, err := b.PendingIDs(ctx)
+		want := []app.PendingRecords{{Collection: "sites", RecordIDs: []string{"r1", "r2"}}}
+		if err != nil || !reflect.DeepEqual(p, want) {
+			t.Fatalf("PendingIDs = %+v, %v; want %+v", p, err, want)
+		}
+		st, err := b.Status(ctx)
+		if err != nil || st.Pending != 2 || st.Device != "dev1" {
+			t.Fatalf("Status = %+v, %v; want 2 pending", st, err)
+		}
+	})
+	t.Run("info", func(t *testing.T) {
+		in, err := b.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Device != "dev1" || in.Author != "ann" || len(in.Collections) != 1 || !in.Drill.Configured ||
+			in.Drill.Workspace != "dfs.fieldsync" || in.ScheduleText != "every 5 minutes" {
+			t.Fatalf("Info = %+v", in)
+		}
+		if _, err := store.ParseVersion(in.HLC); err != nil {
+			t.Errorf("hlc %q: %v", in.HLC, err)
+		}
+	})
+	t.Run("history", func(t *testing.T) {
+		h, err := b.History(ctx, "sites", "r1")
+		if err != nil || len(h.Changes) != 1 || h.Audit == nil {
+			t.Fatalf("History = %+v, %v", h, err)
+		}
+		if _, err := b.History(ctx, "sites", "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("History(nope) err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestBackendConflicts(t *testing.T) {
+	t.Parallel()
+	b := mustOpenBackend(t, backendOpts{})
+	ctx := context.Background()
+	remote := b.mustConflict(t, "r1")
+
+	tests := []struct {
+		name   string
+		filter app.ConflictFilter
+		want   int
+	}{
+		{"all", app.ConflictFilter{}, 1},
+		{"collection", app.ConflictFilter{Collection: "sites"}, 1},
+		{"other collection", app.ConflictFilter{Collection: "trees"}, 0},
+		{"device with a leaf", app.ConflictFilter{Device: "dev2"}, 1},
+		{"device without", app.ConflictFilter{Device: "dev9"}, 0},
+		{"older than an hour", app.ConflictFilter{OlderThanMS: time.Hour.Milliseconds()}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs, err := b.Conflicts(ctx, tt.filter)
+			if err != nil || len(cs) != tt.want {
+				t.Fatalf("Conflicts(%+v) = %d, %v; want %d", tt.filter, len(cs), err, tt.want)
+			}
+		})
+	}
+
+	res, err := b.Resolve(ctx, "sites", "r1", agent.Choice{Take: agent.TakeServer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Doc) != string(remote.Doc) || len(res.Parents) != 2 || res.Author != "ann" {
+		t.Fatalf("resolution = %+v", res)
+	}
+	h, err := b.History(ctx, "sites", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Changes) != 3 || len(h.Audit) != 1 {
+		t.Fatalf("history: %d changes, %d audit entries; want 3 and 1", len(h.Changes), len(h.Audit))
+	}
+	a := h.Audit[0]
+	if a.Take != "server" || a.ChosenVersion != remote.Version || a.ResolutionVersion != res.Version ||
+		a.Author != "ann" || a.Device != "dev1" || len(a.Leaves) != 2 {
+		t.Errorf("audit = %+v", a)
+	}
+	if _, err := b.Resolve(ctx, "sites", "r1", agent.Choice{Take: agent.TakeServer}); !errors.Is(err, agent.ErrNoConflict) {
+		t.Errorf("second Resolve err = %v, want ErrNoConflict", err)
+	}
+}
+
+func TestBackendKeepBoth(t *testing.T) {
+	t.Parallel()
+	b := mustOpenBackend(t, backendOpts{})
+	ctx := context.Background()
+	remote := b.mustConflict(t, "r1")
+	cf, err := b.Conflict(ctx, "sites", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := b.KeepBoth(ctx, "sites", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kb.Kept.RecordID != "r1" || len(kb.Kept.Parents) != 2 || string(kb.Kept.Doc) != string(cf.Leaves[len(cf.Leaves)-1].Doc) {
+		t.Errorf("kept = %+v, want the winner's doc with both leaves as parents", kb.Kept)
+	}
+	if kb.Copy.RecordID == "r1" || kb.Copy.RecordID == "" || string(kb.Copy.Doc) != string(remote.Doc) || len(kb.Copy.Parents) != 0 {
+		t.Errorf("copy = %+v, want the other leaf's doc in a new record", kb.Copy)
+	}
+	if _, err := b.Record(ctx, "sites", kb.Copy.RecordID); err != nil {
+		t.Errorf("the copy is not in the store: %v", err)
+	}
+	if cs, _ := b.Conflicts(ctx, app.ConflictFilter{}); len(cs) != 0 {
+		t.Errorf("%d conflicts left, want 0", len(cs))
+	}
+	if _, err := b.KeepBoth(ctx, "sites", "r1"); !errors.Is(err, agent.ErrNoConflict) {
+		t.Errorf("KeepBoth again err = %v, want ErrNoConflict", err)
+	}
+}
+
+func TestBackendResolveMany(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		take    string
+		wantDoc string
+	}{
+		{"newest", `{"name":"local","visits":1}`}, // the local leaf has the higher version
+		{"server", `{"name":"remote","visits":2}`},
+		{"device", `{"name":"local","visits":1}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.take, func(t *testing.T) {
+			t.Parallel()
+			b := mustOpenBackend(t, backendOpts{})
+			ctx := context.Background()
+			b.mustConflict(t, "r1")
+			b.mustConflict(t, "r2")
+			items := []app.RecordRef{{Collection: "sites", RecordID: "r1"}, {Collection: "sites", RecordID: "gone"}, {Collection: "sites", RecordID: "r2"}}
+			res, err := b.ResolveMany(ctx, items, tt.take)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Resolved != 2 || len(res.Failed) != 1 || res.Failed[0].RecordID != "gone" || !strings.Contains(res.Failed[0].Error, "not in conflict") {
+				t.Fatalf("ResolveMany = %+v", res)
+			}
+			for _, id := range []string{"r1", "r2"} {
+				r, err := b.Record(ctx, "sites", id)
+				if err != nil || string(r.Doc) != tt.wantDoc || len(r.Leaves) != 1 {
+					t.Errorf("%s = %s (%d leaves), %v; want %s", id, r.Doc, len(r.Leaves), err, tt.wantDoc)
+				}
+			}
+		})
+	}
+}
+
+func TestBackendSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := mustOpenBackend(t, backendOpts{managed: `{"schedule":"@every 10m"}`})
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := b.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(v.Locked, []string{"schedule"}) || v.Settings.Schedule != "@every 10m" || v.Password != "none" ||
+		v.File != b.rt.Sources.User || v.ScheduleText != "every 10 minutes" {
+		t.Fatalf("Settings = %+v", v)
+	}
+
+	t.Run("locked key refused", func(t *testing.T) {
+		s := v.Settings
+		s.Schedule = "@every 1m"
+		_, err := b.SaveSettings(ctx, s)
+		if !errors.Is(err, app.ErrInvalidInput) || !strings.Contains(err.Error(), "schedule is set by your organisation") {
+			t.Fatalf("err = %v, want the locked key named", err)
+		}
+		if _, err := os.Stat(b.rt.Sources.User); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the user file was written: %v", err)
+		}
+	})
+	t.Run("bad values refused", func(t *testing.T) {
+		for _, s := range []app.Settings{
+			{DrillURLs: []string{"ftp://x"}, Workspace: "fieldsync", Schedule: "@every 10m"},
+			{Workspace: "no spaces please", Schedule: "@every 10m"},
+			{Workspace: "fieldsync", Auth: "basic", Schedule: "@every 10m"},
+			{Workspace: "fieldsync", Schedule: "@every 10m", Collections: filepath.Join(b.dir, "missing.json")},
+		} {
+			if _, err := b.SaveSettings(ctx, s); !errors.Is(err, app.ErrInvalidInput) {
+				t.Errorf("SaveSettings(%+v) err = %v, want invalid input", s, err)
+			}
+		}
+	})
+	t.Run("save applies at once", func(t *testing.T) {
+		old := b.Agent()
+		s := v.Settings
+		s.DrillURLs = []string{"http://127.0.0.1:9", "http://127.0.0.2:9"}
+		s.Workspace = "other_ws"
+		got, err := b.SaveSettings(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Settings.DrillURLs, s.DrillURLs) || got.Settings.Workspace != "other_ws" {
+			t.Errorf("SaveSettings = %+v", got)
+		}
+		if b.Agent() == old {
+			t.Error("the agent was not replaced")
+		}
+		fi, err := os.Stat(b.rt.Sources.User)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("user file: %v, %v; want 0600", fi, err)
+		}
+		keys, err := config.FileKeys(b.rt.Sources.User)
+		if err != nil || slices.Contains(keys, "schedule") || !slices.Contains(keys, "drill.urls") {
+			t.Errorf("user file keys = %q, %v; want drill.urls and not the locked schedule", keys, err)
+		}
+		in, err := b.Info(ctx)
+		if err != nil || in.Drill.Workspace != "dfs.other_ws" || len(in.Drill.URLs) != 2 {
+			t.Errorf("Info after save = %+v, %v", in.Drill, err)
+		}
+		if st, err := b.Status(ctx); err != nil || st.Device != "dev1" {
+			t.Errorf("Status after save = %+v, %v", st, err)
+		}
+	})
+	t.Run("password", func(t *testing.T) {
+		if _, err := b.SetPassword(ctx, "pw"); !errors.Is(err, app.ErrInvalidInput) {
+			t.Fatalf("SetPassword with auth none err = %v, want invalid input", err)
+		}
+		cur, err := b.Settings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := cur.Settings
+		s.Auth, s.User = "basic", "ann"
+		if _, err := b.SaveSettings(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		r, err := b.SetPassword(ctx, "s3cret")
+		if err != nil || r.StoredIn != "keyring" {
+			t.Fatalf("SetPassword = %+v, %v", r, err)
+		}
+		if v, err := b.Settings(ctx); err != nil || v.Password != "keyring" {
+			t.Errorf("Settings().Password = %q, %v; want keyring", v.Password, err)
+		}
+		if raw, _ := os.ReadFile(b.rt.Sources.User); strings.Contains(string(raw), "s3cret") {
+			t.Error("the password is in the settings file")
+		}
+	})
+}
+
+func TestBackendTestConnectionUnreachable(t *testing.T) {
+	t.Parallel()
+	b := mustOpenBackend(t, backendOpts{})
+	ctx := context.Background()
+	v, err := b.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := b.TestConnection(ctx, v.Settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) != 1 || checks[0].Name != "reach "+unreachableDrill || checks[0].Status != statusFail || checks[0].Hint == "" {
+		t.Fatalf("checks = %+v, want one failed reach with a hint", checks)
+	}
+	s := v.Settings
+	s.DrillURLs = nil
+	checks, err = b.TestConnection(ctx, s)
+	if err != nil || len(checks) != 1 || checks[0].Status != statusFail {
+		t.Fatalf("no URL: %+v, %v", checks, err)
+	}
+	if _, err := os.Stat(b.rt.Sources.User); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("TestConnection wrote the settings: %v", err)
+	}
+}
+
+func TestBackendStartStopAcrossSwaps(t *testing.T) {
+	t.Parallel()
+	b := mustOpenBackend(t, backendOpts{})
+	ctx := context.Background()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx); err == nil {
+		t.Error("a second Start succeeded")
+	}
+	v, _ := b.Settings(ctx)
+	for i := range 3 {
+		s := v.Settings
+		s.Schedule = fmt.Sprintf("@every %dm", i+1)
+		if _, err := b.SaveSettings(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("swap %d: the new agent's schedule to run", i), func() bool {
+			return !b.Agent().Status().NextRun.IsZero()
+		})
+	}
+	b.Stop()
+	b.Stop()
+	s := v.Settings
+	s.Schedule = "@every 7m"
+	if _, err := b.SaveSettings(ctx, s); err != nil {
+		t.Fatalf("save while stopped: %v", err)
+	}
+}
+
+// waitFor polls cond until it holds, failing after a generous deadline.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBackendRealDrill syncs and tests the connection against the real
+// Drillbit.
+func TestBackendRealDrill(t *testing.T) {
+	t.Parallel()
+	coll := "uiapi_" + newID(t)[:8]
+	b := mustOpenBackend(t, backendOpts{drillURL: drilltest.URL(t), collection: coll})
+	ctx := context.Background()
+	if _, err := b.Accept(ctx, []store.Change{uiChange(t, coll, "r1", `{"name":"one"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.SyncNow(ctx)
+	if err != nil {
+		t.Fatalf("SyncNow: %v", err)
+	}
+	if rep.Pushed != 1 {
+		t.Errorf("pushed %d, want 1", rep.Pushed)
+	}
+	if p, err := b.PendingIDs(ctx); err != nil || len(p) != 0 {
+		t.Errorf("PendingIDs after sync = %+v, %v; want none", p, err)
+	}
+	v, err := b.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := b.TestConnection(ctx, v.Settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range checks {
+		if c.Status == statusFail {
+			t.Errorf("check %s failed: %s (%s)", c.Name, c.Detail, c.Hint)
+		}
+		names = append(names, strings.Fields(c.Name)[0])
+	}
+	if want := []string{"reach", "version", "query", "workspace"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("checks = %q, want %q", names, want)
+	}
+}

@@ -1,0 +1,237 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/fieldsync/fieldsync/app"
+	"github.com/fieldsync/fieldsync/app/bridge"
+	"github.com/fieldsync/fieldsync/store"
+)
+
+// servedUI is one in-process `fieldsync serve` and a browser-like client
+// holding its session cookies.
+type servedUI struct {
+	tb      testing.TB
+	base    *url.URL // http://127.0.0.1:PORT
+	client  *http.Client
+	csrf    string
+	dataDir string
+	stop    func() int // cancels serve and returns its exit code
+}
+
+func mustServe(tb testing.TB) *servedUI {
+	tb.Helper()
+	home := tb.TempDir()
+	cols := filepath.Join(home, "collections.json")
+	if err := os.WriteFile(cols, []byte(`{"collections":[{"name":"sites","fields":[{"name":"name","type":"text","required":true}]}]}`), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	dataDir := filepath.Join(home, "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		code := Main(ctx, Env{
+			Args: []string{"serve", "--data-dir", dataDir, "--device", "dev1", "--collections", cols,
+				"--drill", unreachableDrill, "--addr", "127.0.0.1:0"},
+			Stdout: pw, Stderr: &stderr,
+			Environ: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "cfg"),
+				"FIELDSYNC_MANAGED_CONFIG=" + filepath.Join(home, "managed.json")},
+			Assets:  fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>fieldsync</title>")}},
+			Keyring: memKeyring{},
+		})
+		pw.Close()
+		done <- code
+	}()
+	stopped := false
+	stop := func() int {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	tb.Cleanup(func() { stop() })
+
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		tb.Fatalf("no first line from serve: %v; stderr:\n%s", err, stderr.String())
+	}
+	go io.Copy(io.Discard, pr) //nolint:errcheck // drain the rest
+	u, err := url.Parse(strings.TrimSpace(line))
+	if err != nil || u.Query().Get("key") == "" {
+		tb.Fatalf("first line %q is not the address with the key", line)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &servedUI{tb: tb, base: &url.URL{Scheme: "http", Host: u.Host}, client: &http.Client{Jar: jar, Timeout: time.Minute}, dataDir: dataDir, stop: stop}
+	resp, err := s.client.Get(u.String()) // the key is exchanged for the session cookies
+	if err != nil {
+		tb.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "fieldsync") {
+		tb.Fatalf("GET %s = %d %s", u, resp.StatusCode, body)
+	}
+	for _, c := range jar.Cookies(s.base) {
+		if strings.HasPrefix(c.Name, "fieldsync-csrf") {
+			s.csrf = c.Value
+		}
+	}
+	if s.csrf == "" {
+		tb.Fatalf("no CSRF cookie after the page load: %v", jar.Cookies(s.base))
+	}
+	return s
+}
+
+// call posts a bound method's arguments the way the page does (cookie
+// session, CSRF header) and returns the status and the decoded body.
+func (s *servedUI) call(method string, args ...any) (int, map[string]json.RawMessage) {
+	s.tb.Helper()
+	if args == nil {
+		args = []any{}
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.base.String()+"/api/call/"+method, bytes.NewReader(b))
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(bridge.HeaderCSRF, s.csrf)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		s.tb.Fatalf("%s: decode: %v", method, err)
+	}
+	return resp.StatusCode, out
+}
+
+func TestServeUIOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := mustServe(t)
+
+	code, out := s.call("UI.Info")
+	if code != http.StatusOK {
+		t.Fatalf("UI.Info = %d %s", code, out["error"])
+	}
+	var info app.Info
+	if err := json.Unmarshal(out["result"], &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Device != "dev1" || len(info.Collections) != 1 || info.HLC == "" || !info.Drill.Configured {
+		t.Fatalf("info = %+v", info)
+	}
+
+	ch := uiChange(t, "sites", "r1", `{"name":"from the browser"}`)
+	code, out = s.call("UI.Accept", []store.Change{ch})
+	if code != http.StatusOK {
+		t.Fatalf("UI.Accept = %d %s", code, out["error"])
+	}
+	var res store.AppendResult
+	if err := json.Unmarshal(out["result"], &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 1 || res.Results[0].MSeq == 0 {
+		t.Fatalf("Accept = %+v", res)
+	}
+
+	t.Run("bad input is 400 with words", func(t *testing.T) {
+		code, out := s.call("UI.Record", "sites", "")
+		if code != http.StatusBadRequest || !strings.Contains(string(out["error"]), "record id is empty") {
+			t.Errorf("UI.Record(empty) = %d %s, want 400 naming the id", code, out["error"])
+		}
+	})
+	t.Run("App is bound too", func(t *testing.T) {
+		code, out := s.call("App.Ping", "hi")
+		if code != http.StatusOK || string(out["result"]) != `"hi"` {
+			t.Errorf("App.Ping = %d %s", code, out["result"])
+		}
+	})
+	t.Run("wrong host refused", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodPost, s.base.String()+"/api/call/UI.Info", strings.NewReader("[]"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "evil.example:" + s.base.Port()
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(bridge.HeaderCSRF, s.csrf)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(bridge.HeaderRefused) == "" {
+			t.Errorf("wrong Host: %d (refused %q), want 403", resp.StatusCode, resp.Header.Get(bridge.HeaderRefused))
+		}
+	})
+	t.Run("no CSRF header refused", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, s.base.String()+"/api/call/UI.Accept", strings.NewReader("[[]]"))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("no CSRF: %d, want 403", resp.StatusCode)
+		}
+	})
+
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	// serve released the store: the change is in it.
+	st, err := store.Open(context.Background(), filepath.Join(s.dataDir, storeFile), nil)
+	if err != nil {
+		t.Fatalf("store after serve stopped: %v", err)
+	}
+	defer st.Close()
+	r, err := st.Record(context.Background(), "sites", "r1")
+	if err != nil || r.ChangeID != ch.ChangeID || !r.Pending {
+		t.Fatalf("record = %+v, %v; want the browser's change, pending", r, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
