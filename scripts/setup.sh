@@ -16,7 +16,7 @@ APT_PACKAGES=(
   build-essential pkg-config
   libgtk-3-dev libwebkit2gtk-4.1-dev   # the Wails window (build tag webkit2_41)
   xvfb xauth dbus-x11 at-spi2-core      # a display for the desktop smoke test
-  x11-apps imagemagick                  # window screenshots (xwd + convert)
+  x11-apps imagemagick xdotool          # window screenshots, typing into the window
   chromium                              # browser tests (playwright-core drives it)
   curl ca-certificates
 )
@@ -25,6 +25,18 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 need_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
+
+# --- toolchains: checked, not installed (Debian 12's own are too old) -------
+version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+need_tool() { # name have want how
+  if [ -z "$2" ] || ! version_ge "$2" "$3"; then
+    say "$1 $3 or newer is needed (found: ${2:-none}). $4"; exit 1
+  fi
+}
+need_tool go "$(go env GOVERSION 2>/dev/null | sed 's/^go//')" 1.26 "Install it from the Go downloads page into /usr/local/go."
+need_tool node "$(node --version 2>/dev/null | sed 's/^v//')" 20.19 "Vite 7 needs it; install Node.js 20 LTS (Debian 12's nodejs 18 is too old)."
+need_tool java "$(java -version 2>&1 | sed -n 's/.*version "\([0-9.]*\).*/\1/p' | head -n1)" 17 "apt-get install openjdk-17-jdk-headless"
+command -v mvn >/dev/null || { say "Maven is needed for the development Drillbit: apt-get install maven"; exit 1; }
 
 # --- apt -----------------------------------------------------------------
 missing=()
