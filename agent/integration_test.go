@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,13 @@ import (
 
 var itSeq atomic.Int64
 
-func TestMain(m *testing.M) { drilltest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(envCrashStore) != "" {
+		crashChild()
+		return
+	}
+	drilltest.Main(m)
+}
 
 // realDrill returns the agent's Drill over a REST client to the shared test
 // Drillbit (started when the environment names none; never skipped).
