@@ -168,6 +168,6 @@ export class CollectionIndex {
     }
     const offset = Math.max(0, Math.floor(q.offset ?? 0));
     const limit = Math.max(0, Math.floor(q.limit ?? DEFAULT_LIMIT));
-    return { items: items.slice(offset, offset + limit), total: items.length, offset };
+    return { rows: items.slice(offset, offset + limit), total: items.length, offset };
   }
 }

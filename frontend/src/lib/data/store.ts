@@ -238,6 +238,19 @@ export class DataStore {
     }
   }
 
+  /**
+   * Svelte-store contract over `changes`: run is called at once and after
+   * every change to the records (local writes, catch-up, rebuild, states).
+   */
+  subscribe(run: (notice: ChangeNotice) => void): () => void {
+    return this.changesValue.subscribe(run);
+  }
+
+  /** Changes captured here that Go has not acknowledged yet. */
+  async outboxCount(): Promise<number> {
+    return request(this.db.transaction(OUTBOX_STORE, 'readonly').objectStore(OUTBOX_STORE).count());
+  }
+
   /** The UI clock's node, "<device>.ui<4 hex>". */
   get node(): string {
     return this.hlc.node;
@@ -313,8 +326,8 @@ export class DataStore {
    * id), capturing the change in the outbox in the same transaction.
    * Resolves with the stored record once IndexedDB committed it.
    */
-  async put(collection: string, id: string | null, doc: Doc): Promise<LocalRecord> {
-    const [rec] = await this.putMany(collection, [{ id, doc }]);
+  async put(collection: string, id: string | null | undefined, doc: Doc): Promise<LocalRecord> {
+    const [rec] = await this.putMany(collection, [{ id: id ?? null, doc }]);
     if (!rec) throw new DataError('nothing was written');
     return rec;
   }

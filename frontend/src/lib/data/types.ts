@@ -73,7 +73,7 @@ export interface ListQuery {
 
 /** One page of list(). */
 export interface ListPage {
-  items: LocalRecord[];
+  rows: LocalRecord[];
   /** Matching records in all pages. */
   total: number;
   offset: number;

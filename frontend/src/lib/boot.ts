@@ -1,0 +1,36 @@
+// Wires the frontend's services for a page: the transport (Wails or the
+// browser bridge), the typed API and the IndexedDB data layer. main.ts calls
+// boot(window) once; screens get the pieces as props.
+
+import { createApi, type Api } from './api';
+import { DataStore } from './data';
+import { createTransport, type Transport, type TransportHost } from './transport';
+import type { Info } from './types';
+
+/** Everything the screens use. */
+export interface Services {
+  transport: Transport;
+  api: Api;
+  /** Go's Info(): device, collections, Drill, schedule. */
+  info: Info;
+  data: DataStore;
+}
+
+/**
+ * Creates the transport (unless given) and API, asks Go for Info, opens the data layer and
+ * starts its mirror loop and catch-up in the background (progress and errors
+ * show in data.status). Rejects when Go or IndexedDB cannot be reached.
+ */
+export async function boot(
+  host: TransportHost & { location?: { origin: string }; indexedDB?: IDBFactory },
+  opts: { transport?: Transport; onError?: (err: unknown) => void } = {},
+): Promise<Services> {
+  const { onError } = opts;
+  const transport = opts.transport ?? createTransport(host);
+  const api = createApi(transport);
+  const info = await api.info();
+  if (!host.indexedDB) throw new Error('IndexedDB is not available in this webview');
+  const data = await DataStore.open({ indexedDB: host.indexedDB, api, info, ...(onError ? { onError } : {}) });
+  void data.start();
+  return { transport, api, info, data };
+}

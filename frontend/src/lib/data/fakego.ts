@@ -1,0 +1,210 @@
+// Test helper (only *.test.ts import it): an in-memory stand-in for Go's
+// app.UI behind a FakeTransport. Accept is idempotent by change_id like the
+// bbolt journal; every applied change gets a mirror sequence; records keep
+// leaves so concurrent edits show up as conflicts. Knobs let tests lose
+// acknowledgements, reject changes, go offline and truncate the mirror.
+
+import { FakeTransport } from '../testing';
+import { compareVersions } from '../hlc';
+import { NotConnectedError } from '../transport';
+import type {
+  AppendItem,
+  AppendResult,
+  Change,
+  Collection,
+  Info,
+  MirrorEntry,
+  MirrorPage,
+  PendingIDs,
+  RecordsPage,
+  StoreRecord,
+} from '../types';
+
+interface GoRecord {
+  rec: StoreRecord;
+  byVersion: Map<string, Change>;
+}
+
+/** An in-memory Go side of the UI contract. */
+export class FakeGo {
+  readonly transport = new FakeTransport();
+  /** Every change appended, in journal order (seq = index + 1). */
+  readonly journal: Change[] = [];
+  readonly mirror: MirrorEntry[] = [];
+  /** Accept calls: how many changes each carried. */
+  readonly acceptSizes: number[] = [];
+  /** Mirror entries with mseq <= this are forgotten (MirrorSince reports truncated). */
+  truncatedBelow = 0;
+  /** The next n Accept calls apply the changes but the answer is lost. */
+  loseAcks = 0;
+  /** While true, every call fails as if Go were unreachable. */
+  offline = false;
+  /** Returns a reason to reject a change, or undefined to accept it. */
+  reject: (c: Change) => string | undefined = () => undefined;
+  /** Record ids Go reports as pending (not in Drill); undefined: every record with local origin. */
+  pending: PendingIDs[] | undefined;
+  readonly records = new Map<string, GoRecord>();
+  readonly collections: Collection[];
+  readonly device: string;
+  private seq = 0;
+  private mseq = 0;
+
+  constructor(opts: { device?: string; collections?: string[] } = {}) {
+    this.device = opts.device ?? 'dev1';
+    this.collections = (opts.collections ?? ['trees']).map((name) => ({
+      name,
+      fields: [{ name: 'name', type: 'text' as const }],
+    }));
+    const h = this.transport.handlers;
+    const guard =
+      <A extends unknown[], R>(method: string, fn: (...args: A) => R) =>
+      (...args: unknown[]): R => {
+        if (this.offline) throw new NotConnectedError(method, 'fieldsync is not answering');
+        return fn(...(args as A)); // the contract's argument types
+      };
+    h['UI.Info'] = guard('UI.Info', () => this.info());
+    h['UI.Accept'] = guard('UI.Accept', (changes: Change[]) => this.accept(changes));
+    h['UI.MirrorSince'] = guard('UI.MirrorSince', (after: number, limit: number) => this.mirrorSince(after, limit));
+    h['UI.Records'] = guard('UI.Records', (c: string, after: string, limit: number) => this.recordsPage(c, after, limit));
+    h['UI.Record'] = guard('UI.Record', (c: string, id: string) => {
+      const r = this.records.get(`${c}/${id}`);
+      if (!r) throw new Error(`record ${id} of ${c} not found`);
+      return r.rec;
+    });
+    h['UI.PendingIDs'] = guard('UI.PendingIDs', () => this.pendingIDs());
+  }
+
+  info(): Info {
+    return {
+      device: this.device,
+      author: 'ana',
+      version: 'test',
+      hlc: this.lastVersion(),
+      collections: this.collections,
+      drill: { configured: false, urls: [], workspace: '' },
+      schedule: '',
+      schedule_text: '',
+    };
+  }
+
+  lastVersion(): string {
+    let last = '';
+    for (const c of this.journal) if (compareVersions(c.version, last) > 0) last = c.version;
+    return last;
+  }
+
+  /** Journal entries of one change id (the no-duplicate proof counts them). */
+  count(changeId: string): number {
+    return this.journal.filter((c) => c.change_id === changeId).length;
+  }
+
+  accept(changes: Change[]): AppendResult {
+    this.acceptSizes.push(changes.length);
+    if (changes.length > 1000) throw new Error('accept: more than 1000 changes');
+    const results: AppendItem[] = [];
+    let accepted = 0;
+    let duplicates = 0;
+    let rejected = 0;
+    for (const c of changes) {
+      if (this.journal.some((j) => j.change_id === c.change_id)) {
+        results.push({ change_id: c.change_id, outcome: 'duplicate' });
+        duplicates++;
+        continue;
+      }
+      const reason = this.reject(c);
+      if (reason) {
+        results.push({ change_id: c.change_id, outcome: 'rejected', reason });
+        rejected++;
+        continue;
+      }
+      const entry = this.apply(c, 'local');
+      results.push({ change_id: c.change_id, outcome: 'accepted', seq: this.seq, mseq: entry.mseq, conflicted: entry.conflicted });
+      accepted++;
+    }
+    if (this.loseAcks > 0) {
+      this.loseAcks--;
+      throw new NotConnectedError('UI.Accept', 'the connection broke before the answer arrived');
+    }
+    return { results, accepted, duplicates, rejected };
+  }
+
+  /** Applies a change pulled from Drill (another device's edit). */
+  remote(c: Change): MirrorEntry {
+    return this.apply(c, 'remote');
+  }
+
+  private apply(c: Change, origin: 'local' | 'remote'): MirrorEntry {
+    this.seq++;
+    this.journal.push(c);
+    const key = `${c.collection}/${c.record_id}`;
+    let r = this.records.get(key);
+    const leaves = r ? r.rec.leaves.filter((l) => !c.parents.includes(l)) : [];
+    leaves.push(c.version);
+    leaves.sort();
+    const winner = leaves[leaves.length - 1] ?? c.version;
+    if (!r) {
+      r = { rec: {} as StoreRecord, byVersion: new Map() };
+      this.records.set(key, r);
+    }
+    r.byVersion.set(c.version, c);
+    const w = r.byVersion.get(winner) ?? c;
+    const rec: StoreRecord = {
+      collection: c.collection,
+      record_id: c.record_id,
+      version: w.version,
+      change_id: w.change_id,
+      deleted: w.op === 'delete',
+      device: w.device,
+      edited_at: w.edited_at,
+      leaves,
+      mseq: ++this.mseq,
+      pending: origin === 'local',
+    };
+    if (w.doc && w.op === 'put') rec.doc = w.doc;
+    r.rec = rec;
+    const entry: MirrorEntry = {
+      mseq: this.mseq,
+      origin,
+      change: c,
+      winner,
+      deleted: rec.deleted,
+      conflicted: leaves.length > 1,
+    };
+    this.mirror.push(entry);
+    return entry;
+  }
+
+  mirrorSince(after: number, limit: number): MirrorPage {
+    const first = this.truncatedBelow + 1;
+    const entries = this.mirror.filter((e) => e.mseq > after && e.mseq > this.truncatedBelow).slice(0, limit);
+    return { entries, last_mseq: this.mseq, first_mseq: first, truncated: after + 1 < first };
+  }
+
+  recordsPage(collection: string, after: string, limit: number): RecordsPage {
+    const all = [...this.records.values()]
+      .map((r) => r.rec)
+      .filter((r) => r.collection === collection)
+      .sort((a, b) => (a.record_id < b.record_id ? -1 : 1));
+    const rest = all.filter((r) => r.record_id > after);
+    const page = rest.slice(0, limit);
+    const next = rest.length > limit ? (page[page.length - 1]?.record_id ?? '') : '';
+    return { records: page, next, total: all.length };
+  }
+
+  pendingIDs(): PendingIDs[] {
+    if (this.pending) return this.pending;
+    const by = new Map<string, string[]>();
+    for (const r of this.records.values()) {
+      if (!r.rec.pending) continue;
+      const l = by.get(r.rec.collection) ?? [];
+      l.push(r.rec.record_id);
+      by.set(r.rec.collection, l);
+    }
+    return [...by].map(([collection, record_ids]) => ({ collection, record_ids }));
+  }
+
+  /** Marks every record as pushed to Drill. */
+  pushAll(): void {
+    for (const r of this.records.values()) r.rec = { ...r.rec, pending: false };
+  }
+}

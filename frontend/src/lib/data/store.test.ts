@@ -1,0 +1,504 @@
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createApi } from '../api';
+import { OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { FakeGo } from './fakego';
+import { request } from './idb';
+import { DataStore, type DataStoreOptions } from './store';
+import { DataError, type DataStatus, type LocalRecord, type OutboxEntry } from './types';
+import type { Change } from '../types';
+
+const VERSION_RE = /^\d{15}-[0-9a-f]{4}-dev1\.ui[0-9a-f]{4}$/;
+
+const open: DataStore[] = [];
+
+afterEach(() => {
+  for (const s of open.splice(0)) s.close();
+});
+
+/** A clock that moves 1 ms per reading from a fixed start. */
+function ticking(start = 1_700_000_000_000): () => number {
+  let t = start;
+  return () => t++;
+}
+
+/** Random bytes from a counter: predictable and unique per call. */
+function counting(): (b: Uint8Array) => void {
+  let n = 0;
+  return (b) => {
+    n++;
+    for (let i = 0; i < b.length; i++) b[i] = (n >> (8 * (i % 4))) & 0xff;
+  };
+}
+
+async function mustOpen(
+  go: FakeGo,
+  factory: IDBFactory,
+  over: Partial<DataStoreOptions> = {},
+): Promise<DataStore> {
+  const s = await DataStore.open({
+    indexedDB: factory,
+    api: createApi(go.transport),
+    now: ticking(),
+    random: counting(),
+    debounceMs: 60_000, // tests drain with flush(); no background runs
+    retryMinMs: 60_000,
+    ...over,
+  });
+  open.push(s);
+  return s;
+}
+
+async function outboxOf(factory: IDBFactory): Promise<OutboxEntry[]> {
+  const db = await request(factory.open('fieldsync'));
+  try {
+    return await request(db.transaction(OUTBOX_STORE).objectStore(OUTBOX_STORE).getAll() as IDBRequest<OutboxEntry[]>);
+  } finally {
+    db.close();
+  }
+}
+
+async function recordsOf(factory: IDBFactory): Promise<LocalRecord[]> {
+  const db = await request(factory.open('fieldsync'));
+  try {
+    return await request(db.transaction(RECORDS_STORE).objectStore(RECORDS_STORE).getAll() as IDBRequest<LocalRecord[]>);
+  } finally {
+    db.close();
+  }
+}
+
+function statusOf(s: DataStore): DataStatus {
+  let v: DataStatus | undefined;
+  s.status.subscribe((x) => (v = x))();
+  if (!v) throw new Error('no status');
+  return v;
+}
+
+/** A change made on another device. */
+function remoteChange(id: string, version: string, doc: Record<string, unknown>, parents: string[] = []): Change {
+  return {
+    change_id: `c${version.slice(0, 15)}${id}`.padEnd(32, '0').slice(0, 32),
+    collection: 'trees',
+    record_id: id,
+    op: 'put',
+    doc,
+    version,
+    parents,
+    device: 'dev2',
+    edited_at: 1,
+  };
+}
+
+describe('writes', () => {
+  it('writes the record and a full change into the outbox together', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    const a = await s.put('trees', 'oak-1', { name: 'Oak' });
+    const b = await s.put('trees', 'oak-1', { name: 'Old oak' });
+    const created = await s.put('trees', null, { name: 'Beech' });
+
+    expect(a.version).toMatch(VERSION_RE);
+    expect(b.version > a.version).toBe(true);
+    expect(created.record_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(a.state).toBe('local');
+    expect(b.state).toBe('local');
+
+    const outbox = await outboxOf(f);
+    expect(outbox).toHaveLength(3);
+    const [c1, c2] = outbox;
+    expect(c1).toMatchObject({
+      collection: 'trees',
+      record_id: 'oak-1',
+      op: 'put',
+      doc: { name: 'Oak' },
+      version: a.version,
+      parents: [],
+      device: 'dev1',
+      author: 'ana',
+    });
+    expect(c1?.change_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(typeof c1?.edited_at).toBe('number');
+    expect(c2).toMatchObject({ parents: [a.version], version: b.version, doc: { name: 'Old oak' } });
+    expect(new Set(outbox.map((c) => c.change_id)).size).toBe(3);
+
+    const recs = await recordsOf(f);
+    expect(recs.find((r) => r.record_id === 'oak-1')).toMatchObject({ doc: { name: 'Old oak' }, version: b.version });
+    expect(statusOf(s).outbox).toBe(3);
+  });
+
+  it('writes neither the record nor the change when the transaction aborts', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    // The same random bytes every time: the second change_id collides with
+    // the first in the outbox's unique index, which aborts the transaction.
+    const s = await mustOpen(go, f, { random: (b) => b.fill(7) });
+    await s.put('trees', 'a', { name: 'A' });
+    await expect(s.put('trees', 'b', { name: 'B' })).rejects.toMatchObject({ name: 'ConstraintError' });
+    expect((await recordsOf(f)).map((r) => r.record_id)).toEqual(['a']);
+    expect(await outboxOf(f)).toHaveLength(1);
+    expect(statusOf(s).outbox).toBe(1);
+  });
+
+  it('writes a whole putMany batch or nothing', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { random: (b) => b.fill(3) });
+    await expect(
+      s.putMany('trees', [
+        { id: 'a', doc: { name: 'A' } },
+        { id: 'b', doc: { name: 'B' } },
+      ]),
+    ).rejects.toMatchObject({ name: 'ConstraintError' });
+    expect(await recordsOf(f)).toEqual([]);
+    expect(await outboxOf(f)).toEqual([]);
+  });
+
+  it.each([
+    ['an array doc', 'trees', 'x', [] as unknown, 'a record must be an object of fields'],
+    ['a null doc', 'trees', 'x', null, 'a record must be an object of fields'],
+    ['a slash in the id', 'trees', 'a/b', {}, 'record id contains a slash'],
+    ['an empty collection', '', 'x', {}, 'collection is empty'],
+    ['a long id', 'trees', 'x'.repeat(201), {}, 'record id is longer than 200 bytes'],
+  ])('refuses %s and writes nothing', async (_name, collection, id, doc, message) => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    const err = await s.put(collection, id, doc as Record<string, unknown>).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataError);
+    expect((err as Error).message).toContain(message);
+    expect(await outboxOf(f)).toEqual([]);
+  });
+
+  it('deletes with a tombstone and a delete change, and undo brings the doc back', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    const a = await s.put('trees', 'a', { name: 'A' });
+    const removed = await s.remove('trees', 'a');
+    expect(removed.previous.doc).toEqual({ name: 'A' });
+    expect(removed.record).toMatchObject({ deleted: true, record_id: 'a' });
+    expect(removed.record.doc).toBeUndefined();
+    const back = await s.undo(removed);
+    expect(back).toMatchObject({ deleted: false, doc: { name: 'A' } });
+
+    const [put, del, again] = await outboxOf(f);
+    expect(put?.version).toBe(a.version);
+    expect(del).toMatchObject({ op: 'delete', parents: [a.version] });
+    expect(del?.doc).toBeUndefined();
+    expect(again).toMatchObject({ op: 'put', parents: [removed.record.version], doc: { name: 'A' } });
+    expect((await s.list('trees')).rows.map((r) => r.record_id)).toEqual(['a']);
+  });
+
+  it('refuses to delete a record that does not exist', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await expect(s.remove('trees', 'nope')).rejects.toBeInstanceOf(DataError);
+    expect(await outboxOf(f)).toEqual([]);
+  });
+});
+
+describe('mirror loop', () => {
+  it('sends the outbox to Go and deletes entries Go acknowledged', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.put('trees', 'a', { name: 'A' });
+    await s.put('trees', 'b', { name: 'B' });
+    await s.flush();
+    expect(go.journal.map((c) => c.record_id)).toEqual(['a', 'b']);
+    expect(await outboxOf(f)).toEqual([]);
+    expect(statusOf(s)).toMatchObject({ mirror: 'idle', outbox: 0, rejected: 0 });
+    expect(statusOf(s).error).toBeUndefined();
+  });
+
+  it('sends at most 500 changes per call', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.putMany(
+      'trees',
+      Array.from({ length: 1200 }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
+    );
+    await s.flush();
+    expect(go.acceptSizes).toEqual([500, 500, 200]);
+    expect(go.journal).toHaveLength(1200);
+    expect(await outboxOf(f)).toEqual([]);
+  });
+
+  it('runs by itself shortly after an edit', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { debounceMs: 5 });
+    await s.put('trees', 'a', { name: 'A' });
+    await expect.poll(() => go.journal.length).toBe(1);
+    await expect.poll(() => statusOf(s).outbox).toBe(0);
+  });
+
+  it('loses nothing and duplicates nothing when the answer is lost (crash before the ack)', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s1 = await mustOpen(go, f);
+    const rec = await s1.put('trees', 'a', { name: 'A' });
+    const [sent] = await outboxOf(f);
+    go.loseAcks = 1; // Go appends the change, the answer never arrives
+    await expect(s1.flush()).rejects.toBeInstanceOf(Error);
+    expect(go.count(sent?.change_id ?? '')).toBe(1);
+    expect(await outboxOf(f)).toHaveLength(1); // kept: Go did not acknowledge it
+    expect(statusOf(s1).mirror).toBe('offline');
+    s1.close(); // the app dies here
+
+    const s2 = await mustOpen(go, f); // the next start resends it
+    await s2.flush();
+    expect(go.count(sent?.change_id ?? '')).toBe(1); // Go answered "duplicate"
+    expect(go.journal).toHaveLength(1);
+    expect(await outboxOf(f)).toEqual([]);
+    expect((await s2.get('trees', 'a'))?.version).toBe(rec.version);
+  });
+
+  it('sends what was captured before a crash at the next start', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s1 = await mustOpen(go, f);
+    await s1.put('trees', 'a', { name: 'A' });
+    s1.close(); // killed before the mirror loop ran
+    expect(go.journal).toEqual([]);
+    const s2 = await mustOpen(go, f);
+    expect(statusOf(s2).outbox).toBe(1);
+    await s2.start();
+    expect(go.journal.map((c) => c.record_id)).toEqual(['a']);
+    expect(await outboxOf(f)).toEqual([]);
+  });
+
+  it('keeps a rejected change aside with its reason', async () => {
+    const go = new FakeGo();
+    go.reject = (c) => (c.record_id === 'bad' ? 'trees: field height: not a number' : undefined);
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.put('trees', 'good', { name: 'G' });
+    await s.put('trees', 'bad', { name: 'B', height: 'tall' });
+    await s.flush();
+    expect(go.journal.map((c) => c.record_id)).toEqual(['good']);
+    expect(await outboxOf(f)).toEqual([]);
+    const rejected = await s.rejected();
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatchObject({ reason: 'trees: field height: not a number', change: { record_id: 'bad' } });
+    expect(statusOf(s)).toMatchObject({ rejected: 1, outbox: 0 });
+    expect(await s.get('trees', 'bad')).toMatchObject({ rejected: 'trees: field height: not a number' });
+
+    // Retried after the cause was fixed on the Go side: accepted.
+    go.reject = () => undefined;
+    await s.retryRejected(rejected[0]?.change_id ?? '');
+    await s.flush();
+    expect(go.journal.map((c) => c.record_id)).toEqual(['good', 'bad']);
+    expect(await s.rejected()).toEqual([]);
+    expect(statusOf(s).rejected).toBe(0);
+  });
+
+  it('discarding a rejected change restores what Go holds', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.put('trees', 'a', { name: 'A' });
+    await s.flush();
+    go.reject = () => 'no';
+    await s.put('trees', 'a', { name: 'broken' });
+    await s.flush();
+    const [r] = await s.rejected();
+    await s.discardRejected(r?.change_id ?? '');
+    expect((await s.get('trees', 'a'))?.doc).toEqual({ name: 'A' });
+    expect(await s.rejected()).toEqual([]);
+  });
+
+  it('goes offline, keeps the outbox and drains after the reconnect', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { debounceMs: 5 });
+    go.offline = true;
+    await s.start();
+    await s.put('trees', 'a', { name: 'A' });
+    await expect.poll(() => statusOf(s).mirror).toBe('offline');
+    expect(statusOf(s).error).toContain('not answering');
+    expect(await outboxOf(f)).toHaveLength(1);
+    go.offline = false;
+    go.transport.setStatus('open', true);
+    await expect.poll(() => go.journal.length).toBe(1);
+    await expect.poll(() => statusOf(s).mirror).toBe('idle');
+    expect(await outboxOf(f)).toEqual([]);
+  });
+
+  it('marks a record in conflict when Go says so on accept', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    go.remote(remoteChange('a', '000000000000005-0000-dev2', { name: 'theirs' }));
+    await s.put('trees', 'a', { name: 'mine' }); // made without seeing theirs
+    await s.flush();
+    expect((await s.get('trees', 'a'))?.state).toBe('conflict');
+  });
+});
+
+describe('catch-up', () => {
+  it('applies remote changes without outbox entries and remembers the sequence', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start(); // nothing in Go yet: an empty rebuild
+    go.remote(remoteChange('r1', '000000000000010-0000-dev2', { name: 'one' }));
+    go.remote(remoteChange('r2', '000000000000011-0000-dev2', { name: 'two' }));
+    await s.catchUp();
+    expect(await s.get('trees', 'r1')).toMatchObject({ doc: { name: 'one' }, state: 'synced', device: 'dev2' });
+    expect(await outboxOf(f)).toEqual([]);
+    expect(statusOf(s).lastMseq).toBe(2);
+
+    // Applied again (a repeated event): nothing changes, still no outbox.
+    await s.catchUp();
+    expect(await outboxOf(f)).toEqual([]);
+    expect(await recordsOf(f)).toHaveLength(2);
+
+    // A new store on the same IndexedDB starts from the remembered sequence.
+    s.close();
+    const calls = go.transport.calls.length;
+    const s2 = await mustOpen(go, f);
+    await s2.catchUp();
+    const since = go.transport.calls.slice(calls).filter((c) => c.method === 'UI.MirrorSince');
+    expect(since[0]?.args[0]).toBe(2);
+    expect(go.transport.calls.slice(calls).some((c) => c.method === 'UI.Records')).toBe(false);
+  });
+
+  it('runs on sync:applied and updates a loaded list', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    expect((await s.list('trees')).total).toBe(0);
+    const c = remoteChange('r1', '000000000000010-0000-dev2', { name: 'one' });
+    const e = go.remote(c);
+    go.transport.emit('sync:applied', { collection: 'trees', batch: 'b1', changes: [{ mseq: e.mseq, conflicted: false, change: c }] });
+    await expect.poll(async () => (await s.list('trees')).total).toBe(1);
+  });
+
+  it('keeps a newer local edit that is still in the outbox', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { now: ticking(2_000_000_000_000) });
+    await s.start();
+    const mine = await s.put('trees', 'a', { name: 'mine' });
+    go.remote(remoteChange('a', '000000000000010-0000-dev2', { name: 'older remote' }));
+    await s.catchUp();
+    const got = await s.get('trees', 'a');
+    expect(got).toMatchObject({ doc: { name: 'mine' }, version: mine.version });
+    expect(await outboxOf(f)).toHaveLength(1);
+  });
+
+  it('fetches the winner when the pulled change lost', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    go.remote(remoteChange('a', '000000000000020-0000-dev3', { name: 'winner' }));
+    // Another device's older concurrent edit arrives later; the winner stays.
+    go.remote(remoteChange('a', '000000000000010-0000-dev2', { name: 'loser' }));
+    go.mirror.shift(); // the UI sees only the losing change: the winner's doc must come from Go
+    await s.catchUp();
+    expect(await s.get('trees', 'a')).toMatchObject({
+      doc: { name: 'winner' },
+      state: 'conflict',
+      leaves: ['000000000000010-0000-dev2', '000000000000020-0000-dev3'],
+    });
+  });
+
+  it('issues versions after every version it has seen', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { now: () => 1000 });
+    await s.start();
+    const future = '000900000000000-0003-dev2';
+    go.remote(remoteChange('a', future, { name: 'from the future' }));
+    await s.catchUp();
+    const mine = await s.put('trees', 'a', { name: 'edit' });
+    expect(mine.version > future).toBe(true);
+    expect(mine.version.startsWith('000900000000000-0004-dev1.ui')).toBe(true);
+    const [c] = await outboxOf(f);
+    expect(c?.parents).toEqual([future]);
+  });
+
+  it('rebuilds an empty IndexedDB from Go, paged, with progress', async () => {
+    const go = new FakeGo();
+    for (let i = 0; i < 25; i++) {
+      go.remote(remoteChange(`r${String(i).padStart(2, '0')}`, `0000000000001${String(i).padStart(2, '0')}-0000-dev2`, { name: `n${i}` }));
+    }
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { pageSize: 10 });
+    const seen: string[] = [];
+    s.status.subscribe((st) => {
+      const p = st.rebuild ? `${st.rebuild.done}/${st.rebuild.total}` : '';
+      if (p && seen[seen.length - 1] !== p) seen.push(p);
+    });
+    await s.start();
+    expect(seen).toEqual(['0/0', '10/25', '20/25', '25/25']);
+    expect(statusOf(s).rebuild).toBeUndefined();
+    expect(statusOf(s).lastMseq).toBe(25);
+    const page = await s.list('trees', { sortField: '@record_id', limit: 100 });
+    expect(page.total).toBe(25);
+    expect(page.rows[0]).toMatchObject({ record_id: 'r00', doc: { name: 'n0' }, state: 'synced' });
+    expect(await outboxOf(f)).toEqual([]);
+    expect(go.transport.calls.filter((c) => c.method === 'UI.Records')).toHaveLength(3);
+  });
+
+  it('rebuilds when Go no longer keeps the sequence it would continue from', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    go.remote(remoteChange('a', '000000000000010-0000-dev2', { name: 'A' }));
+    go.remote(remoteChange('b', '000000000000011-0000-dev2', { name: 'B' }));
+    go.truncatedBelow = 1; // mseq 1 is forgotten; we are at 0
+    await s.catchUp();
+    expect((await s.list('trees')).total).toBe(2);
+    expect(go.transport.calls.some((c) => c.method === 'UI.Records')).toBe(true);
+    expect(statusOf(s).lastMseq).toBe(2);
+  });
+
+  it('marks records synced once Go no longer lists them as pending', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    await s.put('trees', 'a', { name: 'A' });
+    await s.put('trees', 'b', { name: 'B' });
+    await s.refreshStates();
+    expect((await s.get('trees', 'a'))?.state).toBe('local'); // still in the outbox
+    await s.flush();
+    go.pending = [{ collection: 'trees', record_ids: ['b'] }];
+    await s.refreshStates();
+    expect((await s.get('trees', 'a'))?.state).toBe('synced');
+    expect((await s.get('trees', 'b'))?.state).toBe('local');
+    await s.put('trees', 'a', { name: 'A2' });
+    expect((await s.get('trees', 'a'))?.state).toBe('pending');
+  });
+});
+
+describe('list', () => {
+  it('loads a collection in chunks with progress and pages it', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s1 = await mustOpen(go, f);
+    await s1.putMany(
+      'trees',
+      Array.from({ length: 1234 }, (_, i) => ({ id: `r${String(i).padStart(4, '0')}`, doc: { name: `tree ${i}`, n: i } })),
+    );
+    await s1.put('other', 'x', { name: 'tree elsewhere' });
+    s1.close();
+    const s = await mustOpen(go, f, { loadChunk: 500 });
+    const progress: string[] = [];
+    await s.load('trees', (p) => progress.push(`${p.done}/${p.total}`));
+    expect(progress).toEqual(['0/1234', '500/1234', '1000/1234', '1234/1234']);
+    const page = await s.list('trees', { sortField: 'n', sortDir: 'desc', offset: 10, limit: 5 });
+    expect(page.total).toBe(1234);
+    expect(page.rows.map((r) => r.doc?.['n'])).toEqual([1223, 1222, 1221, 1220, 1219]);
+    expect((await s.list('trees', { search: 'TREE 12' })).total).toBe(1 + 10 + 34);
+  });
+});
