@@ -677,7 +677,7 @@ func equalSetting(a, b any) bool {
 // (after its running sync) and starting the new one's schedule when the
 // schedule runs.
 func (b *Backend) reconfigure(ctx context.Context, c config.Config, set *schema.Set) error {
-	ag, err := newSyncAgent(b.rt, c, set)
+	ag, _, err := newAgent(b.rt, c, set)
 	if err != nil {
 		return err
 	}
@@ -702,44 +702,6 @@ func (b *Backend) reconfigure(ctx context.Context, c config.Config, set *schema.
 		b.log.Warn("status not refreshed after a settings change", "err", err)
 	}
 	return nil
-}
-
-// newSyncAgent builds a Drill client and an agent for c over rt's store and
-// event hub, as openParts does at start.
-func newSyncAgent(rt *Runtime, c config.Config, set *schema.Set) (*agent.Agent, error) {
-	var d agent.Drill = noDrill{}
-	if len(c.Drill.URLs) > 0 {
-		dc, err := newDrillClient(rt.Env, c, rt.Logger)
-		switch {
-		case errors.Is(err, config.ErrNoPassword):
-			// Saved before the password: sync says so until it is set.
-			d = noPassword{err: err}
-		case err != nil:
-			return nil, err
-		default:
-			d = agent.DrillClient(dc)
-			if c.Drill.Location != "" {
-				d = &ensureWorkspace{Drill: d, client: dc, cfg: c.Drill, log: rt.Logger}
-			}
-		}
-	}
-	return agent.New(agent.Options{
-		Store:     rt.Store,
-		Drill:     d,
-		Schema:    set,
-		Workspace: c.Drill.Plugin + "." + c.Drill.Workspace,
-		Spec:      c.Schedule,
-		Events:    rt.Events,
-		Logger:    rt.Logger,
-	})
-}
-
-// noPassword stands in for Drill while the settings ask for a login but no
-// password is stored: every sync fails with a sentence that says so.
-type noPassword struct{ err error }
-
-func (n noPassword) Query(context.Context, string) ([]agent.Row, error) {
-	return nil, fmt.Errorf("%w: store the Drill password in the settings", n.err)
 }
 
 // SetPassword stores the Drill password of the configured user and

@@ -40,6 +40,7 @@ type backendOpts struct {
 	drillURL   string // default unreachableDrill
 	collection string // default "sites"
 	managed    string // body of the managed settings file, if any
+	basicAuth  bool   // log in as "ann" (no password stored)
 }
 
 func mustOpenBackend(tb testing.TB, o backendOpts) *testBackend {
@@ -68,6 +69,9 @@ func mustOpenBackend(tb testing.TB, o backendOpts) *testBackend {
 	}
 	c.DataDir, c.Device, c.Author, c.Collections = filepath.Join(dir, "data"), "dev1", "ann", cols
 	c.Drill.URLs = []string{o.drillURL}
+	if o.basicAuth {
+		c.Drill.Auth, c.Drill.User = "basic", "ann"
+	}
 	kr := memKeyring{}
 	rt := &Runtime{Config: c, Sources: src, Logger: slog.New(slog.DiscardHandler), Env: Env{Keyring: kr}}
 	tb.Cleanup(func() { rt.Close() })
@@ -415,6 +419,24 @@ func TestBackendSettings(t *testing.T) {
 			t.Error("the password is in the settings file")
 		}
 	})
+}
+
+func TestBackendOpensBeforeThePasswordIsStored(t *testing.T) {
+	t.Parallel()
+	b := mustOpenBackend(t, backendOpts{basicAuth: true})
+	ctx := context.Background()
+	if _, err := b.SyncNow(ctx); !errors.Is(err, config.ErrNoPassword) {
+		t.Fatalf("SyncNow err = %v, want ErrNoPassword", err)
+	}
+	if st, _ := b.Status(ctx); st.State != agent.StateError || !strings.Contains(st.LastError+st.Cause, "password") {
+		t.Errorf("status = %+v, want an error that names the password", st)
+	}
+	if r, err := b.SetPassword(ctx, "pw"); err != nil || r.StoredIn != "keyring" {
+		t.Fatalf("SetPassword = %+v, %v", r, err)
+	}
+	if _, err := b.SyncNow(ctx); errors.Is(err, config.ErrNoPassword) || err == nil {
+		t.Fatalf("SyncNow after SetPassword err = %v, want Drill unreachable", err)
+	}
 }
 
 func TestBackendTestConnectionUnreachable(t *testing.T) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -49,21 +50,42 @@ func openParts(ctx context.Context, rt *Runtime) error {
 	}
 	rt.Schema = set
 
+	rt.Events = &eventHub{}
+	ag, dc, err := newAgent(rt, c, set)
+	if err != nil {
+		return err
+	}
+	rt.Drill = dc
+	rt.Agent = ag
+	rt.Capture = &agent.Capture{Journal: st, Schema: set, Author: c.Author}
+	return nil
+}
+
+// newAgent builds the Drill client (nil when no Drillbit is configured) and
+// an agent for c over rt's store and event hub: at start, and again by the
+// Backend when the settings change. Settings that ask for a login before a
+// password is stored give an agent whose syncs say so, not an error, so
+// that the window still opens to take the password.
+func newAgent(rt *Runtime, c config.Config, set *schema.Set) (*agent.Agent, *drill.Client, error) {
 	var d agent.Drill = noDrill{}
+	var dc *drill.Client
 	if len(c.Drill.URLs) > 0 {
-		dc, err := newDrillClient(rt.Env, c, rt.Logger)
-		if err != nil {
-			return err
-		}
-		rt.Drill = dc
-		d = agent.DrillClient(dc)
-		if c.Drill.Location != "" {
-			d = &ensureWorkspace{Drill: d, client: dc, cfg: c.Drill, log: rt.Logger}
+		var err error
+		dc, err = newDrillClient(rt.Env, c, rt.Logger)
+		switch {
+		case errors.Is(err, config.ErrNoPassword):
+			d = noPassword{err: err}
+		case err != nil:
+			return nil, nil, err
+		default:
+			d = agent.DrillClient(dc)
+			if c.Drill.Location != "" {
+				d = &ensureWorkspace{Drill: d, client: dc, cfg: c.Drill, log: rt.Logger}
+			}
 		}
 	}
-	rt.Events = &eventHub{}
 	ag, err := agent.New(agent.Options{
-		Store:     st,
+		Store:     rt.Store,
 		Drill:     d,
 		Schema:    set,
 		Workspace: c.Drill.Plugin + "." + c.Drill.Workspace,
@@ -73,11 +95,17 @@ func openParts(ctx context.Context, rt *Runtime) error {
 		Logger:    rt.Logger,
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	rt.Agent = ag
-	rt.Capture = &agent.Capture{Journal: st, Schema: set, Author: c.Author}
-	return nil
+	return ag, dc, nil
+}
+
+// noPassword stands in for Drill while the settings ask for a login but no
+// password is stored: every sync fails with a sentence that says so.
+type noPassword struct{ err error }
+
+func (n noPassword) Query(context.Context, string) ([]agent.Row, error) {
+	return nil, n.err
 }
 
 // ensureWorkspace creates fieldsync's workspace in the storage plugin before

@@ -86,7 +86,7 @@ func runStatus(ctx context.Context, env Env, args []string) error {
 }
 
 func drillText(rt *Runtime) string {
-	if rt.Drill == nil {
+	if len(rt.Config.Drill.URLs) == 0 {
 		return "not configured (changes stay on this computer)"
 	}
 	return fmt.Sprintf("%v (workspace %s.%s)", rt.Config.Drill.URLs, rt.Config.Drill.Plugin, rt.Config.Drill.Workspace)
