@@ -48,5 +48,6 @@ func desktop(ctx context.Context, rt *cli.Runtime) error {
 		WebviewDataDir: filepath.Join(dataDir, "webview"),
 		InstanceID:     app.InstanceIDFor(dataDir),
 		Icon:           appIcon,
+		HideOnClose:    true,
 	})
 }

@@ -134,6 +134,13 @@ func (a *App) showWindow() {
 	}
 }
 
+// hideWindow hides the window; sync goes on in the background.
+func (a *App) hideWindow() {
+	if rt := a.runtime(); rt != nil {
+		rt.WindowHide()
+	}
+}
+
 // Version returns the version of the running fieldsync build.
 func (a *App) Version() string {
 	return a.version

@@ -599,3 +599,34 @@ func TestWailsOptionsBindsExtraObjects(t *testing.T) {
 		t.Errorf("Bind = %v, want the App then the extra object", o.Bind)
 	}
 }
+
+func TestHideOnCloseAndMenu(t *testing.T) {
+	t.Parallel()
+	assets := fstest.MapFS{"index.html": {Data: []byte("<html></html>")}}
+	rt := &fakeRuntime{}
+	a := New(Options{Runtime: func(context.Context) Runtime { return rt }})
+	o := wailsOptions(a, DesktopOptions{Assets: assets, HideOnClose: true}, slog.New(slog.DiscardHandler), "linux")
+	if !o.HideWindowOnClose {
+		t.Fatal("HideWindowOnClose not set: closing the window would stop background sync")
+	}
+	if o.Menu == nil || len(o.Menu.Items) != 1 {
+		t.Fatalf("menu = %+v, want one fieldsync submenu", o.Menu)
+	}
+	a.startup(context.Background())
+	byLabel := map[string]func(){}
+	for _, it := range o.Menu.Items[0].SubMenu.Items {
+		if it.Click != nil {
+			item := it
+			byLabel[it.Label] = func() { item.Click(nil) }
+		}
+	}
+	hide, quit := byLabel["Hide window"], byLabel["Quit fieldsync"]
+	if hide == nil || quit == nil {
+		t.Fatalf("menu items = %v, want Hide window and Quit fieldsync", byLabel)
+	}
+	hide()
+	quit()
+	if rt.hides != 1 || rt.quits != 1 {
+		t.Errorf("hides=%d quits=%d, want 1 and 1", rt.hides, rt.quits)
+	}
+}

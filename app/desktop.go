@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/wailsapp/wails/v2"
+	"github.com/wailsapp/wails/v2/pkg/menu"
+	"github.com/wailsapp/wails/v2/pkg/menu/keys"
 	"github.com/wailsapp/wails/v2/pkg/options"
 	"github.com/wailsapp/wails/v2/pkg/options/assetserver"
 	"github.com/wailsapp/wails/v2/pkg/options/linux"
@@ -71,6 +73,10 @@ type DesktopOptions struct {
 	Icon []byte
 	// StartHidden starts with the window hidden.
 	StartHidden bool
+	// HideOnClose hides the window when it is closed instead of quitting,
+	// so sync goes on in the background; the menu's Quit (Ctrl+Q) ends it,
+	// and starting fieldsync again shows the window.
+	HideOnClose bool
 }
 
 // RunDesktop opens the fieldsync desktop window and blocks until it is closed
@@ -138,18 +144,20 @@ func wailsOptions(a *App, opts DesktopOptions, log *slog.Logger, goos string) *o
 		id = DefaultInstanceID
 	}
 	o := &options.App{
-		Title:            WindowTitle,
-		Width:            defaultWidth,
-		Height:           defaultHeight,
-		MinWidth:         minWidth,
-		MinHeight:        minHeight,
-		StartHidden:      opts.StartHidden,
-		BackgroundColour: options.NewRGB(0xf6, 0xf7, 0xf9),
-		AssetServer:      &assetserver.Options{Assets: opts.Assets},
-		OnShutdown:       a.shutdown,
-		Bind:             append([]any{a}, opts.Bind...),
-		Logger:           newWailsLogger(log),
-		LogLevel:         wailsLevel(log),
+		Title:             WindowTitle,
+		Width:             defaultWidth,
+		Height:            defaultHeight,
+		MinWidth:          minWidth,
+		MinHeight:         minHeight,
+		StartHidden:       opts.StartHidden,
+		HideWindowOnClose: opts.HideOnClose,
+		Menu:              appMenu(a),
+		BackgroundColour:  options.NewRGB(0xf6, 0xf7, 0xf9),
+		AssetServer:       &assetserver.Options{Assets: opts.Assets},
+		OnShutdown:        a.shutdown,
+		Bind:              append([]any{a}, opts.Bind...),
+		Logger:            newWailsLogger(log),
+		LogLevel:          wailsLevel(log),
 		// Production builds log below WARNING only when the slog handler
 		// asks for it; Wails' own info chatter is noise for users.
 		LogLevelProduction: wailsLevel(log),
@@ -172,6 +180,17 @@ func wailsOptions(a *App, opts DesktopOptions, log *slog.Logger, goos string) *o
 		o.Windows = &windows.Options{WebviewUserDataPath: opts.WebviewDataDir}
 	}
 	return o
+}
+
+// appMenu is the window's menu: with the window hiding on close, Quit is
+// how people end fieldsync.
+func appMenu(a *App) *menu.Menu {
+	m := menu.NewMenu()
+	sub := m.AddSubmenu("fieldsync")
+	sub.AddText("Hide window", keys.CmdOrCtrl("w"), func(*menu.CallbackData) { a.hideWindow() })
+	sub.AddSeparator()
+	sub.AddText("Quit fieldsync", keys.CmdOrCtrl("q"), func(*menu.CallbackData) { a.quit() })
+	return m
 }
 
 // InstanceIDFor returns the single-instance id for a data directory, so that
