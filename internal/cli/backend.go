@@ -36,8 +36,9 @@ type Backend struct {
 	// mu guards cur. Calls that use the agent for a whole sync or
 	// resolution hold it for reading, so a swap waits for them to end and
 	// two agents never sync at once.
-	mu  sync.RWMutex
-	cur parts
+	mu      sync.RWMutex
+	cur     parts
+	openErr error // why Open failed
 
 	runMu    sync.Mutex
 	cancel   context.CancelFunc // nil while the schedule is stopped
@@ -61,29 +62,74 @@ type swapRequest struct {
 
 var _ app.Backend = (*Backend)(nil)
 
+// errStarting is answered by a deferred Backend's calls before Open.
+var errStarting = errors.New("fieldsync is still starting: try again in a moment")
+
 // NewBackend returns the Backend of rt, opening its store and sync parts
 // first when they are not open yet. The Runtime keeps owning (and closing)
 // the store.
 func NewBackend(ctx context.Context, rt *Runtime) (*Backend, error) {
-	if rt.Store == nil {
-		if err := openParts(ctx, rt); err != nil {
-			return nil, err
-		}
+	b := NewDeferredBackend(rt)
+	if err := b.Open(ctx); err != nil {
+		return nil, err
 	}
+	return b, nil
+}
+
+// NewDeferredBackend returns a Backend whose parts open later, with Open:
+// the window binds it before Wails' single-instance check and opens the
+// store only once it knows it is the one instance. Until Open its calls
+// fail with a sentence saying fieldsync is starting; after a failed Open
+// they fail with that error.
+func NewDeferredBackend(rt *Runtime) *Backend {
 	log := rt.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Backend{
-		rt:    rt,
-		log:   log.With("component", "backend"),
-		cur:   parts{cfg: rt.Config, set: rt.Schema, agent: rt.Agent, capture: rt.Capture},
-		swaps: make(chan swapRequest),
-	}, nil
+	return &Backend{rt: rt, log: log.With("component", "backend"), swaps: make(chan swapRequest)}
+}
+
+// Open opens rt's store and sync parts unless they are open.
+func (b *Backend) Open(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur.agent != nil {
+		return nil
+	}
+	if b.rt.Store == nil {
+		if err := openParts(ctx, b.rt); err != nil {
+			b.openErr = err
+			return err
+		}
+	}
+	b.cur = parts{cfg: b.rt.Config, set: b.rt.Schema, agent: b.rt.Agent, capture: b.rt.Capture}
+	b.openErr = nil
+	return nil
+}
+
+// readyLocked is ready for callers holding mu.
+func (b *Backend) readyLocked() error {
+	if b.cur.agent != nil {
+		return nil
+	}
+	if b.openErr != nil {
+		return b.openErr
+	}
+	return errStarting
+}
+
+// ready returns the parts in use, or why there are none.
+func (b *Backend) ready() (parts, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if err := b.readyLocked(); err != nil {
+		return parts{}, err
+	}
+	return b.cur, nil
 }
 
 // AddEvents makes s receive the agent's events (the window or the bridge).
-// Call it before Start.
+// Call it after Open and before Start.
 func (b *Backend) AddEvents(s agent.Events) { b.rt.Events.add(s) }
 
 // Agent returns the agent in use now.
@@ -105,6 +151,9 @@ func (b *Backend) Start(ctx context.Context) error {
 		return errors.New("backend: already started")
 	}
 	ag := b.cur.agent
+	if ag == nil {
+		return fmt.Errorf("backend: start: %w", errStarting)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	if err := ag.Start(ctx); err != nil {
 		cancel()
@@ -152,16 +201,12 @@ func (b *Backend) Stop() {
 	b.wg.Wait()
 }
 
-// snapshot returns the parts in use now.
-func (b *Backend) snapshot() parts {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return b.cur
-}
-
 // Info describes the device, the collections and the Drill settings.
 func (b *Backend) Info(ctx context.Context) (app.Info, error) {
-	p := b.snapshot()
+	p, err := b.ready()
+	if err != nil {
+		return app.Info{}, err
+	}
 	v, err := b.rt.Store.NextVersion(ctx)
 	if err != nil {
 		return app.Info{}, err
@@ -186,7 +231,10 @@ func (b *Backend) Info(ctx context.Context) (app.Info, error) {
 // Accept journals the UI's changes through the capture checks and updates
 // the pending count shown in the status.
 func (b *Backend) Accept(ctx context.Context, changes []store.Change) (store.AppendResult, error) {
-	p := b.snapshot()
+	p, err := b.ready()
+	if err != nil {
+		return store.AppendResult{}, err
+	}
 	res, err := p.capture.Accept(ctx, changes)
 	if err != nil {
 		return res, err
@@ -201,6 +249,9 @@ func (b *Backend) Accept(ctx context.Context, changes []store.Change) (store.App
 
 // MirrorSince returns the applied changes after a mirror sequence.
 func (b *Backend) MirrorSince(ctx context.Context, after uint64, limit int) (app.MirrorPage, error) {
+	if _, err := b.ready(); err != nil {
+		return app.MirrorPage{}, err
+	}
 	st := b.rt.Store
 	stats, err := st.Stats(ctx)
 	if err != nil {
@@ -226,6 +277,9 @@ func (b *Backend) MirrorSince(ctx context.Context, after uint64, limit int) (app
 
 // Records returns one page of a collection's records, deleted ones too.
 func (b *Backend) Records(ctx context.Context, collection, after string, limit int) (app.RecordPage, error) {
+	if _, err := b.ready(); err != nil {
+		return app.RecordPage{}, err
+	}
 	st := b.rt.Store
 	pg, err := st.Records(ctx, collection, store.Page{After: after, Limit: limit, IncludeDeleted: true})
 	if err != nil {
@@ -245,6 +299,9 @@ func (b *Backend) Records(ctx context.Context, collection, after string, limit i
 
 // Record returns one record.
 func (b *Backend) Record(ctx context.Context, collection, id string) (store.Record, error) {
+	if _, err := b.ready(); err != nil {
+		return store.Record{}, err
+	}
 	return b.rt.Store.Record(ctx, collection, id)
 }
 
@@ -254,6 +311,9 @@ const auditPage = 1000
 // History returns a record's changes and the resolutions of its conflicts.
 // The audit log is read whole; it holds resolutions only, so it stays small.
 func (b *Backend) History(ctx context.Context, collection, id string) (app.History, error) {
+	if _, err := b.ready(); err != nil {
+		return app.History{}, err
+	}
 	st := b.rt.Store
 	changes, err := st.History(ctx, collection, id)
 	if err != nil {
@@ -323,6 +383,9 @@ func auditOf(e store.AuditEntry, byID, byVersion map[string]store.Change) app.Au
 
 // PendingIDs lists the records with journal entries not yet in Drill.
 func (b *Backend) PendingIDs(ctx context.Context) ([]app.PendingRecords, error) {
+	if _, err := b.ready(); err != nil {
+		return nil, err
+	}
 	st := b.rt.Store
 	after, err := st.PushCursor(ctx)
 	if err != nil {
@@ -361,18 +424,28 @@ func (b *Backend) PendingIDs(ctx context.Context) ([]app.PendingRecords, error) 
 
 // Status returns the agent's status.
 func (b *Backend) Status(context.Context) (agent.Status, error) {
-	return b.Agent().Status(), nil
+	p, err := b.ready()
+	if err != nil {
+		return agent.Status{}, err
+	}
+	return p.agent.Status(), nil
 }
 
 // SyncNow runs one sync now; a settings change waits for it.
 func (b *Backend) SyncNow(ctx context.Context) (agent.Report, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	if err := b.readyLocked(); err != nil {
+		return agent.Report{}, err
+	}
 	return b.cur.agent.SyncNow(ctx)
 }
 
 // Conflicts lists the open conflicts that pass the filter.
 func (b *Backend) Conflicts(ctx context.Context, f app.ConflictFilter) ([]store.Conflict, error) {
+	if _, err := b.ready(); err != nil {
+		return nil, err
+	}
 	all, err := b.rt.Store.Conflicts(ctx, f.Collection)
 	if err != nil {
 		return nil, err
@@ -393,6 +466,9 @@ func (b *Backend) Conflicts(ctx context.Context, f app.ConflictFilter) ([]store.
 
 // Conflict returns one open conflict.
 func (b *Backend) Conflict(ctx context.Context, collection, id string) (store.Conflict, error) {
+	if _, err := b.ready(); err != nil {
+		return store.Conflict{}, err
+	}
 	return b.rt.Store.Conflict(ctx, collection, id)
 }
 
@@ -400,6 +476,9 @@ func (b *Backend) Conflict(ctx context.Context, collection, id string) (store.Co
 func (b *Backend) Resolve(ctx context.Context, collection, id string, choice agent.Choice) (store.Change, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	if err := b.readyLocked(); err != nil {
+		return store.Change{}, err
+	}
 	return b.resolveLocked(ctx, collection, id, choice)
 }
 
@@ -428,6 +507,9 @@ var ErrNothingToCopy = errors.New("the other version deletes the record, so ther
 func (b *Backend) KeepBoth(ctx context.Context, collection, id string) (app.KeepBothResult, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	if err := b.readyLocked(); err != nil {
+		return app.KeepBothResult{}, err
+	}
 	cf, err := b.rt.Store.Conflict(ctx, collection, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return app.KeepBothResult{}, fmt.Errorf("keep both %s/%s: %w", collection, id, agent.ErrNoConflict)
@@ -472,6 +554,9 @@ func (b *Backend) KeepBoth(ctx context.Context, collection, id string) (app.Keep
 func (b *Backend) ResolveMany(ctx context.Context, items []app.RecordRef, take string) (app.ResolveManyResult, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	if err := b.readyLocked(); err != nil {
+		return app.ResolveManyResult{}, err
+	}
 	out := app.ResolveManyResult{Failed: []app.ResolveFailure{}}
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
@@ -574,7 +659,10 @@ func (b *Backend) locked() (map[string]string, error) {
 // Settings returns the settings in force, the locked ones and where the
 // password is.
 func (b *Backend) Settings(context.Context) (app.SettingsView, error) {
-	p := b.snapshot()
+	p, err := b.ready()
+	if err != nil {
+		return app.SettingsView{}, err
+	}
 	return b.view(p.cfg)
 }
 
@@ -622,7 +710,10 @@ func (b *Backend) apply(c config.Config, s app.Settings) (config.Config, error) 
 // SaveSettings checks s, refuses changes to locked settings, writes the
 // user's settings file and swaps in an agent built with the new settings.
 func (b *Backend) SaveSettings(ctx context.Context, s app.Settings) (app.SettingsView, error) {
-	cur := b.snapshot()
+	cur, err := b.ready()
+	if err != nil {
+		return app.SettingsView{}, err
+	}
 	next, err := b.apply(cur.cfg, s)
 	if err != nil {
 		return app.SettingsView{}, err
@@ -707,7 +798,10 @@ func (b *Backend) reconfigure(ctx context.Context, c config.Config, set *schema.
 // SetPassword stores the Drill password of the configured user and
 // rebuilds the agent so the next sync uses it.
 func (b *Backend) SetPassword(ctx context.Context, password string) (app.PasswordResult, error) {
-	cur := b.snapshot()
+	cur, err := b.ready()
+	if err != nil {
+		return app.PasswordResult{}, err
+	}
 	if cur.cfg.Drill.Auth == "none" || cur.cfg.Drill.User == "" {
 		return app.PasswordResult{}, fmt.Errorf("set the authentication to basic or form and a Drill user first, then store the password: %w", app.ErrInvalidInput)
 	}
@@ -725,7 +819,11 @@ func (b *Backend) SetPassword(ctx context.Context, password string) (app.Passwor
 // TestConnection checks s against every Drillbit without saving it: reach,
 // version, auth, query, then the workspace through the fail-over client.
 func (b *Backend) TestConnection(ctx context.Context, s app.Settings) ([]app.Check, error) {
-	c, err := b.apply(b.snapshot().cfg, s)
+	cur, err := b.ready()
+	if err != nil {
+		return nil, err
+	}
+	c, err := b.apply(cur.cfg, s)
 	if err != nil {
 		return nil, err
 	}

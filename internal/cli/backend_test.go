@@ -439,6 +439,32 @@ func TestBackendOpensBeforeThePasswordIsStored(t *testing.T) {
 	}
 }
 
+func TestDeferredBackend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	held := mustOpenBackend(t, backendOpts{})
+
+	// A second process's view of the same data dir: the store is locked.
+	rt := &Runtime{Config: held.rt.Config, Sources: held.rt.Sources, Logger: slog.New(slog.DiscardHandler), Env: Env{Keyring: memKeyring{}}}
+	t.Cleanup(func() { rt.Close() })
+	b := NewDeferredBackend(rt)
+	if _, err := b.Info(ctx); !errors.Is(err, errStarting) {
+		t.Fatalf("Info before Open err = %v, want errStarting", err)
+	}
+	if err := b.Start(ctx); err == nil {
+		t.Fatal("Start before Open succeeded")
+	}
+	if err := b.Open(ctx); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("Open err = %v, want ErrLocked", err)
+	}
+	if _, err := b.Records(ctx, "sites", "", 10); !errors.Is(err, store.ErrLocked) {
+		t.Errorf("Records after a failed Open err = %v, want the lock error", err)
+	}
+	if _, err := b.SyncNow(ctx); !errors.Is(err, store.ErrLocked) {
+		t.Errorf("SyncNow after a failed Open err = %v, want the lock error", err)
+	}
+}
+
 func TestBackendTestConnectionUnreachable(t *testing.T) {
 	t.Parallel()
 	b := mustOpenBackend(t, backendOpts{})
