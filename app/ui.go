@@ -484,6 +484,8 @@ func explain(op string, err error) error {
 		msg, bad = op+": there is no such collection in the declarations", true
 	case errors.Is(err, schema.ErrInvalidRecord), errors.Is(err, store.ErrInvalidChange):
 		msg, bad = op+": "+err.Error(), true
+	case errors.Is(err, store.ErrTooLarge):
+		msg, bad = op+": too much data in one call; send fewer changes at a time", true
 	case errors.Is(err, store.ErrNotFound):
 		msg = op + ": not found"
 	case errors.Is(err, ErrInvalidInput):

@@ -207,6 +207,7 @@ func TestUIExplainsBackendErrors(t *testing.T) {
 		{"unknown collection", fmt.Errorf("x: %w", schema.ErrUnknownCollection), "no such collection", true},
 		{"invalid record", fmt.Errorf("sites %w: name: required", schema.ErrInvalidRecord), "name: required", true},
 		{"not found", fmt.Errorf("store: %w", store.ErrNotFound), "not found", false},
+		{"too large", fmt.Errorf("store: %w", store.ErrTooLarge), "send fewer changes", true},
 		{"other", errors.New("disk on fire"), "resolve sites/r1: disk on fire", false},
 	}
 	for _, tt := range tests {

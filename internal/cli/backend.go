@@ -32,6 +32,7 @@ import (
 type Backend struct {
 	rt  *Runtime
 	log *slog.Logger
+	now func() time.Time
 
 	// mu guards cur. Calls that use the agent for a whole sync or
 	// resolution hold it for reading, so a swap waits for them to end and
@@ -86,7 +87,7 @@ func NewDeferredBackend(rt *Runtime) *Backend {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Backend{rt: rt, log: log.With("component", "backend"), swaps: make(chan swapRequest)}
+	return &Backend{rt: rt, log: log.With("component", "backend"), now: time.Now, swaps: make(chan swapRequest)}
 }
 
 // Open opens rt's store and sync parts unless they are open.
@@ -450,7 +451,7 @@ func (b *Backend) Conflicts(ctx context.Context, f app.ConflictFilter) ([]store.
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UnixMilli()
+	now := b.now().UnixMilli()
 	out := []store.Conflict{}
 	for _, cf := range all {
 		if f.Device != "" && !slices.ContainsFunc(cf.Leaves, func(c store.Change) bool { return c.Device == f.Device }) {

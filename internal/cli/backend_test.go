@@ -236,6 +236,11 @@ func TestBackendConflicts(t *testing.T) {
 		})
 	}
 
+	b.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if cs, err := b.Conflicts(ctx, app.ConflictFilter{OlderThanMS: time.Hour.Milliseconds()}); err != nil || len(cs) != 1 {
+		t.Fatalf("two hours later, Conflicts(older than 1h) = %d, %v; want 1", len(cs), err)
+	}
+
 	res, err := b.Resolve(ctx, "sites", "r1", agent.Choice{Take: agent.TakeServer})
 	if err != nil {
 		t.Fatal(err)
