@@ -577,3 +577,47 @@ func TestBackendRealDrill(t *testing.T) {
 		t.Errorf("checks = %q, want %q", names, want)
 	}
 }
+
+// TestBackendTestConnectionAuth checks the login against the real Drillbit
+// with authentication: the wrong password fails the auth check by name, the
+// right one passes every check.
+func TestBackendTestConnectionAuth(t *testing.T) {
+	t.Parallel()
+	url := drilltest.AuthURL(t)
+	b := mustOpenBackend(t, backendOpts{drillURL: url})
+	ctx := context.Background()
+	v, err := b.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := v.Settings
+	s.Auth, s.User = "form", drilltest.AuthUser
+	if _, err := b.SaveSettings(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		password string
+		failed   string // the failing check, "" for none
+	}{
+		{drilltest.WrongPassword, "auth " + url},
+		{drilltest.AuthPassword, ""},
+	}
+	for _, tt := range tests {
+		if _, err := b.SetPassword(ctx, tt.password); err != nil {
+			t.Fatal(err)
+		}
+		checks, err := b.TestConnection(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var failed []string
+		for _, c := range checks {
+			if c.Status == statusFail {
+				failed = append(failed, c.Name)
+			}
+		}
+		if tt.failed == "" && len(failed) > 0 || tt.failed != "" && !slices.Contains(failed, tt.failed) {
+			t.Errorf("password %q: failed checks %q, want %q; all: %+v", tt.password, failed, tt.failed, checks)
+		}
+	}
+}
