@@ -1,0 +1,219 @@
+// Two devices edit the same records, both sync, the conflicts appear on
+// device A's review screen, and an analyst resolves them field by field:
+// one with the mouse (choosing fields from different versions and editing a
+// merged value), one with the keyboard only. The resolutions land in Drill
+// (the _current view and the change log) and on both devices.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Harness, waitFor } from '../lib/harness.mjs';
+import {
+  createRecord, editRecord, formValues, gotoScreen, openRecord, syncOK, waitRecords, waitState,
+} from '../lib/ui.mjs';
+
+const C = 'inspections';
+const h = new Harness({ prefix: 'conflict-' });
+let A, B, pa, pb;
+
+before(async () => {
+  await h.setup();
+  A = h.device('tablet-a');
+  B = h.device('tablet-b');
+  await Promise.all([A.start({ extra: ['--no-agent'] }), B.start({ extra: ['--no-agent'] })]);
+  pa = await A.open('#/records');
+  pb = await B.open('#/records');
+  await Promise.all([waitRecords(pa), waitRecords(pb)]);
+});
+
+after(() => h.close());
+
+/** leafIndex returns the column (0, 1) of the version made on device. */
+async function leafIndex(page, device) {
+  const heads = await page.locator('[data-testid^="leaf-head-"]').allInnerTexts();
+  const i = heads.findIndex((t) => t.includes(`@${device}`));
+  assert.ok(i >= 0, `no version from ${device} among ${JSON.stringify(heads)}`);
+  return i;
+}
+
+/** press sends one key and returns the data-testid (or id) of the focused element. */
+async function press(page, key) {
+  await page.keyboard.press(key);
+  return page.evaluate(() => {
+    const e = document.activeElement;
+    return e?.getAttribute('data-testid') || e?.id || e?.className || e?.tagName;
+  });
+}
+
+/** tabTo presses Tab until the focused element's testid is want (at most 80 presses). */
+async function tabTo(page, want, key = 'Tab') {
+  for (let i = 0; i < 80; i++) {
+    if ((await press(page, key)) === want) return;
+  }
+  throw new Error(`${want} never got the keyboard focus`);
+}
+
+test('a conflict between two devices is resolved field by field and reaches Drill and both devices', async (t) => {
+  let r1, r2;
+  await t.test('device A captures two records; both devices have them', async () => {
+    r1 = await createRecord(pa, C, {
+      site: 'Bridge 7', inspector: 'Cara', temperature_c: '10', defects: '1', passed: true, risk: 'medium',
+      inspected_at: '2026-11-18T08:00', notes: 'first visit',
+    });
+    r2 = await createRecord(pa, C, {
+      site: 'Culvert 3', inspector: 'Cara', passed: true, risk: 'low', inspected_at: '2026-11-18T09:30', notes: 'dry',
+    });
+    await syncOK(pa);
+    await syncOK(pb);
+    await gotoScreen(pb, 'Records');
+    await waitRecords(pb);
+    await waitState(pb, r1, 'synced');
+    await waitState(pb, r2, 'synced');
+  });
+
+  await t.test('both devices edit the same fields, then sync', async () => {
+    await gotoScreen(pa, 'Records');
+    await editRecord(pa, C, r1, { inspector: 'Cara (A)', notes: 'A: crack on pier 2', temperature_c: '11' });
+    await editRecord(pa, C, r2, { inspector: 'Cara (A)', risk: 'medium' });
+    await editRecord(pb, C, r1, { inspector: 'Dev (B)', notes: 'B: pier 2 looks fine', risk: 'high' });
+    await editRecord(pb, C, r2, { inspector: 'Dev (B)', risk: 'high' });
+    await waitState(pa, r1, 'pending');
+    await waitState(pb, r1, 'pending');
+
+    await syncOK(pa); // pushes A's edits
+    const rb = await syncOK(pb); // pushes B's, pulls A's: conflicts on B
+    assert.match(rb, /new conflicts|conflict/i, `device B's sync should report the conflicts: ${rb}`);
+    await syncOK(pa); // pulls B's: conflicts on A
+
+    await gotoScreen(pa, 'Records');
+    await waitState(pa, r1, 'conflict');
+    await waitState(pa, r2, 'conflict');
+  });
+
+  await t.test('the conflicts are listed on device A and resolved with the mouse', async () => {
+    await gotoScreen(pa, 'Conflicts');
+    const rows = pa.getByTestId('conflict-row');
+    await waitFor(async () => (await rows.count()) === 2, { what: 'two conflicts on device A' });
+    assert.match(await pa.getByTestId('conflict-count').innerText(), /2 conflicts/);
+    await h.shot(pa, 'conflicts-list');
+
+    await pa.locator(`[data-testid="conflict-row"][data-record-id="${r1}"] .row-open`).click();
+    const view = pa.getByTestId('conflict-view');
+    await view.waitFor();
+    await h.shot(pa, 'conflict-detail');
+    const a = await leafIndex(pa, 'tablet-a');
+    const b = await leafIndex(pa, 'tablet-b');
+    for (const f of ['inspector', 'notes', 'temperature_c', 'risk']) {
+      assert.equal(await pa.getByTestId(`diff-row-${f}`).getAttribute('data-differs'), 'true', `${f} should differ`);
+    }
+    assert.equal(await pa.getByTestId('diff-row-site').getAttribute('data-differs'), 'false');
+
+    // Per field: the inspector from B, the notes from A (then edited), the
+    // temperature from A, the risk from B.
+    await pa.getByTestId(`choice-inspector-${b}`).check();
+    await pa.getByTestId(`choice-notes-${a}`).check();
+    await pa.getByTestId(`choice-temperature_c-${a}`).check();
+    await pa.getByTestId(`choice-risk-${b}`).check();
+    assert.equal(await pa.getByTestId('merged-inspector').inputValue(), 'Dev (B)');
+    assert.equal(await pa.getByTestId('merged-notes').inputValue(), 'A: crack on pier 2');
+    await pa.getByTestId('merged-notes').fill('A: crack on pier 2; B re-checked');
+    await h.shot(pa, 'conflict-merge');
+    await pa.getByTestId('conflict-resolve').click();
+    await view.waitFor({ state: 'detached' });
+    await waitFor(async () => (await rows.count()) === 1, { what: 'one conflict left after resolving' });
+  });
+
+  await t.test('the second conflict is resolved with the keyboard only', async () => {
+    // Focus the list's first row button from the page heading, by Tab.
+    await pa.locator('#page-title').focus();
+    for (let i = 0; i < 60; i++) {
+      const cls = await press(pa, 'Tab');
+      if (typeof cls === 'string' && cls.includes('row-open')) break;
+      if (i === 59) throw new Error('the conflict row never got the focus');
+    }
+    assert.equal(await pa.evaluate(() => document.activeElement?.closest('[data-testid="conflict-row"]')?.getAttribute('data-record-id')), r2);
+    await pa.keyboard.press('Enter');
+    await pa.getByTestId('conflict-view').waitFor();
+    await waitFor(() => pa.evaluate(() => document.activeElement?.id === 'conflict-title'), { what: 'focus on the conflict title' });
+    const a = await leafIndex(pa, 'tablet-a');
+    const b = await leafIndex(pa, 'tablet-b');
+
+    // Tab to the inspector's radio group, then arrow to device A's version.
+    await tabTo(pa, `choice-inspector-${(await checkedIndex(pa, 'inspector'))}`);
+    const key = a > b ? 'ArrowRight' : 'ArrowLeft';
+    if ((await checkedIndex(pa, 'inspector')) !== a) await pa.keyboard.press(key);
+    assert.equal(await checkedIndex(pa, 'inspector'), a, 'the arrow key should choose A for inspector');
+    // The risk from B.
+    await tabTo(pa, `choice-risk-${(await checkedIndex(pa, 'risk'))}`);
+    if ((await checkedIndex(pa, 'risk')) !== b) await pa.keyboard.press(a > b ? 'ArrowLeft' : 'ArrowRight');
+    assert.equal(await checkedIndex(pa, 'risk'), b, 'the arrow key should choose B for risk');
+    assert.equal(await pa.getByTestId('merged-inspector').inputValue(), 'Cara (A)');
+    assert.equal(await pa.getByTestId('merged-risk').inputValue(), 'high');
+    await tabTo(pa, 'conflict-resolve');
+    await pa.keyboard.press('Enter');
+    await pa.getByTestId('conflict-view').waitFor({ state: 'detached' });
+    await waitFor(async () => /0 conflicts/.test(await pa.getByTestId('conflict-count').innerText()), {
+      what: 'no conflicts left on device A',
+    });
+    await h.shot(pa, 'conflicts-empty');
+  });
+
+  await t.test('the resolutions land in Drill', async () => {
+    await syncOK(pa);
+    const cur = await h.drill.current(h.workspace, C);
+    assert.deepEqual(pick(cur.get(r1)?.doc, ['site', 'inspector', 'notes', 'temperature_c', 'risk', 'defects']), {
+      site: 'Bridge 7', inspector: 'Dev (B)', notes: 'A: crack on pier 2; B re-checked', temperature_c: 11, risk: 'high', defects: 1,
+    });
+    assert.deepEqual(pick(cur.get(r2)?.doc, ['site', 'inspector', 'risk', 'notes']), {
+      site: 'Culvert 3', inspector: 'Cara (A)', risk: 'high', notes: 'dry',
+    });
+    // The log has the create, both edits and the resolution, which names both edits as parents.
+    const log = await h.drill.changes(h.workspace, C, r1);
+    assert.equal(log.length, 4, `change log of ${r1}: ${JSON.stringify(log)}`);
+    assert.equal(log.at(-1).device, 'tablet-a');
+  });
+
+  await t.test('device B gets the merged values after its sync', async () => {
+    await syncOK(pb);
+    await gotoScreen(pb, 'Records');
+    await waitRecords(pb);
+    await waitState(pb, r1, 'synced');
+    await waitState(pb, r2, 'synced');
+    await openRecord(pb, r1);
+    const v = await formValues(pb);
+    assert.equal(v.inspector, 'Dev (B)');
+    assert.equal(v.notes, 'A: crack on pier 2; B re-checked');
+    assert.equal(v.temperature_c, '11');
+    assert.equal(v.risk, 'high');
+    await pb.getByTestId('record-cancel').click();
+    await gotoScreen(pb, 'Conflicts');
+    await waitFor(async () => /0 conflicts/.test(await pb.getByTestId('conflict-count').innerText()), {
+      what: 'no conflicts left on device B',
+    });
+    await gotoScreen(pa, 'Records');
+    await waitState(pa, r1, 'synced');
+  });
+
+  await t.test('both journals hold the resolution', async () => {
+    await Promise.all([A.stop(), B.stop()]);
+    for (const d of [A, B]) {
+      const docs = await d.exportDocs(C);
+      const got = docs.get(r1);
+      assert.ok(got, `${d.name}: ${r1} not exported`);
+      const doc = got.doc ?? got;
+      assert.equal(doc.inspector, 'Dev (B)', `${d.name}: ${JSON.stringify(got)}`);
+      assert.equal(doc.notes, 'A: crack on pier 2; B re-checked');
+    }
+  });
+});
+
+async function checkedIndex(page, field) {
+  return page.evaluate((f) => {
+    const r = document.querySelector(`input[type="radio"][name="choice-${f}"]:checked`);
+    return r ? Number(r.value) : -1;
+  }, field);
+}
+
+function pick(o, keys) {
+  assert.ok(o, 'record missing in Drill');
+  return Object.fromEntries(keys.map((k) => [k, o[k]]));
+}
