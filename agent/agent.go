@@ -60,6 +60,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// AppVersion is reported in the fleet table (see FleetDir).
+	AppVersion string
 }
 
 // Agent runs sync between the local store and Drill. Its methods are safe
@@ -225,6 +227,7 @@ type Report struct {
 
 func (a *Agent) runSync(ctx context.Context) (Report, error) {
 	rep := Report{StartedAt: a.now().UnixMilli()}
+	prev := a.Status()
 	a.setState(StatePushing, nil)
 	err := a.push(ctx, &rep)
 	if err == nil {
@@ -233,6 +236,9 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 	}
 	if err == nil {
 		err = a.refreshViews(ctx, &rep)
+	}
+	if err == nil {
+		a.heartbeat(ctx, rep, prev)
 	}
 	rep.FinishedAt = a.now().UnixMilli()
 	a.finish(ctx, &rep, err)
