@@ -132,6 +132,55 @@ func (s *servedUI) call(method string, args ...any) (int, map[string]json.RawMes
 	return resp.StatusCode, out
 }
 
+// sseEvent is one server-sent event.
+type sseEvent struct{ name, data string }
+
+// events opens the event stream with the session cookie and delivers its
+// events until the test ends.
+func (s *servedUI) events() <-chan sseEvent {
+	s.tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.tb.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base.String()+"/api/events", nil)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	stream := &http.Client{Jar: s.client.Jar} // no timeout: the stream stays open
+	resp, err := stream.Do(req)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		s.tb.Fatalf("GET /api/events = %d", resp.StatusCode)
+	}
+	out := make(chan sseEvent, 64)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data += strings.TrimPrefix(line, "data: ")
+			case line == "":
+				if ev.name != "" {
+					select {
+					case out <- ev:
+					case <-ctx.Done():
+						return
+					}
+				}
+				ev = sseEvent{}
+			}
+		}
+	}()
+	return out
+}
+
 func TestServeUIOverHTTP(t *testing.T) {
 	t.Parallel()
 	s := mustServe(t)
@@ -148,6 +197,7 @@ func TestServeUIOverHTTP(t *testing.T) {
 		t.Fatalf("info = %+v", info)
 	}
 
+	events := s.events()
 	ch := uiChange(t, "sites", "r1", `{"name":"from the browser"}`)
 	code, out = s.call("UI.Accept", []store.Change{ch})
 	if code != http.StatusOK {
@@ -161,6 +211,19 @@ func TestServeUIOverHTTP(t *testing.T) {
 		t.Fatalf("Accept = %+v", res)
 	}
 
+	t.Run("the agent's status reaches the event stream", func(t *testing.T) {
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case ev := <-events:
+				if ev.name == "sync:status" && strings.Contains(ev.data, `"pending":1`) {
+					return
+				}
+			case <-deadline:
+				t.Fatal("no sync:status event with 1 pending after Accept")
+			}
+		}
+	})
 	t.Run("bad input is 400 with words", func(t *testing.T) {
 		code, out := s.call("UI.Record", "sites", "")
 		if code != http.StatusBadRequest || !strings.Contains(string(out["error"]), "record id is empty") {
