@@ -183,6 +183,9 @@ func (s *Set) check() error {
 		if !identRE.MatchString(c.Name) {
 			return fmt.Errorf("%s: name must be lowercase letters, digits and _ starting with a letter (at most 63)", where)
 		}
+		if strings.HasPrefix(c.Name, "fieldsync_") {
+			return fmt.Errorf("%s: names starting with fieldsync_ are reserved for fieldsync's own tables", where)
+		}
 		if seen[c.Name] {
 			return fmt.Errorf("%s: declared twice", where)
 		}

@@ -38,6 +38,7 @@ func TestParseErrors(t *testing.T) {
 		{"no collections", `{"collections":[]}`, "no collections declared"},
 		{"bad name", `{"collections":[{"name":"A b","fields":[]}]}`, `collection #1 "A b": name must be`},
 		{"twice", `{"collections":[{"name":"a","fields":[]},{"name":"a","fields":[]}]}`, `collection #2 "a": declared twice`},
+		{"reserved name", `{"collections":[{"name":"fieldsync_devices","fields":[]}]}`, `reserved for fieldsync`},
 		{"bad policy", `{"collections":[{"name":"a","policy":"newest","fields":[]}]}`, `unknown policy "newest"`},
 		{"bad type", `{"collections":[{"name":"a","fields":[{"name":"x","type":"date"}]}]}`, `field #1 "x": unknown type "date"`},
 		{"reserved", `{"collections":[{"name":"a","fields":[{"name":"version","type":"text"}]}]}`, `"version": name is reserved`},

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/agent"
+	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/internal/drilltest"
 )
 
@@ -148,6 +150,31 @@ func TestCommandLineSyncsTwoDevices(t *testing.T) {
 	}
 	if got := expA[3]; !strings.Contains(got, `"risk":"medium"`) {
 		t.Fatalf("resolution kept the wrong side: %s", got)
+	}
+
+	// IT sees both devices in the fleet table, each with nothing pending.
+	cl, err := drill.New(drill.Options{Endpoints: []string{url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	devA, _ := drill.String(a.args[3])
+	devB, _ := drill.String(b.args[3])
+	res, err := cl.Query(context.Background(), fmt.Sprintf(
+		"SELECT device, pending, conflicts, app_version, reported_at FROM dfs.%s.`%s` WHERE device IN (%s, %s) ORDER BY device",
+		ws, agent.FleetDir, devA, devB))
+	if err != nil {
+		t.Fatalf("fleet table: %v", err)
+	}
+	if len(res.Rows) != 2 {
+		t.Fatalf("fleet table rows = %v, want one per device", res.Rows)
+	}
+	for _, r := range res.Rows {
+		if p, _ := r.Int64("pending"); p != 0 {
+			t.Errorf("fleet row %v: pending = %d after a full sync", r, p)
+		}
+		if at, _ := r.Int64("reported_at"); at == 0 {
+			t.Errorf("fleet row %v has no report time", r)
+		}
 	}
 }
 

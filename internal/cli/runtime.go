@@ -85,14 +85,15 @@ func newAgent(rt *Runtime, c config.Config, set *schema.Set) (*agent.Agent, *dri
 		}
 	}
 	ag, err := agent.New(agent.Options{
-		Store:     rt.Store,
-		Drill:     d,
-		Schema:    set,
-		Workspace: c.Drill.Plugin + "." + c.Drill.Workspace,
-		Spec:      c.Schedule,
-		BatchRows: c.Drill.BatchRows,
-		Events:    rt.Events,
-		Logger:    rt.Logger,
+		Store:      rt.Store,
+		Drill:      d,
+		Schema:     set,
+		Workspace:  c.Drill.Plugin + "." + c.Drill.Workspace,
+		Spec:       c.Schedule,
+		BatchRows:  c.Drill.BatchRows,
+		AppVersion: Version(),
+		Events:     rt.Events,
+		Logger:     rt.Logger,
 	})
 	if err != nil {
 		return nil, nil, err
