@@ -34,9 +34,12 @@ type Backend struct {
 	log *slog.Logger
 	now func() time.Time
 
-	// mu guards cur. Calls that use the agent for a whole sync or
-	// resolution hold it for reading, so a swap waits for them to end and
-	// two agents never sync at once.
+	// gate is held for reading by calls that use the agent for a whole
+	// sync or resolution, and for writing by a swap, so a swap waits for
+	// them and two agents never sync at once. Calls that only read the
+	// store do not take it: they answer while a sync runs.
+	gate sync.RWMutex
+	// mu guards cur and openErr; it is held only briefly.
 	mu      sync.RWMutex
 	cur     parts
 	openErr error // why Open failed
@@ -143,7 +146,9 @@ func (b *Backend) Agent() *agent.Agent {
 // Start runs the sync schedule until ctx ends or Stop is called, across
 // settings changes.
 func (b *Backend) Start(ctx context.Context) error {
-	// Lock order: mu, then runMu (reconfigure takes them the same way).
+	// mu (read) is held so that a swap cannot slip between reading the
+	// agent and marking the schedule as running; nothing takes mu while
+	// holding runMu.
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	b.runMu.Lock()
@@ -434,12 +439,13 @@ func (b *Backend) Status(context.Context) (agent.Status, error) {
 
 // SyncNow runs one sync now; a settings change waits for it.
 func (b *Backend) SyncNow(ctx context.Context) (agent.Report, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if err := b.readyLocked(); err != nil {
+	b.gate.RLock()
+	defer b.gate.RUnlock()
+	p, err := b.ready()
+	if err != nil {
 		return agent.Report{}, err
 	}
-	return b.cur.agent.SyncNow(ctx)
+	return p.agent.SyncNow(ctx)
 }
 
 // Conflicts lists the open conflicts that pass the filter.
@@ -475,23 +481,25 @@ func (b *Backend) Conflict(ctx context.Context, collection, id string) (store.Co
 
 // Resolve settles one conflict; an empty author means this device's author.
 func (b *Backend) Resolve(ctx context.Context, collection, id string, choice agent.Choice) (store.Change, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if err := b.readyLocked(); err != nil {
+	b.gate.RLock()
+	defer b.gate.RUnlock()
+	p, err := b.ready()
+	if err != nil {
 		return store.Change{}, err
 	}
-	return b.resolveLocked(ctx, collection, id, choice)
+	return b.resolve(ctx, p, collection, id, choice)
 }
 
-func (b *Backend) resolveLocked(ctx context.Context, collection, id string, choice agent.Choice) (store.Change, error) {
+// resolve settles one conflict with p's agent; callers hold gate.
+func (b *Backend) resolve(ctx context.Context, p parts, collection, id string, choice agent.Choice) (store.Change, error) {
 	if choice.Author == "" {
-		choice.Author = b.cur.cfg.Author
+		choice.Author = p.cfg.Author
 	}
-	c, err := b.cur.agent.Resolve(ctx, collection, id, choice)
+	c, err := p.agent.Resolve(ctx, collection, id, choice)
 	if err != nil {
 		return c, err
 	}
-	if _, err := b.cur.agent.RefreshStatus(ctx); err != nil {
+	if _, err := p.agent.RefreshStatus(ctx); err != nil {
 		b.log.Warn("status not refreshed after a resolution", "err", err)
 	}
 	return c, nil
@@ -506,9 +514,10 @@ var ErrNothingToCopy = errors.New("the other version deletes the record, so ther
 // anything is written, so a copy that would be refused never costs the
 // resolution.
 func (b *Backend) KeepBoth(ctx context.Context, collection, id string) (app.KeepBothResult, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if err := b.readyLocked(); err != nil {
+	b.gate.RLock()
+	defer b.gate.RUnlock()
+	p, err := b.ready()
+	if err != nil {
 		return app.KeepBothResult{}, err
 	}
 	cf, err := b.rt.Store.Conflict(ctx, collection, id)
@@ -528,22 +537,22 @@ func (b *Backend) KeepBoth(ctx context.Context, collection, id string) (app.Keep
 	if other == nil {
 		return app.KeepBothResult{}, fmt.Errorf("keep both %s/%s: %w", collection, id, ErrNothingToCopy)
 	}
-	cp, err := b.cur.capture.Prepare(ctx, collection, "", store.OpPut, other.Doc)
+	cp, err := p.capture.Prepare(ctx, collection, "", store.OpPut, other.Doc)
 	if err != nil {
 		return app.KeepBothResult{}, fmt.Errorf("keep both %s/%s: the copy: %w", collection, id, err)
 	}
-	kept, err := b.resolveLocked(ctx, collection, id, agent.Choice{Take: agent.TakeVersion, Version: cf.Winner})
+	kept, err := b.resolve(ctx, p, collection, id, agent.Choice{Take: agent.TakeVersion, Version: cf.Winner})
 	if err != nil {
 		return app.KeepBothResult{}, err
 	}
-	res, err := b.cur.capture.Accept(ctx, []store.Change{cp})
+	res, err := p.capture.Accept(ctx, []store.Change{cp})
 	if err == nil && res.Rejected > 0 {
 		err = res.Results[0].Err
 	}
 	if err != nil {
 		return app.KeepBothResult{Kept: kept}, fmt.Errorf("keep both %s/%s: the winner is kept but the copy of version %s was not saved: %w", collection, id, other.Version, err)
 	}
-	if _, err := b.cur.agent.RefreshStatus(ctx); err != nil {
+	if _, err := p.agent.RefreshStatus(ctx); err != nil {
 		b.log.Warn("status not refreshed after keep both", "err", err)
 	}
 	return app.KeepBothResult{Kept: kept, Copy: cp}, nil
@@ -553,9 +562,10 @@ func (b *Backend) KeepBoth(ctx context.Context, collection, id string) (app.Keep
 // "server" as in Resolve, "newest" keeps the winner (the highest version).
 // A conflict that fails is reported and the others go on.
 func (b *Backend) ResolveMany(ctx context.Context, items []app.RecordRef, take string) (app.ResolveManyResult, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if err := b.readyLocked(); err != nil {
+	b.gate.RLock()
+	defer b.gate.RUnlock()
+	p, err := b.ready()
+	if err != nil {
 		return app.ResolveManyResult{}, err
 	}
 	out := app.ResolveManyResult{Failed: []app.ResolveFailure{}}
@@ -574,7 +584,7 @@ func (b *Backend) ResolveMany(ctx context.Context, items []app.RecordRef, take s
 			choice = agent.Choice{Take: agent.TakeVersion, Version: cf.Winner}
 		}
 		if err == nil {
-			_, err = b.resolveLocked(ctx, it.Collection, it.RecordID, choice)
+			_, err = b.resolve(ctx, p, it.Collection, it.RecordID, choice)
 		}
 		if err != nil {
 			out.Failed = append(out.Failed, app.ResolveFailure{Collection: it.Collection, RecordID: it.RecordID, Error: resolveFailure(err)})
@@ -773,9 +783,12 @@ func (b *Backend) reconfigure(ctx context.Context, c config.Config, set *schema.
 	if err != nil {
 		return err
 	}
+	b.gate.Lock()
+	defer b.gate.Unlock()
 	b.mu.Lock()
 	old := b.cur
 	b.cur = parts{cfg: c, set: set, agent: ag, capture: &agent.Capture{Journal: b.rt.Store, Schema: set, Author: c.Author}}
+	b.mu.Unlock()
 	b.runMu.Lock()
 	running, loopDone := b.cancel != nil, b.loopDone
 	b.runMu.Unlock()
@@ -789,7 +802,6 @@ func (b *Backend) reconfigure(ctx context.Context, c config.Config, set *schema.
 	} else {
 		old.agent.Stop()
 	}
-	b.mu.Unlock()
 	if _, err := ag.RefreshStatus(ctx); err != nil {
 		b.log.Warn("status not refreshed after a settings change", "err", err)
 	}

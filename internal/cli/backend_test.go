@@ -526,6 +526,48 @@ func TestBackendStartStopAcrossSwaps(t *testing.T) {
 	}
 }
 
+func TestBackendReadsWhileASwapWaitsForASync(t *testing.T) {
+	t.Parallel()
+	b := mustOpenBackend(t, backendOpts{})
+	ctx := context.Background()
+	v, err := b.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.gate.RLock() // a sync is running
+	saved := make(chan error, 1)
+	go func() {
+		s := v.Settings
+		s.Schedule = "@every 2m"
+		_, err := b.SaveSettings(ctx, s)
+		saved <- err
+	}()
+	waitFor(t, "the settings change to wait for the sync", func() bool {
+		if b.gate.TryRLock() {
+			b.gate.RUnlock()
+			return false
+		}
+		return true // a writer is waiting
+	})
+	// The UI's reads answer meanwhile.
+	if _, err := b.Records(ctx, "sites", "", 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Status(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Settings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.gate.RUnlock() // the sync ends
+	if err := <-saved; err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := b.Settings(ctx); v.Settings.Schedule != "@every 2m" {
+		t.Errorf("schedule = %q after the save", v.Settings.Schedule)
+	}
+}
+
 // waitFor polls cond until it holds, failing after a generous deadline.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
