@@ -69,14 +69,15 @@ fi
 # --- Go modules ------------------------------------------------------------
 go mod download
 
-# --- npm -------------------------------------------------------------------
-if [ -f frontend/package-lock.json ]; then
-  stamp=frontend/node_modules/.package-lock.json
-  if [ ! -f "$stamp" ] || [ frontend/package-lock.json -nt "$stamp" ]; then
-    say "installing npm packages (npm ci)"
-    (cd frontend && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# --- npm: the frontend and the end-to-end tests ------------------------------
+for dir in frontend e2e; do
+  [ -f "$dir/package-lock.json" ] || continue
+  stamp=$dir/node_modules/.package-lock.json
+  if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
+    say "installing npm packages in $dir (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
-fi
+done
 
 # --- the development Drillbit's jars ---------------------------------------
 if [ -x scripts/drillbit.sh ]; then
