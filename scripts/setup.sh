@@ -54,10 +54,15 @@ fi
 
 # --- Go tools --------------------------------------------------------------
 GOBIN=$(go env GOPATH)/bin
-have_go_tool() { # name version-substring
-  [ -x "$GOBIN/$1" ] && "$GOBIN/$1" -version 2>/dev/null | grep -q -- "$2"
+# Outputs are captured before grep: with pipefail, `grep -q` closing the pipe
+# early would make the check fail and reinstall needlessly.
+have_go_tool() { # name version-substring [version-flag]
+  local out
+  [ -x "$GOBIN/$1" ] || return 1
+  out=$("$GOBIN/$1" "${3:--version}" 2>/dev/null) || return 1
+  grep -q -- "$2" <<<"$out"
 }
-if ! { [ -x "$GOBIN/wails" ] && "$GOBIN/wails" version 2>/dev/null | grep -q "$WAILS_VERSION"; }; then
+if ! have_go_tool wails "$WAILS_VERSION" version; then
   say "installing the Wails CLI $WAILS_VERSION"
   go install "github.com/wailsapp/wails/v2/cmd/wails@$WAILS_VERSION"
 fi
