@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/store"
 )
 
@@ -190,6 +191,32 @@ func TestPushUnreachable(t *testing.T) {
 	}
 	if s := a.ag.Status(); s.State != StateOffline || !strings.Contains(s.LastError, "cannot be reached") || s.Pending != 1 {
 		t.Errorf("status %+v", s)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		err   error
+		state State
+		words string
+	}{
+		{"no drill", fmt.Errorf("push: %w", ErrNoDrill), StateOffline, "No Drillbit is configured"},
+		{"refused", fmt.Errorf("push: %w", errRefused{}), StateOffline, "cannot be reached"},
+		{"unavailable", fmt.Errorf("x: %w", drill.ErrUnavailable), StateOffline, "cannot be reached"},
+		{"auth", &drill.AuthError{Reason: "wrong password"}, StateError, "refused the sign-in"},
+		{"cancelled", context.Canceled, StateError, "stopped"},
+		{"other", errors.New("boom"), StateError, "The sync failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st, words := describe(tt.err)
+			if st != tt.state || !strings.Contains(words, tt.words) {
+				t.Errorf("describe(%v) = %s %q, want %s %q", tt.err, st, words, tt.state, tt.words)
+			}
+		})
 	}
 }
 

@@ -119,10 +119,17 @@ func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
 	a.events.Emit(EventStatus, st)
 }
 
+// ErrNoDrill is wrapped by the error of a Drill that stands for "no Drillbit
+// configured yet" (the CLI and app give the agent one when the settings name
+// none), so the status can say so instead of reporting a failure.
+var ErrNoDrill = errors.New("no Drillbit is configured")
+
 // describe turns a sync error into a state and a sentence for people.
 func describe(err error) (State, string) {
 	var ne net.Error
 	switch {
+	case errors.Is(err, ErrNoDrill):
+		return StateOffline, "No Drillbit is configured yet: changes stay on this computer. Set the Drillbit URL in Settings."
 	case errors.Is(err, context.Canceled):
 		return StateError, "The sync was stopped before it finished; it continues next time."
 	case drill.IsAuthError(err):
