@@ -332,16 +332,25 @@ func mustNode(tb testing.TB, device string, startMS int64, d Drill, tweak func(*
 // doc is ""), made from the record's current leaves' winner.
 func (n *node) edit(tb testing.TB, coll, id, doc string) store.Change {
 	tb.Helper()
+	c, err := n.tryEdit(coll, id, doc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// tryEdit is edit for goroutines other than the test's: it returns errors.
+func (n *node) tryEdit(coll, id, doc string) (store.Change, error) {
 	ctx := context.Background()
 	var parents []string
 	if rec, err := n.st.Record(ctx, coll, id); err == nil {
 		parents = []string{rec.Version}
 	} else if !errors.Is(err, store.ErrNotFound) {
-		tb.Fatal(err)
+		return store.Change{}, err
 	}
 	v, err := n.st.NextVersion(ctx)
 	if err != nil {
-		tb.Fatal(err)
+		return store.Change{}, err
 	}
 	n.n++
 	c := store.Change{
@@ -354,9 +363,9 @@ func (n *node) edit(tb testing.TB, coll, id, doc string) store.Change {
 	}
 	res, err := n.st.Append(ctx, []store.Change{c})
 	if err != nil || res.Accepted != 1 {
-		tb.Fatalf("append %+v: %v %+v", c, err, res)
+		return store.Change{}, fmt.Errorf("append %+v: %v %+v", c, err, res)
 	}
-	return c
+	return c, nil
 }
 
 func (n *node) sync(tb testing.TB) Report {

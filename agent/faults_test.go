@@ -203,11 +203,15 @@ func TestIntegrationDrillbitRestartMidPush(t *testing.T) {
 	var okAfterRestart atomic.Int64
 	var restarted atomic.Bool
 	var offline atomic.Int64
+	editErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for i := 0; !stop.Load(); i++ {
-			a.edit(t, coll, fmt.Sprint("r", i), `{"site":"x"}`)
+			if _, err := a.tryEdit(coll, fmt.Sprint("r", i), `{"site":"x"}`); err != nil {
+				editErr <- err
+				return
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			_, err := a.ag.SyncNow(ctx)
 			cancel()
@@ -237,6 +241,11 @@ func TestIntegrationDrillbitRestartMidPush(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+	select {
+	case err := <-editErr:
+		t.Fatal(err)
+	default:
+	}
 	a.sync(t)
 	if offline.Load() == 0 {
 		t.Error("no sync reported offline while the Drillbit was down")
