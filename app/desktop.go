@@ -73,6 +73,12 @@ type DesktopOptions struct {
 	Icon []byte
 	// StartHidden starts with the window hidden.
 	StartHidden bool
+	// OnStartup, when set, runs with RunDesktop's ctx once the window is
+	// starting: after Wails' single-instance check (a second start only
+	// shows the running window and never gets here) and before the page
+	// loads. Open what only the one instance may open here, such as the
+	// store. Binding generation (wails build) never calls it either.
+	OnStartup func(ctx context.Context)
 	// HideOnClose hides the window when it is closed instead of quitting,
 	// so sync goes on in the background; the menu's Quit (Ctrl+Q) ends it,
 	// and starting fieldsync again shows the window.
@@ -115,6 +121,9 @@ func RunDesktop(ctx context.Context, opts DesktopOptions) error {
 	wopts := wailsOptions(a, opts, log, runtime.GOOS)
 	wopts.OnStartup = func(wailsCtx context.Context) {
 		a.startup(wailsCtx)
+		if opts.OnStartup != nil {
+			opts.OnStartup(ctx)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

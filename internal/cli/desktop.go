@@ -51,9 +51,14 @@ func runDesktop(ctx context.Context, env Env, args []string) error {
 	if env.Desktop == nil {
 		return errors.New("this build has no window: use 'fieldsync serve' or 'fieldsync agent'")
 	}
-	return withParts(ctx, env, g, func(rt *Runtime) error {
-		return env.Desktop(ctx, rt)
-	})
+	// The store opens once the window knows it is the only instance (see
+	// NewDeferredBackend): a second start only shows the running window.
+	rt, err := openRuntime(ctx, env, g)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	return env.Desktop(ctx, rt)
 }
 
 // openRuntime loads the settings and opens the log file.
