@@ -3,9 +3,8 @@
 // every change, next to raw IndexedDB puts of the same records in the same
 // run, and the edit-to-durable latency of single edits.
 //
-// Dexie 4 vs raw IndexedDB (the data layer's bulk-put path: record + outbox
-// entry per item, one transaction per chunk of 500): see the numbers in
-// data/DEXIE.md. The data layer uses raw IndexedDB.
+// Dexie 4 vs raw IndexedDB on the data layer's bulk-put path: see the
+// numbers at the top of data/store.ts. The data layer uses raw IndexedDB.
 
 import type { DataStore } from './data';
 import { request, txDone } from './data/idb';

@@ -17,6 +17,7 @@ import type {
   MirrorPage,
   PendingIDs,
   RecordsPage,
+  ResolveChoice,
   StoreRecord,
 } from '../types';
 
@@ -72,6 +73,7 @@ export class FakeGo {
       return r.rec;
     });
     h['UI.PendingIDs'] = guard('UI.PendingIDs', () => this.pendingIDs());
+    h['UI.Resolve'] = guard('UI.Resolve', (c: string, id: string, choice: ResolveChoice) => this.resolve(c, id, choice));
   }
 
   info(): Info {
@@ -201,6 +203,27 @@ export class FakeGo {
       by.set(r.rec.collection, l);
     }
     return [...by].map(([collection, record_ids]) => ({ collection, record_ids }));
+  }
+
+  /** Resolves a conflict the way Go does: a new change whose parents are every leaf. */
+  resolve(collection: string, id: string, choice: ResolveChoice): Change {
+    const r = this.records.get(`${collection}/${id}`);
+    if (!r || r.rec.leaves.length < 2) throw new Error(`resolve: ${id} is not in conflict`);
+    const top = r.rec.leaves[r.rec.leaves.length - 1] ?? '';
+    const wall = Number(top.slice(0, 15)) + 1;
+    const c: Change = {
+      change_id: `go${String(this.seq).padStart(30, '0')}`,
+      collection,
+      record_id: id,
+      op: 'put',
+      doc: choice.doc ?? r.byVersion.get(choice.version ?? r.rec.version)?.doc ?? {},
+      version: `${String(wall).padStart(15, '0')}-0000-${this.device}`,
+      parents: [...r.rec.leaves],
+      device: this.device,
+      edited_at: wall,
+    };
+    this.apply(c, 'local');
+    return c;
   }
 
   /** Marks every record as pushed to Drill. */

@@ -410,6 +410,25 @@ describe('catch-up', () => {
     });
   });
 
+  it('catches up after a resolution made in Go', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    go.remote(remoteChange('a', '000000000000010-0000-dev2', { name: 'two' }));
+    go.remote(remoteChange('a', '000000000000011-0000-dev3', { name: 'three' }));
+    await s.catchUp();
+    expect((await s.get('trees', 'a'))?.state).toBe('conflict');
+    const c = await s.resolve('trees', 'a', { take: 'merge', doc: { name: 'two and three' } });
+    expect(await s.get('trees', 'a')).toMatchObject({
+      doc: { name: 'two and three' },
+      version: c.version,
+      state: 'pending',
+      leaves: [c.version],
+    });
+    expect(await outboxOf(f)).toEqual([]); // Go's change is not captured again
+  });
+
   it('issues versions after every version it has seen', async () => {
     const go = new FakeGo();
     const f = new IDBFactory();
