@@ -110,5 +110,12 @@ export function buildMerged(
     const v = r.values[choices[i] ?? 0];
     if (v !== undefined) extras[r.name] = v;
   });
-  return fromForm(fields, inputs, extras);
+  const r = fromForm(fields, inputs, extras);
+  // An unchecked box for a boolean no chosen version holds is "not set", not false.
+  rows.forEach((row, i) => {
+    if (row.field?.type === 'boolean' && row.values[choices[i] ?? 0] === undefined && r.doc[row.name] === false) {
+      delete r.doc[row.name];
+    }
+  });
+  return r;
 }

@@ -67,6 +67,8 @@ export interface Data {
   outboxCount(): Promise<number>;
   /** status is the mirror loop's state: outbox, rejected, rebuild/loading progress. */
   readonly status: Readable<DataStatus>;
+  /** catchUp applies what Go changed (run after the UI's own resolutions). */
+  catchUp?(): Promise<void>;
 }
 
 /** Services bundles what a screen may use (lib/boot's Services fits). */

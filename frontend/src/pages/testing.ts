@@ -12,6 +12,7 @@ import type {
   Info,
   Progress,
   RecordRef,
+  Report,
   SettingsValues,
   SettingsView,
   Status,
@@ -145,8 +146,8 @@ export class FakeApi implements Api {
   status() {
     return this.rec('status', [], this.status_);
   }
-  syncNow() {
-    return this.rec('syncNow', [], {
+  syncNow(): Promise<Report> {
+    return this.rec<Report>('syncNow', [], {
       pushed: 0,
       batches: 0,
       pulled: 0,

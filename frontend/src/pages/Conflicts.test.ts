@@ -1,0 +1,106 @@
+// @vitest-environment jsdom
+import { cleanup, fireEvent, render, screen, within } from '@testing-library/svelte';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Toasts } from '../components/toasts.svelte';
+import Conflicts from './Conflicts.svelte';
+import { MemoryData } from './memory';
+import { FakeApi, conflictR1, inspections } from './testing';
+
+// Generous: the first mount compiles in jsdom on a busy 2-core machine.
+vi.setConfig({ testTimeout: 20_000 });
+afterEach(cleanup);
+
+function setup() {
+  const api = new FakeApi();
+  const old = conflictR1();
+  old.record_id = 'r2';
+  old.detected_at = Date.now() - 3 * 86_400_000;
+  old.leaves = old.leaves.map((l) => ({ ...l, record_id: 'r2', device: l.device === 'tab-2' ? 'laptop-7' : l.device }));
+  const fresh = conflictR1();
+  fresh.detected_at = Date.now() - 60_000;
+  api.conflicts_ = [fresh, old];
+  const data = new MemoryData();
+  const catchUp = vi.fn(() => Promise.resolve());
+  Object.assign(data, { catchUp });
+  const toasts = new Toasts(0);
+  render(Conflicts, { services: { api, data }, collections: [inspections], toasts });
+  return { api, catchUp, toasts };
+}
+
+const rows = () => screen.queryAllByTestId('conflict-row');
+const ids = () => rows().map((r) => r.dataset['recordId']);
+
+describe('Conflicts', () => {
+  it('filters by collection, device and age, asking Go with the filter', async () => {
+    const { api } = setup();
+    await vi.waitFor(() => expect(ids()).toEqual(['r1', 'r2']));
+
+    await fireEvent.change(screen.getByLabelText('Device'), { target: { value: 'laptop-7' } });
+    await vi.waitFor(() => expect(ids()).toEqual(['r2']));
+    expect(api.callsOf('conflicts').at(-1)).toEqual([{ device: 'laptop-7' }]);
+
+    await fireEvent.change(screen.getByLabelText('Device'), { target: { value: '' } });
+    await fireEvent.change(screen.getByLabelText('Age'), { target: { value: String(86_400_000) } });
+    await vi.waitFor(() => expect(ids()).toEqual(['r2']));
+    expect(api.callsOf('conflicts').at(-1)).toEqual([{ older_than_ms: 86_400_000 }]);
+
+    await fireEvent.change(screen.getByLabelText('Collection'), { target: { value: 'inspections' } });
+    await vi.waitFor(() => expect(api.callsOf('conflicts').at(-1)).toEqual([{ collection: 'inspections', older_than_ms: 86_400_000 }]));
+    expect(screen.getByTestId('conflict-count').textContent).toBe('1 conflict');
+  });
+
+  it('moves with the arrow keys, selects with x and opens with Enter', async () => {
+    setup();
+    await vi.waitFor(() => expect(rows()).toHaveLength(2));
+    const open = (i: number) => within(rows()[i]!).getByRole('button');
+    expect(open(0).tabIndex).toBe(0);
+    expect(open(1).tabIndex).toBe(-1);
+    open(0).focus();
+    await fireEvent.keyDown(open(0), { key: 'ArrowDown' });
+    expect(document.activeElement).toBe(open(1));
+    expect(open(1).tabIndex).toBe(0);
+    await fireEvent.keyDown(open(1), { key: 'x' });
+    expect(within(rows()[1]!).getByRole<HTMLInputElement>('checkbox').checked).toBe(true);
+    expect(screen.getByText('1 selected')).toBeTruthy();
+    // A button activates on Enter in browsers; jsdom needs the click.
+    await fireEvent.click(open(1));
+    await vi.waitFor(() => expect(screen.getByTestId('conflict-view')).toBeTruthy());
+    expect(screen.getByRole('heading', { level: 2, name: /r2/ })).toBeTruthy();
+    expect(screen.getByText(/Esc goes back to the list/)).toBeTruthy();
+  });
+
+  it('applies a policy to the selected conflicts and catches up', async () => {
+    const { api, catchUp, toasts } = setup();
+    await vi.waitFor(() => expect(rows()).toHaveLength(2));
+    await fireEvent.click(screen.getByLabelText('Select all conflicts'));
+    await fireEvent.change(screen.getByLabelText('Policy'), { target: { value: 'server' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Apply to selected' }));
+    await vi.waitFor(() => expect(api.callsOf('resolveMany')).toHaveLength(1));
+    expect(api.callsOf('resolveMany')[0]).toEqual([
+      [
+        { collection: 'inspections', record_id: 'r1' },
+        { collection: 'inspections', record_id: 'r2' },
+      ],
+      'server',
+    ]);
+    await vi.waitFor(() => expect(toasts.items.map((t) => t.text)).toContain('2 conflicts resolved.'));
+    expect(catchUp).toHaveBeenCalled();
+  });
+
+  it('resolves one conflict field by field and returns to the list', async () => {
+    const { api, catchUp } = setup();
+    await vi.waitFor(() => expect(rows()).toHaveLength(2));
+    await fireEvent.click(within(rows()[0]!).getByRole('button'));
+    await vi.waitFor(() => expect(screen.getByTestId('conflict-view')).toBeTruthy());
+    await fireEvent.click(screen.getByRole('radio', { name: /Use Version A for Score/ }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Resolve' }));
+    await vi.waitFor(() => expect(api.callsOf('resolve')).toHaveLength(1));
+    expect(api.callsOf('resolve')[0]).toEqual([
+      'inspections',
+      'r1',
+      { take: 'merge', doc: { site: 'North well B', status: 'closed', score: 3, notes: 'first visit' } },
+    ]);
+    expect(catchUp).toHaveBeenCalled();
+    await vi.waitFor(() => expect(ids()).toEqual(['r2']));
+  });
+});
