@@ -184,6 +184,7 @@ export class DataStore {
   private readonly unsubscribe: (() => void)[] = [];
 
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  private drainDue = 0;
   private draining: Promise<void> | undefined;
   private drainAgain = false;
   private retryDelay: number;
@@ -571,9 +572,16 @@ export class DataStore {
 
   // ----------------------------------------------------------- mirror loop
 
+  /**
+   * Runs the mirror loop in ms unless a run is already due sooner: a steady
+   * stream of edits does not postpone it forever.
+   */
   private scheduleDrain(ms: number): void {
     if (this.closed) return;
+    const due = Date.now() + ms;
+    if (this.drainTimer !== undefined && this.drainDue <= due) return;
     clearTimeout(this.drainTimer);
+    this.drainDue = due;
     this.drainTimer = setTimeout(() => {
       this.drainTimer = undefined;
       this.flush().catch((err: unknown) => this.onError(err));
@@ -828,6 +836,7 @@ export class DataStore {
       }
       if (entries.length === 0) return;
       const last = entries.reduce((m, e) => Math.max(m, e.mseq), after);
+      if (last === after) throw new Error(`fieldsync answered mirror entries at or before ${after} when asked for later ones`);
       await this.applyEntries(entries, last);
       after = last;
       if (after >= page.last_mseq) return;

@@ -1,0 +1,60 @@
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { describe, expect, it } from 'vitest';
+import { createApi } from './api';
+import { bulkImport, editLatency, quantile, rawPuts } from './bench';
+import { DataStore } from './data';
+import { FakeGo } from './data/fakego';
+
+async function mustStore(go: FakeGo): Promise<DataStore> {
+  return DataStore.open({ indexedDB: new IDBFactory(), api: createApi(go.transport), debounceMs: 60_000, retryMinMs: 60_000 });
+}
+
+describe('bench', () => {
+  it('bulkImport returns once Go acknowledged every record', async () => {
+    const go = new FakeGo();
+    const s = await mustStore(go);
+    try {
+      const t = await bulkImport(s, 'trees', 1200, { chunk: 400 });
+      expect(t.records).toBe(1200);
+      expect(t.ms).toBeGreaterThanOrEqual(0);
+      expect(go.journal).toHaveLength(1200);
+      expect(await s.outboxCount()).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('rawPuts writes into a scratch database and removes it', async () => {
+    const f = new IDBFactory();
+    const t = await rawPuts(f, 1000, { chunk: 300 });
+    expect(t.records).toBe(1000);
+    const dbs = await f.databases();
+    expect(dbs.map((d) => d.name)).not.toContain('fieldsync-bench-raw');
+  });
+
+  it('editLatency samples each edit until it is durable in Go', async () => {
+    const go = new FakeGo();
+    const s = await mustStore(go);
+    try {
+      let t = 0;
+      const l = await editLatency(s, 'trees', 5, { now: () => (t += 2) });
+      expect(l.samples).toEqual([2, 2, 2, 2, 2]);
+      expect(l.medianMs).toBe(2);
+      expect(go.journal).toHaveLength(6); // the first put and five edits
+      expect(new Set(go.journal.map((c) => c.record_id)).size).toBe(1);
+    } finally {
+      s.close();
+    }
+  });
+
+  it.each([
+    [[], 0.5, 0],
+    [[1], 0.99, 1],
+    [[1, 2, 3, 4], 0.5, 2],
+    [Array.from({ length: 100 }, (_, i) => i + 1), 0.99, 99],
+    [Array.from({ length: 100 }, (_, i) => i + 1), 1, 100],
+  ])('quantile(%j, %d) = %d', (sorted, q, want) => {
+    expect(quantile(sorted, q)).toBe(want);
+  });
+});
