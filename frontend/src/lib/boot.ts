@@ -23,14 +23,44 @@ export interface Services {
  */
 export async function boot(
   host: TransportHost & { location?: { origin: string }; indexedDB?: IDBFactory },
-  opts: { transport?: Transport; onError?: (err: unknown) => void } = {},
+  opts: {
+    transport?: Transport;
+    onError?: (err: unknown) => void;
+    /** How long to keep asking while Go is still opening its store (default 30 s). */
+    startupMs?: number;
+    sleep?: (ms: number) => Promise<void>;
+  } = {},
 ): Promise<Services> {
   const { onError } = opts;
   const transport = opts.transport ?? createTransport(host);
   const api = createApi(transport);
-  const info = await api.info();
+  const info = await infoWhenReady(api, opts.startupMs ?? 30_000, opts.sleep ?? defaultSleep);
   if (!host.indexedDB) throw new Error('IndexedDB is not available in this webview');
   const data = await DataStore.open({ indexedDB: host.indexedDB, api, info, ...(onError ? { onError } : {}) });
   void data.start();
   return { transport, api, info, data };
+}
+
+function defaultSleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Calls api.info until it answers: in the desktop window the page can load
+ * while Go is still opening its store ("fieldsync is still starting"). Gives
+ * up with the last error after about budgetMs.
+ */
+export async function infoWhenReady(api: Api, budgetMs: number, sleep: (ms: number) => Promise<void>): Promise<Info> {
+  let waited = 0;
+  let delay = 100;
+  for (;;) {
+    try {
+      return await api.info();
+    } catch (err) {
+      if (waited >= budgetMs) throw err;
+      await sleep(delay);
+      waited += delay;
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
 }
