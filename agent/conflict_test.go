@@ -137,6 +137,8 @@ func TestConflictPolicies(t *testing.T) {
 		{"field merge of a clash", "merged", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, "", "same fields: a"},
 		{"field merge of a delete", "merged", `{"a":"0"}`, `{"a":"A"}`, "", "", "delete against an edit"},
 		{"prefer server keeps the other device's", "server", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, `{"a":"A"}`, ""},
+		{"prefer device keeps the resolver's", "device", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, `{"a":"B"}`, ""},
+		{"lww of a delete against an edit", "lww", `{"a":"0"}`, `{"a":"A"}`, "", "deleted", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,6 +161,13 @@ func TestConflictPolicies(t *testing.T) {
 				if !rec.Conflicted() {
 					t.Errorf("conflict settled automatically: %s", rec.Doc)
 				}
+				return
+			}
+			if tt.want == "deleted" {
+				if rec.Conflicted() || !rec.Deleted {
+					t.Errorf("after policy: deleted=%v leaves %v, want the delete kept", rec.Deleted, rec.Leaves)
+				}
+				assertExactlyOnce(t, fd, tt.coll, 4)
 				return
 			}
 			if rec.Conflicted() || string(rec.Doc) != tt.want {

@@ -238,7 +238,8 @@ const testCollections = `{"collections":[
   {"name":"notes","type":"note"}]},
  {"name":"lww","policy":"lww","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]},
  {"name":"merged","policy":"field-merge","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]},
- {"name":"server","policy":"prefer-server","fields":[{"name":"a","type":"text"}]}]}`
+ {"name":"server","policy":"prefer-server","fields":[{"name":"a","type":"text"}]},
+ {"name":"device","policy":"prefer-device","fields":[{"name":"a","type":"text"}]}]}`
 
 func mustSchema(tb testing.TB) *schema.Set {
 	tb.Helper()

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,5 +111,41 @@ func TestPullWatermarkLookBack(t *testing.T) {
 		if _, err := b.st.Record(context.Background(), "inspections", id); err != nil {
 			t.Errorf("batch %s not applied: %v", id, err)
 		}
+	}
+}
+
+func TestPullResumesAfterInterruption(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	a := mustNode(t, "a", 1_700_000_000_000, fd, func(o *Options) { o.BatchRows = 2 })
+	b := mustNode(t, "b", 1_700_000_000_000, fd, func(o *Options) { o.PageRows = 1 })
+	for i := range 10 {
+		a.edit(t, "inspections", fmt.Sprint("r", i), `{"site":"x"}`)
+	}
+	a.sync(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	reads := 0
+	fd.before = func(sql string) error {
+		if strings.Contains(sql, " ORDER BY `change_id` LIMIT ") {
+			if reads++; reads == 5 {
+				cancel() // in the middle of the second batch (three reads per batch)
+			}
+		}
+		return nil
+	}
+	if _, err := b.ag.SyncNow(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted sync = %v", err)
+	}
+	fd.before = nil
+	rep := b.sync(t)
+	if rep.PulledBatches != 4 {
+		t.Errorf("resumed pull read %d batches, want the 4 not yet seen", rep.PulledBatches)
+	}
+	st, err := b.st.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Collections["inspections"].Live != 10 {
+		t.Errorf("b has %d records, want 10", st.Collections["inspections"].Live)
 	}
 }

@@ -19,6 +19,12 @@ import (
 // writes it again.
 var ErrBatchMismatch = errors.New("batch in Drill does not match its manifest")
 
+// ErrBatchForeign is wrapped when a batch's name is taken in Drill by rows
+// this device did not write, which happens when two devices share a device
+// id. The agent leaves such a batch alone and keeps failing with this error
+// until IT gives each device its own id.
+var ErrBatchForeign = errors.New("batch name is taken in Drill by another device's changes (two devices with the same device id?)")
+
 // MaxTypedText bounds (in bytes) a text value copied into its typed column
 // (Drill's VARCHAR limit, which the views cast to); a longer
 // one is only in doc (the column is NULL). Drill plans a CTAS in time that
@@ -242,16 +248,19 @@ func (a *Agent) writeBatchEntries(ctx context.Context, b store.Batch, entries []
 		return fmt.Errorf("push: batch %s: %w", b.Name, err)
 	}
 	if b.State != store.BatchPlanned || b.Attempts > 0 {
-		_, err := a.verifyBatch(ctx, table, b)
+		err := a.verifyBatch(ctx, table, b)
 		switch {
 		case err == nil:
 			return a.markVerified(ctx, b)
+		case errors.Is(err, ErrBatchForeign):
+			// Never drop what another device wrote.
+			return fail(err)
 		case isNotFound(err) && !errors.Is(err, ErrBatchMismatch):
 			// Never written: write it now.
 		default:
-			// Partial, foreign or unreadable: its content is fixed by the
-			// manifest, so dropping and writing it again is harmless even
-			// for a reader that saw it.
+			// Partial or unreadable: its content is fixed by the manifest,
+			// so dropping and writing it again is harmless even for a
+			// reader that saw it.
 			a.log.Warn("rewriting batch", "batch", b.Name, "err", err)
 			if _, err := a.dr.Query(ctx, "DROP TABLE IF EXISTS "+table); err != nil {
 				return fail(fmt.Errorf("drop partial batch: %w", err))
@@ -268,7 +277,7 @@ func (a *Agent) writeBatchEntries(ctx context.Context, b store.Batch, entries []
 	if _, err := a.st.MarkBatch(ctx, b.Name, store.BatchWritten, nil); err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	if _, err := a.verifyBatch(ctx, table, b); err != nil {
+	if err := a.verifyBatch(ctx, table, b); err != nil {
 		if errors.Is(err, ErrBatchMismatch) {
 			if _, derr := a.dr.Query(ctx, "DROP TABLE IF EXISTS "+table); derr != nil {
 				a.log.Error("drop mismatched batch", "batch", b.Name, "err", derr)
@@ -288,27 +297,35 @@ func (a *Agent) markVerified(ctx context.Context, b store.Batch) error {
 }
 
 // verifyBatch checks that the batch table holds exactly the manifest's
-// change ids, once each. exists reports whether the table could be read.
-func (a *Agent) verifyBatch(ctx context.Context, table string, b store.Batch) (exists bool, err error) {
+// change ids, once each. It returns an error wrapping ErrBatchForeign when
+// the table holds a change that is not in the manifest, ErrBatchMismatch
+// when it holds some of the manifest's changes only or some twice.
+func (a *Agent) verifyBatch(ctx context.Context, table string, b store.Batch) error {
 	rows, err := a.dr.Query(ctx, "SELECT `change_id` FROM "+table)
 	if err != nil {
-		return false, fmt.Errorf("verify: %w", err)
+		return fmt.Errorf("verify: %w", err)
 	}
 	want := make(map[string]int, len(b.ChangeIDs))
 	for _, id := range b.ChangeIDs {
 		want[id]++
 	}
+	for _, r := range rows {
+		id, _ := r["change_id"].(string)
+		if _, ok := want[id]; !ok {
+			return fmt.Errorf("%w: it holds change %q", ErrBatchForeign, id)
+		}
+	}
 	if len(rows) != len(b.ChangeIDs) {
-		return true, fmt.Errorf("%w: %d rows, manifest has %d", ErrBatchMismatch, len(rows), len(b.ChangeIDs))
+		return fmt.Errorf("%w: %d rows, manifest has %d", ErrBatchMismatch, len(rows), len(b.ChangeIDs))
 	}
 	for _, r := range rows {
 		id, _ := r["change_id"].(string)
 		if want[id] == 0 {
-			return true, fmt.Errorf("%w: unexpected or repeated change %q", ErrBatchMismatch, id)
+			return fmt.Errorf("%w: change %q is there twice", ErrBatchMismatch, id)
 		}
 		want[id]--
 	}
-	return true, nil
+	return nil
 }
 
 // isNotFound reports whether Drill said the table does not exist.

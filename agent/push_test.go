@@ -180,6 +180,37 @@ func TestPushRetry(t *testing.T) {
 	}
 }
 
+func TestPushNeverDropsForeignBatch(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	a.edit(t, "inspections", "r", `{"site":"x"}`)
+	// The first write fails before reaching Drill; meanwhile a device with
+	// the same id writes a batch of the same name.
+	var name string
+	fd.ctas = func(table string, rows int) (int, error) {
+		name = table
+		return 0, errors.New("connection refused")
+	}
+	if _, err := a.ag.SyncNow(context.Background()); err == nil {
+		t.Fatal("first sync succeeded")
+	}
+	fd.ctas = nil
+	foreign := []Row{{"change_id": "someone-else", "batch_rows": json.Number("1")}}
+	fd.mu.Lock()
+	fd.tables[name] = foreign
+	fd.mu.Unlock()
+	_, err := a.ag.SyncNow(context.Background())
+	if !errors.Is(err, ErrBatchForeign) {
+		t.Fatalf("sync over a foreign batch = %v, want ErrBatchForeign", err)
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if got := fd.tables[name]; len(got) != 1 || got[0]["change_id"] != "someone-else" {
+		t.Errorf("the foreign batch was changed: %v", got)
+	}
+}
+
 func TestPushUnreachable(t *testing.T) {
 	t.Parallel()
 	fd := newFakeDrill()
