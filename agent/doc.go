@@ -15,6 +15,9 @@
 //	<collection>_current  (view)     current state per record, deletes removed
 //	<collection>_conflicts (view)    leaves of records in conflict
 //
+// Only declared collections are pulled; changes of an undeclared collection
+// are still pushed (metadata and doc only), so nothing is lost.
+//
 // A batch name is "<ms>_<device>_<first journal seq>", ms being the Drill
 // server's clock (15 digits, zero-padded) when the batch was planned, so a
 // directory listing sorts by time and pulls can start from a watermark.

@@ -238,6 +238,7 @@ func TestDescribe(t *testing.T) {
 		{"unavailable", fmt.Errorf("x: %w", drill.ErrUnavailable), StateOffline, "cannot be reached"},
 		{"auth", &drill.AuthError{Reason: "wrong password"}, StateError, "refused the sign-in"},
 		{"cancelled", context.Canceled, StateError, "stopped"},
+		{"foreign batch", fmt.Errorf("push: %w", ErrBatchForeign), StateError, "device id"},
 		{"other", errors.New("boom"), StateError, "The sync failed"},
 	}
 	for _, tt := range tests {

@@ -130,6 +130,8 @@ func describe(err error) (State, string) {
 	switch {
 	case errors.Is(err, ErrNoDrill):
 		return StateOffline, "No Drillbit is configured yet: changes stay on this computer. Set the Drillbit URL in Settings."
+	case errors.Is(err, ErrBatchForeign):
+		return StateError, "Another computer uses this computer's device id, so their changes collide in Drill. Ask IT to give each computer its own device id."
 	case errors.Is(err, context.Canceled):
 		return StateError, "The sync was stopped before it finished; it continues next time."
 	case drill.IsAuthError(err):
