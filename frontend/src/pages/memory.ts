@@ -1,6 +1,5 @@
-// An in-memory Data for component tests and previews, and the offline
-// stand-ins used when App is mounted without the real services. The real
-// data layer is lib/data (IndexedDB).
+// An in-memory Data and an unconnected Api for component tests and
+// previews. The real data layer is lib/data (IndexedDB), booted by App.
 
 import { Value } from '../lib/data/readable';
 import type { ListPage } from '../lib/data/types';
@@ -135,20 +134,6 @@ export class MemoryData implements Data {
     this.status.update((s) => ({ ...s, outbox: this.outbox }));
     for (const f of this.subs) f();
   }
-}
-
-/** offlineStatus is the status shown before Go has answered. */
-export function offlineStatus(device = ''): Status {
-  return {
-    state: 'offline',
-    device,
-    pending: 0,
-    conflicts: 0,
-    failures: 0,
-    progress: { phase: '', done: 0, total: 0 },
-    last_error: 'fieldsync is not connected',
-    cause: 'This page cannot reach the fieldsync program on this computer.',
-  };
 }
 
 /**
