@@ -2,7 +2,8 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { createApi } from './api';
-import { bulkImport, editLatency, quantile, rawPuts } from './bench';
+import { benchHook, bulkImport, docMakerFor, editLatency, quantile, rawPuts } from './bench';
+import type { Collection } from './types';
 import { DataStore } from './data';
 import { FakeGo } from './data/fakego';
 
@@ -56,5 +57,44 @@ describe('bench', () => {
     [Array.from({ length: 100 }, (_, i) => i + 1), 1, 100],
   ])('quantile(%j, %d) = %d', (sorted, q, want) => {
     expect(quantile(sorted, q)).toBe(want);
+  });
+
+  it('makes documents valid for a declaration', () => {
+    const inspections: Collection = {
+      name: 'inspections',
+      fields: [
+        { name: 'site', type: 'text', required: true },
+        { name: 'temperature_c', type: 'number' },
+        { name: 'defects', type: 'integer' },
+        { name: 'passed', type: 'boolean', required: true },
+        { name: 'risk', type: 'enum', options: ['low', 'medium', 'high'], required: true },
+        { name: 'inspected_at', type: 'datetime', required: true },
+        { name: 'notes', type: 'note' },
+      ],
+    };
+    const make = docMakerFor(inspections);
+    for (const i of [0, 1, 2, 7, 9999]) {
+      const d = make(i);
+      expect(typeof d['site']).toBe('string');
+      expect(typeof d['temperature_c']).toBe('number');
+      expect(Number.isInteger(d['defects'])).toBe(true);
+      expect(typeof d['passed']).toBe('boolean');
+      expect(['low', 'medium', 'high']).toContain(d['risk']);
+      expect(Number.isInteger(d['inspected_at'])).toBe(true);
+      expect(typeof d['notes']).toBe('string');
+    }
+  });
+
+  it('benchHook imports declared documents', async () => {
+    const go = new FakeGo({ collections: ['trees'] });
+    const s = await mustStore(go);
+    try {
+      const hook = benchHook(s, new IDBFactory());
+      const t = await hook.bulkImport('trees', 10);
+      expect(t.records).toBe(10);
+      expect(go.journal[0]?.doc).toEqual({ name: 'name 0' });
+    } finally {
+      s.close();
+    }
   });
 });

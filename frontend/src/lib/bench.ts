@@ -8,7 +8,7 @@
 
 import type { DataStore } from './data';
 import { request, txDone } from './data/idb';
-import type { Doc } from './types';
+import type { Collection, Doc, Field } from './types';
 
 /** Makes the i-th benchmark document. */
 export type DocMaker = (i: number) => Doc;
@@ -23,6 +23,71 @@ export const defaultDoc: DocMaker = (i) => ({
   observed_at: 1_700_000_000_000 + i * 60_000,
   note: `Observation ${i}: crown intact, bark sound, no visible pests; photo taken from the north side.`,
 });
+
+function fieldValue(f: Field, i: number): unknown {
+  switch (f.type) {
+    case 'text':
+      return `${f.label ?? f.name} ${i}`;
+    case 'note':
+      return `Observation ${i}: crown intact, bark sound, no visible damage; photo taken from the north side.`;
+    case 'number':
+      return 5 + (i % 300) / 10;
+    case 'integer':
+      return i % 80;
+    case 'boolean':
+      return i % 7 !== 0;
+    case 'enum':
+      return f.options && f.options.length > 0 ? f.options[i % f.options.length] : undefined;
+    case 'datetime':
+      return 1_700_000_000_000 + i * 60_000;
+    default:
+      return undefined;
+  }
+}
+
+/** A DocMaker whose documents are valid for the declared collection c. */
+export function docMakerFor(c: Collection): DocMaker {
+  return (i) => {
+    const doc: Doc = {};
+    for (const f of c.fields) {
+      const v = fieldValue(f, i);
+      if (v !== undefined) doc[f.name] = v;
+    }
+    return doc;
+  };
+}
+
+/** Options a benchmark script can pass from page.evaluate (plain JSON). */
+export interface BenchOptions {
+  chunk?: number;
+}
+
+/**
+ * The functions a browser benchmark calls on window.__fieldsyncBench (boot
+ * installs them when the page URL has bench=1). Documents are made valid for
+ * the named collection's declaration.
+ */
+export interface BenchHook {
+  ready: true;
+  bulkImport(collection: string, n: number, opts?: BenchOptions): Promise<Timing>;
+  rawPuts(n: number, opts?: BenchOptions): Promise<Timing>;
+  editLatency(collection: string, samples: number): Promise<Latency>;
+}
+
+/** Builds the BenchHook over a running data layer. */
+export function benchHook(data: DataStore, factory: IDBFactory): BenchHook {
+  const maker = (collection: string): DocMaker => {
+    const decl = data.info.collections.find((c) => c.name === collection);
+    return decl ? docMakerFor(decl) : defaultDoc;
+  };
+  return {
+    ready: true,
+    bulkImport: (collection, n, opts = {}) =>
+      bulkImport(data, collection, n, { makeDoc: maker(collection), ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
+    rawPuts: (n, opts = {}) => rawPuts(factory, n, { makeDoc: defaultDoc, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
+    editLatency: (collection, samples) => editLatency(data, collection, samples, { makeDoc: maker(collection) }),
+  };
+}
 
 /** The outcome of a timed run. */
 export interface Timing {

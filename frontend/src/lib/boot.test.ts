@@ -40,4 +40,18 @@ describe('boot', () => {
     ).rejects.toThrow('fieldsync is not answering');
     expect(slept).toBeGreaterThanOrEqual(1000);
   });
+
+  it('installs the benchmark hook when the page asks for it', async () => {
+    const go = new FakeGo();
+    const host: { indexedDB: IDBFactory; location: { origin: string; search: string }; __fieldsyncBench?: unknown } = {
+      indexedDB: new IDBFactory(),
+      location: { origin: '', search: '?bench=1' },
+    };
+    const s = await boot(host, { transport: go.transport });
+    try {
+      await expect.poll(() => (host.__fieldsyncBench as { ready?: boolean } | undefined)?.ready).toBe(true);
+    } finally {
+      s.data.close();
+    }
+  });
 });

@@ -22,7 +22,11 @@ export interface Services {
  * show in data.status). Rejects when Go or IndexedDB cannot be reached.
  */
 export async function boot(
-  host: TransportHost & { location?: { origin: string }; indexedDB?: IDBFactory },
+  host: TransportHost & {
+    location?: { origin: string; search?: string };
+    indexedDB?: IDBFactory;
+    __fieldsyncBench?: unknown;
+  },
   opts: {
     transport?: Transport;
     onError?: (err: unknown) => void;
@@ -38,6 +42,15 @@ export async function boot(
   if (!host.indexedDB) throw new Error('IndexedDB is not available in this webview');
   const data = await DataStore.open({ indexedDB: host.indexedDB, api, info, ...(onError ? { onError } : {}) });
   void data.start();
+  if (new URLSearchParams(host.location?.search ?? '').get('bench') === '1') {
+    // The browser benchmark (scripts/browser-bench.sh) waits for
+    // window.__fieldsyncBench.ready; the dynamic import keeps bench.ts out
+    // of the main chunk.
+    const factory = host.indexedDB;
+    void import('./bench').then((b) => {
+      host.__fieldsyncBench = b.benchHook(data, factory);
+    }, onError);
+  }
   return { transport, api, info, data };
 }
 
