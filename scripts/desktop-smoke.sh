@@ -2,16 +2,22 @@
 # desktop-smoke.sh starts the real desktop build under Xvfb and a private
 # D-Bus session, waits until its start-up self-check reports that IndexedDB
 # works in the webview and a binding round-tripped, takes a screenshot, and
-# stops the app with SIGTERM, which must close the window cleanly.
+# stops the app with SIGTERM, which must close the window cleanly. In
+# between, a record is typed into the window with the keyboard only (xdotool:
+# skip link, "New record", the form's fields, Enter) and, once the app has
+# stopped, `fieldsync export` must find it in the journal: the window's data
+# layer handed it to Go.
 #
 #   scripts/desktop-smoke.sh            uses build/bin/fieldsync (make build)
 #   FIELDSYNC_BIN=path scripts/desktop-smoke.sh
 #
 # Everything the app writes (data dir, WebKit's IndexedDB under
 # $XDG_DATA_HOME/<executable>, caches, config) goes to a temp dir that is
-# removed afterwards. Artefacts: build/artifacts/desktop-smoke.png and
-# build/artifacts/desktop-smoke.log. Needs: xvfb, xauth, dbus-x11 (or dbus),
-# at-spi2-core, imagemagick (or x11-apps' xwd).
+# removed afterwards. Artefacts: build/artifacts/desktop-smoke.png (after the
+# self-check), build/artifacts/desktop-record.png (the typed record listed)
+# and build/artifacts/desktop-smoke.log. Needs: xvfb, xauth, dbus-x11 (or
+# dbus), at-spi2-core, imagemagick (or x11-apps' xwd), xdotool.
+# FIELDSYNC_SMOKE_RECORD=0 skips the typed record.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,12 +25,17 @@ bin=${FIELDSYNC_BIN:-build/bin/fieldsync}
 timeout_s=${FIELDSYNC_SMOKE_TIMEOUT:-60}
 art=build/artifacts
 shot=$art/desktop-smoke.png
+recshot=$art/desktop-record.png
 logcopy=$art/desktop-smoke.log
+collections=$PWD/docs/examples/collections.json
+typed=${FIELDSYNC_SMOKE_RECORD:-1}
 
 die() { printf 'desktop-smoke: %s\n' "$*" >&2; exit 1; }
 
 [ -x "$bin" ] || die "$bin is missing: build it first (make build)"
-for tool in Xvfb dbus-run-session; do
+tools=(Xvfb dbus-run-session)
+[ "$typed" = 0 ] || tools+=(xdotool)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || die "$tool is not installed (scripts/setup.sh installs it)"
 done
 if command -v import >/dev/null; then
@@ -36,7 +47,7 @@ else
 fi
 
 mkdir -p "$art"
-rm -f "$shot" "$logcopy"
+rm -f "$shot" "$recshot" "$logcopy"
 tmp=$(mktemp -d /tmp/fieldsync-desktop-smoke.XXXXXX)
 mkdir -m 0700 -p "$tmp/home" "$tmp/data" "$tmp/config" "$tmp/cache" "$tmp/run" "$tmp/fieldsync"
 applog=$tmp/app.log
@@ -78,18 +89,23 @@ done
 display=$(tr -dc 0-9 <"$tmp/display")
 [ -n "$display" ] || die "Xvfb did not report its display"
 
+# The app's environment: everything under $tmp. No Drillbit is configured:
+# capture works offline from the first start.
+appenv=(
+  HOME="$tmp/home"
+  XDG_DATA_HOME="$tmp/data"
+  XDG_CONFIG_HOME="$tmp/config"
+  XDG_CACHE_HOME="$tmp/cache"
+  XDG_RUNTIME_DIR="$tmp/run"
+  FIELDSYNC_DATA_DIR="$tmp/fieldsync"
+  FIELDSYNC_MANAGED_CONFIG="$tmp/config/managed.json"
+)
+appflags=(--collections "$collections" --device desktop-smoke)
+
 # The app in a private D-Bus session, so GTK's helper daemons (a11y bus)
 # end with it and its single-instance name cannot meet another fieldsync.
-env -u DBUS_SESSION_BUS_ADDRESS \
-  DISPLAY=":$display" \
-  HOME="$tmp/home" \
-  XDG_DATA_HOME="$tmp/data" \
-  XDG_CONFIG_HOME="$tmp/config" \
-  XDG_CACHE_HOME="$tmp/cache" \
-  XDG_RUNTIME_DIR="$tmp/run" \
-  FIELDSYNC_DATA_DIR="$tmp/fieldsync" \
-  FIELDSYNC_MANAGED_CONFIG="$tmp/config/managed.json" \
-  dbus-run-session -- "$bin" >"$applog" 2>&1 &
+env -u DBUS_SESSION_BUS_ADDRESS DISPLAY=":$display" "${appenv[@]}" \
+  dbus-run-session -- "$bin" "${appflags[@]}" >"$applog" 2>&1 &
 session_pid=$!
 
 echo "desktop-smoke: started $bin on display :$display, waiting up to ${timeout_s}s for the self-check"
@@ -115,6 +131,39 @@ if command -v identify >/dev/null; then
 fi
 echo "desktop-smoke: screenshot $shot"
 
+# --- a record typed into the window ------------------------------------------
+site="Typed in the window $$"
+key() { DISPLAY=":$display" xdotool key --delay 60 "$@"; }
+text() { DISPLAY=":$display" xdotool type --delay 30 -- "$1"; }
+if [ "$typed" != 0 ]; then
+  # No window manager: keys go to the window under the pointer.
+  DISPLAY=":$display" xdotool mousemove 640 430
+  win=$(DISPLAY=":$display" xdotool search --onlyvisible --name '^fieldsync' 2>/dev/null | head -n 1 || true)
+  [ -n "$win" ] && DISPLAY=":$display" xdotool windowfocus "$win" 2>/dev/null || true
+  # Tab reaches "Skip to content" first; Enter moves to the screen's
+  # content; Tab, Tab: the search field, then "New record"; Enter opens the
+  # form with the focus in its first field (Site).
+  key Tab; sleep 0.3; key Return; sleep 0.3
+  key Tab Tab; sleep 0.3; key Return; sleep 1
+  text "$site"; key Tab                 # Site
+  text "xdotool"; key Tab               # Inspector
+  text "21.5"; key Tab                  # Temperature
+  text "0"; key Tab                     # Defects
+  key space; key Tab                    # Passed
+  text "low"; key Tab                   # Risk level (type-ahead in the select)
+  # Inspected at: WebKitGTK draws datetime-local as segments (day, month,
+  # year, hour, minute; the order follows the locale). Up sets a segment,
+  # Right moves to the next and stays on the last, so this fills any order.
+  key Up; for _ in 1 2 3 4 5; do key Right Up; done; key Tab
+  text "typed with the keyboard only"   # Notes
+  key Tab Return                        # Save
+  # The data layer hands the change to Go right after the save (debounced
+  # by a fraction of a second).
+  sleep 3
+  snap "$recshot" || fail "screenshot failed"
+  echo "desktop-smoke: typed a record; screenshot $recshot"
+fi
+
 kill -TERM "$app_pid"
 deadline=$((SECONDS + 20))
 while kill -0 "$app_pid" 2>/dev/null; do
@@ -128,4 +177,12 @@ session_pid=''
 [ "$rc" -eq 0 ] || fail "the app exited with status $rc after SIGTERM"
 grep -q 'desktop window stopped' "$applog" || fail "the window did not shut down cleanly"
 echo "desktop-smoke: stopped cleanly"
+
+if [ "$typed" != 0 ]; then
+  out=$(env -u DBUS_SESSION_BUS_ADDRESS "${appenv[@]}" "$bin" export --collection inspections \
+    --data-dir "$tmp/fieldsync" "${appflags[@]}" 2>&1) || fail "fieldsync export failed: $out"
+  printf '%s\n' "$out" | grep -F -- "\"site\":\"$site\"" | grep -q '"inspector":"xdotool"' ||
+    fail "the record typed into the window is not in the journal (export: ${out:-nothing}); see $recshot"
+  echo "desktop-smoke: the typed record is in the journal"
+fi
 echo "desktop-smoke: ok"

@@ -425,8 +425,13 @@ export class Harness {
     return ctx;
   }
 
-  /** shot saves a full-page screenshot to build/artifacts/e2e/<name>.png. */
-  async shot(page, name) {
+  /** shot saves a full-page screenshot to build/artifacts/e2e/<name>.png (top: scrolled to the top first). */
+  async shot(page, name, { top = false } = {}) {
+    if (top) {
+      await page.evaluate(() => {
+        for (const e of [document.scrollingElement, ...document.querySelectorAll('main, .content')]) e?.scrollTo?.(0, 0);
+      });
+    }
     const file = path.join(ARTIFACTS, `${name}.png`);
     await page.screenshot({ path: file, fullPage: true });
     return file;

@@ -89,13 +89,51 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     await waitState(pa, r2, 'conflict');
   });
 
-  await t.test('the conflicts are listed on device A and resolved with the mouse', async () => {
+  await t.test('the conflicts are listed on device A; one is resolved with the keyboard only', async () => {
     await gotoScreen(pa, 'Conflicts');
     const rows = pa.getByTestId('conflict-row');
     await waitFor(async () => (await rows.count()) === 2, { what: 'two conflicts on device A' });
     assert.match(await pa.getByTestId('conflict-count').innerText(), /2 conflicts/);
     await h.shot(pa, 'conflicts-list');
 
+    // From the page heading, Tab to the list, arrow keys to r2's row.
+    await pa.locator('#page-title').focus();
+    for (let i = 0; i < 60; i++) {
+      const cls = await press(pa, 'Tab');
+      if (typeof cls === 'string' && cls.includes('row-open')) break;
+      if (i === 59) throw new Error('the conflict row never got the focus');
+    }
+    const focusedRow = () => pa.evaluate(() => document.activeElement?.closest('[data-testid="conflict-row"]')?.getAttribute('data-record-id'));
+    if ((await focusedRow()) !== r2) await pa.keyboard.press('ArrowDown');
+    if ((await focusedRow()) !== r2) await pa.keyboard.press('ArrowUp');
+    assert.equal(await focusedRow(), r2, 'arrow keys should reach the second conflict');
+    await pa.keyboard.press('Enter');
+    await pa.getByTestId('conflict-view').waitFor();
+    await waitFor(() => pa.evaluate(() => document.activeElement?.id === 'conflict-title'), { what: 'focus on the conflict title' });
+    const a = await leafIndex(pa, 'tablet-a');
+    const b = await leafIndex(pa, 'tablet-b');
+
+    // Tab to the inspector's radio group, then arrow to device A's version.
+    await tabTo(pa, `choice-inspector-${(await checkedIndex(pa, 'inspector'))}`);
+    const key = a > b ? 'ArrowRight' : 'ArrowLeft';
+    if ((await checkedIndex(pa, 'inspector')) !== a) await pa.keyboard.press(key);
+    assert.equal(await checkedIndex(pa, 'inspector'), a, 'the arrow key should choose A for inspector');
+    // The risk from B.
+    await tabTo(pa, `choice-risk-${(await checkedIndex(pa, 'risk'))}`);
+    if ((await checkedIndex(pa, 'risk')) !== b) await pa.keyboard.press(a > b ? 'ArrowLeft' : 'ArrowRight');
+    assert.equal(await checkedIndex(pa, 'risk'), b, 'the arrow key should choose B for risk');
+    assert.equal(await pa.getByTestId('merged-inspector').inputValue(), 'Cara (A)');
+    assert.equal(await pa.getByTestId('merged-risk').inputValue(), 'high');
+    await tabTo(pa, 'conflict-resolve');
+    await pa.keyboard.press('Enter');
+    await pa.getByTestId('conflict-view').waitFor({ state: 'detached' });
+    await waitFor(async () => (await rows.count()) === 1, { what: 'one conflict left after resolving' });
+    // The focus is back on the list, on a row.
+    assert.ok(await focusedRow(), 'the focus should return to the conflict list');
+  });
+
+  await t.test('the other is resolved field by field with the mouse, editing a merged value', async () => {
+    const rows = pa.getByTestId('conflict-row');
     await pa.locator(`[data-testid="conflict-row"][data-record-id="${r1}"] .row-open`).click();
     const view = pa.getByTestId('conflict-view');
     await view.waitFor();
@@ -119,41 +157,10 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     await h.shot(pa, 'conflict-merge');
     await pa.getByTestId('conflict-resolve').click();
     await view.waitFor({ state: 'detached' });
-    await waitFor(async () => (await rows.count()) === 1, { what: 'one conflict left after resolving' });
-  });
-
-  await t.test('the second conflict is resolved with the keyboard only', async () => {
-    // Focus the list's first row button from the page heading, by Tab.
-    await pa.locator('#page-title').focus();
-    for (let i = 0; i < 60; i++) {
-      const cls = await press(pa, 'Tab');
-      if (typeof cls === 'string' && cls.includes('row-open')) break;
-      if (i === 59) throw new Error('the conflict row never got the focus');
-    }
-    assert.equal(await pa.evaluate(() => document.activeElement?.closest('[data-testid="conflict-row"]')?.getAttribute('data-record-id')), r2);
-    await pa.keyboard.press('Enter');
-    await pa.getByTestId('conflict-view').waitFor();
-    await waitFor(() => pa.evaluate(() => document.activeElement?.id === 'conflict-title'), { what: 'focus on the conflict title' });
-    const a = await leafIndex(pa, 'tablet-a');
-    const b = await leafIndex(pa, 'tablet-b');
-
-    // Tab to the inspector's radio group, then arrow to device A's version.
-    await tabTo(pa, `choice-inspector-${(await checkedIndex(pa, 'inspector'))}`);
-    const key = a > b ? 'ArrowRight' : 'ArrowLeft';
-    if ((await checkedIndex(pa, 'inspector')) !== a) await pa.keyboard.press(key);
-    assert.equal(await checkedIndex(pa, 'inspector'), a, 'the arrow key should choose A for inspector');
-    // The risk from B.
-    await tabTo(pa, `choice-risk-${(await checkedIndex(pa, 'risk'))}`);
-    if ((await checkedIndex(pa, 'risk')) !== b) await pa.keyboard.press(a > b ? 'ArrowLeft' : 'ArrowRight');
-    assert.equal(await checkedIndex(pa, 'risk'), b, 'the arrow key should choose B for risk');
-    assert.equal(await pa.getByTestId('merged-inspector').inputValue(), 'Cara (A)');
-    assert.equal(await pa.getByTestId('merged-risk').inputValue(), 'high');
-    await tabTo(pa, 'conflict-resolve');
-    await pa.keyboard.press('Enter');
-    await pa.getByTestId('conflict-view').waitFor({ state: 'detached' });
     await waitFor(async () => /0 conflicts/.test(await pa.getByTestId('conflict-count').innerText()), {
       what: 'no conflicts left on device A',
     });
+    assert.equal(await rows.count(), 0);
     await h.shot(pa, 'conflicts-empty');
   });
 

@@ -1,0 +1,114 @@
+// The browser capture benchmark (`make bench` -> scripts/browser-bench.sh):
+// in one headless Chromium page served by `fieldsync serve`,
+//   1. raw IndexedDB puts of N records (one object store, chunks of 500),
+//   2. a bulk import of the same N records through the app's data layer
+//      (record + outbox entry per record in one transaction per chunk) until
+//      Go acknowledged every change in its bbolt journal,
+//   3. edit-to-durable latency: one edit, then the time until Go
+//      acknowledged it, over S edits (median, p99).
+// The functions are frontend/src/lib/bench.ts, reached through the page's
+// window.__fieldsyncBench hook (present only with ?bench=1).
+// After the run serve is stopped and `fieldsync status --json` must count
+// the imported records in the journal, so the figures are for work done.
+//
+// Prints a readable block on stdout (bench.sh splices it into
+// docs/BENCHMARKS.md); details go to stderr.
+
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { Harness, binPath, CHROMIUM } from '../lib/harness.mjs';
+
+const N = Number(process.env.FIELDSYNC_BENCH_RECORDS || 10_000);
+const EDITS = Number(process.env.FIELDSYNC_BENCH_EDITS || 200);
+const C = 'inspections';
+
+const h = new Harness({ prefix: 'bench-' });
+let failed = false;
+try {
+  await h.setup();
+  const dev = h.device('bench');
+  await dev.start({ extra: ['--no-agent'] });
+  // The Settings screen: no records list re-renders while the data layer works.
+  const page = await dev.open('#/settings', 'bench=1');
+  try {
+    await page.waitForFunction(() => window.__fieldsyncBench?.ready === true, null, { timeout: 30_000 });
+  } catch {
+    throw new Error(
+      'the page has no window.__fieldsyncBench hook (expected with ?bench=1 after boot): ' +
+        'frontend/src/main.ts must expose lib/bench.ts (see /tmp/team/NOTES-e2e.md / docs/TESTING.md)',
+    );
+  }
+  page.setDefaultTimeout(600_000);
+  const run = (fn, ...args) => page.evaluate(fn, args);
+
+  // Warm-up: JIT, the IndexedDB backend, the bridge's connection pool.
+  await run(([n]) => window.__fieldsyncBench.rawPuts(n), 500);
+  await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, 500);
+
+  const raw = await run(([n]) => window.__fieldsyncBench.rawPuts(n), N);
+  console.error(`raw: ${JSON.stringify(raw)}`);
+  const imp = await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, N);
+  console.error(`import: ${JSON.stringify(imp)}`);
+  const raw2 = await run(([n]) => window.__fieldsyncBench.rawPuts(n), N);
+  console.error(`raw again: ${JSON.stringify(raw2)}`);
+  const lat = await run(([c, n]) => window.__fieldsyncBench.editLatency(c, n), C, EDITS);
+  console.error(`latency: median ${lat.medianMs} p99 ${lat.p99Ms}`);
+  const ua = await page.evaluate(() => navigator.userAgent);
+
+  await h.contexts[0].close();
+  h.contexts.length = 0;
+  await dev.stop();
+  const st = JSON.parse(await dev.cli('status', '--json'));
+  const journal = countRecords(st, C);
+  const changes = st.store?.journal;
+  const want = 500 + N + 1; // warm-up + import + the edited record
+  const wantChanges = want + EDITS;
+  if (journal === undefined || changes === undefined) throw new Error(`status --json has no record count: ${JSON.stringify(st).slice(0, 400)}`);
+  if (journal < want || changes < wantChanges) {
+    throw new Error(`the journal holds ${journal} ${C} records and ${changes} changes, want ${want} and ${wantChanges}: acknowledged changes are missing`);
+  }
+
+  const [rawBest, rawOther] = raw.perSecond >= raw2.perSecond ? [raw, raw2] : [raw2, raw];
+  const ratio = imp.perSecond / rawBest.perSecond;
+  const f0 = (x) => Math.round(x).toLocaleString('en-US');
+  const f1 = (x) => x.toFixed(1);
+  const chromium = (/Chrome\/([\d.]+)/.exec(ua) ?? [])[1] ?? 'unknown';
+  const fsv = execFileSync(binPath(), ['version'], { encoding: 'utf8' }).trim();
+  const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
+  console.log(
+    [
+      `Browser capture, ${new Date().toISOString().slice(0, 10)}: Chromium ${chromium} headless (${CHROMIUM}), ${fsv}, ${os.cpus().length} x ${cpu}`,
+      `bulk import of ${N.toLocaleString('en-US')} "${C}" records (chunks of 500, one transaction each; page on the Settings screen)`,
+      `  raw IndexedDB puts (record only)          ${pad(f0(rawBest.ms), 7)} ms  ${pad(f0(rawBest.perSecond), 8)} records/s  (other run ${f0(rawOther.perSecond)}/s)`,
+      `  data layer -> IndexedDB + outbox -> Go    ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal`,
+      `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts)`,
+      `edit-to-durable, ${EDITS} single edits (put in IndexedDB -> Go acknowledged it in the journal)`,
+      `  median ${f1(lat.medianMs)} ms   p99 ${f1(lat.p99Ms)} ms   max ${f1(Math.max(...lat.samples))} ms`,
+      `journal check after the run (fieldsync status): ${journal.toLocaleString('en-US')} ${C} records, ${changes.toLocaleString('en-US')} changes (want >= ${want.toLocaleString('en-US')}, ${wantChanges.toLocaleString('en-US')})`,
+    ].join('\n'),
+  );
+} catch (err) {
+  failed = true;
+  console.error(`browser-bench: FAILED: ${err instanceof Error ? err.stack || err.message : err}`);
+} finally {
+  await h.close();
+}
+process.exit(failed ? 1 : 0);
+
+function pad(s, w) {
+  return s.padStart(w);
+}
+
+/** countRecords finds the record count of a collection in `status --json`. */
+function countRecords(st, c) {
+  const cols = st.store?.collections ?? st.collections;
+  if (Array.isArray(cols)) {
+    const x = cols.find((v) => v.name === c || v.collection === c);
+    return x?.records ?? x?.count ?? x?.total;
+  }
+  if (cols && typeof cols === 'object') {
+    const x = cols[c];
+    return typeof x === "number" ? x : (x?.live ?? x?.records ?? x?.count);
+  }
+  return undefined;
+}
