@@ -89,6 +89,36 @@ describe('CollectionIndex at 100,000 records', () => {
   });
 });
 
+describe('CollectionIndex patched orders', () => {
+  it.each([
+    ['height', 'asc'],
+    ['height', 'desc'],
+    ['label', 'asc'],
+    ['@updated_at', 'desc'],
+  ] as const)('match a full sort after edits and deletes (%s %s)', (field, dir) => {
+    const idx = mustIndex(5000);
+    idx.list({ sortField: field, sortDir: dir }); // cache the order
+    let seed = 42;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let round = 0; round < 20; round++) {
+      const batch: LocalRecord[] = [];
+      for (let k = 0; k < 15; k++) {
+        const i = rnd(6000); // some new, some existing
+        const r = rec(i);
+        batch.push({ ...r, updated_at: 3_000_000 + rnd(1000), doc: { ...r.doc, height: rnd(300), label: `L${rnd(50)}` } });
+      }
+      idx.upsert(batch);
+      idx.delete([`r${String(rnd(6000)).padStart(6, '0')}`]);
+      idx.list({ sortField: field, sortDir: dir, search: 'l1' }); // a filter cached in between
+    }
+    const fresh = new CollectionIndex('trees');
+    fresh.upsert(idx.list({ includeDeleted: true, limit: 1e9 }).rows);
+    const q = { sortField: field, sortDir: dir, includeDeleted: true, limit: 1e9 };
+    expect(idx.list(q).rows.map((r) => r.record_id)).toEqual(fresh.list(q).rows.map((r) => r.record_id));
+    expect(idx.list(q).total).toBe(idx.size);
+  });
+});
+
 describe('sortValue', () => {
   it.each([
     ['@record_id', 'r000001'],

@@ -72,10 +72,49 @@ function searchText(r: LocalRecord): string {
   return parts.join('\u0000').toLowerCase();
 }
 
+/** Orders records by field in dir: missing values last, ties by id (a total order). */
+function comparator(field: string, dir: 'asc' | 'desc'): (a: LocalRecord, b: LocalRecord) => number {
+  const sign = dir === 'asc' ? 1 : -1;
+  return (a, b) => compareDecorated(sortValue(a, field), sortValue(b, field), a.record_id, b.record_id, sign);
+}
+
+function compareDecorated(va: SortValue, vb: SortValue, ida: string, idb: string, sign: number): number {
+  const ra = rank(va);
+  const rb = rank(vb);
+  if (ra === 3 || rb === 3) {
+    if (ra !== rb) return ra - rb; // missing last either way
+  } else {
+    const c = compareValues(va, vb);
+    if (c !== 0) return sign * c;
+  }
+  return ida < idb ? -1 : ida > idb ? 1 : 0;
+}
+
+/** The first index in sorted whose element does not order before r. */
+function lowerBound(sorted: LocalRecord[], r: LocalRecord, cmp: (a: LocalRecord, b: LocalRecord) => number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = sorted[mid];
+    if (m !== undefined && cmp(m, r) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Above this many changed records, sorted orders are rebuilt instead of patched. */
+const PATCH_LIMIT = 2000;
+
+interface Order {
+  rows: LocalRecord[];
+  cmp: (a: LocalRecord, b: LocalRecord) => number;
+}
+
 /** All records of one collection in memory. */
 export class CollectionIndex {
   private readonly byId = new Map<string, LocalRecord>();
-  private readonly sorted = new Map<string, LocalRecord[]>();
+  private readonly sorted = new Map<string, Order>();
   private readonly texts = new WeakMap<LocalRecord, string>();
   private lastFilter: { key: string; items: LocalRecord[] } | undefined;
 
@@ -90,49 +129,52 @@ export class CollectionIndex {
     return this.byId.get(id);
   }
 
-  /** Adds or replaces records (the latest write wins). */
+  /**
+   * Adds or replaces records (the latest write wins). Cached sorted orders
+   * are patched in place (binary search + splice) for small batches, so an
+   * edit does not re-sort 100,000 records.
+   */
   upsert(records: Iterable<LocalRecord>): void {
-    let changed = false;
-    for (const r of records) {
+    const list = Array.isArray(records) ? (records as LocalRecord[]) : [...records];
+    if (list.length === 0) return;
+    const patch = list.length <= PATCH_LIMIT && this.sorted.size > 0;
+    for (const r of list) {
+      const old = this.byId.get(r.record_id);
       this.byId.set(r.record_id, r);
-      changed = true;
+      if (patch) {
+        for (const o of this.sorted.values()) {
+          if (old) removeFrom(o, old);
+          o.rows.splice(lowerBound(o.rows, r, o.cmp), 0, r);
+        }
+      }
     }
-    if (changed) this.invalidate();
+    if (!patch) this.sorted.clear();
+    this.lastFilter = undefined;
   }
 
   /** Removes records by id. */
   delete(ids: Iterable<string>): void {
     let changed = false;
-    for (const id of ids) changed = this.byId.delete(id) || changed;
-    if (changed) this.invalidate();
-  }
-
-  private invalidate(): void {
-    this.sorted.clear();
-    this.lastFilter = undefined;
+    for (const id of ids) {
+      const old = this.byId.get(id);
+      if (!old) continue;
+      this.byId.delete(id);
+      for (const o of this.sorted.values()) removeFrom(o, old);
+      changed = true;
+    }
+    if (changed) this.lastFilter = undefined;
   }
 
   private order(field: string, dir: 'asc' | 'desc'): LocalRecord[] {
     const key = `${dir}:${field}`;
-    let out = this.sorted.get(key);
-    if (out) return out;
+    const have = this.sorted.get(key);
+    if (have) return have.rows;
     // Decorate-sort-undecorate: read each value once, not per comparison.
     const rows = Array.from(this.byId.values(), (r) => ({ r, v: sortValue(r, field) }));
     const sign = dir === 'asc' ? 1 : -1;
-    rows.sort((a, b) => {
-      const ra = rank(a.v);
-      const rb = rank(b.v);
-      if (ra === 3 || rb === 3) {
-        if (ra !== rb) return ra - rb; // missing last either way
-      } else {
-        const c = compareValues(a.v, b.v);
-        if (c !== 0) return sign * c;
-      }
-      // Stable, total order: break ties by id.
-      return a.r.record_id < b.r.record_id ? -1 : a.r.record_id > b.r.record_id ? 1 : 0;
-    });
-    out = rows.map((x) => x.r);
-    this.sorted.set(key, out);
+    rows.sort((a, b) => compareDecorated(a.v, b.v, a.r.record_id, b.r.record_id, sign));
+    const out = rows.map((x) => x.r);
+    this.sorted.set(key, { rows: out, cmp: comparator(field, dir) });
     return out;
   }
 
@@ -170,4 +212,16 @@ export class CollectionIndex {
     const limit = Math.max(0, Math.floor(q.limit ?? DEFAULT_LIMIT));
     return { rows: items.slice(offset, offset + limit), total: items.length, offset };
   }
+}
+
+/** Removes r (found by its own sort position) from o. */
+function removeFrom(o: Order, r: LocalRecord): void {
+  const i = lowerBound(o.rows, r, o.cmp);
+  if (o.rows[i] === r) {
+    o.rows.splice(i, 1);
+    return;
+  }
+  // Not where its values say (mutated in place by a caller): find it.
+  const j = o.rows.indexOf(r);
+  if (j >= 0) o.rows.splice(j, 1);
 }

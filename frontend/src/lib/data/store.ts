@@ -1031,24 +1031,32 @@ export class DataStore {
     const tx = this.db.transaction([RECORDS_STORE, OUTBOX_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
-    const byRecord = tx.objectStore(OUTBOX_STORE).index('record');
     const changed: LocalRecord[] = [];
     const at = Math.floor(this.now());
-    for (const state of ['local', 'pending'] as const) {
-      const req = records.index('state').getAll(state) as IDBRequest<LocalRecord[]>;
-      req.onsuccess = () => {
-        for (const r of req.result) {
-          if (pendingKeys.has(keyOf(r.collection, r.record_id)) || r.rejected) continue;
-          const c = byRecord.count([r.collection, r.record_id]);
-          c.onsuccess = () => {
-            if (c.result > 0) return; // still on its way to Go
+    // The records with changes still in the outbox, from one key cursor.
+    const inOutbox = new Set<string>();
+    const cursor = tx.objectStore(OUTBOX_STORE).index('record').openKeyCursor();
+    cursor.onsuccess = () => {
+      const c = cursor.result;
+      if (c) {
+        const [collection, id] = c.key as [string, string];
+        inOutbox.add(keyOf(collection, id));
+        c.continue();
+        return;
+      }
+      for (const state of ['local', 'pending'] as const) {
+        const req = records.index('state').getAll(state) as IDBRequest<LocalRecord[]>;
+        req.onsuccess = () => {
+          for (const r of req.result) {
+            const k = keyOf(r.collection, r.record_id);
+            if (pendingKeys.has(k) || inOutbox.has(k) || r.rejected) continue;
             const next: LocalRecord = { ...r, state: 'synced', updated_at: at };
             records.put(next);
             changed.push(next);
-          };
-        }
-      };
-    }
+          }
+        };
+      }
+    };
     for (const p of pending) {
       for (const id of p.record_ids ?? []) {
         const g = records.get([p.collection, id]) as IDBRequest<LocalRecord | undefined>;
