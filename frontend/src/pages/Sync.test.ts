@@ -67,6 +67,13 @@ describe('Sync', () => {
     expect(button.disabled).toBe(false);
   });
 
+  it('counts changes Drill refuses as Go reports them (a number in Status)', async () => {
+    const api = new FakeApi();
+    Object.assign(api.status_, { unpushable: 3 });
+    await setup(api);
+    expect(screen.getByTestId('unpushable').textContent).toContain('3 changes cannot be sent');
+  });
+
   it('says the window is not connected when Go does not answer', async () => {
     await setup(unconnectedApi('fieldsync is not answering'));
     expect(screen.getByTestId('sync-state').textContent).toContain('Not connected');

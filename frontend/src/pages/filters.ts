@@ -31,12 +31,12 @@ export function toFilter(f: FilterForm): ConflictFilter {
 /** matchesFilter applies the same filter in memory (for lists already loaded). */
 export function matchesFilter(c: Conflict, f: ConflictFilter, now: number): boolean {
   if (f.collection && c.collection !== f.collection) return false;
-  if (f.device && !c.leaves.some((l) => l.device === f.device)) return false;
+  if (f.device && !(c.leaves ?? []).some((l) => l.device === f.device)) return false;
   if (f.older_than_ms && now - c.detected_at < f.older_than_ms) return false;
   return true;
 }
 
 /** devicesOf lists the devices that made the versions of the conflicts, sorted. */
 export function devicesOf(cs: readonly Conflict[]): string[] {
-  return [...new Set(cs.flatMap((c) => c.leaves.map((l) => l.device)))].sort();
+  return [...new Set(cs.flatMap((c) => (c.leaves ?? []).map((l) => l.device)))].sort();
 }
