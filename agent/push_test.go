@@ -271,8 +271,8 @@ func TestPushSkipsUnencodable(t *testing.T) {
 		t.Errorf("unpushable = %v, want the bad change", rep.Unpushable)
 	}
 	assertExactlyOnce(t, fd, "inspections", 2)
-	if s := a.ag.Status(); s.Unpushable != 1 {
-		t.Errorf("status unpushable = %d", s.Unpushable)
+	if s := a.ag.Status(); s.Unpushable != 1 || !strings.Contains(s.UnpushableReason, "not valid UTF-8") {
+		t.Errorf("status unpushable = %d %q", s.Unpushable, s.UnpushableReason)
 	}
 }
 

@@ -44,8 +44,11 @@ type Status struct {
 	Failures  int       `json:"failures"` // consecutive failed syncs
 	NextRun   time.Time `json:"next_run,omitzero"`
 	Progress  Progress  `json:"progress"`
-	// Unpushable counts changes that cannot be written to Drill at all.
-	Unpushable int `json:"unpushable,omitempty"`
+	// Unpushable counts changes that cannot be written to Drill at all
+	// (they stay in the local journal); UnpushableReason says why for the
+	// first of them.
+	Unpushable       int    `json:"unpushable,omitempty"`
+	UnpushableReason string `json:"unpushable_reason,omitempty"`
 }
 
 // Status returns the agent's current status.
@@ -98,7 +101,10 @@ func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
 	}
 	a.status.Device = a.device
 	a.status.Progress = Progress{}
-	a.status.Unpushable = len(rep.Unpushable)
+	a.status.Unpushable, a.status.UnpushableReason = len(rep.Unpushable), ""
+	if len(rep.Unpushable) > 0 {
+		a.status.UnpushableReason = rep.Unpushable[0]
+	}
 	if err != nil {
 		a.status.Failures++
 		a.status.State, a.status.LastError = describe(err)
