@@ -8,7 +8,7 @@ import { DataStore } from './data';
 import { FakeGo } from './data/fakego';
 
 async function mustStore(go: FakeGo): Promise<DataStore> {
-  return DataStore.open({ indexedDB: new IDBFactory(), api: createApi(go.transport), debounceMs: 60_000, retryMinMs: 60_000 });
+  return DataStore.open({ indexedDB: new IDBFactory(), api: createApi(go.transport), debounceMs: 60_000, retryMinMs: 60_000, channel: null });
 }
 
 describe('bench', () => {

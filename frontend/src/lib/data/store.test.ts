@@ -44,6 +44,7 @@ async function mustOpen(
     random: counting(),
     debounceMs: 60_000, // tests drain with flush(); no background runs
     retryMinMs: 60_000,
+    channel: null,
     ...over,
   });
   open.push(s);
@@ -497,6 +498,23 @@ describe('catch-up', () => {
     expect((await s.get('trees', 'b'))?.state).toBe('local');
     await s.put('trees', 'a', { name: 'A2' });
     expect((await s.get('trees', 'a'))?.state).toBe('pending');
+  });
+});
+
+describe('tabs', () => {
+  it('keeps another tab of the same profile current', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const name = `fieldsync-test-${Math.random()}`;
+    const a = await mustOpen(go, f, { channel: new BroadcastChannel(name) });
+    const b = await mustOpen(go, f, { channel: new BroadcastChannel(name) });
+    expect((await b.list('trees')).total).toBe(0); // b's index is loaded
+    const rec = await a.put('trees', null, { name: 'from tab a' });
+    await expect.poll(async () => (await b.list('trees')).total).toBe(1);
+    expect((await b.get('trees', rec.record_id))?.doc).toEqual({ name: 'from tab a' });
+    await expect.poll(() => statusOf(b).outbox).toBe(1);
+    await a.remove('trees', rec.record_id);
+    await expect.poll(async () => (await b.list('trees')).total).toBe(0);
   });
 });
 

@@ -93,6 +93,25 @@ export interface DataStoreOptions {
   retryMaxMs?: number;
   /** Called with errors nobody awaits (background runs); default: none. */
   onError?: (err: unknown) => void;
+  /**
+   * Tells other tabs of this profile which records changed, so their lists
+   * stay current (default: a BroadcastChannel named "fieldsync-data" where
+   * there is one; null: none).
+   */
+  channel?: TabChannel | null;
+}
+
+/** The part of BroadcastChannel the data layer uses. */
+export interface TabChannel {
+  postMessage(message: unknown): void;
+  onmessage: ((ev: MessageEvent) => void) | null;
+  close(): void;
+}
+
+/** What one tab tells the others: these records changed in IndexedDB. */
+interface TabMessage {
+  collection: string;
+  ids: string[];
 }
 
 /** One write for putMany: id null creates a record with a new id. */
@@ -182,6 +201,7 @@ export class DataStore {
   /** Writes that landed while a collection loaded; applied after the load. */
   private readonly buffered = new Map<string, LocalRecord[][]>();
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly channel: TabChannel | undefined;
 
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private drainDue = 0;
@@ -214,6 +234,15 @@ export class DataStore {
     this.retryMax = opts.retryMaxMs ?? 30_000;
     this.retryDelay = this.retryMin;
     this.onError = opts.onError ?? (() => {});
+    this.channel =
+      opts.channel === null
+        ? undefined
+        : (opts.channel ?? (typeof BroadcastChannel === 'function' ? new BroadcastChannel('fieldsync-data') : undefined));
+    if (this.channel) {
+      this.channel.onmessage = (ev: MessageEvent) => {
+        this.fromOtherTab(ev.data as TabMessage).catch((err: unknown) => this.onError(err));
+      };
+    }
     this.hlc = new HLC(uiNode(info.device, this.random), this.now);
     this.hlc.observe(info.hlc);
     this.hlc.observe(initial.hlc);
@@ -319,7 +348,31 @@ export class DataStore {
     for (const off of this.unsubscribe.splice(0)) off();
     clearTimeout(this.drainTimer);
     clearTimeout(this.statesTimer);
+    if (this.channel) {
+      this.channel.onmessage = null;
+      this.channel.close();
+    }
     this.db.close();
+  }
+
+  /** Re-reads records another tab changed and updates the loaded index. */
+  private async fromOtherTab(msg: TabMessage): Promise<void> {
+    if (this.closed || !msg || typeof msg.collection !== 'string' || !Array.isArray(msg.ids)) return;
+    const tx = this.db.transaction([RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE], 'readonly');
+    const store = tx.objectStore(RECORDS_STORE);
+    const got = await Promise.all(
+      msg.ids.map((id) => request(store.get([msg.collection, id]) as IDBRequest<LocalRecord | undefined>)),
+    );
+    const outbox = request(tx.objectStore(OUTBOX_STORE).count());
+    const rejected = request(tx.objectStore(REJECTED_STORE).count());
+    const [o, r] = await Promise.all([outbox, rejected]);
+    this.setStatus({ outbox: o, rejected: r });
+    const found = got.filter((x): x is LocalRecord => x !== undefined);
+    const gone = msg.ids.filter((_, i) => got[i] === undefined);
+    const idx = this.indexes.get(msg.collection);
+    if (gone.length > 0) idx?.delete(gone);
+    this.applyToIndexes(found, 'remote', false);
+    if (found.length === 0 && gone.length > 0) this.notify(msg.collection, gone, 'remote');
   }
 
   /** Changes part of the status; an undefined value removes an optional field. */
@@ -552,7 +605,7 @@ export class DataStore {
     return all.map(stripSeq);
   }
 
-  private applyToIndexes(recs: LocalRecord[], cause: ChangeNotice['cause']): void {
+  private applyToIndexes(recs: LocalRecord[], cause: ChangeNotice['cause'], broadcast = true): void {
     const by = new Map<string, LocalRecord[]>();
     for (const r of recs) {
       let l = by.get(r.collection);
@@ -562,11 +615,12 @@ export class DataStore {
     for (const [collection, list] of by) {
       this.indexes.get(collection)?.upsert(list);
       this.buffered.get(collection)?.push(list);
-      this.notify(
-        collection,
-        list.map((r) => r.record_id),
-        cause,
-      );
+      const ids = list.map((r) => r.record_id);
+      this.notify(collection, ids, cause);
+      if (broadcast && this.channel) {
+        const msg: TabMessage = { collection, ids };
+        this.channel.postMessage(msg);
+      }
     }
   }
 
@@ -754,6 +808,7 @@ export class DataStore {
     else if (!truth) {
       this.indexes.get(collection)?.delete([record_id]);
       this.notify(collection, [record_id], 'remote');
+      this.channel?.postMessage({ collection, ids: [record_id] } satisfies TabMessage);
     }
   }
 
