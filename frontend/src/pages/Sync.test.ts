@@ -69,9 +69,10 @@ describe('Sync', () => {
 
   it('counts changes Drill refuses as Go reports them (a number in Status)', async () => {
     const api = new FakeApi();
-    Object.assign(api.status_, { unpushable: 3 });
+    Object.assign(api.status_, { unpushable: 3, unpushable_reason: 'doc is larger than 1 MiB' });
     await setup(api);
     expect(screen.getByTestId('unpushable').textContent).toContain('3 changes cannot be sent');
+    expect(screen.getByTestId('unpushable').textContent).toContain('Why: doc is larger than 1 MiB');
   });
 
   it('says the window is not connected when Go does not answer', async () => {
