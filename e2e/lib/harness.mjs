@@ -438,6 +438,12 @@ export class Harness {
   }
 
   async close() {
+    // The last state of each device's page, for failures (named *-last.png).
+    for (const d of this.devices) {
+      if (d.page && !d.page.isClosed()) {
+        await d.page.screenshot({ path: path.join(ARTIFACTS, `${this.prefix}${d.name}-last.png`), timeout: 5_000 }).catch(() => {});
+      }
+    }
     for (const c of this.contexts) await c.close().catch(() => {});
     for (const d of this.devices) await d.stop().catch(() => {});
     for (const g of this.gates) await g.close().catch(() => {});

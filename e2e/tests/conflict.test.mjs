@@ -98,12 +98,12 @@ test('a conflict between two devices is resolved field by field and reaches Dril
 
     // From the page heading, Tab to the list, arrow keys to r2's row.
     await pa.locator('#page-title').focus();
-    for (let i = 0; i < 60; i++) {
-      const cls = await press(pa, 'Tab');
-      if (typeof cls === 'string' && cls.includes('row-open')) break;
-      if (i === 59) throw new Error('the conflict row never got the focus');
-    }
     const focusedRow = () => pa.evaluate(() => document.activeElement?.closest('[data-testid="conflict-row"]')?.getAttribute('data-record-id'));
+    for (let i = 0; ; i++) {
+      if (i === 60) throw new Error('Tab never reached a row of the conflict list');
+      await pa.keyboard.press('Tab');
+      if (await focusedRow()) break;
+    }
     if ((await focusedRow()) !== r2) await pa.keyboard.press('ArrowDown');
     if ((await focusedRow()) !== r2) await pa.keyboard.press('ArrowUp');
     assert.equal(await focusedRow(), r2, 'arrow keys should reach the second conflict');
