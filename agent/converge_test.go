@@ -188,7 +188,7 @@ func (cv convergence) assertSameMirrors(t *testing.T, nodes []*node) {
 func TestConvergenceFake(t *testing.T) {
 	t.Parallel()
 	for _, coll := range []string{"inspections", "lww", "merged", "server", "device"} {
-		for _, seed := range []uint64{1, 2, 3} {
+		for _, seed := range []uint64{1, 2} {
 			t.Run(fmt.Sprintf("%s/seed%d", coll, seed), func(t *testing.T) {
 				t.Parallel()
 				convergence{d: newFakeDrill(), set: mustSchema(t), coll: coll, devices: 3, records: 6, steps: 150, seed: seed}.run(t)
