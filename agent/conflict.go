@@ -163,6 +163,33 @@ func (a *Agent) resolveWith(ctx context.Context, cf store.Conflict, op store.Op,
 // with competing resolutions; the others keep the conflict open, annotated,
 // until that resolution arrives.
 func (a *Agent) settle(ctx context.Context, coll string, records map[string]bool, rep *Report) error {
+	return a.settleRecords(ctx, coll, records, true, rep)
+}
+
+// settleOpen applies automatic policies to every open conflict of the
+// declared collections, e.g. ones detected before a collection's policy was
+// changed from manual.
+func (a *Agent) settleOpen(ctx context.Context, rep *Report) error {
+	for _, c := range a.schema.Collections {
+		if c.EffectivePolicy() == schema.PolicyManual {
+			continue
+		}
+		cfs, err := a.st.Conflicts(ctx, c.Name)
+		if err != nil {
+			return fmt.Errorf("conflict: %w", err)
+		}
+		ids := map[string]bool{}
+		for _, cf := range cfs {
+			ids[cf.RecordID] = true
+		}
+		if err := a.settleRecords(ctx, c.Name, ids, false, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Agent) settleRecords(ctx context.Context, coll string, records map[string]bool, announce bool, rep *Report) error {
 	if len(records) == 0 {
 		return nil
 	}
@@ -183,7 +210,9 @@ func (a *Agent) settle(ctx context.Context, coll string, records map[string]bool
 		if err != nil {
 			return fmt.Errorf("conflict: %w", err)
 		}
-		a.events.Emit(EventConflict, map[string]any{"collection": coll, "record_id": id, "leaves": len(cf.Leaves)})
+		if announce {
+			a.events.Emit(EventConflict, map[string]any{"collection": coll, "record_id": id, "leaves": len(cf.Leaves)})
+		}
 		if policy == schema.PolicyManual {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/store"
 )
 
@@ -221,5 +222,28 @@ func TestFieldMerge(t *testing.T) {
 				t.Errorf("fieldMerge = %s, %v; want %s", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestConflictPolicyChangedLater(t *testing.T) {
+	t.Parallel()
+	// The conflict arises under manual; then the declaration switches the
+	// collection to lww and the next sync settles it.
+	a, b, fd := concurrent(t, "inspections", `{"site":"base"}`, `{"site":"from a"}`, `{"site":"from b"}`)
+	a.sync(t)
+	set, err := schema.Parse([]byte(strings.Replace(testCollections, `{"name":"inspections",`, `{"name":"inspections","policy":"lww",`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ag, err = New(Options{Store: b.st, Drill: fd, Schema: set, Now: b.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := b.sync(t); rep.AutoResolved != 1 {
+		t.Errorf("b auto-resolved %d conflicts, want 1", rep.AutoResolved)
+	}
+	converge(t, a, b)
+	if rec := assertSameRecord(t, "inspections", "r", a, b); rec.Conflicted() || string(rec.Doc) != `{"site":"from b"}` {
+		t.Errorf("after the policy change: %s leaves %v", rec.Doc, rec.Leaves)
 	}
 }

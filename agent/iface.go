@@ -37,6 +37,8 @@ type Store interface {
 	SetPullWatermark(ctx context.Context, collection string, ms int64) error
 	// Conflict returns a record's open conflict (store.ErrNotFound if none).
 	Conflict(ctx context.Context, collection, id string) (store.Conflict, error)
+	// Conflicts lists the open conflicts of a collection.
+	Conflicts(ctx context.Context, collection string) ([]store.Conflict, error)
 	// PutConflict stores the agent's annotation of a conflict.
 	PutConflict(ctx context.Context, cf store.Conflict) error
 	// Resolve appends a resolution and its audit entry in one transaction.

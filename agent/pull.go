@@ -85,7 +85,7 @@ func (a *Agent) pull(ctx context.Context, rep *Report) error {
 			}
 		}
 	}
-	return nil
+	return a.settleOpen(ctx, rep)
 }
 
 // listBatches lists the batch directories of a collection made by other
