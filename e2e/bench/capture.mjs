@@ -72,7 +72,13 @@ try {
   const ratio = imp.perSecond / rawBest.perSecond;
   const f0 = (x) => Math.round(x).toLocaleString('en-US');
   const f1 = (x) => x.toFixed(1);
-  const chromium = (/Chrome\/([\d.]+)/.exec(ua) ?? [])[1] ?? 'unknown';
+  let chromium = (/Chrome\/([\d.]+)/.exec(ua) ?? [])[1] ?? 'unknown';
+  try {
+    // The user agent says 156.0.0.0; the binary knows its build.
+    chromium = /([\d]+\.[\d.]+)/.exec(execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))?.[1] ?? chromium;
+  } catch {
+    // keep the user agent's
+  }
   const fsv = execFileSync(binPath(), ['version'], { encoding: 'utf8' }).trim();
   const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
   console.log(
