@@ -8,7 +8,10 @@ import { FakeApi, conflictR1, inspections } from './testing';
 
 // Generous: the first mount compiles in jsdom on a busy 2-core machine.
 vi.setConfig({ testTimeout: 20_000 });
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  window.location.hash = '';
+});
 
 function setup() {
   const api = new FakeApi();
@@ -102,5 +105,23 @@ describe('Conflicts', () => {
     ]);
     expect(catchUp).toHaveBeenCalled();
     await vi.waitFor(() => expect(ids()).toEqual(['r2']));
+  });
+
+  it('opens a deep link #/conflicts/<collection>/<id> and keeps the address in step', async () => {
+    window.location.hash = '#/conflicts/inspections/r2';
+    setup();
+    await vi.waitFor(() => expect(screen.getByRole('heading', { level: 2, name: /r2/ })).toBeTruthy());
+    await fireEvent.click(screen.getByRole('button', { name: 'Back to list' }));
+    await vi.waitFor(() => expect(rows()).toHaveLength(2));
+    expect(window.location.hash).toBe('#/conflicts');
+    await fireEvent.click(within(rows()[0]!).getByRole('button'));
+    await vi.waitFor(() => expect(window.location.hash).toBe('#/conflicts/inspections/r1'));
+  });
+
+  it('says so when a linked conflict is no longer open', async () => {
+    window.location.hash = '#/conflicts/inspections/gone';
+    setup();
+    await vi.waitFor(() => expect(screen.getByRole('alert').textContent).toContain('no longer open'));
+    expect(window.location.hash).toBe('#/conflicts');
   });
 });
