@@ -42,14 +42,14 @@ try {
   const run = (fn, ...args) => page.evaluate(fn, args);
 
   // Warm-up: JIT, the IndexedDB backend, the bridge's connection pool.
-  await run(([n]) => window.__fieldsyncBench.rawPuts(n), 500);
+  await run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), 500);
   await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, 500);
 
-  const raw = await run(([n]) => window.__fieldsyncBench.rawPuts(n), N);
+  const raw = await run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), N);
   console.error(`raw: ${JSON.stringify(raw)}`);
   const imp = await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, N);
   console.error(`import: ${JSON.stringify(imp)}`);
-  const raw2 = await run(([n]) => window.__fieldsyncBench.rawPuts(n), N);
+  const raw2 = await run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), N);
   console.error(`raw again: ${JSON.stringify(raw2)}`);
   const lat = await run(([c, n]) => window.__fieldsyncBench.editLatency(c, n), C, EDITS);
   console.error(`latency: median ${lat.medianMs} p99 ${lat.p99Ms}`);

@@ -129,7 +129,7 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     await pa.getByTestId('conflict-view').waitFor({ state: 'detached' });
     await waitFor(async () => (await rows.count()) === 1, { what: 'one conflict left after resolving' });
     // The focus is back on the list, on a row.
-    assert.ok(await focusedRow(), 'the focus should return to the conflict list');
+    await waitFor(focusedRow, { timeout: 5_000, what: 'the focus to return to a row of the conflict list' });
   });
 
   await t.test('the other is resolved field by field with the mouse, editing a merged value', async () => {
