@@ -73,6 +73,13 @@ func TestPushWritesTypedColumnsAndDoc(t *testing.T) {
 			t.Errorf("ill-typed temp went into the typed column: %#v", r["temp"])
 		}
 	}
+	fd.mu.Lock()
+	for _, q := range fd.queries {
+		if strings.HasPrefix(q, "SELECT `change_id` FROM") {
+			t.Errorf("a batch whose CTAS reported every row was read back: %s", q)
+		}
+	}
+	fd.mu.Unlock()
 	st, err := a.st.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
