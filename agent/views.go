@@ -64,7 +64,7 @@ func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
 		") k ON k.`record_id` = c.`record_id` AND k.`parent` = c.`version` WHERE k.`parent` IS NULL", meta, logTable)
 	stmts = append(stmts, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS "+
 		"SELECT l.`record_id`, l.`version`, l.`change_id`, l.`op`, l.`device`, l.`author`, l.`edited_at`, l.`doc`, n.`leaves` FROM (%s) l JOIN ("+
-		"SELECT x.`record_id`, COUNT(*) AS `leaves` FROM (%s) x GROUP BY x.`record_id` HAVING COUNT(*) > 1"+
+		"SELECT x.`record_id`, COUNT(DISTINCT x.`version`) AS `leaves` FROM (%s) x GROUP BY x.`record_id` HAVING COUNT(DISTINCT x.`version`) > 1"+
 		") n ON n.`record_id` = l.`record_id`", conflicts, leaves, leaves))
 	return list, stmts, nil
 }
