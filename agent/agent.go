@@ -223,6 +223,7 @@ type Report struct {
 	StartedAt      int64    `json:"started_at"`      // epoch ms
 	FinishedAt     int64    `json:"finished_at"`     // epoch ms
 	ViewsRefreshed int      `json:"views_refreshed"` // collections whose views were (re)created
+	ViewsError     string   `json:"views_error,omitempty"`
 }
 
 func (a *Agent) runSync(ctx context.Context) (Report, error) {
@@ -235,7 +236,12 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 		err = a.pull(ctx, &rep)
 	}
 	if err == nil {
-		err = a.refreshViews(ctx, &rep)
+		// The analyst views are a convenience beside the log: failing to
+		// refresh them does not fail the sync; the next sync tries again.
+		if verr := a.refreshViews(ctx, &rep); verr != nil {
+			rep.ViewsError = verr.Error()
+			a.log.Warn("refresh analyst views", "err", verr)
+		}
 	}
 	if err == nil {
 		a.heartbeat(ctx, rep, prev)

@@ -149,3 +149,24 @@ func TestPullResumesAfterInterruption(t *testing.T) {
 		t.Errorf("b has %d records, want 10", st.Collections["inspections"].Live)
 	}
 }
+
+func TestViewFailureDoesNotFailSync(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	fd.before = func(sql string) error {
+		if strings.HasPrefix(sql, "CREATE OR REPLACE VIEW") {
+			return errors.New("view file busy")
+		}
+		return nil
+	}
+	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
+	a.edit(t, "inspections", "r", `{"site":"x"}`)
+	rep := a.sync(t)
+	if rep.Pushed != 1 || !strings.Contains(rep.ViewsError, "view file busy") {
+		t.Errorf("report %+v", rep)
+	}
+	fd.before = nil
+	if rep := a.sync(t); rep.ViewsRefreshed != 1 || rep.ViewsError != "" {
+		t.Errorf("views not retried: %+v", rep)
+	}
+}
