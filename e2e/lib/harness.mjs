@@ -175,6 +175,43 @@ export class Gate {
 }
 
 /**
+ * PrivateDrillbit is a Drillbit of its own (scripts/drillbit.sh) on a fixed
+ * port, for tests that stop the real process: close() stops it, open()
+ * starts it again on the same port and data dir (its workspaces survive).
+ * Same open/close/url shape as Gate. Each start takes 20-40 s.
+ */
+export class PrivateDrillbit {
+  constructor(dataDir, port) {
+    this.dataDir = dataDir;
+    this.port = port;
+    this.isOpen = false;
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async open() {
+    if (this.isOpen) return;
+    await run(path.join(ROOT, 'scripts/drillbit.sh'), ['start', '--port', String(this.port), '--user-port', '0', '--data', this.dataDir]);
+    this.isOpen = true;
+  }
+
+  async close() {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    await run(path.join(ROOT, 'scripts/drillbit.sh'), ['stop', '--data', this.dataDir]);
+  }
+}
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: 240_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${path.basename(cmd)} ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout));
+  });
+}
+
+/**
  * Drill is a small client of a Drillbit's REST API for assertions:
  * query(sql) returns the rows (values as Drill sends them, mostly strings).
  */
@@ -400,6 +437,18 @@ export class Harness {
     const g = new Gate(this.drillURL, await freePort());
     this.gates.push(g);
     return g;
+  }
+
+  /**
+   * privateDrillbit makes a Drillbit of this run's own (not started) and
+   * points h.drill (the assertions' client) at it; close() stops it.
+   */
+  async privateDrillbit() {
+    const d = new PrivateDrillbit(path.join(this.tmp, 'drillbit'), await freePort());
+    this.gates.push(d);
+    this.drillURL = d.url;
+    this.drill = new Drill(d.url);
+    return d;
   }
 
   /** device makes (does not start) a device syncing to drill (default: the Drillbit itself). */
