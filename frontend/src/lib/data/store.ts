@@ -45,6 +45,7 @@ import type {
   ResolveChoice,
   ResolveManyResult,
   ResolveManyTake,
+  Status,
   StoreRecord,
 } from '../types';
 import { collectionRange, request, txDone } from './idb';
@@ -213,6 +214,7 @@ export class DataStore {
   private catching: Promise<void> | undefined;
   private catchAgain = false;
   private statesTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastStatus: Status | undefined;
   private started = false;
   private closed = false;
 
@@ -328,9 +330,13 @@ export class DataStore {
         for (const c of e?.changes ?? []) this.hlc.observe(c.change?.version);
         this.requestCatchUp();
       }),
-      api.onStatus(() => {
+      api.onStatus((st) => {
         this.requestCatchUp();
-        this.requestStates();
+        // Records only become synced when a push finished: fewer pending
+        // changes or a new last success. An Accept alone never does it.
+        const prev = this.lastStatus;
+        this.lastStatus = st;
+        if (!prev || !st || st.pending < prev.pending || st.last_success !== prev.last_success) this.requestStates();
       }),
       api.onConflict(() => this.requestCatchUp()),
       api.onReset(() => this.requestCatchUp()),
@@ -341,7 +347,13 @@ export class DataStore {
         }
       }),
     );
-    await Promise.all([this.flush().catch(() => undefined), this.catchUp().catch(() => undefined)]);
+    await Promise.all([
+      this.flush().catch(() => undefined),
+      this.catchUp().then(
+        () => this.refreshStates(),
+        () => undefined,
+      ),
+    ]).catch((err: unknown) => this.onError(err));
   }
 
   /** Stops the background work and closes the database. */
@@ -1085,7 +1097,9 @@ export class DataStore {
 
   /**
    * Asks Go which records still have changes not in Drill and marks the
-   * others synced (records with outbox entries or in conflict stay as they are).
+   * others synced (records with outbox entries or in conflict stay as they
+   * are). The other way, synced -> pending, needs no scan: Go's own changes
+   * (resolutions) arrive by catch-up, which marks them pending.
    */
   async refreshStates(): Promise<void> {
     const pending = await this.api.pendingIDs();
@@ -1120,18 +1134,6 @@ export class DataStore {
         };
       }
     };
-    for (const p of pending) {
-      for (const id of p.record_ids ?? []) {
-        const g = records.get([p.collection, id]) as IDBRequest<LocalRecord | undefined>;
-        g.onsuccess = () => {
-          const r = g.result;
-          if (!r || r.state !== 'synced') return;
-          const next: LocalRecord = { ...r, state: 'pending', updated_at: at };
-          records.put(next);
-          changed.push(next);
-        };
-      }
-    }
     await done;
     this.applyToIndexes(changed, 'state');
   }
