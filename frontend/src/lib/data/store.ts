@@ -374,12 +374,11 @@ export class DataStore {
     if (this.closed || !msg || typeof msg.collection !== 'string' || !Array.isArray(msg.ids)) return;
     const tx = this.db.transaction([RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE], 'readonly');
     const store = tx.objectStore(RECORDS_STORE);
-    const got = await Promise.all(
-      msg.ids.map((id) => request(store.get([msg.collection, id]) as IDBRequest<LocalRecord | undefined>)),
-    );
+    // Every request is made before the first await, while the transaction is active.
+    const gets = msg.ids.map((id) => request(store.get([msg.collection, id]) as IDBRequest<LocalRecord | undefined>));
     const outbox = request(tx.objectStore(OUTBOX_STORE).count());
     const rejected = request(tx.objectStore(REJECTED_STORE).count());
-    const [o, r] = await Promise.all([outbox, rejected]);
+    const [got, o, r] = await Promise.all([Promise.all(gets), outbox, rejected]);
     this.setStatus({ outbox: o, rejected: r });
     const found = got.filter((x): x is LocalRecord => x !== undefined);
     const gone = msg.ids.filter((_, i) => got[i] === undefined);
