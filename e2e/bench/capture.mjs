@@ -1,6 +1,7 @@
 // The browser capture benchmark (`make bench` -> scripts/browser-bench.sh):
 // in one headless Chromium page served by `fieldsync serve`,
-//   1. raw IndexedDB puts of N records (one object store, chunks of 500),
+//   1. raw IndexedDB puts of N records (one object store, chunks of 500;
+//      once before the import and twice after, the median is the baseline),
 //   2. a bulk import of the same N records through the app's data layer
 //      (record + outbox entry per record in one transaction per chunk) until
 //      Go acknowledged every change in its bbolt journal,
@@ -12,7 +13,7 @@
 // the imported records in the journal, so the figures are for work done.
 //
 // Prints a readable block on stdout (bench.sh splices it into
-// docs/BENCHMARKS.md); details go to stderr.
+// docs/BENCHMARKS.md); FIELDSYNC_BENCH_VERBOSE=1 adds raw figures on stderr.
 
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -21,6 +22,8 @@ import { Harness, binPath, CHROMIUM } from '../lib/harness.mjs';
 const N = Number(process.env.FIELDSYNC_BENCH_RECORDS || 10_000);
 const EDITS = Number(process.env.FIELDSYNC_BENCH_EDITS || 200);
 const C = 'inspections';
+// bench.sh records stdout and stderr: details only when asked for.
+const detail = process.env.FIELDSYNC_BENCH_VERBOSE ? (line) => console.error(line) : () => {};
 
 const h = new Harness({ prefix: 'bench-' });
 let failed = false;
@@ -40,19 +43,23 @@ try {
   }
   page.setDefaultTimeout(600_000);
   const run = (fn, ...args) => page.evaluate(fn, args);
+  const rawPuts = () => run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), N);
 
   // Warm-up: JIT, the IndexedDB backend, the bridge's connection pool.
   await run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), 500);
   await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, 500);
 
-  const raw = await run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), N);
-  console.error(`raw: ${JSON.stringify(raw)}`);
+  // Raw puts once before the import and twice after (the machine may be
+  // busy): the median of the three is the baseline.
+  const load = os.loadavg()[0];
+  const raws = [await rawPuts()];
   const imp = await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, N);
-  console.error(`import: ${JSON.stringify(imp)}`);
-  const raw2 = await run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), N);
-  console.error(`raw again: ${JSON.stringify(raw2)}`);
+  detail(`import: ${JSON.stringify(imp)}`);
+  raws.push(await rawPuts());
+  raws.push(await rawPuts());
+  for (const r of raws) detail(`raw: ${JSON.stringify(r)}`);
   const lat = await run(([c, n]) => window.__fieldsyncBench.editLatency(c, n), C, EDITS);
-  console.error(`latency: median ${lat.medianMs} p99 ${lat.p99Ms}`);
+  detail(`latency: median ${lat.medianMs} p99 ${lat.p99Ms}`);
   const ua = await page.evaluate(() => navigator.userAgent);
 
   await h.contexts[0].close();
@@ -68,8 +75,9 @@ try {
     throw new Error(`the journal holds ${journal} ${C} records and ${changes} changes, want ${want} and ${wantChanges}: acknowledged changes are missing`);
   }
 
-  const [rawBest, rawOther] = raw.perSecond >= raw2.perSecond ? [raw, raw2] : [raw2, raw];
-  const ratio = imp.perSecond / rawBest.perSecond;
+  const rawSorted = [...raws].sort((a, b) => a.perSecond - b.perSecond);
+  const rawMed = rawSorted[1];
+  const ratio = imp.perSecond / rawMed.perSecond;
   const f0 = (x) => Math.round(x).toLocaleString('en-US');
   const f1 = (x) => x.toFixed(1);
   let chromium = (/Chrome\/([\d.]+)/.exec(ua) ?? [])[1] ?? 'unknown';
@@ -83,9 +91,9 @@ try {
   const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
   console.log(
     [
-      `Browser capture, ${new Date().toISOString().slice(0, 10)}: Chromium ${chromium} headless (${CHROMIUM}), ${fsv}, ${os.cpus().length} x ${cpu}`,
+      `Browser capture, ${new Date().toISOString().slice(0, 10)}: Chromium ${chromium} headless (${CHROMIUM}), ${fsv}, ${os.cpus().length} x ${cpu}, load ${load.toFixed(1)}`,
       `bulk import of ${N.toLocaleString('en-US')} "${C}" records (chunks of 500, one transaction each; page on the Settings screen)`,
-      `  raw IndexedDB puts (record only)          ${pad(f0(rawBest.ms), 7)} ms  ${pad(f0(rawBest.perSecond), 8)} records/s  (other run ${f0(rawOther.perSecond)}/s)`,
+      `  raw IndexedDB puts (record only)          ${pad(f0(rawMed.ms), 7)} ms  ${pad(f0(rawMed.perSecond), 8)} records/s  (median of 3: ${rawSorted.map((r) => f0(r.perSecond)).join(', ')}/s)`,
       `  data layer -> IndexedDB + outbox -> Go    ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal`,
       `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts)`,
       `edit-to-durable, ${EDITS} single edits (put in IndexedDB -> Go acknowledged it in the journal)`,
