@@ -358,6 +358,15 @@ export class Device {
     return this.exited;
   }
 
+  /** kill ends serve with SIGKILL, as a crash or a power cut would, and waits for it. */
+  async kill() {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = undefined;
+    p.kill('SIGKILL');
+    return this.exited;
+  }
+
   /** open starts this device's browser (own profile) and loads the UI. */
   async open(hash = '#/records', query = '') {
     if (!this.context) {
