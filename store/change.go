@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Op is what a change does to its record.
@@ -72,6 +73,11 @@ func (c *Change) Validate() error {
 		}
 		if len(c.Doc) > MaxDocBytes {
 			return bad("doc is %d bytes, more than the %d allowed", len(c.Doc), MaxDocBytes)
+		}
+		if !utf8.Valid(c.Doc) {
+			// Drill cannot hold it: such a change could never be pushed
+			// and would hold the journal back for ever.
+			return bad("doc is not valid UTF-8 text")
 		}
 		if !isJSONObject(c.Doc) {
 			// Decode only to explain what is wrong.
