@@ -257,13 +257,19 @@ func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*R
 // leaves it out of the REST reply when the query fails after sending rows.
 func (c *Client) profileError(ctx context.Context, queryID string) string {
 	p, err := get[struct {
-		Error string `json:"error"`
+		Error        string `json:"error"`
+		VerboseError string `json:"verboseError"`
 	}](ctx, c, "/profiles/"+url.PathEscape(queryID)+".json")
 	if err != nil {
 		c.log.Warn("drill profile read failed", "query_id", queryID, "err", err)
 		return ""
 	}
-	return p.Error
+	if p.Error != "" {
+		return p.Error
+	}
+	// Some failures carry only the verbose form; its first line says what.
+	first, _, _ := strings.Cut(p.VerboseError, "\n")
+	return first
 }
 
 // linePos matches the positions in Calcite's messages ("at line 1, column
