@@ -195,7 +195,10 @@ export interface Status {
   /** RFC 3339. */
   next_run?: string;
   progress: Progress;
-  unpushable?: string[];
+  /** How many changes can never be written to Drill (they stay in the journal). */
+  unpushable?: number;
+  /** Why, in plain words. */
+  unpushable_reason?: string;
 }
 
 /** One change of a record's history as the resolution audit holds it. */
@@ -235,9 +238,12 @@ export interface SyncReport {
   pulled_batches: number;
   conflicts: number;
   auto_resolved: number;
-  unpushable: string[];
-  started_at: string;
-  finished_at: string;
+  /** Change ids that cannot be written, with why; Go may send null. */
+  unpushable: string[] | null;
+  /** Epoch milliseconds. */
+  started_at: number;
+  /** Epoch milliseconds. */
+  finished_at: number;
 }
 
 /** Filter of UI.Conflicts. */

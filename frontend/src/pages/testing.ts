@@ -155,8 +155,8 @@ export class FakeApi implements Api {
       conflicts: 0,
       auto_resolved: 0,
       unpushable: [],
-      started_at: '',
-      finished_at: '',
+      started_at: 0,
+      finished_at: 0,
     });
   }
   conflicts(filter: ConflictFilter) {
