@@ -15,7 +15,11 @@ export class Toasts {
   private next = 1;
   private readonly timers = new Map<number, ReturnType<typeof setTimeout>>();
 
-  constructor(private readonly ttlMs = 8000) {}
+  /** At most `max` messages stay on screen; a new one pushes out the oldest. */
+  constructor(
+    private readonly ttlMs = 8000,
+    private readonly max = 3,
+  ) {}
 
   /** show adds a message and returns its id. */
   show(text: string, opts: { kind?: Toast['kind']; action?: Toast['action']; ttlMs?: number } = {}): number {
@@ -23,6 +27,10 @@ export class Toasts {
     const t: Toast = { id, text, kind: opts.kind ?? 'info' };
     if (opts.action) t.action = opts.action;
     this.items = [...this.items, t];
+    while (this.items.length > this.max) {
+      const oldest = this.items[0];
+      if (oldest) this.dismiss(oldest.id);
+    }
     const ttl = opts.ttlMs ?? this.ttlMs;
     if (ttl > 0) this.timers.set(id, setTimeout(() => this.dismiss(id), ttl));
     return id;
