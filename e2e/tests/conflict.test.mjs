@@ -1,8 +1,9 @@
 // Two devices edit the same records, both sync, the conflicts appear on
-// device A's review screen, and an analyst resolves them field by field:
-// one with the mouse (choosing fields from different versions and editing a
-// merged value), one with the keyboard only. The resolutions land in Drill
-// (the _current view and the change log) and on both devices.
+// device A's review screen, and an analyst resolves them: field by field
+// with the mouse (choosing fields from different versions and editing a
+// merged value), field by field with the keyboard only, "Keep both", and a
+// policy applied to a selection. The resolutions land in Drill (the
+// _current view and the change log) and on both devices.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -53,8 +54,8 @@ async function tabTo(page, want, key = 'Tab') {
 }
 
 test('a conflict between two devices is resolved field by field and reaches Drill and both devices', async (t) => {
-  let r1, r2;
-  await t.test('device A captures two records; both devices have them', async () => {
+  let r1, r2, r3, r4;
+  await t.test('device A captures four records; both devices have them', async () => {
     r1 = await createRecord(pa, C, {
       site: 'Bridge 7', inspector: 'Cara', temperature_c: '10', defects: '1', passed: true, risk: 'medium',
       inspected_at: '2026-11-18T08:00', notes: 'first visit',
@@ -62,12 +63,13 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     r2 = await createRecord(pa, C, {
       site: 'Culvert 3', inspector: 'Cara', passed: true, risk: 'low', inspected_at: '2026-11-18T09:30', notes: 'dry',
     });
-    await syncOK(pa);
-    await syncOK(pb);
+    r3 = await createRecord(pa, C, { site: 'Gauge 4', inspector: 'Cara', passed: true, risk: 'low', inspected_at: '2026-11-18T10:00' });
+    r4 = await createRecord(pa, C, { site: 'Sluice 5', inspector: 'Cara', passed: true, risk: 'low', inspected_at: '2026-11-18T10:30' });
+    h.log(`A: ${await syncOK(pa)}`);
+    h.log(`B: ${await syncOK(pb)}`);
     await gotoScreen(pb, 'Records');
     await waitRecords(pb);
-    await waitState(pb, r1, 'synced');
-    await waitState(pb, r2, 'synced');
+    for (const r of [r1, r2, r3, r4]) await waitState(pb, r, 'synced');
   });
 
   await t.test('both devices edit the same fields, then sync', async () => {
@@ -75,7 +77,11 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     await editRecord(pa, C, r1, { inspector: 'Cara (A)', notes: 'A: crack on pier 2', temperature_c: '11' });
     await editRecord(pa, C, r2, { inspector: 'Cara (A)', risk: 'medium' });
     await editRecord(pb, C, r1, { inspector: 'Dev (B)', notes: 'B: pier 2 looks fine', risk: 'high' });
+    await editRecord(pa, C, r3, { inspector: 'Cara (A)', defects: '2' });
+    await editRecord(pa, C, r4, { inspector: 'Cara (A)' });
     await editRecord(pb, C, r2, { inspector: 'Dev (B)', risk: 'high' });
+    await editRecord(pb, C, r3, { inspector: 'Dev (B)', defects: '5' });
+    await editRecord(pb, C, r4, { inspector: 'Dev (B)' });
     await waitState(pa, r1, 'pending');
     await waitState(pb, r1, 'pending');
 
@@ -86,14 +92,14 @@ test('a conflict between two devices is resolved field by field and reaches Dril
 
     await gotoScreen(pa, 'Records');
     await waitState(pa, r1, 'conflict');
-    await waitState(pa, r2, 'conflict');
+    for (const r of [r2, r3, r4]) await waitState(pa, r, 'conflict');
   });
 
   await t.test('the conflicts are listed on device A; one is resolved with the keyboard only', async () => {
     await gotoScreen(pa, 'Conflicts');
     const rows = pa.getByTestId('conflict-row');
-    await waitFor(async () => (await rows.count()) === 2, { what: 'two conflicts on device A' });
-    assert.match(await pa.getByTestId('conflict-count').innerText(), /2 conflicts/);
+    await waitFor(async () => (await rows.count()) === 4, { what: 'four conflicts on device A' });
+    assert.match(await pa.getByTestId('conflict-count').innerText(), /4 conflicts/);
     await h.shot(pa, 'conflicts-list');
 
     // From the page heading, Tab to the list, arrow keys to r2's row.
@@ -104,9 +110,9 @@ test('a conflict between two devices is resolved field by field and reaches Dril
       await pa.keyboard.press('Tab');
       if (await focusedRow()) break;
     }
-    if ((await focusedRow()) !== r2) await pa.keyboard.press('ArrowDown');
-    if ((await focusedRow()) !== r2) await pa.keyboard.press('ArrowUp');
-    assert.equal(await focusedRow(), r2, 'arrow keys should reach the second conflict');
+    for (let i = 0; i < 4 && (await focusedRow()) !== r2; i++) await pa.keyboard.press('ArrowDown');
+    for (let i = 0; i < 4 && (await focusedRow()) !== r2; i++) await pa.keyboard.press('ArrowUp');
+    assert.equal(await focusedRow(), r2, 'arrow keys should reach the conflict of r2');
     await pa.keyboard.press('Enter');
     await pa.getByTestId('conflict-view').waitFor();
     await waitFor(() => pa.evaluate(() => document.activeElement?.id === 'conflict-title'), { what: 'focus on the conflict title' });
@@ -127,12 +133,12 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     await tabTo(pa, 'conflict-resolve');
     await pa.keyboard.press('Enter');
     await pa.getByTestId('conflict-view').waitFor({ state: 'detached' });
-    await waitFor(async () => (await rows.count()) === 1, { what: 'one conflict left after resolving' });
+    await waitFor(async () => (await rows.count()) === 3, { what: 'three conflicts left after resolving' });
     // The focus is back on the list, on a row.
     await waitFor(focusedRow, { timeout: 5_000, what: 'the focus to return to a row of the conflict list' });
   });
 
-  await t.test('the other is resolved field by field with the mouse, editing a merged value', async () => {
+  await t.test('another is resolved field by field with the mouse, editing a merged value', async () => {
     const rows = pa.getByTestId('conflict-row');
     await pa.locator(`[data-testid="conflict-row"][data-record-id="${r1}"] .row-open`).click();
     const view = pa.getByTestId('conflict-view');
@@ -157,6 +163,24 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     await h.shot(pa, 'conflict-merge');
     await pa.getByTestId('conflict-resolve').click();
     await view.waitFor({ state: 'detached' });
+    await waitFor(async () => (await rows.count()) === 2, { what: 'two conflicts left after resolving' });
+  });
+
+  await t.test('"Keep both" keeps one version and makes the other a new record', async () => {
+    const rows = pa.getByTestId('conflict-row');
+    await pa.locator(`[data-testid="conflict-row"][data-record-id="${r3}"] [data-testid="conflict-open"], ` +
+      `[data-testid="conflict-row"][data-record-id="${r3}"] .row-open`).first().click();
+    await pa.getByTestId('conflict-view').waitFor();
+    await pa.getByTestId('conflict-keep-both').click();
+    await pa.getByTestId('conflict-view').waitFor({ state: 'detached' });
+    await waitFor(async () => (await rows.count()) === 1, { what: 'one conflict left after keeping both' });
+  });
+
+  await t.test('a policy is applied to a selection of conflicts', async () => {
+    const rows = pa.getByTestId('conflict-row');
+    await pa.locator(`[data-testid="conflict-row"][data-record-id="${r4}"] [data-testid="conflict-select"]`).check();
+    await pa.getByTestId('batch-policy').selectOption('newest');
+    await pa.getByTestId('batch-apply').click();
     await waitFor(async () => /0 conflicts/.test(await pa.getByTestId('conflict-count').innerText()), {
       what: 'no conflicts left on device A',
     });
@@ -173,6 +197,14 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     assert.deepEqual(pick(cur.get(r2)?.doc, ['site', 'inspector', 'risk', 'notes']), {
       site: 'Culvert 3', inspector: 'Cara (A)', risk: 'high', notes: 'dry',
     });
+    // Keep both: r3 keeps the current (newest) version, B's; A's version is a new record.
+    assert.deepEqual(pick(cur.get(r3)?.doc, ['site', 'inspector', 'defects']), { site: 'Gauge 4', inspector: 'Dev (B)', defects: 5 });
+    const copies = [...cur.values()].filter((r) => r.record_id !== r3 && r.doc.site === 'Gauge 4');
+    assert.equal(copies.length, 1, `one copy of ${r3} expected, got ${JSON.stringify(copies)}`);
+    assert.deepEqual(pick(copies[0].doc, ['inspector', 'defects']), { inspector: 'Cara (A)', defects: 2 });
+    // The policy "newest": B edited last.
+    assert.equal(cur.get(r4)?.doc.inspector, 'Dev (B)');
+    assert.equal(cur.size, 5, `five records in Drill: ${[...cur.keys()]}`);
     // The log has the create, both edits and the resolution, which names both edits as parents.
     const log = await h.drill.changes(h.workspace, C, r1);
     assert.equal(log.length, 4, `change log of ${r1}: ${JSON.stringify(log)}`);
