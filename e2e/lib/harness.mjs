@@ -8,7 +8,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, existsSync, mkdirSync, accessSync, constants as fsc } from 'node:fs';
+import { createWriteStream, mkdirSync, accessSync, constants as fsc } from 'node:fs';
 import { mkdtemp, rm, mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -430,9 +430,9 @@ export class Harness {
     this.drill = new Drill(this.drillURL);
     this.workspace = `e2e_${this.prefix.replace(/[^a-z0-9]/gi, '')}${randomBytes(4).toString('hex')}`;
     // The directory fieldsync creates the workspace on; the Drillbit reads it
-    // (same machine), so it must be readable by the Drillbit's user.
+    // (same machine, same user).
     this.location = path.join(this.tmp, 'workspace');
-    await mkdir(this.location, { recursive: true, mode: 0o755 });
+    await mkdir(this.location, { recursive: true, mode: 0o700 });
     return this;
   }
 
@@ -512,5 +512,3 @@ export class Harness {
     else if (this.tmp) console.error(`kept ${this.tmp}`);
   }
 }
-
-export { existsSync };

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { waitFor } from './harness.mjs';
 
-/** FIELD_IDS maps a field of "inspections" to its form input id. */
+/** fieldId is the CSS selector of a field's input in the record form. */
 export const fieldId = (collection, name) => `#f-${collection}-${name}`;
 
 /** gotoScreen follows the main navigation link of a screen and waits for its heading. */
@@ -13,7 +13,7 @@ export async function gotoScreen(page, label) {
   await page.locator('#page-title', { hasText: label }).waitFor();
 }
 
-/** waitReady waits until the Records screen has loaded (table visible). */
+/** waitRecords waits until the Records screen has loaded (table visible). */
 export async function waitRecords(page) {
   await page.getByTestId('records-table').waitFor();
   await waitFor(async () => !/Loading/.test(await page.getByTestId('records-count').innerText()), {
@@ -111,7 +111,7 @@ export async function syncNow(page) {
   return { ok: which === 'ok', text };
 }
 
-/** syncedOK asserts that a sync ran and returns the report text. */
+/** syncOK presses "Sync now", asserts that the sync ran and returns the report text. */
 export async function syncOK(page) {
   const r = await syncNow(page);
   assert.ok(r.ok, `Sync now failed: ${r.text}`);
