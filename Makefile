@@ -40,7 +40,7 @@ test: setup ## every test: lint, Go (unit + real Drillbit), frontend, browser, d
 lint: setup ## gofmt, go vet, staticcheck, TypeScript checks
 	@scripts/test.sh lint
 
-bench: setup ## benchmarks; results go to docs/BENCHMARKS.md
+bench: build ## benchmarks; results go to docs/BENCHMARKS.md
 	@scripts/bench.sh
 
 drillbit: setup ## start the development Drillbit in the background and print its URL

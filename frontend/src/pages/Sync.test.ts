@@ -67,6 +67,24 @@ describe('Sync', () => {
     expect(button.disabled).toBe(false);
   });
 
+  it('hands the window\'s queued changes to Go before asking it to sync', async () => {
+    const api = new FakeApi();
+    const order: string[] = [];
+    const { services } = await setup(api);
+    const data = services.data as MemoryData & { flush?: () => Promise<void> };
+    data.flush = () => {
+      order.push('flush');
+      return Promise.resolve();
+    };
+    const sync = api.syncNow.bind(api);
+    api.syncNow = () => {
+      order.push('sync');
+      return sync();
+    };
+    await fireEvent.click(screen.getByTestId('sync-now'));
+    await vi.waitFor(() => expect(order).toEqual(['flush', 'sync']));
+  });
+
   it('counts changes Drill refuses as Go reports them (a number in Status)', async () => {
     const api = new FakeApi();
     Object.assign(api.status_, { unpushable: 3, unpushable_reason: 'doc is larger than 1 MiB' });

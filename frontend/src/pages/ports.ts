@@ -69,6 +69,8 @@ export interface Data {
   readonly status: Readable<DataStatus>;
   /** catchUp applies what Go changed (run after the UI's own resolutions). */
   catchUp?(): Promise<void>;
+  /** flush hands the outbox to Go now (before "Sync now"). */
+  flush?(): Promise<void>;
 }
 
 /** Services bundles what a screen may use (lib/boot's Services fits). */
