@@ -52,18 +52,26 @@ func (r Row) String(col string) (string, error) {
 	}
 }
 
-// Int64 returns the integer cell col (BIGINT, INT, or text holding one).
-func (r Row) Int64(col string) (int64, error) {
-	var s string
+// numberText returns a numeric cell as text: Drill sends numbers as JSON
+// numbers, and text columns may hold them too.
+func (r Row) numberText(col, what string) (string, error) {
 	switch v := r[col].(type) {
 	case nil:
-		return 0, fmt.Errorf("drill: column %q: %w", col, ErrNull)
+		return "", fmt.Errorf("drill: column %q: %w", col, ErrNull)
 	case json.Number:
-		s = v.String()
+		return v.String(), nil
 	case string:
-		s = v
+		return v, nil
 	default:
-		return 0, fmt.Errorf("drill: column %q holds %T, not an integer", col, v)
+		return "", fmt.Errorf("drill: column %q holds %T, not %s", col, v, what)
+	}
+}
+
+// Int64 returns the integer cell col (BIGINT, INT, or text holding one).
+func (r Row) Int64(col string) (int64, error) {
+	s, err := r.numberText(col, "an integer")
+	if err != nil {
+		return 0, err
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
@@ -74,16 +82,9 @@ func (r Row) Int64(col string) (int64, error) {
 
 // Float64 returns the numeric cell col (DOUBLE, FLOAT, or text holding one).
 func (r Row) Float64(col string) (float64, error) {
-	var s string
-	switch v := r[col].(type) {
-	case nil:
-		return 0, fmt.Errorf("drill: column %q: %w", col, ErrNull)
-	case json.Number:
-		s = v.String()
-	case string:
-		s = v
-	default:
-		return 0, fmt.Errorf("drill: column %q holds %T, not a number", col, v)
+	s, err := r.numberText(col, "a number")
+	if err != nil {
+		return 0, err
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
