@@ -266,20 +266,43 @@ func (errRefused) Error() string   { return "dial tcp 127.0.0.1:8047: connect: c
 func (errRefused) Timeout() bool   { return false }
 func (errRefused) Temporary() bool { return false }
 
-func TestPushSkipsUnencodable(t *testing.T) {
+// TestUnencodableChanges: a document that is not UTF-8 is refused when it is
+// captured (store.Change.Validate), so it never reaches the journal; the
+// agent still checks every change before writing it, for journals written
+// by versions that did not refuse them, and leaves such a change out of the
+// batch with the reason instead of failing the push for ever.
+func TestUnencodableChanges(t *testing.T) {
 	t.Parallel()
 	fd := newFakeDrill()
 	a := mustNode(t, "a", 1_700_000_000_000, fd, nil)
-	a.edit(t, "inspections", "good1", `{"site":"x"}`)
-	bad := a.edit(t, "inspections", "bad", "{\"site\":\"\xff\"}")
-	a.edit(t, "inspections", "good2", `{"site":"y"}`)
-	rep := a.sync(t)
-	if len(rep.Unpushable) != 1 || !strings.Contains(rep.Unpushable[0], bad.ChangeID) {
-		t.Errorf("unpushable = %v, want the bad change", rep.Unpushable)
+	if _, err := a.tryEdit("inspections", "bad", "{\"site\":\"\xff\"}"); err == nil || !strings.Contains(err.Error(), "not valid UTF-8") {
+		t.Fatalf("a non-UTF-8 document was accepted into the journal: %v", err)
 	}
-	assertExactlyOnce(t, fd, "inspections", 2)
-	if s := a.ag.Status(); s.Unpushable != 1 || !strings.Contains(s.UnpushableReason, "not valid UTF-8") {
-		t.Errorf("status unpushable = %d %q", s.Unpushable, s.UnpushableReason)
+	ok := store.Change{ChangeID: "c1", Collection: "inspections", RecordID: "r", Op: store.OpPut,
+		Doc: json.RawMessage(`{"site":"x"}`), Version: "001700000000000-0000-a", Device: "a"}
+	tests := []struct {
+		name   string
+		mutate func(*store.Change)
+		want   string
+	}{
+		{"fine", func(*store.Change) {}, ""},
+		{"doc not UTF-8", func(c *store.Change) { c.Doc = json.RawMessage("{\"site\":\"\xff\"}") }, "not valid UTF-8"},
+		{"author not UTF-8", func(c *store.Change) { c.Author = "\xff" }, "not valid UTF-8"},
+		{"NUL in record id", func(c *store.Change) { c.RecordID = "r\x00" }, "NUL"},
+		{"doc not JSON", func(c *store.Change) { c.Doc = json.RawMessage(`{"site":`) }, "not valid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.mutate(&c)
+			_, err := a.ag.checkEncodable(c)
+			if tt.want == "" && err != nil {
+				t.Fatalf("checkEncodable = %v", err)
+			}
+			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("checkEncodable = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
 
