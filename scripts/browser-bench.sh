@@ -19,14 +19,7 @@ cd "$(dirname "$0")/.."
 
 die() { printf 'browser-bench: %s\n' "$*" >&2; exit 1; }
 
-bin=${FIELDSYNC_BIN:-build/bin/fieldsync}
-case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
-[ -x "$bin" ] || die "$bin is missing: run 'make build' first"
-newer=$(find frontend/src app agent store schema internal main.go desktop.go -newer "$bin" -type f 2>/dev/null | head -n 1)
-[ -z "$newer" ] || printf '%s: warning: %s is older than %s (and maybe more): run make build to test the current sources\n' "$(basename "$0" .sh)" "$bin" "$newer" >&2
-[ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing: apt-get install chromium (scripts/setup.sh); never 'npx playwright install'"
-command -v node >/dev/null || die "node is missing: scripts/setup.sh installs Node >= 20.19"
-[ -d e2e/node_modules/playwright-core ] || die "e2e/node_modules is missing: run 'cd e2e && npm ci' (scripts/setup.sh does)"
+source scripts/lib/e2e-prereq.sh
 [ -n "${FIELDSYNC_DRILL_URL:-}" ] || die "FIELDSYNC_DRILL_URL is not set: run it through scripts/bench.sh (make bench), or 'scripts/drillbit.sh start' and export the URL it prints"
 
 mkdir -p build/artifacts/e2e
