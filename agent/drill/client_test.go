@@ -627,3 +627,85 @@ func TestFormAuthConcurrent(t *testing.T) {
 		t.Errorf("20 concurrent calls logged in %d times, want 1", fd.logins)
 	}
 }
+
+// TestQueryRetriesStoreRace: a query that failed because Drill read a
+// storage plugin while it was being saved is sent again; other failures are
+// not. The failing reply is the message Drill 1.22 gave in CI (see
+// storeRace).
+func TestQueryRetriesStoreRace(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		failures  int    // replies of failFile before query_ok.json
+		failFile  string // the failing reply
+		wantCalls int
+		wantOK    bool
+	}{
+		{"one race, then the query runs", 1, "query_store_race.json", 2, true},
+		{"races up to the last retry", storeRaceRetries, "query_store_race.json", storeRaceRetries + 1, true},
+		{"a race that does not end gives up", storeRaceRetries + 5, "query_store_race.json", storeRaceRetries + 1, false},
+		{"other failures are not retried", 1, "query_failed.json", 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if n := int(calls.Add(1)); n <= tt.failures {
+					serveFile(t, 200, tt.failFile)(w, r)
+					return
+				}
+				serveFile(t, 200, "query_ok.json")(w, r)
+			}))
+			c := mustNewClient(t, Options{Endpoints: []string{srv.URL}})
+			res, err := c.Query(context.Background(), "SELECT 1")
+			if got := int(calls.Load()); got != tt.wantCalls {
+				t.Errorf("Drill got %d queries, want %d", got, tt.wantCalls)
+			}
+			if !tt.wantOK {
+				if !IsQueryError(err) {
+					t.Fatalf("Query error = %v, want a *QueryError", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkQueryOK(t, res)
+		})
+	}
+}
+
+func TestQueryStoreRaceRetryStopsWithContext(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		serveFile(t, 200, "query_store_race.json")(w, r)
+	}))
+	// The caller gives up while the client waits to send the query again.
+	log := slog.New(cancelOnWarn{cancel})
+	c := mustNewClient(t, Options{Endpoints: []string{srv.URL}, Logger: log})
+	_, err := c.Query(ctx, "SELECT 1")
+	if !storeRace(err) {
+		t.Fatalf("Query error = %v, want the store race Drill reported", err)
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("Drill got %d queries after the context ended, want 1", got)
+	}
+}
+
+// cancelOnWarn is a slog handler that calls cancel on a warning.
+type cancelOnWarn struct{ cancel context.CancelFunc }
+
+func (h cancelOnWarn) Enabled(context.Context, slog.Level) bool { return true }
+func (h cancelOnWarn) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.cancel()
+	}
+	return nil
+}
+func (h cancelOnWarn) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h cancelOnWarn) WithGroup(string) slog.Handler      { return h }

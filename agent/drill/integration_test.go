@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -202,38 +203,125 @@ func TestIntegrationFormRelogin(t *testing.T) {
 	}
 }
 
+// copyOfDFS saves a copy of the dfs plugin under a name of its own, removed
+// when the test ends, and returns that name. Tests that save a plugin use
+// such a copy: saving dfs itself can fail other tests' queries (storeRace).
+func copyOfDFS(t *testing.T, c *Client) string {
+	t.Helper()
+	ctx := context.Background()
+	dfs, err := c.StoragePlugin(ctx, "dfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := uniqueName("it_fs")
+	if err := c.SetStoragePlugin(ctx, &StoragePlugin{Name: name, Config: dfs.Config}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := c.send(context.Background(), http.MethodDelete, "/storage/"+name+".json", http.StatusOK, nil); err != nil {
+			t.Errorf("remove plugin %s: %v", name, err)
+		}
+	})
+	return name
+}
+
 func TestIntegrationEnsureWorkspace(t *testing.T) {
 	t.Parallel()
 	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
 	ctx := context.Background()
-	before, err := c.StoragePlugin(ctx, "dfs")
+	fs := copyOfDFS(t, c)
+	before, err := c.StoragePlugin(ctx, fs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ws := uniqueName("it_ws")
 	dir := t.TempDir()
-	changed, err := c.EnsureWorkspace(ctx, "dfs", ws, dir, true)
+	changed, err := c.EnsureWorkspace(ctx, fs, ws, dir, true)
 	if err != nil || !changed {
 		t.Fatalf("EnsureWorkspace = %v, %v", changed, err)
 	}
-	if changed, err := c.EnsureWorkspace(ctx, "dfs", ws, dir, true); err != nil || changed {
+	if changed, err := c.EnsureWorkspace(ctx, fs, ws, dir, true); err != nil || changed {
 		t.Fatalf("second EnsureWorkspace = %v, %v; want no change", changed, err)
 	}
-	after, err := c.StoragePlugin(ctx, "dfs")
+	after, err := c.StoragePlugin(ctx, fs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(after.Config), ws) || !strings.Contains(string(after.Config), `"fieldsync"`) {
-		t.Errorf("dfs after = %s", after.Config)
+		t.Errorf("%s after = %s", fs, after.Config)
 	}
 	if len(after.Config) <= len(before.Config) {
-		t.Errorf("dfs config shrank: %d -> %d bytes", len(before.Config), len(after.Config))
+		t.Errorf("%s config shrank: %d -> %d bytes", fs, len(before.Config), len(after.Config))
 	}
-	tbl, _ := TablePath("dfs", ws, "t1")
+	tbl, _ := TablePath(fs, ws, "t1")
 	if _, err := c.Query(ctx, "CREATE TABLE "+tbl+" AS SELECT 1 AS one FROM (VALUES(1))"); err != nil {
 		t.Fatalf("CTAS into the new workspace: %v", err)
 	}
 }
+
+// TestIntegrationQueriesSurvivePluginSaves: Drill 1.22 rewrites a storage
+// plugin's file in place, so a query planned while the plugin is saved can
+// fail (see storeRace). Query sends such a query again. The plugin here is a
+// copy of dfs of this test's own, so the saves disturb no other test.
+func TestIntegrationQueriesSurvivePluginSaves(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	var retries warnCounter
+	q := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}, Logger: slog.New(&retries)})
+	ctx := context.Background()
+	name := copyOfDFS(t, c)
+	tbl, _ := TablePath(name, "fieldsync", uniqueName("t"))
+	if _, err := c.Query(ctx, "CREATE TABLE "+tbl+" AS SELECT 1 AS one FROM (VALUES(1))"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A writer saves the plugin ten times a second, as an administrator
+	// editing it would, only faster. About one query in ten plans while a
+	// save is under way: without the retry, this test fails all but surely.
+	stop := make(chan struct{})
+	saved := make(chan int)
+	go func() {
+		n, dir := 0, t.TempDir()
+		defer func() { saved <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := c.EnsureWorkspace(ctx, name, "toggled", dir, n%2 == 0); err != nil {
+				t.Errorf("save plugin: %v", err)
+				return
+			}
+			n++
+		}
+	}()
+	const queries = 80
+	failed := 0
+	for range queries {
+		if _, err := q.Query(ctx, "SELECT one FROM "+tbl); err != nil {
+			failed++
+			t.Errorf("query while the plugin is saved: %v", err)
+		}
+	}
+	close(stop)
+	saves := <-saved
+	t.Logf("%d plugin saves during %d queries: %d retries, %d queries failed", saves, queries, retries.n.Load(), failed)
+	if saves < 5 {
+		t.Errorf("only %d plugin saves happened during the queries; the test proves nothing", saves)
+	}
+}
+
+// warnCounter is a slog handler that counts warnings.
+type warnCounter struct{ n atomic.Int32 }
+
+func (h *warnCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h *warnCounter) Handle(context.Context, slog.Record) error {
+	h.n.Add(1)
+	return nil
+}
+func (h *warnCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *warnCounter) WithGroup(string) slog.Handler      { return h }
 
 // roundTripRow is one row of the literal round trip.
 type roundTripRow struct {

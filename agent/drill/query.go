@@ -183,6 +183,11 @@ const (
 // the next one. A connection that breaks after the query was sent can make
 // a query run twice (once per Drillbit); write statements so that running
 // them again is harmless (CREATE TABLE IF NOT EXISTS, then verify).
+//
+// A query that fails because Drill read a storage plugin's configuration
+// while another session was rewriting it (see storeRace) is sent again, up
+// to len(storeRaceBackoff) times: Drill failed it while planning, before
+// anything ran.
 func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*Result, error) {
 	if err := c.ready(); err != nil {
 		return nil, err
@@ -190,6 +195,48 @@ func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*R
 	if strings.TrimSpace(sql) == "" {
 		return nil, errors.New("drill: empty query")
 	}
+	for attempt := 0; ; attempt++ {
+		res, err := c.query(ctx, sql, opts)
+		if err == nil || attempt == storeRaceRetries || !storeRace(err) {
+			return res, err
+		}
+		c.log.Warn("drill read a storage plugin while it was being saved; sending the query again",
+			"attempt", attempt+1, "err", err)
+		t := time.NewTimer(storeRaceWait(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// storeRaceRetries is how many times a query that hit storeRace is sent
+// again.
+const storeRaceRetries = 3
+
+// storeRaceWait is the wait before retry n (0-based) of a query that hit
+// storeRace. Saving a plugin takes milliseconds, so the first wait is short.
+func storeRaceWait(n int) time.Duration {
+	return 50 * time.Millisecond << (2 * n) // 50 ms, 200 ms, 800 ms
+}
+
+// storeRace reports whether err is Drill failing to read a storage plugin
+// from its persistent store. Drill 1.22's local store rewrites a plugin's
+// file in place (truncate, then write), so a query planned while
+// POST /storage/{name}.json saves that plugin reads an empty or partial
+// file and fails with "Unable deserialize value for the path
+// [.../sys.storage_plugins/<name>.sys.drill]".
+func storeRace(err error) bool {
+	var qe *QueryError
+	return errors.As(err, &qe) &&
+		strings.Contains(qe.Message, "Unable deserialize value for the path") &&
+		strings.Contains(qe.Message, "storage_plugins")
+}
+
+// query sends sql once.
+func (c *Client) query(ctx context.Context, sql string, opts []QueryOption) (*Result, error) {
 	tag := newTag()
 	q := queryRequest{
 		Query:     "/* " + tag + " */\n" + sql,
