@@ -18,8 +18,20 @@ import (
 func concurrent(t *testing.T, coll, base, docA, docB string) (a, b *node, fd *fakeDrill) {
 	t.Helper()
 	fd = newFakeDrill()
-	a = mustNode(t, "a", 1_700_000_000_000, fd, nil)
-	b = mustNode(t, "b", 1_700_000_000_000, fd, nil)
+	a, b = concurrentOn(t, fd, nil, 1_700_000_000_000, coll, base, docA, docB)
+	return a, b, fd
+}
+
+// concurrentOn is concurrent against any Drill; set (nil: the test
+// collections) declares the collections.
+func concurrentOn(t *testing.T, d Drill, set *schema.Set, startMS int64, coll, base, docA, docB string) (a, b *node) {
+	t.Helper()
+	var tweak func(*Options)
+	if set != nil {
+		tweak = func(o *Options) { o.Schema = set }
+	}
+	a = mustNode(t, "a", startMS, d, tweak)
+	b = mustNode(t, "b", startMS, d, tweak)
 	a.edit(t, coll, "r", base)
 	a.sync(t)
 	b.sync(t)
@@ -28,7 +40,7 @@ func concurrent(t *testing.T, coll, base, docA, docB string) (a, b *node, fd *fa
 	b.edit(t, coll, "r", docB)
 	a.sync(t)
 	b.sync(t)
-	return a, b, fd
+	return a, b
 }
 
 // converge syncs the nodes until none has anything left to push or pull.
@@ -124,58 +136,70 @@ func TestConflictDeleteAgainstEdit(t *testing.T) {
 	}
 }
 
+// policyCase is one automatic-policy scenario: b edits after a, so b's leaf
+// is the newest.
+type policyCase struct {
+	name, coll       string // coll: a collection of testCollections
+	base, docA, docB string
+	want             string // doc after convergence; "" = still in conflict, "deleted"
+	note             string // part of b's conflict note when still in conflict
+}
+
+var policyCases = [...]policyCase{
+	{"lww keeps the newest", "lww", `{"a":"0","b":"0"}`, `{"a":"A","b":"0"}`, `{"a":"0","b":"B"}`, `{"a":"0","b":"B"}`, ""},
+	{"field merge of disjoint edits", "merged", `{"a":"0","b":"0","k":1}`, `{"a":"A","b":"0","k":1}`, `{"a":"0","b":"B","k":1,"new":true}`, `{"a":"A","b":"B","k":1,"new":true}`, ""},
+	{"field merge of the same edit", "merged", `{"a":"0","b":"0"}`, `{"a":"X","b":"0"}`, `{"a":"X","b":"B"}`, `{"a":"X","b":"B"}`, ""},
+	{"field merge of a clash", "merged", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, "", "same fields: a"},
+	{"field merge of a delete", "merged", `{"a":"0"}`, `{"a":"A"}`, "", "", "delete against an edit"},
+	{"prefer server keeps the other device's", "server", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, `{"a":"A"}`, ""},
+	{"prefer device keeps the resolver's", "device", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, `{"a":"B"}`, ""},
+	{"lww of a delete against an edit", "lww", `{"a":"0"}`, `{"a":"A"}`, "", "deleted", ""},
+}
+
+// run plays the case on a and b (after concurrentOn) and checks the
+// outcome; changes(want) checks that Drill holds want changes, each once.
+func (tt policyCase) run(t *testing.T, coll string, a, b *node, changes func(want int)) {
+	t.Helper()
+	a.sync(t)
+	ctx := context.Background()
+	if tt.note != "" {
+		cf, err := b.st.Conflict(ctx, coll, "r")
+		if err != nil || !strings.Contains(cf.Note, tt.note) {
+			t.Errorf("b's conflict note = %q (%v), want %q", cf.Note, err, tt.note)
+		}
+		if cf, err := a.st.Conflict(ctx, coll, "r"); err != nil || !strings.Contains(cf.Note, "waiting for device b") {
+			t.Errorf("a's conflict note = %q (%v)", cf.Note, err)
+		}
+	}
+	converge(t, a, b)
+	rec := assertSameRecord(t, coll, "r", a, b)
+	switch tt.want {
+	case "":
+		if !rec.Conflicted() {
+			t.Errorf("conflict settled automatically: %s", rec.Doc)
+		}
+		changes(3) // base and two edits, no resolution
+		return
+	case "deleted":
+		if rec.Conflicted() || !rec.Deleted {
+			t.Errorf("after policy: deleted=%v leaves %v, want the delete kept", rec.Deleted, rec.Leaves)
+		}
+	default:
+		if rec.Conflicted() || string(rec.Doc) != tt.want {
+			t.Errorf("after policy: %s leaves %v, want %s", rec.Doc, rec.Leaves, tt.want)
+		}
+	}
+	// Exactly one resolution: base, two edits, one resolution.
+	changes(4)
+}
+
 func TestConflictPolicies(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name, coll       string
-		base, docA, docB string
-		want             string // doc after convergence; "" = still in conflict
-		note             string
-	}{
-		{"lww keeps the newest", "lww", `{"a":"0","b":"0"}`, `{"a":"A","b":"0"}`, `{"a":"0","b":"B"}`, `{"a":"0","b":"B"}`, ""},
-		{"field merge of disjoint edits", "merged", `{"a":"0","b":"0","k":1}`, `{"a":"A","b":"0","k":1}`, `{"a":"0","b":"B","k":1,"new":true}`, `{"a":"A","b":"B","k":1,"new":true}`, ""},
-		{"field merge of the same edit", "merged", `{"a":"0","b":"0"}`, `{"a":"X","b":"0"}`, `{"a":"X","b":"B"}`, `{"a":"X","b":"B"}`, ""},
-		{"field merge of a clash", "merged", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, "", "same fields: a"},
-		{"field merge of a delete", "merged", `{"a":"0"}`, `{"a":"A"}`, "", "", "delete against an edit"},
-		{"prefer server keeps the other device's", "server", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, `{"a":"A"}`, ""},
-		{"prefer device keeps the resolver's", "device", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, `{"a":"B"}`, ""},
-		{"lww of a delete against an edit", "lww", `{"a":"0"}`, `{"a":"A"}`, "", "deleted", ""},
-	}
-	for _, tt := range tests {
+	for _, tt := range policyCases {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a, b, fd := concurrent(t, tt.coll, tt.base, tt.docA, tt.docB)
-			a.sync(t)
-			ctx := context.Background()
-			if tt.note != "" {
-				cf, err := b.st.Conflict(ctx, tt.coll, "r")
-				if err != nil || !strings.Contains(cf.Note, tt.note) {
-					t.Errorf("b's conflict note = %q (%v), want %q", cf.Note, err, tt.note)
-				}
-				if cf, err := a.st.Conflict(ctx, tt.coll, "r"); err != nil || !strings.Contains(cf.Note, "waiting for device b") {
-					t.Errorf("a's conflict note = %q (%v)", cf.Note, err)
-				}
-			}
-			converge(t, a, b)
-			rec := assertSameRecord(t, tt.coll, "r", a, b)
-			if tt.want == "" {
-				if !rec.Conflicted() {
-					t.Errorf("conflict settled automatically: %s", rec.Doc)
-				}
-				return
-			}
-			if tt.want == "deleted" {
-				if rec.Conflicted() || !rec.Deleted {
-					t.Errorf("after policy: deleted=%v leaves %v, want the delete kept", rec.Deleted, rec.Leaves)
-				}
-				assertExactlyOnce(t, fd, tt.coll, 4)
-				return
-			}
-			if rec.Conflicted() || string(rec.Doc) != tt.want {
-				t.Errorf("after policy: %s leaves %v, want %s", rec.Doc, rec.Leaves, tt.want)
-			}
-			// Exactly one resolution: base, two edits, one resolution.
-			assertExactlyOnce(t, fd, tt.coll, 4)
+			tt.run(t, tt.coll, a, b, func(want int) { assertExactlyOnce(t, fd, tt.coll, want) })
 		})
 	}
 }

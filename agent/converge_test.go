@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -53,13 +54,44 @@ func (cv convergence) run(t *testing.T) []*node {
 			n.sync(t)
 		case p < 40 && exists && !rec.Deleted:
 			n.edit(t, cv.coll, id, "")
+		case p < 70 && exists && !rec.Deleted:
+			// Change one field only, so that concurrent edits sometimes
+			// touch disjoint fields (what field-merge settles alone).
+			var doc map[string]any
+			if err := json.Unmarshal(rec.Doc, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if rng.IntN(2) == 0 {
+				doc["site"] = fmt.Sprintf("%s step %d", n.device, step)
+			} else {
+				doc["temp"] = rng.IntN(100)
+			}
+			b, err := json.Marshal(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.edit(t, cv.coll, id, string(b))
 		default:
 			n.edit(t, cv.coll, id, fmt.Sprintf(`{"site":"%s step %d","temp":%d}`, n.device, step, rng.IntN(100)))
 		}
 	}
-	cv.quiesce(t, nodes)
+	auto := cv.quiesce(t, nodes)
 	want := cv.graphConflicts(t)
-	t.Logf("%d records in conflict before resolving: %v", len(want), want)
+	t.Logf("%d records in conflict before resolving, %d settled by the %s policy: %v", len(want), auto, cv.policy(t), want)
+	switch cv.policy(t) {
+	case schema.PolicyManual:
+		if auto != 0 {
+			t.Errorf("the manual policy settled %d conflicts on its own", auto)
+		}
+	case schema.PolicyFieldMerge:
+		// Overlapping edits and records created on several devices (no
+		// common ancestor) stay for a person; TestFieldMerge and
+		// TestIntegrationFieldMerge prove the merges themselves.
+	default:
+		if len(want) != 0 || auto == 0 {
+			t.Errorf("the %s policy left %d conflicts and settled %d; want none left", cv.policy(t), len(want), auto)
+		}
+	}
 	for _, n := range nodes {
 		got := map[string][]string{}
 		cfs, err := n.st.Conflicts(ctx, cv.coll)
@@ -100,20 +132,31 @@ func (cv convergence) run(t *testing.T) []*node {
 }
 
 // quiesce syncs every device in random order until a whole round moves
-// nothing.
-func (cv convergence) quiesce(t *testing.T, nodes []*node) {
+// nothing, and returns how many conflicts the policy settled meanwhile.
+func (cv convergence) quiesce(t *testing.T, nodes []*node) (autoResolved int) {
 	t.Helper()
 	for round := range 12 {
 		moved := 0
 		for _, i := range rand.Perm(len(nodes)) {
 			rep := nodes[i].sync(t)
 			moved += rep.Pushed + rep.Pulled + rep.Incomplete + rep.AutoResolved
+			autoResolved += rep.AutoResolved
 		}
 		if moved == 0 && round > 0 {
-			return
+			return autoResolved
 		}
 	}
 	t.Fatal("devices still moving changes after 12 rounds")
+	return 0
+}
+
+func (cv convergence) policy(t *testing.T) schema.Policy {
+	t.Helper()
+	c, err := cv.set.Collection(cv.coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.EffectivePolicy()
 }
 
 // graphConflicts reads the whole change log from Drill and returns, per

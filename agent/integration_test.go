@@ -309,6 +309,51 @@ func TestIntegrationConvergence(t *testing.T) {
 	assertExactlyOnceSQL(t, d, coll, -1)
 }
 
+// itCollection declares only the test collection coll of testCollections,
+// under a unique name, which it returns with the set.
+func itCollection(tb testing.TB, coll string) (*schema.Set, string) {
+	tb.Helper()
+	decl, err := mustSchema(tb).Collection(coll)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := *decl
+	c.Name = fmt.Sprintf("it%d_%d_%s", time.Now().UnixNano()%1_000_000_000, itSeq.Add(1), coll)
+	src, err := json.Marshal(schema.Set{Collections: []schema.Collection{c}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	set, err := schema.Parse(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return set, c.Name
+}
+
+// TestIntegrationConflictPolicies plays every automatic-policy case of
+// TestConflictPolicies against the real Drillbit: the policy settles the
+// conflict once (one resolution row in Drill), or leaves it to a person.
+func TestIntegrationConflictPolicies(t *testing.T) {
+	t.Parallel()
+	d := realDrill(t)
+	for _, tt := range policyCases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			set, coll := itCollection(t, tt.coll)
+			a, b := concurrentOn(t, d, set, time.Now().UnixMilli(), coll, tt.base, tt.docA, tt.docB)
+			tt.run(t, coll, a, b, func(want int) { assertExactlyOnceSQL(t, d, coll, want) })
+		})
+	}
+}
+
+// TestIntegrationConvergenceLWW is TestIntegrationConvergence under the lww
+// policy: the devices settle every conflict themselves, exactly once.
+func TestIntegrationConvergenceLWW(t *testing.T) {
+	t.Parallel()
+	set, coll := itCollection(t, "lww")
+	convergence{d: realDrill(t), set: set, coll: coll, devices: 3, records: 3, steps: 24, seed: 5}.run(t)
+}
+
 func TestIntegrationAddedFieldKeepsOldBatchesReadable(t *testing.T) {
 	t.Parallel()
 	d := realDrill(t)
