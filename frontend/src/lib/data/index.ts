@@ -19,3 +19,4 @@ export {
   type SortDir,
   type SyncState,
 } from './types';
+export { explainRefusal, recordLabel, type FieldProblem, type Refusal } from './refusal';

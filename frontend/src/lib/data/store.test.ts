@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../api';
 import { OUTBOX_STORE, RECORDS_STORE } from '../db';
 import { FakeGo } from './fakego';
@@ -313,6 +313,136 @@ describe('mirror loop', () => {
     expect(await s.rejected()).toEqual([]);
   });
 
+  it('never shows a change in both the outbox and rejected, nor in neither, when a retry fails', async () => {
+    const go = new FakeGo();
+    go.reject = () => 'no';
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.put('trees', 'a', { name: 'A' });
+    await s.flush();
+    const [r] = await s.rejected();
+    if (!r) throw new Error('nothing was refused');
+    // The outbox write fails inside the retry's transaction (a full disk):
+    // the delete from "rejected" made just before it must be undone too.
+    const add = vi.spyOn(IDBObjectStore.prototype, 'add').mockImplementationOnce(() => {
+      throw new DOMException('the disk is full', 'QuotaExceededError');
+    });
+    try {
+      await expect(s.retryRejected(r.change_id)).rejects.toThrow();
+    } finally {
+      add.mockRestore();
+    }
+    expect((await s.rejected()).map((x) => x.change_id)).toEqual([r.change_id]);
+    expect(await outboxOf(f)).toEqual([]);
+    expect(statusOf(s)).toMatchObject({ rejected: 1, outbox: 0 });
+
+    await s.retryRejected(r.change_id);
+    expect(await s.rejected()).toEqual([]);
+    expect((await outboxOf(f)).map((e) => e.change_id)).toEqual([r.change_id]);
+    expect(statusOf(s)).toMatchObject({ rejected: 0, outbox: 1 });
+  });
+
+  it('clears the refusal mark on retry and brings the change back with the new reason when Go refuses again', async () => {
+    const go = new FakeGo();
+    go.reject = () => 'trees invalid record: name is required';
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.put('trees', 'a', { title: 'no name' });
+    await s.flush();
+    const [first] = await s.rejected();
+    if (!first) throw new Error('nothing was refused');
+    expect(first.rejected_at).toBeGreaterThan(0);
+
+    go.reject = () => 'trees invalid record: name must be text, not a number';
+    await s.retryRejected(first.change_id);
+    expect((await s.get('trees', 'a'))?.rejected).toBeUndefined();
+    await s.flush();
+    const again = await s.rejected();
+    expect(again).toHaveLength(1);
+    expect(again[0]).toMatchObject({ change_id: first.change_id, reason: 'trees invalid record: name must be text, not a number' });
+    expect(again[0]?.rejected_at).toBeGreaterThan(first.rejected_at);
+    expect((await s.get('trees', 'a'))?.rejected).toBe('trees invalid record: name must be text, not a number');
+    expect(statusOf(s)).toMatchObject({ rejected: 1, outbox: 0 });
+    expect(go.journal).toEqual([]);
+  });
+
+  it('says so when the refused change to retry or discard is gone', async () => {
+    const go = new FakeGo();
+    const s = await mustOpen(go, new IDBFactory());
+    await expect(s.retryRejected('nope')).rejects.toBeInstanceOf(DataError);
+    await expect(s.discardRejected('nope')).rejects.toBeInstanceOf(DataError);
+    expect(statusOf(s)).toMatchObject({ rejected: 0, outbox: 0 });
+  });
+
+  it('lets a save over a refused version replace it, so Go sees no second branch', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    const v1 = await s.put('trees', 'a', { name: 'A' });
+    await s.flush();
+    go.reject = (c) => (c.doc?.['name'] === '' ? 'trees invalid record: name is required' : undefined);
+    await s.put('trees', 'a', { name: '' });
+    await s.flush();
+    const [refused] = await s.rejected();
+    if (!refused) throw new Error('nothing was refused');
+
+    // The field worker corrects the record and saves it again.
+    const v3 = await s.put('trees', 'a', { name: 'A corrected' });
+    expect(v3.rejected).toBeUndefined();
+    const [queued] = await outboxOf(f);
+    expect(queued?.parents).toEqual([v1.version]); // the refused change's parents, not its version
+    const [kept] = await s.rejected();
+    expect(kept).toMatchObject({ change_id: refused.change_id, superseded_by: v3.version });
+    await expect(s.retryRejected(refused.change_id)).rejects.toThrow(/replaced by a later save/);
+    expect(statusOf(s)).toMatchObject({ rejected: 1, outbox: 1 });
+
+    await s.flush();
+    expect(go.records.get('trees/a')?.rec.leaves).toEqual([v3.version]); // no conflict with itself
+
+    // Discarding the replaced change keeps the later save, even with Go away.
+    go.offline = true;
+    await s.discardRejected(refused.change_id);
+    expect((await s.get('trees', 'a'))?.doc).toEqual({ name: 'A corrected' });
+    expect(await s.rejected()).toEqual([]);
+    expect(statusOf(s).rejected).toBe(0);
+  });
+
+  it('discarding a refused create removes the record Go never had', async () => {
+    const go = new FakeGo();
+    go.reject = () => 'no';
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.put('trees', 'keep', { name: 'K' });
+    go.reject = (c) => (c.record_id === 'new' ? 'no' : undefined);
+    await s.flush();
+    await s.put('trees', 'new', { name: 'N' });
+    await s.flush();
+    expect((await s.list('trees')).total).toBe(2);
+    const [r] = await s.rejected();
+    const got = await s.discardRejected(r?.change_id ?? '');
+    expect(got.change.record_id).toBe('new');
+    expect(await s.get('trees', 'new')).toBeUndefined();
+    expect((await s.list('trees')).rows.map((x) => x.record_id)).toEqual(['keep']);
+    expect(statusOf(s)).toMatchObject({ rejected: 0, outbox: 0 });
+  });
+
+  it('keeps a refused change when discarding needs Go and Go does not answer', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.put('trees', 'a', { name: 'A' });
+    await s.flush();
+    go.reject = () => 'no';
+    await s.put('trees', 'a', { name: 'B' });
+    await s.flush();
+    const [r] = await s.rejected();
+    go.offline = true;
+    await expect(s.discardRejected(r?.change_id ?? '')).rejects.toThrow(/not answering/);
+    expect(await s.rejected()).toHaveLength(1);
+    expect((await s.get('trees', 'a'))?.doc).toEqual({ name: 'B' });
+    expect(statusOf(s).rejected).toBe(1);
+  });
+
   it('goes offline, keeps the outbox and drains after the reconnect', async () => {
     const go = new FakeGo();
     const f = new IDBFactory();
@@ -515,6 +645,26 @@ describe('tabs', () => {
     await expect.poll(() => statusOf(b).outbox).toBe(1);
     await a.remove('trees', rec.record_id);
     await expect.poll(async () => (await b.list('trees')).total).toBe(0);
+  });
+
+  it('keeps the refused count of another tab current on retry and discard', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const name = `fieldsync-test-${Math.random()}`;
+    const a = await mustOpen(go, f, { channel: new BroadcastChannel(name) });
+    const b = await mustOpen(go, f, { channel: new BroadcastChannel(name) });
+    go.reject = () => 'no';
+    await a.put('trees', 'x', { name: 'X' });
+    await a.put('trees', 'y', { name: 'Y' });
+    await a.flush();
+    const [x, y] = await a.rejected();
+    await expect.poll(() => statusOf(b).rejected).toBe(2);
+    go.reject = () => undefined;
+    await a.retryRejected(x?.change_id ?? ''); // the mirror loop sends it at once
+    await expect.poll(() => go.journal.length).toBe(1);
+    await expect.poll(() => statusOf(b)).toMatchObject({ rejected: 1, outbox: 0 });
+    await a.discardRejected(y?.change_id ?? '');
+    await expect.poll(() => statusOf(b).rejected).toBe(0);
   });
 });
 

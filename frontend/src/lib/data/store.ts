@@ -457,10 +457,12 @@ export class DataStore {
 
   private write(items: WriteItem[]): Promise<LocalRecord[]> {
     if (items.length === 0) return Promise.resolve([]);
-    const tx = this.db.transaction([RECORDS_STORE, OUTBOX_STORE, META_STORE], 'readwrite');
+    const tx = this.db.transaction([RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE, META_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
     const outbox = tx.objectStore(OUTBOX_STORE);
+    // Refused changes, read only when a record being written is at a refused version.
+    let refused: RejectedChange[] = [];
     const out: LocalRecord[] = [];
     // Records written earlier in this transaction (a batch may name an id twice).
     const written = new Map<string, LocalRecord>();
@@ -476,13 +478,29 @@ export class DataStore {
       }
       const version = this.hlc.next();
       const editedAt = Math.floor(this.now());
+      let parents = prev ? [prev.version] : [];
+      if (prev?.rejected) {
+        // Saving on top of a version Go refused: Go never had that version,
+        // so this save replaces the refused change and takes its parents
+        // (naming the refused version would make Go see two branches).
+        const r = refused.find(
+          (x) => x.change.collection === it.collection && x.change.record_id === it.id && x.change.version === prev.version,
+        );
+        if (r) {
+          parents = [...r.change.parents];
+          if (!r.superseded_by) {
+            r.superseded_by = version;
+            tx.objectStore(REJECTED_STORE).put(r);
+          }
+        }
+      }
       const change: Change = {
         change_id: this.newId(),
         collection: it.collection,
         record_id: it.id,
         op: it.op,
         version,
-        parents: prev ? [prev.version] : [],
+        parents,
         device: this.device,
         edited_at: editedAt,
       };
@@ -515,7 +533,18 @@ export class DataStore {
     // (fewer round trips than get-put-add per item; measured ~15% faster).
     const stored: (LocalRecord | undefined)[] = new Array<LocalRecord | undefined>(items.length);
     let reads = 0;
-    const writeAll = () => items.forEach((it, i) => handle(it, i, stored[i]));
+    const handleAll = () => items.forEach((it, i) => handle(it, i, stored[i]));
+    const writeAll = () => {
+      if (!stored.some((r) => r?.rejected)) {
+        handleAll();
+        return;
+      }
+      const req = tx.objectStore(REJECTED_STORE).getAll() as IDBRequest<RejectedChange[]>;
+      req.onsuccess = () => {
+        refused = req.result;
+        handleAll();
+      };
+    };
     items.forEach((it, i) => {
       if (it.fresh) return; // a generated id cannot exist yet: no read (the bulk-import path)
       reads++;
@@ -745,6 +774,10 @@ export class DataStore {
     const s = this.statusValue.get();
     this.setStatus({ outbox: Math.max(0, s.outbox - acked - rejected), rejected: s.rejected + rejected });
     if (touched.length > 0) this.applyToIndexes(touched, 'state');
+    else if (acked > 0 && entries[0]) {
+      // No record changed, but the counts did: other tabs re-read them.
+      this.channel?.postMessage({ collection: entries[0].collection, ids: [] } satisfies TabMessage);
+    }
     if (acked + rejected === 0) {
       // Go answered none of them: do not spin on the same batch.
       throw new Error('fieldsync did not acknowledge any change of the batch');
@@ -769,66 +802,149 @@ export class DataStore {
     };
   }
 
-  /** Moves a rejected change back into the outbox to send it again. */
+  /**
+   * Moves a refused change back into the outbox, in ONE IndexedDB
+   * transaction (it is never in both stores, nor in neither), clears the
+   * refusal mark of its record and runs the mirror loop at once. If Go
+   * refuses it again it comes back to rejected() with the new reason.
+   * A change replaced by a later save (superseded_by) cannot be retried.
+   */
   async retryRejected(changeId: string): Promise<void> {
-    const tx = this.db.transaction([REJECTED_STORE, OUTBOX_STORE], 'readwrite');
+    const tx = this.db.transaction([REJECTED_STORE, OUTBOX_STORE, RECORDS_STORE], 'readwrite');
     const done = txDone(tx);
-    const req = tx.objectStore(REJECTED_STORE).get(changeId) as IDBRequest<RejectedChange | undefined>;
+    const rejectedStore = tx.objectStore(REJECTED_STORE);
+    const outbox = tx.objectStore(OUTBOX_STORE);
+    const records = tx.objectStore(RECORDS_STORE);
+    let failure: Error | undefined;
+    let found: RejectedChange | undefined;
+    let added = false;
+    const touched: LocalRecord[] = [];
+    const req = rejectedStore.get(changeId) as IDBRequest<RejectedChange | undefined>;
     req.onsuccess = () => {
       const r = req.result;
-      if (!r) return;
-      tx.objectStore(REJECTED_STORE).delete(changeId);
-      tx.objectStore(OUTBOX_STORE).add(r.change);
+      if (!r) {
+        failure = new DataError(`the refused change ${changeId} is not kept here any more (another window may have handled it)`);
+        tx.abort();
+        return;
+      }
+      if (r.superseded_by) {
+        failure = new DataError('this change was replaced by a later save of the record: discard it instead');
+        tx.abort();
+        return;
+      }
+      found = r;
+      rejectedStore.delete(changeId);
+      const queued = outbox.index('change_id').count(changeId);
+      queued.onsuccess = () => {
+        if (queued.result > 0) return; // already queued (by another window): send it once
+        outbox.add(r.change);
+        added = true;
+      };
+      const rec = records.get([r.change.collection, r.change.record_id]) as IDBRequest<LocalRecord | undefined>;
+      rec.onsuccess = () => {
+        const cur = rec.result;
+        if (!cur || cur.version !== r.change.version || cur.rejected === undefined) return;
+        const { rejected: _reason, ...next } = cur;
+        records.put(next);
+        touched.push(next);
+      };
     };
-    await done;
-    if (!req.result) throw new DataError(`no rejected change ${changeId}`);
+    try {
+      await done;
+    } catch (err) {
+      throw failure ?? err;
+    }
+    if (!found) throw new DataError(`no refused change ${changeId}`);
     const s = this.statusValue.get();
-    this.setStatus({ rejected: Math.max(0, s.rejected - 1), outbox: s.outbox + 1 });
+    this.setStatus({ rejected: Math.max(0, s.rejected - 1), outbox: s.outbox + (added ? 1 : 0) });
+    this.afterRejectedChange(found, touched, 'state');
     this.scheduleDrain(0);
   }
 
   /**
-   * Gives up a rejected change: drops it and puts back what Go holds for its
-   * record (or removes the record when Go has none).
+   * Gives up a refused change and returns it. When its record still shows
+   * the refused version (no later save here), the record goes back to what
+   * Go holds, or is removed when Go never had it (a refused create); that
+   * needs Go to answer. A change replaced by a later save is only dropped.
    */
-  async discardRejected(changeId: string): Promise<void> {
+  async discardRejected(changeId: string): Promise<RejectedChange> {
     const got = await request(
       this.db.transaction(REJECTED_STORE, 'readonly').objectStore(REJECTED_STORE).get(changeId) as IDBRequest<
         RejectedChange | undefined
       >,
     );
-    if (!got) throw new DataError(`no rejected change ${changeId}`);
+    if (!got) throw new DataError(`the refused change ${changeId} is not kept here any more (another window may have handled it)`);
     const { collection, record_id } = got.change;
+    const local = await this.get(collection, record_id);
     let truth: StoreRecord | undefined;
-    try {
-      truth = await this.api.record(collection, record_id);
-    } catch (err) {
-      if (err instanceof NotConnectedError) throw err;
-      truth = undefined; // Go does not know the record
+    if (local && local.version === got.change.version && !got.superseded_by) {
+      try {
+        truth = await this.api.record(collection, record_id);
+      } catch (err) {
+        if (err instanceof NotConnectedError) {
+          throw new DataError(
+            'fieldsync is not answering: discarding puts back the copy fieldsync holds, so try again when it answers',
+          );
+        }
+        if (!/not found/i.test(describeError(err))) throw err;
+        truth = undefined; // Go never had the record: the refused change created it
+      }
     }
     const tx = this.db.transaction([REJECTED_STORE, RECORDS_STORE, OUTBOX_STORE], 'readwrite');
     const done = txDone(tx);
-    tx.objectStore(REJECTED_STORE).delete(changeId);
     const records = tx.objectStore(RECORDS_STORE);
-    const pendingReq = tx.objectStore(OUTBOX_STORE).index('record').count([collection, record_id]);
+    let failure: Error | undefined;
     let replaced: LocalRecord | undefined;
-    pendingReq.onsuccess = () => {
-      if (pendingReq.result > 0) return; // newer local edits still on their way
-      if (truth) {
-        replaced = this.fromStore(truth);
-        records.put(replaced);
-      } else {
-        records.delete([collection, record_id]);
+    let removed = false;
+    const again = tx.objectStore(REJECTED_STORE).get(changeId);
+    again.onsuccess = () => {
+      if (!again.result) {
+        failure = new DataError(`the refused change ${changeId} is not kept here any more (another window may have handled it)`);
+        tx.abort();
+        return;
       }
+      tx.objectStore(REJECTED_STORE).delete(changeId);
+      const pending = tx.objectStore(OUTBOX_STORE).index('record').count([collection, record_id]);
+      const cur = records.get([collection, record_id]) as IDBRequest<LocalRecord | undefined>;
+      cur.onsuccess = () => {
+        const rec = cur.result;
+        // Only a record still at the refused version, with no later edit on its way, is put back.
+        if (pending.result > 0 || !rec || rec.version !== got.change.version || got.superseded_by) return;
+        if (truth) {
+          replaced = this.fromStore(truth);
+          records.put(replaced);
+        } else {
+          records.delete([collection, record_id]);
+          removed = true;
+        }
+      };
     };
-    await done;
-    this.setStatus({ rejected: Math.max(0, this.statusValue.get().rejected - 1) });
-    if (replaced) this.applyToIndexes([replaced], 'remote');
-    else if (!truth) {
-      this.indexes.get(collection)?.delete([record_id]);
-      this.notify(collection, [record_id], 'remote');
-      this.channel?.postMessage({ collection, ids: [record_id] } satisfies TabMessage);
+    try {
+      await done;
+    } catch (err) {
+      throw failure ?? err;
     }
+    this.setStatus({ rejected: Math.max(0, this.statusValue.get().rejected - 1) });
+    if (removed) this.indexes.get(collection)?.delete([record_id]);
+    if (replaced) this.afterRejectedChange(got, [replaced], 'remote');
+    else {
+      if (removed) this.notify(collection, [record_id], 'remote');
+      this.afterRejectedChange(got, [], 'remote');
+    }
+    return got;
+  }
+
+  /**
+   * Updates the loaded indexes with records a retry or discard rewrote and
+   * tells other tabs, which re-read the record and the counts.
+   */
+  private afterRejectedChange(r: RejectedChange, touched: LocalRecord[], cause: ChangeNotice['cause']): void {
+    if (touched.length > 0) {
+      this.applyToIndexes(touched, cause);
+      return;
+    }
+    const msg: TabMessage = { collection: r.change.collection, ids: [r.change.record_id] };
+    this.channel?.postMessage(msg);
   }
 
   // ------------------------------------------------- Go-side resolutions

@@ -47,6 +47,12 @@ export interface RejectedChange {
   reason: string;
   /** Epoch ms. */
   rejected_at: number;
+  /**
+   * Set when the record was saved again on top of the refused version: the
+   * version of that later save. The later save replaces this change (it
+   * takes its parents), so this change can only be discarded, not retried.
+   */
+  superseded_by?: string;
 }
 
 /** Sort direction of list(). */
