@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // benchDoc is a record of typical size for an inspection (~300 bytes).
@@ -149,4 +151,79 @@ func BenchmarkPending(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkHistory measures reading the audit entries of one record (what a
+// record's history screen shows) from a log of N entries about N/10
+// records: through the auditrec/ index (AuditOf) and, for comparison, by
+// scanning the whole log in pages of 1,000 and keeping the record's own,
+// as the history screen did before the index.
+func BenchmarkHistory(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		ctx := context.Background()
+		s := mustOpenAt(b, filepath.Join(b.TempDir(), "bench.db"), &Options{DeviceID: "bench"})
+		records := n / 10
+		detail := []byte(`{"how":"server","leaves":["001700000000100-0000-laptop1","001700000000200-0000-tablet2"],"note":"kept the server's copy"}`)
+		for start := 0; start < n; start += 10_000 {
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				for i := start; i < min(start+10_000, n); i++ {
+					e := AuditEntry{
+						At: 1_700_000_000_000 + int64(i), Actor: "ann", Action: "resolve", Collection: "inspections",
+						RecordID: fmt.Sprintf("rec-%d", i%records), ChangeID: fmt.Sprintf("res-%d", i), Detail: detail,
+					}
+					if _, err := s.appendAudit(tx, &e); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, bc := range []struct {
+			name   string
+			lookup func(id string) ([]AuditEntry, error)
+		}{
+			{"index", func(id string) ([]AuditEntry, error) { return s.AuditOf(ctx, "inspections", id) }},
+			{"scan", func(id string) ([]AuditEntry, error) { return scanAudit(ctx, s, "inspections", id) }},
+		} {
+			b.Run(fmt.Sprintf("entries=%d/%s", n, bc.name), func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					es, err := bc.lookup(fmt.Sprintf("rec-%d", i%records))
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(es) != 10 {
+						b.Fatalf("%d entries for rec-%d, want 10", len(es), i%records)
+					}
+					i += 7919 // a prime: visit records all over the log
+				}
+			})
+		}
+	}
+}
+
+// scanAudit is the history screen's lookup before the auditrec/ index:
+// every audit entry, read in pages of 1,000, filtered by record.
+func scanAudit(ctx context.Context, s *Store, collection, id string) ([]AuditEntry, error) {
+	var out []AuditEntry
+	var after uint64
+	for {
+		es, err := s.Audit(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if e.Collection == collection && e.RecordID == id {
+				out = append(out, e)
+			}
+		}
+		if len(es) < 1000 {
+			return out, nil
+		}
+		after = es[len(es)-1].Seq
+	}
 }

@@ -23,6 +23,7 @@ const (
 	bConflicts = "conflicts"
 	bAudit     = "audit"
 	bCounts    = "counts"
+	bAuditRec  = "auditrec"
 )
 
 // Keys in the meta bucket.
@@ -35,6 +36,7 @@ const (
 	keyBatchSeq    = "batch_seq"
 	keyWatermark   = "watermark/" // + collection
 	keyMirrorFloor = "mirror_floor"
+	keyAuditRecAt  = "auditrec_next" // migration 3's progress: first audit seq not yet indexed
 )
 
 // v1Buckets lists the top-level buckets of the v1 tree.
@@ -119,6 +121,26 @@ func versionKey(recordID, version string) []byte {
 	k = append(k, recordID...)
 	k = append(k, 0)
 	return append(k, version...)
+}
+
+// auditRecPrefix is the start of every auditrec/ key of one record: the
+// collection and the record id, each preceded by its length as a uvarint.
+// A uvarint is prefix-free and the length fixes where each part ends, so
+// no other (collection, record id) pair can produce a key that starts with
+// this prefix: "a" and "ab", or collections "c" and "c2", never share one,
+// whatever bytes the ids hold.
+func auditRecPrefix(collection, recordID string) []byte {
+	k := make([]byte, 0, 2*binary.MaxVarintLen64+len(collection)+len(recordID)+8)
+	k = binary.AppendUvarint(k, uint64(len(collection)))
+	k = append(k, collection...)
+	k = binary.AppendUvarint(k, uint64(len(recordID)))
+	return append(k, recordID...)
+}
+
+// auditRecKey is the auditrec/ key of audit entry seq about a record: its
+// prefix then the seq (u64), so a record's entries sort by seq.
+func auditRecKey(collection, recordID string, seq uint64) []byte {
+	return append(auditRecPrefix(collection, recordID), utob(seq)...)
 }
 
 // nodeFormat is the first byte of an encoded version node.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -106,7 +107,8 @@ func (s *Store) DeleteConflict(ctx context.Context, collection, id string) error
 }
 
 // AppendAudit adds an entry to the audit log and returns its sequence. At
-// defaults to now.
+// defaults to now. An entry naming a record (RecordID set) is also indexed
+// under its collection and record id, in the same transaction, for AuditOf.
 func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) (uint64, error) {
 	var seq uint64
 	err := s.update(ctx, func(tx *bolt.Tx) error {
@@ -120,9 +122,18 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) (uint64, error) {
 	return seq, nil
 }
 
+// maxAuditIDBytes bounds an audit entry's collection and record id, so that
+// its auditrec/ key stays far below bbolt's key size limit.
+const maxAuditIDBytes = 1024
+
+// appendAudit writes e to audit/ and, when it names a record, its key to
+// auditrec/. Every audit entry is written through here.
 func (s *Store) appendAudit(tx *bolt.Tx, e *AuditEntry) (uint64, error) {
 	if e.Actor == "" || e.Action == "" {
 		return 0, fmt.Errorf("audit entry needs an actor and an action")
+	}
+	if len(e.Collection) > maxAuditIDBytes || len(e.RecordID) > maxAuditIDBytes {
+		return 0, fmt.Errorf("audit entry's collection or record id is longer than %d bytes", maxAuditIDBytes)
 	}
 	ab := bucket(tx, bAudit)
 	seq, err := ab.NextSequence()
@@ -133,7 +144,19 @@ func (s *Store) appendAudit(tx *bolt.Tx, e *AuditEntry) (uint64, error) {
 	if e.At == 0 {
 		e.At = s.nowMS()
 	}
-	return seq, putJSON(ab, utob(seq), e)
+	if err := putJSON(ab, utob(seq), e); err != nil {
+		return 0, err
+	}
+	return seq, indexAudit(bucket(tx, bAuditRec), seq, e.Collection, e.RecordID)
+}
+
+// indexAudit records audit entry seq under its record in auditrec/; entries
+// that name no record are not indexed.
+func indexAudit(ib *bolt.Bucket, seq uint64, collection, recordID string) error {
+	if recordID == "" {
+		return nil
+	}
+	return ib.Put(auditRecKey(collection, recordID, seq), []byte{})
 }
 
 // Audit returns up to limit audit entries with sequence > afterSeq, oldest
@@ -159,6 +182,43 @@ func (s *Store) Audit(ctx context.Context, afterSeq uint64, limit int) ([]AuditE
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: audit after %d: %w", afterSeq, err)
+	}
+	return out, nil
+}
+
+// AuditOf returns the audit entries about one record (the resolutions of
+// its conflicts), oldest first, or none when it has none. It reads the
+// record's entries through the auditrec/ index, so its cost follows the
+// record's entries, not the length of the whole log. The id must not be
+// empty: entries that name no record are only listed by Audit.
+func (s *Store) AuditOf(ctx context.Context, collection, id string) ([]AuditEntry, error) {
+	if id == "" {
+		return nil, fmt.Errorf("store: audit of %s/: a record id is needed", collection)
+	}
+	var out []AuditEntry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		ab := bucket(tx, bAudit)
+		prefix := auditRecPrefix(collection, id)
+		c := bucket(tx, bAuditRec).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			seq := k[len(prefix):]
+			v := ab.Get(seq)
+			if len(seq) != 8 || v == nil {
+				return fmt.Errorf("index key %x names no audit entry", k)
+			}
+			var e AuditEntry
+			if err := jsonUnmarshal(v, &e); err != nil {
+				return fmt.Errorf("audit %d: %w", btou(seq), err)
+			}
+			if e.Collection != collection || e.RecordID != id {
+				return fmt.Errorf("index lists audit %d under the wrong record (%s/%s)", btou(seq), e.Collection, e.RecordID)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: audit of %s/%s: %w", collection, id, err)
 	}
 	return out, nil
 }

@@ -15,8 +15,8 @@ import (
 
 // TestCrashKeepsEveryAcknowledgedChange kills a child process that appends
 // in a loop at random moments and checks, after each kill, that every change
-// the child saw acknowledged is stored exactly once and the file is
-// consistent.
+// and audit entry the child saw acknowledged is stored exactly once, that
+// the audit index matches the audit log, and that the file is consistent.
 func TestCrashKeepsEveryAcknowledgedChange(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "store.db")
@@ -64,10 +64,16 @@ func TestCrashKeepsEveryAcknowledgedChange(t *testing.T) {
 			t.Fatalf("round %d: store lost or duplicated acknowledged changes", round)
 		}
 	}
-	if len(acked) == 0 {
-		t.Fatal("the child never got a change acknowledged; the test proves nothing")
+	audits := 0
+	for l := range acked {
+		if strings.HasPrefix(l, auditAck) {
+			audits++
+		}
 	}
-	t.Logf("%d rounds, %d acknowledged changes, all present exactly once", rounds, len(acked))
+	if len(acked) == audits || audits == 0 {
+		t.Fatalf("the child got %d changes and %d audit entries acknowledged; the test proves nothing", len(acked)-audits, audits)
+	}
+	t.Logf("%d rounds, %d acknowledged changes and %d audit entries, all present exactly once", rounds, len(acked)-audits, audits)
 }
 
 // checkAfterCrash reopens the store and checks it against acked.
@@ -95,10 +101,15 @@ func checkAfterCrash(t *testing.T, path string, acked map[string]bool) {
 		seen[e.Change.ChangeID] = true
 	}
 	for id := range acked {
+		if rest, ok := strings.CutPrefix(id, auditAck); ok {
+			checkAckedAudit(t, s, rest)
+			continue
+		}
 		if !seen[id] {
 			t.Errorf("acknowledged change %s is missing", id)
 		}
 	}
+	checkAuditIndex(t, s.db)
 	st, err := s.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -119,9 +130,30 @@ func checkAfterCrash(t *testing.T, path string, acked map[string]bool) {
 	}
 }
 
+// auditAck starts the line the crash child prints for an acknowledged
+// audit entry: auditAck, the record id, a space, the seq.
+const auditAck = "audit:"
+
+// checkAckedAudit checks that the audit entry of an acknowledgement line
+// (without its auditAck prefix) is listed, once, by AuditOf of its record.
+func checkAckedAudit(t *testing.T, s *Store, line string) {
+	t.Helper()
+	rid, seq, _ := strings.Cut(line, " ")
+	n := 0
+	for _, got := range auditSeqs(t, s, "inspections", rid) {
+		if fmt.Sprint(got) == seq {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("acknowledged audit entry %s of %s is listed %d times by AuditOf", seq, rid, n)
+	}
+}
+
 // helperCrash appends batches in a loop (creates and edits, now and then a
-// re-sent old change) and prints each acknowledged change id after Append
-// returns, until it is killed.
+// re-sent old change), and now and then an audit entry about one of the
+// records, and prints each acknowledged change id (and audit entry) after
+// Append (AppendAudit) returns, until it is killed.
 func helperCrash(path string) error {
 	prefix := os.Args[len(os.Args)-1]
 	ctx := context.Background()
@@ -167,6 +199,14 @@ func helperCrash(path string) error {
 			}
 			fmt.Fprintln(w, r.ChangeID)
 			sent = append(sent, batch[i])
+		}
+		if rng.IntN(3) == 0 {
+			rid := fmt.Sprintf("%s-r%d", prefix, rng.IntN(50))
+			seq, err := s.AppendAudit(ctx, AuditEntry{Actor: "crash", Action: "note", Collection: "inspections", RecordID: rid})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%s%s %d\n", auditAck, rid, seq)
 		}
 		if err := w.Flush(); err != nil {
 			return err

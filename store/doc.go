@@ -21,7 +21,9 @@
 //	                                 hlc (last clock version), hlc_ceiling (u64 ms),
 //	                                 push_cursor (u64 seq), batch_seq (u64),
 //	                                 watermark/<collection> (u64 ms),
-//	                                 mirror_floor (u64 mseq removed up to)
+//	                                 mirror_floor (u64 mseq removed up to),
+//	                                 auditrec_next (u64 seq; only while
+//	                                 migration 3 is part done)
 //	  records/<collection>/<record_id>
 //	                                 mirrored state: winner version and change id,
 //	                                 deleted flag, device/author/edit time,
@@ -46,9 +48,25 @@
 //	                                 missing parents, the agent's note
 //	  audit/<seq (u64)>              audit log (who resolved what, when)
 //	  counts/<collection>            live and deleted record counts (since v2)
+//	  auditrec/<len(collection) (uvarint)><collection>
+//	           <len(record_id) (uvarint)><record_id><seq (u64)>
+//	                                 index of audit/ by record (since v3);
+//	                                 empty values
 //
 // The record id and version are joined by a zero byte in versions/ (ids
 // never contain one), so one cursor seek lists a record's whole graph.
+//
+// auditrec/ holds one key per audit entry that names a record, written in
+// the transaction that writes the entry (every audit write goes through one
+// function), so Store.AuditOf finds a record's entries with one seek however
+// long the log is. Its keys cannot rely on ids lacking a zero byte: audit
+// entries come from AppendAudit, not through Change.Validate. So the
+// collection and the record id are each preceded by their length. A uvarint
+// is prefix-free and the length fixes where each part ends, so the bytes
+// before the seq decode to exactly one (collection, record id) pair: no
+// other record's keys can start with a record's prefix. Record "a" never
+// sees the entries of "ab", nor collection "c" those of "c2", whatever bytes
+// the ids hold.
 //
 // # Changes, leaves and conflicts
 //
@@ -72,7 +90,15 @@
 //
 // Schema changes are an ordered list applied at Open, one transaction each;
 // meta/schema_version records the last one applied. Migration 1 creates the
-// v1 tree; migration 2 adds counts/ and fills it from existing records.
+// v1 tree; migration 2 adds counts/ and fills it from existing records;
+// migration 3 adds auditrec/ and indexes the existing audit entries.
+//
+// A step too large for one transaction runs in parts: migration 3 indexes
+// 10,000 entries per transaction and saves the next seq to index in
+// meta/auditrec_next with them; its last part removes the key and records
+// the schema version. An Open that crashes or is cancelled between parts
+// leaves a file at the old version that the next Open finishes; writing an
+// index key twice changes nothing.
 //
 // # Durability
 //

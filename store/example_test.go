@@ -221,6 +221,35 @@ func ExampleStore_Resolve() {
 	// ann resolve c-resolve {"take":"device"}
 }
 
+// ExampleStore_AuditOf lists the audit entries of one record, as a
+// record's history screen does, without reading the rest of the log.
+func ExampleStore_AuditOf() {
+	ctx := context.Background()
+	s, done := exampleStore()
+	defer done()
+
+	for _, e := range []store.AuditEntry{
+		{Actor: "ann", Action: "resolve", Collection: "inspections", RecordID: "r1", Detail: []byte(`{"how":"device"}`)},
+		{Actor: "bob", Action: "resolve", Collection: "inspections", RecordID: "r10"},
+		{Actor: "ann", Action: "resolve", Collection: "inspections2", RecordID: "r1"},
+		{Actor: "cy", Action: "policy", Collection: "inspections", RecordID: "r1", Detail: []byte(`{"how":"newest"}`)},
+	} {
+		if _, err := s.AppendAudit(ctx, e); err != nil {
+			log.Fatal(err)
+		}
+	}
+	entries, err := s.AuditOf(ctx, "inspections", "r1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range entries {
+		fmt.Println(e.Seq, e.Actor, e.Action, e.RecordID, string(e.Detail))
+	}
+	// Output:
+	// 1 ann resolve r1 {"how":"device"}
+	// 4 cy policy r1 {"how":"newest"}
+}
+
 // ExampleOpen_locked shows what a second process gets while the store is
 // open elsewhere: a quick, clear error instead of a hang.
 func ExampleOpen_locked() {

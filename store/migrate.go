@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -8,20 +9,35 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// migration is one step of the schema history. Steps run in order, each in
-// its own transaction, and record their version in v1/meta once applied.
+// migration is one step of the schema history. Steps run in order and
+// record their version in v1/meta, in the transaction that finishes them.
 type migration struct {
 	version uint64
 	name    string
-	apply   func(tx *bolt.Tx) error
+	// apply does the step's work in tx and reports whether it is done. A
+	// step too large for one transaction does a part, saves its progress in
+	// the same transaction and returns false; migrate commits and calls it
+	// again. A step interrupted by a crash or a cancelled Open thus resumes
+	// where it stopped at the next Open.
+	apply func(tx *bolt.Tx) (done bool, err error)
 }
+
+// whole adapts a step done in one transaction.
+func whole(apply func(tx *bolt.Tx) error) func(tx *bolt.Tx) (bool, error) {
+	return func(tx *bolt.Tx) (bool, error) { return true, apply(tx) }
+}
+
+// auditRecChunk is how many audit entries migration 3 indexes per
+// transaction.
+const auditRecChunk = 10_000
 
 // migrations returns the schema history, oldest first. Append new steps;
 // never edit or reorder a released one.
 func migrations() []migration {
 	return []migration{
-		{1, "create the v1 bucket tree", migrateCreateV1},
-		{2, "count records per collection", migrateCounts},
+		{1, "create the v1 bucket tree", whole(migrateCreateV1)},
+		{2, "count records per collection", whole(migrateCounts)},
+		{3, "index audit entries by record", migrateAuditRec(auditRecChunk)},
 	}
 }
 
@@ -51,17 +67,23 @@ func migrate(ctx context.Context, db *bolt.DB, log *slog.Logger, ms []migration)
 		if m.version <= current {
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("migrate to %d: %w", m.version, err)
-		}
-		err := db.Update(func(tx *bolt.Tx) error {
-			if err := m.apply(tx); err != nil {
-				return err
+		for done, parts := false, 0; !done; parts++ {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("migrate to %d: %w", m.version, err)
 			}
-			return bucket(tx, bMeta).Put([]byte(keySchema), utob(m.version))
-		})
-		if err != nil {
-			return fmt.Errorf("migrate to %d (%s): %w", m.version, m.name, err)
+			err := db.Update(func(tx *bolt.Tx) error {
+				var err error
+				if done, err = m.apply(tx); err != nil || !done {
+					return err
+				}
+				return bucket(tx, bMeta).Put([]byte(keySchema), utob(m.version))
+			})
+			if err != nil {
+				return fmt.Errorf("migrate to %d (%s): %w", m.version, m.name, err)
+			}
+			if !done {
+				log.Debug("store migration in progress", "version", m.version, "parts", parts+1)
+			}
 		}
 		log.Info("store migrated", "version", m.version, "name", m.name)
 		current = m.version
@@ -129,4 +151,41 @@ func migrateCounts(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// migrateAuditRec adds v1/auditrec and indexes the audit entries already in
+// the file, chunk entries per transaction. meta/auditrec_next keeps the
+// first seq not yet indexed between transactions and is removed when the
+// step is done. Writing an index key again is harmless, so a part that
+// runs twice (it never does: its progress commits with it) changes nothing.
+func migrateAuditRec(chunk int) func(tx *bolt.Tx) (bool, error) {
+	return func(tx *bolt.Tx) (bool, error) {
+		ib, err := tx.Bucket([]byte(bRoot)).CreateBucketIfNotExists([]byte(bAuditRec))
+		if err != nil {
+			return false, err
+		}
+		meta := bucket(tx, bMeta)
+		c := bucket(tx, bAudit).Cursor()
+		k, v := c.First()
+		if at := meta.Get([]byte(keyAuditRecAt)); at != nil {
+			k, v = c.Seek(at)
+		}
+		for n := 0; k != nil; k, v = c.Next() {
+			if n == chunk {
+				return false, meta.Put([]byte(keyAuditRecAt), bytes.Clone(k))
+			}
+			var e struct {
+				Collection string `json:"collection"`
+				RecordID   string `json:"record_id"`
+			}
+			if err := jsonUnmarshal(v, &e); err != nil {
+				return false, fmt.Errorf("audit %d: %w", btou(k), err)
+			}
+			if err := indexAudit(ib, btou(k), e.Collection, e.RecordID); err != nil {
+				return false, err
+			}
+			n++
+		}
+		return true, meta.Delete([]byte(keyAuditRecAt))
+	}
 }

@@ -124,8 +124,8 @@ func TestMigration2CountsExistingRecords(t *testing.T) {
 		return nil
 	})
 	s := mustOpenAt(t, path, nil)
-	if v := readSchema(t, s); v != 2 {
-		t.Fatalf("schema %d after open, want 2", v)
+	if v := readSchema(t, s); v != uint64(len(migrations())) {
+		t.Fatalf("schema %d after open, want %d", v, len(migrations()))
 	}
 	st, err := s.Stats(ctx)
 	if err != nil {
@@ -146,25 +146,25 @@ func TestMigration2CountsExistingRecords(t *testing.T) {
 
 func TestMigrateFailureRollsBack(t *testing.T) {
 	t.Parallel()
-	path := oldFile(t, 2, nil)
+	path := oldFile(t, 3, nil)
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	boom := errors.New("boom")
-	ms := append(migrations(), migration{3, "half-done step", func(tx *bolt.Tx) error {
+	ms := append(migrations(), migration{4, "half-done step", whole(func(tx *bolt.Tx) error {
 		if _, err := tx.Bucket([]byte(bRoot)).CreateBucket([]byte("partial")); err != nil {
 			return err
 		}
 		return boom
-	}})
+	})})
 	if err := migrate(context.Background(), db, discardLogger(), ms); !errors.Is(err, boom) {
 		t.Fatalf("migrate = %v, want boom", err)
 	}
 	err = db.View(func(tx *bolt.Tx) error {
-		if v := schemaVersion(tx); v != 2 {
-			t.Errorf("schema %d after a failed step, want 2", v)
+		if v := schemaVersion(tx); v != 3 {
+			t.Errorf("schema %d after a failed step, want 3", v)
 		}
 		if tx.Bucket([]byte(bRoot)).Bucket([]byte("partial")) != nil {
 			t.Error("the failed step left its bucket behind")
