@@ -311,11 +311,12 @@ func (b *Backend) Record(ctx context.Context, collection, id string) (store.Reco
 	return b.rt.Store.Record(ctx, collection, id)
 }
 
-// auditPage is how many audit entries History reads per call.
+// auditPage is how many journal entries PendingIDs reads per call.
 const auditPage = 1000
 
 // History returns a record's changes and the resolutions of its conflicts.
-// The audit log is read whole; it holds resolutions only, so it stays small.
+// The resolutions come from the store's index of the audit log by record,
+// so the cost follows the record's own entries, not the log's length.
 func (b *Backend) History(ctx context.Context, collection, id string) (app.History, error) {
 	if _, err := b.ready(); err != nil {
 		return app.History{}, err
@@ -335,21 +336,12 @@ func (b *Backend) History(ctx context.Context, collection, id string) (app.Histo
 		byID[c.ChangeID] = c
 		byVersion[c.Version] = c
 	}
-	var after uint64
-	for {
-		es, err := st.Audit(ctx, after, auditPage)
-		if err != nil {
-			return app.History{}, err
-		}
-		for _, e := range es {
-			if e.Collection == collection && e.RecordID == id {
-				h.Audit = append(h.Audit, auditOf(e, byID, byVersion))
-			}
-		}
-		if len(es) < auditPage {
-			break
-		}
-		after = es[len(es)-1].Seq
+	es, err := st.AuditOf(ctx, collection, id)
+	if err != nil {
+		return app.History{}, err
+	}
+	for _, e := range es {
+		h.Audit = append(h.Audit, auditOf(e, byID, byVersion))
 	}
 	if len(changes) == 0 && len(h.Audit) == 0 {
 		return app.History{}, fmt.Errorf("history %s/%s: %w", collection, id, store.ErrNotFound)

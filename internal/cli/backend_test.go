@@ -265,6 +265,68 @@ func TestBackendConflicts(t *testing.T) {
 	}
 }
 
+// TestBackendHistoryListsOnlyItsRecord checks that a record's history holds
+// its own audit entries, in order, and none of records whose collection or
+// id share a prefix with it.
+func TestBackendHistoryListsOnlyItsRecord(t *testing.T) {
+	t.Parallel()
+	b := mustOpenBackend(t, backendOpts{})
+	ctx := context.Background()
+	note := func(collection, id string) {
+		t.Helper()
+		e := store.AuditEntry{Actor: "bob", Action: "note", Collection: collection, RecordID: id}
+		if _, err := b.rt.Store.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.mustConflict(t, "r1")
+	b.mustConflict(t, "r10")
+	note("", "")
+	if _, err := b.Resolve(ctx, "sites", "r10", agent.Choice{Take: agent.TakeDevice}); err != nil {
+		t.Fatal(err)
+	}
+	note("sites2", "r1")
+	if _, err := b.Resolve(ctx, "sites", "r1", agent.Choice{Take: agent.TakeServer}); err != nil {
+		t.Fatal(err)
+	}
+	note("sites", "r1")
+
+	tests := []struct {
+		coll, id    string
+		wantChanges int
+		wantTakes   []string // the audit entries' Take, oldest first
+	}{
+		{"sites", "r1", 3, []string{"server", "note"}},
+		{"sites", "r10", 3, []string{"device"}},
+		{"sites2", "r1", 0, []string{"note"}}, // audit entries without changes
+	}
+	for _, tt := range tests {
+		t.Run(tt.coll+"/"+tt.id, func(t *testing.T) {
+			t.Parallel()
+			h, err := b.History(ctx, tt.coll, tt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var takes []string
+			for i, a := range h.Audit {
+				takes = append(takes, a.Take)
+				if a.Collection != tt.coll || a.RecordID != tt.id {
+					t.Errorf("audit entry %d is about %s/%s", a.Seq, a.Collection, a.RecordID)
+				}
+				if i > 0 && a.Seq <= h.Audit[i-1].Seq {
+					t.Errorf("audit entries out of order: %d after %d", a.Seq, h.Audit[i-1].Seq)
+				}
+			}
+			if len(h.Changes) != tt.wantChanges || !slices.Equal(takes, tt.wantTakes) {
+				t.Errorf("History = %d changes, takes %q; want %d, %q", len(h.Changes), takes, tt.wantChanges, tt.wantTakes)
+			}
+		})
+	}
+	if _, err := b.History(ctx, "sites", "r2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("History of a record with neither changes nor audit = %v, want ErrNotFound", err)
+	}
+}
+
 func TestBackendKeepBoth(t *testing.T) {
 	t.Parallel()
 	b := mustOpenBackend(t, backendOpts{})
