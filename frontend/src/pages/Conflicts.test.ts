@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Toasts } from '../components/toasts.svelte';
 import Conflicts from './Conflicts.svelte';
 import { MemoryData } from './memory';
+import type { Api, Conflict } from './ports';
 import { FakeApi, conflictR1, inspections } from './testing';
 
 // Generous: the first mount compiles in jsdom on a busy 2-core machine.
@@ -13,15 +14,20 @@ afterEach(() => {
   window.location.hash = '';
 });
 
-function setup() {
-  const api = new FakeApi();
+function setup(opts: { api?: FakeApi; conflicts?: Conflict[] } = {}) {
+  const api = opts.api ?? new FakeApi();
   const old = conflictR1();
   old.record_id = 'r2';
   old.detected_at = Date.now() - 3 * 86_400_000;
-  old.leaves = old.leaves.map((l) => ({ ...l, record_id: 'r2', device: l.device === 'tab-2' ? 'laptop-7' : l.device }));
+  old.leaves = old.leaves.map((l) => ({
+    ...l,
+    record_id: 'r2',
+    device: l.device === 'tab-2' ? 'laptop-7' : l.device,
+    doc: { ...l.doc, site: 'Pump house' },
+  }));
   const fresh = conflictR1();
   fresh.detected_at = Date.now() - 60_000;
-  api.conflicts_ = [fresh, old];
+  api.conflicts_ = opts.conflicts ?? [fresh, old];
   const data = new MemoryData();
   const catchUp = vi.fn(() => Promise.resolve());
   Object.assign(data, { catchUp });
@@ -68,16 +74,68 @@ describe('Conflicts', () => {
     // A button activates on Enter in browsers; jsdom needs the click.
     await fireEvent.click(open(1));
     await vi.waitFor(() => expect(screen.getByTestId('conflict-view')).toBeTruthy());
-    expect(screen.getByRole('heading', { level: 2, name: /r2/ })).toBeTruthy();
+    expect(screen.getByRole('heading', { level: 2, name: 'Inspections · Pump house' })).toBeTruthy();
+    expect(screen.getByTestId('conflict-record-id').textContent).toBe('Record id r2');
     expect(screen.getByText(/Esc goes back to the list/)).toBeTruthy();
   });
 
-  it('applies a policy to the selected conflicts and catches up', async () => {
-    const { api, catchUp, toasts } = setup();
+  it('shows each conflict with a readable label, who and when, and how many fields differ', async () => {
+    const long = conflictR1();
+    long.record_id = '0123456789abcdef0123456789abcdef';
+    long.leaves = long.leaves.map((l) => ({ ...l, record_id: long.record_id }));
+    setup({ conflicts: [long] });
+    await vi.waitFor(() => expect(rows()).toHaveLength(1));
+    const row = rows()[0]!;
+    // The label is the first required text field (Site) of the newest version.
+    const open = within(row).getByRole('button');
+    expect(open.textContent?.trim()).toBe('North well B');
+    expect(within(row).getByTestId('conflict-id').textContent).toBe('01234567…');
+    expect(within(row).getByTestId('conflict-id').title).toBe(`Record id ${long.record_id}`);
+    // The full id is the button's description for screen readers.
+    const desc = document.getElementById(open.getAttribute('aria-describedby') ?? '');
+    expect(desc?.textContent).toBe(`Record id ${long.record_id}`);
+    expect(row.textContent).toContain('Inspections');
+    const versions = within(row).getByTestId('conflict-versions').querySelectorAll('li');
+    expect([...versions].map((v) => v.querySelector('.who')?.textContent)).toEqual(['ana on tab-1', 'ben on tab-2']);
+    const differs = within(row).getByTestId('conflict-differs');
+    expect(differs.dataset['count']).toBe('3');
+    expect(differs.textContent).toContain('3 fields');
+    expect(differs.textContent).toContain('Site, Status, Score');
+    expect(within(row).getByRole('checkbox').getAttribute('aria-label')).toBe('Select North well B');
+  });
+
+  it('asks before applying a policy: Escape cancels and gives the focus back', async () => {
+    const { api } = setup();
+    await vi.waitFor(() => expect(rows()).toHaveLength(2));
+    await fireEvent.click(screen.getByLabelText('Select all conflicts'));
+    await fireEvent.change(screen.getByLabelText('Policy'), { target: { value: 'server' } });
+    const apply = screen.getByRole('button', { name: 'Apply to selected' });
+    apply.focus();
+    await fireEvent.click(apply);
+
+    const dialog = await screen.findByRole('alertdialog', { name: 'Keep the version from Drill for 2 conflicts?' });
+    expect(dialog.getAttribute('aria-modal')).toBe('true');
+    const desc = document.getElementById(dialog.getAttribute('aria-describedby') ?? '');
+    expect(desc?.textContent).toContain('Inspections (2)');
+    expect(desc?.textContent).toContain('cannot be undone');
+    expect(desc?.textContent).toContain('North well B, Pump house');
+    await vi.waitFor(() => expect(document.activeElement).toBe(within(dialog).getByRole('button', { name: 'Cancel' })));
+
+    await fireEvent.keyDown(document.activeElement!, { key: 'Escape' });
+    await vi.waitFor(() => expect(screen.queryByRole('alertdialog')).toBeNull());
+    await vi.waitFor(() => expect(document.activeElement).toBe(apply));
+    expect(api.callsOf('resolveMany')).toHaveLength(0);
+    expect(screen.getByText('2 selected')).toBeTruthy();
+  });
+
+  it('applies the policy once confirmed, reports the outcome and catches up', async () => {
+    const { api, catchUp } = setup();
     await vi.waitFor(() => expect(rows()).toHaveLength(2));
     await fireEvent.click(screen.getByLabelText('Select all conflicts'));
     await fireEvent.change(screen.getByLabelText('Policy'), { target: { value: 'server' } });
     await fireEvent.click(screen.getByRole('button', { name: 'Apply to selected' }));
+    const dialog = await screen.findByRole('alertdialog');
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Resolve 2 conflicts' }));
     await vi.waitFor(() => expect(api.callsOf('resolveMany')).toHaveLength(1));
     expect(api.callsOf('resolveMany')[0]).toEqual([
       [
@@ -86,8 +144,35 @@ describe('Conflicts', () => {
       ],
       'server',
     ]);
-    await vi.waitFor(() => expect(toasts.items.map((t) => t.text)).toContain('2 conflicts resolved.'));
+    await vi.waitFor(() => expect(screen.getByTestId('batch-resolved').textContent).toContain('2 conflicts resolved'));
     expect(catchUp).toHaveBeenCalled();
+    expect(screen.getByText('0 selected')).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Close' }));
+    await vi.waitFor(() => expect(screen.queryByRole('alertdialog')).toBeNull());
+    // "Apply to selected" is disabled now: the focus goes to the list.
+    await vi.waitFor(() => expect(document.activeElement).toBe(within(rows()[0]!).getByRole('button')));
+  });
+
+  it('lists the conflicts a policy could not resolve, with the reason, and keeps them selected', async () => {
+    const api = new FakeApi();
+    const failing: Api['resolveMany'] = (items, take) => {
+      api.calls.push({ method: 'resolveMany', args: [items, take] });
+      return Promise.resolve({ resolved: 1, failed: [{ collection: 'inspections', record_id: 'r2', error: 'not in conflict any more' }] });
+    };
+    Object.assign(api, { resolveMany: failing });
+    setup({ api });
+    await vi.waitFor(() => expect(rows()).toHaveLength(2));
+    await fireEvent.click(screen.getByLabelText('Select all conflicts'));
+    screen.getByRole('button', { name: 'Apply to selected' }).focus();
+    await fireEvent.click(screen.getByRole('button', { name: 'Apply to selected' }));
+    await fireEvent.click(within(await screen.findByRole('alertdialog')).getByRole('button', { name: /Resolve 2/ }));
+    const failures = await screen.findByTestId('batch-failures');
+    expect(failures.textContent).toContain('Pump house');
+    expect(failures.textContent).toContain('not in conflict any more');
+    expect(screen.getByTestId('batch-resolved').textContent).toContain('1 conflict resolved');
+    expect(screen.getByText('1 selected')).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Close' }));
+    await vi.waitFor(() => expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Apply to selected' })));
   });
 
   it('resolves one conflict field by field and returns to the list', async () => {
@@ -110,7 +195,7 @@ describe('Conflicts', () => {
   it('opens a deep link #/conflicts/<collection>/<id> and keeps the address in step', async () => {
     window.location.hash = '#/conflicts/inspections/r2';
     setup();
-    await vi.waitFor(() => expect(screen.getByRole('heading', { level: 2, name: /r2/ })).toBeTruthy());
+    await vi.waitFor(() => expect(screen.getByRole('heading', { level: 2, name: /Pump house/ })).toBeTruthy());
     await fireEvent.click(screen.getByRole('button', { name: 'Back to list' }));
     await vi.waitFor(() => expect(rows()).toHaveLength(2));
     expect(window.location.hash).toBe('#/conflicts');

@@ -1,0 +1,134 @@
+// What the conflict list shows about one conflict at a glance: a readable
+// label for the record, who made each version and when, and which fields
+// differ. Pure functions over the Conflict Go sends (UI.Conflicts already
+// carries every leaf with its document, device, author and edit time).
+
+import { diffRows } from '../pages/merge';
+import type { Change, Collection, Conflict, Doc, Field, RecordRef } from '../pages/ports';
+
+/** RecordLabel is the text that names a record for people, and where it came from. */
+export interface RecordLabel {
+  text: string;
+  /** The declared field the text was read from. */
+  field: string;
+}
+
+/** LeafSummary is one version of a conflicting record, for people. */
+export interface LeafSummary {
+  version: string;
+  device: string;
+  author: string;
+  editedAt: number;
+  deleted: boolean;
+}
+
+/** ConflictSummary is what one row of the conflict list shows. */
+export interface ConflictSummary {
+  label: RecordLabel | undefined;
+  leaves: LeafSummary[];
+  /** The labels of the fields whose values differ between the versions. */
+  differing: string[];
+}
+
+/** The longest label shown in the list; the rest is cut with an ellipsis. */
+const MAX_LABEL = 80;
+
+const stringTypes: ReadonlySet<Field['type']> = new Set(['text', 'enum', 'note']);
+
+/**
+ * labelFields orders the declared fields that can name a record: the
+ * required text fields first (declarations have no title field, so the
+ * first required text field is the record's name in practice: "Site"),
+ * then the other text, enum and note fields in declaration order.
+ */
+export function labelFields(col: Collection | undefined): Field[] {
+  const fields = col?.fields ?? [];
+  const requiredText = fields.filter((f) => f.required && f.type === 'text');
+  const rest = fields.filter((f) => stringTypes.has(f.type) && !requiredText.includes(f));
+  const byRequired = [...rest.filter((f) => f.required), ...rest.filter((f) => !f.required)];
+  return [...requiredText, ...byRequired];
+}
+
+/**
+ * newestDocs returns the documents of the versions, the most recent
+ * version first (leaves come ascending by version), then the common
+ * ancestor's: a deleted leaf has no document, so the next one names the record.
+ */
+export function newestDocs(c: Conflict): Doc[] {
+  const changes: Change[] = [...(c.leaves ?? [])].reverse();
+  if (c.ancestor) changes.push(c.ancestor);
+  return changes.flatMap((ch) => (ch.op !== 'delete' && ch.doc ? [ch.doc] : []));
+}
+
+/**
+ * recordLabel names a conflicting record from the most recent version's
+ * document: the value of the first field of labelFields that holds a
+ * non-empty string. Undefined when no version has one.
+ */
+export function recordLabel(col: Collection | undefined, c: Conflict): RecordLabel | undefined {
+  const fields = labelFields(col);
+  for (const doc of newestDocs(c)) {
+    for (const f of fields) {
+      const v = doc[f.name];
+      if (typeof v === 'string' && v.trim() !== '') {
+        const text = v.trim().replace(/\s+/g, ' ');
+        return { text: text.length > MAX_LABEL ? `${text.slice(0, MAX_LABEL - 1)}…` : text, field: f.name };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** shortId shortens a record id for display: the first 8 characters and an ellipsis. */
+export function shortId(id: string, keep = 8): string {
+  return id.length > keep + 1 ? `${id.slice(0, keep)}…` : id;
+}
+
+/** summarize builds the list row of one conflict. */
+export function summarize(col: Collection | undefined, c: Conflict): ConflictSummary {
+  const leaves = c.leaves ?? [];
+  return {
+    label: recordLabel(col, c),
+    leaves: leaves.map((l) => ({
+      version: l.version,
+      device: l.device,
+      author: l.author ?? '',
+      editedAt: l.edited_at,
+      deleted: l.op === 'delete',
+    })),
+    differing: diffRows(col?.fields ?? [], leaves, c.ancestor)
+      .filter((r) => r.differs)
+      .map((r) => r.label),
+  };
+}
+
+/** who names the person and device of one version: "ana on tab-1". */
+export function who(l: Pick<LeafSummary, 'author' | 'device'>): string {
+  return l.author ? `${l.author} on ${l.device}` : l.device;
+}
+
+/** nameOf is how a record is named in sentences: its label, or its shortened id. */
+export function nameOf(col: Collection | undefined, c: Conflict): string {
+  return recordLabel(col, c)?.text ?? `record ${shortId(c.record_id)}`;
+}
+
+/** CollectionCount is how many of a selection are in one collection. */
+export interface CollectionCount {
+  name: string;
+  label: string;
+  count: number;
+}
+
+/** countByCollection counts refs per collection, largest first, named by their declaration labels. */
+export function countByCollection(refs: readonly RecordRef[], collections: readonly Collection[]): CollectionCount[] {
+  const counts = new Map<string, number>();
+  for (const r of refs) counts.set(r.collection, (counts.get(r.collection) ?? 0) + 1);
+  return [...counts]
+    .map(([name, count]) => ({ name, count, label: collections.find((c) => c.name === name)?.label || name }))
+    .sort((a, b) => b.count - a.count || a.label.localeCompare(b.label));
+}
+
+/** plural words a count: plural(1, 'conflict') = "1 conflict", plural(2, 'conflict') = "2 conflicts". */
+export function plural(n: number, word: string, words = `${word}s`): string {
+  return `${n.toLocaleString('en')} ${n === 1 ? word : words}`;
+}
