@@ -1,14 +1,25 @@
 // @vitest-environment jsdom
-import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { cleanup, fireEvent, render, screen, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createApi } from '../lib/api';
+import { FakeGo } from '../lib/data/fakego';
+import { DataStore } from '../lib/data/store';
+import type { RefusedExport } from '../lib/data/refusal';
+import type { DataStatus } from '../lib/data/types';
 import { MemoryData, unconnectedApi } from './memory';
 import type { Report } from './ports';
 import { Session } from './session.svelte';
 import Sync from './Sync.svelte';
-import { FakeApi } from './testing';
+import { FakeApi, inspections } from './testing';
 
 vi.setConfig({ testTimeout: 20_000 });
-afterEach(cleanup);
+const stores: DataStore[] = [];
+afterEach(() => {
+  cleanup();
+  for (const d of stores.splice(0)) d.close();
+});
 
 async function setup(api: FakeApi | ReturnType<typeof unconnectedApi> = new FakeApi()) {
   const services = { api, data: new MemoryData() };
@@ -97,5 +108,188 @@ describe('Sync', () => {
     await setup(unconnectedApi('fieldsync is not answering'));
     expect(screen.getByTestId('sync-state').textContent).toContain('Not connected');
     expect(screen.getByTestId('sync-advice').textContent).toContain('handed to fieldsync once it answers again');
+  });
+});
+
+function statusOf(d: DataStore): DataStatus {
+  let v: DataStatus | undefined;
+  d.status.subscribe((x) => (v = x))();
+  if (!v) throw new Error('no status');
+  return v;
+}
+
+describe('Sync: refused changes', () => {
+  const siteRequired = 'invalid change "0f": inspections invalid record: site is required; score must be a whole number, not text';
+
+  /** The Sync screen over the real data layer (IndexedDB) whose Go side is FakeGo. */
+  async function setupRefused(reject: (c: { record_id: string; doc?: Record<string, unknown> }) => string | undefined) {
+    const go = new FakeGo({ device: 'tab-1', collections: ['inspections'] });
+    const data = await DataStore.open({
+      indexedDB: new IDBFactory(),
+      api: createApi(go.transport),
+      debounceMs: 60_000, // the test flushes; retries run the loop at once
+      retryMinMs: 60_000,
+      channel: null,
+    });
+    stores.push(data);
+    const api = new FakeApi();
+    const services = { api, data };
+    const session = new Session(services);
+    await session.start();
+    go.reject = reject;
+    return { go, data, session, services };
+  }
+
+  async function renderSync(s: Awaited<ReturnType<typeof setupRefused>>) {
+    render(Sync, { services: s.services, session: s.session });
+    await vi.waitFor(() => expect(screen.getAllByTestId('refused-item').length).toBeGreaterThan(0));
+  }
+
+  const items = () => screen.getAllByTestId('refused-item');
+  const item = (label: string) => {
+    const it = items().find((el) => el.querySelector('h3')?.textContent?.includes(label));
+    if (!it) throw new Error(`no refused change for ${label}`);
+    return it;
+  };
+
+  it('lists each refused change with its record, what it was, when, and why in plain words', async () => {
+    const s = await setupRefused((c) => (c.doc?.['site'] === '' || c.doc === undefined ? siteRequired : undefined));
+    const kept = await s.data.put('inspections', 'r-kept', { site: 'North well', status: 'open' });
+    await s.data.flush();
+    await s.data.put('inspections', 'r-new', { site: '', status: 'open', score: 'three' });
+    await s.data.put('inspections', kept.record_id, { site: '', status: 'closed' });
+    await s.data.flush();
+    await s.data.remove('inspections', kept.record_id);
+    await s.data.flush();
+    await renderSync(s);
+
+    expect(screen.getByTestId('rejected-note').textContent).toContain('3 changes were refused by fieldsync');
+    expect(items()).toHaveLength(3);
+    const create = item('open'); // no site: the label falls back to the status
+    expect(create.querySelector('h3')?.textContent).toMatch(/New record\s+open\s+in Inspections/);
+    expect(create.textContent).toContain('Record r-new');
+    expect(create.textContent).toMatch(/refused\s+(just now|\d+ (s|sec|min) ago)/);
+    expect(within(create).getByTestId('refused-why').textContent).toContain('does not match what the Inspections form requires');
+    expect(within(create).getByTestId('refused-fields').textContent).toContain('Site is required');
+    expect(within(create).getByTestId('refused-fields').textContent).toContain('Score must be a whole number, not text');
+    expect(create.querySelector('details')?.textContent).toContain('inspections invalid record: site is required');
+    expect(create.querySelector('details')?.textContent).not.toContain('invalid change "0f"');
+    // Kinds: a create, an edit (its record was deleted since), a delete.
+    const kinds = items().map((el) => el.querySelector('.tag-kind')?.textContent);
+    expect(kinds.sort()).toEqual(['Delete', 'Edit', 'New record']);
+    // Open record only where the record exists in this window.
+    const open = within(create).getByRole('link', { name: /Open record/ });
+    expect(open.getAttribute('href')).toBe('#/records/inspections/r-new');
+    expect(items().filter((el) => within(el).queryByTestId('refused-open'))).toHaveLength(1);
+  });
+
+  it('tries again: a change Go refuses again comes back with the new reason, one Go accepts leaves the list', async () => {
+    const s = await setupRefused(() => siteRequired);
+    await s.data.put('inspections', 'a', { site: '', status: 'open' });
+    await s.data.put('inspections', 'b', { site: 'Bridge', status: 'shut' });
+    await s.data.flush();
+    await renderSync(s);
+    expect(items()).toHaveLength(2);
+
+    s.go.reject = () => 'invalid change "0f": inspections invalid record: status must be one of open, closed, follow-up, not "shut"';
+    await fireEvent.click(within(item('Bridge')).getByRole('button', { name: /Try again/ }));
+    // Sent again at once; refused again, it comes back with the new reason.
+    await vi.waitFor(() => expect(within(item('Bridge')).queryByTestId('refused-again')).toBeTruthy());
+    expect(within(item('Bridge')).getByTestId('refused-fields').textContent).toContain('Status must be one of open, closed, follow-up');
+    expect(statusOf(s.data)).toMatchObject({ rejected: 2, outbox: 0 });
+
+    // Fixed on the Go side: accepted, gone from the list, focus on the change left.
+    s.go.reject = () => undefined;
+    await fireEvent.click(within(item('Bridge')).getByRole('button', { name: /Try again/ }));
+    await vi.waitFor(() => expect(items()).toHaveLength(1));
+    const left = items()[0];
+    expect(document.activeElement).toBe(left?.querySelector('h3'));
+    expect(screen.getByTestId('refused-announce').textContent).toContain('sent to fieldsync again');
+    await vi.waitFor(() => expect(s.go.journal.map((c) => c.record_id)).toEqual(['b']));
+    await vi.waitFor(() => expect(statusOf(s.data)).toMatchObject({ rejected: 1, outbox: 0 }));
+
+    // The last one: the list is empty and focus lands on the section heading.
+    await fireEvent.click(within(items()[0] as HTMLElement).getByRole('button', { name: /Try again/ }));
+    await vi.waitFor(() => expect(screen.getByTestId('refused-empty')).toBeTruthy());
+    expect(document.activeElement).toBe(screen.getByRole('heading', { name: 'Refused changes' }));
+    await vi.waitFor(() => expect(screen.queryByTestId('rejected-note')).toBeNull());
+  });
+
+  it('discards only after a confirmation that says what is lost, with a download next to it', async () => {
+    const s = await setupRefused(() => siteRequired);
+    await s.data.put('inspections', 'n1', { site: 'Only here', status: 'open', score: 4 });
+    await s.data.put('inspections', 'n2', { site: 'Other', status: 'open' });
+    await s.data.flush();
+    await renderSync(s);
+    const it = item('Only here');
+    const discardButton = within(it).getByRole('button', { name: /Discard/ });
+
+    await fireEvent.click(discardButton);
+    const confirm = within(it).getByTestId('refused-confirm');
+    expect(document.activeElement).toBe(confirm);
+    expect(discardButton.getAttribute('aria-expanded')).toBe('true');
+    expect(confirm.textContent).toContain('The new record “Only here” exists only on this device and will be removed');
+    expect(confirm.textContent).toMatch(/Score\s*4/);
+    expect(within(confirm).getByRole('button', { name: 'Download as JSON' })).toBeTruthy();
+    // Escape keeps it and gives focus back to Discard.
+    await fireEvent.keyDown(confirm, { key: 'Escape' });
+    expect(within(it).queryByTestId('refused-confirm')).toBeNull();
+    expect(document.activeElement).toBe(discardButton);
+    expect(await s.data.get('inspections', 'n1')).toBeTruthy();
+
+    await fireEvent.click(discardButton);
+    await fireEvent.click(within(it).getByRole('button', { name: 'Discard change' }));
+    await vi.waitFor(() => expect(items()).toHaveLength(1));
+    expect(document.activeElement).toBe(items()[0]?.querySelector('h3'));
+    expect(screen.getByTestId('refused-announce').textContent).toContain('“Only here” was discarded');
+    expect(await s.data.get('inspections', 'n1')).toBeUndefined(); // Go never had it
+    expect(statusOf(s.data).rejected).toBe(1);
+  });
+
+  it('shows why a discard did not happen and keeps the change', async () => {
+    const s = await setupRefused(() => siteRequired);
+    await s.data.put('inspections', 'e1', { site: 'Kept', status: 'open' });
+    await s.data.flush();
+    await renderSync(s);
+    s.go.offline = true;
+    await fireEvent.click(within(item('Kept')).getByRole('button', { name: /Discard/ }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Discard change' }));
+    await vi.waitFor(() => expect(screen.getByTestId('refused-error').textContent).toContain('fieldsync is not answering'));
+    expect(items()).toHaveLength(1);
+    expect(statusOf(s.data).rejected).toBe(1);
+  });
+
+  it('downloads one change or all of them as JSON for support', async () => {
+    const s = await setupRefused(() => siteRequired);
+    await s.data.put('inspections', 'j1', { site: 'One', status: 'open' });
+    await s.data.put('inspections', 'j2', { site: 'Two', status: 'open' });
+    await s.data.flush();
+    const saved: { name: string; json: string }[] = [];
+    const { default: RefusedChanges } = await import('../components/RefusedChanges.svelte');
+    render(RefusedChanges, {
+      data: s.data,
+      collections: [inspections],
+      device: 'tab-1',
+      connected: true,
+      save: (name: string, json: string) => saved.push({ name, json }),
+      now: () => Date.UTC(2026, 10, 23, 21, 5),
+    });
+    await vi.waitFor(() => expect(items()).toHaveLength(2));
+    await fireEvent.click(screen.getByRole('button', { name: 'Download all as JSON' }));
+    await fireEvent.click(within(item('One')).getByRole('button', { name: /Download as JSON/ }));
+    expect(saved.map((x) => x.name)).toEqual([
+      'fieldsync-refused-tab-1-all-20261123-2105.json',
+      'fieldsync-refused-inspections-j1-20261123-2105.json',
+    ]);
+    const all = JSON.parse(saved[0]?.json ?? '') as RefusedExport;
+    expect(all).toMatchObject({ kind: 'fieldsync-refused-changes', device: 'tab-1', exported_at: '2026-11-23T21:05:00.000Z' });
+    expect(all.changes.map((c) => [c.record_id, c.record_label, c.kind])).toEqual(
+      expect.arrayContaining([['j1', 'One', 'create'], ['j2', 'Two', 'create']]),
+    );
+    expect(all.changes[0]?.change.doc).toBeTruthy();
+    expect(all.changes[0]?.reason).toBe(siteRequired);
+    expect(all.changes[0]?.reason_plain).toContain('Inspections form');
+    const one = JSON.parse(saved[1]?.json ?? '') as RefusedExport;
+    expect(one.changes.map((c) => c.record_id)).toEqual(['j1']);
   });
 });

@@ -19,4 +19,15 @@ export {
   type SortDir,
   type SyncState,
 } from './types';
-export { explainRefusal, recordLabel, type FieldProblem, type Refusal } from './refusal';
+export {
+  explainRefusal,
+  recordLabel,
+  refusedExport,
+  refusedFileName,
+  refusedKind,
+  type FieldProblem,
+  type Refusal,
+  type RefusedExport,
+  type RefusedExportItem,
+  type RefusedKind,
+} from './refusal';

@@ -3,7 +3,8 @@
 // invalid record: site is required'); the Sync screen shows what this module
 // makes of them and keeps Go's text under "Details".
 
-import type { Collection } from '../types';
+import type { Change, Collection } from '../types';
+import type { RejectedChange } from './types';
 
 /** One field a refused record got wrong. */
 export interface FieldProblem {
@@ -134,4 +135,75 @@ export function recordLabel(doc: Record<string, unknown> | undefined, collection
 function clip(s: string): string {
   const one = s.replace(/\s+/g, ' ');
   return one.length > 60 ? `${one.slice(0, 59)}…` : one;
+}
+
+/** What a refused change did, for people. */
+export type RefusedKind = 'create' | 'edit' | 'delete';
+
+/** refusedKind tells a new record (a put with no parents), an edit and a delete apart. */
+export function refusedKind(c: { op: string; parents: readonly string[] | null }): RefusedKind {
+  if (c.op === 'delete') return 'delete';
+  return (c.parents ?? []).length === 0 ? 'create' : 'edit';
+}
+
+/** The refused change as the JSON export lists it. */
+export interface RefusedExportItem {
+  change_id: string;
+  collection: string;
+  record_id: string;
+  record_label: string;
+  kind: RefusedKind;
+  /** Go's reason as Go wrote it, and in plain words. */
+  reason: string;
+  reason_plain: string;
+  refused_at: string;
+  superseded_by?: string;
+  /** The change exactly as it was sent to fieldsync (document included). */
+  change: Change;
+}
+
+/** The JSON file "Download as JSON" saves: one refused change or all of them. */
+export interface RefusedExport {
+  kind: 'fieldsync-refused-changes';
+  exported_at: string;
+  device: string;
+  changes: RefusedExportItem[];
+}
+
+/**
+ * refusedExport makes the download for IT and support: every change in
+ * full with Go's reason, so nothing is lost when one is discarded.
+ */
+export function refusedExport(
+  list: readonly RejectedChange[],
+  opts: { device: string; now: number; collections: readonly Collection[] },
+): RefusedExport {
+  return {
+    kind: 'fieldsync-refused-changes',
+    exported_at: new Date(opts.now).toISOString(),
+    device: opts.device,
+    changes: list.map((r) => {
+      const col = opts.collections.find((c) => c.name === r.change.collection);
+      const item: RefusedExportItem = {
+        change_id: r.change_id,
+        collection: r.change.collection,
+        record_id: r.change.record_id,
+        record_label: recordLabel(r.change.doc, col),
+        kind: refusedKind(r.change),
+        reason: r.reason,
+        reason_plain: explainRefusal(r.reason, col).summary,
+        refused_at: new Date(r.rejected_at).toISOString(),
+        change: r.change,
+      };
+      if (r.superseded_by) item.superseded_by = r.superseded_by;
+      return item;
+    }),
+  };
+}
+
+/** A file name for an export: fieldsync-refused-<what>-<UTC yyyymmdd-hhmm>.json. */
+export function refusedFileName(what: string, now: number): string {
+  const t = new Date(now).toISOString().replace(/[-:]/g, '').slice(0, 13).replace('T', '-');
+  const safe = what.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 60);
+  return `fieldsync-refused-${safe}-${t}.json`;
 }
