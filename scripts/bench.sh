@@ -31,7 +31,8 @@ rc=0
 for s in "${suites[@]}"; do
   case $s in
     store)
-      record store go test -run '^$' -bench 'BenchmarkAppend|BenchmarkApplyRemote|BenchmarkPending' -benchtime 3s -count 3 ./store/ || rc=1 ;;
+      record store go test -run '^$' -bench 'BenchmarkAppend|BenchmarkApplyRemote|BenchmarkPending' -benchtime 3s -count 3 ./store/ || rc=1
+      record history go test -run '^$' -bench 'BenchmarkHistory|BenchmarkMigrateAuditRec' -benchtime 3s -count 3 ./store/ || rc=1 ;;
     push)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
       record push go test -run '^$' -bench 'BenchmarkPush|BenchmarkPull|BenchmarkBatchRows' -benchtime 1x -timeout 60m ./internal/cli/ || rc=1 ;;
