@@ -42,4 +42,43 @@ describe('App boot', () => {
     await vi.waitFor(() => expect(screen.getByRole('button', { name: 'New record' })).toBeTruthy());
     expect(screen.getByTestId('sync-pill').textContent).toContain('Sync not set up');
   });
+
+  it('says fieldsync is not running when the transport loses it, and recovers when it is back', async () => {
+    const api = new FakeApi();
+    const transport = new FakeTransport();
+    render(App, { transport, selfCheck, services: { api, data: new MemoryData(), info: api.info_ } });
+    const pill = () => screen.getByTestId('sync-pill');
+    await vi.waitFor(() => expect(pill().textContent).toContain('Online'));
+    expect(screen.getByTestId('connection-notice').textContent?.trim()).toBe('');
+
+    transport.setStatus('reconnecting'); // the stream broke and nothing answers
+    await vi.waitFor(() => expect(pill().textContent).toContain('fieldsync is not running'));
+    expect(pill().getAttribute('aria-label')).toContain('Records are kept in this window');
+    const notice = screen.getByRole('alert');
+    expect(notice.textContent).toContain('fieldsync is not running.');
+    expect(notice.textContent).toContain('kept in this window');
+
+    const before = api.callsOf('status').length;
+    transport.setStatus('open', true);
+    await vi.waitFor(() => expect(pill().textContent).toContain('Online'));
+    expect(api.callsOf('status').length).toBeGreaterThan(before);
+    expect(screen.getByTestId('connection-notice').textContent?.trim()).toBe('');
+  });
+
+  it('asks to open the printed address again when fieldsync restarted with a new key', async () => {
+    const api = new FakeApi();
+    const transport = new FakeTransport();
+    render(App, { transport, selfCheck, services: { api, data: new MemoryData(), info: api.info_ } });
+    transport.setStatus('unauthorized');
+    await vi.waitFor(() => expect(screen.getByTestId('sync-pill').textContent).toContain('Reconnect needed'));
+    expect(screen.getByRole('alert').textContent).toContain('Open the address fieldsync printed');
+  });
+
+  it('tells "Drill is offline" (fieldsync runs) apart from fieldsync not running', async () => {
+    const api = new FakeApi();
+    api.status_.state = 'offline';
+    render(App, { transport: new FakeTransport(), selfCheck, services: { api, data: new MemoryData(), info: api.info_ } });
+    await vi.waitFor(() => expect(screen.getByTestId('sync-pill').textContent).toContain('Drill is offline'));
+    expect(screen.getByTestId('sync-pill').getAttribute('aria-label')).toContain('fieldsync is running; the Drillbit cannot be reached');
+  });
 });

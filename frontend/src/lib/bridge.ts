@@ -199,6 +199,20 @@ export class BridgeTransport {
     throw new BridgeError(what, resp.status, message, refused);
   }
 
+  /**
+   * Asks GET /api/health (no key needed) whether `fieldsync serve` answers
+   * at all. Resolves false when nothing answers (the process is gone); never
+   * rejects.
+   */
+  async health(): Promise<boolean> {
+    try {
+      const resp = await this.fetchFn(`${this.base}/api/health`, { method: 'GET', credentials: 'omit', cache: 'no-store' });
+      return resp.ok;
+    } catch {
+      return false;
+    }
+  }
+
   /** Reads the CSRF token from its cookie, or '' when it is not set. */
   csrfToken(): string {
     for (const part of this.readCookies().split(';')) {

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   createTransport,
+  watchLink,
+  type CallOutcome,
+  type ConnectionStatus,
+  type Link,
+  type Transport,
   HttpTransport,
   NotConnectedError,
   splitMethod,
@@ -230,5 +235,163 @@ describe('HttpTransport', () => {
     });
     await expect(t.ping('pong')).resolves.toBe('pong');
     expect(calls).toBe(2);
+  });
+});
+
+describe('HttpTransport call outcomes', () => {
+  it.each<[string, () => Promise<Response>, CallOutcome]>([
+    ['an answer', () => Promise.resolve(jsonResponse(200, { result: 'x' })), 'ok'],
+    ['a Go error', () => Promise.resolve(jsonResponse(500, { error: 'disk full' })), 'ok'],
+    ['no answer', () => Promise.reject(new TypeError('Failed to fetch')), 'down'],
+    ['a lost session', () => Promise.resolve(jsonResponse(403, { error: 'bad key' }, { 'X-Bridge-Refused': 'auth' })), 'unauthorized'],
+  ])('reports %s', async (_name, fetchImpl, want) => {
+    const t = new HttpTransport('', { port: '9', cookies: () => 'fieldsync-csrf-9=t', fetch: fetchImpl });
+    const got: CallOutcome[] = [];
+    const off = t.onCall((o) => got.push(o));
+    await t.call('UI.Status').catch(() => {});
+    off();
+    await t.call('UI.Status').catch(() => {});
+    expect(got).toEqual([want]);
+  });
+
+  it('probes /api/health without a session and never rejects', async () => {
+    const urls: string[] = [];
+    const up = new HttpTransport('http://127.0.0.1:9', {
+      fetch: (input) => {
+        urls.push(String(input));
+        return Promise.resolve(jsonResponse(200, { ok: true }));
+      },
+    });
+    await expect(up.probe()).resolves.toBe(true);
+    expect(urls).toEqual(['http://127.0.0.1:9/api/health']);
+    const down = new HttpTransport('', { fetch: () => Promise.reject(new TypeError('Failed to fetch')) });
+    await expect(down.probe()).resolves.toBe(false);
+  });
+});
+
+/** LinkFake is a transport whose stream state, call outcomes and probe answer a test sets. */
+class LinkFake implements Transport {
+  readonly kind = 'http' as const;
+  answers = false;
+  probes = 0;
+  private status: ConnectionStatus = 'closed';
+  private readonly statusFns = new Set<(s: ConnectionStatus, r: boolean) => void>();
+  private readonly callFns = new Set<(o: CallOutcome) => void>();
+  call<T>(): Promise<T> {
+    return Promise.reject(new Error('not used'));
+  }
+  on(): () => void {
+    return () => {};
+  }
+  onStatus(fn: (s: ConnectionStatus, r: boolean) => void): () => void {
+    this.statusFns.add(fn);
+    fn(this.status, false);
+    return () => this.statusFns.delete(fn);
+  }
+  onCall(fn: (o: CallOutcome) => void): () => void {
+    this.callFns.add(fn);
+    return () => this.callFns.delete(fn);
+  }
+  probe(): Promise<boolean> {
+    this.probes++;
+    return Promise.resolve(this.answers);
+  }
+  setStatus(s: ConnectionStatus): void {
+    this.status = s;
+    for (const fn of [...this.statusFns]) fn(s, false);
+  }
+  callDone(o: CallOutcome): void {
+    for (const fn of [...this.callFns]) fn(o);
+  }
+  ping(): Promise<string> {
+    return Promise.resolve('');
+  }
+  version(): Promise<string> {
+    return Promise.resolve('');
+  }
+  reportSelfCheck(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function linkSetup() {
+  const t = new LinkFake();
+  const timers: { fn: () => void; ms: number }[] = [];
+  const links: Link[] = [];
+  const stop = watchLink(t, (l) => links.push(l), {
+    probeEveryMs: 50,
+    setTimeout: (fn, ms) => timers.push({ fn, ms }),
+    clearTimeout: () => {},
+  });
+  return { t, timers, links, stop };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+describe('watchLink', () => {
+  it('says fieldsync is not running when the stream breaks and nothing answers, and up when it is back', async () => {
+    const { t, timers, links } = linkSetup();
+    t.answers = true;
+    t.setStatus('connecting');
+    await tick();
+    t.setStatus('open');
+    expect(links).toEqual(['connecting', 'up']);
+
+    t.answers = false;
+    t.setStatus('reconnecting'); // the process died: the stream broke at once
+    await tick();
+    expect(links.at(-1)).toBe('down');
+    // It keeps asking while the stream is lost.
+    expect(timers.at(-1)?.ms).toBe(50);
+    t.answers = true;
+    timers.at(-1)?.fn();
+    await tick();
+    expect(links.at(-1)).toBe('down'); // the stream decides when it is really back
+    t.setStatus('open');
+    expect(links).toEqual(['connecting', 'up', 'down', 'up']);
+  });
+
+  it('does not cry wolf when the stream only reconnects', async () => {
+    const { t, links } = linkSetup();
+    t.setStatus('open');
+    t.answers = true;
+    t.setStatus('reconnecting');
+    await tick();
+    t.setStatus('open');
+    expect(links).toEqual(['connecting', 'up']);
+    expect(t.probes).toBe(1);
+  });
+
+  it('says the session is lost when fieldsync came back with a new key', async () => {
+    const { t, links } = linkSetup();
+    t.setStatus('open');
+    t.setStatus('reconnecting');
+    await tick();
+    t.setStatus('unauthorized');
+    expect(links).toEqual(['connecting', 'up', 'down', 'session-lost']);
+    t.callDone('down');
+    expect(links.at(-1)).toBe('down');
+    t.callDone('unauthorized');
+    expect(links.at(-1)).toBe('session-lost');
+  });
+
+  it('follows calls: a failed call with the stream lost means down, any answer means up', () => {
+    const { t, links, stop } = linkSetup();
+    t.setStatus('open');
+    t.callDone('down'); // one failed request while the stream is open is no proof
+    expect(links).toEqual(['connecting', 'up']);
+    t.setStatus('closed');
+    t.callDone('down');
+    t.callDone('ok');
+    expect(links).toEqual(['connecting', 'up', 'down', 'up']);
+    stop();
+    t.callDone('down');
+    expect(links).toHaveLength(4);
+  });
+
+  it('is always up in the window', () => {
+    const links: Link[] = [];
+    watchLink(new WailsTransport(host(fakeBindings())), (l) => links.push(l));
+    expect(links).toEqual(['connecting', 'up']);
   });
 });

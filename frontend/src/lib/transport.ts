@@ -27,6 +27,13 @@ export type EventListener = (...data: unknown[]) => void;
  */
 export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'unauthorized' | 'closed';
 
+/**
+ * What a finished call says about Go: 'ok' it answered (even with an
+ * error), 'down' nothing answered, 'unauthorized' the page's session is not
+ * valid any more (fieldsync restarted with a new key).
+ */
+export type CallOutcome = 'ok' | 'down' | 'unauthorized';
+
 /** What the frontend can ask of Go. */
 export interface Transport {
   /** Which implementation this is; shown in the status bar. */
@@ -45,6 +52,13 @@ export interface Transport {
    * after it was lost (time to run the mirror loop and catch up).
    */
   onStatus(listener: (status: ConnectionStatus, reconnected: boolean) => void): () => void;
+  /**
+   * Follows what calls find out about Go (bridge only: in the window Go
+   * cannot be gone while the page is there).
+   */
+  onCall?(listener: (outcome: CallOutcome) => void): () => void;
+  /** Resolves whether the Go process answers at all, without a session (bridge only). */
+  probe?(): Promise<boolean>;
   /** Round-trips msg through Go unchanged (App.Ping). */
   ping(msg: string): Promise<string>;
   /** The running fieldsync version (App.Version). */
@@ -197,13 +211,33 @@ export class HttpTransport extends BaseTransport implements Transport {
     this.bridge = new BridgeTransport({ ...opts, baseURL });
   }
 
+  private readonly callListeners = new Set<(outcome: CallOutcome) => void>();
+
   async call<T>(method: string, ...args: unknown[]): Promise<T> {
     try {
       splitMethod(method);
-      return await this.bridge.call<T>(method, ...args);
+      const out = await this.bridge.call<T>(method, ...args);
+      this.tell('ok');
+      return out;
     } catch (err) {
+      if (err instanceof BridgeError) this.tell(err.unauthorized ? 'unauthorized' : err.status === 0 ? 'down' : 'ok');
       throw toTransportError(method, err);
     }
+  }
+
+  onCall(listener: (outcome: CallOutcome) => void): () => void {
+    this.callListeners.add(listener);
+    return () => {
+      this.callListeners.delete(listener);
+    };
+  }
+
+  probe(): Promise<boolean> {
+    return this.bridge.health();
+  }
+
+  private tell(outcome: CallOutcome): void {
+    for (const l of [...this.callListeners]) l(outcome);
   }
 
   on(event: string, listener: EventListener): () => void {
@@ -236,4 +270,108 @@ export class HttpTransport extends BaseTransport implements Transport {
 export function createTransport(host: TransportHost & { location?: { origin: string } }): Transport {
   if (wailsBindings(host)) return new WailsTransport(host);
   return new HttpTransport(host.location?.origin ?? '');
+}
+
+/**
+ * Link is whether this page can reach fieldsync, in the terms people need:
+ * - 'connecting': not known yet (the page just loaded);
+ * - 'up': fieldsync answers;
+ * - 'down': nothing answers: the fieldsync process is not running (or not
+ *   reachable); records stay in this window's storage meanwhile;
+ * - 'session-lost': fieldsync answers but no longer knows this page (it was
+ *   restarted with a new key): the address it printed must be opened again.
+ */
+export type Link = 'connecting' | 'up' | 'down' | 'session-lost';
+
+/** Options of watchLink; tests pass fake timers. */
+export interface LinkOptions {
+  /** How often to ask whether fieldsync is back while the stream is lost (ms). */
+  probeEveryMs?: number;
+  setTimeout?: (fn: () => void, ms: number) => unknown;
+  clearTimeout?: (handle: unknown) => void;
+}
+
+/**
+ * watchLink follows whether fieldsync is reachable and calls listener with
+ * each change (at once with the current value). It combines the event
+ * stream's state (lost at once when the process dies), what calls find out,
+ * and, while the stream is lost, a probe that tells a dead process ('down')
+ * from a stream that is merely reconnecting. Returns a function that stops.
+ */
+export function watchLink(t: Transport, listener: (link: Link) => void, opts: LinkOptions = {}): () => void {
+  const every = opts.probeEveryMs ?? 2000;
+  const setTimer = opts.setTimeout ?? ((fn, ms) => globalThis.setTimeout(fn, ms));
+  const clearTimer = opts.clearTimeout ?? ((h) => globalThis.clearTimeout(h as number));
+  let link: Link = 'connecting';
+  let stream: ConnectionStatus = 'connecting';
+  let timer: unknown;
+  let stopped = false;
+  let probing = false;
+
+  const set = (l: Link) => {
+    if (stopped || l === link) return;
+    link = l;
+    listener(l);
+  };
+  const cancel = () => {
+    if (timer !== undefined) clearTimer(timer);
+    timer = undefined;
+  };
+  const lost = () => stream === 'connecting' || stream === 'reconnecting';
+
+  async function probe(): Promise<void> {
+    timer = undefined;
+    if (stopped || probing || !lost()) return;
+    probing = true;
+    let answers = false;
+    try {
+      answers = t.probe ? await t.probe() : false;
+    } finally {
+      probing = false;
+    }
+    if (stopped || !lost()) return;
+    // It answers: the stream is only reconnecting (or the session check will
+    // say 'unauthorized'). It does not: the process is gone.
+    if (!answers) set('down');
+    cancel();
+    timer = setTimer(() => void probe(), every);
+  }
+
+  listener(link);
+  const offStatus = t.onStatus((s) => {
+    stream = s;
+    switch (s) {
+      case 'open':
+        cancel();
+        set('up');
+        break;
+      case 'unauthorized':
+        cancel();
+        set('session-lost');
+        break;
+      case 'connecting':
+      case 'reconnecting':
+        if (timer === undefined) void probe();
+        break;
+      case 'closed':
+        // Closed by the page itself (or not opened yet): nothing learnt.
+        cancel();
+        break;
+    }
+  });
+  const offCall =
+    t.onCall?.((o) => {
+      // A call needs the session: any answer means fieldsync is there and knows this page.
+      if (o === 'ok') set('up');
+      else if (o === 'unauthorized') set('session-lost');
+      // With the stream open, one failed request (e.g. cut by a page
+      // unload) is no proof: the stream breaks at once when the process dies.
+      else if (stream !== 'open') set('down');
+    }) ?? (() => {});
+  return () => {
+    stopped = true;
+    cancel();
+    offStatus();
+    offCall();
+  };
 }
