@@ -292,4 +292,27 @@ describe('Sync: refused changes', () => {
     const one = JSON.parse(saved[1]?.json ?? '') as RefusedExport;
     expect(one.changes.map((c) => c.record_id)).toEqual(['j1']);
   });
+
+  it('shows the JSON to copy in the desktop window, whose webview does not download files', async () => {
+    const s = await setupRefused(() => siteRequired);
+    await s.data.put('inspections', 'w1', { site: 'Weir', status: 'open' });
+    await s.data.flush();
+    const host = window as { go?: unknown };
+    host.go = { app: {} };
+    try {
+      await renderSync(s);
+      const button = within(item('Weir')).getByRole('button', { name: /Download as JSON/ });
+      button.focus();
+      await fireEvent.click(button);
+      const box = screen.getByRole<HTMLTextAreaElement>('textbox', { name: 'Refused changes as JSON' });
+      expect(document.activeElement).toBe(box);
+      expect((JSON.parse(box.value) as RefusedExport).changes.map((c) => c.record_id)).toEqual(['w1']);
+      expect(screen.getByTestId('refused-json').textContent).toMatch(/fieldsync-refused-inspections-w1-\d{8}-\d{4}\.json/);
+      await fireEvent.click(screen.getByRole('button', { name: 'Close' }));
+      expect(screen.queryByTestId('refused-json')).toBeNull();
+      expect(document.activeElement).toBe(button);
+    } finally {
+      delete host.go;
+    }
+  });
 });

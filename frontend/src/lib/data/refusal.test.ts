@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Collection } from '../types';
-import { explainRefusal, recordLabel } from './refusal';
+import { explainRefusal, recordLabel, refusedFileName, refusedKind } from './refusal';
 
 const inspections: Collection = {
   name: 'inspections',
@@ -78,4 +78,22 @@ describe('recordLabel', () => {
   for (const tc of cases) {
     it(tc.name, () => expect(recordLabel(tc.doc, inspections)).toBe(tc.want));
   }
+});
+
+describe('refusedKind', () => {
+  const cases = [
+    { name: 'a put without parents creates a record', c: { op: 'put', parents: [] }, want: 'create' },
+    { name: 'a put with parents edits one', c: { op: 'put', parents: ['v1'] }, want: 'edit' },
+    { name: 'parents null from Go count as none', c: { op: 'put', parents: null }, want: 'create' },
+    { name: 'a delete', c: { op: 'delete', parents: ['v1'] }, want: 'delete' },
+  ] as const;
+  for (const tc of cases) it(tc.name, () => expect(refusedKind(tc.c)).toBe(tc.want));
+});
+
+describe('refusedFileName', () => {
+  it('names the file by what it holds and the UTC minute, with only safe characters', () => {
+    expect(refusedFileName('inspections-a/b c', Date.UTC(2026, 0, 2, 3, 4, 59))).toBe(
+      'fieldsync-refused-inspections-a_b_c-20260102-0304.json',
+    );
+  });
 });
