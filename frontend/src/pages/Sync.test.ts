@@ -315,4 +315,36 @@ describe('Sync: refused changes', () => {
       delete host.go;
     }
   });
+
+  it('tries every change again at once, for after the cause was fixed', async () => {
+    const s = await setupRefused(() => siteRequired);
+    await s.data.put('inspections', 'k1', { site: 'Kiln', status: 'open' });
+    await s.data.put('inspections', 'k2', { site: 'Keep', status: 'open' });
+    await s.data.put('inspections', 'k3', { site: 'Knoll', status: 'open' });
+    await s.data.flush();
+    await renderSync(s);
+    s.go.reject = (c) => (c.record_id === 'k2' ? siteRequired : undefined);
+    await fireEvent.click(screen.getByRole('button', { name: 'Try all 3 again' }));
+    await vi.waitFor(() => expect(items()).toHaveLength(1));
+    await vi.waitFor(() => expect(within(item('Keep')).queryByTestId('refused-again')).toBeTruthy());
+    expect(document.activeElement).toBe(screen.getByRole('heading', { name: 'Refused changes' }));
+    expect(screen.getByTestId('refused-announce').textContent).toContain('3 changes were sent to fieldsync again');
+    expect(screen.queryByRole('button', { name: /Try all/ })).toBeNull(); // one left: its own button does
+    await vi.waitFor(() => expect(s.go.journal.map((c) => c.record_id).sort()).toEqual(['k1', 'k3']));
+  });
+
+  it('lists 50 changes at a time and moves focus to the first one shown next', async () => {
+    const s = await setupRefused(() => siteRequired);
+    await s.data.putMany(
+      'inspections',
+      Array.from({ length: 55 }, (_, i) => ({ id: `m${i}`, doc: { site: `Site ${i}`, status: 'open' } })),
+    );
+    await s.data.flush();
+    await renderSync(s);
+    expect(items()).toHaveLength(50);
+    await fireEvent.click(screen.getByRole('button', { name: 'Show 5 more (5 not shown)' }));
+    expect(items()).toHaveLength(55);
+    expect(document.activeElement).toBe(items()[50]?.querySelector('h3'));
+    expect(screen.queryByTestId('refused-more')).toBeNull();
+  });
 });
