@@ -122,6 +122,8 @@ test('a policy on a selection asks first, with the keyboard only, and says what 
   assert.match(text, /cannot be undone/);
   for (const site of ['Weir 1', 'Weir 2', 'Weir 3']) assert.match(text, new RegExp(site));
   await waitFor(async () => (await focused()) === 'batch-cancel', { timeout: 5_000, what: 'the focus on Cancel' });
+  // The page behind is inert: no clicks, no focus, hidden from screen readers.
+  assert.ok(await page.getByTestId('batch-apply').evaluate((e) => !!e.closest('[inert]')), 'the page behind the dialog should be inert');
   // Tab and Shift+Tab stay inside the dialog.
   await page.keyboard.press('Tab');
   assert.equal(await focused(), 'batch-confirm');
@@ -135,6 +137,7 @@ test('a policy on a selection asks first, with the keyboard only, and says what 
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'detached' });
   await waitFor(async () => (await focused()) === 'batch-apply', { timeout: 5_000, what: 'the focus back on "Apply to selected"' });
+  assert.equal(await page.locator('[inert]').count(), 0, 'nothing stays inert after the dialog closed');
   assert.equal(await rows.count(), 3);
 
   // Again, and confirm.

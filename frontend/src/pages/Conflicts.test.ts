@@ -115,6 +115,9 @@ describe('Conflicts', () => {
 
     const dialog = await screen.findByRole('alertdialog', { name: 'Keep the version from Drill for 2 conflicts?' });
     expect(dialog.getAttribute('aria-modal')).toBe('true');
+    // The rest of the page is inert while the dialog is open.
+    expect(apply.closest('[inert]')).not.toBeNull();
+    expect(dialog.closest('[inert]')).toBeNull();
     const desc = document.getElementById(dialog.getAttribute('aria-describedby') ?? '');
     expect(desc?.textContent).toContain('Inspections (2)');
     expect(desc?.textContent).toContain('cannot be undone');
@@ -124,6 +127,7 @@ describe('Conflicts', () => {
     await fireEvent.keyDown(document.activeElement!, { key: 'Escape' });
     await vi.waitFor(() => expect(screen.queryByRole('alertdialog')).toBeNull());
     await vi.waitFor(() => expect(document.activeElement).toBe(apply));
+    expect(document.querySelector('[inert]')).toBeNull();
     expect(api.callsOf('resolveMany')).toHaveLength(0);
     expect(screen.getByText('2 selected')).toBeTruthy();
   });
