@@ -32,8 +32,8 @@ function setup(opts: { api?: FakeApi; conflicts?: Conflict[] } = {}) {
   const catchUp = vi.fn(() => Promise.resolve());
   Object.assign(data, { catchUp });
   const toasts = new Toasts(0);
-  render(Conflicts, { services: { api, data }, collections: [inspections], toasts });
-  return { api, catchUp, toasts };
+  const { rerender } = render(Conflicts, { services: { api, data }, collections: [inspections], toasts });
+  return { api, catchUp, toasts, rerender };
 }
 
 const rows = () => screen.queryAllByTestId('conflict-row');
@@ -133,7 +133,7 @@ describe('Conflicts', () => {
   });
 
   it('applies the policy once confirmed, reports the outcome and catches up', async () => {
-    const { api, catchUp } = setup();
+    const { api, catchUp, rerender } = setup();
     await vi.waitFor(() => expect(rows()).toHaveLength(2));
     await fireEvent.click(screen.getByLabelText('Select all conflicts'));
     await fireEvent.change(screen.getByLabelText('Policy'), { target: { value: 'server' } });
@@ -150,6 +150,10 @@ describe('Conflicts', () => {
     ]);
     await vi.waitFor(() => expect(screen.getByTestId('batch-resolved').textContent).toContain('2 conflicts resolved'));
     expect(catchUp).toHaveBeenCalled();
+    // Go's conflict events while the dialog is open do not reload the list each time.
+    const loads = api.callsOf('conflicts').length;
+    await rerender({ changed: 1 });
+    expect(api.callsOf('conflicts')).toHaveLength(loads);
     expect(screen.getByText('0 selected')).toBeTruthy();
     await fireEvent.click(screen.getByRole('button', { name: 'Close' }));
     await vi.waitFor(() => expect(screen.queryByRole('alertdialog')).toBeNull());
