@@ -181,6 +181,8 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     await pa.locator(`[data-testid="conflict-row"][data-record-id="${r4}"] [data-testid="conflict-select"]`).check();
     await pa.getByTestId('batch-policy').selectOption('newest');
     await pa.getByTestId('batch-apply').click();
+    await pa.getByTestId('batch-confirm').click();
+    await pa.getByTestId('batch-close').click();
     await waitFor(async () => /0 conflicts/.test(await pa.getByTestId('conflict-count').innerText()), {
       what: 'no conflicts left on device A',
     });
