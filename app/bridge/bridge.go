@@ -97,6 +97,12 @@ type Options struct {
 	// random bytes, base64url-encoded. A given key must be at least
 	// MinAPIKeyLen bytes.
 	APIKey string
+	// SessionToken and CSRFToken are the values of the session and CSRF
+	// cookies; empty means random ones. A caller that keeps them (and
+	// APIKey and Addr) across restarts lets a page left open carry on
+	// after a restart. Each must be at least MinAPIKeyLen bytes.
+	SessionToken string
+	CSRFToken    string
 	// AllowedHosts are extra values accepted in the Host header besides
 	// 127.0.0.1, localhost and [::1] with the listening port. An entry with
 	// a port ("box.lan:8384") must match exactly; one without ("box.lan")
@@ -186,13 +192,24 @@ func New(opts Options) (*Server, error) {
 	if s.allowRemote {
 		s.log.Warn("bridge may listen on a non-loopback address; the API key is the only guard", "addr", s.addr)
 	}
-	if s.apiKey == "" {
-		s.apiKey = randomToken()
-	} else if len(s.apiKey) < MinAPIKeyLen {
-		return nil, fmt.Errorf("bridge: the API key is %d bytes; use at least %d, or leave it empty to generate one", len(s.apiKey), MinAPIKeyLen)
+	for _, sec := range []struct {
+		what string
+		dst  *string
+		v    string
+	}{
+		{"the API key", &s.apiKey, opts.APIKey},
+		{"the session token", &s.sessionToken, opts.SessionToken},
+		{"the CSRF token", &s.csrfToken, opts.CSRFToken},
+	} {
+		switch {
+		case sec.v == "":
+			*sec.dst = NewToken()
+		case len(sec.v) < MinAPIKeyLen:
+			return nil, fmt.Errorf("bridge: %s is %d bytes; use at least %d, or leave it empty to generate one", sec.what, len(sec.v), MinAPIKeyLen)
+		default:
+			*sec.dst = sec.v
+		}
 	}
-	s.sessionToken = randomToken()
-	s.csrfToken = randomToken()
 	for _, h := range opts.AllowedHosts {
 		ah, err := parseAllowedHost(h)
 		if err != nil {
@@ -370,8 +387,9 @@ func openURL(tcp *net.TCPAddr, key string) string {
 	return u.String()
 }
 
-// randomToken returns 32 random bytes, base64url-encoded without padding.
-func randomToken() string {
+// NewToken returns a new random secret fit for Options.APIKey,
+// SessionToken or CSRFToken: 32 random bytes, base64url-encoded.
+func NewToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails on supported platforms (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -34,6 +35,8 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{name: "no port", opts: Options{Addr: "127.0.0.1"}, wantErr: "missing port"},
 		{name: "bad port", opts: Options{Addr: "127.0.0.1:http"}, wantErr: "not a number"},
 		{name: "short key", opts: Options{APIKey: "short"}, wantErr: "at least 16"},
+		{name: "short session token", opts: Options{SessionToken: "short"}, wantErr: "the session token is 5 bytes"},
+		{name: "short csrf token", opts: Options{CSRFToken: "0123456789abcde"}, wantErr: "the CSRF token is 15 bytes"},
 		{name: "empty allowed host", opts: Options{AllowedHosts: []string{""}}, wantErr: "it is empty"},
 		{name: "allowed host url", opts: Options{AllowedHosts: []string{"http://box.lan/"}}, wantErr: "not a plain host name"},
 		{name: "allowed host wildcard", opts: Options{AllowedHosts: []string{"*.lan"}}, wantErr: "not a plain host name"},
@@ -105,6 +108,57 @@ func TestGeneratedSecretsDiffer(t *testing.T) {
 			t.Fatalf("secret %q was generated twice", v)
 		}
 		seen[v] = true
+	}
+}
+
+// TestGivenSecretsOutliveARestart: a server made with the secrets of the
+// one before accepts the session cookie and CSRF token a page got from it.
+func TestGivenSecretsOutliveARestart(t *testing.T) {
+	t.Parallel()
+	opts := Options{APIKey: NewToken(), SessionToken: NewToken(), CSRFToken: NewToken()}
+	first, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts1 := httptest.NewServer(first.Handler())
+	t.Cleanup(ts1.Close)
+	got := map[string]string{}
+	for _, c := range do(t, ts1, request{path: "/?key=" + opts.APIKey}).cookies { // the page load
+		got[strings.TrimSuffix(c.Name, "-"+port(ts1))] = c.Value
+	}
+	if got[CookieSession] != opts.SessionToken || got[CookieCSRF] != opts.CSRFToken {
+		t.Fatalf("cookies %v, want the given session and CSRF tokens", got)
+	}
+	tests := []struct {
+		name string
+		opts Options
+		want int
+	}{
+		{"same secrets", opts, http.StatusOK},
+		{"new secrets", Options{}, http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.opts.Bound = []any{&Fixture{}}
+			again, err := New(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(again.Handler())
+			t.Cleanup(ts.Close)
+			// The page's cookies, as the browser sends them to the same
+			// port after the restart.
+			resp := do(t, ts, request{method: "POST", path: "/api/call/Fixture.Echo", body: `["x"]`,
+				headers: map[string]string{HeaderCSRF: got[CookieCSRF], "Content-Type": "application/json"},
+				cookies: []*http.Cookie{
+					{Name: CookieSession + "-" + port(ts), Value: got[CookieSession]},
+					{Name: CookieCSRF + "-" + port(ts), Value: got[CookieCSRF]},
+				}})
+			if resp.status != tt.want {
+				t.Errorf("call with the old page's cookies = %d %s, want %d", resp.status, resp.body, tt.want)
+			}
+		})
 	}
 }
 

@@ -173,9 +173,21 @@ test('the header pill says fieldsync is not running when serve dies, and is fine
   assert.match(await page.getByTestId('connection-notice').innerText(), /kept in this window/);
   await h.shot(page, 'link-not-running');
 
-  // Back on the same address. It has a new key, so this page's session is
-  // over: the page says to open the address fieldsync printed.
+  // Back on the same address: fieldsync kept its key and session, so this
+  // page reconnects by itself, without being opened again.
   await dev.start({ addr, extra: ['--no-agent'] });
+  await waitFor(async () => /Online/.test(await pill.innerText()), {
+    timeout: 30_000,
+    what: 'the pill to say Online again by itself (fieldsync restarted with the same key)',
+  });
+  assert.equal(await pill.getAttribute('data-link'), 'up');
+  assert.equal((await page.getByTestId('connection-notice').innerText()).trim(), '');
+  await h.shot(page, 'link-back-by-itself');
+
+  // Restarted with --new-key (IT rotating it): this page's session is over,
+  // and the page says to open the address fieldsync printed.
+  await dev.stop();
+  await dev.start({ addr, extra: ['--no-agent', '--new-key'] });
   await waitFor(async () => /Reconnect needed/.test(await pill.innerText()), {
     timeout: 30_000,
     what: 'the pill to ask for the printed address (fieldsync restarted with a new key)',

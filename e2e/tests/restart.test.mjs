@@ -1,7 +1,8 @@
 // fieldsync (Go) dies while its window is open: the page keeps capturing
 // into IndexedDB and its outbox; when fieldsync is back (same address, so
-// the same origin and IndexedDB) the page hands every change over. Nothing
-// is lost and nothing is journaled twice.
+// the same origin and IndexedDB, and the same key) the page, never
+// reloaded, hands every change over. Nothing is lost and nothing is
+// journaled twice.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -51,10 +52,9 @@ test('changes captured while fieldsync is down are journaled once it is back', a
   });
   await h.shot(page, 'sync-fieldsync-down');
 
-  // Back on the same address: a new key, the same origin and IndexedDB.
+  // Back on the same address, with the key and session it remembered: the
+  // page, never reloaded, reconnects and hands both changes over by itself.
   await dev.start({ addr, extra: ['--no-agent'] });
-  await dev.open('#/records');
-  await waitRecords(page);
   await handedOver();
 
   await dev.stop();

@@ -39,8 +39,9 @@ func errorStatus(err error) int {
 
 func runServe(ctx context.Context, env Env, args []string) error {
 	fs, g := newFlagSet(env, "serve")
-	addr := fs.String("addr", bridge.DefaultAddr, "`address` to listen on (loopback only)")
+	addr := fs.String("addr", "", "`address` to listen on, loopback only (default: the one of the last run, else a free port on 127.0.0.1)")
 	noAgent := fs.Bool("no-agent", false, "do not run the sync schedule (\"Sync now\" still syncs)")
+	newKey := fs.Bool("new-key", false, "replace the remembered API key and session: pages opened before must be opened again at the new address")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -59,20 +60,53 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := bridge.New(bridge.Options{
-		Bound:       []any{a, ui},
-		Assets:      env.Assets,
-		Addr:        *addr,
-		Logger:      log.With("component", "bridge"),
-		ErrorStatus: errorStatus,
-	})
+	dataDir := rt.Config.DataDir
+	state, err := loadServeState(dataDir)
+	if err != nil {
+		log.Warn("serve: starting with a new key and address", "err", err)
+	}
+	if *newKey {
+		state = serveState{Addr: state.Addr}
+	}
+	state = state.withSecrets()
+	listen, remembered := *addr, false
+	if listen == "" && state.Addr != "" {
+		listen, remembered = state.Addr, true
+	}
+	start := func(listen string) (*bridge.Server, error) {
+		srv, err := bridge.New(bridge.Options{
+			Bound:        []any{a, ui},
+			Assets:       env.Assets,
+			Addr:         listen,
+			APIKey:       state.APIKey,
+			SessionToken: state.SessionToken,
+			CSRFToken:    state.CSRFToken,
+			Logger:       log.With("component", "bridge"),
+			ErrorStatus:  errorStatus,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return srv, srv.Start(ctx)
+	}
+	srv, err := start(listen)
+	if err != nil && remembered {
+		log.Warn("serve: the address of the last run is not available; serving on a new one. A page still open at the old "+
+			"address keeps the records it has not handed over in that browser until fieldsync serves there again: "+
+			"free the port and restart fieldsync serve, or pass --addr", "last", listen, "err", err)
+		srv, err = start(bridge.DefaultAddr)
+	}
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	app.AttachRuntime(a, bridgeRuntime{srv})
 	b.AddEvents(srv)
-	if err := srv.Start(ctx); err != nil {
-		return fmt.Errorf("serve: %w", err)
+	if u, err := url.Parse(srv.URL()); err == nil {
+		state.Addr = u.Host
+	}
+	if err := state.save(dataDir); err != nil {
+		// Serving still works; only the next restart will need the new address.
+		log.Warn("serve: could not remember the address and key for the next run", "err", err)
 	}
 	// The first line of output is the address to open; scripts read it.
 	fmt.Fprintln(env.Stdout, srv.URL())

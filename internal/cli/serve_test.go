@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -29,13 +30,21 @@ type servedUI struct {
 	base    *url.URL // http://127.0.0.1:PORT
 	client  *http.Client
 	csrf    string
+	url     string // the address serve printed, key included
 	dataDir string
+	stderr  *syncBuffer
 	stop    func() int // cancels serve and returns its exit code
 }
 
 func mustServe(tb testing.TB) *servedUI {
 	tb.Helper()
-	home := tb.TempDir()
+	return mustServeIn(tb, tb.TempDir(), "--addr", "127.0.0.1:0")
+}
+
+// mustServeIn runs `fieldsync serve` with its home (and data dir) in home,
+// which a later call may reuse, and the extra arguments.
+func mustServeIn(tb testing.TB, home string, extra ...string) *servedUI {
+	tb.Helper()
 	cols := filepath.Join(home, "collections.json")
 	if err := os.WriteFile(cols, []byte(`{"collections":[{"name":"sites","fields":[{"name":"name","type":"text","required":true}]}]}`), 0o600); err != nil {
 		tb.Fatal(err)
@@ -43,13 +52,13 @@ func mustServe(tb testing.TB) *servedUI {
 	dataDir := filepath.Join(home, "data")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var stderr syncBuffer
+	stderr := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		code := Main(ctx, Env{
-			Args: []string{"serve", "--data-dir", dataDir, "--device", "dev1", "--collections", cols,
-				"--drill", unreachableDrill, "--addr", "127.0.0.1:0"},
-			Stdout: pw, Stderr: &stderr,
+			Args: append([]string{"serve", "--data-dir", dataDir, "--device", "dev1", "--collections", cols,
+				"--drill", unreachableDrill}, extra...),
+			Stdout: pw, Stderr: stderr,
 			Environ: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "cfg"),
 				"FIELDSYNC_MANAGED_CONFIG=" + filepath.Join(home, "managed.json")},
 			Assets:  fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>fieldsync</title>")}},
@@ -82,7 +91,8 @@ func mustServe(tb testing.TB) *servedUI {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &servedUI{tb: tb, base: &url.URL{Scheme: "http", Host: u.Host}, client: &http.Client{Jar: jar, Timeout: time.Minute}, dataDir: dataDir, stop: stop}
+	s := &servedUI{tb: tb, base: &url.URL{Scheme: "http", Host: u.Host}, url: u.String(), client: &http.Client{Jar: jar, Timeout: time.Minute},
+		dataDir: dataDir, stderr: stderr, stop: stop}
 	resp, err := s.client.Get(u.String()) // the key is exchanged for the session cookies
 	if err != nil {
 		tb.Fatal(err)
@@ -297,4 +307,81 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestServeRestartKeepsTheAddressAndSession: serve started again on the
+// same data dir listens where it did and keeps its key and cookies, so a
+// page left open (its IndexedDB belongs to that address) carries on.
+func TestServeRestartKeepsTheAddressAndSession(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		second   []string // arguments of the second run
+		block    bool     // the first run's port is taken when the second starts
+		damage   bool     // serve.json is damaged before the second run
+		sameAddr bool
+		sameKey  bool
+		warning  string // in the second run's log
+	}{
+		{name: "restart", sameAddr: true, sameKey: true},
+		{name: "new key", second: []string{"--new-key"}, sameAddr: true},
+		{name: "port taken", block: true, sameKey: true, warning: "the address of the last run is not available"},
+		{name: "damaged state", damage: true, warning: "starting with a new key and address"},
+		{name: "explicit address", second: []string{"--addr", "127.0.0.1:0"}, sameKey: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			home := t.TempDir()
+			first := mustServeIn(t, home)
+			if code, _ := first.call("App.Ping", "hi"); code != http.StatusOK {
+				t.Fatalf("first run: App.Ping = %d", code)
+			}
+			if code := first.stop(); code != 0 {
+				t.Fatalf("first run exited %d", code)
+			}
+			statePath := filepath.Join(first.dataDir, serveStateFile)
+			if fi, err := os.Stat(statePath); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("%s: %v, %v; want a 0600 file", statePath, fi, err)
+			}
+			if tt.block {
+				ln, err := net.Listen("tcp", first.base.Host)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { ln.Close() })
+			}
+			if tt.damage {
+				if err := os.WriteFile(statePath, []byte("{not json"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			second := mustServeIn(t, home, tt.second...)
+			if got := second.base.Host == first.base.Host; got != tt.sameAddr {
+				t.Errorf("second run at %s, first at %s; same address = %v, want %v", second.base.Host, first.base.Host, got, tt.sameAddr)
+			}
+			key := func(s *servedUI) string { u, _ := url.Parse(s.url); return u.Query().Get("key") }
+			if got := key(second) == key(first); got != tt.sameKey {
+				t.Errorf("same key = %v, want %v", got, tt.sameKey)
+			}
+			if tt.warning != "" && !strings.Contains(second.stderr.String(), tt.warning) {
+				t.Errorf("second run's log lacks %q:\n%s", tt.warning, second.stderr.String())
+			}
+			if tt.sameAddr {
+				// The first run's page, with the cookies it got then.
+				want := http.StatusForbidden
+				if tt.sameKey {
+					want = http.StatusOK
+				}
+				if code, out := first.call("App.Ping", "again"); code != want {
+					t.Errorf("the old page's call = %d %s, want %d", code, out["error"], want)
+				}
+			}
+			// The second run remembers where it is now.
+			st, err := loadServeState(second.dataDir)
+			if err != nil || st.Addr != second.base.Host || st.APIKey != key(second) {
+				t.Errorf("serve.json after the second run = %+v, %v; want addr %s and its key", st, err, second.base.Host)
+			}
+		})
+	}
 }

@@ -43,7 +43,7 @@ describe('noticeFor', () => {
       undefined,
       undefined,
       'fieldsync is not running.',
-      'fieldsync was restarted, so this page is no longer signed in to it.',
+      'fieldsync was restarted with a new key, so this page is no longer signed in to it.',
     ]);
     expect(noticeFor('down')?.todo).toMatch(/kept in this window/);
   });

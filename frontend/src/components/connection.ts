@@ -70,7 +70,7 @@ export function noticeFor(link: Link): LinkNotice | undefined {
       };
     case 'session-lost':
       return {
-        title: 'fieldsync was restarted, so this page is no longer signed in to it.',
+        title: 'fieldsync was restarted with a new key, so this page is no longer signed in to it.',
         todo:
           'Open the address fieldsync printed when it started (it holds a new key) in this browser. ' +
           'Records captured here are kept and handed over then.',
