@@ -628,11 +628,11 @@ func TestFormAuthConcurrent(t *testing.T) {
 	}
 }
 
-// TestQueryRetriesStoreRace: a query that failed because Drill read a
-// storage plugin while it was being saved is sent again; other failures are
-// not. The failing reply is the message Drill 1.22 gave in CI (see
-// storeRace).
-func TestQueryRetriesStoreRace(t *testing.T) {
+// TestQueryRetriesPlanRace: a query that Drill failed while planning
+// because what it read changed meanwhile is sent again; other failures are
+// not. The failing replies are messages Drill 1.22 gave in CI (see
+// planRace).
+func TestQueryRetriesPlanRace(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
@@ -641,9 +641,10 @@ func TestQueryRetriesStoreRace(t *testing.T) {
 		wantCalls int
 		wantOK    bool
 	}{
-		{"one race, then the query runs", 1, "query_store_race.json", 2, true},
-		{"races up to the last retry", storeRaceRetries, "query_store_race.json", storeRaceRetries + 1, true},
-		{"a race that does not end gives up", storeRaceRetries + 5, "query_store_race.json", storeRaceRetries + 1, false},
+		{"a plugin being saved, then the query runs", 1, "query_store_race.json", 2, true},
+		{"a table dropped while planning, then the query runs", 2, "query_scan_race.json", 3, true},
+		{"races up to the last retry", planRaceRetries, "query_store_race.json", planRaceRetries + 1, true},
+		{"a race that does not end gives up", planRaceRetries + 5, "query_scan_race.json", planRaceRetries + 1, false},
 		{"other failures are not retried", 1, "query_failed.json", 1, false},
 	}
 	for _, tt := range tests {
@@ -676,7 +677,7 @@ func TestQueryRetriesStoreRace(t *testing.T) {
 	}
 }
 
-func TestQueryStoreRaceRetryStopsWithContext(t *testing.T) {
+func TestQueryPlanRaceRetryStopsWithContext(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
@@ -689,8 +690,8 @@ func TestQueryStoreRaceRetryStopsWithContext(t *testing.T) {
 	log := slog.New(cancelOnWarn{cancel})
 	c := mustNewClient(t, Options{Endpoints: []string{srv.URL}, Logger: log})
 	_, err := c.Query(ctx, "SELECT 1")
-	if !storeRace(err) {
-		t.Fatalf("Query error = %v, want the store race Drill reported", err)
+	if !planRace(err) {
+		t.Fatalf("Query error = %v, want the race Drill reported", err)
 	}
 	if got := calls.Load(); got != 1 {
 		t.Errorf("Drill got %d queries after the context ended, want 1", got)

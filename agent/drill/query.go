@@ -184,10 +184,10 @@ const (
 // a query run twice (once per Drillbit); write statements so that running
 // them again is harmless (CREATE TABLE IF NOT EXISTS, then verify).
 //
-// A query that fails because Drill read a storage plugin's configuration
-// while another session was rewriting it (see storeRace) is sent again, up
-// to len(storeRaceBackoff) times: Drill failed it while planning, before
-// anything ran.
+// A query that fails while Drill plans it because something it read changed
+// under it (see planRace: a storage plugin being saved, a table of a scanned
+// directory being dropped) is sent again, up to planRaceRetries times:
+// Drill failed it before anything ran.
 func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*Result, error) {
 	if err := c.ready(); err != nil {
 		return nil, err
@@ -197,12 +197,12 @@ func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*R
 	}
 	for attempt := 0; ; attempt++ {
 		res, err := c.query(ctx, sql, opts)
-		if err == nil || attempt == storeRaceRetries || !storeRace(err) {
+		if err == nil || attempt == planRaceRetries || !planRace(err) {
 			return res, err
 		}
-		c.log.Warn("drill read a storage plugin while it was being saved; sending the query again",
+		c.log.Warn("drill failed the query while planning it because what it read changed meanwhile; sending it again",
 			"attempt", attempt+1, "err", err)
-		t := time.NewTimer(storeRaceWait(attempt))
+		t := time.NewTimer(planRaceWait(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -212,27 +212,37 @@ func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*R
 	}
 }
 
-// storeRaceRetries is how many times a query that hit storeRace is sent
+// planRaceRetries is how many times a query that hit planRace is sent
 // again.
-const storeRaceRetries = 3
+const planRaceRetries = 3
 
-// storeRaceWait is the wait before retry n (0-based) of a query that hit
-// storeRace. Saving a plugin takes milliseconds, so the first wait is short.
-func storeRaceWait(n int) time.Duration {
+// planRaceWait is the wait before retry n (0-based) of a query that hit
+// planRace. The changes behind it take milliseconds, so the first wait is
+// short.
+func planRaceWait(n int) time.Duration {
 	return 50 * time.Millisecond << (2 * n) // 50 ms, 200 ms, 800 ms
 }
 
-// storeRace reports whether err is Drill failing to read a storage plugin
-// from its persistent store. Drill 1.22's local store rewrites a plugin's
-// file in place (truncate, then write), so a query planned while
-// POST /storage/{name}.json saves that plugin reads an empty or partial
-// file and fails with "Unable deserialize value for the path
-// [.../sys.storage_plugins/<name>.sys.drill]".
-func storeRace(err error) bool {
+// planRace reports whether err is Drill failing a query while planning it
+// because something it read changed meanwhile; the same query sent again
+// then runs. Both cases were measured against Drill 1.22:
+//
+//   - A storage plugin being saved: the local persistent store rewrites the
+//     plugin's file in place (truncate, then write), so a query planned while
+//     POST /storage/{name}.json saves it reads an empty or partial file:
+//     "Unable deserialize value for the path [.../sys.storage_plugins/...]".
+//   - A table of a scanned directory being dropped (a device rewriting its
+//     row of the fleet table, a partial batch being rewritten): the planner
+//     listed the file and then cannot open it: "Error while applying rule
+//     DrillScanRule...".
+func planRace(err error) bool {
 	var qe *QueryError
-	return errors.As(err, &qe) &&
-		strings.Contains(qe.Message, "Unable deserialize value for the path") &&
-		strings.Contains(qe.Message, "storage_plugins")
+	if !errors.As(err, &qe) {
+		return false
+	}
+	m := qe.Message
+	return strings.Contains(m, "Unable deserialize value for the path") && strings.Contains(m, "storage_plugins") ||
+		strings.Contains(m, "Error while applying rule DrillScanRule")
 }
 
 // query sends sql once.
