@@ -48,14 +48,11 @@ export function pillFor(p: PillInput): Pill {
   if (p.booting) {
     return p.booting.error ? { text: 'Not connected', tone: 'error' } : { text: 'Starting…', tone: 'idle' };
   }
+  const label = stateLabel(p.status, p.connected, p.configured);
   if (p.connected && p.configured && p.status?.state === 'offline') {
-    return {
-      text: 'Drill is offline',
-      tone: 'warn',
-      hint: 'fieldsync is running; the Drillbit cannot be reached. Changes are kept and sent when it is back.',
-    };
+    return { ...label, hint: 'fieldsync is running; the Drillbit cannot be reached. Changes are kept and sent when it is back.' };
   }
-  return stateLabel(p.status, p.connected, p.configured);
+  return label;
 }
 
 /** noticeFor says what happened and what to do while fieldsync cannot be reached, or undefined. */

@@ -78,7 +78,7 @@ export function stateLabel(s: Status | undefined, connected: boolean, configured
     case 'pulling':
       return { text: 'Receiving changes', tone: 'busy' };
     case 'offline':
-      return { text: 'Offline', tone: 'warn' };
+      return { text: 'Drill is offline', tone: 'warn' };
     case 'error':
       return { text: 'Sync failed', tone: 'error' };
     default:
