@@ -54,9 +54,14 @@ type Field struct {
 
 // Collection is one declared collection.
 type Collection struct {
-	Name   string  `json:"name"`
-	Label  string  `json:"label,omitempty"`
-	Policy Policy  `json:"policy,omitempty"`
+	Name   string `json:"name"`
+	Label  string `json:"label,omitempty"`
+	Policy Policy `json:"policy,omitempty"`
+	// Title names the field whose value names a record for people (a
+	// site, a meter number) in lists of conflicts and refused changes. It
+	// must be a text or enum field. Empty: the app picks the first
+	// required text field.
+	Title  string  `json:"title,omitempty"`
 	Fields []Field `json:"fields"`
 }
 
@@ -226,6 +231,15 @@ func (s *Set) check() error {
 				}
 			default:
 				return fmt.Errorf("%s: unknown type %q (want text, number, integer, boolean, enum, datetime or note)", fw, f.Type)
+			}
+		}
+		if c.Title != "" {
+			f, ok := c.Field(c.Title)
+			if !ok {
+				return fmt.Errorf("%s: title %q is not one of its fields", where, c.Title)
+			}
+			if f.Type != TypeText && f.Type != TypeEnum {
+				return fmt.Errorf("%s: title %q is a %s field; it must be a text or enum field", where, c.Title, f.Type)
 			}
 		}
 	}

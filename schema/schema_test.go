@@ -47,6 +47,8 @@ func TestParseErrors(t *testing.T) {
 		{"enum repeated", `{"collections":[{"name":"a","fields":[{"name":"x","type":"enum","options":["a","a"]}]}]}`, `option "a" is empty or repeated`},
 		{"options on text", `{"collections":[{"name":"a","fields":[{"name":"x","type":"text","options":["a"]}]}]}`, "only allowed on enum"},
 		{"trailing data", `{"collections":[{"name":"a","fields":[]}]} {}`, "unexpected data"},
+		{"title not a field", `{"collections":[{"name":"a","title":"site","fields":[{"name":"x","type":"text"}]}]}`, `title "site" is not one of its fields`},
+		{"title a number", `{"collections":[{"name":"a","title":"x","fields":[{"name":"x","type":"number"}]}]}`, `title "x" is a number field`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,6 +82,9 @@ func TestLoadExample(t *testing.T) {
 		if !have[want] {
 			t.Errorf("example inspections has no %s field", want)
 		}
+	}
+	if c.Title != "site" {
+		t.Errorf("example inspections has title %q, want site (what names an inspection)", c.Title)
 	}
 	if _, err := set.Collection("nope"); !errors.Is(err, ErrUnknownCollection) {
 		t.Errorf("Collection(nope) = %v, want ErrUnknownCollection", err)

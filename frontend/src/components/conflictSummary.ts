@@ -3,8 +3,9 @@
 // differ. Pure functions over the Conflict Go sends (UI.Conflicts already
 // carries every leaf with its document, device, author and edit time).
 
+import { labelFields } from '../lib/labels';
 import { diffRows } from '../pages/merge';
-import type { Change, Collection, Conflict, Doc, Field, RecordRef } from '../pages/ports';
+import type { Change, Collection, Conflict, Doc, RecordRef } from '../pages/ports';
 
 /** RecordLabel is the text that names a record for people, and where it came from. */
 export interface RecordLabel {
@@ -33,21 +34,7 @@ export interface ConflictSummary {
 /** The longest label shown in the list; the rest is cut with an ellipsis. */
 const MAX_LABEL = 80;
 
-const stringTypes: ReadonlySet<Field['type']> = new Set(['text', 'enum', 'note']);
-
-/**
- * labelFields orders the declared fields that can name a record: the
- * required text fields first (declarations have no title field, so the
- * first required text field is the record's name in practice: "Site"),
- * then the other text, enum and note fields in declaration order.
- */
-export function labelFields(col: Collection | undefined): Field[] {
-  const fields = col?.fields ?? [];
-  const requiredText = fields.filter((f) => f.required && f.type === 'text');
-  const rest = fields.filter((f) => stringTypes.has(f.type) && !requiredText.includes(f));
-  const byRequired = [...rest.filter((f) => f.required), ...rest.filter((f) => !f.required)];
-  return [...requiredText, ...byRequired];
-}
+export { labelFields };
 
 /**
  * newestDocs returns the documents of the versions, the most recent

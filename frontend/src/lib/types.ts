@@ -145,6 +145,8 @@ export interface Collection {
   name: string;
   label?: string;
   policy?: string;
+  /** The field whose value names a record for people (a text or enum field). */
+  title?: string;
   fields: Field[];
 }
 

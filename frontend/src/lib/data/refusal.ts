@@ -3,6 +3,7 @@
 // invalid record: site is required'); the Sync screen shows what this module
 // makes of them and keeps Go's text under "Details".
 
+import { labelFields } from '../labels';
 import type { Change, Collection } from '../types';
 import type { RejectedChange } from './types';
 
@@ -112,16 +113,14 @@ export function explainRefusal(reason: string, collection?: Collection): Refusal
 }
 
 /**
- * recordLabel is a short readable name for a record: the first text field of
- * the declaration that has a value (required fields first), else the first
- * text value of the document; '' when there is none.
+ * recordLabel is a short readable name for a record: the value of the first
+ * field of labelFields (the declaration's title first) that has one, else
+ * the first text value of the document; '' when there is none.
  */
 export function recordLabel(doc: Record<string, unknown> | undefined, collection?: Collection): string {
   if (!doc) return '';
   const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
-  const fields = [...(collection?.fields ?? [])].filter((f) => f.type === 'text' || f.type === 'enum');
-  fields.sort((a, b) => Number(Boolean(b.required)) - Number(Boolean(a.required)));
-  for (const f of fields.filter((x) => x.type === 'text').concat(fields.filter((x) => x.type === 'enum'))) {
+  for (const f of labelFields(collection)) {
     const v = text(doc[f.name]);
     if (v) return clip(v);
   }

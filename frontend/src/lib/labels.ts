@@ -1,0 +1,22 @@
+// Which declared fields name a record for people ("Bridge 7" rather than a
+// 32-character id). One rule for every screen that names records: the
+// conflict list, the conflict view and the refused changes.
+
+import type { Collection, Field } from './types';
+
+const stringTypes: ReadonlySet<Field['type']> = new Set(['text', 'enum', 'note']);
+
+/**
+ * labelFields orders the declared fields that can name a record: the
+ * declaration's title field when it has one, then the required text fields
+ * (in practice the first is the record's name: "Site"), then the other
+ * text, enum and note fields, required ones first, in declaration order.
+ */
+export function labelFields(col: Collection | undefined): Field[] {
+  const fields = col?.fields ?? [];
+  const title = col?.title ? fields.filter((f) => f.name === col.title) : [];
+  const requiredText = fields.filter((f) => f.required && f.type === 'text' && !title.includes(f));
+  const rest = fields.filter((f) => stringTypes.has(f.type) && !requiredText.includes(f) && !title.includes(f));
+  const byRequired = [...rest.filter((f) => f.required), ...rest.filter((f) => !f.required)];
+  return [...title, ...requiredText, ...byRequired];
+}
