@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromForm, fromLocalInput, toForm, toLocalInput } from './form';
+import { agoTime, fromForm, fromLocalInput, relativeTime, toForm, toLocalInput } from './form';
 import { inspections } from './testing';
 
 const base = { site: 'North well', status: 'open', score: '', temperature: '', safe: false, visited_at: '', notes: '' };
@@ -63,4 +63,23 @@ describe('toForm', () => {
     expect(fromLocalInput(toLocalInput(ms))).toBe(ms);
     expect(fromLocalInput('2026-02-30T10:00')).toBeUndefined();
   });
+});
+
+describe('relativeTime and agoTime', () => {
+  const now = Date.UTC(2026, 10, 23, 12, 0, 0);
+  const cases: { name: string; t: number | string | undefined; relative: string; ago: string }[] = [
+    { name: 'never', t: undefined, relative: 'never', ago: 'never' },
+    { name: 'seconds ago', t: now - 10_000, relative: 'just now', ago: 'just now' },
+    { name: 'minutes ago', t: now - 5 * 60_000, relative: '5 min ago', ago: '5 min ago' },
+    { name: 'hours ago, as text', t: new Date(now - 3 * 3600_000).toISOString(), relative: '3 h ago', ago: '3 h ago' },
+    { name: 'slightly ahead (another clock)', t: now + 3_000, relative: 'in a few seconds', ago: 'just now' },
+    { name: 'minutes ahead (the next run)', t: now + 5 * 60_000, relative: 'in 5 min', ago: 'just now' },
+    { name: 'not a time', t: 'soon', relative: 'soon', ago: 'soon' },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      expect(relativeTime(c.t, now)).toBe(c.relative);
+      expect(agoTime(c.t, now)).toBe(c.ago);
+    });
+  }
 });

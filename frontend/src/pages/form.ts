@@ -157,6 +157,17 @@ export function formatDateTime(t: number | string | undefined): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/**
+ * agoTime is relativeTime for something that already happened: a time a
+ * little ahead of now (another device's clock, or now taken just before)
+ * reads "just now", never "in a few seconds".
+ */
+export function agoTime(t: number | string | undefined, now: number): string {
+  if (t === undefined || t === '') return relativeTime(t, now);
+  const ms = new Date(t).getTime();
+  return Number.isNaN(ms) ? relativeTime(t, now) : relativeTime(Math.min(ms, now), now);
+}
+
 /** relativeTime says how long ago (or in how long) t is from now, e.g. "5 min ago". */
 export function relativeTime(t: number | string | undefined, now: number): string {
   if (t === undefined || t === '') return 'never';
@@ -165,7 +176,7 @@ export function relativeTime(t: number | string | undefined, now: number): strin
   const diff = Math.round((ms - now) / 1000);
   const abs = Math.abs(diff);
   let text: string;
-  if (abs < 45) return diff >= 0 ? 'in a few seconds' : 'just now';
+  if (abs < 45) return diff > 0 ? 'in a few seconds' : 'just now';
   else if (abs < 90 * 60) text = `${Math.round(abs / 60)} min`;
   else if (abs < 36 * 3600) text = `${Math.round(abs / 3600)} h`;
   else text = `${Math.round(abs / 86400)} days`;
