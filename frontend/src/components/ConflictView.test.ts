@@ -68,4 +68,9 @@ describe('ConflictView', () => {
     await fireEvent.keyDown(screen.getByLabelText('Merged Site'), { key: 'Escape' });
     expect(onclose).toHaveBeenCalledOnce();
   });
+
+  it('links to the record’s form on the Records screen', () => {
+    setup();
+    expect(screen.getByTestId('conflict-record-link').getAttribute('href')).toBe('#/records/inspections/r1');
+  });
 });

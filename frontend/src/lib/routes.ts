@@ -35,3 +35,63 @@ export function routeById(id: RouteId): Route {
 export function hrefFor(id: RouteId): string {
   return `#/${id}`;
 }
+
+/** RecordAddress names one record in an address such as #/records/<collection>/<id>. */
+export interface RecordAddress {
+  collection: string;
+  record_id: string;
+}
+
+/** Where recordAddress points: a collection's list, or one record of it. */
+export interface RecordsTarget {
+  collection: string;
+  /** The record to open; undefined for the collection's list. */
+  record_id?: string | undefined;
+}
+
+function decode(part: string): string | undefined {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return undefined; // a malformed %-escape: not an address this app wrote
+  }
+}
+
+/**
+ * targetFromHash reads the part after the screen in #/<screen>/<collection>[/<id>]
+ * (both URL-encoded, as recordHref and conflictHref write them). undefined
+ * when the hash is for another screen, names no collection or cannot be decoded.
+ */
+function targetFromHash(screen: RouteId, hash: string): RecordsTarget | undefined {
+  const path = hash.replace(/^#\/?/, '').split('?', 1)[0] ?? '';
+  const parts = path.split('/');
+  if (parts[0] !== screen || !parts[1]) return undefined;
+  const collection = decode(parts[1]);
+  // An id may not contain "/" once encoded; anything after it is kept whole.
+  const rest = parts.slice(2).join('/');
+  const record_id = rest ? decode(rest) : undefined;
+  if (collection === undefined || (rest && record_id === undefined)) return undefined;
+  return record_id ? { collection, record_id } : { collection };
+}
+
+/** recordsTargetFromHash reads #/records/<collection>[/<record id>]; undefined for #/records and other screens. */
+export function recordsTargetFromHash(hash: string): RecordsTarget | undefined {
+  return targetFromHash('records', hash);
+}
+
+/** conflictFromHash reads #/conflicts/<collection>/<record id>; undefined when no record is named. */
+export function conflictFromHash(hash: string): RecordAddress | undefined {
+  const t = targetFromHash('conflicts', hash);
+  return t?.record_id ? { collection: t.collection, record_id: t.record_id } : undefined;
+}
+
+/** recordHref is the address of a record's form on the Records screen (the list of its collection without an id). */
+export function recordHref(collection: string, recordId?: string): string {
+  const c = `#/records/${encodeURIComponent(collection)}`;
+  return recordId ? `${c}/${encodeURIComponent(recordId)}` : c;
+}
+
+/** conflictHref is the address of a record's conflict on the Conflicts screen. */
+export function conflictHref(collection: string, recordId: string): string {
+  return `#/conflicts/${encodeURIComponent(collection)}/${encodeURIComponent(recordId)}`;
+}
