@@ -12,7 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { COLLECTIONS, Harness, freePort, waitFor } from '../lib/harness.mjs';
-import { createRecord, gotoScreen, waitRecords } from '../lib/ui.mjs';
+import { createRecord, fieldId, gotoScreen, waitRecords } from '../lib/ui.mjs';
 
 const C = 'inspections';
 const h = new Harness({ prefix: 'refused-' });
@@ -68,6 +68,21 @@ test('changes fieldsync refuses are shown with why, tried again, and discarded o
   assert.match(text, /Risk level must be one of low, medium, not "high"/);
   assert.equal(await quarry.getByTestId('refused-open').getAttribute('href'), `#/records/${C}/${a}`);
   await h.shot(page, 'sync-refused-changes');
+
+  // "Open record" opens the record's form, heading focused, with the
+  // reason in plain words; Cancel goes back to the list's address.
+  await quarry.getByTestId('refused-open').click();
+  const form = page.getByTestId('record-form');
+  await form.waitFor();
+  await waitFor(async () => (await page.evaluate(() => document.activeElement?.id)) === 'record-form-title', {
+    what: "the focus on the record form's heading",
+  });
+  assert.equal(await form.locator(fieldId(C, 'site')).inputValue(), 'Quarry gate');
+  await h.shot(page, 'records-refused-record');
+  await page.getByTestId('record-cancel').click();
+  await waitFor(async () => new URL(page.url()).hash === `#/records/${C}`, { what: 'the address of the list after Cancel' });
+  await gotoScreen(page, 'Sync');
+  await waitFor(async () => (await items().count()) === 2, { what: 'the refused changes listed again' });
 
   // Try again while the declaration still refuses "high": it comes back, marked.
   await quarry.getByRole('button', { name: /^Try again/ }).click();
