@@ -3,16 +3,11 @@
 // differ. Pure functions over the Conflict Go sends (UI.Conflicts already
 // carries every leaf with its document, device, author and edit time).
 
-import { labelFields } from '../lib/labels';
+import { docLabel, labelFields, type RecordLabel } from '../lib/labels';
 import { diffRows } from '../pages/merge';
 import type { Change, Collection, Conflict, Doc, RecordRef } from '../pages/ports';
 
-/** RecordLabel is the text that names a record for people, and where it came from. */
-export interface RecordLabel {
-  text: string;
-  /** The declared field the text was read from. */
-  field: string;
-}
+export type { RecordLabel };
 
 /** LeafSummary is one version of a conflicting record, for people. */
 export interface LeafSummary {
@@ -53,15 +48,9 @@ export function newestDocs(c: Conflict): Doc[] {
  * non-empty string. Undefined when no version has one.
  */
 export function recordLabel(col: Collection | undefined, c: Conflict): RecordLabel | undefined {
-  const fields = labelFields(col);
   for (const doc of newestDocs(c)) {
-    for (const f of fields) {
-      const v = doc[f.name];
-      if (typeof v === 'string' && v.trim() !== '') {
-        const text = v.trim().replace(/\s+/g, ' ');
-        return { text: text.length > MAX_LABEL ? `${text.slice(0, MAX_LABEL - 1)}…` : text, field: f.name };
-      }
-    }
+    const label = docLabel(doc, col, MAX_LABEL);
+    if (label) return label;
   }
   return undefined;
 }

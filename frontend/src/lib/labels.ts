@@ -20,3 +20,28 @@ export function labelFields(col: Collection | undefined): Field[] {
   const byRequired = [...rest.filter((f) => f.required), ...rest.filter((f) => !f.required)];
   return [...title, ...requiredText, ...byRequired];
 }
+
+/** RecordLabel is the text that names a record for people, and the field it came from. */
+export interface RecordLabel {
+  text: string;
+  field: string;
+}
+
+/**
+ * docLabel names a record from one document: the first field of
+ * labelFields holding a non-blank string, on one line and cut to max
+ * characters with an ellipsis. Undefined when none has one.
+ */
+export function docLabel(doc: Record<string, unknown>, col: Collection | undefined, max: number): RecordLabel | undefined {
+  for (const f of labelFields(col)) {
+    const v = doc[f.name];
+    if (typeof v === 'string' && v.trim() !== '') return { text: clip(v, max), field: f.name };
+  }
+  return undefined;
+}
+
+/** clip puts s on one line and cuts it to max characters with an ellipsis. */
+export function clip(s: string, max: number): string {
+  const one = s.trim().replace(/\s+/g, ' ');
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}

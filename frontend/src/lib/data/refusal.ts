@@ -3,7 +3,7 @@
 // invalid record: site is required'); the Sync screen shows what this module
 // makes of them and keeps Go's text under "Details".
 
-import { labelFields } from '../labels';
+import { clip, docLabel } from '../labels';
 import type { Change, Collection } from '../types';
 import type { RejectedChange } from './types';
 
@@ -119,22 +119,14 @@ export function explainRefusal(reason: string, collection?: Collection): Refusal
  */
 export function recordLabel(doc: Record<string, unknown> | undefined, collection?: Collection): string {
   if (!doc) return '';
-  const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
-  for (const f of labelFields(collection)) {
-    const v = text(doc[f.name]);
-    if (v) return clip(v);
-  }
-  for (const v of Object.values(doc)) {
-    const t = text(v);
-    if (t) return clip(t);
-  }
-  return '';
+  const label = docLabel(doc, collection, MAX_LABEL);
+  if (label) return label.text;
+  const first = Object.values(doc).find((v): v is string => typeof v === 'string' && v.trim() !== '');
+  return first === undefined ? '' : clip(first, MAX_LABEL);
 }
 
-function clip(s: string): string {
-  const one = s.replace(/\s+/g, ' ');
-  return one.length > 60 ? `${one.slice(0, 59)}…` : one;
-}
+/** The longest record label on the refused-changes list. */
+const MAX_LABEL = 60;
 
 /** What a refused change did, for people. */
 export type RefusedKind = 'create' | 'edit' | 'delete';
