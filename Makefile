@@ -9,7 +9,7 @@ BIN        := build/bin/fieldsync
 VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -s -w -X github.com/fieldsync/fieldsync/internal/cli.version=$(VERSION)
 
-.PHONY: all setup build frontend run test test-go test-frontend test-desktop test-browser \
+.PHONY: all setup build frontend contract run test test-go test-frontend test-desktop test-browser \
         lint bench deb drillbit drillbit-stop drillbit-auth clean help
 
 all: build
@@ -36,6 +36,9 @@ run: build ## build and open the app against a local Drillbit (started if none i
 
 test: setup ## every test: lint, Go (unit + real Drillbit), frontend, browser, desktop smoke
 	@scripts/test.sh
+
+contract: ## regenerate frontend/src/lib/contract.gen.ts from the Go types of the UI contract
+	@UPDATE_CONTRACT=1 $(GO) test ./app -run TestContractTSIsCurrent -count=1 >/dev/null && echo "wrote frontend/src/lib/contract.gen.ts"
 
 lint: setup ## gofmt, go vet, staticcheck, TypeScript checks
 	@scripts/test.sh lint

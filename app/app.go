@@ -2,17 +2,19 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/service"
 )
 
 // ErrInvalidInput is wrapped by every error a binding returns for input it
-// rejects; nothing is changed when it is returned.
-var ErrInvalidInput = errors.New("invalid input")
+// rejects; nothing is changed when it is returned. It is the service's own
+// sentinel, so input the service refuses is told apart the same way.
+var ErrInvalidInput = service.ErrInvalidInput
 
 // Limits on what the frontend may send to the bindings.
 const (
@@ -38,9 +40,9 @@ type Options struct {
 	// SelfCheckPath, when set, is the file that each accepted self-check
 	// report is written to as JSON (0600, replaced atomically).
 	SelfCheckPath string
-	// Runtime makes the Runtime when Wails starts the window; nil means
-	// NewWailsRuntime.
-	Runtime RuntimeFactory
+	// Window makes the Window when Wails starts the window; nil means
+	// NewWailsWindow.
+	Window WindowFactory
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -52,11 +54,11 @@ type App struct {
 	log           *slog.Logger
 	version       string
 	selfCheckPath string
-	newRuntime    RuntimeFactory
+	newWindow     WindowFactory
 	now           func() time.Time
 
 	mu   sync.Mutex
-	rt   Runtime // nil outside startup..shutdown
+	rt   Window // nil outside startup..shutdown
 	last *SelfCheckReport
 }
 
@@ -66,7 +68,7 @@ func New(opts Options) *App {
 		log:           opts.Logger,
 		version:       opts.Version,
 		selfCheckPath: opts.SelfCheckPath,
-		newRuntime:    opts.Runtime,
+		newWindow:     opts.Window,
 		now:           opts.Now,
 	}
 	if a.log == nil {
@@ -75,8 +77,8 @@ func New(opts Options) *App {
 	if a.version == "" {
 		a.version = "dev"
 	}
-	if a.newRuntime == nil {
-		a.newRuntime = NewWailsRuntime
+	if a.newWindow == nil {
+		a.newWindow = NewWailsWindow
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -86,7 +88,7 @@ func New(opts Options) *App {
 
 // startup is Wails' OnStartup hook: it attaches the runtime for this window.
 func (a *App) startup(wailsCtx context.Context) {
-	rt := a.newRuntime(wailsCtx)
+	rt := a.newWindow(wailsCtx)
 	a.mu.Lock()
 	a.rt = rt
 	a.mu.Unlock()
@@ -102,9 +104,9 @@ func (a *App) shutdown(context.Context) {
 	a.log.Info("desktop window stopped")
 }
 
-// runtime returns the attached Runtime, or nil before startup and after
+// runtime returns the attached Window, or nil before startup and after
 // shutdown.
-func (a *App) runtime() Runtime {
+func (a *App) window() Window {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.rt
@@ -112,14 +114,14 @@ func (a *App) runtime() Runtime {
 
 // emit sends an event when a window is running and drops it otherwise.
 func (a *App) emit(name string, data ...any) {
-	if rt := a.runtime(); rt != nil {
+	if rt := a.window(); rt != nil {
 		rt.EventsEmit(name, data...)
 	}
 }
 
 // quit ends the window's main loop; it reports whether a window was running.
 func (a *App) quit() bool {
-	rt := a.runtime()
+	rt := a.window()
 	if rt == nil {
 		return false
 	}
@@ -129,14 +131,14 @@ func (a *App) quit() bool {
 
 // showWindow brings a hidden window back, e.g. when a second instance starts.
 func (a *App) showWindow() {
-	if rt := a.runtime(); rt != nil {
+	if rt := a.window(); rt != nil {
 		rt.WindowShow()
 	}
 }
 
 // hideWindow hides the window; sync goes on in the background.
 func (a *App) hideWindow() {
-	if rt := a.runtime(); rt != nil {
+	if rt := a.window(); rt != nil {
 		rt.WindowHide()
 	}
 }

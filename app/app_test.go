@@ -17,8 +17,8 @@ import (
 	"github.com/wailsapp/wails/v2/pkg/options"
 )
 
-// fakeRuntime records what App asks of the Wails runtime.
-type fakeRuntime struct {
+// fakeWindow records what App asks of the Wails runtime.
+type fakeWindow struct {
 	mu     sync.Mutex
 	events []fakeEvent
 	shows  int
@@ -31,19 +31,19 @@ type fakeEvent struct {
 	data []any
 }
 
-var _ Runtime = (*fakeRuntime)(nil)
+var _ Window = (*fakeWindow)(nil)
 
-func (f *fakeRuntime) EventsEmit(name string, data ...any) {
+func (f *fakeWindow) EventsEmit(name string, data ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.events = append(f.events, fakeEvent{name: name, data: data})
 }
 
-func (f *fakeRuntime) WindowShow() { f.mu.Lock(); f.shows++; f.mu.Unlock() }
-func (f *fakeRuntime) WindowHide() { f.mu.Lock(); f.hides++; f.mu.Unlock() }
-func (f *fakeRuntime) Quit()       { f.mu.Lock(); f.quits++; f.mu.Unlock() }
+func (f *fakeWindow) WindowShow() { f.mu.Lock(); f.shows++; f.mu.Unlock() }
+func (f *fakeWindow) WindowHide() { f.mu.Lock(); f.hides++; f.mu.Unlock() }
+func (f *fakeWindow) Quit()       { f.mu.Lock(); f.quits++; f.mu.Unlock() }
 
-func (f *fakeRuntime) eventNames() []string {
+func (f *fakeWindow) eventNames() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var names []string
@@ -88,15 +88,15 @@ var fixedNow = time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC)
 
 // newTestApp returns an App logging JSON into the returned buffer, started
 // with a fake runtime.
-func newTestApp(tb testing.TB, selfCheckPath string) (*App, *fakeRuntime, *syncBuffer) {
+func newTestApp(tb testing.TB, selfCheckPath string) (*App, *fakeWindow, *syncBuffer) {
 	tb.Helper()
 	logs := &syncBuffer{}
-	rt := &fakeRuntime{}
+	rt := &fakeWindow{}
 	a := New(Options{
 		Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Version:       "1.2.3",
 		SelfCheckPath: selfCheckPath,
-		Runtime:       func(context.Context) Runtime { return rt },
+		Window:        func(context.Context) Window { return rt },
 		Now:           func() time.Time { return fixedNow },
 	})
 	a.startup(context.Background())
@@ -390,7 +390,7 @@ func TestReportSelfCheckUnwritableFile(t *testing.T) {
 	}
 }
 
-func TestRuntimeLifecycle(t *testing.T) {
+func TestWindowLifecycle(t *testing.T) {
 	t.Parallel()
 	a, rt, _ := newTestApp(t, "")
 
@@ -431,8 +431,8 @@ func TestWailsOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rt := &fakeRuntime{}
-			a := New(Options{Runtime: func(context.Context) Runtime { return rt }})
+			rt := &fakeWindow{}
+			a := New(Options{Window: func(context.Context) Window { return rt }})
 			o := wailsOptions(a, tt.opts, slog.New(slog.DiscardHandler), tt.goos)
 
 			if o.Title != WindowTitle {
@@ -464,7 +464,7 @@ func TestWailsOptions(t *testing.T) {
 				t.Errorf("second instance: shows = %d, want 1", rt.shows)
 			}
 			o.OnShutdown(context.Background())
-			if a.runtime() != nil {
+			if a.window() != nil {
 				t.Error("OnShutdown did not detach the runtime")
 			}
 		})
@@ -576,10 +576,10 @@ func TestEmitter(t *testing.T) {
 	e := NewEmitter(a)
 	e.Emit("sync:status", 1) // nothing attached: dropped, not fatal
 
-	rt := &fakeRuntime{}
-	AttachRuntime(a, rt)
+	rt := &fakeWindow{}
+	AttachWindow(a, rt)
 	e.Emit("sync:status", map[string]int{"pending": 2})
-	AttachRuntime(a, nil)
+	AttachWindow(a, nil)
 	e.Emit("sync:status", 3)
 
 	if len(rt.events) != 1 || rt.events[0].name != "sync:status" {
@@ -603,8 +603,8 @@ func TestWailsOptionsBindsExtraObjects(t *testing.T) {
 func TestHideOnCloseAndMenu(t *testing.T) {
 	t.Parallel()
 	assets := fstest.MapFS{"index.html": {Data: []byte("<html></html>")}}
-	rt := &fakeRuntime{}
-	a := New(Options{Runtime: func(context.Context) Runtime { return rt }})
+	rt := &fakeWindow{}
+	a := New(Options{Window: func(context.Context) Window { return rt }})
 	o := wailsOptions(a, DesktopOptions{Assets: assets, HideOnClose: true}, slog.New(slog.DiscardHandler), "linux")
 	if !o.HideWindowOnClose {
 		t.Fatal("HideWindowOnClose not set: closing the window would stop background sync")

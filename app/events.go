@@ -4,7 +4,7 @@ import "github.com/fieldsync/fieldsync/agent"
 
 // Emitter sends events from Go code that knows nothing of windows, such as
 // the agent, to the page of an App: the desktop window once Wails has started
-// it, or whatever Runtime AttachRuntime attached (the loopback bridge in
+// it, or whatever Window AttachWindow attached (the loopback bridge in
 // `fieldsync serve`). Events sent while nothing is attached are dropped; the
 // page catches up by mirror sequence when it starts.
 //
@@ -26,11 +26,11 @@ func (e *Emitter) Emit(name string, payload any) {
 	e.a.emit(name, payload)
 }
 
-// AttachRuntime attaches rt to a outside Wails, e.g. a Runtime over the
+// AttachWindow attaches rt to a outside Wails, e.g. a Window over the
 // loopback bridge in `fieldsync serve`; nil detaches. In the desktop window
 // Wails' OnStartup attaches the runtime instead. It is a function, not a
 // method, so that the page cannot call it.
-func AttachRuntime(a *App, rt Runtime) {
+func AttachWindow(a *App, rt Window) {
 	a.mu.Lock()
 	a.rt = rt
 	a.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/agent"
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/service"
 	"github.com/fieldsync/fieldsync/store"
 )
 
@@ -39,10 +40,37 @@ const (
 	DefaultSyncTimeout = 2 * time.Minute
 )
 
+// Service is what UI needs of the application service; *service.Service
+// implements it and tests use fakes. Every method gets a context that
+// bounds it; errors keep their sentinels (store.ErrNotFound,
+// agent.ErrNoConflict, ...) so that UI can word them for people.
+type Service interface {
+	Info(ctx context.Context) (service.Info, error)
+	Accept(ctx context.Context, changes []store.Change) (store.AppendResult, error)
+	MirrorSince(ctx context.Context, after uint64, limit int) (service.MirrorPage, error)
+	Records(ctx context.Context, collection, after string, limit int) (service.RecordPage, error)
+	Record(ctx context.Context, collection, id string) (store.Record, error)
+	History(ctx context.Context, collection, id string) (service.History, error)
+	PendingIDs(ctx context.Context) ([]service.PendingRecords, error)
+	Status(ctx context.Context) (agent.Status, error)
+	SyncNow(ctx context.Context) (agent.Report, error)
+	Conflicts(ctx context.Context, f service.ConflictFilter) ([]store.Conflict, error)
+	Conflict(ctx context.Context, collection, id string) (store.Conflict, error)
+	Resolve(ctx context.Context, collection, id string, choice agent.Choice) (store.Change, error)
+	KeepBoth(ctx context.Context, collection, id string) (service.KeepBothResult, error)
+	ResolveMany(ctx context.Context, items []service.RecordRef, take string) (service.ResolveManyResult, error)
+	Settings(ctx context.Context) (service.SettingsView, error)
+	SaveSettings(ctx context.Context, s service.Settings) (service.SettingsView, error)
+	SetPassword(ctx context.Context, password string) (service.PasswordResult, error)
+	TestConnection(ctx context.Context, s service.Settings) ([]service.Check, error)
+}
+
+var _ Service = (*service.Service)(nil)
+
 // UIOptions configures a UI.
 type UIOptions struct {
-	// Backend does the work. Required.
-	Backend Backend
+	// Service does the work. Required.
+	Service Service
 	// Logger receives the calls' failures; nil discards them.
 	Logger *slog.Logger
 	// CallTimeout bounds one call; zero means DefaultCallTimeout.
@@ -59,25 +87,25 @@ type UIOptions struct {
 
 // UI is the bound object with the data methods of the fieldsync UI
 // (window.go.app.UI.<Method> in the window, POST /api/call/UI.<Method>
-// through the bridge). Each method checks its input, calls the Backend with
+// through the bridge). Each method checks its input, calls the Service with
 // a context bounded by a timeout and ended by UIOptions.Done, and turns errors into
 // sentences for people; input it rejects wraps ErrInvalidInput and changes
 // nothing. Methods take no context because Wails cannot bind one.
 type UI struct {
-	b           Backend
+	svc         Service
 	log         *slog.Logger
 	callTimeout time.Duration
 	syncTimeout time.Duration
 	done        <-chan struct{}
 }
 
-// NewUI returns a UI over opts.Backend.
+// NewUI returns a UI over opts.Service.
 func NewUI(opts UIOptions) (*UI, error) {
-	if opts.Backend == nil {
-		return nil, errors.New("app: UI needs a Backend")
+	if opts.Service == nil {
+		return nil, errors.New("app: UI needs a Service")
 	}
 	u := &UI{
-		b:           opts.Backend,
+		svc:         opts.Service,
 		log:         opts.Logger,
 		callTimeout: opts.CallTimeout,
 		syncTimeout: opts.SyncTimeout,
@@ -131,8 +159,8 @@ func run[T any](u *UI, op string, d time.Duration, fn func(ctx context.Context) 
 }
 
 // Info describes this device, its collections and where changes go.
-func (u *UI) Info() (Info, error) {
-	return run(u, "info", u.callTimeout, u.b.Info)
+func (u *UI) Info() (service.Info, error) {
+	return run(u, "info", u.callTimeout, u.svc.Info)
 }
 
 // Accept journals changes from the UI's outbox: each change is accepted,
@@ -146,38 +174,38 @@ func (u *UI) Accept(changes []store.Change) (store.AppendResult, error) {
 		return store.AppendResult{Results: []store.ChangeResult{}}, nil
 	}
 	return run(u, "save changes", u.callTimeout, func(ctx context.Context) (store.AppendResult, error) {
-		return u.b.Accept(ctx, changes)
+		return u.svc.Accept(ctx, changes)
 	})
 }
 
 // MirrorSince returns the changes applied after mirror sequence after, at
 // most limit of them (0 means DefaultPageLimit). Truncated in the answer
 // means the UI must rebuild from Records.
-func (u *UI) MirrorSince(after uint64, limit int) (MirrorPage, error) {
+func (u *UI) MirrorSince(after uint64, limit int) (service.MirrorPage, error) {
 	limit, err := pageLimit("mirror since", limit)
 	if err != nil {
-		return MirrorPage{}, err
+		return service.MirrorPage{}, err
 	}
-	return run(u, "catch up", u.callTimeout, func(ctx context.Context) (MirrorPage, error) {
-		return u.b.MirrorSince(ctx, after, limit)
+	return run(u, "catch up", u.callTimeout, func(ctx context.Context) (service.MirrorPage, error) {
+		return u.svc.MirrorSince(ctx, after, limit)
 	})
 }
 
 // Records returns one page of a collection's records, deleted ones
 // included, in record-id order after the id after ("" = from the start).
-func (u *UI) Records(collection, after string, limit int) (RecordPage, error) {
+func (u *UI) Records(collection, after string, limit int) (service.RecordPage, error) {
 	if err := checkName("records", "collection", collection); err != nil {
-		return RecordPage{}, err
+		return service.RecordPage{}, err
 	}
 	if len(after) > MaxNameLen {
-		return RecordPage{}, invalid("records: the page position is %d bytes, the limit is %d", len(after), MaxNameLen)
+		return service.RecordPage{}, invalid("records: the page position is %d bytes, the limit is %d", len(after), MaxNameLen)
 	}
 	limit, err := pageLimit("records", limit)
 	if err != nil {
-		return RecordPage{}, err
+		return service.RecordPage{}, err
 	}
-	return run(u, "list records of "+collection, u.callTimeout, func(ctx context.Context) (RecordPage, error) {
-		return u.b.Records(ctx, collection, after, limit)
+	return run(u, "list records of "+collection, u.callTimeout, func(ctx context.Context) (service.RecordPage, error) {
+		return u.svc.Records(ctx, collection, after, limit)
 	})
 }
 
@@ -187,39 +215,39 @@ func (u *UI) Record(collection, id string) (store.Record, error) {
 		return store.Record{}, err
 	}
 	return run(u, "read "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (store.Record, error) {
-		return u.b.Record(ctx, collection, id)
+		return u.svc.Record(ctx, collection, id)
 	})
 }
 
 // History returns every change of a record (ascending version) and the
 // resolutions of its conflicts.
-func (u *UI) History(collection, id string) (History, error) {
+func (u *UI) History(collection, id string) (service.History, error) {
 	if err := checkRef("history", collection, id); err != nil {
-		return History{}, err
+		return service.History{}, err
 	}
-	return run(u, "read the history of "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (History, error) {
-		return u.b.History(ctx, collection, id)
+	return run(u, "read the history of "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (service.History, error) {
+		return u.svc.History(ctx, collection, id)
 	})
 }
 
 // PendingIDs lists, per collection, the records with local changes that
 // are not in Drill yet.
-func (u *UI) PendingIDs() ([]PendingRecords, error) {
-	return run(u, "list pending records", u.callTimeout, u.b.PendingIDs)
+func (u *UI) PendingIDs() ([]service.PendingRecords, error) {
+	return run(u, "list pending records", u.callTimeout, u.svc.PendingIDs)
 }
 
 // Status returns the sync status.
 func (u *UI) Status() (agent.Status, error) {
-	return run(u, "read the sync status", u.callTimeout, u.b.Status)
+	return run(u, "read the sync status", u.callTimeout, u.svc.Status)
 }
 
 // SyncNow pushes and pulls once now and reports what moved.
 func (u *UI) SyncNow() (agent.Report, error) {
-	return run(u, "sync", u.syncTimeout, u.b.SyncNow)
+	return run(u, "sync", u.syncTimeout, u.svc.SyncNow)
 }
 
 // Conflicts lists the open conflicts that pass the filter.
-func (u *UI) Conflicts(filter ConflictFilter) ([]store.Conflict, error) {
+func (u *UI) Conflicts(filter service.ConflictFilter) ([]store.Conflict, error) {
 	if filter.Collection != "" {
 		if err := checkName("conflicts", "collection", filter.Collection); err != nil {
 			return nil, err
@@ -232,7 +260,7 @@ func (u *UI) Conflicts(filter ConflictFilter) ([]store.Conflict, error) {
 		return nil, invalid("conflicts: older_than_ms is %d; want 0 or more", filter.OlderThanMS)
 	}
 	return run(u, "list conflicts", u.callTimeout, func(ctx context.Context) ([]store.Conflict, error) {
-		cs, err := u.b.Conflicts(ctx, filter)
+		cs, err := u.svc.Conflicts(ctx, filter)
 		if cs == nil {
 			cs = []store.Conflict{}
 		}
@@ -247,7 +275,7 @@ func (u *UI) Conflict(collection, id string) (store.Conflict, error) {
 		return store.Conflict{}, err
 	}
 	return run(u, "read the conflict of "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (store.Conflict, error) {
-		return u.b.Conflict(ctx, collection, id)
+		return u.svc.Conflict(ctx, collection, id)
 	})
 }
 
@@ -263,46 +291,46 @@ func (u *UI) Resolve(collection, id string, choice agent.Choice) (store.Change, 
 		return store.Change{}, err
 	}
 	return run(u, "resolve "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (store.Change, error) {
-		return u.b.Resolve(ctx, collection, id, choice)
+		return u.svc.Resolve(ctx, collection, id, choice)
 	})
 }
 
 // KeepBoth settles a conflict by keeping the winner in the record and the
 // other edit as a new record with a new id.
-func (u *UI) KeepBoth(collection, id string) (KeepBothResult, error) {
+func (u *UI) KeepBoth(collection, id string) (service.KeepBothResult, error) {
 	if err := checkRef("keep both", collection, id); err != nil {
-		return KeepBothResult{}, err
+		return service.KeepBothResult{}, err
 	}
-	return run(u, "keep both versions of "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (KeepBothResult, error) {
-		return u.b.KeepBoth(ctx, collection, id)
+	return run(u, "keep both versions of "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (service.KeepBothResult, error) {
+		return u.svc.KeepBoth(ctx, collection, id)
 	})
 }
 
 // ResolveMany applies one policy (take "device", "server" or "newest") to a
 // selection of conflicts; each that cannot be settled is reported with why,
 // and does not stop the others.
-func (u *UI) ResolveMany(items []RecordRef, take string) (ResolveManyResult, error) {
+func (u *UI) ResolveMany(items []service.RecordRef, take string) (service.ResolveManyResult, error) {
 	switch take {
 	case "device", "server", "newest":
 	default:
-		return ResolveManyResult{}, invalid("resolve many: take %q is not one of device, server or newest", take)
+		return service.ResolveManyResult{}, invalid("resolve many: take %q is not one of device, server or newest", take)
 	}
 	if len(items) > MaxResolveMany {
-		return ResolveManyResult{}, invalid("resolve many: %d conflicts in one call, the limit is %d", len(items), MaxResolveMany)
+		return service.ResolveManyResult{}, invalid("resolve many: %d conflicts in one call, the limit is %d", len(items), MaxResolveMany)
 	}
 	for i, it := range items {
 		if err := checkRef(fmt.Sprintf("resolve many: item %d", i+1), it.Collection, it.RecordID); err != nil {
-			return ResolveManyResult{}, err
+			return service.ResolveManyResult{}, err
 		}
 	}
 	if len(items) == 0 {
-		return ResolveManyResult{Failed: []ResolveFailure{}}, nil
+		return service.ResolveManyResult{Failed: []service.ResolveFailure{}}, nil
 	}
 	d := u.callTimeout * 4
-	return run(u, "resolve the selected conflicts", d, func(ctx context.Context) (ResolveManyResult, error) {
-		r, err := u.b.ResolveMany(ctx, items, take)
+	return run(u, "resolve the selected conflicts", d, func(ctx context.Context) (service.ResolveManyResult, error) {
+		r, err := u.svc.ResolveMany(ctx, items, take)
 		if r.Failed == nil {
-			r.Failed = []ResolveFailure{}
+			r.Failed = []service.ResolveFailure{}
 		}
 		return r, err
 	})
@@ -310,49 +338,49 @@ func (u *UI) ResolveMany(items []RecordRef, take string) (ResolveManyResult, err
 
 // Settings returns the settings people edit, which of them IT locked, and
 // where the Drill password is.
-func (u *UI) Settings() (SettingsView, error) {
-	return run(u, "read the settings", u.callTimeout, u.b.Settings)
+func (u *UI) Settings() (service.SettingsView, error) {
+	return run(u, "read the settings", u.callTimeout, u.svc.Settings)
 }
 
 // SaveSettings checks s, writes it to the user's settings file and applies
 // it at once (the agent reconnects with the new settings).
-func (u *UI) SaveSettings(s Settings) (SettingsView, error) {
+func (u *UI) SaveSettings(s service.Settings) (service.SettingsView, error) {
 	if err := checkSettings("save settings", s); err != nil {
-		return SettingsView{}, err
+		return service.SettingsView{}, err
 	}
-	return run(u, "save the settings", u.syncTimeout, func(ctx context.Context) (SettingsView, error) {
-		return u.b.SaveSettings(ctx, s)
+	return run(u, "save the settings", u.syncTimeout, func(ctx context.Context) (service.SettingsView, error) {
+		return u.svc.SaveSettings(ctx, s)
 	})
 }
 
 // SetPassword stores the Drill password of the configured user in the OS
 // keyring (or, without one, in a file only this user can read).
-func (u *UI) SetPassword(password string) (PasswordResult, error) {
+func (u *UI) SetPassword(password string) (service.PasswordResult, error) {
 	switch {
 	case password == "":
-		return PasswordResult{}, invalid("set password: the password is empty")
+		return service.PasswordResult{}, invalid("set password: the password is empty")
 	case len(password) > MaxPasswordLen:
-		return PasswordResult{}, invalid("set password: the password is %d bytes, the limit is %d", len(password), MaxPasswordLen)
+		return service.PasswordResult{}, invalid("set password: the password is %d bytes, the limit is %d", len(password), MaxPasswordLen)
 	case !utf8.ValidString(password):
-		return PasswordResult{}, invalid("set password: the password is not valid UTF-8")
+		return service.PasswordResult{}, invalid("set password: the password is not valid UTF-8")
 	case strings.ContainsAny(password, "\r\n\x00"):
-		return PasswordResult{}, invalid("set password: the password holds a line break or NUL")
+		return service.PasswordResult{}, invalid("set password: the password holds a line break or NUL")
 	}
-	return run(u, "store the password", u.callTimeout, func(ctx context.Context) (PasswordResult, error) {
-		return u.b.SetPassword(ctx, password)
+	return run(u, "store the password", u.callTimeout, func(ctx context.Context) (service.PasswordResult, error) {
+		return u.svc.SetPassword(ctx, password)
 	})
 }
 
 // TestConnection checks s against Drill without saving it and reports each
 // check: reach, version, auth, query and workspace.
-func (u *UI) TestConnection(s Settings) ([]Check, error) {
+func (u *UI) TestConnection(s service.Settings) ([]service.Check, error) {
 	if err := checkSettings("test connection", s); err != nil {
 		return nil, err
 	}
-	return run(u, "test the connection", u.syncTimeout, func(ctx context.Context) ([]Check, error) {
-		cs, err := u.b.TestConnection(ctx, s)
+	return run(u, "test the connection", u.syncTimeout, func(ctx context.Context) ([]service.Check, error) {
+		cs, err := u.svc.TestConnection(ctx, s)
 		if cs == nil {
-			cs = []Check{}
+			cs = []service.Check{}
 		}
 		return cs, err
 	})
@@ -360,18 +388,18 @@ func (u *UI) TestConnection(s Settings) ([]Check, error) {
 
 // DescribeSchedule reads a cron spec in words ("every 5 minutes"); a spec
 // that cannot run is described by Error, not by a failed call.
-func (u *UI) DescribeSchedule(spec string) (ScheduleText, error) {
+func (u *UI) DescribeSchedule(spec string) (service.ScheduleText, error) {
 	if len(spec) > MaxNameLen {
-		return ScheduleText{}, invalid("describe schedule: the spec is %d bytes, the limit is %d", len(spec), MaxNameLen)
+		return service.ScheduleText{}, invalid("describe schedule: the spec is %d bytes, the limit is %d", len(spec), MaxNameLen)
 	}
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
-		return ScheduleText{Error: "the schedule is empty: write a cron spec such as \"@every 5m\" or \"*/10 * * * *\""}, nil
+		return service.ScheduleText{Error: "the schedule is empty: write a cron spec such as \"@every 5m\" or \"*/10 * * * *\""}, nil
 	}
 	if err := agent.CheckSpec(spec); err != nil {
-		return ScheduleText{Error: err.Error()}, nil
+		return service.ScheduleText{Error: err.Error()}, nil
 	}
-	return ScheduleText{Text: agent.DescribeSpec(spec)}, nil
+	return service.ScheduleText{Text: agent.DescribeSpec(spec)}, nil
 }
 
 // invalid returns an error wrapping ErrInvalidInput.
@@ -436,7 +464,7 @@ func checkChoice(c agent.Choice) error {
 	return nil
 }
 
-func checkSettings(op string, s Settings) error {
+func checkSettings(op string, s service.Settings) error {
 	if len(s.DrillURLs) > MaxDrillURLs {
 		return invalid("%s: %d Drillbit URLs, the limit is %d", op, len(s.DrillURLs), MaxDrillURLs)
 	}
@@ -458,7 +486,7 @@ func checkSettings(op string, s Settings) error {
 	return nil
 }
 
-// explain words a backend error for people, keeping it matchable with
+// explain words a service error for people, keeping it matchable with
 // errors.Is. Errors caused by what the person sent also wrap ErrInvalidInput.
 func explain(op string, err error) error {
 	var in *inputError

@@ -14,22 +14,23 @@ import (
 	"github.com/fieldsync/fieldsync/agent"
 	"github.com/fieldsync/fieldsync/app/bridge"
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/service"
 	"github.com/fieldsync/fieldsync/store"
 )
 
-// fakeBackend records calls and answers with err when set. It embeds the
+// fakeService records calls and answers with err when set. It embeds the
 // interface so that unexpected calls panic.
-type fakeBackend struct {
-	Backend
+type fakeService struct {
+	Service
 	mu    sync.Mutex
 	calls []string
 	err   error
 	block bool // wait for the call's context to end
 }
 
-var _ Backend = (*fakeBackend)(nil)
+var _ Service = (*fakeService)(nil)
 
-func (f *fakeBackend) record(ctx context.Context, name string) error {
+func (f *fakeService) record(ctx context.Context, name string) error {
 	f.mu.Lock()
 	f.calls = append(f.calls, name)
 	f.mu.Unlock()
@@ -40,55 +41,55 @@ func (f *fakeBackend) record(ctx context.Context, name string) error {
 	return f.err
 }
 
-func (f *fakeBackend) called() []string {
+func (f *fakeService) called() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeBackend) Accept(ctx context.Context, cs []store.Change) (store.AppendResult, error) {
+func (f *fakeService) Accept(ctx context.Context, cs []store.Change) (store.AppendResult, error) {
 	return store.AppendResult{Accepted: len(cs)}, f.record(ctx, "Accept")
 }
 
-func (f *fakeBackend) MirrorSince(ctx context.Context, after uint64, limit int) (MirrorPage, error) {
-	return MirrorPage{LastMSeq: after + uint64(limit)}, f.record(ctx, fmt.Sprintf("MirrorSince %d %d", after, limit))
+func (f *fakeService) MirrorSince(ctx context.Context, after uint64, limit int) (service.MirrorPage, error) {
+	return service.MirrorPage{LastMSeq: after + uint64(limit)}, f.record(ctx, fmt.Sprintf("MirrorSince %d %d", after, limit))
 }
 
-func (f *fakeBackend) Records(ctx context.Context, c, after string, limit int) (RecordPage, error) {
-	return RecordPage{}, f.record(ctx, fmt.Sprintf("Records %s %q %d", c, after, limit))
+func (f *fakeService) Records(ctx context.Context, c, after string, limit int) (service.RecordPage, error) {
+	return service.RecordPage{}, f.record(ctx, fmt.Sprintf("Records %s %q %d", c, after, limit))
 }
 
-func (f *fakeBackend) Record(ctx context.Context, c, id string) (store.Record, error) {
+func (f *fakeService) Record(ctx context.Context, c, id string) (store.Record, error) {
 	return store.Record{Collection: c, ID: id}, f.record(ctx, "Record")
 }
 
-func (f *fakeBackend) Resolve(ctx context.Context, c, id string, ch agent.Choice) (store.Change, error) {
+func (f *fakeService) Resolve(ctx context.Context, c, id string, ch agent.Choice) (store.Change, error) {
 	return store.Change{}, f.record(ctx, "Resolve "+string(ch.Take))
 }
 
-func (f *fakeBackend) ResolveMany(ctx context.Context, items []RecordRef, take string) (ResolveManyResult, error) {
-	return ResolveManyResult{Resolved: len(items)}, f.record(ctx, "ResolveMany "+take)
+func (f *fakeService) ResolveMany(ctx context.Context, items []service.RecordRef, take string) (service.ResolveManyResult, error) {
+	return service.ResolveManyResult{Resolved: len(items)}, f.record(ctx, "ResolveMany "+take)
 }
 
-func (f *fakeBackend) Conflicts(ctx context.Context, flt ConflictFilter) ([]store.Conflict, error) {
+func (f *fakeService) Conflicts(ctx context.Context, flt service.ConflictFilter) ([]store.Conflict, error) {
 	return nil, f.record(ctx, "Conflicts")
 }
 
-func (f *fakeBackend) SaveSettings(ctx context.Context, s Settings) (SettingsView, error) {
-	return SettingsView{Settings: s}, f.record(ctx, "SaveSettings")
+func (f *fakeService) SaveSettings(ctx context.Context, s service.Settings) (service.SettingsView, error) {
+	return service.SettingsView{Settings: s}, f.record(ctx, "SaveSettings")
 }
 
-func (f *fakeBackend) SetPassword(ctx context.Context, pw string) (PasswordResult, error) {
-	return PasswordResult{StoredIn: "keyring"}, f.record(ctx, "SetPassword")
+func (f *fakeService) SetPassword(ctx context.Context, pw string) (service.PasswordResult, error) {
+	return service.PasswordResult{StoredIn: "keyring"}, f.record(ctx, "SetPassword")
 }
 
-func (f *fakeBackend) SyncNow(ctx context.Context) (agent.Report, error) {
+func (f *fakeService) SyncNow(ctx context.Context) (agent.Report, error) {
 	return agent.Report{}, f.record(ctx, "SyncNow")
 }
 
-func mustNewUI(tb testing.TB, b Backend, opts UIOptions) *UI {
+func mustNewUI(tb testing.TB, b Service, opts UIOptions) *UI {
 	tb.Helper()
-	opts.Backend = b
+	opts.Service = b
 	u, err := NewUI(opts)
 	if err != nil {
 		tb.Fatal(err)
@@ -96,7 +97,7 @@ func mustNewUI(tb testing.TB, b Backend, opts UIOptions) *UI {
 	return u
 }
 
-func TestUIRejectsBadInputWithoutCallingBackend(t *testing.T) {
+func TestUIRejectsBadInputWithoutCallingService(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("x", MaxNameLen+1)
 	tests := []struct {
@@ -128,18 +129,18 @@ func TestUIRejectsBadInputWithoutCallingBackend(t *testing.T) {
 		}, "merged record"},
 		{"unknown many take", func(u *UI) error { _, err := u.ResolveMany(nil, "merge"); return err }, `take "merge"`},
 		{"bad many item", func(u *UI) error {
-			_, err := u.ResolveMany([]RecordRef{{Collection: "sites", RecordID: "a"}, {Collection: "sites"}}, "newest")
+			_, err := u.ResolveMany([]service.RecordRef{{Collection: "sites", RecordID: "a"}, {Collection: "sites"}}, "newest")
 			return err
 		}, "item 2"},
-		{"negative age", func(u *UI) error { _, err := u.Conflicts(ConflictFilter{OlderThanMS: -5}); return err }, "older_than_ms"},
+		{"negative age", func(u *UI) error { _, err := u.Conflicts(service.ConflictFilter{OlderThanMS: -5}); return err }, "older_than_ms"},
 		{"empty password", func(u *UI) error { _, err := u.SetPassword(""); return err }, "empty"},
 		{"password with newline", func(u *UI) error { _, err := u.SetPassword("a\nb"); return err }, "line break"},
 		{"too many URLs", func(u *UI) error {
-			_, err := u.SaveSettings(Settings{DrillURLs: make([]string, MaxDrillURLs+1)})
+			_, err := u.SaveSettings(service.Settings{DrillURLs: make([]string, MaxDrillURLs+1)})
 			return err
 		}, "17 Drillbit URLs"},
 		{"newline in setting", func(u *UI) error {
-			_, err := u.TestConnection(Settings{Schedule: "@every 5m\n"})
+			_, err := u.TestConnection(service.Settings{Schedule: "@every 5m\n"})
 			return err
 		}, "schedule holds"},
 		{"spec too long", func(u *UI) error { _, err := u.DescribeSchedule(long); return err }, "spec is 201 bytes"},
@@ -147,7 +148,7 @@ func TestUIRejectsBadInputWithoutCallingBackend(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			fb := &fakeBackend{}
+			fb := &fakeService{}
 			err := tt.call(mustNewUI(t, fb, UIOptions{}))
 			if !errors.Is(err, ErrInvalidInput) {
 				t.Fatalf("err = %v, want one wrapping ErrInvalidInput", err)
@@ -164,7 +165,7 @@ func TestUIRejectsBadInputWithoutCallingBackend(t *testing.T) {
 
 func TestUIPassesGoodInput(t *testing.T) {
 	t.Parallel()
-	fb := &fakeBackend{}
+	fb := &fakeService{}
 	u := mustNewUI(t, fb, UIOptions{})
 	if r, err := u.Accept(make([]store.Change, MaxAcceptChanges)); err != nil || r.Accepted != MaxAcceptChanges {
 		t.Fatalf("Accept(1000) = %+v, %v", r, err)
@@ -184,7 +185,7 @@ func TestUIPassesGoodInput(t *testing.T) {
 	if r, err := u.ResolveMany(nil, "newest"); err != nil || r.Failed == nil {
 		t.Fatalf("ResolveMany(nil) = %+v, %v; want failed [] not null", r, err)
 	}
-	if cs, err := u.Conflicts(ConflictFilter{Collection: "sites"}); err != nil || cs == nil {
+	if cs, err := u.Conflicts(service.ConflictFilter{Collection: "sites"}); err != nil || cs == nil {
 		t.Fatalf("Conflicts = %v, %v; want [] not null", cs, err)
 	}
 	want := []string{"Accept", "MirrorSince 7 500", `Records sites "r9" 25`, "Resolve version", "Conflicts"}
@@ -193,7 +194,7 @@ func TestUIPassesGoodInput(t *testing.T) {
 	}
 }
 
-func TestUIExplainsBackendErrors(t *testing.T) {
+func TestUIExplainsServiceErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -213,7 +214,7 @@ func TestUIExplainsBackendErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			u := mustNewUI(t, &fakeBackend{err: tt.err}, UIOptions{})
+			u := mustNewUI(t, &fakeService{err: tt.err}, UIOptions{})
 			_, err := u.Resolve("sites", "r1", agent.Choice{Take: agent.TakeDevice})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want text with %q", err, tt.want)
@@ -232,7 +233,7 @@ func TestUICallsEndWithTimeoutAndDone(t *testing.T) {
 	t.Parallel()
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
-		u := mustNewUI(t, &fakeBackend{block: true}, UIOptions{CallTimeout: time.Millisecond})
+		u := mustNewUI(t, &fakeService{block: true}, UIOptions{CallTimeout: time.Millisecond})
 		_, err := u.Record("sites", "r1")
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "took too long") {
 			t.Fatalf("err = %v, want a deadline explained", err)
@@ -241,7 +242,7 @@ func TestUICallsEndWithTimeoutAndDone(t *testing.T) {
 	t.Run("done", func(t *testing.T) {
 		t.Parallel()
 		done := make(chan struct{})
-		u := mustNewUI(t, &fakeBackend{block: true}, UIOptions{Done: done})
+		u := mustNewUI(t, &fakeService{block: true}, UIOptions{Done: done})
 		close(done)
 		_, err := u.SyncNow()
 		if err == nil || !strings.Contains(err.Error(), "shutting down") {
@@ -252,7 +253,7 @@ func TestUICallsEndWithTimeoutAndDone(t *testing.T) {
 
 func TestUIDescribeSchedule(t *testing.T) {
 	t.Parallel()
-	u := mustNewUI(t, &fakeBackend{}, UIOptions{})
+	u := mustNewUI(t, &fakeService{}, UIOptions{})
 	tests := []struct {
 		spec, text, errText string
 	}{
@@ -276,10 +277,10 @@ func TestUIDescribeSchedule(t *testing.T) {
 	}
 }
 
-func TestNewUINeedsBackend(t *testing.T) {
+func TestNewUINeedsService(t *testing.T) {
 	t.Parallel()
 	if _, err := NewUI(UIOptions{}); err == nil {
-		t.Fatal("NewUI without a Backend succeeded")
+		t.Fatal("NewUI without a Service succeeded")
 	}
 }
 
@@ -287,7 +288,7 @@ func TestUIMethodsAreServable(t *testing.T) {
 	t.Parallel()
 	// The bridge refuses methods it cannot serve, as Wails' binder does;
 	// every UI method must pass.
-	srv, err := bridge.New(bridge.Options{Bound: []any{mustNewUI(t, &fakeBackend{}, UIOptions{})}})
+	srv, err := bridge.New(bridge.Options{Bound: []any{mustNewUI(t, &fakeService{}, UIOptions{})}})
 	if err != nil {
 		t.Fatalf("bridge.New(UI): %v", err)
 	}

@@ -38,9 +38,6 @@ type Env struct {
 	Keyring config.Keyring
 }
 
-// DesktopFunc runs the desktop window until it is closed.
-type DesktopFunc func(ctx context.Context, rt *Runtime) error
-
 // ExitError carries a specific exit code.
 type ExitError struct {
 	Code int
@@ -195,12 +192,12 @@ func parse(fs *flag.FlagSet, args []string) error {
 // user's file (--config, FIELDSYNC_CONFIG or the default) and the environment.
 func sourcesFor(env Env, g *globals) config.Sources {
 	src := config.Sources{Managed: config.ManagedFile(), Env: env.Environ}
-	if v, ok := lookupEnv(env.Environ, "FIELDSYNC_MANAGED_CONFIG"); ok {
+	if v, ok := config.LookupEnv(env.Environ, "FIELDSYNC_MANAGED_CONFIG"); ok {
 		src.Managed = v
 	}
 	if g.configFile != "" {
 		src.User, src.UserRequired = g.configFile, true
-	} else if v, ok := lookupEnv(env.Environ, "FIELDSYNC_CONFIG"); ok {
+	} else if v, ok := config.LookupEnv(env.Environ, "FIELDSYNC_CONFIG"); ok {
 		src.User, src.UserRequired = v, true
 	} else if p, err := config.UserFile(); err == nil {
 		src.User = p
@@ -248,15 +245,6 @@ func loadConfig(env Env, g *globals) (config.Config, error) {
 		return c, err
 	}
 	return c, nil
-}
-
-func lookupEnv(environ []string, key string) (string, bool) {
-	for _, kv := range environ {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok && v != "" {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 // newLogger builds the process logger: text or JSON on w at the set level.

@@ -9,23 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zalando/go-keyring"
+	"github.com/fieldsync/fieldsync/internal/config/configtest"
 )
-
-type memKeyring map[string]string
-
-func (k memKeyring) Get(s, u string) (string, error) {
-	if v, ok := k[s+"/"+u]; ok {
-		return v, nil
-	}
-	return "", keyring.ErrNotFound
-}
-func (k memKeyring) Set(s, u, p string) error { k[s+"/"+u] = p; return nil }
-func (k memKeyring) Delete(s, u string) error { delete(k, s+"/"+u); return nil }
 
 // run executes the command line in a sandboxed environment: HOME and the
 // XDG directories point into a temp dir so no real user file is touched.
-func run(tb testing.TB, kr memKeyring, stdin string, args ...string) (code int, stdout, stderr string) {
+func run(tb testing.TB, kr configtest.Keyring, stdin string, args ...string) (code int, stdout, stderr string) {
 	tb.Helper()
 	home := tb.TempDir()
 	var out, errb bytes.Buffer
@@ -42,7 +31,7 @@ func run(tb testing.TB, kr memKeyring, stdin string, args ...string) (code int, 
 		Keyring: kr,
 	}
 	if kr == nil {
-		env.Keyring = memKeyring{}
+		env.Keyring = configtest.Keyring{}
 	}
 	code = Main(context.Background(), env)
 	return code, out.String(), errb.String()
@@ -119,7 +108,7 @@ func TestSettingsFlagsOverrideFile(t *testing.T) {
 
 func TestLoginStoresPasswordInKeyring(t *testing.T) {
 	t.Parallel()
-	kr := memKeyring{}
+	kr := configtest.Keyring{}
 	cfg := writeConfig(t, `{"drill":{"urls":["http://d:8047"],"auth":"basic","user":"ann"}}`)
 	code, out, errs := run(t, kr, "s3cret pw\n", "login", "--config", cfg)
 	if code != 0 {
@@ -131,7 +120,7 @@ func TestLoginStoresPasswordInKeyring(t *testing.T) {
 	if got := kr["fieldsync/ann@http://d:8047"]; got != "s3cret pw" {
 		t.Errorf("keyring holds %q, want the password", got)
 	}
-	code, _, errs = run(t, memKeyring{}, "", "login", "--config", cfg)
+	code, _, errs = run(t, configtest.Keyring{}, "", "login", "--config", cfg)
 	if code == 0 || !strings.Contains(errs, "no password") {
 		t.Errorf("login with empty stdin: exit %d, stderr %q", code, errs)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent"
+	"github.com/fieldsync/fieldsync/service"
 	"github.com/fieldsync/fieldsync/store"
 )
 
@@ -29,16 +30,16 @@ func runConflicts(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return withParts(ctx, env, g, func(rt *Runtime) error {
+	return withService(ctx, env, g, func(p *process) error {
 		switch sub {
 		case "list":
-			return conflictsList(ctx, env, rt, *collection, g.json)
+			return conflictsList(ctx, env, p.svc, *collection, g.json)
 		case "show":
 			c, id, err := conflictID(fs.Args())
 			if err != nil {
 				return err
 			}
-			cf, err := rt.Store.Conflict(ctx, c, id)
+			cf, err := p.svc.Conflict(ctx, c, id)
 			if err != nil {
 				return fmt.Errorf("conflicts: %s/%s: %w", c, id, err)
 			}
@@ -53,9 +54,6 @@ func runConflicts(ctx context.Context, env Env, args []string) error {
 				return err
 			}
 			choice := agent.Choice{Take: agent.Take(*take), Version: *version, Author: *author}
-			if choice.Author == "" {
-				choice.Author = rt.Config.Author
-			}
 			if *docFile != "" {
 				b, err := os.ReadFile(*docFile)
 				if err != nil {
@@ -63,7 +61,7 @@ func runConflicts(ctx context.Context, env Env, args []string) error {
 				}
 				choice.Doc = json.RawMessage(b)
 			}
-			ch, err := rt.Agent.Resolve(ctx, c, id, choice)
+			ch, err := p.svc.Resolve(ctx, c, id, choice)
 			if err != nil {
 				return fmt.Errorf("conflicts: resolve %s/%s: %w", c, id, err)
 			}
@@ -88,14 +86,14 @@ func conflictID(args []string) (string, string, error) {
 	return c, id, nil
 }
 
-func conflictsList(ctx context.Context, env Env, rt *Runtime, only string, asJSON bool) error {
-	names := rt.Schema.Names()
+func conflictsList(ctx context.Context, env Env, svc *service.Service, only string, asJSON bool) error {
+	names := svc.Schema().Names()
 	if only != "" {
 		names = []string{only}
 	}
 	var all []store.Conflict
 	for _, n := range names {
-		cs, err := rt.Store.Conflicts(ctx, n)
+		cs, err := svc.Store().Conflicts(ctx, n)
 		if err != nil {
 			return fmt.Errorf("conflicts: %w", err)
 		}

@@ -4,44 +4,29 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 
-	"github.com/fieldsync/fieldsync/agent"
-	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/internal/config"
-	"github.com/fieldsync/fieldsync/schema"
-	"github.com/fieldsync/fieldsync/store"
+	"github.com/fieldsync/fieldsync/service"
 )
 
-// Runtime is what a long-running fieldsync process (window, agent, serve)
-// is built from. The process that builds it owns it and closes it.
-type Runtime struct {
-	Config config.Config
-	// Sources are the settings layers Config was loaded from; the settings
-	// UI writes Sources.User.
-	Sources config.Sources
+// Desktop is what the desktop window opens with.
+type Desktop struct {
+	// Service is not open yet: the window opens it once Wails knows this
+	// is the one instance for the data directory.
+	Service *service.Service
 	Logger  *slog.Logger
-	Env     Env
-	// Set by openParts:
-	Store   *store.Store
-	Schema  *schema.Set
-	Drill   *drill.Client // nil when no Drillbit is configured
-	Agent   *agent.Agent
-	Capture *agent.Capture
-	Events  *eventHub
-
-	closers []io.Closer
+	// DataDir is the settings' data directory.
+	DataDir string
+	// Assets is the built web UI.
+	Assets fs.FS
+	// Version is the build's version.
+	Version string
 }
 
-// Close releases the runtime's parts in reverse order of opening.
-func (rt *Runtime) Close() error {
-	var errs []error
-	for i := len(rt.closers) - 1; i >= 0; i-- {
-		errs = append(errs, rt.closers[i].Close())
-	}
-	rt.closers = nil
-	return errors.Join(errs...)
-}
+// DesktopFunc runs the desktop window until it is closed.
+type DesktopFunc func(ctx context.Context, d Desktop) error
 
 func runDesktop(ctx context.Context, env Env, args []string) error {
 	fs, g := newFlagSet(env, "")
@@ -51,18 +36,27 @@ func runDesktop(ctx context.Context, env Env, args []string) error {
 	if env.Desktop == nil {
 		return errors.New("this build has no window: use 'fieldsync serve' or 'fieldsync agent'")
 	}
-	// The store opens once the window knows it is the only instance (see
-	// NewDeferredBackend): a second start only shows the running window.
-	rt, err := openRuntime(ctx, env, g)
+	p, err := openProcess(env, g)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	return env.Desktop(ctx, rt)
+	defer p.Close()
+	return env.Desktop(ctx, Desktop{Service: p.svc, Logger: p.log, DataDir: p.cfg.DataDir, Assets: env.Assets, Version: version})
 }
 
-// openRuntime loads the settings and opens the log file.
-func openRuntime(_ context.Context, env Env, g *globals) (*Runtime, error) {
+// process is what a command runs with: the settings in force, the logger
+// (to the terminal and the log file) and the application service over
+// them, which opens its store only when asked to.
+type process struct {
+	cfg     config.Config
+	log     *slog.Logger
+	svc     *service.Service
+	logFile io.Closer
+}
+
+// openProcess loads the settings, opens the log file and builds the
+// service; the store is not opened yet.
+func openProcess(env Env, g *globals) (*process, error) {
 	c, err := loadConfig(env, g)
 	if err != nil {
 		return nil, err
@@ -71,12 +65,35 @@ func openRuntime(_ context.Context, env Env, g *globals) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{Config: c, Sources: sourcesFor(env, g), Env: env}
-	rt.closers = append(rt.closers, lf)
 	term := c.Log
 	if g.quiet && g.logLevel == "" {
 		term.Level = "warn"
 	}
-	rt.Logger = slog.New(slog.NewMultiHandler(newLogger(env.Stderr, term).Handler(), newLogger(lf, c.Log).Handler()))
-	return rt, nil
+	log := slog.New(slog.NewMultiHandler(newLogger(env.Stderr, term).Handler(), newLogger(lf, c.Log).Handler()))
+	svc := service.New(service.Options{
+		Config:  c,
+		Sources: sourcesFor(env, g),
+		Logger:  log,
+		Keyring: env.Keyring,
+		Version: version,
+	})
+	return &process{cfg: c, log: log, svc: svc, logFile: lf}, nil
+}
+
+// Close closes the service (and its store), then the log file.
+func (p *process) Close() error {
+	return errors.Join(p.svc.Close(), p.logFile.Close())
+}
+
+// withService runs fn with an opened service and closes it after.
+func withService(ctx context.Context, env Env, g *globals, fn func(*process) error) error {
+	p, err := openProcess(env, g)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.svc.Open(ctx); err != nil {
+		return err
+	}
+	return fn(p)
 }

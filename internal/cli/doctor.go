@@ -7,33 +7,26 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/config"
+	"github.com/fieldsync/fieldsync/service"
 )
 
-// checkResult is one line of `fieldsync doctor`.
-type checkResult struct {
-	Name   string `json:"name"`
-	Status string `json:"status"` // ok, warn, fail
-	Detail string `json:"detail"`
-	Hint   string `json:"hint,omitempty"`
-}
-
+// Statuses of a doctor line.
 const (
-	statusOK   = "ok"
-	statusWarn = "warn"
-	statusFail = "fail"
+	statusOK   = service.CheckOK
+	statusWarn = service.CheckWarn
+	statusFail = service.CheckFail
 )
 
 // doctor collects check results.
 type doctor struct {
-	results []checkResult
+	results []service.Check
 }
 
 func (d *doctor) add(name, status, detail, hint string) {
-	d.results = append(d.results, checkResult{name, status, detail, hint})
+	d.results = append(d.results, service.Check{Name: name, Status: status, Detail: detail, Hint: hint})
 }
 
 func (d *doctor) failed() int {
@@ -127,12 +120,8 @@ func checkDataDir(d *doctor, dir string) {
 	d.add("data dir", statusOK, dir, "")
 }
 
-func passwordFile(c config.Config) string {
-	return filepath.Join(c.DataDir, "drill-password")
-}
-
 func secretsFor(env Env, c config.Config) config.Secrets {
-	return config.Secrets{Keyring: env.Keyring, Env: env.Environ, PasswordFile: passwordFile(c)}
+	return service.SecretsFor(c, env.Keyring, env.Environ)
 }
 
 func checkPassword(d *doctor, env Env, c config.Config) {
@@ -154,10 +143,4 @@ func checkPassword(d *doctor, env Env, c config.Config) {
 }
 
 // trimErr keeps error text to one line for the doctor table.
-func trimErr(err error) string {
-	s := strings.ReplaceAll(err.Error(), "\n", " ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
-}
+func trimErr(err error) string { return service.OneLine(err) }

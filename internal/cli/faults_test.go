@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/internal/config/configtest"
 	"github.com/fieldsync/fieldsync/internal/drilltest"
 )
 
@@ -37,7 +38,7 @@ func runChild() (int, bool) {
 		return 2, true
 	}
 	return Main(context.Background(), Env{Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Environ: os.Environ(), Keyring: memKeyring{}}), true
+		Environ: os.Environ(), Keyring: configtest.Keyring{}}), true
 }
 
 // startChild starts `fieldsync <cmd> <device flags>` as a separate process.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/agent"
 	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/internal/config/configtest"
 	"github.com/fieldsync/fieldsync/internal/drilltest"
 )
 
@@ -57,7 +58,7 @@ func (d *device) run(stdin string, cmd ...string) (int, string, string) {
 	}
 	args := append(append(append([]string{}, cmd[:n]...), d.args...), cmd[n:]...)
 	code := Main(context.Background(), Env{Args: args, Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		Environ: d.env, Keyring: memKeyring{}})
+		Environ: d.env, Keyring: configtest.Keyring{}})
 	return code, out.String(), errb.String()
 }
 

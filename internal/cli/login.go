@@ -31,12 +31,13 @@ func runLogin(_ context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	where, err := secretsFor(env, c).SetDrillPassword(c.Drill, pw)
+	secrets := secretsFor(env, c)
+	where, err := secrets.SetDrillPassword(c.Drill, pw)
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
 	if where == "file" {
-		fmt.Fprintf(env.Stdout, "No OS keyring is available: the password was saved to %s (mode 0600).\n", passwordFile(c))
+		fmt.Fprintf(env.Stdout, "No OS keyring is available: the password was saved to %s (mode 0600).\n", secrets.PasswordFile)
 		return nil
 	}
 	fmt.Fprintln(env.Stdout, "Password saved in the OS keyring.")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/fieldsync/fieldsync/service"
 	"github.com/fieldsync/fieldsync/store"
 )
 
@@ -36,8 +37,8 @@ func runImport(ctx context.Context, env Env, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	return withParts(ctx, env, g, func(rt *Runtime) error {
-		sum, err := importRecords(ctx, rt, *collection, *idField, in, env.Stderr)
+	return withService(ctx, env, g, func(p *process) error {
+		sum, err := importRecords(ctx, p.svc, *collection, *idField, in, env.Stderr)
 		if g.json {
 			_ = printJSON(env.Stdout, sum)
 		} else {
@@ -62,7 +63,7 @@ type importSummary struct {
 // importRecords reads JSON lines and journals each record through the same
 // checks as an edit in the app. A bad line is reported with its number and
 // skipped; the others are imported.
-func importRecords(ctx context.Context, rt *Runtime, collection, idField string, in io.Reader, report io.Writer) (importSummary, error) {
+func importRecords(ctx context.Context, svc *service.Service, collection, idField string, in io.Reader, report io.Writer) (importSummary, error) {
 	var sum importSummary
 	var batch []store.Change
 	lineOf := map[string]int{} // change id -> line, for messages
@@ -71,7 +72,7 @@ func importRecords(ctx context.Context, rt *Runtime, collection, idField string,
 		if len(batch) == 0 {
 			return nil
 		}
-		res, err := rt.Capture.Accept(ctx, batch)
+		res, err := svc.Accept(ctx, batch)
 		if err != nil {
 			return fmt.Errorf("import: line %d: %w", lineOf[batch[0].ChangeID], err)
 		}
@@ -103,7 +104,7 @@ func importRecords(ctx context.Context, rt *Runtime, collection, idField string,
 		}
 		var ch store.Change
 		if err == nil {
-			ch, err = rt.Capture.Prepare(ctx, collection, id, store.OpPut, append(json.RawMessage(nil), line...))
+			ch, err = svc.Prepare(ctx, collection, id, store.OpPut, append(json.RawMessage(nil), line...))
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -165,19 +166,19 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	if *collection == "" {
 		return fmt.Errorf("%w: export --collection NAME", errUsage)
 	}
-	return withParts(ctx, env, g, func(rt *Runtime) error {
-		if _, err := rt.Schema.Collection(*collection); err != nil {
+	return withService(ctx, env, g, func(p *process) error {
+		if _, err := p.svc.Schema().Collection(*collection); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
 		w := bufio.NewWriter(env.Stdout)
 		defer w.Flush()
 		page := store.Page{Limit: 1000}
 		for {
-			p, err := rt.Store.Records(ctx, *collection, page)
+			pg, err := p.svc.Store().Records(ctx, *collection, page)
 			if err != nil {
 				return fmt.Errorf("export: %w", err)
 			}
-			for _, r := range p.Records {
+			for _, r := range pg.Records {
 				var line []byte
 				if *withMeta {
 					line, err = json.Marshal(r)
@@ -190,10 +191,10 @@ func runExport(ctx context.Context, env Env, args []string) error {
 				w.Write(line)
 				w.WriteByte('\n')
 			}
-			if p.Next == "" {
+			if pg.Next == "" {
 				return nil
 			}
-			page.After = p.Next
+			page.After = pg.Next
 		}
 	})
 }

@@ -19,15 +19,15 @@ const serveShutdown = 10 * time.Second
 
 var _ agent.Events = (*bridge.Server)(nil)
 
-// bridgeRuntime is the App's Runtime in serve mode: events go to the
+// bridgeWindow is the App's Window in serve mode: events go to the
 // bridge's event stream; there is no window to show, hide or quit.
-type bridgeRuntime struct{ *bridge.Server }
+type bridgeWindow struct{ *bridge.Server }
 
-var _ app.Runtime = bridgeRuntime{}
+var _ app.Window = bridgeWindow{}
 
-func (bridgeRuntime) WindowShow() {}
-func (bridgeRuntime) WindowHide() {}
-func (bridgeRuntime) Quit()       {}
+func (bridgeWindow) WindowShow() {}
+func (bridgeWindow) WindowHide() {}
+func (bridgeWindow) Quit()       {}
 
 // errorStatus answers 400 for input the bindings refused.
 func errorStatus(err error) int {
@@ -45,22 +45,21 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, env, g)
+	p, err := openProcess(env, g)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	b, err := NewBackend(ctx, rt)
-	if err != nil {
+	defer p.Close()
+	if err := p.svc.Open(ctx); err != nil {
 		return err
 	}
-	log := rt.Logger
+	log := p.log
 	a := app.New(app.Options{Logger: log.With("component", "app"), Version: version})
-	ui, err := app.NewUI(app.UIOptions{Backend: b, Logger: log.With("component", "ui"), Done: ctx.Done()})
+	ui, err := app.NewUI(app.UIOptions{Service: p.svc, Logger: log.With("component", "ui"), Done: ctx.Done()})
 	if err != nil {
 		return err
 	}
-	dataDir := rt.Config.DataDir
+	dataDir := p.cfg.DataDir
 	state, err := loadServeState(dataDir)
 	if err != nil {
 		log.Warn("serve: starting with a new key and address", "err", err)
@@ -99,8 +98,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	app.AttachRuntime(a, bridgeRuntime{srv})
-	b.AddEvents(srv)
+	app.AttachWindow(a, bridgeWindow{srv})
+	p.svc.AddEvents(srv)
 	if u, err := url.Parse(srv.URL()); err == nil {
 		state.Addr = u.Host
 	}
@@ -111,18 +110,18 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	// The first line of output is the address to open; scripts read it.
 	fmt.Fprintln(env.Stdout, srv.URL())
 	if u, err := url.Parse(srv.URL()); err == nil {
-		log.Info("serving the UI", "addr", u.Host, "device", rt.Store.DeviceID(), "schedule", !*noAgent)
+		log.Info("serving the UI", "addr", u.Host, "device", p.svc.Store().DeviceID(), "schedule", !*noAgent)
 	}
 	if !*noAgent {
-		if err := b.Start(ctx); err != nil {
+		if err := p.svc.Start(ctx); err != nil {
 			stopServer(srv, log)
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
 	<-ctx.Done()
 	log.Info("serve stopping", "reason", context.Cause(ctx))
-	app.AttachRuntime(a, nil)
-	b.Stop()
+	app.AttachWindow(a, nil)
+	p.svc.Stop()
 	stopServer(srv, log)
 	return nil
 }

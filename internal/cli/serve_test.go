@@ -18,8 +18,9 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/app/bridge"
+	"github.com/fieldsync/fieldsync/internal/config/configtest"
+	"github.com/fieldsync/fieldsync/service"
 	"github.com/fieldsync/fieldsync/store"
 )
 
@@ -35,6 +36,9 @@ type servedUI struct {
 	stderr  *syncBuffer
 	stop    func() int // cancels serve and returns its exit code
 }
+
+// unreachableDrill is a Drillbit URL nothing listens on (the discard port).
+const unreachableDrill = "http://127.0.0.1:9"
 
 func mustServe(tb testing.TB) *servedUI {
 	tb.Helper()
@@ -62,7 +66,7 @@ func mustServeIn(tb testing.TB, home string, extra ...string) *servedUI {
 			Environ: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "cfg"),
 				"FIELDSYNC_MANAGED_CONFIG=" + filepath.Join(home, "managed.json")},
 			Assets:  fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>fieldsync</title>")}},
-			Keyring: memKeyring{},
+			Keyring: configtest.Keyring{},
 		})
 		pw.Close()
 		done <- code
@@ -199,7 +203,7 @@ func TestServeUIOverHTTP(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("UI.Info = %d %s", code, out["error"])
 	}
-	var info app.Info
+	var info service.Info
 	if err := json.Unmarshal(out["result"], &info); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +212,10 @@ func TestServeUIOverHTTP(t *testing.T) {
 	}
 
 	events := s.events()
-	ch := uiChange(t, "sites", "r1", `{"name":"from the browser"}`)
+	// A change made the way the page makes it: with its own clock node.
+	ch := store.Change{ChangeID: "c0ffee00c0ffee00c0ffee00c0ffee01", Collection: "sites", RecordID: "r1", Op: store.OpPut,
+		Doc: json.RawMessage(`{"name":"from the browser"}`), Parents: []string{}, Device: "dev1", EditedAt: time.Now().UnixMilli(),
+		Version: store.Version{WallMS: time.Now().UnixMilli(), Node: "dev1.ui0001"}.String()}
 	code, out = s.call("UI.Accept", []store.Change{ch})
 	if code != http.StatusOK {
 		t.Fatalf("UI.Accept = %d %s", code, out["error"])
@@ -280,7 +287,7 @@ func TestServeUIOverHTTP(t *testing.T) {
 		t.Fatalf("serve exited %d", code)
 	}
 	// serve released the store: the change is in it.
-	st, err := store.Open(context.Background(), filepath.Join(s.dataDir, storeFile), nil)
+	st, err := store.Open(context.Background(), filepath.Join(s.dataDir, service.StoreFile), nil)
 	if err != nil {
 		t.Fatalf("store after serve stopped: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent"
+	"github.com/fieldsync/fieldsync/internal/config"
 )
 
 func printJSON(w io.Writer, v any) error {
@@ -22,13 +23,13 @@ func runSync(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return withParts(ctx, env, g, func(rt *Runtime) error {
-		rep, err := rt.Agent.SyncNow(ctx)
+	return withService(ctx, env, g, func(p *process) error {
+		rep, err := p.svc.SyncNow(ctx)
 		if g.json {
 			_ = printJSON(env.Stdout, struct {
 				Report agent.Report `json:"report"`
 				Status agent.Status `json:"status"`
-			}{rep, rt.Agent.Status()})
+			}{rep, p.svc.Agent().Status()})
 		} else {
 			fmt.Fprintf(env.Stdout, "pushed %d change(s) in %d batch(es); pulled %d change(s) from %d batch(es); %d conflict(s) open",
 				rep.Pushed, rep.Batches, rep.Pulled, rep.PulledBatches, rep.Conflicts)
@@ -41,7 +42,7 @@ func runSync(ctx context.Context, env Env, args []string) error {
 			}
 		}
 		if err != nil {
-			st := rt.Agent.Status()
+			st := p.svc.Agent().Status()
 			if st.LastError != "" {
 				return fmt.Errorf("sync: %s (%w)", st.LastError, err)
 			}
@@ -57,12 +58,12 @@ func runStatus(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return withParts(ctx, env, g, func(rt *Runtime) error {
-		st, err := rt.Agent.RefreshStatus(ctx)
+	return withService(ctx, env, g, func(p *process) error {
+		st, err := p.svc.Agent().RefreshStatus(ctx)
 		if err != nil {
 			return err
 		}
-		stats, err := rt.Store.Stats(ctx)
+		stats, err := p.svc.Store().Stats(ctx)
 		if err != nil {
 			return err
 		}
@@ -74,22 +75,22 @@ func runStatus(ctx context.Context, env Env, args []string) error {
 		}
 		w := env.Stdout
 		fmt.Fprintf(w, "device:     %s\n", st.Device)
-		fmt.Fprintf(w, "drill:      %s\n", drillText(rt))
+		fmt.Fprintf(w, "drill:      %s\n", drillText(p.cfg))
 		fmt.Fprintf(w, "pending:    %d change(s) not yet in Drill\n", st.Pending)
 		fmt.Fprintf(w, "conflicts:  %d open\n", st.Conflicts)
 		for name, cs := range stats.Collections {
 			fmt.Fprintf(w, "records:    %s: %d (%d deleted)\n", name, cs.Live, cs.Deleted)
 		}
-		fmt.Fprintf(w, "store:      %s\n", rt.Store.Path())
+		fmt.Fprintf(w, "store:      %s\n", p.svc.Store().Path())
 		return nil
 	})
 }
 
-func drillText(rt *Runtime) string {
-	if len(rt.Config.Drill.URLs) == 0 {
+func drillText(c config.Config) string {
+	if len(c.Drill.URLs) == 0 {
 		return "not configured (changes stay on this computer)"
 	}
-	return fmt.Sprintf("%v (workspace %s.%s)", rt.Config.Drill.URLs, rt.Config.Drill.Plugin, rt.Config.Drill.Workspace)
+	return fmt.Sprintf("%v (workspace %s.%s)", c.Drill.URLs, c.Drill.Plugin, c.Drill.Workspace)
 }
 
 func runAgent(ctx context.Context, env Env, args []string) error {
@@ -97,21 +98,21 @@ func runAgent(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return withParts(ctx, env, g, func(rt *Runtime) error {
-		rt.Logger.Info("agent starting", "device", rt.Store.DeviceID(), "schedule", rt.Config.Schedule, "drill", rt.Config.Drill.URLs)
-		err := rt.Agent.Start(ctx)
+	return withService(ctx, env, g, func(p *process) error {
+		p.log.Info("agent starting", "device", p.svc.Store().DeviceID(), "schedule", p.cfg.Schedule, "drill", p.cfg.Drill.URLs)
+		err := p.svc.Start(ctx)
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("agent: %w", err)
 		}
 		<-ctx.Done()
 		stopped := make(chan struct{})
-		go func() { rt.Agent.Stop(); close(stopped) }()
+		go func() { p.svc.Stop(); close(stopped) }()
 		select {
 		case <-stopped:
 		case <-time.After(30 * time.Second):
-			rt.Logger.Warn("agent: a sync did not stop within 30s; exiting anyway (it resumes safely next start)")
+			p.log.Warn("agent: a sync did not stop within 30s; exiting anyway (it resumes safely next start)")
 		}
-		rt.Logger.Info("agent stopped")
+		p.log.Info("agent stopped")
 		return nil
 	})
 }

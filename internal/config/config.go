@@ -313,3 +313,14 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// LookupEnv returns the value of key in environ ("KEY=value" entries), and
+// whether it is set to something other than empty.
+func LookupEnv(environ []string, key string) (string, bool) {
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok && v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}

@@ -238,8 +238,14 @@ export interface SyncReport {
   batches: number;
   pulled: number;
   pulled_batches: number;
+  /** Batches listed but not readable yet; tried again next sync. */
+  incomplete: number;
   conflicts: number;
   auto_resolved: number;
+  /** Analyst views in Drill refreshed by this sync. */
+  views_refreshed: number;
+  /** Why the views could not be refreshed, when they could not. */
+  views_error?: string;
   /** Change ids that cannot be written, with why; Go may send null. */
   unpushable: string[] | null;
   /** Epoch milliseconds. */
@@ -262,6 +268,8 @@ export interface ResolveChoice {
   version?: string;
   /** The merged document when take is "merge". */
   doc?: Doc;
+  /** Who resolves; empty means this device's author. */
+  author?: string;
 }
 
 /** The answer of UI.KeepBoth. */

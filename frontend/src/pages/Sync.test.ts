@@ -73,7 +73,7 @@ describe('Sync', () => {
     api.emit('sync:progress', { phase: 'push', done: 30, total: 120 });
     await vi.waitFor(() => expect(screen.getByTestId('sync-progress').textContent).toContain('30 of 120'));
     expect(screen.getByRole('progressbar', { name: 'Sending changes to Drill' })).toBeTruthy();
-    finish({ pushed: 120, batches: 1, pulled: 3, pulled_batches: 1, conflicts: 1, auto_resolved: 0, unpushable: [], started_at: 0, finished_at: 0 });
+    finish({ pushed: 120, batches: 1, pulled: 3, pulled_batches: 1, incomplete: 0, conflicts: 1, auto_resolved: 0, views_refreshed: 0, unpushable: [], started_at: 0, finished_at: 0 });
     await vi.waitFor(() => expect(screen.getByTestId('sync-result').textContent).toContain('120 sent, 3 received; 1 conflict to review'));
     expect(button.disabled).toBe(false);
   });

@@ -1,57 +1,9 @@
-package app
+package service
 
 import (
-	"context"
-
-	"github.com/fieldsync/fieldsync/agent"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/store"
 )
-
-// Backend is what UI needs of the running fieldsync: the store, the agent,
-// the capture path and the settings. internal/cli implements it over its
-// Runtime; tests use the real one over a temporary store. Every method gets a
-// context that bounds it; errors keep their sentinels (store.ErrNotFound,
-// agent.ErrNoConflict, ...) so that UI can word them for people.
-type Backend interface {
-	// Info describes the device, the collections and the Drill settings.
-	Info(ctx context.Context) (Info, error)
-	// Accept journals changes made in the UI, idempotently by change id.
-	Accept(ctx context.Context, changes []store.Change) (store.AppendResult, error)
-	// MirrorSince returns applied changes after a mirror sequence; it wraps
-	// store.ErrMirrorTruncated when the position is no longer kept.
-	MirrorSince(ctx context.Context, after uint64, limit int) (MirrorPage, error)
-	// Records returns one page of a collection's records, deleted ones too.
-	Records(ctx context.Context, collection, after string, limit int) (RecordPage, error)
-	// Record returns one record (store.ErrNotFound when there is none).
-	Record(ctx context.Context, collection, id string) (store.Record, error)
-	// History returns a record's changes and its resolution audit.
-	History(ctx context.Context, collection, id string) (History, error)
-	// PendingIDs lists the records with local changes not yet in Drill.
-	PendingIDs(ctx context.Context) ([]PendingRecords, error)
-	// Status returns the agent's status.
-	Status(ctx context.Context) (agent.Status, error)
-	// SyncNow runs one sync now.
-	SyncNow(ctx context.Context) (agent.Report, error)
-	// Conflicts lists the open conflicts that pass the filter.
-	Conflicts(ctx context.Context, f ConflictFilter) ([]store.Conflict, error)
-	// Conflict returns one open conflict (store.ErrNotFound when none).
-	Conflict(ctx context.Context, collection, id string) (store.Conflict, error)
-	// Resolve settles one conflict as a person chose.
-	Resolve(ctx context.Context, collection, id string, choice agent.Choice) (store.Change, error)
-	// KeepBoth keeps the winner and copies the other leaf into a new record.
-	KeepBoth(ctx context.Context, collection, id string) (KeepBothResult, error)
-	// ResolveMany applies one choice to several conflicts, one by one.
-	ResolveMany(ctx context.Context, items []RecordRef, take string) (ResolveManyResult, error)
-	// Settings returns the editable settings and which of them are locked.
-	Settings(ctx context.Context) (SettingsView, error)
-	// SaveSettings writes the user's settings and applies them at once.
-	SaveSettings(ctx context.Context, s Settings) (SettingsView, error)
-	// SetPassword stores the Drill password for the configured user.
-	SetPassword(ctx context.Context, password string) (PasswordResult, error)
-	// TestConnection checks settings against Drill without saving them.
-	TestConnection(ctx context.Context, s Settings) ([]Check, error)
-}
 
 // Info is what the UI needs to know at start.
 type Info struct {

@@ -1,4 +1,4 @@
-package cli
+package service
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent"
-	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/internal/config"
+	"github.com/fieldsync/fieldsync/internal/config/configtest"
 	"github.com/fieldsync/fieldsync/internal/drilltest"
 	"github.com/fieldsync/fieldsync/store"
 )
@@ -26,24 +26,24 @@ import (
 // unreachableDrill is a Drillbit URL nothing listens on (the discard port).
 const unreachableDrill = "http://127.0.0.1:9"
 
-// testBackend is a Backend over a real store in a temporary directory.
-type testBackend struct {
-	*Backend
-	rt   *Runtime
+// testService is a Service over a real store in a temporary directory.
+type testService struct {
+	*Service
+	opts Options
 	dir  string
 	coll string
-	kr   memKeyring
+	kr   configtest.Keyring
 }
 
-// backendOpts changes what mustOpenBackend builds.
-type backendOpts struct {
+// serviceOpts changes what mustOpenService builds.
+type serviceOpts struct {
 	drillURL   string // default unreachableDrill
 	collection string // default "sites"
 	managed    string // body of the managed settings file, if any
 	basicAuth  bool   // log in as "ann" (no password stored)
 }
 
-func mustOpenBackend(tb testing.TB, o backendOpts) *testBackend {
+func mustOpenService(tb testing.TB, o serviceOpts) *testService {
 	tb.Helper()
 	if o.drillURL == "" {
 		o.drillURL = unreachableDrill
@@ -72,15 +72,14 @@ func mustOpenBackend(tb testing.TB, o backendOpts) *testBackend {
 	if o.basicAuth {
 		c.Drill.Auth, c.Drill.User = "basic", "ann"
 	}
-	kr := memKeyring{}
-	rt := &Runtime{Config: c, Sources: src, Logger: slog.New(slog.DiscardHandler), Env: Env{Keyring: kr}}
-	tb.Cleanup(func() { rt.Close() })
-	b, err := NewBackend(context.Background(), rt)
+	kr := configtest.Keyring{}
+	opts := Options{Config: c, Sources: src, Logger: slog.New(slog.DiscardHandler), Keyring: kr, Version: "test"}
+	s, err := Open(context.Background(), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(b.Stop)
-	return &testBackend{Backend: b, rt: rt, dir: dir, coll: o.collection, kr: kr}
+	tb.Cleanup(func() { s.Close() })
+	return &testService{Service: s, opts: opts, dir: dir, coll: o.collection, kr: kr}
 }
 
 func newID(tb testing.TB) string {
@@ -103,7 +102,7 @@ func uiChange(tb testing.TB, coll, id, doc string, parents ...string) store.Chan
 
 // mustConflict makes record id conflicted: a local create and a concurrent
 // create pulled from device "dev2". It returns the remote leaf.
-func (tb *testBackend) mustConflict(t testing.TB, id string) store.Change {
+func (tb *testService) mustConflict(t testing.TB, id string) store.Change {
 	t.Helper()
 	ctx := context.Background()
 	local := uiChange(t, tb.coll, id, `{"name":"local","visits":1}`)
@@ -113,7 +112,7 @@ func (tb *testBackend) mustConflict(t testing.TB, id string) store.Change {
 	remote := store.Change{ChangeID: newID(t), Collection: tb.coll, RecordID: id, Op: store.OpPut,
 		Doc: json.RawMessage(`{"name":"remote","visits":2}`), Parents: []string{},
 		Version: store.Version{WallMS: time.Now().UnixMilli() - 1000, Node: "dev2"}.String(), Device: "dev2", EditedAt: 1}
-	if _, err := tb.rt.Store.ApplyRemote(ctx, "b1_"+id, []store.Change{remote}); err != nil {
+	if _, err := tb.Store().ApplyRemote(ctx, "b1_"+id, []store.Change{remote}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tb.Conflict(ctx, tb.coll, id); err != nil {
@@ -122,9 +121,9 @@ func (tb *testBackend) mustConflict(t testing.TB, id string) store.Change {
 	return remote
 }
 
-func TestBackendAcceptThenRead(t *testing.T) {
+func TestServiceAcceptThenRead(t *testing.T) {
 	t.Parallel()
-	b := mustOpenBackend(t, backendOpts{})
+	b := mustOpenService(t, serviceOpts{})
 	ctx := context.Background()
 	c1 := uiChange(t, "sites", "r1", `{"name":"one"}`)
 	c2 := uiChange(t, "sites", "r2", `{"name":"two","visits":3}`)
@@ -176,7 +175,7 @@ func TestBackendAcceptThenRead(t *testing.T) {
 	})
 	t.Run("pending", func(t *testing.T) {
 		p, err := b.PendingIDs(ctx)
-		want := []app.PendingRecords{{Collection: "sites", RecordIDs: []string{"r1", "r2"}}}
+		want := []PendingRecords{{Collection: "sites", RecordIDs: []string{"r1", "r2"}}}
 		if err != nil || !reflect.DeepEqual(p, want) {
 			t.Fatalf("PendingIDs = %+v, %v; want %+v", p, err, want)
 		}
@@ -209,23 +208,23 @@ func TestBackendAcceptThenRead(t *testing.T) {
 	})
 }
 
-func TestBackendConflicts(t *testing.T) {
+func TestServiceConflicts(t *testing.T) {
 	t.Parallel()
-	b := mustOpenBackend(t, backendOpts{})
+	b := mustOpenService(t, serviceOpts{})
 	ctx := context.Background()
 	remote := b.mustConflict(t, "r1")
 
 	tests := []struct {
 		name   string
-		filter app.ConflictFilter
+		filter ConflictFilter
 		want   int
 	}{
-		{"all", app.ConflictFilter{}, 1},
-		{"collection", app.ConflictFilter{Collection: "sites"}, 1},
-		{"other collection", app.ConflictFilter{Collection: "trees"}, 0},
-		{"device with a leaf", app.ConflictFilter{Device: "dev2"}, 1},
-		{"device without", app.ConflictFilter{Device: "dev9"}, 0},
-		{"older than an hour", app.ConflictFilter{OlderThanMS: time.Hour.Milliseconds()}, 0},
+		{"all", ConflictFilter{}, 1},
+		{"collection", ConflictFilter{Collection: "sites"}, 1},
+		{"other collection", ConflictFilter{Collection: "trees"}, 0},
+		{"device with a leaf", ConflictFilter{Device: "dev2"}, 1},
+		{"device without", ConflictFilter{Device: "dev9"}, 0},
+		{"older than an hour", ConflictFilter{OlderThanMS: time.Hour.Milliseconds()}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,7 +236,7 @@ func TestBackendConflicts(t *testing.T) {
 	}
 
 	b.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	if cs, err := b.Conflicts(ctx, app.ConflictFilter{OlderThanMS: time.Hour.Milliseconds()}); err != nil || len(cs) != 1 {
+	if cs, err := b.Conflicts(ctx, ConflictFilter{OlderThanMS: time.Hour.Milliseconds()}); err != nil || len(cs) != 1 {
 		t.Fatalf("two hours later, Conflicts(older than 1h) = %d, %v; want 1", len(cs), err)
 	}
 
@@ -268,14 +267,14 @@ func TestBackendConflicts(t *testing.T) {
 // TestBackendHistoryListsOnlyItsRecord checks that a record's history holds
 // its own audit entries, in order, and none of records whose collection or
 // id share a prefix with it.
-func TestBackendHistoryListsOnlyItsRecord(t *testing.T) {
+func TestServiceHistoryListsOnlyItsRecord(t *testing.T) {
 	t.Parallel()
-	b := mustOpenBackend(t, backendOpts{})
+	b := mustOpenService(t, serviceOpts{})
 	ctx := context.Background()
 	note := func(collection, id string) {
 		t.Helper()
 		e := store.AuditEntry{Actor: "bob", Action: "note", Collection: collection, RecordID: id}
-		if _, err := b.rt.Store.AppendAudit(ctx, e); err != nil {
+		if _, err := b.Store().AppendAudit(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -327,9 +326,9 @@ func TestBackendHistoryListsOnlyItsRecord(t *testing.T) {
 	}
 }
 
-func TestBackendKeepBoth(t *testing.T) {
+func TestServiceKeepBoth(t *testing.T) {
 	t.Parallel()
-	b := mustOpenBackend(t, backendOpts{})
+	b := mustOpenService(t, serviceOpts{})
 	ctx := context.Background()
 	remote := b.mustConflict(t, "r1")
 	cf, err := b.Conflict(ctx, "sites", "r1")
@@ -349,7 +348,7 @@ func TestBackendKeepBoth(t *testing.T) {
 	if _, err := b.Record(ctx, "sites", kb.Copy.RecordID); err != nil {
 		t.Errorf("the copy is not in the store: %v", err)
 	}
-	if cs, _ := b.Conflicts(ctx, app.ConflictFilter{}); len(cs) != 0 {
+	if cs, _ := b.Conflicts(ctx, ConflictFilter{}); len(cs) != 0 {
 		t.Errorf("%d conflicts left, want 0", len(cs))
 	}
 	if _, err := b.KeepBoth(ctx, "sites", "r1"); !errors.Is(err, agent.ErrNoConflict) {
@@ -357,7 +356,7 @@ func TestBackendKeepBoth(t *testing.T) {
 	}
 }
 
-func TestBackendResolveMany(t *testing.T) {
+func TestServiceResolveMany(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		take    string
@@ -370,11 +369,11 @@ func TestBackendResolveMany(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.take, func(t *testing.T) {
 			t.Parallel()
-			b := mustOpenBackend(t, backendOpts{})
+			b := mustOpenService(t, serviceOpts{})
 			ctx := context.Background()
 			b.mustConflict(t, "r1")
 			b.mustConflict(t, "r2")
-			items := []app.RecordRef{{Collection: "sites", RecordID: "r1"}, {Collection: "sites", RecordID: "gone"}, {Collection: "sites", RecordID: "r2"}}
+			items := []RecordRef{{Collection: "sites", RecordID: "r1"}, {Collection: "sites", RecordID: "gone"}, {Collection: "sites", RecordID: "r2"}}
 			res, err := b.ResolveMany(ctx, items, tt.take)
 			if err != nil {
 				t.Fatal(err)
@@ -392,10 +391,10 @@ func TestBackendResolveMany(t *testing.T) {
 	}
 }
 
-func TestBackendSettings(t *testing.T) {
+func TestServiceSettings(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := mustOpenBackend(t, backendOpts{managed: `{"schedule":"@every 10m"}`})
+	b := mustOpenService(t, serviceOpts{managed: `{"schedule":"@every 10m"}`})
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +403,7 @@ func TestBackendSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(v.Locked, []string{"schedule"}) || v.Settings.Schedule != "@every 10m" || v.Password != "none" ||
-		v.File != b.rt.Sources.User || v.ScheduleText != "every 10 minutes" {
+		v.File != b.opts.Sources.User || v.ScheduleText != "every 10 minutes" {
 		t.Fatalf("Settings = %+v", v)
 	}
 
@@ -412,21 +411,21 @@ func TestBackendSettings(t *testing.T) {
 		s := v.Settings
 		s.Schedule = "@every 1m"
 		_, err := b.SaveSettings(ctx, s)
-		if !errors.Is(err, app.ErrInvalidInput) || !strings.Contains(err.Error(), "schedule is set by your organisation") {
+		if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "schedule is set by your organisation") {
 			t.Fatalf("err = %v, want the locked key named", err)
 		}
-		if _, err := os.Stat(b.rt.Sources.User); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(b.opts.Sources.User); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the user file was written: %v", err)
 		}
 	})
 	t.Run("bad values refused", func(t *testing.T) {
-		for _, s := range []app.Settings{
+		for _, s := range []Settings{
 			{DrillURLs: []string{"ftp://x"}, Workspace: "fieldsync", Schedule: "@every 10m"},
 			{Workspace: "no spaces please", Schedule: "@every 10m"},
 			{Workspace: "fieldsync", Auth: "basic", Schedule: "@every 10m"},
 			{Workspace: "fieldsync", Schedule: "@every 10m", Collections: filepath.Join(b.dir, "missing.json")},
 		} {
-			if _, err := b.SaveSettings(ctx, s); !errors.Is(err, app.ErrInvalidInput) {
+			if _, err := b.SaveSettings(ctx, s); !errors.Is(err, ErrInvalidInput) {
 				t.Errorf("SaveSettings(%+v) err = %v, want invalid input", s, err)
 			}
 		}
@@ -446,11 +445,11 @@ func TestBackendSettings(t *testing.T) {
 		if b.Agent() == old {
 			t.Error("the agent was not replaced")
 		}
-		fi, err := os.Stat(b.rt.Sources.User)
+		fi, err := os.Stat(b.opts.Sources.User)
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("user file: %v, %v; want 0600", fi, err)
 		}
-		keys, err := config.FileKeys(b.rt.Sources.User)
+		keys, err := config.FileKeys(b.opts.Sources.User)
 		if err != nil || slices.Contains(keys, "schedule") || !slices.Contains(keys, "drill.urls") {
 			t.Errorf("user file keys = %q, %v; want drill.urls and not the locked schedule", keys, err)
 		}
@@ -463,7 +462,7 @@ func TestBackendSettings(t *testing.T) {
 		}
 	})
 	t.Run("password", func(t *testing.T) {
-		if _, err := b.SetPassword(ctx, "pw"); !errors.Is(err, app.ErrInvalidInput) {
+		if _, err := b.SetPassword(ctx, "pw"); !errors.Is(err, ErrInvalidInput) {
 			t.Fatalf("SetPassword with auth none err = %v, want invalid input", err)
 		}
 		cur, err := b.Settings(ctx)
@@ -482,15 +481,15 @@ func TestBackendSettings(t *testing.T) {
 		if v, err := b.Settings(ctx); err != nil || v.Password != "keyring" {
 			t.Errorf("Settings().Password = %q, %v; want keyring", v.Password, err)
 		}
-		if raw, _ := os.ReadFile(b.rt.Sources.User); strings.Contains(string(raw), "s3cret") {
+		if raw, _ := os.ReadFile(b.opts.Sources.User); strings.Contains(string(raw), "s3cret") {
 			t.Error("the password is in the settings file")
 		}
 	})
 }
 
-func TestBackendOpensBeforeThePasswordIsStored(t *testing.T) {
+func TestServiceOpensBeforeThePasswordIsStored(t *testing.T) {
 	t.Parallel()
-	b := mustOpenBackend(t, backendOpts{basicAuth: true})
+	b := mustOpenService(t, serviceOpts{basicAuth: true})
 	ctx := context.Background()
 	if _, err := b.SyncNow(ctx); !errors.Is(err, config.ErrNoPassword) {
 		t.Fatalf("SyncNow err = %v, want ErrNoPassword", err)
@@ -506,15 +505,16 @@ func TestBackendOpensBeforeThePasswordIsStored(t *testing.T) {
 	}
 }
 
-func TestDeferredBackend(t *testing.T) {
+func TestServiceBeforeOpen(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	held := mustOpenBackend(t, backendOpts{})
+	held := mustOpenService(t, serviceOpts{})
 
 	// A second process's view of the same data dir: the store is locked.
-	rt := &Runtime{Config: held.rt.Config, Sources: held.rt.Sources, Logger: slog.New(slog.DiscardHandler), Env: Env{Keyring: memKeyring{}}}
-	t.Cleanup(func() { rt.Close() })
-	b := NewDeferredBackend(rt)
+	opts := held.opts
+	opts.Keyring = configtest.Keyring{}
+	b := New(opts)
+	t.Cleanup(func() { b.Close() })
 	if _, err := b.Info(ctx); !errors.Is(err, errStarting) {
 		t.Fatalf("Info before Open err = %v, want errStarting", err)
 	}
@@ -532,9 +532,9 @@ func TestDeferredBackend(t *testing.T) {
 	}
 }
 
-func TestBackendTestConnectionUnreachable(t *testing.T) {
+func TestServiceTestConnectionUnreachable(t *testing.T) {
 	t.Parallel()
-	b := mustOpenBackend(t, backendOpts{})
+	b := mustOpenService(t, serviceOpts{})
 	ctx := context.Background()
 	v, err := b.Settings(ctx)
 	if err != nil {
@@ -544,23 +544,23 @@ func TestBackendTestConnectionUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(checks) != 1 || checks[0].Name != "reach "+unreachableDrill || checks[0].Status != statusFail || checks[0].Hint == "" {
+	if len(checks) != 1 || checks[0].Name != "reach "+unreachableDrill || checks[0].Status != CheckFail || checks[0].Hint == "" {
 		t.Fatalf("checks = %+v, want one failed reach with a hint", checks)
 	}
 	s := v.Settings
 	s.DrillURLs = nil
 	checks, err = b.TestConnection(ctx, s)
-	if err != nil || len(checks) != 1 || checks[0].Status != statusFail {
+	if err != nil || len(checks) != 1 || checks[0].Status != CheckFail {
 		t.Fatalf("no URL: %+v, %v", checks, err)
 	}
-	if _, err := os.Stat(b.rt.Sources.User); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(b.opts.Sources.User); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("TestConnection wrote the settings: %v", err)
 	}
 }
 
-func TestBackendStartStopAcrossSwaps(t *testing.T) {
+func TestServiceStartStopAcrossSwaps(t *testing.T) {
 	t.Parallel()
-	b := mustOpenBackend(t, backendOpts{})
+	b := mustOpenService(t, serviceOpts{})
 	ctx := context.Background()
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -588,9 +588,9 @@ func TestBackendStartStopAcrossSwaps(t *testing.T) {
 	}
 }
 
-func TestBackendReadsWhileASwapWaitsForASync(t *testing.T) {
+func TestServiceReadsWhileASwapWaitsForASync(t *testing.T) {
 	t.Parallel()
-	b := mustOpenBackend(t, backendOpts{})
+	b := mustOpenService(t, serviceOpts{})
 	ctx := context.Background()
 	v, err := b.Settings(ctx)
 	if err != nil {
@@ -644,10 +644,10 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 
 // TestBackendRealDrill syncs and tests the connection against the real
 // Drillbit.
-func TestBackendRealDrill(t *testing.T) {
+func TestServiceRealDrill(t *testing.T) {
 	t.Parallel()
 	coll := "uiapi_" + newID(t)[:8]
-	b := mustOpenBackend(t, backendOpts{drillURL: drilltest.URL(t), collection: coll})
+	b := mustOpenService(t, serviceOpts{drillURL: drilltest.URL(t), collection: coll})
 	ctx := context.Background()
 	if _, err := b.Accept(ctx, []store.Change{uiChange(t, coll, "r1", `{"name":"one"}`)}); err != nil {
 		t.Fatal(err)
@@ -672,7 +672,7 @@ func TestBackendRealDrill(t *testing.T) {
 	}
 	var names []string
 	for _, c := range checks {
-		if c.Status == statusFail {
+		if c.Status == CheckFail {
 			t.Errorf("check %s failed: %s (%s)", c.Name, c.Detail, c.Hint)
 		}
 		names = append(names, strings.Fields(c.Name)[0])
@@ -685,10 +685,10 @@ func TestBackendRealDrill(t *testing.T) {
 // TestBackendTestConnectionAuth checks the login against the real Drillbit
 // with authentication: the wrong password fails the auth check by name, the
 // right one passes every check.
-func TestBackendTestConnectionAuth(t *testing.T) {
+func TestServiceTestConnectionAuth(t *testing.T) {
 	t.Parallel()
 	url := drilltest.AuthURL(t)
-	b := mustOpenBackend(t, backendOpts{drillURL: url})
+	b := mustOpenService(t, serviceOpts{drillURL: url})
 	ctx := context.Background()
 	v, err := b.Settings(ctx)
 	if err != nil {
@@ -716,7 +716,7 @@ func TestBackendTestConnectionAuth(t *testing.T) {
 		}
 		var failed []string
 		for _, c := range checks {
-			if c.Status == statusFail {
+			if c.Status == CheckFail {
 				failed = append(failed, c.Name)
 			}
 		}
@@ -725,3 +725,5 @@ func TestBackendTestConnectionAuth(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) { drilltest.Main(m) }
