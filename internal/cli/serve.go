@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -54,59 +55,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	log := p.log
-	a := app.New(app.Options{Logger: log.With("component", "app"), Version: version})
-	ui, err := app.NewUI(app.UIOptions{Service: p.svc, Logger: log.With("component", "ui"), Done: ctx.Done()})
-	if err != nil {
-		return err
-	}
-	dataDir := p.cfg.DataDir
-	state, err := loadServeState(dataDir)
-	if err != nil {
-		log.Warn("serve: starting with a new key and address", "err", err)
-	}
-	if *newKey {
-		state = serveState{Addr: state.Addr}
-	}
-	state = state.withSecrets()
-	listen, remembered := *addr, false
-	if listen == "" && state.Addr != "" {
-		listen, remembered = state.Addr, true
-	}
-	start := func(listen string) (*bridge.Server, error) {
-		srv, err := bridge.New(bridge.Options{
-			Bound:        []any{a, ui},
-			Assets:       env.Assets,
-			Addr:         listen,
-			APIKey:       state.APIKey,
-			SessionToken: state.SessionToken,
-			CSRFToken:    state.CSRFToken,
-			Logger:       log.With("component", "bridge"),
-			ErrorStatus:  errorStatus,
-		})
-		if err != nil {
-			return nil, err
-		}
-		return srv, srv.Start(ctx)
-	}
-	srv, err := start(listen)
-	if err != nil && remembered {
-		log.Warn("serve: the address of the last run is not available; serving on a new one. A page still open at the old "+
-			"address keeps the records it has not handed over in that browser until fieldsync serves there again: "+
-			"free the port and restart fieldsync serve, or pass --addr", "last", listen, "err", err)
-		srv, err = start(bridge.DefaultAddr)
-	}
+	state := serveStateFor(p.cfg.DataDir, *newKey, log)
+	srv, a, err := startBrowserTransport(ctx, p, env.Assets, state, *addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	app.AttachWindow(a, bridgeWindow{srv})
-	p.svc.AddEvents(srv)
-	if u, err := url.Parse(srv.URL()); err == nil {
-		state.Addr = u.Host
-	}
-	if err := state.save(dataDir); err != nil {
-		// Serving still works; only the next restart will need the new address.
-		log.Warn("serve: could not remember the address and key for the next run", "err", err)
-	}
+	rememberServe(state, srv.URL(), p.cfg.DataDir, log)
 	// The first line of output is the address to open; scripts read it.
 	fmt.Fprintln(env.Stdout, srv.URL())
 	if u, err := url.Parse(srv.URL()); err == nil {
@@ -124,6 +78,75 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	p.svc.Stop()
 	stopServer(srv, log)
 	return nil
+}
+
+// serveStateFor returns the address and secrets to serve with: those of
+// the last run, with new secrets when asked for or when there were none.
+func serveStateFor(dataDir string, newKey bool, log *slog.Logger) serveState {
+	state, err := loadServeState(dataDir)
+	if err != nil {
+		log.Warn("serve: starting with a new key and address", "err", err)
+	}
+	if newKey {
+		state = serveState{Addr: state.Addr}
+	}
+	return state.withSecrets()
+}
+
+// startBrowserTransport serves the App and the UI over the loopback bridge
+// on addr, else on the address of the last run, else (when that one is
+// taken) on a free port, and sends the service's events to the page.
+func startBrowserTransport(ctx context.Context, p *process, assets fs.FS, state serveState, addr string) (*bridge.Server, *app.App, error) {
+	log := p.log
+	a := app.New(app.Options{Logger: log.With("component", "app"), Version: version})
+	ui, err := app.NewUI(app.UIOptions{Service: p.svc, Logger: log.With("component", "ui"), Done: ctx.Done()})
+	if err != nil {
+		return nil, nil, err
+	}
+	start := func(listen string) (*bridge.Server, error) {
+		srv, err := bridge.New(bridge.Options{
+			Bound:        []any{a, ui},
+			Assets:       assets,
+			Addr:         listen,
+			APIKey:       state.APIKey,
+			SessionToken: state.SessionToken,
+			CSRFToken:    state.CSRFToken,
+			Logger:       log.With("component", "bridge"),
+			ErrorStatus:  errorStatus,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return srv, srv.Start(ctx)
+	}
+	listen, remembered := addr, false
+	if listen == "" && state.Addr != "" {
+		listen, remembered = state.Addr, true
+	}
+	srv, err := start(listen)
+	if err != nil && remembered {
+		log.Warn("serve: the address of the last run is not available; serving on a new one. A page still open at the old "+
+			"address keeps the records it has not handed over in that browser until fieldsync serves there again: "+
+			"free the port and restart fieldsync serve, or pass --addr", "last", listen, "err", err)
+		srv, err = start(bridge.DefaultAddr)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	app.AttachWindow(a, bridgeWindow{srv})
+	p.svc.AddEvents(srv)
+	return srv, a, nil
+}
+
+// rememberServe keeps the address served and the secrets for the next run.
+func rememberServe(state serveState, served, dataDir string, log *slog.Logger) {
+	if u, err := url.Parse(served); err == nil {
+		state.Addr = u.Host
+	}
+	if err := state.save(dataDir); err != nil {
+		// Serving still works; only the next restart will need the new address.
+		log.Warn("serve: could not remember the address and key for the next run", "err", err)
+	}
 }
 
 func stopServer(srv *bridge.Server, log *slog.Logger) {
