@@ -630,3 +630,13 @@ func TestHideOnCloseAndMenu(t *testing.T) {
 		t.Errorf("hides=%d quits=%d, want 1 and 1", rt.hides, rt.quits)
 	}
 }
+
+// lastSelfCheck returns (for tests) the latest accepted report, if any.
+func (a *App) lastSelfCheck() (SelfCheckReport, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		return SelfCheckReport{}, false
+	}
+	return *a.last, true
+}

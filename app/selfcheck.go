@@ -132,16 +132,6 @@ func (a *App) ReportSelfCheck(r SelfCheckResult) error {
 	return nil
 }
 
-// lastSelfCheck returns the latest accepted report, if any.
-func (a *App) lastSelfCheck() (SelfCheckReport, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.last == nil {
-		return SelfCheckReport{}, false
-	}
-	return *a.last, true
-}
-
 // writeJSONFile writes v as indented JSON to path, creating its directory
 // (0700) and replacing the file (0600) atomically so readers never see a
 // partial document.

@@ -100,15 +100,6 @@ func New(opts Options) *Service {
 	return &Service{opts: opts, log: log.With("component", "service"), now: now, swaps: make(chan swapRequest)}
 }
 
-// Open returns a Service over opts with its parts open.
-func Open(ctx context.Context, opts Options) (*Service, error) {
-	s := New(opts)
-	if err := s.Open(ctx); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 // Open opens the store, the declarations and the agent unless they are open.
 func (s *Service) Open(ctx context.Context) error {
 	s.mu.Lock()

@@ -74,11 +74,11 @@ func mustOpenService(tb testing.TB, o serviceOpts) *testService {
 	}
 	kr := configtest.Keyring{}
 	opts := Options{Config: c, Sources: src, Logger: slog.New(slog.DiscardHandler), Keyring: kr, Version: "test"}
-	s, err := Open(context.Background(), opts)
-	if err != nil {
+	s := New(opts)
+	tb.Cleanup(func() { s.Close() })
+	if err := s.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.Close() })
 	return &testService{Service: s, opts: opts, dir: dir, coll: o.collection, kr: kr}
 }
 

@@ -137,13 +137,6 @@ func (h *hub) unsubscribe(c *subscriber) {
 	delete(h.clients, c)
 }
 
-// clientCount reports how many subscribers are connected.
-func (h *hub) clientCount() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.clients)
-}
-
 // parseID reads an id made by this hub.
 func (h *hub) parseID(id string) (uint64, bool) {
 	boot, seq, ok := strings.Cut(id, "-")

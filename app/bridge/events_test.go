@@ -260,3 +260,10 @@ func TestConcurrentEmitKeepsOneOrder(t *testing.T) {
 		last[ev.name] = i
 	}
 }
+
+// clientCount reports how many subscribers are connected.
+func (h *hub) clientCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
+}

@@ -20,9 +20,6 @@ import (
 // version is set at build time with -ldflags -X.
 var version = "dev"
 
-// Version returns the build's version text.
-func Version() string { return version }
-
 // Env is what one run of the command line gets from its process.
 type Env struct {
 	Args    []string
