@@ -77,6 +77,23 @@ fail() {
   exit 1
 }
 
+# Without a display the real binary must say so in one line and exit
+# non-zero, never try GTK and die with a stack trace (IT's first try over
+# SSH); global flags before a command must reach that command.
+nodisp=(env -u DISPLAY -u WAYLAND_DISPLAY HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" XDG_DATA_HOME="$tmp/data")
+if out=$("${nodisp[@]}" "$bin" --data-dir "$tmp/nodisplay" 2>&1); then
+  die "without a display fieldsync exited 0: $out"
+fi
+case $out in
+  *panic*|*goroutine*) die "without a display fieldsync printed a stack trace: $out" ;;
+  *"needs a display"*) ;;
+  *) die "without a display fieldsync said: $out" ;;
+esac
+[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || die "without a display fieldsync printed more than one line: $out"
+out=$("${nodisp[@]}" "$bin" --data-dir "$tmp/nodisplay" --json status 2>&1) || die "fieldsync --data-dir D --json status failed: $out"
+case $out in *'"pending"'*) ;; *) die "fieldsync --data-dir D --json status printed: $out" ;; esac
+rm -rf "$tmp/nodisplay"
+
 # A display of our own; -displayfd picks a free number and tells us.
 Xvfb -displayfd 4 -screen 0 1280x860x24 -nolisten tcp -noreset \
   4>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &

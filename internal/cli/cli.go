@@ -70,8 +70,22 @@ func commands() []command {
 	}
 }
 
-// Main runs the command line and returns the process exit code.
-func Main(ctx context.Context, env Env) int {
+// exitInternal is the exit code of a failure that is fieldsync's own bug
+// (EX_SOFTWARE): a panic that reached Main.
+const exitInternal = 70
+
+// Main runs the command line and returns the process exit code. Whatever
+// happens, a person gets one line on standard error, never a stack trace:
+// a panic is told as an internal error.
+func Main(ctx context.Context, env Env) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			if env.Stderr != nil {
+				fmt.Fprintf(env.Stderr, "fieldsync: internal error: %v (a bug in fieldsync: please report it with the log in the data dir's logs folder)\n", r)
+			}
+			code = exitInternal
+		}
+	}()
 	if env.Stdout == nil {
 		env.Stdout = io.Discard
 	}
@@ -101,21 +115,58 @@ func Main(ctx context.Context, env Env) int {
 
 func dispatch(ctx context.Context, env Env) error {
 	args := env.Args
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
-		return runDesktop(ctx, env, args)
-	}
-	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" {
+	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
 		usage(env.Stdout)
 		return nil
 	}
+	// Global flags may stand before the command, as with git or docker:
+	// "fieldsync --data-dir D serve" is "fieldsync serve --data-dir D".
+	lead, rest := leadingFlags(env, args)
+	if len(rest) == 0 {
+		return runDesktop(ctx, env, args)
+	}
+	name := rest[0]
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, env, args[1:])
+			return c.run(ctx, env, append(lead, rest[1:]...))
 		}
 	}
 	usage(env.Stderr)
 	return fmt.Errorf("%w: unknown command %q", errUsage, name)
+}
+
+// leadingFlags splits args into the flags before the first other word and
+// the rest. A flag that takes a value takes the next word with it unless it
+// is written -flag=value; an unknown flag is kept for the command's own
+// parser to name in its usage error.
+func leadingFlags(env Env, args []string) (lead, rest []string) {
+	fs, _ := newFlagSet(env, "")
+	i := 0
+	for i < len(args) {
+		a := args[i]
+		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		i++
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i < len(args) {
+			i++ // the flag's value
+		}
+	}
+	if i < len(args) && args[i] == "--" {
+		return args[:i], nil
+	}
+	return append([]string(nil), args[:i]...), args[i:]
 }
 
 func usage(w io.Writer) {

@@ -125,3 +125,124 @@ func TestLoginStoresPasswordInKeyring(t *testing.T) {
 		t.Errorf("login with empty stdin: exit %d, stderr %q", code, errs)
 	}
 }
+
+// noPanic fails the test when stderr holds a Go panic or stack trace.
+func noPanic(tb testing.TB, stderr string) {
+	tb.Helper()
+	for _, s := range []string{"panic:", "goroutine ", ".go:", "internal error"} {
+		if strings.Contains(stderr, s) {
+			tb.Fatalf("stderr holds %q:\n%s", s, stderr)
+		}
+	}
+}
+
+// TestEveryCommandRefusesABadFlagByName runs each command as a person might
+// mistype it: one line naming the flag, the usage exit code, no trace.
+func TestEveryCommandRefusesABadFlagByName(t *testing.T) {
+	t.Parallel()
+	for _, c := range commands() {
+		for _, args := range [][]string{
+			{c.name, "--no-such-flag"},
+			{"--no-such-flag", c.name},
+			{"--data-dir", t.TempDir(), c.name, "--no-such-flag=1"},
+		} {
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				t.Parallel()
+				code, _, errs := run(t, nil, "", args...)
+				noPanic(t, errs)
+				if code != 2 || !strings.Contains(errs, "no-such-flag") {
+					t.Errorf("exit %d, stderr %q; want 2 and the flag named", code, errs)
+				}
+			})
+		}
+	}
+}
+
+// TestGlobalFlagsBeforeTheCommand: "fieldsync --data-dir D status" is
+// "fieldsync status --data-dir D", for every kind of flag.
+func TestGlobalFlagsBeforeTheCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"value flag", []string{"--data-dir", dir, "settings"}, `"data_dir": "` + dir + `"`},
+		{"value flag with =", []string{"--data-dir=" + dir, "--device", "dev-x", "settings"}, `"device": "dev-x"`},
+		{"bool flag then value flag", []string{"--json", "--data-dir", dir, "status"}, `"pending": 0`},
+		{"before and after", []string{"--data-dir", dir, "status", "--json"}, `"pending": 0`},
+		{"single dash", []string{"-data-dir", dir, "version"}, "fieldsync "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := run(t, nil, "", tt.args...)
+			noPanic(t, errs)
+			if code != 0 || !strings.Contains(out, tt.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 0 and %q", code, out, errs, tt.want)
+			}
+		})
+	}
+	if code, _, errs := run(t, nil, "", "--data-dir", dir, "frobnicate"); code != 2 || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command after flags: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestNoDisplaySaysSoInOneLine: without a display the window is never
+// tried; the person is told what to run instead.
+func TestNoDisplaySaysSoInOneLine(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{nil, {"--data-dir", t.TempDir()}, {"--log-level", "debug"}} {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), Env{
+			Args: args, Stdout: &out, Stderr: &errb, Keyring: configtest.Keyring{},
+			Environ: []string{"HOME=" + t.TempDir(), "FIELDSYNC_MANAGED_CONFIG=/nonexistent"},
+			Desktop: func(context.Context, Desktop) error {
+				t.Fatal("the window was opened without a display")
+				return nil
+			},
+		})
+		errs := errb.String()
+		noPanic(t, errs)
+		if code == 0 || strings.Count(strings.TrimSpace(errs), "\n") != 0 ||
+			!strings.Contains(errs, "needs a display") || !strings.Contains(errs, "fieldsync serve") || !strings.Contains(errs, "fieldsync agent") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+}
+
+// TestPanicIsOneLine: a bug that panics is told in one line with its own
+// exit code, not a stack trace.
+func TestPanicIsOneLine(t *testing.T) {
+	t.Parallel()
+	var errb bytes.Buffer
+	code := Main(context.Background(), Env{
+		Stderr: &errb, Keyring: configtest.Keyring{},
+		Environ: []string{"HOME=" + t.TempDir(), "DISPLAY=:99", "FIELDSYNC_MANAGED_CONFIG=/nonexistent"},
+		Desktop: func(context.Context, Desktop) error { panic("failed to init GTK") },
+	})
+	if code != exitInternal || strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 || !strings.Contains(errb.String(), "failed to init GTK") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+func TestHasDisplay(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env  []string
+		goos string
+		want bool
+	}{
+		{nil, "linux", false},
+		{[]string{"DISPLAY="}, "linux", false},
+		{[]string{"DISPLAY=:0"}, "linux", true},
+		{[]string{"WAYLAND_DISPLAY=wayland-0"}, "linux", true},
+		{nil, "windows", true},
+		{nil, "darwin", true},
+	}
+	for _, tt := range tests {
+		if got := hasDisplay(tt.env, tt.goos); got != tt.want {
+			t.Errorf("hasDisplay(%v, %s) = %v, want %v", tt.env, tt.goos, got, tt.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"runtime"
 
 	"github.com/fieldsync/fieldsync/internal/config"
 	"github.com/fieldsync/fieldsync/service"
@@ -36,12 +37,29 @@ func runDesktop(ctx context.Context, env Env, args []string) error {
 	if env.Desktop == nil {
 		return errors.New("this build has no window: use 'fieldsync serve' or 'fieldsync agent'")
 	}
+	if !hasDisplay(env.Environ, runtime.GOOS) {
+		return errors.New("the window needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set: " +
+			"run 'fieldsync serve' to use fieldsync in a browser, or 'fieldsync agent' to sync without a window")
+	}
 	p, err := openProcess(env, g)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
 	return env.Desktop(ctx, Desktop{Service: p.svc, Logger: p.log, DataDir: p.cfg.DataDir, Assets: env.Assets, Version: version})
+}
+
+// hasDisplay reports whether a window can open: on Linux and the BSDs an X
+// or Wayland display must be named in the environment; Windows and macOS
+// always have their own.
+func hasDisplay(environ []string, goos string) bool {
+	switch goos {
+	case "windows", "darwin":
+		return true
+	}
+	_, x := config.LookupEnv(environ, "DISPLAY")
+	_, wl := config.LookupEnv(environ, "WAYLAND_DISPLAY")
+	return x || wl
 }
 
 // process is what a command runs with: the settings in force, the logger
