@@ -120,11 +120,14 @@ type Settings struct {
 // SettingsView is Settings with what the UI shows around them: the keys
 // locked by the managed file, where the password is, and the file written.
 type SettingsView struct {
-	Settings     Settings `json:"settings"`
-	Locked       []string `json:"locked"`
-	Password     string   `json:"password"` // keyring, file, env or none
-	ScheduleText string   `json:"schedule_text"`
-	File         string   `json:"file"`
+	Settings Settings `json:"settings"`
+	Locked   []string `json:"locked"`
+	// LockedBy says for each locked setting where its value comes from,
+	// in plain words ("set by IT in /etc/fieldsync/config.json").
+	LockedBy     map[string]string `json:"locked_by"`
+	Password     string            `json:"password"` // keyring, file, env or none
+	ScheduleText string            `json:"schedule_text"`
+	File         string            `json:"file"`
 }
 
 // PasswordResult says where SetPassword stored the password.

@@ -22,6 +22,9 @@ type Options struct {
 	// writes Sources.User, and the managed file and the environment (Env)
 	// lock the keys they set.
 	Sources config.Sources
+	// Origins says where each settings key not at its default came from,
+	// flags included; nil means what Sources alone tell.
+	Origins map[string]config.Origin
 	// Logger receives the service's logs; nil discards them.
 	Logger *slog.Logger
 	// Keyring is the OS keyring that holds the Drill password; nil means

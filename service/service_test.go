@@ -411,7 +411,7 @@ func TestServiceSettings(t *testing.T) {
 		s := v.Settings
 		s.Schedule = "@every 1m"
 		_, err := b.SaveSettings(ctx, s)
-		if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "schedule is set by your organisation") {
+		if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "schedule is set by IT in") {
 			t.Fatalf("err = %v, want the locked key named", err)
 		}
 		if _, err := os.Stat(b.opts.Sources.User); !errors.Is(err, os.ErrNotExist) {

@@ -28,11 +28,6 @@ var settingKeys = []struct {
 	{"collections", "collections", func(c config.Config) any { return c.Collections }, func(c *config.Config, s Settings) { c.Collections = s.Collections }},
 }
 
-// envOf names the environment variable that sets a settings key, if any.
-func envOf(key string) string {
-	return "FIELDSYNC_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-}
-
 func settingsOf(c config.Config) Settings {
 	s := Settings{
 		DrillURLs: append([]string{}, c.Drill.URLs...), Workspace: c.Drill.Workspace, Auth: c.Drill.Auth,
@@ -41,29 +36,21 @@ func settingsOf(c config.Config) Settings {
 	return s
 }
 
-// locked returns the settings (by UI name) set by the managed file or the
-// environment, which win over the user's file, with where each comes from.
-func (s *Service) locked() (map[string]string, error) {
-	out := map[string]string{}
-	src := s.opts.Sources
-	if src.Managed != "" {
-		keys, err := config.FileKeys(src.Managed)
-		if err != nil {
+// locked returns the settings (by UI name) that cannot be changed from
+// the app, with where each comes from: IT's managed file, an environment
+// variable or a command-line flag.
+func (s *Service) locked() (map[string]config.Origin, error) {
+	origins := s.opts.Origins
+	if origins == nil {
+		var err error
+		if origins, err = config.Origins(s.opts.Sources); err != nil {
 			return nil, err
 		}
-		for _, k := range settingKeys {
-			for _, fk := range keys {
-				if fk == k.key || strings.HasPrefix(k.key, fk+".") {
-					out[k.name] = "your organisation's managed settings (" + src.Managed + ")"
-				}
-			}
-		}
 	}
-	names := config.EnvNames()
+	out := map[string]config.Origin{}
 	for _, k := range settingKeys {
-		env := envOf(k.key)
-		if _, ok := config.LookupEnv(src.Env, env); ok && slices.Contains(names, env) {
-			out[k.name] = "the environment variable " + env
+		if o, ok := origins[k.key]; ok && o.Locked() {
+			out[k.name] = o
 		}
 	}
 	return out, nil
@@ -87,12 +74,14 @@ func (s *Service) view(c config.Config) (SettingsView, error) {
 	v := SettingsView{
 		Settings:     settingsOf(c),
 		Locked:       []string{},
+		LockedBy:     map[string]string{},
 		Password:     "none",
 		ScheduleText: agent.DescribeSpec(c.Schedule),
 		File:         s.opts.Sources.User,
 	}
-	for name := range lk {
+	for name, o := range lk {
 		v.Locked = append(v.Locked, name)
+		v.LockedBy[name] = o.String()
 	}
 	sort.Strings(v.Locked)
 	if c.Drill.Auth != "none" && c.Drill.User != "" {
@@ -140,7 +129,7 @@ func (s *Service) SaveSettings(ctx context.Context, in Settings) (SettingsView, 
 		was, now := k.get(cur.cfg), k.get(next)
 		if from, ok := lk[k.name]; ok {
 			if !equalSetting(was, now) {
-				return SettingsView{}, fmt.Errorf("%s is set by %s and cannot be changed here: %w", k.name, from, ErrInvalidInput)
+				return SettingsView{}, fmt.Errorf("%s is %s and cannot be changed here: %w", k.name, from, ErrInvalidInput)
 			}
 			continue
 		}

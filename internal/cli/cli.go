@@ -236,6 +236,21 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, positional...))
 }
 
+// originsFor says where each key that is not at its default comes from,
+// flags included.
+func originsFor(env Env, g *globals) (map[string]config.Origin, error) {
+	out, err := config.Origins(sourcesFor(env, g))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range g.settingFlags() {
+		if f.value != "" {
+			out[f.key] = config.Origin{Layer: config.LayerFlag, Where: "--" + f.flag}
+		}
+	}
+	return out, nil
+}
+
 // sourcesFor names the settings layers of a run: the managed file, the
 // user's file (--config, FIELDSYNC_CONFIG or the default) and the environment.
 func sourcesFor(env Env, g *globals) config.Sources {
@@ -253,11 +268,34 @@ func sourcesFor(env Env, g *globals) config.Sources {
 	return src
 }
 
-// loadConfig applies the settings layers and then the flags.
+// settingFlags lists the global flags that set a settings key, with the
+// value given (empty when the flag was not given).
+func (g *globals) settingFlags() []struct{ flag, key, value string } {
+	return []struct{ flag, key, value string }{
+		{"data-dir", "data_dir", g.dataDir},
+		{"drill", "drill.urls", g.drill},
+		{"workspace", "drill.workspace", g.workspace},
+		{"device", "device", g.device},
+		{"collections", "collections", g.collections},
+		{"log-level", "log.level", g.logLevel},
+	}
+}
+
+// loadConfig applies the settings layers and then the flags; a flag that
+// tries to change what IT's managed file sets is refused.
 func loadConfig(env Env, g *globals) (config.Config, error) {
-	c, err := config.Load(sourcesFor(env, g))
+	src := sourcesFor(env, g)
+	c, err := config.Load(src)
 	if err != nil {
 		return c, err
+	}
+	for _, f := range g.settingFlags() {
+		if f.value == "" {
+			continue
+		}
+		if err := config.CheckLocked(src, f.key, "the command-line flag --"+f.flag); err != nil {
+			return c, err
+		}
 	}
 	if g.dataDir != "" {
 		c.DataDir = g.dataDir

@@ -246,3 +246,46 @@ func TestHasDisplay(t *testing.T) {
 		}
 	}
 }
+
+// TestManagedSettingsCannotBeOverridden: what IT's managed file sets wins
+// over flags and variables, and `settings` says where each value came from.
+func TestManagedSettingsCannotBeOverridden(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	managed := filepath.Join(home, "managed.json")
+	if err := os.WriteFile(managed, []byte(`{"drill":{"urls":["https://drill.corp:8047"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mainIn := func(env []string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), Env{Args: args, Stdout: &out, Stderr: &errb, Keyring: configtest.Keyring{},
+			Environ: append([]string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "cfg"), "FIELDSYNC_MANAGED_CONFIG=" + managed}, env...)})
+		return code, out.String(), errb.String()
+	}
+	if code, _, errs := mainIn(nil, "settings", "--drill", "http://mine:1"); code != 1 || !strings.Contains(errs, "drill.urls is set by IT in "+managed) || !strings.Contains(errs, "--drill") {
+		t.Errorf("flag over a locked key: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := mainIn([]string{"FIELDSYNC_DRILL_URLS=http://mine:1"}, "status"); code != 1 || !strings.Contains(errs, "FIELDSYNC_DRILL_URLS") || !strings.Contains(errs, "set by IT") {
+		t.Errorf("variable over a locked key: exit %d, stderr %q", code, errs)
+	}
+	code, out, errs := mainIn([]string{"FIELDSYNC_SCHEDULE=@hourly"}, "settings", "--device", "dev-f")
+	if code != 0 {
+		t.Fatalf("settings: exit %d: %s", code, errs)
+	}
+	var got struct {
+		Origins map[string]string `json:"origins"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"drill.urls": "set by IT in " + managed,
+		"schedule":   "set by the environment variable FIELDSYNC_SCHEDULE",
+		"device":     "set by the command-line flag --device",
+	}
+	for k, w := range want {
+		if got.Origins[k] != w {
+			t.Errorf("origins[%s] = %q, want %q (all: %v)", k, got.Origins[k], w, got.Origins)
+		}
+	}
+}

@@ -79,6 +79,10 @@ func openProcess(env Env, g *globals) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
+	origins, err := originsFor(env, g)
+	if err != nil {
+		return nil, err
+	}
 	lf, err := openLogFile(c.DataDir)
 	if err != nil {
 		return nil, err
@@ -91,6 +95,7 @@ func openProcess(env Env, g *globals) (*process, error) {
 	svc := service.New(service.Options{
 		Config:  c,
 		Sources: sourcesFor(env, g),
+		Origins: origins,
 		Logger:  log,
 		Keyring: env.Keyring,
 		Version: version,

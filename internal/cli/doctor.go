@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/config"
@@ -73,6 +74,7 @@ func runDoctor(ctx context.Context, env Env, args []string) error {
 		return &ExitError{Code: 1, Err: fmt.Errorf("doctor: %d check(s) failed", d.failed())}
 	}
 	d.add("settings", statusOK, fmt.Sprintf("device=%q author=%q schedule=%q", c.Device, c.Author, c.Schedule), "")
+	checkOrigins(d, env, g)
 	checkDataDir(d, c.DataDir)
 	checkPassword(d, env, c)
 	for _, chk := range extraChecks() {
@@ -91,6 +93,24 @@ func runDoctor(ctx context.Context, env Env, args []string) error {
 func extraChecks() []func(context.Context, *doctor, Env, config.Config) {
 	return []func(context.Context, *doctor, Env, config.Config){
 		checkSchedule, checkCollections, checkStore, checkDrill,
+	}
+}
+
+// checkOrigins tells where each setting not at its default came from, so
+// IT sees what the managed file, a variable or a flag decided.
+func checkOrigins(d *doctor, env Env, g *globals) {
+	origins, err := originsFor(env, g)
+	if err != nil {
+		d.add("setting sources", statusFail, trimErr(err), "fix the file named above")
+		return
+	}
+	keys := make([]string, 0, len(origins))
+	for k := range origins {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		d.add("setting "+k, statusOK, origins[k].String(), "")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/fieldsync/fieldsync/internal/config"
 )
 
 func runSettings(_ context.Context, env Env, args []string) error {
@@ -15,7 +17,20 @@ func runSettings(_ context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(c, "", "  ")
+	origins, err := originsFor(env, g)
+	if err != nil {
+		return err
+	}
+	// The settings in force, and for each key not at its default where
+	// its value came from ("set by IT in /etc/fieldsync/config.json").
+	out := struct {
+		config.Config
+		Origins map[string]string `json:"origins"`
+	}{Config: c, Origins: map[string]string{}}
+	for k, o := range origins {
+		out.Origins[k] = o.String()
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return fmt.Errorf("settings: %w", err)
 	}

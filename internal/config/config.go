@@ -153,13 +153,18 @@ func Load(src Sources) (Config, error) {
 			return Config{}, err
 		}
 	}
+	if err := applyEnv(&c, src.Env); err != nil {
+		return Config{}, err
+	}
+	// The managed file goes last: what IT set is locked, and a variable
+	// that tries to change it is refused with IT named.
 	if src.Managed != "" {
 		if err := mergeFile(&c, src.Managed, false); err != nil {
 			return Config{}, err
 		}
-	}
-	if err := applyEnv(&c, src.Env); err != nil {
-		return Config{}, err
+		if err := checkEnvLocks(src); err != nil {
+			return Config{}, err
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -202,17 +207,17 @@ func describeJSONError(b []byte, err error) string {
 // envKeys lists the environment variables Load reads, with what each sets.
 // It is a read-only table.
 var envKeys = []struct {
-	name string
-	set  func(*Config, string) error
+	name, key string // the variable and the dotted settings key it sets
+	set       func(*Config, string) error
 }{
-	{"FIELDSYNC_DATA_DIR", func(c *Config, v string) error { c.DataDir = v; return nil }},
-	{"FIELDSYNC_DEVICE", func(c *Config, v string) error { c.Device = v; return nil }},
-	{"FIELDSYNC_COLLECTIONS", func(c *Config, v string) error { c.Collections = v; return nil }},
-	{"FIELDSYNC_SCHEDULE", func(c *Config, v string) error { c.Schedule = v; return nil }},
-	{"FIELDSYNC_DRILL_URLS", func(c *Config, v string) error { c.Drill.URLs = SplitList(v); return nil }},
-	{"FIELDSYNC_DRILL_WORKSPACE", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
-	{"FIELDSYNC_DRILL_LOCATION", func(c *Config, v string) error { c.Drill.Location = v; return nil }},
-	{"FIELDSYNC_DRILL_BATCH_ROWS", func(c *Config, v string) error {
+	{"FIELDSYNC_DATA_DIR", "data_dir", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"FIELDSYNC_DEVICE", "device", func(c *Config, v string) error { c.Device = v; return nil }},
+	{"FIELDSYNC_COLLECTIONS", "collections", func(c *Config, v string) error { c.Collections = v; return nil }},
+	{"FIELDSYNC_SCHEDULE", "schedule", func(c *Config, v string) error { c.Schedule = v; return nil }},
+	{"FIELDSYNC_DRILL_URLS", "drill.urls", func(c *Config, v string) error { c.Drill.URLs = SplitList(v); return nil }},
+	{"FIELDSYNC_DRILL_WORKSPACE", "drill.workspace", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
+	{"FIELDSYNC_DRILL_LOCATION", "drill.location", func(c *Config, v string) error { c.Drill.Location = v; return nil }},
+	{"FIELDSYNC_DRILL_BATCH_ROWS", "drill.batch_rows", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("want a whole number, got %q", v)
@@ -220,10 +225,10 @@ var envKeys = []struct {
 		c.Drill.BatchRows = n
 		return nil
 	}},
-	{"FIELDSYNC_DRILL_USER", func(c *Config, v string) error { c.Drill.User = v; return nil }},
-	{"FIELDSYNC_DRILL_AUTH", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
-	{"FIELDSYNC_DRILL_CA_FILE", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
-	{"FIELDSYNC_LOG_LEVEL", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"FIELDSYNC_DRILL_USER", "drill.user", func(c *Config, v string) error { c.Drill.User = v; return nil }},
+	{"FIELDSYNC_DRILL_AUTH", "drill.auth", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
+	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
+	{"FIELDSYNC_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 }
 
 // EnvNames returns the names of the environment variables Load reads.

@@ -55,9 +55,15 @@ func TestLoadLayers(t *testing.T) {
 			}
 			return ""
 		}},
-		{"env overrides files", Sources{User: user, Managed: managed, Env: []string{"FIELDSYNC_DRILL_URLS=http://x:1, http://y:2", "FIELDSYNC_SCHEDULE=@hourly"}}, func(c Config) string {
+		{"env overrides the user's file", Sources{User: user, Env: []string{"FIELDSYNC_DRILL_URLS=http://x:1, http://y:2", "FIELDSYNC_SCHEDULE=@hourly"}}, func(c Config) string {
 			if strings.Join(c.Drill.URLs, ",") != "http://x:1,http://y:2" || c.Schedule != "@hourly" {
 				return "env not applied"
+			}
+			return ""
+		}},
+		{"env sets what IT did not", Sources{User: user, Managed: managed, Env: []string{"FIELDSYNC_SCHEDULE=@hourly"}}, func(c Config) string {
+			if c.Schedule != "@hourly" || c.Drill.URLs[0] != "https://drill.corp:8047" {
+				return "env or managed not applied"
 			}
 			return ""
 		}},

@@ -248,6 +248,7 @@ export interface Settings {
 export interface SettingsView {
   settings: Settings;
   locked: string[];
+  locked_by: Record<string, string>;
   password: string;
   schedule_text: string;
   file: string;

@@ -315,8 +315,10 @@ export type PasswordStore = 'keyring' | 'file' | 'env' | 'none';
 /** The answer of UI.Settings and UI.SaveSettings. */
 export interface Settings {
   settings: SettingsValues;
-  /** Keys set by IT's managed file: shown read-only. */
+  /** Keys that cannot be changed here (IT's managed file, a variable, a flag): shown read-only. */
   locked: string[];
+  /** For each locked key, where its value comes from in plain words. */
+  locked_by: Record<string, string>;
   password: PasswordStore;
   schedule_text: string;
   /** The config file the settings are saved to. */

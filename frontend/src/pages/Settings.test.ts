@@ -42,11 +42,18 @@ describe('Settings', () => {
     expect(JSON.stringify(api.callsOf('saveSettings'))).not.toContain('s3cret');
   });
 
-  it('shows keys locked by IT read-only with a note', async () => {
+  it('shows locked keys read-only, each with where its value comes from', async () => {
     const api = new FakeApi();
-    api.settings_ = { ...api.settings_, locked: ['workspace', 'auth'] };
+    api.settings_ = {
+      ...api.settings_,
+      locked: ['workspace', 'auth'],
+      locked_by: { workspace: 'set by IT in /etc/fieldsync/config.json', auth: 'set by the environment variable FIELDSYNC_DRILL_AUTH' },
+    };
     await setup(api);
-    expect(screen.getByTestId('locked-note').textContent).toContain('managed by your IT department');
+    expect(screen.getByTestId('locked-note').textContent).toContain('managed settings, an environment variable or a command-line flag');
+    expect(document.querySelector('label[for="set-workspace"]')?.textContent).toContain('set by IT in /etc/fieldsync/config.json');
+    expect(screen.getByText('set by the environment variable FIELDSYNC_DRILL_AUTH')).toBeTruthy();
+    expect(screen.queryByText('set by IT')).toBeNull();
     expect((screen.getByLabelText(/^Workspace/) as HTMLInputElement).readOnly).toBe(true);
     expect((screen.getByTestId('settings-auth-none') as HTMLInputElement).disabled).toBe(true);
     expect((screen.getByLabelText(/Drillbit address/) as HTMLTextAreaElement).readOnly).toBe(false);

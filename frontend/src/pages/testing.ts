@@ -118,6 +118,7 @@ export class FakeApi implements Api {
   settings_: SettingsView = {
     settings: baseSettings,
     locked: [],
+    locked_by: {},
     password: 'keyring',
     schedule_text: 'every 5 minutes',
     file: '/home/ana/.config/fieldsync/config.json',
