@@ -63,18 +63,59 @@ type changeRef struct {
 // The returned error is non-nil only when nothing was stored (I/O failure,
 // full disk, cancelled context); then no result is reported.
 func (s *Store) Append(ctx context.Context, changes []Change) (AppendResult, error) {
-	res, err := s.apply(ctx, changes, Local, "", nil)
+	res, err := s.apply(ctx, changes, applyCall{origin: Local})
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("store: append %d changes: %w", len(changes), err)
 	}
 	return res, nil
 }
 
+// AppendChecked is Append with the caller's own rule for each change, such
+// as its collection's declaration: every change gets Validate, then check,
+// then the store's other rules, and a change that fails one is reported as
+// Rejected with that first reason (check's error is its Err, as returned).
+// So a caller with rules of its own validates each change once, here, and
+// its reasons come after the structural ones. The changes that pass Validate
+// and check are appended as by Append, in one transaction; when none does,
+// nothing is written and no transaction is opened. Results keep the order
+// of changes. check must not modify the change it is given.
+func (s *Store) AppendChecked(ctx context.Context, changes []Change, check func(Change) error) (AppendResult, error) {
+	results := make([]ChangeResult, len(changes))
+	passed := make([]Change, 0, len(changes))
+	at := make([]int, 0, len(changes)) // where each passed change is in changes
+	for i, c := range changes {
+		err := c.Validate()
+		if err == nil {
+			err = check(c)
+		}
+		if err != nil {
+			results[i] = rejected(c.ChangeID, err)
+			continue
+		}
+		passed = append(passed, c)
+		at = append(at, i)
+	}
+	if len(passed) > 0 {
+		res, err := s.apply(ctx, passed, applyCall{origin: Local, validated: true})
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("store: append %d changes: %w", len(passed), err)
+		}
+		for j, r := range res.Results {
+			results[at[j]] = r
+		}
+	}
+	out := AppendResult{Results: make([]ChangeResult, 0, len(results))}
+	for _, r := range results {
+		out.add(r)
+	}
+	return out, nil
+}
+
 // ApplyRemote stores changes pulled from Drill (made on other devices) from
 // the named batch: like Append, but they do not enter the push journal. It is
 // idempotent by change id, so re-applying a batch is harmless.
 func (s *Store) ApplyRemote(ctx context.Context, batch string, changes []Change) (AppendResult, error) {
-	res, err := s.apply(ctx, changes, Remote, batch, nil)
+	res, err := s.apply(ctx, changes, applyCall{origin: Remote, batch: batch})
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("store: apply batch %s: %w", batch, err)
 	}
@@ -91,7 +132,7 @@ func (s *Store) Resolve(ctx context.Context, resolution Change, audit AuditEntry
 	if audit.Actor == "" || audit.Action == "" {
 		return ChangeResult{}, fmt.Errorf("store: resolve %s/%s: the audit entry needs an actor and an action", resolution.Collection, resolution.RecordID)
 	}
-	res, err := s.apply(ctx, []Change{resolution}, Local, "", &audit)
+	res, err := s.apply(ctx, []Change{resolution}, applyCall{origin: Local, audit: &audit})
 	if err != nil {
 		return ChangeResult{}, fmt.Errorf("store: resolve %s/%s: %w", resolution.Collection, resolution.RecordID, err)
 	}
@@ -104,14 +145,27 @@ const (
 	maxParents      = 1000 // parents of one change (a resolution names every leaf)
 )
 
-// MaxAppendBytes bounds the documents of one Append or ApplyRemote call: one
-// call is one transaction held in memory until it commits. Callers split
-// larger sets (a batch of 1,000 typical records is well below it).
+// MaxAppendBytes bounds the documents of one Append or ApplyRemote call (of
+// AppendChecked: of the changes that pass its checks): one call is one
+// transaction held in memory until it commits. Callers split larger sets (a
+// batch of 1,000 typical records is well below it).
 const MaxAppendBytes = 64 << 20
 
-// apply runs one write transaction over changes. A non-nil audit marks a
-// resolution: leaves are checked and the audit entry written with it.
-func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batch string, audit *AuditEntry) (AppendResult, error) {
+// applyCall says where the changes of one apply call come from and what is
+// known of them already.
+type applyCall struct {
+	origin Origin
+	batch  string // the pulled batch of remote changes
+	// audit marks a resolution: leaves are checked and the audit entry
+	// written with it.
+	audit *AuditEntry
+	// validated: every change passed Validate in this call (AppendChecked),
+	// so it is not run again.
+	validated bool
+}
+
+// apply runs one write transaction over changes.
+func (s *Store) apply(ctx context.Context, changes []Change, call applyCall) (AppendResult, error) {
 	if err := ctx.Err(); err != nil {
 		return AppendResult{}, err
 	}
@@ -129,20 +183,14 @@ func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batc
 		tally := map[string]*counts{}
 		var last Version
 		for i := range changes {
-			r, v, err := s.applyChange(tx, tally, &changes[i], origin, batch, audit != nil)
+			r, v, err := s.applyChange(tx, tally, &changes[i], call)
 			if err != nil {
 				return err
 			}
-			switch r.Outcome {
-			case Accepted:
-				res.Accepted++
+			if r.Outcome == Accepted {
 				last = v
-			case Duplicate:
-				res.Duplicates++
-			case Rejected:
-				res.Rejected++
 			}
-			res.Results = append(res.Results, r)
+			res.add(r)
 		}
 		if res.Accepted > 0 {
 			if err := bucket(tx, bMeta).Put([]byte(keyHLC), []byte(last.String())); err != nil {
@@ -154,7 +202,7 @@ func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batc
 				return err
 			}
 		}
-		if audit != nil && res.Accepted == 1 {
+		if audit := call.audit; audit != nil && res.Accepted == 1 {
 			c := changes[0]
 			audit.Collection, audit.RecordID, audit.ChangeID = c.Collection, c.RecordID, c.ChangeID
 			if _, err := s.appendAudit(tx, audit); err != nil {
@@ -174,14 +222,15 @@ func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batc
 // returned version is the clock state after observing the change. tally
 // caches the per-collection counts; the caller stores them before
 // committing.
-func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, origin Origin, batch string, resolution bool) (ChangeResult, Version, error) {
+func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, call applyCall) (ChangeResult, Version, error) {
 	res := ChangeResult{ChangeID: c.ChangeID}
 	reject := func(err error) (ChangeResult, Version, error) {
-		res.Outcome, res.Err, res.Reason = Rejected, err, err.Error()
-		return res, Version{}, nil
+		return rejected(c.ChangeID, err), Version{}, nil
 	}
-	if err := c.Validate(); err != nil {
-		return reject(err)
+	if !call.validated {
+		if err := c.Validate(); err != nil {
+			return reject(err)
+		}
 	}
 	if err := checkLimits(c); err != nil {
 		return reject(err)
@@ -204,12 +253,12 @@ func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, or
 	if u.existed, err = getJSON(u.rb, []byte(c.RecordID), &u.before); err != nil {
 		return res, Version{}, err
 	}
-	if err := u.admit(resolution); err != nil {
+	if err := u.admit(call.audit != nil); err != nil {
 		return reject(err)
 	}
 
 	// From here on the change is accepted; every failure aborts the transaction.
-	if err := s.accept(tx, tally, u, origin, batch, &res); err != nil {
+	if err := s.accept(tx, tally, u, call, &res); err != nil {
 		return res, Version{}, err
 	}
 	v, err := ParseVersion(c.Version)
@@ -218,6 +267,11 @@ func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, or
 	}
 	res.Outcome = Accepted
 	return res, s.observe(v), nil
+}
+
+// rejected is the result of a change refused for err.
+func rejected(changeID string, err error) ChangeResult {
+	return ChangeResult{ChangeID: changeID, Outcome: Rejected, Err: err, Reason: err.Error()}
 }
 
 // checkLimits applies the store's own bounds to a valid change: they keep
@@ -311,10 +365,10 @@ func (u *recordUpdate) admit(resolution bool) error {
 // place in the version graph, the record's new state with its conflict
 // entry and counts, and the change-id and mirror index entries. It fills in
 // res's sequences and Conflicted.
-func (s *Store) accept(tx *bolt.Tx, tally map[string]*counts, u *recordUpdate, origin Origin, batch string, res *ChangeResult) error {
+func (s *Store) accept(tx *bolt.Tx, tally map[string]*counts, u *recordUpdate, call applyCall, res *ChangeResult) error {
 	c := u.c
 	var err error
-	if origin == Local {
+	if call.origin == Local {
 		if res.Seq, err = addToJournal(tx, c); err != nil {
 			return err
 		}
@@ -330,7 +384,7 @@ func (s *Store) accept(tx *bolt.Tx, tally map[string]*counts, u *recordUpdate, o
 		return err
 	}
 	st.MSeq = res.MSeq
-	if origin == Local {
+	if call.origin == Local {
 		st.LastSeq = res.Seq
 	}
 	if err := putJSON(u.rb, []byte(c.RecordID), st); err != nil {
@@ -345,7 +399,7 @@ func (s *Store) accept(tx *bolt.Tx, tally map[string]*counts, u *recordUpdate, o
 	if err := updateCounts(tx, tally, c.Collection, u.existed, u.before, st); err != nil {
 		return err
 	}
-	return indexChange(tx, c, *res, origin, batch, st)
+	return indexChange(tx, c, *res, call, st)
 }
 
 // addToJournal adds a local change to the push journal and returns its seq.
@@ -415,13 +469,13 @@ func (u *recordUpdate) after() (recordState, error) {
 // indexChange records a stored change in v1/changeids (what makes Append
 // idempotent) and v1/mirror (what MirrorSince feeds the UI from), with the
 // record's state st after it.
-func indexChange(tx *bolt.Tx, c *Change, res ChangeResult, origin Origin, batch string, st recordState) error {
+func indexChange(tx *bolt.Tx, c *Change, res ChangeResult, call applyCall, st recordState) error {
 	ref := changeRef{Collection: c.Collection, RecordID: c.RecordID, Version: c.Version, Seq: res.Seq, MSeq: res.MSeq}
 	if err := putJSON(bucket(tx, bChangeIDs), []byte(c.ChangeID), ref); err != nil {
 		return err
 	}
 	ref.Seq, ref.MSeq = 0, 0
-	ref.ChangeID, ref.Origin, ref.Batch = c.ChangeID, origin, batch
+	ref.ChangeID, ref.Origin, ref.Batch = c.ChangeID, call.origin, call.batch
 	ref.Winner, ref.Deleted, ref.Conflicted = st.Version, st.Deleted, res.Conflicted
 	return putJSON(bucket(tx, bMirror), utob(res.MSeq), ref)
 }
