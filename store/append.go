@@ -78,14 +78,15 @@ func (s *Store) Append(ctx context.Context, changes []Change) (AppendResult, err
 // its reasons come after the structural ones. The changes that pass Validate
 // and check are appended as by Append, in one transaction; when none does,
 // nothing is written and no transaction is opened. Results keep the order
-// of changes. check must not modify the change it is given.
+// of changes. check must not modify the change it is given; a nil check
+// is no rule of the caller's.
 func (s *Store) AppendChecked(ctx context.Context, changes []Change, check func(Change) error) (AppendResult, error) {
 	results := make([]ChangeResult, len(changes))
 	passed := make([]Change, 0, len(changes))
 	at := make([]int, 0, len(changes)) // where each passed change is in changes
 	for i, c := range changes {
 		err := c.Validate()
-		if err == nil {
+		if err == nil && check != nil {
 			err = check(c)
 		}
 		if err != nil {

@@ -355,6 +355,13 @@ func TestAppendChecked(t *testing.T) {
 			check:   ruleFor(),
 			want:    []Outcome{},
 		},
+		{
+			name:    "a nil check is no rule",
+			changes: []Change{put("a", "r1", v1, `{}`), put("", "r2", v1, `{}`)},
+			want:    []Outcome{Accepted, Rejected},
+			wantErr: []error{nil, ErrInvalidChange},
+			reason:  []string{"", "change_id is empty"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -365,10 +372,14 @@ func TestAppendChecked(t *testing.T) {
 				mustAppend(t, s, tt.before...)
 			}
 			var checked []string
-			res, err := s.AppendChecked(ctx, tt.changes, func(c Change) error {
+			check := func(c Change) error {
 				checked = append(checked, c.ChangeID)
 				return tt.check(c)
-			})
+			}
+			if tt.check == nil {
+				check = nil
+			}
+			res, err := s.AppendChecked(ctx, tt.changes, check)
 			if err != nil {
 				t.Fatal(err)
 			}
