@@ -42,104 +42,15 @@ func (a *Agent) push(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	total := int(stats.Pending)
-	done := 0
-	a.progress("push", done, total)
-
-	open, err := a.st.OpenBatches(ctx)
-	if err != nil {
-		return fmt.Errorf("push: %w", err)
+	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{}}
+	a.progress("push", p.done, p.total)
+	if err := p.writeOpen(ctx); err != nil {
+		return err
 	}
-	for _, b := range open {
-		if err := a.writeBatch(ctx, b); err != nil {
-			return err
-		}
-		rep.Batches++
-		rep.Pushed += len(b.Seqs)
-		done += len(b.Seqs)
-		a.progress("push", done, total)
+	if err := p.writeNew(ctx); err != nil {
+		return err
 	}
-
 	cursor, err := a.st.PushCursor(ctx)
-	if err != nil {
-		return fmt.Errorf("push: %w", err)
-	}
-	var serverMS int64
-	groups := map[string]*pendingBatch{}
-	var order []string
-	flush := func(coll string) error {
-		g := groups[coll]
-		if g == nil || len(g.entries) == 0 {
-			return nil
-		}
-		delete(groups, coll)
-		if serverMS == 0 {
-			if serverMS, err = a.serverMS(ctx); err != nil {
-				return err
-			}
-		}
-		seqs := make([]uint64, len(g.entries))
-		for i, e := range g.entries {
-			seqs[i] = e.Seq
-		}
-		name := batchName(serverMS, a.device, seqs[0])
-		b, err := a.st.PlanBatch(ctx, store.BatchPlan{Name: name, Collection: coll, Seqs: seqs})
-		if err != nil {
-			return fmt.Errorf("push: %w", err)
-		}
-		if err := a.writeBatchEntries(ctx, b, g.entries); err != nil {
-			return err
-		}
-		rep.Batches++
-		rep.Pushed += len(seqs)
-		done += len(seqs)
-		a.progress("push", done, total)
-		return nil
-	}
-	after := cursor
-	for {
-		entries, err := a.st.Pending(ctx, after, scanPage)
-		if err != nil {
-			return fmt.Errorf("push: %w", err)
-		}
-		for _, e := range entries {
-			after = e.Seq
-			if e.Batch != "" {
-				continue // in a batch already (verified, or handled above)
-			}
-			size, err := a.checkEncodable(e.Change)
-			if err != nil {
-				rep.Unpushable = append(rep.Unpushable, fmt.Sprintf("%s: %v", e.Change.ChangeID, err))
-				a.log.Warn("change cannot be pushed", "change_id", e.Change.ChangeID, "err", err)
-				continue
-			}
-			coll := e.Change.Collection
-			g := groups[coll]
-			if g == nil {
-				g = &pendingBatch{}
-				groups[coll] = g
-				order = append(order, coll)
-			}
-			if len(g.entries) > 0 && (len(g.entries) >= a.opts.BatchRows || g.bytes+size > a.opts.BatchBytes) {
-				if err := flush(coll); err != nil {
-					return err
-				}
-				g = &pendingBatch{}
-				groups[coll] = g
-			}
-			g.entries = append(g.entries, e)
-			g.bytes += size
-		}
-		if len(entries) < scanPage {
-			break
-		}
-	}
-	for _, coll := range order {
-		if err := flush(coll); err != nil {
-			return err
-		}
-	}
-	cursor, err = a.st.PushCursor(ctx)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
@@ -151,9 +62,138 @@ func (a *Agent) push(ctx context.Context, rep *Report) error {
 	return nil
 }
 
+// pushRun is one push in progress: what it reports, the Drill clock that
+// names its new batches (read once, for the first), and the new batches
+// being filled, one per collection.
+type pushRun struct {
+	a           *Agent
+	rep         *Report
+	done, total int // journal entries written, of those pending at the start
+	serverMS    int64
+	groups      map[string]*pendingBatch
+	order       []string // collections in the order their first entry came
+}
+
 type pendingBatch struct {
 	entries []store.JournalEntry
 	bytes   int
+}
+
+// writeOpen finishes the batches left open by an earlier attempt.
+func (p *pushRun) writeOpen(ctx context.Context) error {
+	open, err := p.a.st.OpenBatches(ctx)
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	for _, b := range open {
+		if err := p.a.writeBatch(ctx, b); err != nil {
+			return err
+		}
+		p.written(len(b.Seqs))
+	}
+	return nil
+}
+
+// written counts a batch of n journal entries written to Drill.
+func (p *pushRun) written(n int) {
+	p.rep.Batches++
+	p.rep.Pushed += n
+	p.done += n
+	p.a.progress("push", p.done, p.total)
+}
+
+// writeNew puts the journal entries after the push cursor that are in no
+// batch into new batches, and writes each batch when it is full and the
+// last ones at the end.
+func (p *pushRun) writeNew(ctx context.Context) error {
+	after, err := p.a.st.PushCursor(ctx)
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	for {
+		entries, err := p.a.st.Pending(ctx, after, scanPage)
+		if err != nil {
+			return fmt.Errorf("push: %w", err)
+		}
+		for _, e := range entries {
+			after = e.Seq
+			if e.Batch != "" {
+				continue // in a batch already (verified, or handled above)
+			}
+			if err := p.add(ctx, e); err != nil {
+				return err
+			}
+		}
+		if len(entries) < scanPage {
+			break
+		}
+	}
+	for _, coll := range p.order {
+		if err := p.flush(ctx, coll); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add puts one journal entry into its collection's batch, writing that
+// batch first when the entry would make it too long or too big. An entry
+// that Drill cannot hold is reported as unpushable and left out.
+func (p *pushRun) add(ctx context.Context, e store.JournalEntry) error {
+	a := p.a
+	size, err := a.checkEncodable(e.Change)
+	if err != nil {
+		p.rep.Unpushable = append(p.rep.Unpushable, fmt.Sprintf("%s: %v", e.Change.ChangeID, err))
+		a.log.Warn("change cannot be pushed", "change_id", e.Change.ChangeID, "err", err)
+		return nil
+	}
+	coll := e.Change.Collection
+	g := p.groups[coll]
+	if g == nil {
+		g = &pendingBatch{}
+		p.groups[coll] = g
+		p.order = append(p.order, coll)
+	}
+	if len(g.entries) > 0 && (len(g.entries) >= a.opts.BatchRows || g.bytes+size > a.opts.BatchBytes) {
+		if err := p.flush(ctx, coll); err != nil {
+			return err
+		}
+		g = &pendingBatch{}
+		p.groups[coll] = g
+	}
+	g.entries = append(g.entries, e)
+	g.bytes += size
+	return nil
+}
+
+// flush plans the batch being filled for coll in the store and writes it.
+func (p *pushRun) flush(ctx context.Context, coll string) error {
+	g := p.groups[coll]
+	if g == nil || len(g.entries) == 0 {
+		return nil
+	}
+	delete(p.groups, coll)
+	if p.serverMS == 0 {
+		ms, err := p.a.serverMS(ctx)
+		if err != nil {
+			return err
+		}
+		p.serverMS = ms
+	}
+	seqs := make([]uint64, len(g.entries))
+	for i, e := range g.entries {
+		seqs[i] = e.Seq
+	}
+	name := batchName(p.serverMS, p.a.device, seqs[0])
+	b, err := p.a.st.PlanBatch(ctx, store.BatchPlan{Name: name, Collection: coll, Seqs: seqs})
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	if err := p.a.writeBatchEntries(ctx, b, g.entries); err != nil {
+		return err
+	}
+	p.written(len(seqs))
+	return nil
 }
 
 // batchName is "<server ms, 15 digits>_<device>_<first seq, 12 digits>".

@@ -63,18 +63,60 @@ type changeRef struct {
 // The returned error is non-nil only when nothing was stored (I/O failure,
 // full disk, cancelled context); then no result is reported.
 func (s *Store) Append(ctx context.Context, changes []Change) (AppendResult, error) {
-	res, err := s.apply(ctx, changes, Local, "", nil)
+	res, err := s.apply(ctx, changes, applyCall{origin: Local})
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("store: append %d changes: %w", len(changes), err)
 	}
 	return res, nil
 }
 
+// AppendChecked is Append with the caller's own rule for each change, such
+// as its collection's declaration: every change gets Validate, then check,
+// then the store's other rules, and a change that fails one is reported as
+// Rejected with that first reason (check's error is its Err, as returned).
+// So a caller with rules of its own validates each change once, here, and
+// its reasons come after the structural ones. The changes that pass Validate
+// and check are appended as by Append, in one transaction; when none does,
+// nothing is written and no transaction is opened. Results keep the order
+// of changes. check must not modify the change it is given; a nil check
+// is no rule of the caller's.
+func (s *Store) AppendChecked(ctx context.Context, changes []Change, check func(Change) error) (AppendResult, error) {
+	results := make([]ChangeResult, len(changes))
+	passed := make([]Change, 0, len(changes))
+	at := make([]int, 0, len(changes)) // where each passed change is in changes
+	for i, c := range changes {
+		err := c.Validate()
+		if err == nil && check != nil {
+			err = check(c)
+		}
+		if err != nil {
+			results[i] = rejected(c.ChangeID, err)
+			continue
+		}
+		passed = append(passed, c)
+		at = append(at, i)
+	}
+	if len(passed) > 0 {
+		res, err := s.apply(ctx, passed, applyCall{origin: Local, validated: true})
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("store: append %d changes: %w", len(passed), err)
+		}
+		for j, r := range res.Results {
+			results[at[j]] = r
+		}
+	}
+	out := AppendResult{Results: make([]ChangeResult, 0, len(results))}
+	for _, r := range results {
+		out.add(r)
+	}
+	return out, nil
+}
+
 // ApplyRemote stores changes pulled from Drill (made on other devices) from
 // the named batch: like Append, but they do not enter the push journal. It is
 // idempotent by change id, so re-applying a batch is harmless.
 func (s *Store) ApplyRemote(ctx context.Context, batch string, changes []Change) (AppendResult, error) {
-	res, err := s.apply(ctx, changes, Remote, batch, nil)
+	res, err := s.apply(ctx, changes, applyCall{origin: Remote, batch: batch})
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("store: apply batch %s: %w", batch, err)
 	}
@@ -91,7 +133,7 @@ func (s *Store) Resolve(ctx context.Context, resolution Change, audit AuditEntry
 	if audit.Actor == "" || audit.Action == "" {
 		return ChangeResult{}, fmt.Errorf("store: resolve %s/%s: the audit entry needs an actor and an action", resolution.Collection, resolution.RecordID)
 	}
-	res, err := s.apply(ctx, []Change{resolution}, Local, "", &audit)
+	res, err := s.apply(ctx, []Change{resolution}, applyCall{origin: Local, audit: &audit})
 	if err != nil {
 		return ChangeResult{}, fmt.Errorf("store: resolve %s/%s: %w", resolution.Collection, resolution.RecordID, err)
 	}
@@ -104,14 +146,27 @@ const (
 	maxParents      = 1000 // parents of one change (a resolution names every leaf)
 )
 
-// MaxAppendBytes bounds the documents of one Append or ApplyRemote call: one
-// call is one transaction held in memory until it commits. Callers split
-// larger sets (a batch of 1,000 typical records is well below it).
+// MaxAppendBytes bounds the documents of one Append or ApplyRemote call (of
+// AppendChecked: of the changes that pass its checks): one call is one
+// transaction held in memory until it commits. Callers split larger sets (a
+// batch of 1,000 typical records is well below it).
 const MaxAppendBytes = 64 << 20
 
-// apply runs one write transaction over changes. A non-nil audit marks a
-// resolution: leaves are checked and the audit entry written with it.
-func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batch string, audit *AuditEntry) (AppendResult, error) {
+// applyCall says where the changes of one apply call come from and what is
+// known of them already.
+type applyCall struct {
+	origin Origin
+	batch  string // the pulled batch of remote changes
+	// audit marks a resolution: leaves are checked and the audit entry
+	// written with it.
+	audit *AuditEntry
+	// validated: every change passed Validate in this call (AppendChecked),
+	// so it is not run again.
+	validated bool
+}
+
+// apply runs one write transaction over changes.
+func (s *Store) apply(ctx context.Context, changes []Change, call applyCall) (AppendResult, error) {
 	if err := ctx.Err(); err != nil {
 		return AppendResult{}, err
 	}
@@ -129,20 +184,14 @@ func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batc
 		tally := map[string]*counts{}
 		var last Version
 		for i := range changes {
-			r, v, err := s.applyChange(tx, tally, &changes[i], origin, batch, audit != nil)
+			r, v, err := s.applyChange(tx, tally, &changes[i], call)
 			if err != nil {
 				return err
 			}
-			switch r.Outcome {
-			case Accepted:
-				res.Accepted++
+			if r.Outcome == Accepted {
 				last = v
-			case Duplicate:
-				res.Duplicates++
-			case Rejected:
-				res.Rejected++
 			}
-			res.Results = append(res.Results, r)
+			res.add(r)
 		}
 		if res.Accepted > 0 {
 			if err := bucket(tx, bMeta).Put([]byte(keyHLC), []byte(last.String())); err != nil {
@@ -154,7 +203,7 @@ func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batc
 				return err
 			}
 		}
-		if audit != nil && res.Accepted == 1 {
+		if audit := call.audit; audit != nil && res.Accepted == 1 {
 			c := changes[0]
 			audit.Collection, audit.RecordID, audit.ChangeID = c.Collection, c.RecordID, c.ChangeID
 			if _, err := s.appendAudit(tx, audit); err != nil {
@@ -174,161 +223,43 @@ func (s *Store) apply(ctx context.Context, changes []Change, origin Origin, batc
 // returned version is the clock state after observing the change. tally
 // caches the per-collection counts; the caller stores them before
 // committing.
-func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, origin Origin, batch string, resolution bool) (ChangeResult, Version, error) {
+func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, call applyCall) (ChangeResult, Version, error) {
 	res := ChangeResult{ChangeID: c.ChangeID}
 	reject := func(err error) (ChangeResult, Version, error) {
-		res.Outcome, res.Err, res.Reason = Rejected, err, err.Error()
-		return res, Version{}, nil
+		return rejected(c.ChangeID, err), Version{}, nil
 	}
-	if err := c.Validate(); err != nil {
-		return reject(err)
-	}
-	if len(c.Version) > maxVersionBytes {
-		return reject(fmt.Errorf("%w %q: version is longer than %d bytes", ErrInvalidChange, c.ChangeID, maxVersionBytes))
-	}
-	if len(c.Parents) > maxParents {
-		return reject(fmt.Errorf("%w %q: %d parents, more than %d", ErrInvalidChange, c.ChangeID, len(c.Parents), maxParents))
-	}
-	for _, p := range c.Parents {
-		if len(p) > maxVersionBytes {
-			return reject(fmt.Errorf("%w %q: parent version is longer than %d bytes", ErrInvalidChange, c.ChangeID, maxVersionBytes))
+	if !call.validated {
+		if err := c.Validate(); err != nil {
+			return reject(err)
 		}
 	}
-	if slices.Contains(c.Parents, c.Version) {
-		return reject(fmt.Errorf("%w %q: version %s is also one of its parents", ErrInvalidChange, c.ChangeID, c.Version))
+	if err := checkLimits(c); err != nil {
+		return reject(err)
 	}
-	ids := bucket(tx, bChangeIDs)
 	var prev changeRef
-	if found, err := getJSON(ids, []byte(c.ChangeID), &prev); err != nil {
+	if found, err := getJSON(bucket(tx, bChangeIDs), []byte(c.ChangeID), &prev); err != nil {
 		return res, Version{}, err
 	} else if found {
 		res.Outcome, res.Seq, res.MSeq = Duplicate, prev.Seq, prev.MSeq
 		return res, Version{}, nil
 	}
-	vb, err := sub(tx, bVersions, c.Collection)
+	u, err := openUpdate(tx, c)
 	if err != nil {
 		return res, Version{}, err
 	}
-	rb, err := sub(tx, bRecords, c.Collection)
-	if err != nil {
-		return res, Version{}, err
-	}
-	var node versionNode
-	if _, err := getNode(vb, versionKey(c.RecordID, c.Version), &node); err != nil {
-		return res, Version{}, err
-	}
-	if node.Change != nil {
+	if u.node.Change != nil {
 		return reject(fmt.Errorf("%w: change %q has version %s of %s/%s, already used by change %q",
-			ErrVersionTaken, c.ChangeID, c.Version, c.Collection, c.RecordID, node.Change.ChangeID))
+			ErrVersionTaken, c.ChangeID, c.Version, c.Collection, c.RecordID, u.node.Change.ChangeID))
 	}
-	var st recordState
-	existed, err := getJSON(rb, []byte(c.RecordID), &st)
-	if err != nil {
+	if u.existed, err = getJSON(u.rb, []byte(c.RecordID), &u.before); err != nil {
 		return res, Version{}, err
 	}
-	if resolution {
-		for _, leaf := range st.Leaves {
-			if !slices.Contains(c.Parents, leaf) {
-				return reject(fmt.Errorf("%w: %s/%s has leaf %s that change %q does not name as a parent",
-					ErrStaleResolution, c.Collection, c.RecordID, leaf, c.ChangeID))
-			}
-		}
-	}
-	before := st
-	var parents []string
-	for _, p := range c.Parents {
-		if !slices.Contains(parents, p) {
-			parents = append(parents, p)
-		}
-	}
-	leaves := make([]string, 0, len(st.Leaves)+1)
-	for _, l := range st.Leaves {
-		if !slices.Contains(parents, l) {
-			leaves = append(leaves, l)
-		}
-	}
-	if len(node.Children) == 0 {
-		leaves = append(leaves, c.Version)
-	}
-	if len(leaves) == 0 {
-		// Only a cycle in the parents (a change descending from its own
-		// descendant) can leave a record without a leaf.
-		return reject(fmt.Errorf("%w %q: its parents make a cycle in the history of %s/%s",
-			ErrInvalidChange, c.ChangeID, c.Collection, c.RecordID))
+	if err := u.admit(call.audit != nil); err != nil {
+		return reject(err)
 	}
 
 	// From here on the change is accepted; every failure aborts the transaction.
-	if origin == Local {
-		if res.Seq, err = bucket(tx, bJournal).NextSequence(); err != nil {
-			return res, Version{}, err
-		}
-		ref := changeRef{Collection: c.Collection, RecordID: c.RecordID, Version: c.Version, ChangeID: c.ChangeID}
-		if err := putJSON(bucket(tx, bJournal), utob(res.Seq), ref); err != nil {
-			return res, Version{}, err
-		}
-	}
-	mirror := bucket(tx, bMirror)
-	if res.MSeq, err = mirror.NextSequence(); err != nil {
-		return res, Version{}, err
-	}
-	cc := cloneChange(*c)
-	node.Change, node.Seq, node.MSeq = &cc, res.Seq, res.MSeq
-	if err := putNode(vb, versionKey(c.RecordID, c.Version), node); err != nil {
-		return res, Version{}, err
-	}
-	for _, p := range parents {
-		var pn versionNode
-		if _, err := getNode(vb, versionKey(c.RecordID, p), &pn); err != nil {
-			return res, Version{}, err
-		}
-		if !slices.Contains(pn.Children, c.Version) {
-			pn.Children = append(pn.Children, c.Version)
-			if err := putNode(vb, versionKey(c.RecordID, p), pn); err != nil {
-				return res, Version{}, err
-			}
-		}
-	}
-	slices.Sort(leaves)
-	st.Leaves = leaves
-	if winner := leaves[len(leaves)-1]; winner != st.Version {
-		w := &cc
-		if winner != c.Version {
-			var wn versionNode
-			if _, err := getNode(vb, versionKey(c.RecordID, winner), &wn); err != nil {
-				return res, Version{}, err
-			}
-			if wn.Change == nil {
-				return res, Version{}, fmt.Errorf("record %s/%s: leaf %s has no change", c.Collection, c.RecordID, winner)
-			}
-			w = wn.Change
-		}
-		st.Version, st.ChangeID, st.Deleted = w.Version, w.ChangeID, w.Op == OpDelete
-		st.Device, st.Author, st.EditedAt = w.Device, w.Author, w.EditedAt
-	}
-	st.MSeq = res.MSeq
-	if origin == Local {
-		st.LastSeq = res.Seq
-	}
-	if err := putJSON(rb, []byte(c.RecordID), st); err != nil {
-		return res, Version{}, err
-	}
-	res.Conflicted = len(st.Leaves) > 1
-	if len(before.Leaves) > 1 || res.Conflicted { // else there is no entry to touch
-		if err := s.updateConflict(tx, vb, c.Collection, c.RecordID, st); err != nil {
-			return res, Version{}, err
-		}
-	}
-	if err := updateCounts(tx, tally, c.Collection, existed, before, st); err != nil {
-		return res, Version{}, err
-	}
-	ref := changeRef{Collection: c.Collection, RecordID: c.RecordID, Version: c.Version, Seq: res.Seq, MSeq: res.MSeq}
-	if err := putJSON(ids, []byte(c.ChangeID), ref); err != nil {
-		return res, Version{}, err
-	}
-	ref.Seq, ref.MSeq = 0, 0
-	ref.ChangeID, ref.Origin, ref.Batch = c.ChangeID, origin, batch
-	ref.Winner, ref.Deleted, ref.Conflicted = st.Version, st.Deleted, res.Conflicted
-	if err := putJSON(mirror, utob(res.MSeq), ref); err != nil {
+	if err := s.accept(tx, tally, u, call, &res); err != nil {
 		return res, Version{}, err
 	}
 	v, err := ParseVersion(c.Version)
@@ -337,6 +268,217 @@ func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, or
 	}
 	res.Outcome = Accepted
 	return res, s.observe(v), nil
+}
+
+// rejected is the result of a change refused for err.
+func rejected(changeID string, err error) ChangeResult {
+	return ChangeResult{ChangeID: changeID, Outcome: Rejected, Err: err, Reason: err.Error()}
+}
+
+// checkLimits applies the store's own bounds to a valid change: they keep
+// every key within bbolt's bounds and a version out of its own parents.
+func checkLimits(c *Change) error {
+	if len(c.Version) > maxVersionBytes {
+		return fmt.Errorf("%w %q: version is longer than %d bytes", ErrInvalidChange, c.ChangeID, maxVersionBytes)
+	}
+	if len(c.Parents) > maxParents {
+		return fmt.Errorf("%w %q: %d parents, more than %d", ErrInvalidChange, c.ChangeID, len(c.Parents), maxParents)
+	}
+	for _, p := range c.Parents {
+		if len(p) > maxVersionBytes {
+			return fmt.Errorf("%w %q: parent version is longer than %d bytes", ErrInvalidChange, c.ChangeID, maxVersionBytes)
+		}
+	}
+	if slices.Contains(c.Parents, c.Version) {
+		return fmt.Errorf("%w %q: version %s is also one of its parents", ErrInvalidChange, c.ChangeID, c.Version)
+	}
+	return nil
+}
+
+// recordUpdate carries one change through applyChange: what was read of its
+// record (buckets, the change's own version node, the record's state) and
+// what admit decided (parents and leaves).
+type recordUpdate struct {
+	c      *Change
+	vb, rb *bolt.Bucket // the collection's version graph and records
+	// node is the change's version node: empty, or a placeholder that
+	// children which arrived first have made.
+	node    versionNode
+	existed bool
+	before  recordState
+	parents []string // c.Parents without repeats
+	leaves  []string // the record's leaves once the change is in, unsorted
+}
+
+// openUpdate opens the buckets of c's collection and reads c's version node.
+func openUpdate(tx *bolt.Tx, c *Change) (*recordUpdate, error) {
+	u := &recordUpdate{c: c}
+	var err error
+	if u.vb, err = sub(tx, bVersions, c.Collection); err != nil {
+		return nil, err
+	}
+	if u.rb, err = sub(tx, bRecords, c.Collection); err != nil {
+		return nil, err
+	}
+	if _, err := getNode(u.vb, versionKey(c.RecordID, c.Version), &u.node); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// admit works out the record's leaves with the change in, or why the change
+// cannot go in: a resolution that does not name every leaf as a parent, or
+// parents that make a cycle.
+func (u *recordUpdate) admit(resolution bool) error {
+	c := u.c
+	if resolution {
+		for _, leaf := range u.before.Leaves {
+			if !slices.Contains(c.Parents, leaf) {
+				return fmt.Errorf("%w: %s/%s has leaf %s that change %q does not name as a parent",
+					ErrStaleResolution, c.Collection, c.RecordID, leaf, c.ChangeID)
+			}
+		}
+	}
+	for _, p := range c.Parents {
+		if !slices.Contains(u.parents, p) {
+			u.parents = append(u.parents, p)
+		}
+	}
+	u.leaves = make([]string, 0, len(u.before.Leaves)+1)
+	for _, l := range u.before.Leaves {
+		if !slices.Contains(u.parents, l) {
+			u.leaves = append(u.leaves, l)
+		}
+	}
+	if len(u.node.Children) == 0 {
+		u.leaves = append(u.leaves, c.Version)
+	}
+	if len(u.leaves) == 0 {
+		// Only a cycle in the parents (a change descending from its own
+		// descendant) can leave a record without a leaf.
+		return fmt.Errorf("%w %q: its parents make a cycle in the history of %s/%s",
+			ErrInvalidChange, c.ChangeID, c.Collection, c.RecordID)
+	}
+	return nil
+}
+
+// accept writes an admitted change: its journal entry (a local change), its
+// place in the version graph, the record's new state with its conflict
+// entry and counts, and the change-id and mirror index entries. It fills in
+// res's sequences and Conflicted.
+func (s *Store) accept(tx *bolt.Tx, tally map[string]*counts, u *recordUpdate, call applyCall, res *ChangeResult) error {
+	c := u.c
+	var err error
+	if call.origin == Local {
+		if res.Seq, err = addToJournal(tx, c); err != nil {
+			return err
+		}
+	}
+	if res.MSeq, err = bucket(tx, bMirror).NextSequence(); err != nil {
+		return err
+	}
+	if err := u.link(res.Seq, res.MSeq); err != nil {
+		return err
+	}
+	st, err := u.after()
+	if err != nil {
+		return err
+	}
+	st.MSeq = res.MSeq
+	if call.origin == Local {
+		st.LastSeq = res.Seq
+	}
+	if err := putJSON(u.rb, []byte(c.RecordID), st); err != nil {
+		return err
+	}
+	res.Conflicted = len(st.Leaves) > 1
+	if len(u.before.Leaves) > 1 || res.Conflicted { // else there is no entry to touch
+		if err := s.updateConflict(tx, u.vb, c.Collection, c.RecordID, st); err != nil {
+			return err
+		}
+	}
+	if err := updateCounts(tx, tally, c.Collection, u.existed, u.before, st); err != nil {
+		return err
+	}
+	return indexChange(tx, c, *res, call, st)
+}
+
+// addToJournal adds a local change to the push journal and returns its seq.
+func addToJournal(tx *bolt.Tx, c *Change) (uint64, error) {
+	jb := bucket(tx, bJournal)
+	seq, err := jb.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	ref := changeRef{Collection: c.Collection, RecordID: c.RecordID, Version: c.Version, ChangeID: c.ChangeID}
+	return seq, putJSON(jb, utob(seq), ref)
+}
+
+// link stores the change in its version node and names it a child of each
+// of its parents (a parent that has not arrived gets a placeholder node).
+func (u *recordUpdate) link(seq, mseq uint64) error {
+	c := u.c
+	cc := cloneChange(*c)
+	node := u.node
+	node.Change, node.Seq, node.MSeq = &cc, seq, mseq
+	if err := putNode(u.vb, versionKey(c.RecordID, c.Version), node); err != nil {
+		return err
+	}
+	for _, p := range u.parents {
+		var pn versionNode
+		if _, err := getNode(u.vb, versionKey(c.RecordID, p), &pn); err != nil {
+			return err
+		}
+		if !slices.Contains(pn.Children, c.Version) {
+			pn.Children = append(pn.Children, c.Version)
+			if err := putNode(u.vb, versionKey(c.RecordID, p), pn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// after returns the record's state with the change in: its sorted leaves and,
+// when the highest leaf changed, the new winner's fields. The sequences are
+// the caller's to set.
+func (u *recordUpdate) after() (recordState, error) {
+	c := u.c
+	st := u.before
+	slices.Sort(u.leaves)
+	st.Leaves = u.leaves
+	winner := u.leaves[len(u.leaves)-1]
+	if winner == st.Version {
+		return st, nil
+	}
+	w := c
+	if winner != c.Version {
+		var wn versionNode
+		if _, err := getNode(u.vb, versionKey(c.RecordID, winner), &wn); err != nil {
+			return st, err
+		}
+		if wn.Change == nil {
+			return st, fmt.Errorf("record %s/%s: leaf %s has no change", c.Collection, c.RecordID, winner)
+		}
+		w = wn.Change
+	}
+	st.Version, st.ChangeID, st.Deleted = w.Version, w.ChangeID, w.Op == OpDelete
+	st.Device, st.Author, st.EditedAt = w.Device, w.Author, w.EditedAt
+	return st, nil
+}
+
+// indexChange records a stored change in v1/changeids (what makes Append
+// idempotent) and v1/mirror (what MirrorSince feeds the UI from), with the
+// record's state st after it.
+func indexChange(tx *bolt.Tx, c *Change, res ChangeResult, call applyCall, st recordState) error {
+	ref := changeRef{Collection: c.Collection, RecordID: c.RecordID, Version: c.Version, Seq: res.Seq, MSeq: res.MSeq}
+	if err := putJSON(bucket(tx, bChangeIDs), []byte(c.ChangeID), ref); err != nil {
+		return err
+	}
+	ref.Seq, ref.MSeq = 0, 0
+	ref.ChangeID, ref.Origin, ref.Batch = c.ChangeID, call.origin, call.batch
+	ref.Winner, ref.Deleted, ref.Conflicted = st.Version, st.Deleted, res.Conflicted
+	return putJSON(bucket(tx, bMirror), utob(res.MSeq), ref)
 }
 
 // updateCounts adjusts the per-collection tallies in tally (loaded from

@@ -277,3 +277,166 @@ func TestAppendTooLarge(t *testing.T) {
 		t.Error("part of a too-large call was stored")
 	}
 }
+
+// errRule stands for a caller's rule, such as a collection's declaration.
+var errRule = errors.New("rule: site is not declared")
+
+func TestAppendChecked(t *testing.T) {
+	t.Parallel()
+	v1, v2 := ver(1000, "dev1"), ver(2000, "dev1")
+	ruleFor := func(ids ...string) func(Change) error { // refuses the changes ids
+		return func(c Change) error {
+			for _, id := range ids {
+				if c.ChangeID == id {
+					return errRule
+				}
+			}
+			return nil
+		}
+	}
+	tests := []struct {
+		name      string
+		before    []Change // appended first
+		changes   []Change
+		check     func(Change) error
+		want      []Outcome
+		wantErr   []error
+		reason    []string
+		wantCheck []string // the change ids check is called with, in order
+	}{
+		{
+			name:      "check's reason is the rejection, the others are appended",
+			changes:   []Change{put("a", "r1", v1, `{}`), put("b", "r2", v1, `{}`), put("c", "r3", v1, `{}`)},
+			check:     ruleFor("b"),
+			want:      []Outcome{Accepted, Rejected, Accepted},
+			wantErr:   []error{nil, errRule, nil},
+			reason:    []string{"", errRule.Error(), ""},
+			wantCheck: []string{"a", "b", "c"},
+		},
+		{
+			name:      "a structurally invalid change never reaches check",
+			changes:   []Change{put("a", "r/1", v1, `{}`), put("b", "r2", v1, `[1]`), put("c", "r3", v1, `{}`)},
+			check:     ruleFor("a", "b", "c"),
+			want:      []Outcome{Rejected, Rejected, Rejected},
+			wantErr:   []error{ErrInvalidChange, ErrInvalidChange, errRule},
+			reason:    []string{"slash", "not a JSON object", errRule.Error()},
+			wantCheck: []string{"c"},
+		},
+		{
+			name:      "check comes before the store's limits",
+			changes:   []Change{put("a", "r1", v1, `{}`, v1)},
+			check:     ruleFor("a"),
+			want:      []Outcome{Rejected},
+			wantErr:   []error{errRule},
+			wantCheck: []string{"a"},
+		},
+		{
+			name:      "the store's limits and graph rules still apply",
+			before:    []Change{put("a", "r1", v1, `{}`)},
+			changes:   []Change{put("b", "r2", v2, `{}`, v2), put("c", "r1", v1, `{"other":1}`)},
+			check:     ruleFor(),
+			want:      []Outcome{Rejected, Rejected},
+			wantErr:   []error{ErrInvalidChange, ErrVersionTaken},
+			reason:    []string{"also one of its parents", `already used by change "a"`},
+			wantCheck: []string{"b", "c"},
+		},
+		{
+			name:      "a change sent again is a duplicate, unless check refuses it",
+			before:    []Change{put("a", "r1", v1, `{}`), put("b", "r2", v1, `{}`)},
+			changes:   []Change{put("a", "r1", v1, `{}`), put("b", "r2", v1, `{}`)},
+			check:     ruleFor("b"),
+			want:      []Outcome{Duplicate, Rejected},
+			wantErr:   []error{nil, errRule},
+			wantCheck: []string{"a", "b"},
+		},
+		{
+			name:    "no changes",
+			changes: nil,
+			check:   ruleFor(),
+			want:    []Outcome{},
+		},
+		{
+			name:    "a nil check is no rule",
+			changes: []Change{put("a", "r1", v1, `{}`), put("", "r2", v1, `{}`)},
+			want:    []Outcome{Accepted, Rejected},
+			wantErr: []error{nil, ErrInvalidChange},
+			reason:  []string{"", "change_id is empty"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := mustOpenStore(t)
+			if len(tt.before) > 0 {
+				mustAppend(t, s, tt.before...)
+			}
+			var checked []string
+			check := func(c Change) error {
+				checked = append(checked, c.ChangeID)
+				return tt.check(c)
+			}
+			if tt.check == nil {
+				check = nil
+			}
+			res, err := s.AppendChecked(ctx, tt.changes, check)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Results == nil || len(res.Results) != len(tt.want) {
+				t.Fatalf("got results %v, want %d", res.Results, len(tt.want))
+			}
+			if fmt.Sprint(checked) != fmt.Sprint(tt.wantCheck) {
+				t.Errorf("check saw %v, want %v", checked, tt.wantCheck)
+			}
+			var counts [3]int
+			for i, r := range res.Results {
+				if r.ChangeID != tt.changes[i].ChangeID || r.Outcome != tt.want[i] {
+					t.Errorf("result %d = %q %s (%v), want %q %s", i, r.ChangeID, r.Outcome, r.Err, tt.changes[i].ChangeID, tt.want[i])
+				}
+				if tt.wantErr != nil && tt.wantErr[i] != nil && !errors.Is(r.Err, tt.wantErr[i]) {
+					t.Errorf("result %d: err %v, want %v", i, r.Err, tt.wantErr[i])
+				}
+				if tt.reason != nil && !strings.Contains(r.Reason, tt.reason[i]) {
+					t.Errorf("result %d: reason %q, want it to mention %q", i, r.Reason, tt.reason[i])
+				}
+				if r.Outcome == Rejected && r.Reason != r.Err.Error() {
+					t.Errorf("result %d: reason %q is not its error's text %q", i, r.Reason, r.Err)
+				}
+				counts[map[Outcome]int{Accepted: 0, Duplicate: 1, Rejected: 2}[r.Outcome]]++
+			}
+			if got := [3]int{res.Accepted, res.Duplicates, res.Rejected}; got != counts {
+				t.Errorf("accepted, duplicates, rejected = %v, want %v", got, counts)
+			}
+			pending, err := s.Pending(ctx, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := counts[0] + len(tt.before); len(pending) != want {
+				t.Errorf("journal has %d entries, want %d", len(pending), want)
+			}
+		})
+	}
+}
+
+// TestAppendCheckedOpensNoTransactionForNothing: when every change is
+// rejected before the transaction, AppendChecked reports them even with a
+// cancelled context, and fails only once there is something to store.
+func TestAppendCheckedOpensNoTransactionForNothing(t *testing.T) {
+	t.Parallel()
+	s := mustOpenStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	bad := put("a", "r/1", ver(1000, "dev1"), `{}`)
+	refused := seqChange("c", 1)
+	res, err := s.AppendChecked(ctx, []Change{bad, refused}, func(Change) error { return errRule })
+	if err != nil || res.Rejected != 2 {
+		t.Fatalf("AppendChecked = %+v, %v; want 2 rejected, no error", res, err)
+	}
+	if _, err := s.AppendChecked(ctx, []Change{bad, refused}, func(Change) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if ok, err := s.HasChange(context.Background(), "c-1"); err != nil || ok {
+		t.Fatalf("HasChange = %v, %v; want false", ok, err)
+	}
+}

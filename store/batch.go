@@ -35,71 +35,99 @@ func (s *Store) PlanBatch(ctx context.Context, plan BatchPlan) (Batch, error) {
 	seqs = slices.Compact(seqs)
 	var out Batch
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		bb := bucket(tx, bBatches)
-		if plan.Name != "" {
-			var prev Batch
-			found, err := getJSON(bb, []byte(plan.Name), &prev)
-			if err != nil {
-				return err
-			}
-			if found {
-				if prev.Collection == plan.Collection && slices.Equal(prev.Seqs, seqs) {
-					out = prev
-					return nil
-				}
-				return fmt.Errorf("%w: %s holds other entries", ErrBatchExists, plan.Name)
-			}
-		}
-		meta := bucket(tx, bMeta)
-		bseq := btou(meta.Get([]byte(keyBatchSeq))) + 1
-		name := plan.Name
-		if name == "" {
-			ms := plan.ServerMS
-			if ms == 0 {
-				ms = s.nowMS()
-			}
-			name = fmt.Sprintf("%d_%s_%d", ms, s.device, bseq)
-			if bb.Get([]byte(name)) != nil {
-				return fmt.Errorf("%w: %s", ErrBatchExists, name)
-			}
-		}
-		now := s.nowMS()
-		b := Batch{
-			Name: name, Seq: bseq, Collection: plan.Collection, Seqs: seqs,
-			FirstSeq: seqs[0], LastSeq: seqs[len(seqs)-1], State: BatchPlanned,
-			CreatedAt: now, UpdatedAt: now,
-		}
-		jb := bucket(tx, bJournal)
-		for _, seq := range seqs {
-			var ref changeRef
-			found, err := getJSON(jb, utob(seq), &ref)
-			if err != nil {
-				return err
-			}
-			switch {
-			case !found:
-				return fmt.Errorf("%w: journal entry %d does not exist", ErrNotFound, seq)
-			case ref.Collection != plan.Collection:
-				return fmt.Errorf("journal entry %d belongs to collection %s, not %s", seq, ref.Collection, plan.Collection)
-			case ref.Batch != "":
-				return fmt.Errorf("%w: journal entry %d is in batch %s", ErrBatchClaimed, seq, ref.Batch)
-			}
-			ref.Batch = name
-			if err := putJSON(jb, utob(seq), ref); err != nil {
-				return err
-			}
-			b.ChangeIDs = append(b.ChangeIDs, ref.ChangeID)
-		}
-		if err := meta.Put([]byte(keyBatchSeq), utob(bseq)); err != nil {
-			return err
-		}
-		out = b
-		return putJSON(bb, []byte(name), b)
+		var err error
+		out, err = s.planBatch(tx, plan, seqs)
+		return err
 	})
 	if err != nil {
 		return Batch{}, fmt.Errorf("store: plan batch %s: %w", plan.Name, err)
 	}
 	return out, nil
+}
+
+// planBatch is PlanBatch's transaction; seqs are plan's, sorted and without
+// repeats.
+func (s *Store) planBatch(tx *bolt.Tx, plan BatchPlan, seqs []uint64) (Batch, error) {
+	bb := bucket(tx, bBatches)
+	if plan.Name != "" {
+		var prev Batch
+		found, err := getJSON(bb, []byte(plan.Name), &prev)
+		if err != nil {
+			return Batch{}, err
+		}
+		if found {
+			if prev.Collection == plan.Collection && slices.Equal(prev.Seqs, seqs) {
+				return prev, nil
+			}
+			return Batch{}, fmt.Errorf("%w: %s holds other entries", ErrBatchExists, plan.Name)
+		}
+	}
+	meta := bucket(tx, bMeta)
+	bseq := btou(meta.Get([]byte(keyBatchSeq))) + 1
+	name := plan.Name
+	if name == "" {
+		var err error
+		if name, err = s.newBatchName(bb, plan.ServerMS, bseq); err != nil {
+			return Batch{}, err
+		}
+	}
+	now := s.nowMS()
+	b := Batch{
+		Name: name, Seq: bseq, Collection: plan.Collection, Seqs: seqs,
+		FirstSeq: seqs[0], LastSeq: seqs[len(seqs)-1], State: BatchPlanned,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	var err error
+	if b.ChangeIDs, err = claimEntries(tx, plan.Collection, name, seqs); err != nil {
+		return Batch{}, err
+	}
+	if err := meta.Put([]byte(keyBatchSeq), utob(bseq)); err != nil {
+		return Batch{}, err
+	}
+	return b, putJSON(bb, []byte(name), b)
+}
+
+// newBatchName names the bseq-th batch when the plan gives no name, from
+// serverMS (or this device's clock when 0) and the device id.
+func (s *Store) newBatchName(bb *bolt.Bucket, serverMS int64, bseq uint64) (string, error) {
+	ms := serverMS
+	if ms == 0 {
+		ms = s.nowMS()
+	}
+	name := fmt.Sprintf("%d_%s_%d", ms, s.device, bseq)
+	if bb.Get([]byte(name)) != nil {
+		return "", fmt.Errorf("%w: %s", ErrBatchExists, name)
+	}
+	return name, nil
+}
+
+// claimEntries puts the journal entries seqs into batch name and returns
+// their change ids. Each must exist, belong to collection and be in no
+// batch yet.
+func claimEntries(tx *bolt.Tx, collection, name string, seqs []uint64) ([]string, error) {
+	jb := bucket(tx, bJournal)
+	var ids []string
+	for _, seq := range seqs {
+		var ref changeRef
+		found, err := getJSON(jb, utob(seq), &ref)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !found:
+			return nil, fmt.Errorf("%w: journal entry %d does not exist", ErrNotFound, seq)
+		case ref.Collection != collection:
+			return nil, fmt.Errorf("journal entry %d belongs to collection %s, not %s", seq, ref.Collection, collection)
+		case ref.Batch != "":
+			return nil, fmt.Errorf("%w: journal entry %d is in batch %s", ErrBatchClaimed, seq, ref.Batch)
+		}
+		ref.Batch = name
+		if err := putJSON(jb, utob(seq), ref); err != nil {
+			return nil, err
+		}
+		ids = append(ids, ref.ChangeID)
+	}
+	return ids, nil
 }
 
 // MarkBatch records a push batch's progress. A non-nil attemptErr records a

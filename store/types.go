@@ -29,8 +29,9 @@ var (
 	// caller's position were already removed by TruncateMirror: the caller
 	// must rebuild from Records instead of catching up.
 	ErrMirrorTruncated = errors.New("mirror index truncated past this position")
-	// ErrTooLarge is returned by Append and ApplyRemote, before anything is
-	// written, when one call carries more than MaxAppendBytes of documents.
+	// ErrTooLarge is returned by Append, AppendChecked and ApplyRemote,
+	// before anything is written, when one call carries more than
+	// MaxAppendBytes of documents.
 	ErrTooLarge = errors.New("too much data in one call")
 )
 
@@ -57,7 +58,8 @@ type ChangeResult struct {
 	// change was applied.
 	Conflicted bool `json:"conflicted,omitempty"`
 	// Err is why a change was rejected (wraps ErrInvalidChange,
-	// ErrVersionTaken or ErrStaleResolution); Reason is its text.
+	// ErrVersionTaken or ErrStaleResolution, or is the error of
+	// AppendChecked's check); Reason is its text.
 	Err    error  `json:"-"`
 	Reason string `json:"reason,omitempty"`
 }
@@ -68,6 +70,19 @@ type AppendResult struct {
 	Accepted   int            `json:"accepted"`
 	Duplicates int            `json:"duplicates"`
 	Rejected   int            `json:"rejected"`
+}
+
+// add appends one change's result and counts its outcome.
+func (r *AppendResult) add(c ChangeResult) {
+	switch c.Outcome {
+	case Accepted:
+		r.Accepted++
+	case Duplicate:
+		r.Duplicates++
+	case Rejected:
+		r.Rejected++
+	}
+	r.Results = append(r.Results, c)
 }
 
 // Acked returns the change ids that are durably stored (accepted now or

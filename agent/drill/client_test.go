@@ -664,7 +664,8 @@ func TestQueryRetriesPlanRace(t *testing.T) {
 				t.Errorf("Drill got %d queries, want %d", got, tt.wantCalls)
 			}
 			if !tt.wantOK {
-				if !IsQueryError(err) {
+				var qe *QueryError
+				if !errors.As(err, &qe) {
 					t.Fatalf("Query error = %v, want a *QueryError", err)
 				}
 				return

@@ -76,12 +76,6 @@ func IsAuthError(err error) bool {
 	return errors.As(err, &ae)
 }
 
-// IsQueryError reports whether err is or wraps a *QueryError.
-func IsQueryError(err error) bool {
-	var qe *QueryError
-	return errors.As(err, &qe)
-}
-
 // endpointErrors joins the per-endpoint causes on one line.
 type endpointErrors []error
 

@@ -34,7 +34,7 @@ func ExampleClient_Query() {
 	if err != nil {
 		panic(err)
 	}
-	res, err := c.Query(context.Background(), "SELECT i, f, s, b, n FROM t", drill.WithDefaultSchema("dfs.fieldsync"))
+	res, err := c.Query(context.Background(), "SELECT i, f, s, b, n FROM dfs.fieldsync.t")
 	if err != nil {
 		panic(err)
 	}
@@ -107,30 +107,6 @@ func ExampleString() {
 	// U&'line\000Abreak'
 	// U&'C:\\dir'
 	// U&'h\00E9llo \D83D\DE00'
-}
-
-func ExampleValue_SQL() {
-	for _, v := range []drill.Value{
-		drill.StringValue("a  "),
-		drill.Int64Value(-9223372036854775808),
-		drill.Float64Value(0.1),
-		drill.BoolValue(true),
-		drill.TimestampMSValue(1700000000123),
-		drill.NullValue(drill.Double),
-	} {
-		sql, err := v.SQL()
-		if err != nil {
-			panic(err)
-		}
-		fmt.Println(sql)
-	}
-	// Output:
-	// CAST('a  ' AS VARCHAR(3))
-	// CAST(-9223372036854775808 AS BIGINT)
-	// CAST(1E-01 AS DOUBLE)
-	// CAST(TRUE AS BOOLEAN)
-	// CAST(1700000000123 AS BIGINT)
-	// CAST(NULL AS DOUBLE)
 }
 
 func ExampleSelectJSON() {

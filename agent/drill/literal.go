@@ -35,7 +35,7 @@ import (
 // Drillbit without saffron.properties it fails ("Failed to encode") for
 // characters beyond Latin-1, even from a U& literal; and Drill's bare VARCHAR
 // is VARCHAR(65535) while Calcite caps VARCHAR(n) at 65536, so a cast cuts
-// longer text (Value.SQL refuses such text).
+// longer text (so SelectJSON never casts text).
 //
 // Batches: Drill's VALUES right-trims bare string literals (a CAST to
 // VARCHAR(n) keeps the spaces) and turns DECIMAL into DOUBLE, and Calcite
@@ -46,7 +46,9 @@ import (
 // with FLATTEN(convert_fromJSON(...)); SelectJSON builds that query with an
 // explicit CAST per non-text column. It is exact for every value the
 // integration tests throw at it (TestIntegrationLiteralRoundTrip), has no
-// text length limit, keeps -0, and is the form to use.
+// text length limit, keeps -0, and is the form to use. The VALUES form
+// (SelectValues, with a CAST per literal) now lives in values_test.go, only
+// to measure against it and to keep proving these quirks.
 
 // ErrUnencodable is wrapped by every error of the literal encoder: the value
 // cannot be written as a Drill SQL literal without changing it.
@@ -139,38 +141,6 @@ func firstInvalid(s string) int {
 	return -1
 }
 
-// Int64 returns v as an exact-numeric literal. Drill types every int64,
-// including -9223372036854775808, as BIGINT (proven by the integration
-// tests).
-func Int64(v int64) string { return strconv.FormatInt(v, 10) }
-
-// TimestampMS returns an instant as BIGINT epoch milliseconds, the way
-// fieldsync stores every time in Drill.
-func TimestampMS(ms int64) string { return Int64(ms) }
-
-// Float64 returns f as an approximate-numeric (DOUBLE) literal such as 1E-1,
-// the shortest form that parses back to exactly f. NaN and infinities have no
-// SQL literal and are rejected with ErrUnencodable. Drill reads -0 back as 0
-// from a literal (Calcite folds it through BigDecimal); JSONRows keeps the
-// sign.
-func Float64(f float64) (string, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return "", fmt.Errorf("%w: %v is not a finite number", ErrUnencodable, f)
-	}
-	return strings.ToUpper(strconv.FormatFloat(f, 'e', -1, 64)), nil
-}
-
-// Bool returns TRUE or FALSE.
-func Bool(b bool) string {
-	if b {
-		return "TRUE"
-	}
-	return "FALSE"
-}
-
-// Null returns a typed NULL: CAST(NULL AS t).
-func Null(t Type) string { return Cast("NULL", t) }
-
 // Cast wraps a literal or expression in CAST(expr AS t).
 func Cast(expr string, t Type) string { return "CAST(" + expr + " AS " + string(t) + ")" }
 
@@ -218,7 +188,7 @@ func TablePath(plugin, workspace, table string) (string, error) {
 }
 
 // Value is one typed cell of a batch, built by StringValue, Int64Value,
-// Float64Value, BoolValue, TimestampMSValue or NullValue. The zero Value is a
+// Float64Value, BoolValue or NullValue. The zero Value is a
 // NULL VARCHAR.
 type Value struct {
 	typ  Type
@@ -234,9 +204,6 @@ func StringValue(s string) Value { return Value{typ: VarChar, s: s} }
 
 // Int64Value returns a BIGINT value.
 func Int64Value(v int64) Value { return Value{typ: BigInt, i: v} }
-
-// TimestampMSValue returns an instant as a BIGINT epoch-milliseconds value.
-func TimestampMSValue(ms int64) Value { return Int64Value(ms) }
 
 // Float64Value returns a DOUBLE value.
 func Float64Value(f float64) Value { return Value{typ: Double, f: f} }
@@ -257,59 +224,6 @@ func (v Value) Type() Type {
 
 // IsNull reports whether v is a NULL.
 func (v Value) IsNull() bool { return v.null || v.typ == "" }
-
-// Literal returns v as a bare SQL literal (no CAST).
-func (v Value) Literal() (string, error) {
-	if !v.Type().valid() {
-		return "", fmt.Errorf("%w: unknown type %q", ErrUnencodable, v.typ)
-	}
-	if v.IsNull() {
-		return "NULL", nil
-	}
-	switch v.typ {
-	case BigInt:
-		return Int64(v.i), nil
-	case Double:
-		return Float64(v.f)
-	case Boolean:
-		return Bool(v.b), nil
-	default:
-		return String(v.s)
-	}
-}
-
-// MaxCastChars is the longest text a CAST to VARCHAR keeps: Drill's bare
-// VARCHAR is VARCHAR(65535), and Calcite caps VARCHAR(n) at 65536, cutting
-// longer text silently. Value.SQL refuses longer text; JSONRows has no
-// limit.
-const MaxCastChars = 65535
-
-// SQL returns v as CAST(<literal> AS <type>). A VARCHAR is cast to
-// VARCHAR(n) with n its length in characters (at least 1): the cast keeps
-// trailing spaces that VALUES would otherwise trim, and a bare VARCHAR would
-// mean VARCHAR(65535). Text longer than MaxCastChars characters is refused
-// with ErrUnencodable because the cast would cut it. Drill fails such a CAST
-// of text beyond Latin-1 unless its Calcite default charset is UTF-16LE (as
-// in the Drill distribution); JSONRows has neither limit.
-func (v Value) SQL() (string, error) {
-	lit, err := v.Literal()
-	if err != nil {
-		return "", err
-	}
-	if v.Type() == VarChar && !v.IsNull() {
-		if n := utf8.RuneCountInString(v.s); n > MaxCastChars {
-			return "", fmt.Errorf("%w: text of %d characters is longer than the %d a Drill VARCHAR cast keeps; use JSONRows", ErrUnencodable, n, MaxCastChars)
-		}
-	}
-	return Cast(lit, v.castType()), nil
-}
-
-func (v Value) castType() Type {
-	if v.Type() != VarChar || v.IsNull() {
-		return v.Type()
-	}
-	return VarChar + Type(fmt.Sprintf("(%d)", max(1, utf8.RuneCountInString(v.s))))
-}
 
 // text returns the JSON-batch representation: every non-null value is a JSON
 // string holding its exact text, so Drill's JSON reader never guesses a
@@ -473,48 +387,5 @@ func SelectJSON(cols []Column, rows [][]Value) (string, error) {
 	b.WriteString(" FROM (SELECT FLATTEN(convert_fromJSON(")
 	b.WriteString(lit)
 	b.WriteString(")) AS r FROM (VALUES(1))) AS t")
-	return b.String(), nil
-}
-
-// SelectValues returns the same batch as a VALUES query with an explicit CAST
-// on every literal:
-//
-//	SELECT * FROM (VALUES (CAST(1 AS BIGINT), CAST('a' AS VARCHAR(1))), ...) AS t(`id`, `name`)
-//
-// It exists to compare with SelectJSON: Drill's VALUES right-trims string
-// literals (see TestIntegrationValuesTrims), so it is not exact for text with
-// trailing spaces.
-func SelectValues(cols []Column, rows [][]Value) (string, error) {
-	if err := checkBatch(cols, rows); err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	b.WriteString("SELECT * FROM (VALUES ")
-	for i, row := range rows {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j, v := range row {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			s, err := v.SQL()
-			if err != nil {
-				return "", fmt.Errorf("row %d column %q: %w", i, cols[j].Name, err)
-			}
-			b.WriteString(s)
-		}
-		b.WriteByte(')')
-	}
-	b.WriteString(") AS t(")
-	for j, c := range cols {
-		if j > 0 {
-			b.WriteString(", ")
-		}
-		id, _ := Ident(c.Name)
-		b.WriteString(id)
-	}
-	b.WriteByte(')')
 	return b.String(), nil
 }

@@ -111,25 +111,9 @@ func (r Row) Bool(col string) (bool, error) {
 	}
 }
 
-// QueryOption adjusts one Query.
+// QueryOption adjusts one Query. fieldsync's own queries need none; the
+// tests set the request's fields with them (see options_test.go).
 type QueryOption func(*queryRequest)
-
-// WithDefaultSchema runs the query with schema as its default schema
-// (like USE schema), e.g. "dfs.fieldsync".
-func WithDefaultSchema(schema string) QueryOption {
-	return func(q *queryRequest) { q.DefaultSchema = schema }
-}
-
-// WithOption sets a Drill session option for the query, e.g.
-// WithOption("store.format", "parquet").
-func WithOption(name, value string) QueryOption {
-	return func(q *queryRequest) { q.Options[name] = value }
-}
-
-// WithRowLimit asks Drill to return at most n rows (its autoLimit).
-func WithRowLimit(n int) QueryOption {
-	return func(q *queryRequest) { q.AutoLimit = strconv.Itoa(n) }
-}
 
 // queryRequest is the body of POST /query.json (Drill's QueryWrapper).
 type queryRequest struct {
