@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import App from './App.svelte';
 import { FakeTransport } from './lib/testing';
 import { MemoryData } from './pages/memory';
-import type { Services } from './pages/ports';
+import type { Services } from './lib/ui/ports';
 import { FakeApi } from './pages/testing';
 
 vi.setConfig({ testTimeout: 20_000 });

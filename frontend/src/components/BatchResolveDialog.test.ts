@@ -2,7 +2,7 @@
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import BatchResolveDialog from './BatchResolveDialog.svelte';
-import type { Conflict, RecordRef } from '../pages/ports';
+import type { Conflict, RecordRef } from '../lib/ui/ports';
 import { conflictR1, inspections } from '../pages/testing';
 import type { Take } from './batchResolve';
 

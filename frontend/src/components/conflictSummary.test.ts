@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Collection, Conflict } from '../pages/ports';
+import type { Collection, Conflict } from '../lib/ui/ports';
 import { change, conflictR1, inspections } from '../pages/testing';
 import { countByCollection, labelFields, nameOf, plural, recordLabel, shortId, summarize, who } from './conflictSummary';
 

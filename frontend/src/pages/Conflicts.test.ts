@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Toasts } from '../components/toasts.svelte';
 import Conflicts from './Conflicts.svelte';
 import { MemoryData } from './memory';
-import type { Api, Conflict } from './ports';
+import type { Api, Conflict } from '../lib/ui/ports';
 import { FakeApi, conflictR1, inspections } from './testing';
 
 // Generous: the first mount compiles in jsdom on a busy 2-core machine.

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Toasts } from '../components/toasts.svelte';
 import ToastRegion from '../components/ToastRegion.svelte';
 import { MemoryData } from './memory';
-import type { Collection, LocalRecord } from './ports';
+import type { Collection, LocalRecord } from '../lib/ui/ports';
 import Records from './Records.svelte';
 import { FakeApi, T0, inspections } from './testing';
 

@@ -9,7 +9,7 @@ import { DataStore } from '../lib/data/store';
 import type { RefusedExport } from '../lib/data/refusal';
 import type { DataStatus } from '../lib/data/types';
 import { MemoryData, unconnectedApi } from './memory';
-import type { Report } from './ports';
+import type { Report } from '../lib/ui/ports';
 import { Session } from './session.svelte';
 import Sync from './Sync.svelte';
 import { FakeApi, inspections } from './testing';

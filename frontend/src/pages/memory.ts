@@ -16,7 +16,7 @@ import type {
   Removed,
   SettingsView,
   Status,
-} from './ports';
+} from '../lib/ui/ports';
 
 function randomId(): string {
   const b = new Uint8Array(16);
