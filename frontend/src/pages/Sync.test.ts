@@ -4,15 +4,15 @@ import { IDBFactory } from 'fake-indexeddb';
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../lib/api';
-import { FakeGo } from '../lib/data/fakego';
+import { FakeGo } from '../testing/fakeGo';
 import { DataStore } from '../lib/data/store';
 import type { RefusedExport } from '../lib/data/refusal';
 import type { DataStatus } from '../lib/data/types';
-import { MemoryData, unconnectedApi } from './memory';
+import { MemoryData, unconnectedApi } from '../testing/memoryData';
 import type { Report } from '../lib/ui/ports';
 import { Session } from './session.svelte';
 import Sync from './Sync.svelte';
-import { FakeApi, inspections } from './testing';
+import { FakeApi, inspections } from '../testing/fixtures';
 
 vi.setConfig({ testTimeout: 20_000 });
 const stores: DataStore[] = [];
