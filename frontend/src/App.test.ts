@@ -3,7 +3,7 @@ import { flushSync, mount, unmount } from 'svelte';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import App from './App.svelte';
 import type { SelfCheckRun } from './lib/selfcheck';
-import { FakeTransport } from './lib/testing';
+import { FakeTransport } from './testing/fakeTransport';
 
 const passed: SelfCheckRun = {
   result: { indexedDB: { ok: true }, binding: { ok: true }, userAgent: 'ua', durationMs: 1 },

@@ -2,10 +2,10 @@
 import { cleanup, render, screen } from '@testing-library/svelte';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import App from './App.svelte';
-import { FakeTransport } from './lib/testing';
-import { MemoryData } from './pages/memory';
-import type { Services } from './pages/ports';
-import { FakeApi } from './pages/testing';
+import { FakeTransport } from './testing/fakeTransport';
+import { MemoryData } from './testing/memoryData';
+import type { Services } from './lib/ui/ports';
+import { FakeApi } from './testing/fixtures';
 
 vi.setConfig({ testTimeout: 20_000 });
 afterEach(cleanup);

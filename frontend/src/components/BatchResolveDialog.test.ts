@@ -2,8 +2,8 @@
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import BatchResolveDialog from './BatchResolveDialog.svelte';
-import type { Conflict, RecordRef } from '../pages/ports';
-import { conflictR1, inspections } from '../pages/testing';
+import type { Conflict, RecordRef } from '../lib/ui/ports';
+import { conflictR1, inspections } from '../testing/fixtures';
 import type { Take } from './batchResolve';
 
 vi.setConfig({ testTimeout: 20_000 });

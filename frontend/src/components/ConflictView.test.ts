@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/svelte';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { conflictR1, inspections } from '../pages/testing';
+import { conflictR1, inspections } from '../testing/fixtures';
 import ConflictView from './ConflictView.svelte';
 
 afterEach(cleanup);

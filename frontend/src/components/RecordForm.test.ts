@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { inspections } from '../pages/testing';
+import { inspections } from '../testing/fixtures';
 import RecordForm from './RecordForm.svelte';
 
 afterEach(cleanup);

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FakeApi } from '../pages/testing';
+import { FakeApi } from '../testing/fixtures';
 import ScheduleField from './ScheduleField.svelte';
 
 afterEach(cleanup);

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { RecordRef } from '../pages/ports';
+import type { RecordRef } from '../lib/ui/ports';
 import { resolveInChunks, type Take } from './batchResolve';
 
 const refs = (n: number): RecordRef[] => Array.from({ length: n }, (_, i) => ({ collection: 'c', record_id: `r${i}` }));

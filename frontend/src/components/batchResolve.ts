@@ -1,7 +1,7 @@
 // Applying one policy to many conflicts: UI.ResolveMany in small chunks so
 // the screen can say how far it got, and one outcome for people at the end.
 
-import type { Api, RecordRef } from '../pages/ports';
+import type { Api, RecordRef } from '../lib/ui/ports';
 
 /** Take is a policy the analyst can apply to a selection. */
 export type Take = 'device' | 'server' | 'newest';

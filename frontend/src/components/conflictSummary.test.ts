@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Collection, Conflict } from '../pages/ports';
-import { change, conflictR1, inspections } from '../pages/testing';
+import type { Collection, Conflict } from '../lib/ui/ports';
+import { change, conflictR1, inspections } from '../testing/fixtures';
 import { countByCollection, labelFields, nameOf, plural, recordLabel, shortId, summarize, who } from './conflictSummary';
 
 const pumps: Collection = {

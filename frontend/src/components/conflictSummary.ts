@@ -4,8 +4,8 @@
 // carries every leaf with its document, device, author and edit time).
 
 import { docLabel, labelFields, type RecordLabel } from '../lib/labels';
-import { diffRows } from '../pages/merge';
-import type { Change, Collection, Conflict, Doc, RecordRef } from '../pages/ports';
+import { diffRows } from '../lib/ui/merge';
+import type { Change, Collection, Conflict, Doc, RecordRef } from '../lib/ui/ports';
 
 export type { RecordLabel };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Link } from '../lib/transport';
-import type { Status } from '../pages/ports';
+import type { Status } from '../lib/ui/ports';
 import { noticeFor, pillFor, type PillInput } from './connection';
 
 const status = (state: Status['state']): Status => ({

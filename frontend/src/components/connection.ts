@@ -3,9 +3,9 @@
 // nothing answers this page) is a different thing from "Drill is offline"
 // (fieldsync runs, the Drillbit cannot be reached).
 
-import { stateLabel } from '../pages/advice';
+import { stateLabel } from '../lib/ui/advice';
 import type { Link } from '../lib/transport';
-import type { Status } from '../pages/ports';
+import type { Status } from '../lib/ui/ports';
 
 /** Tone is the colour of the pill's dot. */
 export type Tone = 'ok' | 'busy' | 'warn' | 'error' | 'idle';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createApi, type Api } from './api';
-import { FakeTransport } from './testing';
+import { FakeTransport } from '../testing/fakeTransport';
 
 describe('createApi', () => {
   const settings = {

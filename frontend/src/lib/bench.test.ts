@@ -5,7 +5,7 @@ import { createApi } from './api';
 import { benchHook, bulkImport, docMakerFor, editLatency, quantile, rawPuts } from './bench';
 import type { Collection } from './types';
 import { DataStore } from './data';
-import { FakeGo } from './data/fakego';
+import { FakeGo } from '../testing/fakeGo';
 
 async function mustStore(go: FakeGo): Promise<DataStore> {
   return DataStore.open({ indexedDB: new IDBFactory(), api: createApi(go.transport), debounceMs: 60_000, retryMinMs: 60_000, channel: null });

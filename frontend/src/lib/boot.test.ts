@@ -3,7 +3,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { boot, infoWhenReady } from './boot';
 import { createApi } from './api';
-import { FakeGo } from './data/fakego';
+import { FakeGo } from '../testing/fakeGo';
 
 describe('boot', () => {
   it('opens the data layer once Go has started', async () => {

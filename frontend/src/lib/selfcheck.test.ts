@@ -11,7 +11,7 @@ import {
   summarize,
   type SelfCheckDeps,
 } from './selfcheck';
-import { counter, FakeTransport } from './testing';
+import { counter, FakeTransport } from '../testing/fakeTransport';
 import { NotConnectedError, TransportError } from './transport';
 
 function deps(over: Partial<SelfCheckDeps> = {}): SelfCheckDeps & { transport: FakeTransport } {

@@ -3,9 +3,9 @@ import { cleanup, fireEvent, render, screen, within } from '@testing-library/sve
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Toasts } from '../components/toasts.svelte';
 import Conflicts from './Conflicts.svelte';
-import { MemoryData } from './memory';
-import type { Api, Conflict } from './ports';
-import { FakeApi, conflictR1, inspections } from './testing';
+import { MemoryData } from '../testing/memoryData';
+import type { Api, Conflict } from '../lib/ui/ports';
+import { FakeApi, conflictR1, inspections } from '../testing/fixtures';
 
 // Generous: the first mount compiles in jsdom on a busy 2-core machine.
 vi.setConfig({ testTimeout: 20_000 });

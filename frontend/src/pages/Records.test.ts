@@ -3,10 +3,10 @@ import { cleanup, fireEvent, render, screen, within } from '@testing-library/sve
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Toasts } from '../components/toasts.svelte';
 import ToastRegion from '../components/ToastRegion.svelte';
-import { MemoryData } from './memory';
-import type { Collection, LocalRecord } from './ports';
+import { MemoryData } from '../testing/memoryData';
+import type { Collection, LocalRecord } from '../lib/ui/ports';
 import Records from './Records.svelte';
-import { FakeApi, T0, inspections } from './testing';
+import { FakeApi, T0, inspections } from '../testing/fixtures';
 
 // Generous: the first mount compiles in jsdom on a busy 2-core machine.
 vi.setConfig({ testTimeout: 20_000 });

@@ -2,10 +2,10 @@
 import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Toasts } from '../components/toasts.svelte';
-import { MemoryData } from './memory';
+import { MemoryData } from '../testing/memoryData';
 import { Session } from './session.svelte';
 import Settings from './Settings.svelte';
-import { FakeApi, baseSettings } from './testing';
+import { FakeApi, baseSettings } from '../testing/fixtures';
 
 vi.setConfig({ testTimeout: 20_000 });
 afterEach(cleanup);

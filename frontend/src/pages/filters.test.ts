@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { devicesOf, matchesFilter, toFilter } from './filters';
-import { conflictR1 } from './testing';
+import { conflictR1 } from '../testing/fixtures';
 
 describe('conflict filters', () => {
   it.each([

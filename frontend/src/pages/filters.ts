@@ -1,6 +1,6 @@
 // Conflict list filters: what the analyst picks and the filter Go receives.
 
-import type { Conflict, ConflictFilter } from './ports';
+import type { Conflict, ConflictFilter } from '../lib/ui/ports';
 
 /** AGES are the age choices of the conflict list, in ms (0 = any age). */
 export const AGES: readonly { label: string; ms: number }[] = [

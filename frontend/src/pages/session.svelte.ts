@@ -2,7 +2,7 @@
 // whether Go answers at all. App.svelte creates one and hands it to the
 // screens and the header, which read it reactively.
 
-import type { DataStatus, Info, Progress, Services, Status } from './ports';
+import type { DataStatus, Info, Progress, Services, Status } from '../lib/ui/ports';
 
 /** Session follows Go's status events and keeps what the screens show. */
 export class Session {

@@ -1,5 +1,5 @@
-// The IndexedDB data layer: see store.ts for how writes, the mirror loop and
-// catch-up work together.
+// The IndexedDB data layer: DataStore (store.ts) is its one public API, a
+// facade over one module per job; its opening comment lists them.
 
 export { DataStore, type DataStoreOptions, type PutItem } from './store';
 export { CollectionIndex, sortValue } from './memindex';

@@ -3,7 +3,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../api';
 import { OUTBOX_STORE, RECORDS_STORE } from '../db';
-import { FakeGo } from './fakego';
+import { FakeGo } from '../../testing/fakeGo';
 import { request } from './idb';
 import { DataStore, type DataStoreOptions } from './store';
 import { DataError, type DataStatus, type LocalRecord, type OutboxEntry } from './types';

@@ -4,9 +4,9 @@
 // leaves so concurrent edits show up as conflicts. Knobs let tests lose
 // acknowledgements, reject changes, go offline and truncate the mirror.
 
-import { FakeTransport } from '../testing';
-import { compareVersions } from '../hlc';
-import { NotConnectedError } from '../transport';
+import { FakeTransport } from './fakeTransport';
+import { compareVersions } from '../lib/hlc';
+import { NotConnectedError } from '../lib/transport';
 import type {
   AppendItem,
   AppendResult,
@@ -19,7 +19,7 @@ import type {
   RecordsPage,
   ResolveChoice,
   StoreRecord,
-} from '../types';
+} from '../lib/types';
 
 interface GoRecord {
   rec: StoreRecord;

@@ -16,7 +16,7 @@ import type {
   SettingsValues,
   SettingsView,
   Status,
-} from './ports';
+} from '../lib/ui/ports';
 
 /** inspections is a collection using every field type. */
 export const inspections: Collection = {

@@ -1,7 +1,7 @@
-// Test helpers shared by the unit tests (not bundled: only *.test.ts import it).
+// Test helpers shared by the unit tests (src/testing/: only *.test.ts may import it).
 
-import type { ConnectionStatus, EventListener, Transport } from './transport';
-import type { SelfCheckResult } from './types';
+import type { ConnectionStatus, EventListener, Transport } from '../lib/transport';
+import type { SelfCheckResult } from '../lib/types';
 
 /**
  * A Transport whose behaviour each test sets: App.Ping/App.ReportSelfCheck

@@ -3,10 +3,10 @@
 // (lib/data). Screens take a Services value as a prop and use only the parts
 // named here, so component tests and previews pass small fakes.
 
-import type { Api as LibApi } from '../lib/api';
-import type { DataStatus, ListPage, ListQuery, LocalRecord, Removed } from '../lib/data/types';
-import type { Readable } from '../lib/data/readable';
-import type { Doc, Info } from '../lib/types';
+import type { Api as LibApi } from '../api';
+import type { DataStatus, ListPage, ListQuery, LocalRecord, Removed } from '../data/types';
+import type { Readable } from '../data/readable';
+import type { Doc, Info } from '../types';
 
 export type {
   AuthMode,
@@ -27,8 +27,8 @@ export type {
   SettingsValues,
   Status,
   SyncReport as Report,
-} from '../lib/types';
-export type { DataStatus, ListQuery, LocalRecord, Removed, SyncState as RecordState } from '../lib/data/types';
+} from '../types';
+export type { DataStatus, ListQuery, LocalRecord, Removed, SyncState as RecordState } from '../data/types';
 
 /** Api is the part of lib/api's Api the screens call. */
 export type Api = Pick<

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { agoTime, fromForm, fromLocalInput, relativeTime, toForm, toLocalInput } from './form';
-import { inspections } from './testing';
+import { inspections } from '../../testing/fixtures';
 
 const base = { site: 'North well', status: 'open', score: '', temperature: '', safe: false, visited_at: '', notes: '' };
 

@@ -1,5 +1,5 @@
-// An in-memory Data and an unconnected Api for component tests and
-// previews. The real data layer is lib/data (IndexedDB), booted by App.
+// Test double: an in-memory Data and an unconnected Api for the screens'
+// tests. The real data layer is lib/data (IndexedDB), booted by App.
 
 import { Value } from '../lib/data/readable';
 import type { ListPage } from '../lib/data/types';
@@ -16,7 +16,7 @@ import type {
   Removed,
   SettingsView,
   Status,
-} from './ports';
+} from '../lib/ui/ports';
 
 function randomId(): string {
   const b = new Uint8Array(16);

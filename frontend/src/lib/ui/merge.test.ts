@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildMerged, chosenDoc, diffRows, initialChoices, mergedInputs } from './merge';
-import { change, conflictR1, inspections } from './testing';
+import { change, conflictR1, inspections } from '../../testing/fixtures';
 
 describe('diffRows', () => {
   it('lines up every declared field, then undeclared ones, marking differences and changes', () => {

@@ -1,0 +1,182 @@
+// Catch-up (pull): Go's mirror sequence is the one channel for what changed
+// in Go. Entries are applied by version without creating outbox entries; a
+// record whose local version is newer is left alone. A truncated sequence or
+// an IndexedDB that never caught up is rebuilt (rebuild.ts).
+
+import { describeError, META_STORE, RECORDS_STORE } from '../db';
+import { compareVersions } from '../hlc';
+import type { MirrorEntry } from '../types';
+import type { RecordCache } from './cache';
+import { keyOf, META_DEVICE, META_LAST_MSEQ, type Context } from './context';
+import { txDone } from './idb';
+import type { Rebuild } from './rebuild';
+import type { StatusBox } from './status';
+import type { LocalRecord, SyncState } from './types';
+
+/** Applies what changed in Go since the last mirror sequence seen here. */
+export class CatchUp {
+  private catching: Promise<void> | undefined;
+  private catchAgain = false;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly box: StatusBox,
+    private readonly cache: RecordCache,
+    private readonly rebuilder: Rebuild,
+  ) {}
+
+  /** Runs catch-up in the background (errors go to onError). */
+  request(): void {
+    this.run().catch((err: unknown) => this.ctx.onError(err));
+  }
+
+  /**
+   * Applies what changed in Go since the last mirror sequence seen here
+   * (paged), rebuilding from UI.Records when the sequence was truncated or
+   * this IndexedDB never caught up. Concurrent calls share one run.
+   */
+  run(): Promise<void> {
+    if (this.catching) {
+      this.catchAgain = true;
+      return this.catching;
+    }
+    this.catching = this.loop().finally(() => {
+      this.catching = undefined;
+    });
+    return this.catching;
+  }
+
+  private async loop(): Promise<void> {
+    this.box.set({ catchingUp: true });
+    try {
+      do {
+        this.catchAgain = false;
+        await this.once();
+      } while (this.catchAgain && !this.ctx.closed);
+      if (this.box.get().mirror === 'idle') this.box.set({ error: undefined });
+    } catch (err) {
+      this.box.set({ error: describeError(err) });
+      throw err;
+    } finally {
+      this.box.set({ catchingUp: false });
+    }
+  }
+
+  private async once(): Promise<void> {
+    let after = this.box.get().lastMseq;
+    if (after < 0) {
+      await this.rebuilder.run();
+      after = this.box.get().lastMseq;
+    }
+    for (;;) {
+      if (this.ctx.closed) return;
+      const page = await this.ctx.api.mirrorSince(after, this.ctx.pageSize);
+      const entries = page.entries ?? [];
+      if (page.truncated || page.last_mseq < after) {
+        await this.rebuilder.run();
+        after = this.box.get().lastMseq;
+        continue;
+      }
+      if (entries.length === 0) return;
+      const last = entries.reduce((m, e) => Math.max(m, e.mseq), after);
+      if (last === after) throw new Error(`fieldsync answered mirror entries at or before ${after} when asked for later ones`);
+      await this.applyEntries(entries, last);
+      after = last;
+      if (after >= page.last_mseq) return;
+    }
+  }
+
+  /** Applies mirror entries by version and records last as the mseq seen. */
+  private async applyEntries(entries: MirrorEntry[], last: number): Promise<void> {
+    for (const e of entries) {
+      this.ctx.hlc.observe(e.change.version);
+      this.ctx.hlc.observe(e.winner);
+    }
+    const tx = this.ctx.db.transaction([RECORDS_STORE, META_STORE], 'readwrite');
+    const done = txDone(tx);
+    const records = tx.objectStore(RECORDS_STORE);
+    const at = Math.floor(this.ctx.now());
+    const current = new Map<string, LocalRecord | undefined>();
+    const changed = new Map<string, LocalRecord>();
+    const fetch = new Map<string, { collection: string; id: string }>();
+    // Read every record first (requests run in order), then apply in mseq order.
+    const sorted = [...entries].sort((a, b) => a.mseq - b.mseq);
+    let left = sorted.length;
+    for (const e of sorted) {
+      const k = keyOf(e.change.collection, e.change.record_id);
+      const req = records.get([e.change.collection, e.change.record_id]) as IDBRequest<LocalRecord | undefined>;
+      req.onsuccess = () => {
+        if (!current.has(k)) current.set(k, req.result);
+        if (--left > 0) return;
+        for (const en of sorted) {
+          const key = keyOf(en.change.collection, en.change.record_id);
+          const next = applyEntry(current.get(key), en, at);
+          if (next === 'fetch') {
+            fetch.set(key, { collection: en.change.collection, id: en.change.record_id });
+          } else if (next) {
+            current.set(key, next);
+            changed.set(key, next);
+            fetch.delete(key);
+          }
+        }
+        for (const r of changed.values()) records.put(r);
+        tx.objectStore(META_STORE).put({ key: META_LAST_MSEQ, value: last });
+        tx.objectStore(META_STORE).put({ key: META_DEVICE, value: this.ctx.device });
+      };
+    }
+    if (sorted.length === 0) tx.objectStore(META_STORE).put({ key: META_LAST_MSEQ, value: last });
+    await done;
+    this.box.set({ lastMseq: last });
+    this.cache.apply([...changed.values()], 'remote');
+    for (const f of fetch.values()) {
+      const rec = await this.ctx.api.record(f.collection, f.id);
+      await this.rebuilder.applyStoreRecords([rec]);
+    }
+  }
+}
+
+/**
+ * What an entry makes of the local record: the new record, undefined for
+ * no change, or 'fetch' when the winner's document must come from Go.
+ */
+function applyEntry(local: LocalRecord | undefined, e: MirrorEntry, at: number): LocalRecord | undefined | 'fetch' {
+  const c = e.change;
+  if (local && compareVersions(local.version, e.winner) > 0) {
+    // A newer local edit (in the outbox or on its way back): keep it, but
+    // remember a conflict Go found.
+    if (e.conflicted && local.state !== 'conflict') return { ...local, state: 'conflict', updated_at: at };
+    return undefined;
+  }
+  let state: SyncState;
+  if (e.conflicted) state = 'conflict';
+  else if (e.origin === 'remote') state = 'synced';
+  else if (local?.state === 'local' && local.version === e.winner) state = 'local';
+  else if (local?.state === 'synced' && local.version === e.winner) state = 'synced';
+  else state = 'pending';
+  const leaves = e.conflicted
+    ? Array.from(new Set([...(local?.leaves ?? []), c.version, e.winner])).sort()
+    : [e.winner];
+  if (local && local.version === e.winner) {
+    if (local.state === state && sameLeaves(local.leaves, leaves)) return undefined;
+    return { ...local, state, leaves, updated_at: at };
+  }
+  if (c.version !== e.winner) return 'fetch';
+  const rec: LocalRecord = {
+    collection: c.collection,
+    record_id: c.record_id,
+    version: c.version,
+    deleted: e.deleted,
+    leaves,
+    state,
+    updated_at: at,
+    edited_at: c.edited_at,
+    device: c.device,
+  };
+  if (c.doc && !e.deleted) rec.doc = c.doc;
+  if (c.author) rec.author = c.author;
+  return rec;
+}
+
+function sameLeaves(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

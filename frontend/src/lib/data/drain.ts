@@ -1,0 +1,167 @@
+// The outbox drain (the mirror loop): the outbox drains in batches through
+// UI.Accept (idempotent by change_id); an entry is deleted only after Go
+// answered accepted or duplicate, so a crash or a lost answer means a
+// resend, which Go answers "duplicate". A rejected change moves to the
+// "rejected" store with Go's reason and is surfaced, never dropped. After a
+// failure the loop retries with back-off.
+
+import { describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { NotConnectedError } from '../transport';
+import type { Change } from '../types';
+import type { RecordCache } from './cache';
+import { stripSeq, type Context } from './context';
+import type { CrossTab } from './crosstab';
+import { request, txDone } from './idb';
+import type { StatusBox } from './status';
+import type { LocalRecord, OutboxEntry, RejectedChange } from './types';
+
+/** Sends the outbox to Go. */
+export class OutboxDrain {
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  private drainDue = 0;
+  private draining: Promise<void> | undefined;
+  private drainAgain = false;
+  private retryDelay: number;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly box: StatusBox,
+    private readonly cache: RecordCache,
+    private readonly tabs: CrossTab,
+  ) {
+    this.retryDelay = ctx.retryMin;
+  }
+
+  /** Cancels a scheduled run (close). */
+  stop(): void {
+    clearTimeout(this.drainTimer);
+  }
+
+  /**
+   * Runs the mirror loop in ms unless a run is already due sooner: a steady
+   * stream of edits does not postpone it forever.
+   */
+  schedule(ms: number): void {
+    if (this.ctx.closed) return;
+    const due = Date.now() + ms;
+    if (this.drainTimer !== undefined && this.drainDue <= due) return;
+    clearTimeout(this.drainTimer);
+    this.drainDue = due;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined;
+      this.flush().catch((err: unknown) => this.ctx.onError(err));
+    }, ms);
+  }
+
+  /**
+   * Drains the outbox into Go now, batch after batch, until it is empty or a
+   * call fails (then it retries with back-off in the background and this
+   * rejects). Concurrent calls share one run.
+   */
+  flush(): Promise<void> {
+    if (this.draining) {
+      this.drainAgain = true;
+      return this.draining;
+    }
+    this.draining = this.drainLoop().finally(() => {
+      this.draining = undefined;
+    });
+    return this.draining;
+  }
+
+  private async drainLoop(): Promise<void> {
+    for (;;) {
+      this.drainAgain = false;
+      let more = true;
+      try {
+        while (more && !this.ctx.closed) {
+          more = await this.drainBatch();
+        }
+      } catch (err) {
+        const offline = err instanceof NotConnectedError;
+        this.box.set({ mirror: offline ? 'offline' : 'error', error: describeError(err) });
+        const delay = this.retryDelay;
+        this.retryDelay = Math.min(this.retryDelay * 2, this.ctx.retryMax);
+        this.schedule(delay);
+        throw err;
+      }
+      this.retryDelay = this.ctx.retryMin;
+      if (!this.drainAgain || this.ctx.closed) break;
+    }
+    const s = this.box.get();
+    if (s.mirror !== 'idle' || s.error !== undefined) this.box.set({ mirror: 'idle', error: undefined });
+  }
+
+  /** Sends one batch; resolves true when more may be waiting. */
+  private async drainBatch(): Promise<boolean> {
+    const entries = await request(
+      this.ctx.db
+        .transaction(OUTBOX_STORE, 'readonly')
+        .objectStore(OUTBOX_STORE)
+        .getAll(null, this.ctx.batchSize) as IDBRequest<OutboxEntry[]>,
+    );
+    if (entries.length === 0) {
+      this.box.set({ outbox: 0 });
+      return false;
+    }
+    if (this.box.get().mirror !== 'draining') this.box.set({ mirror: 'draining' });
+    const res = await this.ctx.api.accept(entries.map(stripSeq));
+    const byId = new Map((res?.results ?? []).map((r) => [r.change_id, r]));
+
+    const tx = this.ctx.db.transaction([OUTBOX_STORE, REJECTED_STORE, RECORDS_STORE], 'readwrite');
+    const done = txDone(tx);
+    const outbox = tx.objectStore(OUTBOX_STORE);
+    const rejectedStore = tx.objectStore(REJECTED_STORE);
+    const records = tx.objectStore(RECORDS_STORE);
+    const touched: LocalRecord[] = [];
+    let acked = 0;
+    let rejected = 0;
+    const at = Math.floor(this.ctx.now());
+    for (const e of entries) {
+      const r = byId.get(e.change_id);
+      if (!r || e.seq === undefined) continue; // no answer for it: it is sent again
+      if (r.outcome === 'accepted' || r.outcome === 'duplicate') {
+        outbox.delete(e.seq);
+        acked++;
+        if (r.conflicted) this.markRecord(records, e, { state: 'conflict' }, touched);
+      } else {
+        const reason = r.reason || 'rejected by fieldsync without a reason';
+        const kept: RejectedChange = { change_id: e.change_id, change: stripSeq(e), reason, rejected_at: at };
+        rejectedStore.put(kept);
+        outbox.delete(e.seq);
+        rejected++;
+        this.markRecord(records, e, { rejected: reason }, touched);
+      }
+    }
+    await done;
+    const s = this.box.get();
+    this.box.set({ outbox: Math.max(0, s.outbox - acked - rejected), rejected: s.rejected + rejected });
+    if (touched.length > 0) this.cache.apply(touched, 'state');
+    else if (acked > 0 && entries[0]) {
+      // No record changed, but the counts did: other tabs re-read them.
+      this.tabs.post(entries[0].collection, []);
+    }
+    if (acked + rejected === 0) {
+      // Go answered none of them: do not spin on the same batch.
+      throw new Error('fieldsync did not acknowledge any change of the batch');
+    }
+    return entries.length === this.ctx.batchSize;
+  }
+
+  /** Updates the record that e made, if it still is at e's version. */
+  private markRecord(
+    records: IDBObjectStore,
+    e: Change,
+    patch: Partial<LocalRecord>,
+    touched: LocalRecord[],
+  ): void {
+    const req = records.get([e.collection, e.record_id]) as IDBRequest<LocalRecord | undefined>;
+    req.onsuccess = () => {
+      const rec = req.result;
+      if (!rec || rec.version !== e.version) return;
+      const next = { ...rec, ...patch };
+      records.put(next);
+      touched.push(next);
+    };
+  }
+}

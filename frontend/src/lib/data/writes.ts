@@ -1,0 +1,243 @@
+// Writes: put/putMany/remove/undo are the ONLY way to change a record. Each
+// writes the record AND a full Change into the outbox in ONE IndexedDB
+// transaction, so a change cannot be captured without its record or the
+// other way round, whatever happens to the page; then the outbox drain runs.
+
+import { describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import type { Change, Doc } from '../types';
+import type { RecordCache } from './cache';
+import { keyOf, META_HLC, type Context } from './context';
+import type { OutboxDrain } from './drain';
+import { txDone } from './idb';
+import type { StatusBox } from './status';
+import { DataError, type LocalRecord, type RejectedChange, type Removed, type SyncState } from './types';
+
+/** Go refuses ids longer than this many bytes (store.Change.Validate). */
+const MAX_ID_BYTES = 200;
+/** Go refuses docs larger than this (store.MaxDocBytes). */
+const MAX_DOC_BYTES = 1 << 20;
+
+/** One write for putMany: id null creates a record with a new id. */
+export interface PutItem {
+  id: string | null;
+  doc: Doc;
+}
+
+interface WriteItem {
+  collection: string;
+  id: string;
+  op: 'put' | 'delete';
+  doc?: Doc;
+  /** The delete must find a live record. */
+  mustExist?: boolean;
+  /** The id was just generated: there is no previous record to read. */
+  fresh?: boolean;
+}
+
+const encoder = new TextEncoder();
+
+/** Throws a DataError when v cannot name a device, collection or record for Go. */
+export function checkName(what: string, v: string): void {
+  if (typeof v !== 'string' || v === '') throw new DataError(`${what} is empty`);
+  if (encoder.encode(v).length > MAX_ID_BYTES) throw new DataError(`${what} is longer than ${MAX_ID_BYTES} bytes`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f/\\]/.test(v)) throw new DataError(`${what} contains a slash, backslash or control character`);
+}
+
+function checkDoc(doc: unknown): Doc {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new DataError('a record must be an object of fields');
+  }
+  let json: string;
+  try {
+    json = JSON.stringify(doc);
+  } catch (err) {
+    throw new DataError(`the record cannot be saved as JSON: ${describeError(err)}`);
+  }
+  if (encoder.encode(json).length > MAX_DOC_BYTES) {
+    throw new DataError(`the record is larger than ${MAX_DOC_BYTES} bytes`);
+  }
+  // Store exactly what Go will get: a JSON round trip drops undefined and functions.
+  return JSON.parse(json) as Doc; // JSON.parse of an object's JSON is an object
+}
+
+function hex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** The write path of the data layer. */
+export class Writes {
+  constructor(
+    private readonly ctx: Context,
+    private readonly box: StatusBox,
+    private readonly cache: RecordCache,
+    private readonly drain: OutboxDrain,
+  ) {}
+
+  private newId(): string {
+    const b = new Uint8Array(16);
+    this.ctx.random(b);
+    return hex(b);
+  }
+
+  /**
+   * Saves doc as record id of collection (id null: a new record with a new
+   * id), capturing the change in the outbox in the same transaction.
+   * Resolves with the stored record once IndexedDB committed it.
+   */
+  async put(collection: string, id: string | null | undefined, doc: Doc): Promise<LocalRecord> {
+    const [rec] = await this.putMany(collection, [{ id: id ?? null, doc }]);
+    if (!rec) throw new DataError('nothing was written');
+    return rec;
+  }
+
+  /**
+   * Saves many records of one collection in ONE transaction (bulk import):
+   * all of them and their outbox entries, or none.
+   */
+  async putMany(collection: string, items: PutItem[]): Promise<LocalRecord[]> {
+    checkName('collection', collection);
+    const writes: WriteItem[] = items.map((it) => {
+      const fresh = it.id === null;
+      const id = it.id ?? this.newId();
+      checkName('record id', id);
+      return { collection, id, op: 'put', doc: checkDoc(it.doc), fresh };
+    });
+    return this.write(writes);
+  }
+
+  /**
+   * Deletes record id of collection (a tombstone plus a delete change in the
+   * outbox). Resolves with what undo() needs to bring it back.
+   */
+  async remove(collection: string, id: string): Promise<Removed> {
+    checkName('collection', collection);
+    checkName('record id', id);
+    const before = await this.cache.get(collection, id);
+    if (!before || before.deleted) throw new DataError(`record ${id} of ${collection} does not exist`);
+    const [rec] = await this.write([{ collection, id, op: 'delete', mustExist: true }]);
+    if (!rec) throw new DataError('nothing was written');
+    return { collection, record_id: id, previous: before, record: rec };
+  }
+
+  /** Undoes a remove(): puts the previous document back as a new change. */
+  async undo(removed: Removed): Promise<LocalRecord> {
+    if (!removed.previous.doc) throw new DataError('there is nothing to bring back');
+    return this.put(removed.collection, removed.record_id, removed.previous.doc);
+  }
+
+  private write(items: WriteItem[]): Promise<LocalRecord[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE, META_STORE], 'readwrite');
+    const done = txDone(tx);
+    const records = tx.objectStore(RECORDS_STORE);
+    const outbox = tx.objectStore(OUTBOX_STORE);
+    // Refused changes, read only when a record being written is at a refused version.
+    let refused: RejectedChange[] = [];
+    const out: LocalRecord[] = [];
+    // Records written earlier in this transaction (a batch may name an id twice).
+    const written = new Map<string, LocalRecord>();
+    let left = items.length;
+    let failure: Error | undefined;
+    const handle = (it: WriteItem, i: number, stored: LocalRecord | undefined) => {
+      if (failure) return;
+      const prev = written.get(keyOf(it.collection, it.id)) ?? stored;
+      if (it.mustExist && (!prev || prev.deleted)) {
+        failure = new DataError(`record ${it.id} of ${it.collection} does not exist`);
+        tx.abort();
+        return;
+      }
+      const version = this.ctx.hlc.next();
+      const editedAt = Math.floor(this.ctx.now());
+      let parents = prev ? [prev.version] : [];
+      if (prev?.rejected) {
+        // Saving on top of a version Go refused: Go never had that version,
+        // so this save replaces the refused change and takes its parents
+        // (naming the refused version would make Go see two branches).
+        const r = refused.find(
+          (x) => x.change.collection === it.collection && x.change.record_id === it.id && x.change.version === prev.version,
+        );
+        if (r) {
+          parents = [...r.change.parents];
+          if (!r.superseded_by) {
+            r.superseded_by = version;
+            tx.objectStore(REJECTED_STORE).put(r);
+          }
+        }
+      }
+      const change: Change = {
+        change_id: this.newId(),
+        collection: it.collection,
+        record_id: it.id,
+        op: it.op,
+        version,
+        parents,
+        device: this.ctx.device,
+        edited_at: editedAt,
+      };
+      if (it.doc) change.doc = it.doc;
+      if (this.ctx.author) change.author = this.ctx.author;
+      let state: SyncState = 'local';
+      if (prev) state = prev.state === 'local' ? 'local' : prev.state === 'conflict' ? 'conflict' : 'pending';
+      const rec: LocalRecord = {
+        collection: it.collection,
+        record_id: it.id,
+        version,
+        deleted: it.op === 'delete',
+        leaves: prev && prev.leaves.length > 1 ? [...prev.leaves.filter((l) => l !== prev.version), version] : [version],
+        state,
+        updated_at: editedAt,
+        edited_at: editedAt,
+        device: this.ctx.device,
+      };
+      if (it.doc) rec.doc = it.doc;
+      if (this.ctx.author) rec.author = this.ctx.author;
+      records.put(rec);
+      outbox.add(change);
+      written.set(keyOf(it.collection, it.id), rec);
+      out[i] = rec;
+      if (--left === 0) {
+        tx.objectStore(META_STORE).put({ key: META_HLC, value: this.ctx.hlc.lastText() });
+      }
+    };
+    // Read every existing record first, then write everything in item order
+    // (fewer round trips than get-put-add per item; measured ~15% faster).
+    const stored: (LocalRecord | undefined)[] = new Array<LocalRecord | undefined>(items.length);
+    let reads = 0;
+    const handleAll = () => items.forEach((it, i) => handle(it, i, stored[i]));
+    const writeAll = () => {
+      if (!stored.some((r) => r?.rejected)) {
+        handleAll();
+        return;
+      }
+      const req = tx.objectStore(REJECTED_STORE).getAll() as IDBRequest<RejectedChange[]>;
+      req.onsuccess = () => {
+        refused = req.result;
+        handleAll();
+      };
+    };
+    items.forEach((it, i) => {
+      if (it.fresh) return; // a generated id cannot exist yet: no read (the bulk-import path)
+      reads++;
+      const req = records.get([it.collection, it.id]) as IDBRequest<LocalRecord | undefined>;
+      req.onsuccess = () => {
+        stored[i] = req.result;
+        if (--reads === 0) writeAll();
+      };
+    });
+    if (reads === 0) writeAll();
+    return done.then(
+      () => {
+        this.cache.apply(out, 'local');
+        this.box.set({ outbox: this.box.get().outbox + out.length });
+        this.drain.schedule(this.ctx.debounceMs);
+        return out;
+      },
+      (err: unknown) => {
+        throw failure ?? err;
+      },
+    );
+  }
+}
