@@ -21,8 +21,10 @@ type Journal interface {
 	NextVersion(ctx context.Context) (store.Version, error)
 	// Record returns a record's mirrored state (store.ErrNotFound if none).
 	Record(ctx context.Context, collection, id string) (store.Record, error)
-	// Append journals local changes, idempotently by change id.
-	Append(ctx context.Context, changes []store.Change) (store.AppendResult, error)
+	// AppendChecked journals local changes, idempotently by change id:
+	// each gets Change.Validate, then check (nil: none), then the store's
+	// other rules; the first it fails is its rejection.
+	AppendChecked(ctx context.Context, changes []store.Change, check func(store.Change) error) (store.AppendResult, error)
 }
 
 var _ Journal = (*store.Store)(nil)
@@ -59,6 +61,19 @@ func (c *Capture) now() time.Time {
 // deletes) a record, edited from the record's current winner, without
 // writing it. An empty id creates a new record with a random id.
 func (c *Capture) Prepare(ctx context.Context, collection, id string, op store.Op, doc json.RawMessage) (store.Change, error) {
+	ch, err := c.build(ctx, collection, id, op, doc)
+	if err != nil {
+		return store.Change{}, err
+	}
+	if err := ch.Validate(); err != nil {
+		return store.Change{}, fmt.Errorf("capture: %w", err)
+	}
+	return ch, nil
+}
+
+// build is Prepare without Change.Validate, for callers that hand the
+// change straight to the store, which validates it.
+func (c *Capture) build(ctx context.Context, collection, id string, op store.Op, doc json.RawMessage) (store.Change, error) {
 	col, err := c.Schema.Collection(collection)
 	if err != nil {
 		return store.Change{}, fmt.Errorf("capture: %w", err)
@@ -107,9 +122,6 @@ func (c *Capture) Prepare(ctx context.Context, collection, id string, op store.O
 		Author:     c.Author,
 		EditedAt:   c.now().UnixMilli(),
 	}
-	if err := ch.Validate(); err != nil {
-		return store.Change{}, fmt.Errorf("capture: %w", err)
-	}
 	return ch, nil
 }
 
@@ -124,16 +136,16 @@ func (c *Capture) Delete(ctx context.Context, collection, id string) (store.Chan
 }
 
 func (c *Capture) write(ctx context.Context, collection, id string, op store.Op, doc json.RawMessage) (store.Change, error) {
-	ch, err := c.Prepare(ctx, collection, id, op, doc)
+	ch, err := c.build(ctx, collection, id, op, doc)
 	if err != nil {
 		return store.Change{}, err
 	}
-	res, err := c.Journal.Append(ctx, []store.Change{ch})
+	res, err := c.Journal.AppendChecked(ctx, []store.Change{ch}, nil)
 	if err != nil {
 		return store.Change{}, fmt.Errorf("capture: %w", err)
 	}
 	if r := res.Results[0]; r.Outcome == store.Rejected {
-		return store.Change{}, fmt.Errorf("capture: %s", r.Reason)
+		return store.Change{}, fmt.Errorf("capture: %w", r.Err)
 	}
 	return ch, nil
 }
@@ -144,49 +156,23 @@ func (c *Capture) write(ctx context.Context, collection, id string, op store.Op,
 // with the reason, in the order given. Accept is idempotent by change id, so
 // a batch sent again after a crash is acknowledged, not duplicated.
 func (c *Capture) Accept(ctx context.Context, changes []store.Change) (store.AppendResult, error) {
-	results := make([]store.ChangeResult, len(changes))
-	valid := make([]store.Change, 0, len(changes))
-	index := make([]int, 0, len(changes))
+	withAuthor := make([]store.Change, len(changes))
 	for i, ch := range changes {
 		if ch.Author == "" {
 			ch.Author = c.Author
 		}
-		if err := c.check(ch); err != nil {
-			results[i] = store.ChangeResult{ChangeID: ch.ChangeID, Outcome: store.Rejected, Err: err, Reason: err.Error()}
-			continue
-		}
-		valid = append(valid, ch)
-		index = append(index, i)
+		withAuthor[i] = ch
 	}
-	var out store.AppendResult
-	if len(valid) > 0 {
-		res, err := c.Journal.Append(ctx, valid)
-		if err != nil {
-			return store.AppendResult{}, fmt.Errorf("capture: %w", err)
-		}
-		for j, r := range res.Results {
-			results[index[j]] = r
-		}
+	res, err := c.Journal.AppendChecked(ctx, withAuthor, c.check)
+	if err != nil {
+		return store.AppendResult{}, fmt.Errorf("capture: %w", err)
 	}
-	out.Results = results
-	for _, r := range results {
-		switch r.Outcome {
-		case store.Accepted:
-			out.Accepted++
-		case store.Duplicate:
-			out.Duplicates++
-		case store.Rejected:
-			out.Rejected++
-		}
-	}
-	return out, nil
+	return res, nil
 }
 
-// check applies the declaration's rules to one change from the UI.
+// check applies the declaration's rules to one change from the UI that
+// passed Change.Validate (AppendChecked runs it first).
 func (c *Capture) check(ch store.Change) error {
-	if err := ch.Validate(); err != nil {
-		return err
-	}
 	col, err := c.Schema.Collection(ch.Collection)
 	if err != nil {
 		return fmt.Errorf("%w %q: %v", store.ErrInvalidChange, ch.ChangeID, err)

@@ -7,6 +7,7 @@
 import { FakeTransport } from './fakeTransport';
 import { compareVersions } from '../lib/hlc';
 import { NotConnectedError } from '../lib/transport';
+import type { UICalls } from '../lib/contract.gen';
 import type {
   AppendItem,
   AppendResult,
@@ -57,23 +58,29 @@ export class FakeGo {
       fields: [{ name: 'name', type: 'text' as const }],
     }));
     const h = this.transport.handlers;
-    const guard =
-      <A extends unknown[], R>(method: string, fn: (...args: A) => R) =>
-      (...args: unknown[]): R => {
-        if (this.offline) throw new NotConnectedError(method, 'fieldsync is not answering');
+    // Each handler is a call of Go's UI with as many arguments as the Go
+    // method takes (contract.gen.ts): a renamed or reshaped call fails the
+    // typecheck here too.
+    const handle = <M extends keyof UICalls, A extends unknown[] & { length: UICalls[M]['args']['length'] }, R>(
+      method: M,
+      fn: (...args: A) => R,
+    ): void => {
+      h[`UI.${method}`] = (...args: unknown[]): R => {
+        if (this.offline) throw new NotConnectedError(`UI.${method}`, 'fieldsync is not answering');
         return fn(...(args as A)); // the contract's argument types
       };
-    h['UI.Info'] = guard('UI.Info', () => this.info());
-    h['UI.Accept'] = guard('UI.Accept', (changes: Change[]) => this.accept(changes));
-    h['UI.MirrorSince'] = guard('UI.MirrorSince', (after: number, limit: number) => this.mirrorSince(after, limit));
-    h['UI.Records'] = guard('UI.Records', (c: string, after: string, limit: number) => this.recordsPage(c, after, limit));
-    h['UI.Record'] = guard('UI.Record', (c: string, id: string) => {
+    };
+    handle('Info', () => this.info());
+    handle('Accept', (changes: Change[]) => this.accept(changes));
+    handle('MirrorSince', (after: number, limit: number) => this.mirrorSince(after, limit));
+    handle('Records', (c: string, after: string, limit: number) => this.recordsPage(c, after, limit));
+    handle('Record', (c: string, id: string) => {
       const r = this.records.get(`${c}/${id}`);
       if (!r) throw new Error(`record ${id} of ${c} not found`);
       return r.rec;
     });
-    h['UI.PendingIDs'] = guard('UI.PendingIDs', () => this.pendingIDs());
-    h['UI.Resolve'] = guard('UI.Resolve', (c: string, id: string, choice: ResolveChoice) => this.resolve(c, id, choice));
+    handle('PendingIDs', () => this.pendingIDs());
+    handle('Resolve', (c: string, id: string, choice: ResolveChoice) => this.resolve(c, id, choice));
   }
 
   info(): Info {
