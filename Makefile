@@ -10,7 +10,7 @@ VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo d
 LDFLAGS    := -s -w -X github.com/fieldsync/fieldsync/internal/cli.version=$(VERSION)
 
 .PHONY: all setup build frontend contract run test test-go test-frontend test-desktop test-browser \
-        lint bench deb drillbit drillbit-stop drillbit-auth clean help
+        lint bench deb windows drillbit drillbit-stop drillbit-auth clean help
 
 all: build
 
@@ -30,6 +30,9 @@ build: frontend ## build the app binary (also the command line) at build/bin/fie
 
 deb: build ## build the Debian package build/bin/fieldsync_<version>_amd64.deb
 	@scripts/package-deb.sh
+
+windows: frontend ## cross-build the Windows app and its signed NSIS installer (FIELDSYNC_SIGN_PFX, FIELDSYNC_SIGN_PASSWORD)
+	@VERSION=$(VERSION) scripts/package-windows.sh
 
 run: build ## build and open the app against a local Drillbit (started if none is configured)
 	@scripts/run.sh

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	_ "embed"
+	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/internal/cli"
@@ -38,7 +40,7 @@ func desktop(ctx context.Context, d cli.Desktop) error {
 		Logger:         log,
 		App:            a,
 		Bind:           []any{ui},
-		WebviewDataDir: filepath.Join(d.DataDir, "webview"),
+		WebviewDataDir: webviewDataDir(runtime.GOOS, d.DataDir, os.Getenv),
 		InstanceID:     app.InstanceIDFor(d.DataDir),
 		Icon:           appIcon,
 		HideOnClose:    true,

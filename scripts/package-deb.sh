@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/bin/fieldsync
 [ -x "$bin" ] || { echo "package-deb: $bin is missing: run make build first" >&2; exit 1; }
-version=$(python3 -c 'import json; print(json.load(open("wails.json"))["info"]["productVersion"])')
+# FIELDSYNC_DEB_VERSION overrides wails.json's version (test-deb.sh builds an
+# older package from the same binary to test upgrades).
+version=${FIELDSYNC_DEB_VERSION:-$(python3 -c 'import json; print(json.load(open("wails.json"))["info"]["productVersion"])')}
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 install -Dm0755 "$bin" "$stage/usr/bin/fieldsync"

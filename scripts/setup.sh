@@ -18,6 +18,8 @@ APT_PACKAGES=(
   xvfb xauth dbus-x11 at-spi2-core      # a display for the desktop smoke test
   x11-apps imagemagick xdotool          # window screenshots, typing into the window
   chromium                              # browser tests (playwright-core drives it)
+  nsis osslsigncode p7zip-full          # Windows installer: build, sign, list (make windows)
+  systemd desktop-file-utils            # systemd-analyze verify, desktop-file-validate (test-deb.sh)
   curl ca-certificates
 )
 

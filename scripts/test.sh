@@ -63,6 +63,7 @@ step "go test" go test -count=1 -timeout 30m ./...
 step "build app" make --no-print-directory build
 step "desktop smoke" scripts/desktop-smoke.sh
 step "debian package" scripts/test-deb.sh
+step "windows installer" scripts/test-windows.sh
 if [ -x scripts/browser-test.sh ]; then
   step "browser end-to-end" scripts/browser-test.sh
 fi

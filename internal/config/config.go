@@ -98,13 +98,8 @@ func Default() Config {
 	}
 }
 
-// ManagedFile is the machine-wide file IT deploys.
-func ManagedFile() string {
-	if runtime.GOOS == "windows" {
-		return filepath.Join(os.Getenv("ProgramData"), "fieldsync", "config.json")
-	}
-	return "/etc/fieldsync/config.json"
-}
+// ManagedFile is the machine-wide file IT deploys (see managedFileFor).
+func ManagedFile() string { return managedFileFor(runtime.GOOS, os.Getenv) }
 
 // UserFile is the per-user settings file.
 func UserFile() (string, error) {
