@@ -1,0 +1,340 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/store"
+)
+
+// Writing one planned batch to Drill: CTAS, verification against the
+// manifest, and the rewrite of a partial batch.
+
+// writeBatch finishes an open batch: it loads the batch's journal entries
+// and writes (or verifies) it.
+func (a *Agent) writeBatch(ctx context.Context, b store.Batch) error {
+	var entries []store.JournalEntry
+	after := b.FirstSeq - 1
+	for after < b.LastSeq {
+		page, err := a.st.Pending(ctx, after, scanPage)
+		if err != nil {
+			return fmt.Errorf("push: batch %s: %w", b.Name, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			after = e.Seq
+			if e.Seq > b.LastSeq {
+				break
+			}
+			if e.Batch == b.Name {
+				entries = append(entries, e)
+			}
+		}
+	}
+	if len(entries) != len(b.Seqs) {
+		return fmt.Errorf("push: batch %s: the journal holds %d of its %d entries", b.Name, len(entries), len(b.Seqs))
+	}
+	return a.writeBatchEntries(ctx, b, entries)
+}
+
+// writeBatchEntries writes one planned batch with CTAS and verifies it. A
+// batch that may exist from an earlier attempt is verified first and, when
+// partial, dropped and written again. The push cursor moves (in the store)
+// only when the batch is verified.
+func (a *Agent) writeBatchEntries(ctx context.Context, b store.Batch, entries []store.JournalEntry) error {
+	table, err := a.table(b.Collection, "/changes/"+b.Name)
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	fail := func(err error) error {
+		if _, merr := a.st.MarkBatch(ctx, b.Name, store.BatchPlanned, err); merr != nil {
+			a.log.Error("record failed batch attempt", "batch", b.Name, "err", merr)
+		}
+		return fmt.Errorf("push: batch %s: %w", b.Name, err)
+	}
+	if b.State != store.BatchPlanned || b.Attempts > 0 {
+		err := a.verifyBatch(ctx, table, b)
+		switch {
+		case err == nil:
+			return a.markVerified(ctx, b)
+		case errors.Is(err, ErrBatchForeign):
+			// Never drop what another device wrote.
+			return fail(err)
+		case isNotFound(err) && !errors.Is(err, ErrBatchMismatch):
+			// Never written: write it now.
+		default:
+			// Partial or unreadable: its content is fixed by the manifest,
+			// so dropping and writing it again is harmless even for a
+			// reader that saw it.
+			a.log.Warn("rewriting batch", "batch", b.Name, "err", err)
+			if _, err := a.dr.Query(ctx, "DROP TABLE IF EXISTS "+table); err != nil {
+				return fail(fmt.Errorf("drop partial batch: %w", err))
+			}
+		}
+	}
+	sel, err := a.selectBatch(b.Collection, entries)
+	if err != nil {
+		return fail(err)
+	}
+	res, err := a.dr.Query(ctx, "CREATE TABLE IF NOT EXISTS "+table+" AS "+sel)
+	if err != nil {
+		return fail(err)
+	}
+	// A CTAS that completed reports the rows it wrote: when they are the
+	// manifest's count, this statement wrote the whole batch, and reading it
+	// back would prove nothing more. A CTAS that found the table already
+	// there (a retry) reports nothing of the kind and is read back.
+	if written, ok := rowsWritten(res); ok && written == int64(len(b.ChangeIDs)) {
+		return a.markVerified(ctx, b)
+	}
+	if _, err := a.st.MarkBatch(ctx, b.Name, store.BatchWritten, nil); err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	if err := a.verifyBatch(ctx, table, b); err != nil {
+		if errors.Is(err, ErrBatchMismatch) {
+			if _, derr := a.dr.Query(ctx, "DROP TABLE IF EXISTS "+table); derr != nil {
+				a.log.Error("drop mismatched batch", "batch", b.Name, "err", derr)
+			}
+		}
+		return fail(err)
+	}
+	return a.markVerified(ctx, b)
+}
+
+// rowsWritten sums the "Number of records written" a CTAS reports per
+// fragment.
+func rowsWritten(rows []Row) (int64, bool) {
+	var n int64
+	found := false
+	for _, r := range rows {
+		v, ok := r["Number of records written"]
+		if !ok {
+			continue
+		}
+		k, err := asInt(v)
+		if err != nil {
+			return 0, false
+		}
+		n += k
+		found = true
+	}
+	return n, found
+}
+
+func (a *Agent) markVerified(ctx context.Context, b store.Batch) error {
+	if _, err := a.st.MarkBatch(ctx, b.Name, store.BatchVerified, nil); err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	a.log.Info("batch pushed", "batch", b.Name, "collection", b.Collection, "changes", len(b.Seqs))
+	return nil
+}
+
+// verifyBatch checks that the batch table holds exactly the manifest's
+// change ids, once each. It returns an error wrapping ErrBatchForeign when
+// the table holds a change that is not in the manifest, ErrBatchMismatch
+// when it holds some of the manifest's changes only or some twice.
+func (a *Agent) verifyBatch(ctx context.Context, table string, b store.Batch) error {
+	rows, err := a.dr.Query(ctx, "SELECT `change_id` FROM "+table)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	want := make(map[string]int, len(b.ChangeIDs))
+	for _, id := range b.ChangeIDs {
+		want[id]++
+	}
+	for _, r := range rows {
+		id, _ := r["change_id"].(string)
+		if _, ok := want[id]; !ok {
+			return fmt.Errorf("%w: it holds change %q", ErrBatchForeign, id)
+		}
+	}
+	if len(rows) != len(b.ChangeIDs) {
+		return fmt.Errorf("%w: %d rows, manifest has %d", ErrBatchMismatch, len(rows), len(b.ChangeIDs))
+	}
+	for _, r := range rows {
+		id, _ := r["change_id"].(string)
+		if want[id] == 0 {
+			return fmt.Errorf("%w: change %q is there twice", ErrBatchMismatch, id)
+		}
+		want[id]--
+	}
+	return nil
+}
+
+// isNotFound reports whether Drill said the table does not exist.
+func isNotFound(err error) bool {
+	msg := err.Error()
+	var qe *drill.QueryError
+	if errors.As(err, &qe) {
+		msg = qe.Message // the SQL in the error text may hold anything
+	}
+	msg = strings.ToLower(msg)
+	return strings.Contains(msg, "not found") || strings.Contains(msg, "does not exist")
+}
+
+// columns returns the Drill columns of a collection's batches: the declared
+// ones when the collection is declared, else metadata and doc only (a change
+// is never refused at push time).
+func (a *Agent) columns(collection string) ([]schema.Column, *schema.Collection) {
+	c, err := a.schema.Collection(collection)
+	if err != nil {
+		cols := append(schema.MetaColumns(), schema.Column{Name: schema.DocColumn, Type: schema.SQLVarchar})
+		return cols, nil
+	}
+	return c.Columns(), c
+}
+
+// checkEncodable reports whether a change can be written, and its size in
+// the batch literal (the JSON text of its row).
+func (a *Agent) checkEncodable(c store.Change) (int, error) {
+	for _, s := range []string{c.ChangeID, c.RecordID, c.Version, c.Device, c.Author, string(c.Doc)} {
+		if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+			return 0, errors.New("text is not valid UTF-8 or holds a NUL byte")
+		}
+	}
+	if c.Op == store.OpPut && !json.Valid(c.Doc) {
+		return 0, errors.New("doc is not valid JSON")
+	}
+	cols, decl := a.columns(c.Collection)
+	row, err := rowOf(c, cols, decl, 1)
+	if err != nil {
+		return 0, err
+	}
+	lit, err := drill.JSONRows(drillColumns(cols), [][]drill.Value{row})
+	if err != nil {
+		return 0, err
+	}
+	return len(lit), nil
+}
+
+func drillColumns(cols []schema.Column) []drill.Column {
+	out := make([]drill.Column, len(cols))
+	for i, c := range cols {
+		out[i] = drill.Column{Name: c.Name, Type: drill.Type(c.Type)}
+	}
+	return out
+}
+
+// selectBatch builds the SELECT that yields the batch rows.
+func (a *Agent) selectBatch(collection string, entries []store.JournalEntry) (string, error) {
+	cols, decl := a.columns(collection)
+	dcols := drillColumns(cols)
+	rows := make([][]drill.Value, 0, len(entries))
+	for _, e := range entries {
+		row, err := rowOf(e.Change, cols, decl, len(entries))
+		if err != nil {
+			return "", fmt.Errorf("change %s: %w", e.Change.ChangeID, err)
+		}
+		rows = append(rows, row)
+	}
+	return drill.SelectJSON(dcols, rows)
+}
+
+func rowOf(c store.Change, cols []schema.Column, decl *schema.Collection, batchRows int) ([]drill.Value, error) {
+	parents := c.Parents
+	if parents == nil {
+		parents = []string{}
+	}
+	pj, err := json.Marshal(parents)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if decl != nil && c.Op == store.OpPut {
+		doc, _ = schema.DecodeDoc(c.Doc) // an undecodable doc only leaves typed columns NULL
+	}
+	row := make([]drill.Value, 0, len(cols))
+	for _, col := range cols {
+		var v drill.Value
+		switch col.Name {
+		case "change_id":
+			v = drill.StringValue(c.ChangeID)
+		case "record_id":
+			v = drill.StringValue(c.RecordID)
+		case "op":
+			v = drill.StringValue(string(c.Op))
+		case "version":
+			v = drill.StringValue(c.Version)
+		case "parents":
+			v = drill.StringValue(string(pj))
+		case "device":
+			v = drill.StringValue(c.Device)
+		case "author":
+			v = drill.StringValue(c.Author)
+		case "edited_at":
+			v = drill.Int64Value(c.EditedAt)
+		case "batch_rows":
+			v = drill.Int64Value(int64(batchRows))
+		case schema.DocColumn:
+			if c.Op == store.OpDelete || len(c.Doc) == 0 {
+				v = drill.NullValue(drill.VarChar)
+			} else {
+				v = drill.StringValue(string(c.Doc))
+			}
+		default:
+			v = fieldValue(decl, col, doc)
+		}
+		row = append(row, v)
+	}
+	return row, nil
+}
+
+func fieldValue(decl *schema.Collection, col schema.Column, doc map[string]any) drill.Value {
+	typ := drill.Type(col.Type)
+	f, ok := decl.Field(col.Field)
+	if !ok || doc == nil {
+		return drill.NullValue(typ)
+	}
+	text, ok := f.ColumnText(doc[f.Name])
+	if !ok {
+		return drill.NullValue(typ)
+	}
+	switch col.Type {
+	case schema.SQLBigInt:
+		n, err := strconv.ParseInt(text, 10, 64)
+		if err != nil {
+			return drill.NullValue(typ)
+		}
+		return drill.Int64Value(n)
+	case schema.SQLDouble:
+		x, err := strconv.ParseFloat(text, 64)
+		if err != nil {
+			return drill.NullValue(typ)
+		}
+		return drill.Float64Value(x)
+	case schema.SQLBoolean:
+		return drill.BoolValue(text == "true")
+	}
+	if len(text) > MaxTypedText || strings.IndexByte(text, 0) >= 0 || !utf8.ValidString(text) {
+		return drill.NullValue(typ)
+	}
+	return drill.StringValue(text)
+}
+
+// asInt reads a whole number from a Drill row value.
+func asInt(v any) (int64, error) {
+	switch x := v.(type) {
+	case json.Number:
+		return x.Int64()
+	case float64:
+		return int64(x), nil
+	case int64:
+		return x, nil
+	case int:
+		return int64(x), nil
+	case string:
+		return strconv.ParseInt(x, 10, 64)
+	case nil:
+		return 0, errors.New("NULL where a number was expected")
+	}
+	return 0, fmt.Errorf("unexpected %T where a number was expected", v)
+}
