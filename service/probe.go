@@ -152,11 +152,7 @@ func (s *Service) TestConnection(ctx context.Context, in Settings) ([]Check, err
 	for _, p := range probe.Drillbits {
 		u := p.URL
 		if p.Err != nil {
-			name := "reach " + u
-			if drill.IsAuthError(p.Err) {
-				name = "auth " + u
-			}
-			add(name, CheckFail, OneLine(p.Err), DrillHint(p.Err))
+			add(failedCheck("reach", u, p.Err), CheckFail, OneLine(p.Err), DrillHint(p.Err))
 			continue
 		}
 		add("reach "+u, CheckOK, fmt.Sprintf("%d Drillbit(s) in the cluster", len(p.Cluster.Drillbits)), "")
@@ -166,11 +162,7 @@ func (s *Service) TestConnection(ctx context.Context, in Settings) ([]Check, err
 			add("version "+u, CheckWarn, fmt.Sprintf("Drill %s; fieldsync is tested with %sx", p.Cluster.CurrentVersion, SupportedDrill), "upgrade Drill or test this version first")
 		}
 		if p.QueryErr != nil {
-			name := "query " + u
-			if drill.IsAuthError(p.QueryErr) {
-				name = "auth " + u
-			}
-			add(name, CheckFail, OneLine(p.QueryErr), DrillHint(p.QueryErr))
+			add(failedCheck("query", u, p.QueryErr), CheckFail, OneLine(p.QueryErr), DrillHint(p.QueryErr))
 			continue
 		}
 		if c.Drill.Auth != "none" {
@@ -186,4 +178,13 @@ func (s *Service) TestConnection(ctx context.Context, in Settings) ([]Check, err
 		add("workspace", CheckOK, fmt.Sprintf("%s answers (%d entries)", probe.Workspace, probe.WorkspaceEntries), "")
 	}
 	return out, nil
+}
+
+// failedCheck names the check a Drillbit failed: what was tried, or auth
+// when Drill refused the login.
+func failedCheck(what, url string, err error) string {
+	if drill.IsAuthError(err) {
+		return "auth " + url
+	}
+	return what + " " + url
 }

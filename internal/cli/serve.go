@@ -21,17 +21,16 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	p, err := openProcess(env, g)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	if err := p.svc.Open(ctx); err != nil {
-		return err
-	}
+	return withService(ctx, env, g, func(p *process) error {
+		return serve(ctx, env, p, *addr, *noAgent, *newKey)
+	})
+}
+
+// serve runs the browser transport over p's open service until ctx ends.
+func serve(ctx context.Context, env Env, p *process, addr string, noAgent, newKey bool) error {
 	log := p.log
-	state := serveStateFor(p.cfg.DataDir, *newKey, log)
-	listen := *addr
+	state := serveStateFor(p.cfg.DataDir, newKey, log)
+	listen := addr
 	if listen == "" {
 		listen = state.Addr
 	}
@@ -39,7 +38,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Service:      p.svc,
 		Assets:       env.Assets,
 		Addr:         listen,
-		Fallback:     *addr == "",
+		Fallback:     addr == "",
 		APIKey:       state.APIKey,
 		SessionToken: state.SessionToken,
 		CSRFToken:    state.CSRFToken,
@@ -55,9 +54,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	// The first line of output is the address to open; scripts read it.
 	fmt.Fprintln(env.Stdout, srv.URL())
 	if u, err := url.Parse(srv.URL()); err == nil {
-		log.Info("serving the UI", "addr", u.Host, "device", p.svc.Store().DeviceID(), "schedule", !*noAgent)
+		log.Info("serving the UI", "addr", u.Host, "device", p.svc.Store().DeviceID(), "schedule", !noAgent)
 	}
-	if !*noAgent {
+	if !noAgent {
 		if err := p.svc.Start(ctx); err != nil {
 			stopServer(srv, log)
 			return fmt.Errorf("serve: %w", err)
