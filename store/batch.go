@@ -256,8 +256,8 @@ func (s *Store) OpenBatches(ctx context.Context) ([]Batch, error) {
 	return out, nil
 }
 
-// MarkSeen records that a pulled batch of a collection has been applied, so
-// later pulls skip it.
+// MarkSeen records that a pulled batch of a collection has been applied (or
+// quarantined), so later pulls skip it, and ends its retries.
 func (s *Store) MarkSeen(ctx context.Context, collection, batch string, changes int) error {
 	if err := validID("collection", collection); err != nil {
 		return fmt.Errorf("store: mark seen: %w", err)
@@ -270,7 +270,13 @@ func (s *Store) MarkSeen(ctx context.Context, collection, batch string, changes 
 		if err != nil {
 			return err
 		}
-		return putJSON(sb, []byte(batch), SeenBatch{Collection: collection, Name: batch, Changes: changes, SeenAt: s.nowMS()})
+		if err := putJSON(sb, []byte(batch), SeenBatch{Collection: collection, Name: batch, Changes: changes, SeenAt: s.nowMS()}); err != nil {
+			return err
+		}
+		if rb := bucket(tx, bPullRetry).Bucket([]byte(collection)); rb != nil {
+			return rb.Delete([]byte(batch))
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: mark seen %s/%s: %w", collection, batch, err)

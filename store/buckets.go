@@ -24,6 +24,9 @@ const (
 	bAudit     = "audit"
 	bCounts    = "counts"
 	bAuditRec  = "auditrec"
+	// since schema 4
+	bQuarantine = "quarantine"
+	bPullRetry  = "pullretry"
 )
 
 // Keys in the meta bucket.
@@ -37,6 +40,8 @@ const (
 	keyWatermark   = "watermark/" // + collection
 	keyMirrorFloor = "mirror_floor"
 	keyAuditRecAt  = "auditrec_next" // migration 3's progress: first audit seq not yet indexed
+	// keyQuarantineDropped counts quarantined items dropped past MaxQuarantined.
+	keyQuarantineDropped = "quarantine_dropped"
 )
 
 // v1Buckets lists the top-level buckets of the v1 tree.

@@ -23,7 +23,8 @@
 //	                                 watermark/<collection> (u64 ms),
 //	                                 mirror_floor (u64 mseq removed up to),
 //	                                 auditrec_next (u64 seq; only while
-//	                                 migration 3 is part done)
+//	                                 migration 3 is part done),
+//	                                 quarantine_dropped (u64, since v4)
 //	  records/<collection>/<record_id>
 //	                                 mirrored state: winner version and change id,
 //	                                 deleted flag, device/author/edit time,
@@ -52,6 +53,13 @@
 //	           <len(record_id) (uvarint)><record_id><seq (u64)>
 //	                                 index of audit/ by record (since v3);
 //	                                 empty values
+//	  quarantine/<id (u64)>          pulled rows and batches never applied (since
+//	                                 v4): kind, collection, batch, row, change id,
+//	                                 reason, the row cut to 4 KiB, when; at most
+//	                                 MaxQuarantined, oldest dropped and counted
+//	                                 in meta/quarantine_dropped
+//	  pullretry/<collection>/<batch> pulled batches to read again (since v4):
+//	                                 attempts, first failure, next attempt, error
 //
 // The record id and version are joined by a zero byte in versions/ (ids
 // never contain one), so one cursor seek lists a record's whole graph.
@@ -85,13 +93,24 @@
 // file is created) and kept in meta. NextVersion issues hybrid-logical-clock
 // versions; a persisted ceiling a little ahead of the last issued version
 // keeps versions increasing across crashes and wall clocks that go back.
+// A version never carries more than MaxWallMS (15 digits), so the clock
+// state always reads back, and a version more than Options.MaxClockAhead
+// ahead of the wall clock is stored but never observed into the clock.
+//
+// # Quarantine
+//
+// The agent validates what it pulls before it reaches the store; a row or
+// batch that fails is recorded in quarantine/ (Store.Quarantine), never
+// applied, and a batch that cannot be read yet waits in pullretry/.
+// Store.ReleaseQuarantine lets a batch be read again after IT fixed it.
 //
 // # Migrations
 //
 // Schema changes are an ordered list applied at Open, one transaction each;
 // meta/schema_version records the last one applied. Migration 1 creates the
 // v1 tree; migration 2 adds counts/ and fills it from existing records;
-// migration 3 adds auditrec/ and indexes the existing audit entries.
+// migration 3 adds auditrec/ and indexes the existing audit entries;
+// migration 4 adds quarantine/ and pullretry/.
 //
 // A step too large for one transaction runs in parts: migration 3 indexes
 // 10,000 entries per transaction and saves the next seq to index in

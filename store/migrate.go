@@ -38,6 +38,7 @@ func migrations() []migration {
 		{1, "create the v1 bucket tree", whole(migrateCreateV1)},
 		{2, "count records per collection", whole(migrateCounts)},
 		{3, "index audit entries by record", migrateAuditRec(auditRecChunk)},
+		{4, "quarantine pulled rows and batches", whole(migrateQuarantine)},
 	}
 }
 

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestQuarantineKeepsEachItemOnceAndBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	row := Quarantined{Kind: QuarantineRow, Collection: "c", Batch: "b1", Row: 2, ChangeID: "x", Reason: "version is garbage",
+		Content: strings.Repeat("é", MaxQuarantineContent)}
+	n, err := s.Quarantine(ctx, []Quarantined{row, row})
+	if err != nil || n != 1 {
+		t.Fatalf("quarantine twice in one call: %d %v", n, err)
+	}
+	if n, err := s.Quarantine(ctx, []Quarantined{row}); err != nil || n != 0 {
+		t.Fatalf("quarantine again: %d %v", n, err)
+	}
+	list, err := s.QuarantineList(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list %v %v", list, err)
+	}
+	if q := list[0]; q.ID == 0 || q.At == 0 || len(q.Content) > MaxQuarantineContent+len("…") || !strings.HasSuffix(q.Content, "…") {
+		t.Errorf("item %+v", q)
+	}
+	var many []Quarantined
+	for i := range MaxQuarantined + 5 {
+		many = append(many, Quarantined{Kind: QuarantineRow, Collection: "c", Batch: "b2", Row: i, Reason: "r"})
+	}
+	if _, err := s.Quarantine(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Quarantined != MaxQuarantined || st.QuarantineDropped != 6 {
+		t.Errorf("quarantined %d dropped %d, want %d and 6", st.Quarantined, st.QuarantineDropped, MaxQuarantined)
+	}
+	list, _ = s.QuarantineList(ctx)
+	if list[0].Row != MaxQuarantined+4 || list[len(list)-1].Row != 5 {
+		t.Errorf("kept rows %d..%d, want the newest", list[len(list)-1].Row, list[0].Row)
+	}
+}
+
+func TestReleaseQuarantineReadsBatchAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	if err := s.SetPullRetry(ctx, PullRetry{Collection: "c", Batch: "b1", Attempts: 3, LastError: "scan failed"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.PullRetries(ctx, "c"); err != nil || len(r) != 1 || r[0].Attempts != 3 {
+		t.Fatalf("retries %+v %v", r, err)
+	}
+	if _, err := s.Quarantine(ctx, []Quarantined{
+		{Kind: QuarantineBatch, Collection: "c", Batch: "b1", Row: -1, Reason: "unreadable"},
+		{Kind: QuarantineRow, Collection: "c", Batch: "b2", Row: 0, Reason: "bad parents"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"b1", "b2"} {
+		if err := s.MarkSeen(ctx, "c", b, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, _ := s.PullRetries(ctx, "c"); len(r) != 0 {
+		t.Errorf("MarkSeen kept the retry: %+v", r)
+	}
+	list, _ := s.QuarantineList(ctx)
+	got, err := s.QuarantineItem(ctx, list[1].ID)
+	if err != nil || got.Batch != "b1" {
+		t.Fatalf("item %+v %v", got, err)
+	}
+	if _, err := s.ReleaseQuarantine(ctx, []uint64{999}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("release of an unknown id: %v", err)
+	}
+	rel, err := s.ReleaseQuarantine(ctx, []uint64{got.ID})
+	if err != nil || len(rel) != 1 {
+		t.Fatalf("release %+v %v", rel, err)
+	}
+	if seen, _ := s.Seen(ctx, "c", "b1"); seen {
+		t.Error("released batch still seen")
+	}
+	if seen, _ := s.Seen(ctx, "c", "b2"); !seen {
+		t.Error("batch of the item not released is no longer seen")
+	}
+	if r, _ := s.PullRetries(ctx, "c"); len(r) != 1 || r[0].Batch != "b1" || r[0].Attempts != 0 || r[0].NextMS != 0 {
+		t.Errorf("retries after release %+v", r)
+	}
+	if rel, err := s.ReleaseQuarantine(ctx, nil); err != nil || len(rel) != 1 || rel[0].Batch != "b2" {
+		t.Errorf("release all: %+v %v", rel, err)
+	}
+	if st, _ := s.Stats(ctx); st.Quarantined != 0 || st.PullRetries != 2 {
+		t.Errorf("stats after release: %+v", st)
+	}
+	if _, err := s.QuarantineItem(ctx, got.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("released item still there: %v", err)
+	}
+}
+
+func TestMigration4AddsQuarantine(t *testing.T) {
+	t.Parallel()
+	path := oldFile(t, 3, nil)
+	s := mustOpenAt(t, path, &Options{DeviceID: "dev1"})
+	if v := readSchema(t, s); v != 4 {
+		t.Fatalf("schema %d, want 4", v)
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		root := tx.Bucket([]byte(bRoot))
+		for _, name := range []string{bQuarantine, bPullRetry} {
+			if root.Bucket([]byte(name)) == nil {
+				return fmt.Errorf("bucket %s missing", name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Quarantine(context.Background(), []Quarantined{{Kind: QuarantineRow, Collection: "c", Batch: "b", Reason: "r"}}); err != nil {
+		t.Fatal(err)
+	}
+}
