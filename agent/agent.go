@@ -23,6 +23,14 @@ const (
 	DefaultMaxOffset  = time.Minute
 	DefaultMinBackoff = 30 * time.Second
 	DefaultMaxBackoff = 30 * time.Minute
+	// DefaultMaxClockAhead bounds how far ahead of the clocks a version may
+	// be (see Options.MaxClockAhead).
+	DefaultMaxClockAhead = 24 * time.Hour
+	// DefaultPullRetries is how many failed reads of a batch quarantine it.
+	DefaultPullRetries = 8
+	// DefaultPullRetryWait is the wait after a batch's second failed read;
+	// it doubles per read after that, up to six hours.
+	DefaultPullRetryWait = time.Minute
 )
 
 // Options configures an Agent. Store, Drill and Schema are required; every
@@ -54,6 +62,17 @@ type Options struct {
 	// LookBack is how far before the pull watermark batches are listed
 	// again, because CTAS results appear late and clocks differ.
 	LookBack time.Duration
+	// MaxClockAhead bounds versions (default DefaultMaxClockAhead): a
+	// pulled version more than this ahead of both this computer's clock and
+	// Drill's is quarantined; a local one more than this ahead of Drill's is
+	// not pushed.
+	MaxClockAhead time.Duration
+	// PullRetries is how many failed reads of a pulled batch (unreadable,
+	// empty or short) quarantine it (default DefaultPullRetries).
+	PullRetries int
+	// PullRetryWait is the wait after a batch's second failed read,
+	// doubling after each further one (default DefaultPullRetryWait).
+	PullRetryWait time.Duration
 	// Events receives status, progress and applied changes (nil: discard).
 	Events Events
 	// Logger receives the agent's logs (nil: discard).
@@ -115,6 +134,7 @@ func New(opts Options) (*Agent, error) {
 	setDefault(&opts.BatchRows, DefaultBatchRows)
 	setDefault(&opts.BatchBytes, DefaultBatchBytes)
 	setDefault(&opts.PageRows, DefaultPageRows)
+	setDefault(&opts.PullRetries, DefaultPullRetries)
 	setDur := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
@@ -124,6 +144,8 @@ func New(opts Options) (*Agent, error) {
 	setDur(&opts.MaxOffset, DefaultMaxOffset)
 	setDur(&opts.MinBackoff, DefaultMinBackoff)
 	setDur(&opts.MaxBackoff, DefaultMaxBackoff)
+	setDur(&opts.MaxClockAhead, DefaultMaxClockAhead)
+	setDur(&opts.PullRetryWait, DefaultPullRetryWait)
 	a := &Agent{
 		st: opts.Store, dr: opts.Drill, schema: opts.Schema,
 		plugin: plugin, workspace: ws, opts: opts,
@@ -216,7 +238,9 @@ type Report struct {
 	Batches        int      `json:"batches"`         // batches written
 	Pulled         int      `json:"pulled"`          // changes applied from other devices
 	PulledBatches  int      `json:"pulled_batches"`  // batches read
-	Incomplete     int      `json:"incomplete"`      // batches skipped as still being written
+	Incomplete     int      `json:"incomplete"`      // batches not read completely: read again later
+	Waiting        int      `json:"waiting"`         // batches waiting to be read again, not due yet
+	Quarantined    int      `json:"quarantined"`     // rows and batches newly quarantined
 	AutoResolved   int      `json:"auto_resolved"`   // conflicts settled by policy
 	Conflicts      int      `json:"conflicts"`       // conflicts open after the sync
 	Unpushable     []string `json:"unpushable"`      // change ids that cannot be written, with why
@@ -230,10 +254,13 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 	rep := Report{StartedAt: a.now().UnixMilli()}
 	prev := a.Status()
 	a.setState(StatePushing, nil)
-	err := a.push(ctx, &rep)
+	clk, err := a.readClock(ctx)
+	if err == nil {
+		err = a.push(ctx, &rep, clk)
+	}
 	if err == nil {
 		a.setState(StatePulling, nil)
-		err = a.pull(ctx, &rep)
+		err = a.pull(ctx, &rep, clk)
 	}
 	if err == nil {
 		// The analyst views are a convenience beside the log: failing to

@@ -171,8 +171,8 @@ func (cv convergence) graphConflicts(t *testing.T) map[string][]string {
 	versions := map[string][]string{}
 	parent := map[string]bool{}
 	for _, r := range rows {
-		c, _, err := changeOf(cv.coll, Row{"record_id": r["record_id"], "version": r["version"], "parents": r["parents"], "batch_rows": "0"})
-		if err != nil {
+		c := store.Change{RecordID: r["record_id"].(string), Version: r["version"].(string)}
+		if err := json.Unmarshal([]byte(r["parents"].(string)), &c.Parents); err != nil {
 			t.Fatal(err)
 		}
 		versions[c.RecordID] = append(versions[c.RecordID], c.Version)

@@ -153,7 +153,7 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		}
 		sorted := append([]Row(nil), rows...)
 		sort.SliceStable(sorted, func(i, j int) bool {
-			return sorted[i]["change_id"].(string) < sorted[j]["change_id"].(string)
+			return fmt.Sprint(sorted[i]["change_id"]) < fmt.Sprint(sorted[j]["change_id"])
 		})
 		if m := reLimit.FindStringSubmatch(sql); m != nil {
 			lim, _ := strconv.Atoi(m[1])
@@ -215,7 +215,7 @@ func assertExactlyOnce(tb testing.TB, f *fakeDrill, coll string, want int) {
 	tb.Helper()
 	seen := map[string]int{}
 	for _, r := range f.rows(coll) {
-		seen[r["change_id"].(string)]++
+		seen[fmt.Sprint(r["change_id"])]++
 	}
 	for id, n := range seen {
 		if n != 1 {

@@ -43,6 +43,14 @@ type Store interface {
 	PutConflict(ctx context.Context, cf store.Conflict) error
 	// Resolve appends a resolution and its audit entry in one transaction.
 	Resolve(ctx context.Context, resolution store.Change, audit store.AuditEntry) (store.ChangeResult, error)
+	// Quarantine records pulled rows or batches that must not be applied.
+	Quarantine(ctx context.Context, items []store.Quarantined) (int, error)
+	// QuarantineList returns the quarantined items, newest first.
+	QuarantineList(ctx context.Context) ([]store.Quarantined, error)
+	// PullRetries returns the batches of a collection to read again.
+	PullRetries(ctx context.Context, collection string) ([]store.PullRetry, error)
+	// SetPullRetry records a failed read of a pulled batch.
+	SetPullRetry(ctx context.Context, r store.PullRetry) error
 	// Stats summarises the store (pending and conflict counts).
 	Stats(ctx context.Context) (store.Stats, error)
 }

@@ -2,7 +2,7 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,13 +37,18 @@ type remoteBatch struct {
 }
 
 // pull reads every unseen batch of other devices newer than each
-// collection's watermark minus the look-back window and applies it.
-func (a *Agent) pull(ctx context.Context, rep *Report) error {
+// collection's watermark minus the look-back window, and the batches
+// waiting to be read again whatever their age, and applies them. A bad row
+// is quarantined and the rest of its batch applied; a batch that cannot be
+// read is read again later (see retryLater) and never holds back the
+// watermark or the batches after it.
+func (a *Agent) pull(ctx context.Context, rep *Report, clk syncClock) error {
 	type todo struct {
 		coll    string
 		batches []remoteBatch
 		wm      int64
 	}
+	bound := a.pullBound(clk)
 	var work []todo
 	total := 0
 	for _, coll := range a.schema.Names() {
@@ -55,6 +60,9 @@ func (a *Agent) pull(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
+		if batches, err = a.withRetries(ctx, coll, batches, rep); err != nil {
+			return err
+		}
 		work = append(work, todo{coll, batches, wm})
 		total += len(batches)
 	}
@@ -62,22 +70,21 @@ func (a *Agent) pull(ctx context.Context, rep *Report) error {
 	a.progress("pull", done, total)
 	for _, w := range work {
 		newWM := w.wm
-		capWM := int64(-1)
 		for _, b := range w.batches {
-			complete, err := a.pullBatch(ctx, w.coll, b, rep)
+			why, err := a.pullBatch(ctx, w.coll, b, bound, rep)
 			if err != nil {
 				return err
 			}
-			if complete {
-				newWM = max(newWM, b.ms)
-			} else if capWM < 0 || b.ms < capWM {
-				capWM = b.ms
+			if why != "" {
+				if err := a.retryLater(ctx, w.coll, b, why, rep); err != nil {
+					return err
+				}
 			}
+			// A batch to read again is tracked in the store by name, so
+			// the watermark moves past it: it holds nothing back.
+			newWM = max(newWM, b.ms)
 			done++
 			a.progress("pull", done, total)
-		}
-		if capWM >= 0 {
-			newWM = min(newWM, capWM)
 		}
 		if newWM > w.wm {
 			if err := a.st.SetPullWatermark(ctx, w.coll, newWM); err != nil {
@@ -149,14 +156,18 @@ func firstString(r Row, keys ...string) string {
 	return s
 }
 
-// pullBatch reads one batch page by page and applies it. It reports
-// complete false (and does not mark the batch seen) when the batch holds
-// fewer rows than it was written with: its CTAS is still running or failed,
-// and a later pull reads it again.
-func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, rep *Report) (bool, error) {
+// pullBatch reads one batch page by page, quarantines the rows that fail
+// validation (or that the store refuses) and applies the others. When the
+// whole batch was read it marks it seen and returns ""; otherwise it
+// returns why the batch must be read again: Drill could not read it (a
+// 0-byte or damaged file, a directory still being written or just
+// dropped), it holds no rows, or fewer than it was written with. Errors
+// that are not the batch's (Drill unreachable, the sync cancelled, the
+// store failing) end the pull.
+func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, boundMS int64, rep *Report) (string, error) {
 	table, err := a.table(coll, "/changes/"+b.name)
 	if err != nil {
-		return false, fmt.Errorf("pull: %w", err)
+		return "", fmt.Errorf("pull: %w", err)
 	}
 	cols := make([]string, len(readColumns))
 	for i, c := range readColumns {
@@ -169,25 +180,36 @@ func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, rep *
 			strings.Join(cols, ", "), table, a.opts.PageRows, offset)
 		rows, err := a.dr.Query(ctx, q)
 		if err != nil {
-			if isNotFound(err) {
-				return false, nil // dropped for a rewrite, or not visible yet
+			if batchUnreadable(ctx, err) {
+				return "Drill could not read the batch: " + cutText(drillMessage(err), 400), nil
 			}
-			return false, fmt.Errorf("pull: read batch %s: %w", b.name, err)
+			return "", fmt.Errorf("pull: read batch %s: %w", b.name, err)
 		}
 		changes := make([]store.Change, 0, len(rows))
+		var bad []store.Quarantined
+		var raw []Row
+		var at []int
 		for i, r := range rows {
-			c, n, err := changeOf(coll, r)
+			c, n, err := decodeRow(coll, r)
+			if err == nil && want >= 0 && n != want {
+				err = rowError("batch_rows %d differs from the %d of the batch's other rows", n, want)
+			}
+			if err == nil {
+				err = a.checkChange(c, boundMS)
+			}
 			if err != nil {
-				return false, fmt.Errorf("pull: batch %s row %d: %w", b.name, offset+i, err)
+				bad = append(bad, quarantinedRow(coll, b.name, offset+i, r, err))
+				continue
 			}
 			want = n
 			changes = append(changes, c)
+			raw, at = append(raw, r), append(at, offset+i)
 		}
 		read += len(rows)
 		if len(changes) > 0 {
 			res, err := a.st.ApplyRemote(ctx, b.name, changes)
 			if err != nil {
-				return false, fmt.Errorf("pull: %w", err)
+				return "", fmt.Errorf("pull: %w", err)
 			}
 			ev := Applied{Collection: coll, Batch: b.name}
 			for i, r := range res.Results {
@@ -199,61 +221,60 @@ func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, rep *
 						conflicted[changes[i].RecordID] = true
 					}
 				case store.Rejected:
-					a.log.Warn("pulled change rejected", "batch", b.name, "change_id", r.ChangeID, "reason", r.Reason)
+					q := quarantinedRow(coll, b.name, at[i], raw[i], errors.New(r.Reason))
+					q.ChangeID = changes[i].ChangeID
+					bad = append(bad, q)
 				}
 			}
 			if len(ev.Changes) > 0 {
 				a.events.Emit(EventApplied, ev)
 			}
 		}
+		if err := a.quarantine(ctx, bad, rep); err != nil {
+			return "", err
+		}
 		if len(rows) < a.opts.PageRows {
 			break
 		}
 	}
 	if err := a.settle(ctx, coll, conflicted, rep); err != nil {
-		return false, err
+		return "", err
 	}
-	if want < 0 || int64(read) != want {
-		rep.Incomplete++
-		a.log.Info("batch incomplete, will read again", "batch", b.name, "rows", read, "written_with", want)
-		return false, nil
+	switch {
+	case read == 0:
+		return "the batch holds no rows (an empty directory or a write that failed)", nil
+	case want >= 0 && int64(read) != want:
+		return fmt.Sprintf("the batch holds %d of the %d rows it was written with (still being written, or the write failed)", read, want), nil
 	}
 	if err := a.st.MarkSeen(ctx, coll, b.name, read); err != nil {
-		return false, fmt.Errorf("pull: %w", err)
+		return "", fmt.Errorf("pull: %w", err)
 	}
 	rep.PulledBatches++
-	return true, nil
+	return "", nil
 }
 
-// changeOf decodes one batch row; n is the batch's row count.
-func changeOf(coll string, r Row) (store.Change, int64, error) {
-	str := func(k string) string { s, _ := r[k].(string); return s }
-	c := store.Change{
-		ChangeID:   str("change_id"),
-		Collection: coll,
-		RecordID:   str("record_id"),
-		Op:         store.Op(str("op")),
-		Version:    str("version"),
-		Device:     str("device"),
-		Author:     str("author"),
+// quarantinedRow is the quarantine item of a refused row.
+func quarantinedRow(coll, batch string, row int, r Row, err error) store.Quarantined {
+	id, _ := r["change_id"].(string)
+	return store.Quarantined{
+		Kind: store.QuarantineRow, Collection: coll, Batch: batch, Row: row, ChangeID: id,
+		Reason: err.Error(), Content: rowContent(r),
 	}
-	if p := str("parents"); p != "" {
-		if err := json.Unmarshal([]byte(p), &c.Parents); err != nil {
-			return c, 0, fmt.Errorf("parents %q: %w", p, err)
-		}
+}
+
+// quarantine records refused rows or batches and logs them.
+func (a *Agent) quarantine(ctx context.Context, items []store.Quarantined, rep *Report) error {
+	if len(items) == 0 {
+		return nil
 	}
-	if d, ok := r["doc"].(string); ok && d != "" {
-		c.Doc = json.RawMessage(d)
-	}
-	var err error
-	if r["edited_at"] != nil {
-		if c.EditedAt, err = asInt(r["edited_at"]); err != nil {
-			return c, 0, fmt.Errorf("edited_at: %w", err)
-		}
-	}
-	n, err := asInt(r["batch_rows"])
+	n, err := a.st.Quarantine(ctx, items)
 	if err != nil {
-		return c, 0, fmt.Errorf("batch_rows: %w", err)
+		return fmt.Errorf("pull: %w", err)
 	}
-	return c, n, nil
+	rep.Quarantined += n
+	for _, q := range items {
+		a.log.Warn("pulled data quarantined", "kind", q.Kind, "collection", q.Collection, "batch", q.Batch,
+			"row", q.Row, "change_id", q.ChangeID, "reason", q.Reason)
+	}
+	return nil
 }

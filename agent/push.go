@@ -34,12 +34,13 @@ const scanPage = 1000
 
 // push writes every pending journal entry to Drill: first the batches left
 // open by an earlier attempt, then new ones.
-func (a *Agent) push(ctx context.Context, rep *Report) error {
+func (a *Agent) push(ctx context.Context, rep *Report, clk syncClock) error {
 	stats, err := a.st.Stats(ctx)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{}}
+	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{},
+		serverMS: clk.drillMS, boundMS: a.pushBound(clk)}
 	a.progress("push", p.done, p.total)
 	if err := p.writeOpen(ctx); err != nil {
 		return err
@@ -60,13 +61,14 @@ func (a *Agent) push(ctx context.Context, rep *Report) error {
 }
 
 // pushRun is one push in progress: what it reports, the Drill clock that
-// names its new batches (read once, for the first), and the new batches
-// being filled, one per collection.
+// names its new batches (read once per sync), the newest version it may
+// write, and the new batches being filled, one per collection.
 type pushRun struct {
 	a           *Agent
 	rep         *Report
 	done, total int // journal entries written, of those pending at the start
 	serverMS    int64
+	boundMS     int64
 	groups      map[string]*pendingBatch
 	order       []string // collections in the order their first entry came
 }
@@ -139,6 +141,10 @@ func (p *pushRun) writeNew(ctx context.Context) error {
 func (p *pushRun) add(ctx context.Context, e store.JournalEntry) error {
 	a := p.a
 	size, err := a.checkEncodable(e.Change)
+	if err == nil {
+		// What every puller checks: never write what a pull would refuse.
+		err = a.checkChange(e.Change, p.boundMS)
+	}
 	if err != nil {
 		p.rep.Unpushable = append(p.rep.Unpushable, fmt.Sprintf("%s: %v", e.Change.ChangeID, err))
 		a.log.Warn("change cannot be pushed", "change_id", e.Change.ChangeID, "err", err)
@@ -170,13 +176,6 @@ func (p *pushRun) flush(ctx context.Context, coll string) error {
 		return nil
 	}
 	delete(p.groups, coll)
-	if p.serverMS == 0 {
-		ms, err := p.a.serverMS(ctx)
-		if err != nil {
-			return err
-		}
-		p.serverMS = ms
-	}
 	seqs := make([]uint64, len(g.entries))
 	for i, e := range g.entries {
 		seqs[i] = e.Seq
@@ -220,14 +219,14 @@ func parseBatchName(name string) (ms int64, device string, ok bool) {
 func (a *Agent) serverMS(ctx context.Context) (int64, error) {
 	rows, err := a.dr.Query(ctx, "SELECT CURRENT_TIMESTAMP AS `ms` FROM (VALUES(1))")
 	if err != nil {
-		return 0, fmt.Errorf("push: read the Drill server clock: %w", err)
+		return 0, fmt.Errorf("sync: read the Drill server clock: %w", err)
 	}
 	if len(rows) != 1 {
-		return 0, fmt.Errorf("push: read the Drill server clock: %d rows", len(rows))
+		return 0, fmt.Errorf("sync: read the Drill server clock: %d rows", len(rows))
 	}
 	ms, err := asInt(rows[0]["ms"])
 	if err != nil {
-		return 0, fmt.Errorf("push: read the Drill server clock: %w", err)
+		return 0, fmt.Errorf("sync: read the Drill server clock: %w", err)
 	}
 	return ms, nil
 }

@@ -161,6 +161,44 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestCheckTypes(t *testing.T) {
+	t.Parallel()
+	c, err := mustParse(t, inspections).Collection("inspections")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, doc string
+		bad       []string // fields named in the error; nil means valid
+	}{
+		{"missing required is another declaration's business", `{"temp":1}`, nil},
+		{"an enum option from a newer declaration", `{"site":"A","risk":"medium"}`, nil},
+		{"wrong types", `{"site":1,"temp":"1","risk":3}`, []string{"site must be text", "temp must be a number", "risk must be text"}},
+		{"not an object", `"x"`, []string{"not a JSON object"}},
+		{"broken JSON", `{"site":`, []string{"not a JSON object"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := c.CheckTypes([]byte(tt.doc))
+			if tt.bad == nil {
+				if err != nil {
+					t.Fatalf("CheckTypes(%s) = %v, want nil", tt.doc, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidRecord) {
+				t.Fatalf("CheckTypes(%s) = %v, want an invalid record", tt.doc, err)
+			}
+			for _, want := range tt.bad {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
 func TestColumns(t *testing.T) {
 	t.Parallel()
 	c, _ := mustParse(t, inspections).Collection("inspections")

@@ -90,6 +90,38 @@ func (c *Collection) Validate(doc []byte) error {
 	return nil
 }
 
+// CheckTypes checks a document that another device wrote: every declared
+// field present has a value of the declared type. Unlike Validate it lets
+// a required field be missing and an enum hold any text: a device with an
+// older or newer declaration may have written it, and the record must
+// still arrive. It returns a *ValidationError naming every bad field.
+func (c *Collection) CheckTypes(doc []byte) error {
+	m, err := DecodeDoc(doc)
+	if err != nil {
+		return &ValidationError{Collection: c.Name, Problems: []FieldError{{Message: err.Error()}}}
+	}
+	var probs []FieldError
+	for _, f := range c.Fields {
+		v, ok := m[f.Name]
+		if !ok || v == nil {
+			continue
+		}
+		if f.Type == TypeEnum {
+			if _, ok := v.(string); !ok {
+				probs = append(probs, FieldError{f.Name, "must be text, not " + kind(v)})
+			}
+			continue
+		}
+		if msg := f.check(v); msg != "" {
+			probs = append(probs, FieldError{f.Name, msg})
+		}
+	}
+	if len(probs) > 0 {
+		return &ValidationError{Collection: c.Name, Problems: probs}
+	}
+	return nil
+}
+
 // check returns "" when v fits f, else what is wrong in plain words.
 func (f Field) check(v any) string {
 	switch f.Type {

@@ -28,7 +28,8 @@ func (s *Service) openParts(ctx context.Context) (engine, error) {
 		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 			return engine{}, fmt.Errorf("data dir: %w", err)
 		}
-		st, err := store.Open(ctx, filepath.Join(c.DataDir, StoreFile), &store.Options{Logger: s.opts.Logger, DeviceID: c.Device})
+		st, err := store.Open(ctx, filepath.Join(c.DataDir, StoreFile), &store.Options{Logger: s.opts.Logger, DeviceID: c.Device,
+			MaxClockAhead: time.Duration(c.Drill.MaxClockAhead)})
 		if err != nil {
 			return engine{}, err
 		}
@@ -106,15 +107,18 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		}
 	}
 	return agent.New(agent.Options{
-		Store:      s.store,
-		Drill:      d,
-		Schema:     set,
-		Workspace:  c.Drill.Plugin + "." + c.Drill.Workspace,
-		Spec:       c.Schedule,
-		BatchRows:  c.Drill.BatchRows,
-		AppVersion: s.opts.Version,
-		Events:     &s.events,
-		Logger:     s.opts.Logger,
+		Store:     s.store,
+		Drill:     d,
+		Schema:    set,
+		Workspace: c.Drill.Plugin + "." + c.Drill.Workspace,
+		Spec:      c.Schedule,
+		BatchRows: c.Drill.BatchRows,
+		// The same bound as the store's, so a version the agent accepts
+		// is one the store's clock may observe.
+		MaxClockAhead: time.Duration(c.Drill.MaxClockAhead),
+		AppVersion:    s.opts.Version,
+		Events:        &s.events,
+		Logger:        s.opts.Logger,
 	})
 }
 

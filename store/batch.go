@@ -273,10 +273,15 @@ func (s *Store) MarkSeen(ctx context.Context, collection, batch string, changes 
 		if err := putJSON(sb, []byte(batch), SeenBatch{Collection: collection, Name: batch, Changes: changes, SeenAt: s.nowMS()}); err != nil {
 			return err
 		}
-		if rb := bucket(tx, bPullRetry).Bucket([]byte(collection)); rb != nil {
-			return rb.Delete([]byte(batch))
+		rb := bucket(tx, bPullRetry).Bucket([]byte(collection))
+		if rb == nil || rb.Get([]byte(batch)) == nil {
+			return nil
 		}
-		return nil
+		if err := rb.Delete([]byte(batch)); err != nil {
+			return err
+		}
+		// Read at last (its device rewrote it): it is no longer quarantined.
+		return unquarantineBatch(tx, collection, batch)
 	})
 	if err != nil {
 		return fmt.Errorf("store: mark seen %s/%s: %w", collection, batch, err)

@@ -315,3 +315,25 @@ func countKeys(b *bolt.Bucket) int {
 	}
 	return n
 }
+
+// unquarantineBatch removes the batch item of a batch that was read.
+func unquarantineBatch(tx *bolt.Tx, collection, batch string) error {
+	qb := bucket(tx, bQuarantine)
+	var drop [][]byte
+	err := qb.ForEach(func(k, v []byte) error {
+		var q Quarantined
+		if jsonUnmarshal(v, &q) == nil && q.Kind == QuarantineBatch && q.Collection == collection && q.Batch == batch {
+			drop = append(drop, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range drop {
+		if err := qb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -54,6 +54,10 @@ type Drill struct {
 	// BatchRows bounds the changes of one pushed batch (0: the engine's
 	// default, chosen by measurement; see docs/BENCHMARKS.md).
 	BatchRows int `json:"batch_rows,omitempty"`
+	// MaxClockAhead bounds how far ahead of both this computer's clock and
+	// Drill's clock a pulled version may be ("24h"); a row further ahead is
+	// quarantined and never moves this computer's clock.
+	MaxClockAhead Duration `json:"max_clock_ahead,omitempty"`
 }
 
 // Log configures logging.
@@ -93,6 +97,9 @@ func Default() Config {
 			Workspace: "fieldsync",
 			Auth:      "none",
 			Timeout:   Duration(60 * time.Second),
+			// MaxClockAhead: a day covers time zones set wrong and
+			// clocks never synchronised, and stops a year-ahead device.
+			MaxClockAhead: Duration(24 * time.Hour),
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -220,6 +227,14 @@ var envKeys = []struct {
 		c.Drill.BatchRows = n
 		return nil
 	}},
+	{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD", "drill.max_clock_ahead", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("want a duration such as 24h, got %q", v)
+		}
+		c.Drill.MaxClockAhead = Duration(d)
+		return nil
+	}},
 	{"FIELDSYNC_DRILL_USER", "drill.user", func(c *Config, v string) error { c.Drill.User = v; return nil }},
 	{"FIELDSYNC_DRILL_AUTH", "drill.auth", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
 	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
@@ -297,6 +312,9 @@ func (c Config) Validate() error {
 	}
 	if c.Drill.BatchRows < 0 || c.Drill.BatchRows > 100_000 {
 		return fmt.Errorf("config: drill batch_rows %d: want 0 (default) to 100000", c.Drill.BatchRows)
+	}
+	if d := time.Duration(c.Drill.MaxClockAhead); d < time.Minute || d > 366*24*time.Hour {
+		return fmt.Errorf("config: drill max_clock_ahead %s: want 1m to 8784h (a year); default 24h", d)
 	}
 	if c.Device != "" && !deviceRE.MatchString(c.Device) {
 		return fmt.Errorf("config: device %q: want 1-64 letters, digits, '.', '_' or '-'", c.Device)
