@@ -109,7 +109,12 @@ func decodeRow(coll string, r Row) (store.Change, int64, error) {
 // at most boundMS.
 func (a *Agent) checkChange(c store.Change, boundMS int64) error {
 	if err := c.Validate(); err != nil {
-		return rowError("%s", strings.TrimPrefix(err.Error(), store.ErrInvalidChange.Error()+" "))
+		// "invalid change "<id>": <what>": the item names the change already.
+		msg := strings.TrimPrefix(err.Error(), store.ErrInvalidChange.Error()+" ")
+		if _, what, ok := strings.Cut(msg, `": `); ok && strings.HasPrefix(msg, `"`) {
+			msg = what
+		}
+		return rowError("%s", msg)
 	}
 	if err := store.CheckLimits(&c); err != nil {
 		return rowError("%v", err)
@@ -117,7 +122,7 @@ func (a *Agent) checkChange(c store.Change, boundMS int64) error {
 	v, _ := store.ParseVersion(c.Version) // Validate parsed it
 	if v.WallMS > boundMS {
 		return rowError("version %s is %s ahead of the clocks (more than the %s allowed): a device's clock is wrong",
-			cutText(c.Version, 80), aheadText(time.Duration(v.WallMS-boundMS)*time.Millisecond+a.opts.MaxClockAhead), a.opts.MaxClockAhead)
+			cutText(c.Version, 80), aheadText(time.Duration(v.WallMS-boundMS)*time.Millisecond+a.opts.MaxClockAhead), aheadText(a.opts.MaxClockAhead))
 	}
 	if c.Op == store.OpPut {
 		if decl, err := a.schema.Collection(c.Collection); err == nil {
