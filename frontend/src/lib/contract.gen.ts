@@ -197,6 +197,8 @@ export interface Report {
   pulled: number;
   pulled_batches: number;
   incomplete: number;
+  waiting: number;
+  quarantined: number;
   auto_resolved: number;
   conflicts: number;
   unpushable: string[];
@@ -268,6 +270,12 @@ export interface Status {
   progress: Progress;
   unpushable?: number;
   unpushable_reason?: string;
+  quarantined: number;
+  quarantine_reasons?: string[];
+  pull_retries?: number;
+  clock_skew_ms: number;
+  clock_checked_at?: string;
+  clock_warning?: string;
 }
 
 /** Go's store.Record. */

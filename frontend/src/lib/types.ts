@@ -201,6 +201,18 @@ export interface Status {
   unpushable?: number;
   /** Why, in plain words. */
   unpushable_reason?: string;
+  /** Pulled rows and batches kept out of the store (never applied). */
+  quarantined: number;
+  /** Why, for the newest few, in plain words. */
+  quarantine_reasons?: string[];
+  /** Pulled batches not read completely yet, read again with backoff. */
+  pull_retries?: number;
+  /** This computer's clock minus Drill's, in ms, at clock_checked_at. */
+  clock_skew_ms: number;
+  /** RFC 3339. */
+  clock_checked_at?: string;
+  /** Plain words when this computer's clock is off; absent when it is fine. */
+  clock_warning?: string;
 }
 
 /** One change of a record's history as the resolution audit holds it. */
@@ -238,8 +250,12 @@ export interface SyncReport {
   batches: number;
   pulled: number;
   pulled_batches: number;
-  /** Batches listed but not readable yet; tried again next sync. */
+  /** Batches not read completely; read again later with backoff. */
   incomplete: number;
+  /** Batches waiting to be read again, not due yet. */
+  waiting: number;
+  /** Pulled rows and batches newly quarantined by this sync. */
+  quarantined: number;
   conflicts: number;
   auto_resolved: number;
   /** Analyst views in Drill refreshed by this sync. */

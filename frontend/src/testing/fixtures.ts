@@ -112,6 +112,8 @@ export class FakeApi implements Api {
     pending: 0,
     conflicts: 0,
     failures: 0,
+    quarantined: 0,
+    clock_skew_ms: 0,
     progress: { phase: '', done: 0, total: 0 },
   };
   conflicts_: Conflict[] = [conflictR1()];
@@ -153,7 +155,7 @@ export class FakeApi implements Api {
       batches: 0,
       pulled: 0,
       pulled_batches: 0,
-      incomplete: 0,
+      incomplete: 0, waiting: 0, quarantined: 0,
       conflicts: 0,
       auto_resolved: 0,
       views_refreshed: 0,

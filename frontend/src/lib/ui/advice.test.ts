@@ -3,7 +3,7 @@ import { stateLabel } from './advice';
 import type { Status } from './ports';
 
 function status(state: Status['state']): Status {
-  return { state, device: 'd1', pending: 0, conflicts: 0, failures: 0, progress: { phase: '', done: 0, total: 0 } };
+  return { state, device: 'd1', pending: 0, conflicts: 0, failures: 0, quarantined: 0, clock_skew_ms: 0, progress: { phase: '', done: 0, total: 0 } };
 }
 
 describe('stateLabel', () => {
