@@ -17,19 +17,20 @@ import (
 const quarantineUsage = "quarantine list | show ID | retry ID... | retry --all"
 
 func runQuarantine(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: %s", errUsage, quarantineUsage)
-	}
-	sub, args := args[0], args[1:]
-	fs, g := newFlagSet(env, "quarantine "+sub)
+	fs, g := newFlagSet(env, "quarantine")
 	g.quiet = true
 	all := fs.Bool("all", false, "retry: every quarantined item")
 	later := fs.Bool("later", false, "retry: only release the items; the next scheduled sync reads them")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	// Flags may come before or after the subcommand.
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: %s", errUsage, quarantineUsage)
+	}
+	sub := fs.Arg(0)
 	var ids []uint64
-	for _, a := range fs.Args() {
+	for _, a := range fs.Args()[1:] {
 		id, err := strconv.ParseUint(strings.TrimPrefix(a, "#"), 10, 64)
 		if err != nil || id == 0 {
 			return fmt.Errorf("%w: quarantine %s: %q is not an item id (the first column of 'fieldsync quarantine list')", errUsage, sub, a)
