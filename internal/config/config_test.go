@@ -109,6 +109,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad device", `{"device":"a/b"}`, nil, "device"},
 		{"bad log level", `{"log":{"level":"loud"}}`, nil, "log level"},
 		{"bad env url", `{}`, []string{"FIELDSYNC_DRILL_URLS=nohost"}, "want http://host:port"},
+		{"clock bound too small", `{"drill":{"max_clock_ahead":"1s"}}`, nil, "max_clock_ahead 1s"},
+		{"clock bound too large", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=10000h"}, "max_clock_ahead"},
+		{"clock bound not a duration", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=soon"}, "want a duration"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +123,15 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("clock bound from the environment", func(t *testing.T) {
+		c, err := Load(Sources{Env: []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=2h"}})
+		if err != nil || time.Duration(c.Drill.MaxClockAhead) != 2*time.Hour {
+			t.Fatalf("max_clock_ahead = %v, %v; want 2h", time.Duration(c.Drill.MaxClockAhead), err)
+		}
+		if d := time.Duration(Default().Drill.MaxClockAhead); d != 24*time.Hour {
+			t.Errorf("default max_clock_ahead %s, want 24h", d)
+		}
+	})
 	t.Run("required user file missing", func(t *testing.T) {
 		_, err := Load(Sources{User: filepath.Join(dir, "absent.json"), UserRequired: true})
 		if err == nil || !strings.Contains(err.Error(), "absent.json") {
