@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/drilltest"
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/store"
 )
 
@@ -51,13 +52,19 @@ func writeSQLBatch(tb testing.TB, d Drill, coll, name string, rows []sqlRow) {
 	}
 }
 
-func TestIntegrationHostileDrill(t *testing.T) {
+// hostileSetup gives a test the real Drill, a private collection and its
+// declarations, and the time now.
+func hostileSetup(t *testing.T) (d Drill, set *schema.Set, coll string, now int64) {
+	t.Helper()
 	t.Parallel()
-	d := realDrill(t)
+	d = realDrill(t)
 	set, name := itSchema(t)
-	coll := name("inspections")
+	return d, set, name("inspections"), time.Now().UnixMilli()
+}
+
+func TestIntegrationHostileDrill(t *testing.T) {
+	d, set, coll, now := hostileSetup(t)
 	ctx := context.Background()
-	now := time.Now().UnixMilli()
 	fast := func(o *Options) { o.Schema = set; o.PullRetries = 2; o.PullRetryWait = time.Millisecond }
 	a := mustNode(t, "a", now, d, fast)
 	b := mustNode(t, "b", now, d, fast)
@@ -185,12 +192,8 @@ func TestIntegrationHostileDrill(t *testing.T) {
 // neither drags the others' clocks nor writes versions they would refuse;
 // it is told its clock is off.
 func TestIntegrationClockAYearAhead(t *testing.T) {
-	t.Parallel()
-	d := realDrill(t)
-	set, name := itSchema(t)
-	coll := name("inspections")
+	d, set, coll, now := hostileSetup(t)
 	ctx := context.Background()
-	now := time.Now().UnixMilli()
 	year := (365 * 24 * time.Hour).Milliseconds()
 	skewed := mustNode(t, "ahead", now+year, d, func(o *Options) { o.Schema = set })
 	right := mustNode(t, "right", now, d, func(o *Options) { o.Schema = set })
