@@ -66,13 +66,9 @@ func TestReleaseQuarantineReadsBatchAgain(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []string{"b1", "b2"} {
-		if err := s.MarkSeen(ctx, "c", b, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if r, _ := s.PullRetries(ctx, "c"); len(r) != 0 {
-		t.Errorf("MarkSeen kept the retry: %+v", r)
+	// b2 was read (its bad row quarantined); b1 waits to be read again.
+	if err := s.MarkSeen(ctx, "c", "b2", 1); err != nil {
+		t.Fatal(err)
 	}
 	list, _ := s.QuarantineList(ctx)
 	got, err := s.QuarantineItem(ctx, list[1].ID)
@@ -87,7 +83,7 @@ func TestReleaseQuarantineReadsBatchAgain(t *testing.T) {
 		t.Fatalf("release %+v %v", rel, err)
 	}
 	if seen, _ := s.Seen(ctx, "c", "b1"); seen {
-		t.Error("released batch still seen")
+		t.Error("released batch seen")
 	}
 	if seen, _ := s.Seen(ctx, "c", "b2"); !seen {
 		t.Error("batch of the item not released is no longer seen")
@@ -103,6 +99,29 @@ func TestReleaseQuarantineReadsBatchAgain(t *testing.T) {
 	}
 	if _, err := s.QuarantineItem(ctx, got.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("released item still there: %v", err)
+	}
+}
+
+func TestMarkSeenLiftsBatchQuarantine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	if err := s.SetPullRetry(ctx, PullRetry{Collection: "c", Batch: "b1", Attempts: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Quarantine(ctx, []Quarantined{
+		{Kind: QuarantineBatch, Collection: "c", Batch: "b1", Row: -1, Reason: "unreadable"},
+		{Kind: QuarantineRow, Collection: "c", Batch: "b1", Row: 3, Reason: "bad row"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Its device rewrote it and it was read at last.
+	if err := s.MarkSeen(ctx, "c", "b1", 5); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || st.PullRetries != 0 || st.Quarantined != 1 {
+		t.Fatalf("after the read: retries %d quarantined %d (%v), want 0 and the row only", st.PullRetries, st.Quarantined, err)
 	}
 }
 
