@@ -264,7 +264,7 @@ func TestServiceConflicts(t *testing.T) {
 	}
 }
 
-// TestBackendHistoryListsOnlyItsRecord checks that a record's history holds
+// TestServiceHistoryListsOnlyItsRecord checks that a record's history holds
 // its own audit entries, in order, and none of records whose collection or
 // id share a prefix with it.
 func TestServiceHistoryListsOnlyItsRecord(t *testing.T) {
@@ -642,7 +642,7 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-// TestBackendRealDrill syncs and tests the connection against the real
+// TestServiceRealDrill syncs and tests the connection against the real
 // Drillbit.
 func TestServiceRealDrill(t *testing.T) {
 	t.Parallel()
@@ -682,7 +682,7 @@ func TestServiceRealDrill(t *testing.T) {
 	}
 }
 
-// TestBackendTestConnectionAuth checks the login against the real Drillbit
+// TestServiceTestConnectionAuth checks the login against the real Drillbit
 // with authentication: the wrong password fails the auth check by name, the
 // right one passes every check.
 func TestServiceTestConnectionAuth(t *testing.T) {

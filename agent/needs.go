@@ -1,5 +1,8 @@
 package agent
 
+// The agent declares here what it needs of the parts it is given: the
+// local store, a Drill cluster and a sink for its events.
+
 import (
 	"context"
 
