@@ -41,6 +41,7 @@ type serviceOpts struct {
 	collection string // default "sites"
 	managed    string // body of the managed settings file, if any
 	basicAuth  bool   // log in as "ann" (no password stored)
+	metrics    string // metrics.addr
 }
 
 func mustOpenService(tb testing.TB, o serviceOpts) *testService {
@@ -69,6 +70,7 @@ func mustOpenService(tb testing.TB, o serviceOpts) *testService {
 	}
 	c.DataDir, c.Device, c.Author, c.Collections = filepath.Join(dir, "data"), "dev1", "ann", cols
 	c.Drill.URLs = []string{o.drillURL}
+	c.Metrics.Addr = o.metrics
 	if o.basicAuth {
 		c.Drill.Auth, c.Drill.User = "basic", "ann"
 	}
