@@ -590,6 +590,28 @@ func TestServiceStartStopAcrossSwaps(t *testing.T) {
 	}
 }
 
+// TestServiceSyncsSoonAfterASave: a save brings the running schedule's next
+// sync forward from the hour of the cron spec to within a minute and a half.
+func TestServiceSyncsSoonAfterASave(t *testing.T) {
+	t.Parallel()
+	b := mustOpenService(t, serviceOpts{managed: `{"schedule":"@every 1h"}`})
+	ctx := context.Background()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	waitFor(t, "the schedule to plan its first sync", func() bool {
+		return time.Until(b.Agent().Status().NextRun) > 50*time.Minute
+	})
+	if _, err := b.Accept(ctx, []store.Change{uiChange(t, "sites", "r1", `{"name":"one"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the save to bring the next sync forward", func() bool {
+		next := time.Until(b.Agent().Status().NextRun)
+		return next > 25*time.Second && next <= agent.DefaultSaveDelay+agent.DefaultMaxOffset
+	})
+}
+
 func TestServiceReadsWhileASwapWaitsForASync(t *testing.T) {
 	t.Parallel()
 	b := mustOpenService(t, serviceOpts{})
