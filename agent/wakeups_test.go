@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -175,7 +176,7 @@ func TestReconnectSpreadsTheFleet(t *testing.T) {
 					last = at
 				}
 			}
-			busiest := slices.Max(slicesValues(perSecond))
+			busiest := slices.Max(slices.Collect(maps.Values(perSecond)))
 			t.Logf("%d devices: first sync %s, last %s, over %d distinct seconds, at most %d in one second",
 				devices, first.Sub(back), last.Sub(back), len(perSecond), busiest)
 			if busiest > tt.perSecond {
@@ -186,14 +187,6 @@ func TestReconnectSpreadsTheFleet(t *testing.T) {
 			}
 		})
 	}
-}
-
-func slicesValues(m map[int64]int) []int {
-	out := make([]int, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
 
 // gatedDrill is the fake Drill behind a switch: while down, every query and
