@@ -63,6 +63,15 @@ type Drill interface {
 	Query(ctx context.Context, sql string) ([]Row, error)
 }
 
+// Prober is a Drill that can tell cheaply, without running a query,
+// whether it answers. While the last sync could not reach Drill the running
+// schedule probes it (every MinBackoff doubling to Options.MaxProbe, with
+// jitter), and syncs soon after it answers again instead of waiting out the
+// retry backoff (up to MaxBackoff).
+type Prober interface {
+	Probe(ctx context.Context) error
+}
+
 // Events receives the agent's events for the UI. Names are namespaced:
 // "sync:status", "sync:progress", "sync:applied", "sync:conflict".
 // Emit must not block for long.

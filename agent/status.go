@@ -91,8 +91,20 @@ func (a *Agent) progress(phase string, done, total int) {
 	a.events.Emit(EventProgress, p)
 }
 
-// finish records the outcome of a sync in the status.
-func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
+// SyncResult is the outcome of one sync, for Options.OnSync.
+type SyncResult struct {
+	Report Report
+	// Took is how long the sync ran.
+	Took time.Duration
+	// Err is why it failed (nil: it succeeded), and Kind its kind.
+	Err  error
+	Kind ErrorKind
+}
+
+// finish records the outcome of a sync that started at started in the
+// status and the schedule, and reports it to Options.OnSync.
+func (a *Agent) finish(ctx context.Context, rep *Report, started time.Time, err error) {
+	kind := KindOf(err)
 	stats, serr := a.st.Stats(context.WithoutCancel(ctx))
 	a.mu.Lock()
 	if serr == nil {
@@ -115,8 +127,14 @@ func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
 		a.status.LastError, a.status.Cause = "", ""
 		a.status.LastSuccess = a.now()
 	}
+	a.sched.synced(&a.wake, started, kind)
 	st := a.status
+	took := a.now().Sub(started)
 	a.mu.Unlock()
+	a.poke()
+	if a.opts.OnSync != nil {
+		a.opts.OnSync(SyncResult{Report: *rep, Took: took, Err: err, Kind: kind})
+	}
 	if err != nil {
 		a.log.Warn("sync failed", "state", st.State, "err", err)
 	} else {
@@ -130,20 +148,71 @@ func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
 // none), so the status can say so instead of reporting a failure.
 var ErrNoDrill = errors.New("no Drillbit is configured")
 
+// ErrorKind names what kind of failure ended a sync, for metrics and
+// logs.
+type ErrorKind string
+
+// The kinds of sync failures.
+const (
+	ErrorNone          ErrorKind = ""               // no failure
+	ErrorNotConfigured ErrorKind = "not_configured" // no Drillbit is configured
+	ErrorUnreachable   ErrorKind = "unreachable"    // no Drillbit answered
+	ErrorTimeout       ErrorKind = "timeout"        // a call took too long
+	ErrorAuth          ErrorKind = "auth"           // Drill refused the sign-in
+	ErrorQuery         ErrorKind = "query"          // Drill refused or failed a statement
+	ErrorForeignBatch  ErrorKind = "foreign_batch"  // another device uses this device id
+	ErrorCanceled      ErrorKind = "canceled"       // the sync was stopped
+	ErrorOther         ErrorKind = "other"          // anything else (e.g. the local store)
+)
+
+// ErrorKinds lists every kind of failure, ErrorNone excepted.
+func ErrorKinds() []ErrorKind {
+	return []ErrorKind{ErrorNotConfigured, ErrorUnreachable, ErrorTimeout, ErrorAuth, ErrorQuery,
+		ErrorForeignBatch, ErrorCanceled, ErrorOther}
+}
+
+// KindOf returns the kind of a sync error (ErrorNone for nil).
+func KindOf(err error) ErrorKind {
+	var ne net.Error
+	var qe *drill.QueryError
+	switch {
+	case err == nil:
+		return ErrorNone
+	case errors.Is(err, ErrNoDrill):
+		return ErrorNotConfigured
+	case errors.Is(err, ErrBatchForeign):
+		return ErrorForeignBatch
+	case errors.Is(err, context.Canceled):
+		return ErrorCanceled
+	case drill.IsAuthError(err):
+		return ErrorAuth
+	case errors.Is(err, context.DeadlineExceeded):
+		return ErrorTimeout
+	case errors.Is(err, drill.ErrUnavailable), errors.Is(err, syscall.ECONNREFUSED):
+		return ErrorUnreachable
+	case errors.As(err, &ne):
+		if ne.Timeout() {
+			return ErrorTimeout
+		}
+		return ErrorUnreachable
+	case errors.As(err, &qe):
+		return ErrorQuery
+	}
+	return ErrorOther
+}
+
 // describe turns a sync error into a state and a sentence for people.
 func describe(err error) (State, string) {
-	var ne net.Error
-	switch {
-	case errors.Is(err, ErrNoDrill):
+	switch KindOf(err) {
+	case ErrorNotConfigured:
 		return StateOffline, "No Drillbit is configured yet: changes stay on this computer. Set the Drillbit URL in Settings."
-	case errors.Is(err, ErrBatchForeign):
+	case ErrorForeignBatch:
 		return StateError, "Another computer uses this computer's device id, so their changes collide in Drill. Ask IT to give each computer its own device id."
-	case errors.Is(err, context.Canceled):
+	case ErrorCanceled:
 		return StateError, "The sync was stopped before it finished; it continues next time."
-	case drill.IsAuthError(err):
+	case ErrorAuth:
 		return StateError, "Drill refused the sign-in. Check the user name and password in Settings."
-	case errors.Is(err, drill.ErrUnavailable), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne):
+	case ErrorUnreachable, ErrorTimeout:
 		return StateOffline, "Drill cannot be reached. Changes stay safe on this computer and are sent when Drill is back."
 	}
 	return StateError, "The sync failed. Changes stay safe on this computer; the agent tries again."

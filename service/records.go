@@ -52,7 +52,7 @@ func (s *Service) Accept(ctx context.Context, changes []store.Change) (store.App
 		return res, err
 	}
 	if res.Accepted > 0 {
-		s.refreshStatus(ctx, p.agent, "accepting changes")
+		s.saved(ctx, p.agent, "accepting changes")
 	}
 	return res, nil
 }

@@ -41,6 +41,7 @@ type serviceOpts struct {
 	collection string // default "sites"
 	managed    string // body of the managed settings file, if any
 	basicAuth  bool   // log in as "ann" (no password stored)
+	metrics    string // metrics.addr
 }
 
 func mustOpenService(tb testing.TB, o serviceOpts) *testService {
@@ -69,6 +70,7 @@ func mustOpenService(tb testing.TB, o serviceOpts) *testService {
 	}
 	c.DataDir, c.Device, c.Author, c.Collections = filepath.Join(dir, "data"), "dev1", "ann", cols
 	c.Drill.URLs = []string{o.drillURL}
+	c.Metrics.Addr = o.metrics
 	if o.basicAuth {
 		c.Drill.Auth, c.Drill.User = "basic", "ann"
 	}
@@ -586,6 +588,28 @@ func TestServiceStartStopAcrossSwaps(t *testing.T) {
 	if _, err := b.SaveSettings(ctx, s); err != nil {
 		t.Fatalf("save while stopped: %v", err)
 	}
+}
+
+// TestServiceSyncsSoonAfterASave: a save brings the running schedule's next
+// sync forward from the hour of the cron spec to within a minute and a half.
+func TestServiceSyncsSoonAfterASave(t *testing.T) {
+	t.Parallel()
+	b := mustOpenService(t, serviceOpts{managed: `{"schedule":"@every 1h"}`})
+	ctx := context.Background()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	waitFor(t, "the schedule to plan its first sync", func() bool {
+		return time.Until(b.Agent().Status().NextRun) > 50*time.Minute
+	})
+	if _, err := b.Accept(ctx, []store.Change{uiChange(t, "sites", "r1", `{"name":"one"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the save to bring the next sync forward", func() bool {
+		next := time.Until(b.Agent().Status().NextRun)
+		return next > 25*time.Second && next <= agent.DefaultSaveDelay+agent.DefaultMaxOffset
+	})
 }
 
 func TestServiceReadsWhileASwapWaitsForASync(t *testing.T) {

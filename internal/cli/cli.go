@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/fieldsync/fieldsync/internal/config"
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // version is set at build time with -ldflags -X.
@@ -344,17 +345,29 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// openLogFile opens <data-dir>/logs/fieldsync.log for appending (0600).
-func openLogFile(dataDir string) (*os.File, error) {
+// LogFile is the log's name in <data-dir>/logs; rotated files are named
+// after it with their time (fieldsync-2006-01-02T15-04-05.000.log).
+const LogFile = "fieldsync.log"
+
+// openLogFile opens <data-dir>/logs/fieldsync.log for appending (0600),
+// rotated when it reaches c.MaxSizeMB, keeping c.MaxFiles rotated files.
+// It fails at once when the file cannot be written, not at the first line.
+func openLogFile(dataDir string, c config.Log) (io.WriteCloser, error) {
 	dir := filepath.Join(dataDir, "logs")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "fieldsync.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	name := filepath.Join(dir, LogFile)
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}
-	return f, nil
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("log: %w", err)
+	}
+	// lumberjack creates each new file 0600 like this one, in this 0700
+	// directory; it deletes files past MaxBackups in the background.
+	return &lumberjack.Logger{Filename: name, MaxSize: c.MaxSizeMB, MaxBackups: c.MaxFiles}, nil
 }
 
 func runVersion(_ context.Context, env Env, args []string) error {
