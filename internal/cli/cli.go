@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -129,11 +130,25 @@ func dispatch(ctx context.Context, env Env) error {
 	name := rest[0]
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, env, append(lead, rest[1:]...))
+			return c.run(ctx, env, withFlags(rest[1:], lead))
 		}
 	}
 	usage(env.Stderr)
 	return fmt.Errorf("%w: unknown command %q", errUsage, name)
+}
+
+// withFlags puts flags that stood before the command after its own words
+// (a subcommand such as "conflicts list" stays first) but before a "--",
+// after which everything is positional.
+func withFlags(args, flags []string) []string {
+	out := make([]string, 0, len(args)+len(flags))
+	i := slices.Index(args, "--")
+	if i < 0 {
+		i = len(args)
+	}
+	out = append(out, args[:i]...)
+	out = append(out, flags...)
+	return append(out, args[i:]...)
 }
 
 // leadingFlags splits args into the flags before the first other word and
@@ -317,7 +332,7 @@ func loadConfig(env Env, g *globals) (config.Config, error) {
 		c.Log.Level = g.logLevel
 	}
 	if c.DataDir == "" {
-		d, err := config.DefaultDataDir()
+		d, err := config.DefaultDataDir(env.Environ)
 		if err != nil {
 			return c, err
 		}

@@ -19,7 +19,7 @@ import (
 
 // Config is the whole of fieldsync's settings.
 type Config struct {
-	// DataDir holds the bbolt store and logs. Empty means DefaultDataDir().
+	// DataDir holds the bbolt store and logs. Empty means DefaultDataDir.
 	DataDir string `json:"data_dir,omitempty"`
 	// Device names this machine in Drill. Empty means the store's generated id.
 	Device string `json:"device,omitempty"`
@@ -128,23 +128,47 @@ func UserFile() (string, error) {
 	return filepath.Join(dir, "fieldsync", "config.json"), nil
 }
 
-// DefaultDataDir is where the store lives when no data_dir is set.
-func DefaultDataDir() (string, error) {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" && runtime.GOOS == "linux" {
-		return filepath.Join(d, "fieldsync"), nil
+// DefaultDataDir is where the store lives when no data_dir is set, for a
+// process whose environment is environ ("KEY=value" entries): on Linux
+// $XDG_STATE_HOME/fieldsync or ~/.local/state/fieldsync, elsewhere the
+// user's configuration folder (%AppData%\fieldsync on Windows). HOME,
+// XDG_STATE_HOME and AppData are read from environ, so a test's sandbox
+// never reaches the real user's files; the process's own are used only when
+// environ lacks them.
+func DefaultDataDir(environ []string) (string, error) {
+	return defaultDataDir(environ, runtime.GOOS)
+}
+
+func defaultDataDir(environ []string, goos string) (string, error) {
+	join := func(base string) string {
+		if goos == "windows" {
+			return base + `\fieldsync`
+		}
+		return filepath.Join(base, "fieldsync")
 	}
-	dir, err := os.UserConfigDir()
-	if runtime.GOOS == "linux" {
-		home, herr := os.UserHomeDir()
-		if herr != nil {
-			return "", fmt.Errorf("config: %w", herr)
+	if goos == "windows" {
+		if d, ok := LookupEnv(environ, "AppData"); ok {
+			return join(d), nil
+		}
+	}
+	if goos == "linux" {
+		if d, ok := LookupEnv(environ, "XDG_STATE_HOME"); ok {
+			return join(d), nil
+		}
+		home, ok := LookupEnv(environ, "HOME")
+		if !ok {
+			var err error
+			if home, err = os.UserHomeDir(); err != nil {
+				return "", fmt.Errorf("config: %w", err)
+			}
 		}
 		return filepath.Join(home, ".local", "state", "fieldsync"), nil
 	}
+	dir, err := os.UserConfigDir()
 	if err != nil {
 		return "", fmt.Errorf("config: %w", err)
 	}
-	return filepath.Join(dir, "fieldsync"), nil
+	return join(dir), nil
 }
 
 // Sources names the files a Load reads; an empty name is skipped.

@@ -227,3 +227,22 @@ func TestSecrets(t *testing.T) {
 		}
 	})
 }
+
+func TestDefaultDataDirFollowsTheGivenEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env  []string
+		goos string
+		want string
+	}{
+		{[]string{"HOME=/home/ann"}, "linux", "/home/ann/.local/state/fieldsync"},
+		{[]string{"HOME=/home/ann", "XDG_STATE_HOME=/state"}, "linux", "/state/fieldsync"},
+		{[]string{`AppData=C:\Users\ann\AppData\Roaming`}, "windows", `C:\Users\ann\AppData\Roaming\fieldsync`},
+	}
+	for _, tt := range tests {
+		got, err := defaultDataDir(tt.env, tt.goos)
+		if err != nil || got != tt.want {
+			t.Errorf("defaultDataDir(%v, %s) = %q, %v; want %q", tt.env, tt.goos, got, err, tt.want)
+		}
+	}
+}
