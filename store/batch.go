@@ -190,11 +190,8 @@ func advanceCursor(tx *bolt.Tx) error {
 	c := bucket(tx, bJournal).Cursor()
 	for k, v := c.Seek(utob(cur + 1)); k != nil; k, v = c.Next() {
 		var ref changeRef
-		if err := jsonUnmarshal(v, &ref); err != nil {
-			return fmt.Errorf("journal %d: %w", btou(k), err)
-		}
-		if ref.Batch == "" {
-			break
+		if err := jsonUnmarshal(v, &ref); err != nil || ref.Batch == "" {
+			break // not pushed yet, or damaged: the cursor stops before it
 		}
 		ok, seen := verified[ref.Batch]
 		if !seen {
