@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/store"
 )
 
 // State is what the agent is doing.
@@ -65,9 +66,21 @@ func (a *Agent) RefreshStatus(ctx context.Context) (Status, error) {
 	if err != nil {
 		return a.Status(), err
 	}
+	rec, rerr := a.st.SyncRecord(ctx)
 	a.mu.Lock()
 	a.status.Pending, a.status.Conflicts = stats.Pending, stats.Conflicts
 	a.status.Device = a.device
+	if rerr == nil && a.status.LastSuccess.IsZero() && a.status.LastError == "" && a.status.Failures == 0 {
+		// A new process: tell the outcome the last one kept.
+		a.status.LastError, a.status.Cause, a.status.Failures = rec.LastError, rec.Cause, rec.Failures
+		a.status.Unpushable, a.status.UnpushableReason = rec.Unpushable, rec.UnpushableReason
+		if rec.LastSuccess > 0 {
+			a.status.LastSuccess = time.UnixMilli(rec.LastSuccess)
+		}
+		if rec.LastError != "" && rec.State != "" {
+			a.status.State = State(rec.State)
+		}
+	}
 	st := a.status
 	a.mu.Unlock()
 	a.events.Emit(EventStatus, st)
@@ -117,6 +130,14 @@ func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
 	}
 	st := a.status
 	a.mu.Unlock()
+	rec := store.SyncRecord{LastAttempt: a.now().UnixMilli(), State: string(st.State), LastError: st.LastError, Cause: st.Cause, Failures: st.Failures,
+		Unpushable: st.Unpushable, UnpushableReason: st.UnpushableReason}
+	if !st.LastSuccess.IsZero() {
+		rec.LastSuccess = st.LastSuccess.UnixMilli()
+	}
+	if serr := a.st.SaveSyncRecord(context.WithoutCancel(ctx), rec); serr != nil {
+		a.log.Warn("cannot keep the sync outcome in the store", "err", serr)
+	}
 	if err != nil {
 		a.log.Warn("sync failed", "state", st.State, "err", err)
 	} else {
@@ -131,8 +152,19 @@ func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
 var ErrNoDrill = errors.New("no Drillbit is configured")
 
 // describe turns a sync error into a state and a sentence for people.
+// Local causes (the disk, permissions, a damaged store) come first: a
+// syscall.Errno is also a net.Error, so "Drill cannot be reached" would
+// otherwise claim them.
 func describe(err error) (State, string) {
 	var ne net.Error
+	switch {
+	case errors.Is(err, store.ErrDamaged):
+		return StateError, "The local store of this computer is damaged. Changes made here may be stuck in it: ask IT to run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)."
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
+		return StateError, "The disk of this computer is full, so fieldsync cannot save its work. Free some space; nothing saved before is lost and the sync goes on by itself."
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+		return StateError, "fieldsync is not allowed to write its files on this computer (permission denied or a read-only disk). Ask IT to check the data folder's owner and permissions."
+	}
 	switch {
 	case errors.Is(err, ErrNoDrill):
 		return StateOffline, "No Drillbit is configured yet: changes stay on this computer. Set the Drillbit URL in Settings."

@@ -334,7 +334,12 @@ func (sv *salvager) run(meta map[string][]byte) error {
 			return err
 		}
 	}
-	return sv.copyAudit()
+	if err := sv.copyAudit(); err != nil {
+		return err
+	}
+	// A lost entry held the push cursor back; those after it that are in
+	// verified batches are pushed.
+	return sv.put(advanceCursor)
 }
 
 // copyMeta copies the clock, cursors, watermarks and mirror floor.
