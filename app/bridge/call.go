@@ -214,6 +214,11 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	release, ok := s.admitBody(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -321,4 +326,22 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// admitBody waits for a place to read the body when it is large (declared
+// over LargeBodyBytes, or of unknown length), so that many large calls at
+// once cannot take the process's memory: each is held whole while it is
+// decoded and handled. It returns false, having answered, when the request
+// ends while it waits.
+func (s *Server) admitBody(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	if r.ContentLength >= 0 && r.ContentLength <= LargeBodyBytes {
+		return func() {}, true
+	}
+	select {
+	case s.large <- struct{}{}:
+		return func() { <-s.large }, true
+	case <-r.Context().Done():
+		writeError(w, errorf(http.StatusServiceUnavailable, "too many large calls at once; try again"))
+		return nil, false
+	}
 }
