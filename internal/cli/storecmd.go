@@ -23,6 +23,10 @@ func runStore(ctx context.Context, env Env, args []string) error {
 			return runSalvage(ctx, env, append(append([]string{}, args[:i]...), args[i+1:]...))
 		}
 	}
+	fs, _ := newFlagSet(env, "store")
+	if err := parse(fs, args); err != nil {
+		return err // names a flag it does not know
+	}
 	return fmt.Errorf("%w: store salvage [--out FILE]: copy what can be read of a damaged store into a new file", errUsage)
 }
 
