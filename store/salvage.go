@@ -200,8 +200,13 @@ func (sv *salvager) scan(path []string, fn func(k, v []byte) bool, seqKeys bool)
 			})
 		})
 		for _, p := range chunk {
-			fn(p.k, p.v)
 			after = p.k
+			if len(p.k) == 0 || len(p.k) > bolt.MaxKeySize || len(p.v) > bolt.MaxValueSize {
+				// A damaged page can yield a key no bucket could hold.
+				sv.rep.Lost.Other++
+				continue
+			}
+			fn(p.k, p.v)
 		}
 		if err == nil {
 			if done {
@@ -247,7 +252,7 @@ func (sv *salvager) probe(path []string, first, last uint64, fn func(k, v []byte
 		})
 		if err != nil {
 			sv.unreadable("%s: entry %d cannot be read (%v)", strings.Join(path, "/"), seq, err)
-			sv.lostSeq(path[0])
+			*counter(&sv.rep.Lost, path[0])++
 			continue
 		}
 		if v != nil {
@@ -258,16 +263,21 @@ func (sv *salvager) probe(path []string, first, last uint64, fn func(k, v []byte
 	return 0, false
 }
 
-// lostSeq counts one unreadable entry of a sequence-keyed bucket.
-func (sv *salvager) lostSeq(name string) {
+// counter returns the count in c of entries of the bucket name.
+func counter(c *SalvageCounts, name string) *int {
 	switch name {
+	case bRecords:
+		return &c.Records
+	case bVersions:
+		return &c.Versions
 	case bJournal:
-		sv.rep.Lost.Journal++
+		return &c.Journal
+	case bConflicts:
+		return &c.Conflicts
 	case bAudit:
-		sv.rep.Lost.Audit++
-	default:
-		sv.rep.Lost.Other++
+		return &c.Audit
 	}
+	return &c.Other
 }
 
 // bucketAt returns the bucket at path below the root, or nil.
@@ -367,7 +377,7 @@ func (sv *salvager) copyNested(name string) error {
 		var batch []pair
 		sv.scan([]string{name, coll}, func(k, v []byte) bool {
 			if v == nil || !json.Valid(v) {
-				sv.lost(name)
+				*counter(&sv.rep.Lost, name)++
 				return false
 			}
 			batch = append(batch, pair{k, v})
@@ -382,7 +392,7 @@ func (sv *salvager) copyNested(name string) error {
 				if err := b.Put(p.k, p.v); err != nil {
 					return err
 				}
-				sv.copied(name)
+				*counter(&sv.rep.Copied, name)++
 			}
 			return nil
 		})
@@ -391,32 +401,6 @@ func (sv *salvager) copyNested(name string) error {
 		}
 	}
 	return nil
-}
-
-func (sv *salvager) lost(name string) {
-	switch name {
-	case bConflicts:
-		sv.rep.Lost.Conflicts++
-	case bRecords:
-		sv.rep.Lost.Records++
-	case bVersions:
-		sv.rep.Lost.Versions++
-	default:
-		sv.rep.Lost.Other++
-	}
-}
-
-func (sv *salvager) copied(name string) {
-	switch name {
-	case bConflicts:
-		sv.rep.Copied.Conflicts++
-	case bRecords:
-		sv.rep.Copied.Records++
-	case bVersions:
-		sv.rep.Copied.Versions++
-	default:
-		sv.rep.Copied.Other++
-	}
 }
 
 // copyFlat copies a flat bucket, keeping values that pass valid.
@@ -442,44 +426,50 @@ func (sv *salvager) copyFlat(name string, valid func(v []byte) error) error {
 	})
 }
 
+// copyChunks scans the bucket at path and hands its pairs to write, one
+// transaction of the new store per salvageChunk pairs.
+func (sv *salvager) copyChunks(path []string, seqKeys bool, write func(tx *bolt.Tx, pairs []pair) error) error {
+	var batch []pair
+	var err error
+	flush := func() {
+		if err == nil && len(batch) > 0 {
+			err = sv.put(func(tx *bolt.Tx) error { return write(tx, batch) })
+		}
+		batch = batch[:0]
+	}
+	sv.scan(path, func(k, v []byte) bool {
+		batch = append(batch, pair{k, v})
+		if len(batch) >= salvageChunk {
+			flush()
+		}
+		return true
+	}, seqKeys)
+	flush()
+	return err
+}
+
 // copyVersions copies every version node that decodes.
 func (sv *salvager) copyVersions() error {
 	for _, coll := range sv.subBuckets(bVersions) {
-		var batch []pair
-		flush := func() error {
-			err := sv.put(func(tx *bolt.Tx) error {
-				b, err := sub(tx, bVersions, coll)
-				if err != nil {
+		err := sv.copyChunks([]string{bVersions, coll}, false, func(tx *bolt.Tx, pairs []pair) error {
+			b, err := sub(tx, bVersions, coll)
+			if err != nil {
+				return err
+			}
+			for _, p := range pairs {
+				var n versionNode
+				if p.v == nil || decodeNode(p.k, p.v, &n) != nil {
+					sv.rep.Lost.Versions++
+					continue
+				}
+				if err := b.Put(p.k, p.v); err != nil {
 					return err
 				}
-				for _, p := range batch {
-					if err := b.Put(p.k, p.v); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			sv.rep.Copied.Versions += len(batch)
-			batch = batch[:0]
-			return err
-		}
-		var ferr error
-		sv.scan([]string{bVersions, coll}, func(k, v []byte) bool {
-			var n versionNode
-			if v == nil || decodeNode(k, v, &n) != nil {
-				sv.rep.Lost.Versions++
-				return false
+				sv.rep.Copied.Versions++
 			}
-			batch = append(batch, pair{k, v})
-			if len(batch) >= salvageChunk && ferr == nil {
-				ferr = flush()
-			}
-			return true
-		}, false)
-		if ferr != nil {
-			return ferr
-		}
-		if err := flush(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -551,40 +541,25 @@ func (sv *salvager) copyRefs(name string, copied, lost *int) error {
 	if name == bJournal {
 		sv.journal = map[uint64]bool{}
 	}
-	var batch []pair
-	flush := func() error {
-		return sv.put(func(tx *bolt.Tx) error {
-			b := bucket(tx, name)
-			for _, p := range batch {
-				var ref changeRef
-				if err := json.Unmarshal(p.v, &ref); err != nil || !hasChange(tx, ref.Collection, ref.RecordID, ref.Version) {
-					*lost++
-					continue
-				}
-				if err := b.Put(p.k, p.v); err != nil {
-					return err
-				}
-				*copied++
-				if sv.journal != nil && name == bJournal {
-					sv.journal[btou(p.k)] = true
-				}
+	err := sv.copyChunks([]string{name}, true, func(tx *bolt.Tx, pairs []pair) error {
+		b := bucket(tx, name)
+		for _, p := range pairs {
+			var ref changeRef
+			if err := json.Unmarshal(p.v, &ref); err != nil || !hasChange(tx, ref.Collection, ref.RecordID, ref.Version) {
+				*lost++
+				continue
 			}
-			batch = batch[:0]
-			return nil
-		})
-	}
-	var ferr error
-	sv.scan([]string{name}, func(k, v []byte) bool {
-		batch = append(batch, pair{k, v})
-		if len(batch) >= salvageChunk && ferr == nil {
-			ferr = flush()
+			if err := b.Put(p.k, p.v); err != nil {
+				return err
+			}
+			*copied++
+			if name == bJournal {
+				sv.journal[btou(p.k)] = true
+			}
 		}
-		return true
-	}, true)
-	if ferr != nil {
-		return ferr
-	}
-	if err := flush(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	seq := sv.sequence(name)
@@ -662,40 +637,25 @@ func freeEntry(jb *bolt.Bucket, seq uint64) error {
 // copyAudit copies every audit entry that decodes, with the log's sequence,
 // and indexes them by record.
 func (sv *salvager) copyAudit() error {
-	var batch []pair
-	flush := func() error {
-		return sv.put(func(tx *bolt.Tx) error {
-			ab, ib := bucket(tx, bAudit), bucket(tx, bAuditRec)
-			for _, p := range batch {
-				var e AuditEntry
-				if err := json.Unmarshal(p.v, &e); err != nil {
-					sv.rep.Lost.Audit++
-					continue
-				}
-				if err := ab.Put(p.k, p.v); err != nil {
-					return err
-				}
-				if err := indexAudit(ib, btou(p.k), e.Collection, e.RecordID); err != nil {
-					return err
-				}
-				sv.rep.Copied.Audit++
+	err := sv.copyChunks([]string{bAudit}, true, func(tx *bolt.Tx, pairs []pair) error {
+		ab, ib := bucket(tx, bAudit), bucket(tx, bAuditRec)
+		for _, p := range pairs {
+			var e AuditEntry
+			if err := json.Unmarshal(p.v, &e); err != nil {
+				sv.rep.Lost.Audit++
+				continue
 			}
-			batch = batch[:0]
-			return nil
-		})
-	}
-	var ferr error
-	sv.scan([]string{bAudit}, func(k, v []byte) bool {
-		batch = append(batch, pair{k, v})
-		if len(batch) >= salvageChunk && ferr == nil {
-			ferr = flush()
+			if err := ab.Put(p.k, p.v); err != nil {
+				return err
+			}
+			if err := indexAudit(ib, btou(p.k), e.Collection, e.RecordID); err != nil {
+				return err
+			}
+			sv.rep.Copied.Audit++
 		}
-		return true
-	}, true)
-	if ferr != nil {
-		return ferr
-	}
-	if err := flush(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	seq := sv.sequence(bAudit)
