@@ -48,6 +48,10 @@ type Store interface {
 	Resolve(ctx context.Context, resolution store.Change, audit store.AuditEntry) (store.ChangeResult, error)
 	// Stats summarises the store (pending and conflict counts).
 	Stats(ctx context.Context) (store.Stats, error)
+	// SaveSyncRecord keeps the outcome of the last sync.
+	SaveSyncRecord(ctx context.Context, r store.SyncRecord) error
+	// SyncRecord returns the outcome of the last sync kept.
+	SyncRecord(ctx context.Context) (store.SyncRecord, error)
 }
 
 var _ Store = (*store.Store)(nil)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/store"
 )
 
 // State is what the agent is doing.
@@ -65,9 +66,21 @@ func (a *Agent) RefreshStatus(ctx context.Context) (Status, error) {
 	if err != nil {
 		return a.Status(), err
 	}
+	rec, rerr := a.st.SyncRecord(ctx)
 	a.mu.Lock()
 	a.status.Pending, a.status.Conflicts = stats.Pending, stats.Conflicts
 	a.status.Device = a.device
+	if rerr == nil && a.status.LastSuccess.IsZero() && a.status.LastError == "" && a.status.Failures == 0 {
+		// A new process: tell the outcome the last one kept.
+		a.status.LastError, a.status.Cause, a.status.Failures = rec.LastError, rec.Cause, rec.Failures
+		a.status.Unpushable, a.status.UnpushableReason = rec.Unpushable, rec.UnpushableReason
+		if rec.LastSuccess > 0 {
+			a.status.LastSuccess = time.UnixMilli(rec.LastSuccess)
+		}
+		if rec.LastError != "" && rec.State != "" {
+			a.status.State = State(rec.State)
+		}
+	}
 	st := a.status
 	a.mu.Unlock()
 	a.events.Emit(EventStatus, st)
@@ -131,6 +144,14 @@ func (a *Agent) finish(ctx context.Context, rep *Report, started time.Time, err 
 	st := a.status
 	took := a.now().Sub(started)
 	a.mu.Unlock()
+	rec := store.SyncRecord{LastAttempt: a.now().UnixMilli(), State: string(st.State), LastError: st.LastError, Cause: st.Cause, Failures: st.Failures,
+		Unpushable: st.Unpushable, UnpushableReason: st.UnpushableReason}
+	if !st.LastSuccess.IsZero() {
+		rec.LastSuccess = st.LastSuccess.UnixMilli()
+	}
+	if serr := a.st.SaveSyncRecord(context.WithoutCancel(ctx), rec); serr != nil {
+		a.log.Warn("cannot keep the sync outcome in the store", "err", serr)
+	}
 	a.poke()
 	if a.opts.OnSync != nil {
 		a.opts.OnSync(SyncResult{Report: *rep, Took: took, Err: err, Kind: kind})
@@ -162,13 +183,14 @@ const (
 	ErrorQuery         ErrorKind = "query"          // Drill refused or failed a statement
 	ErrorForeignBatch  ErrorKind = "foreign_batch"  // another device uses this device id
 	ErrorCanceled      ErrorKind = "canceled"       // the sync was stopped
+	ErrorLocal         ErrorKind = "local"          // this computer: disk full, permission denied, damaged store
 	ErrorOther         ErrorKind = "other"          // anything else (e.g. the local store)
 )
 
 // ErrorKinds lists every kind of failure, ErrorNone excepted.
 func ErrorKinds() []ErrorKind {
 	return []ErrorKind{ErrorNotConfigured, ErrorUnreachable, ErrorTimeout, ErrorAuth, ErrorQuery,
-		ErrorForeignBatch, ErrorCanceled, ErrorOther}
+		ErrorForeignBatch, ErrorCanceled, ErrorLocal, ErrorOther}
 }
 
 // KindOf returns the kind of a sync error (ErrorNone for nil).
@@ -180,6 +202,9 @@ func KindOf(err error) ErrorKind {
 		return ErrorNone
 	case errors.Is(err, ErrNoDrill):
 		return ErrorNotConfigured
+	case isLocal(err):
+		// Before the network cases: a syscall.Errno is also a net.Error.
+		return ErrorLocal
 	case errors.Is(err, ErrBatchForeign):
 		return ErrorForeignBatch
 	case errors.Is(err, context.Canceled):
@@ -201,8 +226,30 @@ func KindOf(err error) ErrorKind {
 	return ErrorOther
 }
 
+// isLocal reports whether err is this computer's own trouble: its disk,
+// its permissions or its store.
+func isLocal(err error) bool {
+	for _, e := range []error{store.ErrDamaged, syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG, syscall.EACCES, syscall.EPERM, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // describe turns a sync error into a state and a sentence for people.
+// Local causes (the disk, permissions, a damaged store) come first: a
+// syscall.Errno is also a net.Error, so "Drill cannot be reached" would
+// otherwise claim them.
 func describe(err error) (State, string) {
+	switch {
+	case errors.Is(err, store.ErrDamaged):
+		return StateError, "The local store of this computer is damaged. Changes made here may be stuck in it: ask IT to run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)."
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
+		return StateError, "The disk of this computer is full, so fieldsync cannot save its work. Free some space; nothing saved before is lost and the sync goes on by itself."
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+		return StateError, "fieldsync is not allowed to write its files on this computer (permission denied or a read-only disk). Ask IT to check the data folder's owner and permissions."
+	}
 	switch KindOf(err) {
 	case ErrorNotConfigured:
 		return StateOffline, "No Drillbit is configured yet: changes stay on this computer. Set the Drillbit URL in Settings."

@@ -212,6 +212,9 @@ func (s *Service) PendingIDs(ctx context.Context) ([]PendingRecords, error) {
 		}
 		for _, e := range es {
 			c := e.Change
+			if c.Collection == "" || c.RecordID == "" {
+				continue // a damaged entry: nothing to name
+			}
 			if ids[c.Collection] == nil {
 				ids[c.Collection] = map[string]bool{}
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ type Service struct {
 
 	store  *store.Store // nil until Open
 	events eventHub
+	status *statusFile // nil until Open
 
 	// gate is held for reading by calls that use the agent for a whole
 	// sync or resolution, and for writing by a swap, so a swap waits for
@@ -122,6 +124,15 @@ func (s *Service) Open(ctx context.Context) error {
 	}
 	s.cur = e
 	s.openErr = nil
+	if s.status == nil {
+		// The store is locked while this process runs: `fieldsync status`
+		// reads this file instead.
+		s.status = &statusFile{path: filepath.Join(e.cfg.DataDir, StatusFile), store: s.store, log: s.log}
+		s.events.add(s.status)
+	}
+	if _, err := e.agent.RefreshStatus(ctx); err != nil {
+		s.log.Warn("read the status at open", "err", err)
+	}
 	return nil
 }
 
@@ -138,6 +149,9 @@ func (s *Service) Close() error {
 	s.openErr = errors.New("fieldsync is closed")
 	if s.store == nil {
 		return nil
+	}
+	if s.status != nil {
+		s.status.remove()
 	}
 	err := s.store.Close()
 	s.store = nil

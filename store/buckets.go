@@ -37,6 +37,7 @@ const (
 	keyWatermark   = "watermark/" // + collection
 	keyMirrorFloor = "mirror_floor"
 	keyAuditRecAt  = "auditrec_next" // migration 3's progress: first audit seq not yet indexed
+	keySyncRecord  = "sync_record"   // the outcome of the last sync (JSON SyncRecord)
 )
 
 // v1Buckets lists the top-level buckets of the v1 tree.

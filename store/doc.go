@@ -23,7 +23,9 @@
 //	                                 watermark/<collection> (u64 ms),
 //	                                 mirror_floor (u64 mseq removed up to),
 //	                                 auditrec_next (u64 seq; only while
-//	                                 migration 3 is part done)
+//	                                 migration 3 is part done),
+//	                                 sync_record (JSON: last success, last
+//	                                 error, consecutive failures)
 //	  records/<collection>/<record_id>
 //	                                 mirrored state: winner version and change id,
 //	                                 deleted flag, device/author/edit time,

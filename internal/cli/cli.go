@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/fieldsync/fieldsync/internal/config"
+	"github.com/fieldsync/fieldsync/store"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
@@ -63,6 +64,7 @@ func commands() []command {
 		{"export", "write a collection's current records as JSON lines: export --collection NAME", runExport},
 		{"import", "journal records from JSON lines: import --collection NAME FILE.jsonl", runImport},
 		{"status", "show pending changes, conflicts and records", runStatus},
+		{"store", "repair the local store: store salvage [--out FILE]", runStore},
 		{"sync", "push and pull once now; exits non-zero with the reason when it fails", runSync},
 		{"doctor", "check settings, store, keyring and every Drillbit; explain what is wrong", runDoctor},
 		{"login", "store the Drill password in the OS keyring", runLogin},
@@ -75,6 +77,10 @@ func commands() []command {
 // exitInternal is the exit code of a failure that is fieldsync's own bug
 // (EX_SOFTWARE): a panic that reached Main.
 const exitInternal = 70
+
+// exitDamaged is the exit code when the store file is damaged: distinct
+// from a wrong invocation (2), so scripts and IT can tell it.
+const exitDamaged = 3
 
 // Main runs the command line and returns the process exit code. Whatever
 // happens, a person gets one line on standard error, never a stack trace:
@@ -111,6 +117,8 @@ func Main(ctx context.Context, env Env) (code int) {
 		return ee.Code
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, store.ErrDamaged):
+		return exitDamaged
 	}
 	return 1
 }
