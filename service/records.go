@@ -37,6 +37,7 @@ func (s *Service) Info(ctx context.Context) (Info, error) {
 		Drill:        DrillInfo{Configured: len(urls) > 0, URLs: urls, Workspace: p.cfg.Drill.Plugin + "." + p.cfg.Drill.Workspace},
 		Schedule:     p.cfg.Schedule,
 		ScheduleText: agent.DescribeSpec(p.cfg.Schedule),
+		Demo:         IsDemo(p.cfg.DataDir),
 	}, nil
 }
 
