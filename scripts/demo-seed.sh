@@ -80,7 +80,14 @@ done
 # simulated second device (the seeding copies of their data dirs).
 this() { demo_args "$demo_dir/config.json" "$seeding/data" "$url"; "$bin" "$1" "${demo_args[@]}" "${@:2}"; }
 other() { demo_args "$demo_dir/second-device.json" "$seeding/second-device" "$url"; "$bin" "$1" "${demo_args[@]}" "${@:2}"; }
-quiet() { local out; out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; die "failed: ${*:1:2}"; }; }
+# quiet runs a command and shows its output only when it fails.
+quiet() {
+  local out
+  out=$("$@" 2>&1) || {
+    printf '%s\n' "$out" >&2
+    die "could not seed the demo: 'fieldsync $2' failed (above); 'make run DEMO=0' starts without the demo"
+  }
+}
 
 quiet this import --collection inspections docs/examples/demo-inspections.jsonl
 quiet this sync
@@ -92,7 +99,7 @@ quiet other sync
 quiet this import --collection inspections - <<'JSONL'
 {"id":"demo-old-mill-bridge","site":"Old mill bridge","inspector":"Ben Okafor","temperature_c":9,"defects":2,"passed":true,"risk":"low","inspected_at":"2026-03-03T11:20:00Z","notes":"Crack on the east abutment sealed by the contractor; spalling under the deck remains."}
 JSONL
-out=$(this sync --json 2>&1) || { printf '%s\n' "$out" >&2; die "failed: the last sync"; }
+out=$(this sync --json 2>&1) || { printf '%s\n' "$out" >&2; die "could not seed the demo: the last sync failed (above)"; }
 conflicts=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["conflicts"])' <<<"$out") ||
   die "could not read the last sync's report: $out"
 [ "$conflicts" = 1 ] || die "expected 1 open conflict after the seed, found $conflicts"
