@@ -74,11 +74,13 @@ test('make run opens a working product: demo data on every screen', async (t) =>
     assert.deepEqual([...current.values()].map((r) => r.doc.site).sort(), sites);
   });
 
-  await t.test('Sync: online, nothing waiting, one conflict to review', async () => {
+  await t.test('Sync: online, nothing waiting, one conflict to review, the last sync', async () => {
     await gotoScreen(page, 'Sync');
     await waitFor(async () => /Online/.test(await page.getByTestId('sync-state').innerText()), { what: 'the Sync screen to say Online' });
     assert.equal((await page.getByTestId('pending-count').innerText()).trim(), '0');
     assert.match(await page.locator('dd', { has: page.locator('a[href="#/conflicts"]') }).innerText(), /^1$/);
+    // The seed's last sync, kept in the store.
+    assert.doesNotMatch(await page.getByTestId('last-success').innerText(), /Never/);
     await h.shot(page, 'demo-sync');
   });
 
