@@ -23,6 +23,8 @@ const (
 	DefaultMaxOffset  = time.Minute
 	DefaultMinBackoff = 30 * time.Second
 	DefaultMaxBackoff = 30 * time.Minute
+	DefaultSaveDelay  = 30 * time.Second
+	DefaultMaxProbe   = 2 * time.Minute
 	// DefaultMaxClockAhead bounds how far ahead of the clocks a version may
 	// be (see Options.MaxClockAhead).
 	DefaultMaxClockAhead = 24 * time.Hour
@@ -47,11 +49,24 @@ type Options struct {
 	Spec string
 	// MaxOffset bounds the per-device offset added to every scheduled run,
 	// so a fleet does not hit Drill in the same second. The offset is
-	// derived from the device id, so it is stable across restarts.
+	// derived from the device id, so it is stable across restarts. It also
+	// bounds the fleet-wide jitter: the random delay (drawn from a source
+	// seeded by the device id) before a sync triggered by saves or by
+	// Drill answering again.
 	MaxOffset time.Duration
 	// MinBackoff and MaxBackoff bound the wait after failed syncs, which
 	// doubles per consecutive failure, with jitter.
 	MinBackoff, MaxBackoff time.Duration
+	// SaveDelay is how long after the last local save (Saved) the running
+	// schedule syncs, plus the jitter (default DefaultSaveDelay).
+	SaveDelay time.Duration
+	// MaxProbe bounds the wait between probes of an unreachable Drill,
+	// which doubles from MinBackoff, with jitter (default DefaultMaxProbe).
+	// Probes need a Drill that is a Prober.
+	MaxProbe time.Duration
+	// OnSync, when set, is called after every sync, scheduled or not, with
+	// its outcome (metrics). It must not block for long.
+	OnSync func(SyncResult)
 	// BatchRows and BatchBytes bound one pushed batch; BatchBytes counts
 	// the batch's JSON text in the CTAS. A single change larger than
 	// BatchBytes goes in a batch of its own. Measured on Drill 1.22: a CTAS
@@ -99,9 +114,11 @@ type Agent struct {
 	sched     *schedule
 
 	syncing chan struct{} // holds one token while a sync runs
+	kick    chan struct{} // wakes the loop to plan again
 
 	mu     sync.Mutex
 	status Status
+	wake   wakeups
 	views  map[string]string // collection -> column signature of its views
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -123,35 +140,14 @@ func New(opts Options) (*Agent, error) {
 	if !ok || plugin == "" || ws == "" {
 		return nil, fmt.Errorf("agent: workspace %q: want plugin.workspace, e.g. dfs.fieldsync", opts.Workspace)
 	}
-	if opts.Spec == "" {
-		opts.Spec = DefaultSpec
-	}
-	setDefault := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	setDefault(&opts.BatchRows, DefaultBatchRows)
-	setDefault(&opts.BatchBytes, DefaultBatchBytes)
-	setDefault(&opts.PageRows, DefaultPageRows)
-	setDefault(&opts.PullRetries, DefaultPullRetries)
-	setDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	setDur(&opts.LookBack, DefaultLookBack)
-	setDur(&opts.MaxOffset, DefaultMaxOffset)
-	setDur(&opts.MinBackoff, DefaultMinBackoff)
-	setDur(&opts.MaxBackoff, DefaultMaxBackoff)
-	setDur(&opts.MaxClockAhead, DefaultMaxClockAhead)
-	setDur(&opts.PullRetryWait, DefaultPullRetryWait)
+	opts = opts.withDefaults()
 	a := &Agent{
 		st: opts.Store, dr: opts.Drill, schema: opts.Schema,
 		plugin: plugin, workspace: ws, opts: opts,
 		log: opts.Logger, events: opts.Events, now: opts.Now,
 		device:  opts.Store.DeviceID(),
 		syncing: make(chan struct{}, 1),
+		kick:    make(chan struct{}, 1),
 		views:   map[string]string{},
 	}
 	if a.log == nil {
@@ -163,13 +159,43 @@ func New(opts Options) (*Agent, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	sched, err := newSchedule(opts.Spec, deviceOffset(a.device, opts.MaxOffset), opts.MinBackoff, opts.MaxBackoff, a.device)
+	sched, err := newSchedule(opts, a.device)
 	if err != nil {
 		return nil, err
 	}
 	a.sched = sched
 	a.status = Status{State: StateIdle}
 	return a, nil
+}
+
+// withDefaults returns o with every zero field that has a default set to it.
+func (o Options) withDefaults() Options {
+	if o.Spec == "" {
+		o.Spec = DefaultSpec
+	}
+	setDefault := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDefault(&o.BatchRows, DefaultBatchRows)
+	setDefault(&o.BatchBytes, DefaultBatchBytes)
+	setDefault(&o.PageRows, DefaultPageRows)
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDur(&o.LookBack, DefaultLookBack)
+	setDur(&o.MaxOffset, DefaultMaxOffset)
+	setDur(&o.MinBackoff, DefaultMinBackoff)
+	setDur(&o.MaxBackoff, DefaultMaxBackoff)
+	setDur(&o.SaveDelay, DefaultSaveDelay)
+	setDur(&o.MaxProbe, DefaultMaxProbe)
+	setDefault(&o.PullRetries, DefaultPullRetries)
+	setDur(&o.MaxClockAhead, DefaultMaxClockAhead)
+	setDur(&o.PullRetryWait, DefaultPullRetryWait)
+	return o
 }
 
 // deviceOffset derives a stable offset in [0, max) from the device id.
@@ -179,7 +205,9 @@ func deviceOffset(device string, max time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(max))
 }
 
-// Start runs the schedule until ctx is cancelled or Stop is called.
+// Start runs the schedule until ctx is cancelled or Stop is called:
+// syncs on the cron spec (or backoff after failures), a while after saves
+// (Saved), and soon after an unreachable Drill answers again.
 func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -251,7 +279,8 @@ type Report struct {
 }
 
 func (a *Agent) runSync(ctx context.Context) (Report, error) {
-	rep := Report{StartedAt: a.now().UnixMilli()}
+	started := a.now()
+	rep := Report{StartedAt: started.UnixMilli()}
 	prev := a.Status()
 	a.setState(StatePushing, nil)
 	clk, err := a.readClock(ctx)
@@ -274,7 +303,7 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 		a.heartbeat(ctx, rep, prev)
 	}
 	rep.FinishedAt = a.now().UnixMilli()
-	a.finish(ctx, &rep, err)
+	a.finish(ctx, &rep, started, err)
 	if err != nil {
 		return rep, err
 	}

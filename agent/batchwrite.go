@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -34,6 +35,9 @@ func (a *Agent) writeBatch(ctx context.Context, b store.Batch) error {
 			after = e.Seq
 			if e.Seq > b.LastSeq {
 				break
+			}
+			if e.Damage != "" && slices.Contains(b.Seqs, e.Seq) {
+				return &damagedEntryError{entry: e}
 			}
 			if e.Batch == b.Name {
 				entries = append(entries, e)

@@ -4,6 +4,13 @@
 // beside the change log, and runs all of it on a schedule with status and
 // progress for the UI.
 //
+// The schedule syncs on its cron spec (shifted per device), after failures
+// with an exponential backoff, a while after local saves (Saved, debounced)
+// and, while Drill cannot be reached, soon after a probe (Prober) finds it
+// answering again. A triggered sync waits a random delay drawn from a
+// source seeded by the device id, so a fleet that sees the same moment
+// spreads its syncs; at most one sync runs at a time.
+//
 // The agent declares what it needs of the local store (Store) and of Drill
 // (Drill) as small interfaces; *store.Store and an adapter over the
 // agent/drill client implement them, and tests use in-memory fakes. The agent

@@ -11,7 +11,10 @@ type drillClient struct {
 	c *drill.Client
 }
 
-var _ Drill = drillClient{}
+var (
+	_ Drill  = drillClient{}
+	_ Prober = drillClient{}
+)
 
 // DrillClient returns the Drill the agent needs, backed by a REST client.
 func DrillClient(c *drill.Client) Drill { return drillClient{c: c} }
@@ -27,4 +30,11 @@ func (d drillClient) Query(ctx context.Context, sql string) ([]Row, error) {
 		rows[i] = r
 	}
 	return rows, nil
+}
+
+// Probe asks the Drillbits for /status.json, which needs no query and, on
+// a cluster without sign-in, no session: any Drillbit answering is enough.
+func (d drillClient) Probe(ctx context.Context) error {
+	_, err := d.c.Status(ctx)
+	return err
 }

@@ -85,7 +85,15 @@ func (p *pushRun) writeOpen(ctx context.Context) error {
 		return fmt.Errorf("push: %w", err)
 	}
 	for _, b := range open {
-		if err := p.a.writeBatch(ctx, b); err != nil {
+		err := p.a.writeBatch(ctx, b)
+		var de *damagedEntryError
+		if errors.As(err, &de) {
+			// Leave the batch planned: the others go on, and IT salvages
+			// the store (the batch is reported on every sync).
+			p.unpushable(de.entry.Change.ChangeID, de.entry.Seq, errors.New(de.entry.Damage))
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		p.written(len(b.Seqs))
@@ -140,14 +148,17 @@ func (p *pushRun) writeNew(ctx context.Context) error {
 // that Drill cannot hold is reported as unpushable and left out.
 func (p *pushRun) add(ctx context.Context, e store.JournalEntry) error {
 	a := p.a
+	if e.Damage != "" {
+		p.unpushable(e.Change.ChangeID, e.Seq, errors.New(e.Damage))
+		return nil
+	}
 	size, err := a.checkEncodable(e.Change)
 	if err == nil {
 		// What every puller checks: never write what a pull would refuse.
 		err = a.checkChange(e.Change, p.boundMS)
 	}
 	if err != nil {
-		p.rep.Unpushable = append(p.rep.Unpushable, fmt.Sprintf("%s: %v", e.Change.ChangeID, err))
-		a.log.Warn("change cannot be pushed", "change_id", e.Change.ChangeID, "err", err)
+		p.unpushable(e.Change.ChangeID, e.Seq, err)
 		return nil
 	}
 	coll := e.Change.Collection
@@ -168,6 +179,23 @@ func (p *pushRun) add(ctx context.Context, e store.JournalEntry) error {
 	g.bytes += size
 	return nil
 }
+
+// unpushable reports a journal entry that cannot be written to Drill; it
+// stays in the journal and the others are pushed.
+func (p *pushRun) unpushable(changeID string, seq uint64, err error) {
+	who := changeID
+	if who == "" {
+		who = fmt.Sprintf("journal entry %d", seq)
+	}
+	p.rep.Unpushable = append(p.rep.Unpushable, fmt.Sprintf("%s: %v", who, err))
+	p.a.log.Warn("change cannot be pushed", "change_id", changeID, "seq", seq, "err", err)
+}
+
+// damagedEntryError is returned by writeBatch for a planned batch holding a
+// journal entry that cannot be read back.
+type damagedEntryError struct{ entry store.JournalEntry }
+
+func (e *damagedEntryError) Error() string { return e.entry.Damage }
 
 // flush plans the batch being filled for coll in the store and writes it.
 func (p *pushRun) flush(ctx context.Context, coll string) error {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
@@ -249,6 +251,13 @@ func TestDescribe(t *testing.T) {
 		{"cancelled", context.Canceled, StateError, "stopped"},
 		{"foreign batch", fmt.Errorf("push: %w", ErrBatchForeign), StateError, "device id"},
 		{"other", errors.New("boom"), StateError, "The sync failed"},
+		// A syscall.Errno is a net.Error too: local causes get their own words.
+		{"disk full", fmt.Errorf("store: plan batch: %w", &os.PathError{Op: "write", Path: "/d/fieldsync.db", Err: syscall.ENOSPC}), StateError, "disk of this computer is full"},
+		{"bare ENOSPC", syscall.ENOSPC, StateError, "disk of this computer is full"},
+		{"permission", fmt.Errorf("store: %w", &os.PathError{Op: "open", Path: "/d", Err: syscall.EACCES}), StateError, "not allowed to write"},
+		{"read-only disk", syscall.EROFS, StateError, "not allowed to write"},
+		{"damaged store", fmt.Errorf("push: %w", &store.DamagedError{Path: "/d/fieldsync.db", Cause: "x"}), StateError, "store salvage"},
+		{"reset by peer", fmt.Errorf("post: %w", syscall.ECONNRESET), StateOffline, "cannot be reached"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,26 +24,21 @@ func TestScheduleNext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s, err := newSchedule(tt.spec, tt.offset, time.Second, time.Minute, "dev")
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := mustSchedule(t, Options{Spec: tt.spec, MinBackoff: time.Second, MaxBackoff: time.Minute}, "dev")
+			s.offset = tt.offset
 			if got := s.next(base, 0); !got.Equal(tt.want) {
 				t.Errorf("next(%s) = %s, want %s", base, got, tt.want)
 			}
 		})
 	}
-	if _, err := newSchedule("every five minutes", 0, time.Second, time.Minute, "dev"); err == nil {
+	if _, err := newSchedule(Options{Spec: "every five minutes"}, "dev"); err == nil {
 		t.Error("a bad spec was accepted")
 	}
 }
 
 func TestScheduleBackoff(t *testing.T) {
 	t.Parallel()
-	s, err := newSchedule("@every 5m", 0, 30*time.Second, 8*time.Minute, "dev")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSchedule(t, Options{Spec: "@every 5m", MinBackoff: 30 * time.Second, MaxBackoff: 8 * time.Minute}, "dev")
 	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		failures int
@@ -60,6 +55,16 @@ func TestScheduleBackoff(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mustSchedule builds the schedule of opts, defaults applied.
+func mustSchedule(tb testing.TB, opts Options, device string) *schedule {
+	tb.Helper()
+	s, err := newSchedule(opts.withDefaults(), device)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 func TestDeviceOffset(t *testing.T) {

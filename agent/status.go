@@ -88,10 +88,22 @@ func (a *Agent) RefreshStatus(ctx context.Context) (Status, error) {
 		return a.Status(), err
 	}
 	reasons := a.quarantineReasons(ctx, stats)
+	rec, rerr := a.st.SyncRecord(ctx)
 	a.mu.Lock()
 	a.status.Pending, a.status.Conflicts = stats.Pending, stats.Conflicts
 	a.status.Quarantined, a.status.QuarantineReasons, a.status.PullRetries = stats.Quarantined, reasons, stats.PullRetries
 	a.status.Device = a.device
+	if rerr == nil && a.status.LastSuccess.IsZero() && a.status.LastError == "" && a.status.Failures == 0 {
+		// A new process: tell the outcome the last one kept.
+		a.status.LastError, a.status.Cause, a.status.Failures = rec.LastError, rec.Cause, rec.Failures
+		a.status.Unpushable, a.status.UnpushableReason = rec.Unpushable, rec.UnpushableReason
+		if rec.LastSuccess > 0 {
+			a.status.LastSuccess = time.UnixMilli(rec.LastSuccess)
+		}
+		if rec.LastError != "" && rec.State != "" {
+			a.status.State = State(rec.State)
+		}
+	}
 	st := a.status
 	a.mu.Unlock()
 	a.events.Emit(EventStatus, st)
@@ -115,8 +127,20 @@ func (a *Agent) progress(phase string, done, total int) {
 	a.events.Emit(EventProgress, p)
 }
 
-// finish records the outcome of a sync in the status.
-func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
+// SyncResult is the outcome of one sync, for Options.OnSync.
+type SyncResult struct {
+	Report Report
+	// Took is how long the sync ran.
+	Took time.Duration
+	// Err is why it failed (nil: it succeeded), and Kind its kind.
+	Err  error
+	Kind ErrorKind
+}
+
+// finish records the outcome of a sync that started at started in the
+// status and the schedule, and reports it to Options.OnSync.
+func (a *Agent) finish(ctx context.Context, rep *Report, started time.Time, err error) {
+	kind := KindOf(err)
 	stats, serr := a.st.Stats(context.WithoutCancel(ctx))
 	var reasons []string
 	if serr == nil {
@@ -144,8 +168,22 @@ func (a *Agent) finish(ctx context.Context, rep *Report, err error) {
 		a.status.LastError, a.status.Cause = "", ""
 		a.status.LastSuccess = a.now()
 	}
+	a.sched.synced(&a.wake, started, kind)
 	st := a.status
+	took := a.now().Sub(started)
 	a.mu.Unlock()
+	rec := store.SyncRecord{LastAttempt: a.now().UnixMilli(), State: string(st.State), LastError: st.LastError, Cause: st.Cause, Failures: st.Failures,
+		Unpushable: st.Unpushable, UnpushableReason: st.UnpushableReason}
+	if !st.LastSuccess.IsZero() {
+		rec.LastSuccess = st.LastSuccess.UnixMilli()
+	}
+	if serr := a.st.SaveSyncRecord(context.WithoutCancel(ctx), rec); serr != nil {
+		a.log.Warn("cannot keep the sync outcome in the store", "err", serr)
+	}
+	a.poke()
+	if a.opts.OnSync != nil {
+		a.opts.OnSync(SyncResult{Report: *rep, Took: took, Err: err, Kind: kind})
+	}
 	if err != nil {
 		a.log.Warn("sync failed", "state", st.State, "err", err)
 	} else {
@@ -190,20 +228,97 @@ func QuarantineText(q store.Quarantined) string {
 // none), so the status can say so instead of reporting a failure.
 var ErrNoDrill = errors.New("no Drillbit is configured")
 
-// describe turns a sync error into a state and a sentence for people.
-func describe(err error) (State, string) {
+// ErrorKind names what kind of failure ended a sync, for metrics and
+// logs.
+type ErrorKind string
+
+// The kinds of sync failures.
+const (
+	ErrorNone          ErrorKind = ""               // no failure
+	ErrorNotConfigured ErrorKind = "not_configured" // no Drillbit is configured
+	ErrorUnreachable   ErrorKind = "unreachable"    // no Drillbit answered
+	ErrorTimeout       ErrorKind = "timeout"        // a call took too long
+	ErrorAuth          ErrorKind = "auth"           // Drill refused the sign-in
+	ErrorQuery         ErrorKind = "query"          // Drill refused or failed a statement
+	ErrorForeignBatch  ErrorKind = "foreign_batch"  // another device uses this device id
+	ErrorCanceled      ErrorKind = "canceled"       // the sync was stopped
+	ErrorLocal         ErrorKind = "local"          // this computer: disk full, permission denied, damaged store
+	ErrorOther         ErrorKind = "other"          // anything else (e.g. the local store)
+)
+
+// ErrorKinds lists every kind of failure, ErrorNone excepted.
+func ErrorKinds() []ErrorKind {
+	return []ErrorKind{ErrorNotConfigured, ErrorUnreachable, ErrorTimeout, ErrorAuth, ErrorQuery,
+		ErrorForeignBatch, ErrorCanceled, ErrorLocal, ErrorOther}
+}
+
+// KindOf returns the kind of a sync error (ErrorNone for nil).
+func KindOf(err error) ErrorKind {
 	var ne net.Error
+	var qe *drill.QueryError
 	switch {
+	case err == nil:
+		return ErrorNone
 	case errors.Is(err, ErrNoDrill):
-		return StateOffline, "No Drillbit is configured yet: changes stay on this computer. Set the Drillbit URL in Settings."
+		return ErrorNotConfigured
+	case isLocal(err):
+		// Before the network cases: a syscall.Errno is also a net.Error.
+		return ErrorLocal
 	case errors.Is(err, ErrBatchForeign):
-		return StateError, "Another computer uses this computer's device id, so their changes collide in Drill. Ask IT to give each computer its own device id."
+		return ErrorForeignBatch
 	case errors.Is(err, context.Canceled):
-		return StateError, "The sync was stopped before it finished; it continues next time."
+		return ErrorCanceled
 	case drill.IsAuthError(err):
+		return ErrorAuth
+	case errors.Is(err, context.DeadlineExceeded):
+		return ErrorTimeout
+	case errors.Is(err, drill.ErrUnavailable), errors.Is(err, syscall.ECONNREFUSED):
+		return ErrorUnreachable
+	case errors.As(err, &ne):
+		if ne.Timeout() {
+			return ErrorTimeout
+		}
+		return ErrorUnreachable
+	case errors.As(err, &qe):
+		return ErrorQuery
+	}
+	return ErrorOther
+}
+
+// isLocal reports whether err is this computer's own trouble: its disk,
+// its permissions or its store.
+func isLocal(err error) bool {
+	for _, e := range []error{store.ErrDamaged, syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG, syscall.EACCES, syscall.EPERM, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// describe turns a sync error into a state and a sentence for people.
+// Local causes (the disk, permissions, a damaged store) come first: a
+// syscall.Errno is also a net.Error, so "Drill cannot be reached" would
+// otherwise claim them.
+func describe(err error) (State, string) {
+	switch {
+	case errors.Is(err, store.ErrDamaged):
+		return StateError, "The local store of this computer is damaged. Changes made here may be stuck in it: ask IT to run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)."
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
+		return StateError, "The disk of this computer is full, so fieldsync cannot save its work. Free some space; nothing saved before is lost and the sync goes on by itself."
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+		return StateError, "fieldsync is not allowed to write its files on this computer (permission denied or a read-only disk). Ask IT to check the data folder's owner and permissions."
+	}
+	switch KindOf(err) {
+	case ErrorNotConfigured:
+		return StateOffline, "No Drillbit is configured yet: changes stay on this computer. Set the Drillbit URL in Settings."
+	case ErrorForeignBatch:
+		return StateError, "Another computer uses this computer's device id, so their changes collide in Drill. Ask IT to give each computer its own device id."
+	case ErrorCanceled:
+		return StateError, "The sync was stopped before it finished; it continues next time."
+	case ErrorAuth:
 		return StateError, "Drill refused the sign-in. Check the user name and password in Settings."
-	case errors.Is(err, drill.ErrUnavailable), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne):
+	case ErrorUnreachable, ErrorTimeout:
 		return StateOffline, "Drill cannot be reached. Changes stay safe on this computer and are sent when Drill is back."
 	}
 	return StateError, "The sync failed. Changes stay safe on this computer; the agent tries again."

@@ -157,7 +157,7 @@ func TestUIRejectsBadInputWithoutCallingService(t *testing.T) {
 				t.Errorf("err = %q, want it to mention %q", err, tt.want)
 			}
 			if c := fb.called(); len(c) > 0 {
-				t.Errorf("backend called %v for rejected input", c)
+				t.Errorf("service called %v for rejected input", c)
 			}
 		})
 	}

@@ -62,7 +62,7 @@ func (s *Service) resolve(ctx context.Context, p engine, collection, id string, 
 	if err != nil {
 		return c, err
 	}
-	s.refreshStatus(ctx, p.agent, "a resolution")
+	s.saved(ctx, p.agent, "a resolution")
 	return c, nil
 }
 
@@ -113,7 +113,7 @@ func (s *Service) KeepBoth(ctx context.Context, collection, id string) (KeepBoth
 	if err != nil {
 		return KeepBothResult{Kept: kept}, fmt.Errorf("keep both %s/%s: the winner is kept but the copy of version %s was not saved: %w", collection, id, other.Version, err)
 	}
-	s.refreshStatus(ctx, p.agent, "keep both")
+	s.saved(ctx, p.agent, "keep both")
 	return KeepBothResult{Kept: kept, Copy: cp}, nil
 }
 

@@ -16,6 +16,9 @@ type Info struct {
 	Drill        DrillInfo           `json:"drill"`
 	Schedule     string              `json:"schedule"`
 	ScheduleText string              `json:"schedule_text"`
+	// Demo is true when the data dir holds demo data (see DemoMarker):
+	// the window marks it as such.
+	Demo bool `json:"demo"`
 }
 
 // DrillInfo says where changes go.

@@ -117,10 +117,13 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		// is one the store's clock may observe.
 		MaxClockAhead: time.Duration(c.Drill.MaxClockAhead),
 		AppVersion:    s.opts.Version,
+		OnSync:        s.metrics.Observe,
 		Events:        &s.events,
 		Logger:        s.opts.Logger,
 	})
 }
+
+var _ agent.Prober = (*ensureWorkspace)(nil)
 
 // ensureWorkspace creates fieldsync's workspace in the storage plugin before
 // the first query, when the settings name a location for it. It tries again
@@ -150,6 +153,15 @@ func (e *ensureWorkspace) Query(ctx context.Context, sql string) ([]agent.Row, e
 	}
 	e.mu.Unlock()
 	return e.Drill.Query(ctx, sql)
+}
+
+// Probe asks Drill whether it answers, without ensuring the workspace (a
+// probe runs no query), when the Drill underneath can be probed.
+func (e *ensureWorkspace) Probe(ctx context.Context) error {
+	if p, ok := e.Drill.(agent.Prober); ok {
+		return p.Probe(ctx)
+	}
+	return errors.New("drill cannot be probed")
 }
 
 // NewDrillClient builds the REST client from the settings and, when they

@@ -37,6 +37,7 @@ func (s *Service) Info(ctx context.Context) (Info, error) {
 		Drill:        DrillInfo{Configured: len(urls) > 0, URLs: urls, Workspace: p.cfg.Drill.Plugin + "." + p.cfg.Drill.Workspace},
 		Schedule:     p.cfg.Schedule,
 		ScheduleText: agent.DescribeSpec(p.cfg.Schedule),
+		Demo:         IsDemo(p.cfg.DataDir),
 	}, nil
 }
 
@@ -52,7 +53,7 @@ func (s *Service) Accept(ctx context.Context, changes []store.Change) (store.App
 		return res, err
 	}
 	if res.Accepted > 0 {
-		s.refreshStatus(ctx, p.agent, "accepting changes")
+		s.saved(ctx, p.agent, "accepting changes")
 	}
 	return res, nil
 }
@@ -212,6 +213,9 @@ func (s *Service) PendingIDs(ctx context.Context) ([]PendingRecords, error) {
 		}
 		for _, e := range es {
 			c := e.Change
+			if c.Collection == "" || c.RecordID == "" {
+				continue // a damaged entry: nothing to name
+			}
 			if ids[c.Collection] == nil {
 				ids[c.Collection] = map[string]bool{}
 			}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent"
 	"github.com/fieldsync/fieldsync/internal/config"
+	"github.com/fieldsync/fieldsync/internal/metrics"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/store"
 )
@@ -48,6 +50,7 @@ type Service struct {
 
 	store  *store.Store // nil until Open
 	events eventHub
+	status *statusFile // nil until Open
 
 	// gate is held for reading by calls that use the agent for a whole
 	// sync or resolution, and for writing by a swap, so a swap waits for
@@ -59,11 +62,13 @@ type Service struct {
 	cur     engine
 	openErr error // why Open failed
 
-	runMu    sync.Mutex
-	cancel   context.CancelFunc // nil while the schedule is stopped
-	loopDone chan struct{}
-	swaps    chan swapRequest
-	wg       sync.WaitGroup
+	runMu      sync.Mutex
+	cancel     context.CancelFunc // nil while the schedule is stopped
+	loopDone   chan struct{}
+	swaps      chan swapRequest
+	wg         sync.WaitGroup
+	metrics    *metrics.Metrics
+	metricsSrv *metrics.Server // nil while metrics are not served
 }
 
 // engine is what a settings change replaces as one: the settings, the
@@ -100,7 +105,9 @@ func New(opts Options) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{opts: opts, log: log.With("component", "service"), now: now, swaps: make(chan swapRequest)}
+	s := &Service{opts: opts, log: log.With("component", "service"), now: now, swaps: make(chan swapRequest)}
+	s.metrics = s.newMetrics()
+	return s
 }
 
 // Open opens the store, the declarations and the agent unless they are open.
@@ -117,6 +124,15 @@ func (s *Service) Open(ctx context.Context) error {
 	}
 	s.cur = e
 	s.openErr = nil
+	if s.status == nil {
+		// The store is locked while this process runs: `fieldsync status`
+		// reads this file instead.
+		s.status = &statusFile{path: filepath.Join(e.cfg.DataDir, StatusFile), store: s.store, log: s.log}
+		s.events.add(s.status)
+	}
+	if _, err := e.agent.RefreshStatus(ctx); err != nil {
+		s.log.Warn("read the status at open", "err", err)
+	}
 	return nil
 }
 
@@ -133,6 +149,9 @@ func (s *Service) Close() error {
 	s.openErr = errors.New("fieldsync is closed")
 	if s.store == nil {
 		return nil
+	}
+	if s.status != nil {
+		s.status.remove()
 	}
 	err := s.store.Close()
 	s.store = nil
@@ -189,7 +208,8 @@ func (s *Service) Agent() *agent.Agent {
 func (s *Service) AddEvents(sink agent.Events) { s.events.add(sink) }
 
 // Start runs the sync schedule until ctx ends or Stop is called, across
-// settings changes.
+// settings changes, and serves the metrics meanwhile when the settings
+// name metrics.addr.
 func (s *Service) Start(ctx context.Context) error {
 	// mu (read) is held so that a swap cannot slip between reading the
 	// agent and marking the schedule as running; nothing takes mu while
@@ -211,6 +231,7 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("service: %w", err)
 	}
 	s.cancel = cancel
+	s.startMetrics(s.cur.cfg.Metrics.Addr)
 	s.loopDone = make(chan struct{})
 	s.wg.Add(1)
 	go func(done chan struct{}) {
@@ -245,7 +266,10 @@ func (s *Service) Stop() {
 	s.runMu.Lock()
 	cancel := s.cancel
 	s.cancel = nil
+	srv := s.metricsSrv
+	s.metricsSrv = nil
 	s.runMu.Unlock()
+	s.stopMetrics(srv)
 	if cancel != nil {
 		cancel()
 	}
@@ -281,6 +305,13 @@ func (s *Service) reconfigure(ctx context.Context, c config.Config, set *schema.
 	}
 	s.refreshStatus(ctx, ag, "a settings change")
 	return nil
+}
+
+// saved recounts the status after local changes were journaled and tells
+// the agent, whose running schedule syncs a while after the last save.
+func (s *Service) saved(ctx context.Context, ag *agent.Agent, after string) {
+	s.refreshStatus(ctx, ag, after)
+	ag.Saved()
 }
 
 // refreshStatus recounts what the status shows after a change the agent

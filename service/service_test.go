@@ -41,6 +41,7 @@ type serviceOpts struct {
 	collection string // default "sites"
 	managed    string // body of the managed settings file, if any
 	basicAuth  bool   // log in as "ann" (no password stored)
+	metrics    string // metrics.addr
 }
 
 func mustOpenService(tb testing.TB, o serviceOpts) *testService {
@@ -69,6 +70,7 @@ func mustOpenService(tb testing.TB, o serviceOpts) *testService {
 	}
 	c.DataDir, c.Device, c.Author, c.Collections = filepath.Join(dir, "data"), "dev1", "ann", cols
 	c.Drill.URLs = []string{o.drillURL}
+	c.Metrics.Addr = o.metrics
 	if o.basicAuth {
 		c.Drill.Auth, c.Drill.User = "basic", "ann"
 	}
@@ -264,7 +266,7 @@ func TestServiceConflicts(t *testing.T) {
 	}
 }
 
-// TestBackendHistoryListsOnlyItsRecord checks that a record's history holds
+// TestServiceHistoryListsOnlyItsRecord checks that a record's history holds
 // its own audit entries, in order, and none of records whose collection or
 // id share a prefix with it.
 func TestServiceHistoryListsOnlyItsRecord(t *testing.T) {
@@ -588,6 +590,28 @@ func TestServiceStartStopAcrossSwaps(t *testing.T) {
 	}
 }
 
+// TestServiceSyncsSoonAfterASave: a save brings the running schedule's next
+// sync forward from the hour of the cron spec to within a minute and a half.
+func TestServiceSyncsSoonAfterASave(t *testing.T) {
+	t.Parallel()
+	b := mustOpenService(t, serviceOpts{managed: `{"schedule":"@every 1h"}`})
+	ctx := context.Background()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	waitFor(t, "the schedule to plan its first sync", func() bool {
+		return time.Until(b.Agent().Status().NextRun) > 50*time.Minute
+	})
+	if _, err := b.Accept(ctx, []store.Change{uiChange(t, "sites", "r1", `{"name":"one"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the save to bring the next sync forward", func() bool {
+		next := time.Until(b.Agent().Status().NextRun)
+		return next > 25*time.Second && next <= agent.DefaultSaveDelay+agent.DefaultMaxOffset
+	})
+}
+
 func TestServiceReadsWhileASwapWaitsForASync(t *testing.T) {
 	t.Parallel()
 	b := mustOpenService(t, serviceOpts{})
@@ -642,7 +666,7 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-// TestBackendRealDrill syncs and tests the connection against the real
+// TestServiceRealDrill syncs and tests the connection against the real
 // Drillbit.
 func TestServiceRealDrill(t *testing.T) {
 	t.Parallel()
@@ -682,7 +706,7 @@ func TestServiceRealDrill(t *testing.T) {
 	}
 }
 
-// TestBackendTestConnectionAuth checks the login against the real Drillbit
+// TestServiceTestConnectionAuth checks the login against the real Drillbit
 // with authentication: the wrong password fails the auth check by name, the
 // right one passes every check.
 func TestServiceTestConnectionAuth(t *testing.T) {

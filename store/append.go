@@ -178,7 +178,7 @@ func (s *Store) apply(ctx context.Context, changes []Change, call applyCall) (Ap
 			ErrTooLarge, len(changes), total, MaxAppendBytes)
 	}
 	var res AppendResult
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		res = AppendResult{Results: make([]ChangeResult, 0, len(changes))}
 		tally := map[string]*counts{}
 		var last Version

@@ -190,11 +190,8 @@ func advanceCursor(tx *bolt.Tx) error {
 	c := bucket(tx, bJournal).Cursor()
 	for k, v := c.Seek(utob(cur + 1)); k != nil; k, v = c.Next() {
 		var ref changeRef
-		if err := jsonUnmarshal(v, &ref); err != nil {
-			return fmt.Errorf("journal %d: %w", btou(k), err)
-		}
-		if ref.Batch == "" {
-			break
+		if err := jsonUnmarshal(v, &ref); err != nil || ref.Batch == "" {
+			break // not pushed yet, or damaged: the cursor stops before it
 		}
 		ok, seen := verified[ref.Batch]
 		if !seen {
@@ -373,4 +370,46 @@ func (s *Store) SetPullWatermark(ctx context.Context, collection string, ms int6
 		return fmt.Errorf("store: set pull watermark of %s: %w", collection, err)
 	}
 	return nil
+}
+
+// SyncRecord is the outcome of the last syncs, kept so that a new process
+// (or `fieldsync status`) can tell it: when the last one succeeded, why the
+// last one failed, and how many failed in a row.
+type SyncRecord struct {
+	LastSuccess int64  `json:"last_success,omitempty"` // epoch ms
+	LastAttempt int64  `json:"last_attempt,omitempty"` // epoch ms
+	State       string `json:"state,omitempty"`        // the agent's state after it
+	LastError   string `json:"last_error,omitempty"`   // words for people; "" after a success
+	Cause       string `json:"cause,omitempty"`        // the underlying error text
+	Failures    int    `json:"failures,omitempty"`     // consecutive failed syncs
+	// Unpushable counts local changes the last sync could not write (a
+	// damaged journal entry, a value Drill cannot hold); UnpushableReason
+	// says why for the first.
+	Unpushable       int    `json:"unpushable,omitempty"`
+	UnpushableReason string `json:"unpushable_reason,omitempty"`
+}
+
+// SaveSyncRecord keeps the outcome of the last sync.
+func (s *Store) SaveSyncRecord(ctx context.Context, r SyncRecord) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		return putJSON(bucket(tx, bMeta), []byte(keySyncRecord), r)
+	})
+	if err != nil {
+		return fmt.Errorf("store: save sync record: %w", err)
+	}
+	return nil
+}
+
+// SyncRecord returns the outcome of the last sync; the zero SyncRecord when
+// none was kept.
+func (s *Store) SyncRecord(ctx context.Context) (SyncRecord, error) {
+	var r SyncRecord
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		_, err := getJSON(bucket(tx, bMeta), []byte(keySyncRecord), &r)
+		return err
+	})
+	if err != nil {
+		return SyncRecord{}, fmt.Errorf("store: sync record: %w", err)
+	}
+	return r, nil
 }

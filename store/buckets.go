@@ -40,6 +40,7 @@ const (
 	keyWatermark   = "watermark/" // + collection
 	keyMirrorFloor = "mirror_floor"
 	keyAuditRecAt  = "auditrec_next" // migration 3's progress: first audit seq not yet indexed
+	keySyncRecord  = "sync_record"   // the outcome of the last sync (JSON SyncRecord)
 	// keyQuarantineDropped counts quarantined items dropped past MaxQuarantined.
 	keyQuarantineDropped = "quarantine_dropped"
 )

@@ -24,6 +24,8 @@
 //	                                 mirror_floor (u64 mseq removed up to),
 //	                                 auditrec_next (u64 seq; only while
 //	                                 migration 3 is part done),
+//	                                 sync_record (JSON: last success, last
+//	                                 error, consecutive failures),
 //	                                 quarantine_dropped (u64, since v4)
 //	  records/<collection>/<record_id>
 //	                                 mirrored state: winner version and change id,

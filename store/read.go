@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -13,20 +14,23 @@ import (
 // defaultLimit is the page size used when a caller passes a limit <= 0.
 const defaultLimit = 100
 
-// view runs fn in a read transaction after checking ctx.
+// view runs fn in a read transaction after checking ctx. A panic or fault
+// inside it (a damaged page) becomes a *DamagedError.
 func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.View(fn)
+	return guard(s.path, func() error { return s.db.View(fn) })
 }
 
-// update runs fn in a write transaction after checking ctx.
+// update runs fn in a write transaction after checking ctx. A panic or
+// fault inside it (a damaged page) becomes a *DamagedError and nothing of
+// the transaction is written.
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	return guard(s.path, func() error { return s.db.Update(fn) })
 }
 
 // loadChange reads the change a reference points at.
@@ -42,9 +46,38 @@ func loadChange(tx *bolt.Tx, ref changeRef) (Change, error) {
 	return *n.Change, nil
 }
 
+// readJournal decodes the journal entry seq with value v. An entry that
+// cannot be read back is returned with Damage set, so that one damaged
+// entry never holds back the others.
+func readJournal(tx *bolt.Tx, seq uint64, v []byte) JournalEntry {
+	var ref changeRef
+	if err := jsonUnmarshal(v, &ref); err != nil {
+		return JournalEntry{Seq: seq, Damage: fmt.Sprintf("journal entry %d is damaged: %v", seq, err)}
+	}
+	ch, err := guardedLoad(tx, ref)
+	if err != nil {
+		return JournalEntry{Seq: seq, Batch: ref.Batch, Damage: fmt.Sprintf("journal entry %d (change %s) is damaged: %v", seq, ref.ChangeID, err),
+			Change: Change{ChangeID: ref.ChangeID, Collection: ref.Collection, RecordID: ref.RecordID, Version: ref.Version}}
+	}
+	return JournalEntry{Seq: seq, Change: ch, Batch: ref.Batch}
+}
+
+// guardedLoad is loadChange with a panic or fault while reading the node
+// (a damaged page) turned into an error.
+func guardedLoad(tx *bolt.Tx, ref changeRef) (Change, error) {
+	var ch Change
+	err := guard(tx.DB().Path(), func() error {
+		var err error
+		ch, err = loadChange(tx, ref)
+		return err
+	})
+	return ch, err
+}
+
 // Pending returns up to limit journal entries with seq > afterSeq, in seq
 // order (limit <= 0 means 100). Pass PushCursor's value to get what still
-// needs pushing.
+// needs pushing. An entry that cannot be read back (a damaged store) is
+// listed with Damage set instead of failing the call.
 func (s *Store) Pending(ctx context.Context, afterSeq uint64, limit int) ([]JournalEntry, error) {
 	if limit <= 0 {
 		limit = defaultLimit
@@ -53,23 +86,33 @@ func (s *Store) Pending(ctx context.Context, afterSeq uint64, limit int) ([]Jour
 		return nil, nil // nothing can follow
 	}
 	var out []JournalEntry
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := bucket(tx, bJournal).Cursor()
-		for k, v := c.Seek(utob(afterSeq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			var ref changeRef
-			if err := jsonUnmarshal(v, &ref); err != nil {
-				return fmt.Errorf("journal %d: %w", btou(k), err)
+	next := afterSeq + 1
+	for len(out) < limit {
+		var last uint64
+		done := false
+		err := s.view(ctx, func(tx *bolt.Tx) error {
+			jb := bucket(tx, bJournal)
+			last = jb.Sequence()
+			c := jb.Cursor()
+			k, v := c.Seek(utob(next))
+			for ; k != nil && len(out) < limit; k, v = c.Next() {
+				out = append(out, readJournal(tx, btou(k), v))
+				next = btou(k) + 1
 			}
-			ch, err := loadChange(tx, ref)
-			if err != nil {
-				return fmt.Errorf("journal %d: %w", btou(k), err)
-			}
-			out = append(out, JournalEntry{Seq: btou(k), Change: ch, Batch: ref.Batch})
+			done = true
+			return nil
+		})
+		if done {
+			return out, nil
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: pending after %d: %w", afterSeq, err)
+		if !errors.Is(err, ErrDamaged) || next > last || next == 0 {
+			return nil, fmt.Errorf("store: pending after %d: %w", afterSeq, err)
+		}
+		// A page of the journal cannot be read: entries are numbered
+		// without gaps, so the next one is told as damaged and the scan
+		// goes on after it.
+		out = append(out, JournalEntry{Seq: next, Damage: fmt.Sprintf("journal entry %d cannot be read: %v", next, err)})
+		next++
 	}
 	return out, nil
 }

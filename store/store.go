@@ -81,8 +81,9 @@ var (
 	// ErrDeviceMismatch is returned by Open when Options.DeviceID differs
 	// from the identity stored in the file.
 	ErrDeviceMismatch = errors.New("store belongs to another device")
-	// ErrDamaged is returned by Open for a file that is not a bbolt file or
-	// whose header is damaged.
+	// ErrDamaged is wrapped (by a *DamagedError) when the file is not a
+	// bbolt file, its header is damaged, it is truncated, or a page makes
+	// bbolt panic or fault while it is read: by Open and by every call.
 	ErrDamaged = errors.New("store file damaged")
 )
 
@@ -138,7 +139,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout})
+	db, err := openBolt(path, &bolt.Options{Timeout: o.Timeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		le := &LockedError{Path: path}
 		if pid, cmd := readOwner(path); pid > 0 && processAlive(pid) {
@@ -146,15 +147,14 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		}
 		return nil, le
 	}
-	if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
-		return nil, fmt.Errorf("store: %s is not a readable fieldsync store (%w): %w; move it aside to start afresh (changes already pushed come back from Drill)",
-			path, err, ErrDamaged)
+	if err != nil && errors.Is(err, ErrDamaged) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path, log: o.Logger, now: o.Now, maxAhead: o.MaxClockAhead}
-	if err := s.init(ctx, o); err != nil {
+	if err := guard(path, func() error { return s.init(ctx, o) }); err != nil {
 		s.removeOwnerNote()
 		_ = db.Close()
 		return nil, err
@@ -227,8 +227,10 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	var err error
 	if last.Node != "" {
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			return bucket(tx, bMeta).Put([]byte(keyHLC), []byte(last.String()))
+		err = guard(s.path, func() error {
+			return s.db.Update(func(tx *bolt.Tx) error {
+				return bucket(tx, bMeta).Put([]byte(keyHLC), []byte(last.String()))
+			})
 		})
 	}
 	if err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
@@ -289,7 +291,7 @@ func (s *Store) extendCeiling(ctx context.Context, last Version) error {
 		return fmt.Errorf("store: clock: %w", err)
 	}
 	ceiling := last.WallMS + hlcLeaseMS
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		meta := bucket(tx, bMeta)
 		if int64(btou(meta.Get([]byte(keyHLCCeiling)))) >= ceiling {
 			return nil
@@ -418,7 +420,7 @@ func (s *Store) Backup(ctx context.Context, dst string) error {
 		return fmt.Errorf("store: backup to %s: %w", dst, err)
 	}
 	defer os.Remove(tmp.Name())
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
 		if err := tmp.Chmod(0o600); err != nil {
 			return err
 		}

@@ -103,6 +103,10 @@ type JournalEntry struct {
 	Change Change `json:"change"`
 	// Batch is the push batch the entry was planned into, or "".
 	Batch string `json:"batch,omitempty"`
+	// Damage says why the entry could not be read back (a damaged store);
+	// Change then holds only what could be read, and the entry cannot be
+	// pushed. Pending lists such entries so that the others go on.
+	Damage string `json:"damage,omitempty"`
 }
 
 // Record is the mirrored current state of one record: the winning leaf of

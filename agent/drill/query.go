@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -197,14 +198,19 @@ func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*R
 }
 
 // planRaceRetries is how many times a query that hit planRace is sent
-// again.
-const planRaceRetries = 3
+// again. Three were not always enough on a loaded 2-core machine while a
+// plugin was saved several times a second (1 query in 80 failed); five,
+// with waits that do not keep step with the writer, have been.
+const planRaceRetries = 5
 
 // planRaceWait is the wait before retry n (0-based) of a query that hit
-// planRace. The changes behind it take milliseconds, so the first wait is
-// short.
+// planRace: 50 ms, 200 ms, 800 ms, then 2 s, each stretched by up to a
+// quarter at random so that retries do not keep step with a writer that
+// saves at a steady pace. The changes behind a race take milliseconds, so
+// the first wait is short; at most about 6 s are spent in all.
 func planRaceWait(n int) time.Duration {
-	return 50 * time.Millisecond << (2 * n) // 50 ms, 200 ms, 800 ms
+	d := min(50*time.Millisecond<<(2*n), 2*time.Second)
+	return d + mrand.N(d/4+1)
 }
 
 // planRace reports whether err is Drill failing a query while planning it

@@ -44,6 +44,12 @@ const (
 	MaxEventClients = 64
 	// MinAPIKeyLen is the shortest API key New accepts, in bytes.
 	MinAPIKeyLen = 16
+	// LargeBodyBytes is the size from which a call body counts as large:
+	// at most Options.LargeBodies of those are read at once.
+	LargeBodyBytes = 1 << 20
+	// DefaultLargeBodies is how many large call bodies are read at once
+	// when Options.LargeBodies is zero.
+	DefaultLargeBodies = 2
 )
 
 // Header and cookie names of the HTTP contract.
@@ -127,6 +133,14 @@ type Options struct {
 	ErrorStatus func(err error) int
 	// ContentSecurityPolicy replaces DefaultContentSecurityPolicy when set.
 	ContentSecurityPolicy string
+	// RefusedLogPerMinute bounds the log lines about refused requests;
+	// zero means DefaultRefusedLogPerMinute. The rest are counted in one
+	// "suppressed" line.
+	RefusedLogPerMinute int
+	// LargeBodies bounds how many call bodies over LargeBodyBytes are read
+	// at once (the others wait for a place, or their request's end); zero
+	// means DefaultLargeBodies. Each is held in memory while it is decoded.
+	LargeBodies int
 }
 
 // Server serves the bound methods, the events and the UI on a loopback
@@ -147,6 +161,8 @@ type Server struct {
 	csp          string
 	events       *hub
 	handler      http.Handler
+	refused      *refusalLog
+	large        chan struct{} // one token per large body being read
 	done         chan struct{} // closed by Stop: ends event streams
 
 	mu      sync.Mutex
@@ -174,6 +190,11 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.refused = newRefusalLog(s.log, opts.RefusedLogPerMinute, nil)
+	if opts.LargeBodies <= 0 {
+		opts.LargeBodies = DefaultLargeBodies
+	}
+	s.large = make(chan struct{}, opts.LargeBodies)
 	if s.addr == "" {
 		s.addr = DefaultAddr
 	}
@@ -298,6 +319,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	srv := s.srv
 	s.mu.Unlock()
+	defer s.refused.flush()
 	if srv == nil {
 		return nil
 	}

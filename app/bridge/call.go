@@ -214,7 +214,12 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	release, ok := s.admitBody(w, r)
+	if !ok {
+		return
+	}
+	defer release()
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.maxBody), r.ContentLength, s.maxBody)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			writeError(w, errorf(http.StatusRequestEntityTooLarge, "the request body is larger than the limit of %s; send the data in smaller batches", byteSize(s.maxBody)))
@@ -321,4 +326,34 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// admitBody waits for a place to read the body when it is large (declared
+// over LargeBodyBytes, or of unknown length), so that many large calls at
+// once cannot take the process's memory: each is held whole while it is
+// decoded and handled. It returns false, having answered, when the request
+// ends while it waits.
+func (s *Server) admitBody(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	if r.ContentLength >= 0 && r.ContentLength <= LargeBodyBytes {
+		return func() {}, true
+	}
+	select {
+	case s.large <- struct{}{}:
+		return func() { <-s.large }, true
+	case <-r.Context().Done():
+		writeError(w, errorf(http.StatusServiceUnavailable, "too many large calls at once; try again"))
+		return nil, false
+	}
+}
+
+// readBody reads a call body; a declared length within the limit sizes the
+// buffer once, instead of io.ReadAll's doubling (which holds up to twice
+// the body while it grows).
+func readBody(r io.Reader, declared, limit int64) ([]byte, error) {
+	if declared <= 0 || declared > limit {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, declared+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }

@@ -134,7 +134,7 @@ func (s *Server) secure(next http.Handler) http.Handler {
 		}
 		port := localPort(r)
 		if !s.hostAllowed(r.Host, port) {
-			s.log.Warn("bridge refused a request for another host", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.refused.warn("bridge refused a request for another host", "host", clip(r.Host), "path", clip(r.URL.Path), "remote", r.RemoteAddr)
 			err := errorf(http.StatusForbidden, "refused a request for host %q: open http://127.0.0.1:%s/ instead (protection against DNS rebinding)", r.Host, port)
 			h.Set(HeaderRefused, refusedHost)
 			if isAPI {
@@ -154,13 +154,13 @@ func (s *Server) secure(next http.Handler) http.Handler {
 func (s *Server) requireAuth(next http.Handler, queryKey bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.checkSameOrigin(r); err != nil {
-			s.log.Warn("bridge refused a cross-origin request", "reason", err.Message, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.refused.warn("bridge refused a cross-origin request", "reason", clip(err.Message), "path", clip(r.URL.Path), "remote", r.RemoteAddr)
 			w.Header().Set(HeaderRefused, refusedOrigin)
 			writeError(w, err)
 			return
 		}
 		if err := s.authenticate(w, r, queryKey); err != nil {
-			s.log.Warn("bridge refused an unauthenticated request", "reason", err.Message, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.refused.warn("bridge refused an unauthenticated request", "reason", clip(err.Message), "path", clip(r.URL.Path), "remote", r.RemoteAddr)
 			w.Header().Set(HeaderRefused, refusedAuth)
 			writeError(w, err)
 			return
@@ -241,7 +241,7 @@ func (s *Server) requireCSRF(next http.Handler) http.Handler {
 			err = errorf(http.StatusForbidden, "the %s header is wrong: reload the page to get a fresh token", HeaderCSRF)
 		}
 		if err != nil {
-			s.log.Warn("bridge refused a request without a valid CSRF token", "reason", err.Message, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.refused.warn("bridge refused a request without a valid CSRF token", "reason", clip(err.Message), "path", clip(r.URL.Path), "remote", r.RemoteAddr)
 			w.Header().Set(HeaderRefused, refusedCSRF)
 			writeError(w, err)
 			return

@@ -43,7 +43,7 @@ func (s *Server) handleUI(w http.ResponseWriter, r *http.Request) {
 	clean := path.Clean("/" + r.URL.Path)
 	if q := r.URL.Query(); q.Has("key") {
 		if !equal(q.Get("key"), s.apiKey) {
-			s.log.Warn("bridge refused a page load with a wrong key", "remote", r.RemoteAddr)
+			s.refused.warn("bridge refused a page load with a wrong key", "path", clip(r.URL.Path), "remote", r.RemoteAddr)
 			w.Header().Set(HeaderRefused, refusedAuth)
 			writeText(w, errorf(http.StatusForbidden, "the key in the address is wrong: open the address that fieldsync serve printed"))
 			return

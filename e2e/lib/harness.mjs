@@ -308,16 +308,24 @@ export class Device {
     }
   }
 
+  /** logPath is the file this device's processes log to. */
+  get logPath() {
+    return path.join(ARTIFACTS, `${this.h.prefix}${this.name}.log`);
+  }
+
   /**
    * start runs `fieldsync serve` and resolves with the UI address. addr
    * pins the listen address (same origin after a restart keeps IndexedDB).
+   * command runs another program that ends in serve instead (e.g.
+   * scripts/run.sh, which is `make run` without the build), with env added
+   * to the device's environment; timeout bounds the wait for the address.
    */
-  async start({ addr, extra = [] } = {}) {
+  async start({ addr, extra = [], command, env = {}, timeout = 30_000 } = {}) {
     await this.prepare();
-    const args = ['serve', ...this.flags(), ...(addr ? ['--addr', addr] : []), ...extra];
-    const log = createWriteStream(path.join(ARTIFACTS, `${this.h.prefix}${this.name}.log`), { flags: 'a' });
-    log.write(`\n=== ${new Date().toISOString()} ${binPath()} ${args.join(' ')}\n`);
-    const proc = spawn(binPath(), args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, ...args] = command ?? [binPath(), 'serve', ...this.flags(), ...(addr ? ['--addr', addr] : []), ...extra];
+    const log = createWriteStream(this.logPath, { flags: 'a' });
+    log.write(`\n=== ${new Date().toISOString()} ${cmd} ${args.join(' ')}\n`);
+    const proc = spawn(cmd, args, { env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     this.exited = once(proc, 'exit').then(([code, sig]) => {
       log.write(`=== exited code=${code} signal=${sig}\n`);
@@ -330,10 +338,14 @@ export class Device {
       this.exited.then(({ code, sig }) => reject(new Error(
         `fieldsync serve (${this.name}) exited (code ${code}, signal ${sig}) before printing its address; see ${log.path}`)));
     });
-    const timer = sleep(30_000).then(() => {
-      throw new Error(`fieldsync serve (${this.name}) printed no address within 30 s; see ${log.path}`);
+    // A timer that is cleared: a pending one would keep node (and the test
+    // file) alive until it fires.
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(
+        `fieldsync serve (${this.name}) printed no address within ${timeout / 1000} s; see ${log.path}`)), timeout);
     });
-    const line = (await Promise.race([first, timer])).trim();
+    const line = (await Promise.race([first, late]).finally(() => clearTimeout(timer))).trim();
     lines.on('line', (l) => log.write(`[stdout] ${l}\n`));
     const u = new URL(line);
     if (!isLoopback(u.hostname) || !u.searchParams.get('key')) {

@@ -43,6 +43,22 @@ describe('App boot', () => {
     expect(screen.getByTestId('sync-pill').textContent).toContain('Sync not set up');
   });
 
+  const demoCases = [
+    { name: 'marks demo data in the header', demo: true, badge: true },
+    { name: 'says nothing of a demo over real data', demo: false, badge: false },
+  ];
+  for (const c of demoCases) {
+    it(c.name, async () => {
+      const api = new FakeApi();
+      api.info_.demo = c.demo;
+      render(App, { transport: new FakeTransport(), selfCheck, services: { api, data: new MemoryData(), info: api.info_ } });
+      await vi.waitFor(() => expect(screen.getByRole('button', { name: 'New record' })).toBeTruthy());
+      const badge = screen.queryByTestId('demo-badge');
+      expect(badge !== null).toBe(c.badge);
+      if (badge) expect(badge.closest('header')?.textContent).toContain('Demo data');
+    });
+  }
+
   it('says fieldsync is not running when the transport loses it, and recovers when it is back', async () => {
     const api = new FakeApi();
     const transport = new FakeTransport();

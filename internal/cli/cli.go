@@ -11,10 +11,13 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/fieldsync/fieldsync/internal/config"
+	"github.com/fieldsync/fieldsync/store"
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // version is set at build time with -ldflags -X.
@@ -62,6 +65,7 @@ func commands() []command {
 		{"import", "journal records from JSON lines: import --collection NAME FILE.jsonl", runImport},
 		{"status", "show pending changes, conflicts, quarantined data and records", runStatus},
 		{"quarantine", "pulled data kept out of the store: quarantine list | show ID | retry ID... | retry --all", runQuarantine},
+		{"store", "repair the local store: store salvage [--out FILE]", runStore},
 		{"sync", "push and pull once now; exits non-zero with the reason when it fails", runSync},
 		{"doctor", "check settings, store, keyring and every Drillbit; explain what is wrong", runDoctor},
 		{"login", "store the Drill password in the OS keyring", runLogin},
@@ -74,6 +78,10 @@ func commands() []command {
 // exitInternal is the exit code of a failure that is fieldsync's own bug
 // (EX_SOFTWARE): a panic that reached Main.
 const exitInternal = 70
+
+// exitDamaged is the exit code when the store file is damaged: distinct
+// from a wrong invocation (2), so scripts and IT can tell it.
+const exitDamaged = 3
 
 // Main runs the command line and returns the process exit code. Whatever
 // happens, a person gets one line on standard error, never a stack trace:
@@ -110,6 +118,8 @@ func Main(ctx context.Context, env Env) (code int) {
 		return ee.Code
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, store.ErrDamaged):
+		return exitDamaged
 	}
 	return 1
 }
@@ -129,11 +139,25 @@ func dispatch(ctx context.Context, env Env) error {
 	name := rest[0]
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, env, append(lead, rest[1:]...))
+			return c.run(ctx, env, withFlags(rest[1:], lead))
 		}
 	}
 	usage(env.Stderr)
 	return fmt.Errorf("%w: unknown command %q", errUsage, name)
+}
+
+// withFlags puts flags that stood before the command after its own words
+// (a subcommand such as "conflicts list" stays first) but before a "--",
+// after which everything is positional.
+func withFlags(args, flags []string) []string {
+	out := make([]string, 0, len(args)+len(flags))
+	i := slices.Index(args, "--")
+	if i < 0 {
+		i = len(args)
+	}
+	out = append(out, args[:i]...)
+	out = append(out, flags...)
+	return append(out, args[i:]...)
 }
 
 // leadingFlags splits args into the flags before the first other word and
@@ -317,7 +341,7 @@ func loadConfig(env Env, g *globals) (config.Config, error) {
 		c.Log.Level = g.logLevel
 	}
 	if c.DataDir == "" {
-		d, err := config.DefaultDataDir()
+		d, err := config.DefaultDataDir(env.Environ)
 		if err != nil {
 			return c, err
 		}
@@ -345,17 +369,29 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// openLogFile opens <data-dir>/logs/fieldsync.log for appending (0600).
-func openLogFile(dataDir string) (*os.File, error) {
+// LogFile is the log's name in <data-dir>/logs; rotated files are named
+// after it with their time (fieldsync-2006-01-02T15-04-05.000.log).
+const LogFile = "fieldsync.log"
+
+// openLogFile opens <data-dir>/logs/fieldsync.log for appending (0600),
+// rotated when it reaches c.MaxSizeMB, keeping c.MaxFiles rotated files.
+// It fails at once when the file cannot be written, not at the first line.
+func openLogFile(dataDir string, c config.Log) (io.WriteCloser, error) {
 	dir := filepath.Join(dataDir, "logs")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "fieldsync.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	name := filepath.Join(dir, LogFile)
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}
-	return f, nil
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("log: %w", err)
+	}
+	// lumberjack creates each new file 0600 like this one, in this 0700
+	// directory; it deletes files past MaxBackups in the background.
+	return &lumberjack.Logger{Filename: name, MaxSize: c.MaxSizeMB, MaxBackups: c.MaxFiles}, nil
 }
 
 func runVersion(_ context.Context, env Env, args []string) error {

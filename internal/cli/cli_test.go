@@ -173,6 +173,7 @@ func TestGlobalFlagsBeforeTheCommand(t *testing.T) {
 		{"bool flag then value flag", []string{"--json", "--data-dir", dir, "status"}, `"pending": 0`},
 		{"before and after", []string{"--data-dir", dir, "status", "--json"}, `"pending": 0`},
 		{"single dash", []string{"-data-dir", dir, "version"}, "fieldsync "},
+		{"before a subcommand", []string{"--data-dir", dir, "--json", "conflicts", "list"}, "[]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

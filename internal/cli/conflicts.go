@@ -20,6 +20,9 @@ func runConflicts(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: conflicts list | show COLLECTION/ID | resolve COLLECTION/ID --take device|server|merge|version", errUsage)
 	}
 	sub, args := args[0], args[1:]
+	if strings.HasPrefix(sub, "-") {
+		return fmt.Errorf("%w: conflicts: name list, show or resolve first, then the flags (got %s)", errUsage, sub)
+	}
 	fs, g := newFlagSet(env, "conflicts "+sub)
 	g.quiet = true
 	collection := fs.String("collection", "", "only this collection (list)")

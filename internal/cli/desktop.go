@@ -83,7 +83,7 @@ func openProcess(env Env, g *globals) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	lf, err := openLogFile(c.DataDir)
+	lf, err := openLogFile(c.DataDir, c.Log)
 	if err != nil {
 		return nil, err
 	}

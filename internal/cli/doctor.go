@@ -24,6 +24,10 @@ const (
 // doctor collects check results.
 type doctor struct {
 	results []service.Check
+	// storeTimeout bounds the store check; progress is where it reports
+	// how far it is on large files (standard error).
+	storeTimeout time.Duration
+	progress     io.Writer
 }
 
 func (d *doctor) add(name, status, detail, hint string) {
@@ -63,10 +67,11 @@ func (d *doctor) print(w io.Writer, asJSON bool) {
 func runDoctor(ctx context.Context, env Env, args []string) error {
 	fs, g := newFlagSet(env, "doctor")
 	timeout := fs.Duration("timeout", 20*time.Second, "time allowed for each Drillbit check")
+	storeTimeout := fs.Duration("store-timeout", 2*time.Minute, "time allowed for reading the whole store")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	d := &doctor{}
+	d := &doctor{storeTimeout: *storeTimeout, progress: env.Stderr}
 	c, err := loadConfig(env, g)
 	if err != nil {
 		d.add("settings", statusFail, err.Error(), "fix the file named above; 'fieldsync doctor --json' shows every check")

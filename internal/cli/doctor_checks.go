@@ -44,17 +44,64 @@ func checkStore(ctx context.Context, d *doctor, _ Env, c config.Config) {
 		d.add("store", statusOK, "in use by the running fieldsync: "+trimErr(err), "")
 		return
 	case err != nil:
-		d.add("store", statusFail, trimErr(err), "see docs/OPERATIONS.md#store")
+		d.add("store", statusFail, trimErr(err), storeHint(err))
 		return
 	}
 	defer st.Close()
 	stats, err := st.Stats(ctx)
 	if err != nil {
-		d.add("store", statusFail, trimErr(err), "see docs/OPERATIONS.md#store")
+		d.add("store", statusFail, trimErr(err), "run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)")
 		return
 	}
 	d.add("store", statusOK, fmt.Sprintf("%s: device %s, %d pending, %d conflicts", path, stats.DeviceID, stats.Pending, stats.Conflicts), "")
+	if rec, err := st.SyncRecord(ctx); err == nil && rec.Unpushable > 0 {
+		d.add("stuck changes", statusWarn, fmt.Sprintf("%d change(s) could not be pushed at the last sync: %s", rec.Unpushable, rec.UnpushableReason), "see docs/OPERATIONS.md#salvage")
+	}
+	checkStoreContent(d, st, stats)
 	checkQuarantine(ctx, d, st, stats)
+}
+
+// checkStoreContent reads the whole store (every key, every journal entry
+// decoded, bbolt's page check) within the doctor's store time bound,
+// reporting progress on large files.
+func checkStoreContent(d *doctor, st *store.Store, stats store.Stats) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.storeTimeout)
+	defer cancel()
+	var progress store.CheckProgress
+	if stats.Journal > 20000 && d.progress != nil {
+		progress = func(done, total uint64) {
+			fmt.Fprintf(d.progress, "checking the store: %d of %d journal entries read\n", done, total)
+		}
+	}
+	rep, err := st.Check(ctx, progress)
+	switch {
+	case err != nil:
+		d.add("store content", statusFail, trimErr(err), "run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)")
+	case len(rep.BadJournal) > 0:
+		d.add("store content", statusFail, fmt.Sprintf("%d journal entr(ies) cannot be read (seq %v); the others push: %s", len(rep.BadJournal), firstSeqs(rep.BadJournal), rep.Problems[0]),
+			"stop fieldsync and run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)")
+	case !rep.OK():
+		d.add("store content", statusFail, fmt.Sprintf("%d problem(s): %s", len(rep.Problems)+rep.Dropped, rep.Problems[0]),
+			"stop fieldsync and run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)")
+	default:
+		d.add("store content", statusOK, fmt.Sprintf("%d journal entries and %d keys read, page check passed (%s)", rep.Journal, rep.Keys, rep.Elapsed.Round(time.Millisecond)), "")
+	}
+}
+
+// firstSeqs returns at most 10 seqs, for one line.
+func firstSeqs(seqs []uint64) []uint64 {
+	if len(seqs) > 10 {
+		return seqs[:10]
+	}
+	return seqs
+}
+
+// storeHint says what to do about a store that does not open.
+func storeHint(err error) string {
+	if errors.Is(err, store.ErrDamaged) {
+		return "stop fieldsync and run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)"
+	}
+	return "see docs/OPERATIONS.md#store"
 }
 
 // checkQuarantine reports the pulled data kept out of the store.

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -87,11 +86,23 @@ func importRecords(ctx context.Context, svc *service.Service, collection, idFiel
 		batch, lineOf, inBatch = batch[:0], map[string]int{}, map[string]bool{}
 		return nil
 	}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64*1024), store.MaxDocBytes+1024)
-	for sc.Scan() {
+	lines := newLineReader(in, store.MaxDocBytes+1024)
+	for {
+		raw, long, err := lines.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			_ = flush()
+			return sum, fmt.Errorf("import: line %d: %w", sum.Lines+1, err)
+		}
 		sum.Lines++
-		line := bytes.TrimSpace(sc.Bytes())
+		if long {
+			sum.Rejected++
+			fmt.Fprintf(report, "line %d: longer than %d bytes (a record holds at most %d bytes): rejected\n", sum.Lines, store.MaxDocBytes+1024, store.MaxDocBytes)
+			continue
+		}
+		line := bytes.TrimSpace(raw)
 		if len(line) == 0 {
 			continue
 		}
@@ -123,14 +134,47 @@ func importRecords(ctx context.Context, svc *service.Service, collection, idFiel
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			err = fmt.Errorf("line %d is longer than %d bytes", sum.Lines+1, store.MaxDocBytes)
-		}
-		_ = flush()
-		return sum, fmt.Errorf("import: %w", err)
-	}
 	return sum, flush()
+}
+
+// lineReader reads lines of at most max bytes; a longer line is skipped
+// to its end and reported as long, so one bad line never ends the input.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+// next returns the next line without its newline; the slice is valid
+// until the next call. It returns io.EOF after the last line.
+func (l *lineReader) next() (line []byte, long bool, err error) {
+	l.buf = l.buf[:0]
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		if !long {
+			if len(l.buf)+len(chunk) > l.max+1 { // +1: the newline
+				long, l.buf = true, l.buf[:0]
+			} else {
+				l.buf = append(l.buf, chunk...)
+			}
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF:
+			if len(l.buf) == 0 && !long && len(chunk) == 0 {
+				return nil, false, io.EOF
+			}
+			return l.buf, long, nil
+		case err != nil:
+			return nil, false, err
+		}
+		return bytes.TrimSuffix(l.buf, []byte("\n")), long, nil
+	}
 }
 
 // recordID reads the id field of a JSON object line ("" when absent).

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/fieldsync/fieldsync/app"
@@ -29,6 +32,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 // serve runs the browser transport over p's open service until ctx ends.
 func serve(ctx context.Context, env Env, p *process, addr string, noAgent, newKey bool) error {
 	log := p.log
+	tightenPermissions(p.cfg.DataDir, log)
 	state := serveStateFor(p.cfg.DataDir, newKey, log)
 	listen := addr
 	if listen == "" {
@@ -98,5 +102,31 @@ func stopServer(srv *app.Browser, log *slog.Logger) {
 	defer cancel()
 	if err := srv.Stop(ctx); err != nil {
 		log.Warn("bridge did not stop cleanly", "err", err)
+	}
+}
+
+// tightenPermissions makes the data dir 0700 and serve.json 0600 when
+// others may read them, logging each change: the file holds the key to the
+// API, the dir the journal. Windows has no such mode bits.
+func tightenPermissions(dataDir string, log *slog.Logger) {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{
+		{dataDir, 0o700},
+		{filepath.Join(dataDir, serveStateFile), 0o600},
+	} {
+		fi, err := os.Stat(f.path)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(f.path, f.mode); err != nil {
+			log.Warn("serve: others may read this, and it cannot be tightened", "path", f.path, "mode", fi.Mode().Perm().String(), "err", err)
+			continue
+		}
+		log.Warn("serve: others could read this; tightened its permissions", "path", f.path, "was", fi.Mode().Perm().String(), "now", f.mode.String())
 	}
 }

@@ -3,12 +3,16 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent"
 	"github.com/fieldsync/fieldsync/internal/config"
+	"github.com/fieldsync/fieldsync/service"
+	"github.com/fieldsync/fieldsync/store"
 )
 
 func printJSON(w io.Writer, v any) error {
@@ -61,33 +65,67 @@ func runStatus(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return withService(ctx, env, g, func(p *process) error {
-		st, err := p.svc.Agent().RefreshStatus(ctx)
-		if err != nil {
+	p, err := openProcess(env, g)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.svc.Open(ctx); err != nil {
+		if !errors.Is(err, store.ErrLocked) {
 			return err
 		}
-		stats, err := p.svc.Store().Stats(ctx)
-		if err != nil {
-			return err
+		// The agent, serve or the window holds the store: tell what it
+		// last wrote in the status file.
+		rs, rerr := service.ReadRunningStatus(p.cfg.DataDir)
+		if rerr != nil {
+			return fmt.Errorf("%w (and it left no status to read: %v)", err, rerr)
 		}
-		if g.json {
-			return printJSON(env.Stdout, struct {
-				Status agent.Status `json:"status"`
-				Store  any          `json:"store"`
-			}{st, stats})
-		}
-		w := env.Stdout
-		fmt.Fprintf(w, "device:     %s\n", st.Device)
-		fmt.Fprintf(w, "drill:      %s\n", drillText(p.cfg))
-		fmt.Fprintf(w, "pending:    %d change(s) not yet in Drill\n", st.Pending)
-		fmt.Fprintf(w, "conflicts:  %d open\n", st.Conflicts)
-		printQuarantineStatus(w, st)
-		for name, cs := range stats.Collections {
-			fmt.Fprintf(w, "records:    %s: %d (%d deleted)\n", name, cs.Live, cs.Deleted)
-		}
-		fmt.Fprintf(w, "store:      %s\n", p.svc.Store().Path())
-		return nil
-	})
+		from := service.RunningStatusFrom(rs)
+		return printStatus(env.Stdout, g.json, p.cfg, rs.Status, rs.Store, filepath.Join(p.cfg.DataDir, service.StoreFile), from)
+	}
+	st, err := p.svc.Agent().RefreshStatus(ctx)
+	if err != nil {
+		return err
+	}
+	stats, err := p.svc.Store().Stats(ctx)
+	if err != nil {
+		return err
+	}
+	return printStatus(env.Stdout, g.json, p.cfg, st, stats, p.svc.Store().Path(), "")
+}
+
+// printStatus prints the status; from, when set, says it comes from the
+// running process ("source" in JSON).
+func printStatus(w io.Writer, asJSON bool, c config.Config, st agent.Status, stats store.Stats, path, from string) error {
+	if asJSON {
+		return printJSON(w, struct {
+			Status agent.Status `json:"status"`
+			Store  any          `json:"store"`
+			Source string       `json:"source,omitempty"`
+		}{st, stats, from})
+	}
+	if from != "" {
+		fmt.Fprintf(w, "source:     %s\n", from)
+	}
+	fmt.Fprintf(w, "device:     %s\n", st.Device)
+	fmt.Fprintf(w, "drill:      %s\n", drillText(c))
+	fmt.Fprintf(w, "pending:    %d change(s) not yet in Drill\n", st.Pending)
+	fmt.Fprintf(w, "conflicts:  %d open\n", st.Conflicts)
+	printQuarantineStatus(w, st)
+	for name, cs := range stats.Collections {
+		fmt.Fprintf(w, "records:    %s: %d (%d deleted)\n", name, cs.Live, cs.Deleted)
+	}
+	if !st.LastSuccess.IsZero() {
+		fmt.Fprintf(w, "last sync:  %s\n", st.LastSuccess.Local().Format(time.DateTime))
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(w, "last error: %s\n", st.LastError)
+	}
+	if st.Unpushable > 0 {
+		fmt.Fprintf(w, "stuck:      %d change(s) cannot be pushed: %s\n", st.Unpushable, st.UnpushableReason)
+	}
+	fmt.Fprintf(w, "store:      %s\n", path)
+	return nil
 }
 
 // printQuarantineStatus tells about quarantined data and the clock in

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 
 // Config is the whole of fieldsync's settings.
 type Config struct {
-	// DataDir holds the bbolt store and logs. Empty means DefaultDataDir().
+	// DataDir holds the bbolt store and logs. Empty means DefaultDataDir.
 	DataDir string `json:"data_dir,omitempty"`
 	// Device names this machine in Drill. Empty means the store's generated id.
 	Device string `json:"device,omitempty"`
@@ -27,9 +28,10 @@ type Config struct {
 	// Collections is the path of the collection declarations file.
 	Collections string `json:"collections,omitempty"`
 	// Schedule is the cron spec of automatic syncs ("@every 5m", "*/10 * * * *").
-	Schedule string `json:"schedule,omitempty"`
-	Drill    Drill  `json:"drill"`
-	Log      Log    `json:"log"`
+	Schedule string  `json:"schedule,omitempty"`
+	Drill    Drill   `json:"drill"`
+	Log      Log     `json:"log"`
+	Metrics  Metrics `json:"metrics"`
 }
 
 // Drill says how to reach the Drill cluster.
@@ -64,8 +66,24 @@ type Drill struct {
 type Log struct {
 	// Level is debug, info, warn or error.
 	Level string `json:"level,omitempty"`
-	// Format is "text" or "json".
+	// Format is "text" or "json", for the terminal and the log file alike.
 	Format string `json:"format,omitempty"`
+	// MaxSizeMB is the size (MiB) at which the log file is rotated: it is
+	// renamed with its time (fieldsync-2006-01-02T15-04-05.000.log) and a
+	// new one started.
+	MaxSizeMB int `json:"max_size_mb,omitempty"`
+	// MaxFiles is how many rotated files are kept beside the current one;
+	// older ones are deleted.
+	MaxFiles int `json:"max_files,omitempty"`
+}
+
+// Metrics configures the Prometheus metrics endpoint.
+type Metrics struct {
+	// Addr is the loopback address ("127.0.0.1:9464") that serves
+	// http://ADDR/metrics while the sync schedule runs; empty serves none.
+	// Metrics are for this machine's collector only: any other address is
+	// refused.
+	Addr string `json:"addr,omitempty"`
 }
 
 // Duration is a time.Duration written as text ("90s", "5m") in JSON.
@@ -101,7 +119,7 @@ func Default() Config {
 			// clocks never synchronised, and stops a year-ahead device.
 			MaxClockAhead: Duration(24 * time.Hour),
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log: Log{Level: "info", Format: "text", MaxSizeMB: 10, MaxFiles: 5},
 	}
 }
 
@@ -117,23 +135,47 @@ func UserFile() (string, error) {
 	return filepath.Join(dir, "fieldsync", "config.json"), nil
 }
 
-// DefaultDataDir is where the store lives when no data_dir is set.
-func DefaultDataDir() (string, error) {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" && runtime.GOOS == "linux" {
-		return filepath.Join(d, "fieldsync"), nil
+// DefaultDataDir is where the store lives when no data_dir is set, for a
+// process whose environment is environ ("KEY=value" entries): on Linux
+// $XDG_STATE_HOME/fieldsync or ~/.local/state/fieldsync, elsewhere the
+// user's configuration folder (%AppData%\fieldsync on Windows). HOME,
+// XDG_STATE_HOME and AppData are read from environ, so a test's sandbox
+// never reaches the real user's files; the process's own are used only when
+// environ lacks them.
+func DefaultDataDir(environ []string) (string, error) {
+	return defaultDataDir(environ, runtime.GOOS)
+}
+
+func defaultDataDir(environ []string, goos string) (string, error) {
+	join := func(base string) string {
+		if goos == "windows" {
+			return base + `\fieldsync`
+		}
+		return filepath.Join(base, "fieldsync")
 	}
-	dir, err := os.UserConfigDir()
-	if runtime.GOOS == "linux" {
-		home, herr := os.UserHomeDir()
-		if herr != nil {
-			return "", fmt.Errorf("config: %w", herr)
+	if goos == "windows" {
+		if d, ok := LookupEnv(environ, "AppData"); ok {
+			return join(d), nil
+		}
+	}
+	if goos == "linux" {
+		if d, ok := LookupEnv(environ, "XDG_STATE_HOME"); ok {
+			return join(d), nil
+		}
+		home, ok := LookupEnv(environ, "HOME")
+		if !ok {
+			var err error
+			if home, err = os.UserHomeDir(); err != nil {
+				return "", fmt.Errorf("config: %w", err)
+			}
 		}
 		return filepath.Join(home, ".local", "state", "fieldsync"), nil
 	}
+	dir, err := os.UserConfigDir()
 	if err != nil {
 		return "", fmt.Errorf("config: %w", err)
 	}
-	return filepath.Join(dir, "fieldsync"), nil
+	return join(dir), nil
 }
 
 // Sources names the files a Load reads; an empty name is skipped.
@@ -239,6 +281,7 @@ var envKeys = []struct {
 	{"FIELDSYNC_DRILL_AUTH", "drill.auth", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
 	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
 	{"FIELDSYNC_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"FIELDSYNC_METRICS_ADDR", "metrics.addr", func(c *Config, v string) error { c.Metrics.Addr = v; return nil }},
 }
 
 // EnvNames returns the names of the environment variables Load reads.
@@ -328,6 +371,34 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("config: log format %q: want text or json", c.Log.Format)
+	}
+	if c.Log.MaxSizeMB < 1 || c.Log.MaxSizeMB > 1024 {
+		return fmt.Errorf("config: log max_size_mb %d: want 1 to 1024 (MiB)", c.Log.MaxSizeMB)
+	}
+	if c.Log.MaxFiles < 1 || c.Log.MaxFiles > 100 {
+		return fmt.Errorf("config: log max_files %d: want 1 to 100 rotated files to keep", c.Log.MaxFiles)
+	}
+	if c.Metrics.Addr != "" {
+		if err := checkLoopback(c.Metrics.Addr); err != nil {
+			return fmt.Errorf("config: metrics addr %q: %w", c.Metrics.Addr, err)
+		}
+	}
+	return nil
+}
+
+// checkLoopback accepts host:port where host is localhost or a loopback IP
+// and port a number: metrics tell a machine's state and are served to that
+// machine's own collector only.
+func checkLoopback(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, e.g. 127.0.0.1:9464")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q: want a number from 0 to 65535", port)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return errors.New("not a loopback address: metrics are served to this machine only (use 127.0.0.1:PORT or [::1]:PORT)")
 	}
 	return nil
 }

@@ -32,7 +32,8 @@ func TestLoadLayers(t *testing.T) {
 		want func(Config) string // returns "" when fine
 	}{
 		{"defaults only", Sources{}, func(c Config) string {
-			if c.Schedule != "@every 5m" || c.Drill.Workspace != "fieldsync" || c.Drill.Auth != "none" || c.Drill.Timeout != Duration(time.Minute) {
+			if c.Schedule != "@every 5m" || c.Drill.Workspace != "fieldsync" || c.Drill.Auth != "none" || c.Drill.Timeout != Duration(time.Minute) ||
+				c.Log.MaxSizeMB != 10 || c.Log.MaxFiles != 5 || c.Metrics.Addr != "" {
 				return "unexpected defaults"
 			}
 			return ""
@@ -109,6 +110,16 @@ func TestLoadErrors(t *testing.T) {
 		{"bad device", `{"device":"a/b"}`, nil, "device"},
 		{"bad log level", `{"log":{"level":"loud"}}`, nil, "log level"},
 		{"bad env url", `{}`, []string{"FIELDSYNC_DRILL_URLS=nohost"}, "want http://host:port"},
+		{"bad log format", `{"log":{"format":"xml"}}`, nil, "want text or json"},
+		{"log size zero", `{"log":{"max_size_mb":-1}}`, nil, "max_size_mb -1: want 1 to 1024"},
+		{"log size huge", `{"log":{"max_size_mb":4096}}`, nil, "max_size_mb 4096"},
+		{"log files", `{"log":{"max_files":1000}}`, nil, "max_files 1000: want 1 to 100"},
+		{"metrics on all interfaces", `{"metrics":{"addr":"0.0.0.0:9464"}}`, nil, "not a loopback address"},
+		{"metrics on a LAN address", `{"metrics":{"addr":"192.168.1.5:9464"}}`, nil, "not a loopback address"},
+		{"metrics by host name", `{"metrics":{"addr":"laptop.corp:9464"}}`, nil, "not a loopback address"},
+		{"metrics without a port", `{"metrics":{"addr":"127.0.0.1"}}`, nil, "want host:port"},
+		{"metrics bad port", `{"metrics":{"addr":"127.0.0.1:http"}}`, nil, "port \"http\""},
+		{"metrics by the environment", `{}`, []string{"FIELDSYNC_METRICS_ADDR=:9464"}, "not a loopback address"},
 		{"clock bound too small", `{"drill":{"max_clock_ahead":"1s"}}`, nil, "max_clock_ahead 1s"},
 		{"clock bound too large", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=10000h"}, "max_clock_ahead"},
 		{"clock bound not a duration", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=soon"}, "want a duration"},
@@ -120,6 +131,15 @@ func TestLoadErrors(t *testing.T) {
 			_, err := Load(Sources{User: p, Env: tt.env})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Load error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+	for _, addr := range []string{"127.0.0.1:9464", "localhost:9464", "[::1]:9464", "127.0.0.2:0"} {
+		t.Run("metrics at "+addr, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "m.json", `{"metrics":{"addr":"`+addr+`"},"log":{"max_size_mb":1,"max_files":1}}`)
+			c, err := Load(Sources{User: p})
+			if err != nil || c.Metrics.Addr != addr || c.Log.MaxSizeMB != 1 || c.Log.MaxFiles != 1 {
+				t.Fatalf("Load = %+v, %v", c, err)
 			}
 		})
 	}
@@ -218,4 +238,23 @@ func TestSecrets(t *testing.T) {
 			t.Fatalf("want ErrNoPassword naming the keyring failure, got %v", err)
 		}
 	})
+}
+
+func TestDefaultDataDirFollowsTheGivenEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env  []string
+		goos string
+		want string
+	}{
+		{[]string{"HOME=/home/ann"}, "linux", "/home/ann/.local/state/fieldsync"},
+		{[]string{"HOME=/home/ann", "XDG_STATE_HOME=/state"}, "linux", "/state/fieldsync"},
+		{[]string{`AppData=C:\Users\ann\AppData\Roaming`}, "windows", `C:\Users\ann\AppData\Roaming\fieldsync`},
+	}
+	for _, tt := range tests {
+		got, err := defaultDataDir(tt.env, tt.goos)
+		if err != nil || got != tt.want {
+			t.Errorf("defaultDataDir(%v, %s) = %q, %v; want %q", tt.env, tt.goos, got, err, tt.want)
+		}
+	}
 }

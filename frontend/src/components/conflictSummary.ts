@@ -3,7 +3,7 @@
 // differ. Pure functions over the Conflict Go sends (UI.Conflicts already
 // carries every leaf with its document, device, author and edit time).
 
-import { docLabel, labelFields, type RecordLabel } from '../lib/labels';
+import { docLabel, labelFields, shortId, type RecordLabel } from '../lib/labels';
 import { diffRows } from '../lib/ui/merge';
 import type { Change, Collection, Conflict, Doc, RecordRef } from '../lib/ui/ports';
 
@@ -55,10 +55,7 @@ export function recordLabel(col: Collection | undefined, c: Conflict): RecordLab
   return undefined;
 }
 
-/** shortId shortens a record id for display: the first 8 characters and an ellipsis. */
-export function shortId(id: string, keep = 8): string {
-  return id.length > keep + 1 ? `${id.slice(0, keep)}…` : id;
-}
+export { shortId };
 
 /** summarize builds the list row of one conflict. */
 export function summarize(col: Collection | undefined, c: Conflict): ConflictSummary {

@@ -132,6 +132,7 @@ export interface Info {
   drill: DrillInfo;
   schedule: string;
   schedule_text: string;
+  demo: boolean;
 }
 
 /** Go's service.KeepBothResult. */

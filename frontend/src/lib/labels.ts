@@ -1,6 +1,6 @@
 // Which declared fields name a record for people ("Bridge 7" rather than a
 // 32-character id). One rule for every screen that names records: the
-// conflict list, the conflict view and the refused changes.
+// conflict list, the conflict view, the refused changes and the messages.
 
 import type { Collection, Field } from './types';
 
@@ -44,4 +44,17 @@ export function docLabel(doc: Record<string, unknown>, col: Collection | undefin
 export function clip(s: string, max: number): string {
   const one = s.trim().replace(/\s+/g, ' ');
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}
+
+/** shortId shortens a record id for display: the first 8 characters and an ellipsis. */
+export function shortId(id: string, keep = 8): string {
+  return id.length > keep + 1 ? `${id.slice(0, keep)}…` : id;
+}
+
+/**
+ * recordName names a record inside a sentence: its label in quotes
+ * (“Weir 2”), or, when it has none, "record" and its shortened id.
+ */
+export function recordName(label: string | undefined, id: string): string {
+  return label ? `“${label}”` : `record ${shortId(id)}`;
 }

@@ -168,6 +168,8 @@ export interface Info {
   drill: DrillInfo;
   schedule: string;
   schedule_text: string;
+  /** The data dir holds the example records `make run` seeds: the header says "Demo data". */
+  demo: boolean;
 }
 
 /** Sync phases reported in progress. */

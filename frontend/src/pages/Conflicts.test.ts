@@ -183,8 +183,8 @@ describe('Conflicts', () => {
     await vi.waitFor(() => expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Apply to selected' })));
   });
 
-  it('resolves one conflict field by field and returns to the list', async () => {
-    const { api, catchUp } = setup();
+  it('resolves one conflict field by field, names it by its title and returns to the list', async () => {
+    const { api, catchUp, toasts } = setup();
     await vi.waitFor(() => expect(rows()).toHaveLength(2));
     await fireEvent.click(within(rows()[0]!).getByRole('button'));
     await vi.waitFor(() => expect(screen.getByTestId('conflict-view')).toBeTruthy());
@@ -198,6 +198,8 @@ describe('Conflicts', () => {
     ]);
     expect(catchUp).toHaveBeenCalled();
     await vi.waitFor(() => expect(ids()).toEqual(['r2']));
+    // The newest version's title, never the record id.
+    expect(toasts.items.map((t) => t.text)).toEqual(['Conflict on “North well B” resolved.']);
   });
 
   it('opens a deep link #/conflicts/<collection>/<id> and keeps the address in step', async () => {

@@ -88,11 +88,32 @@ describe('Records', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
     await vi.waitFor(() => expect(rows()).toHaveLength(1));
     expect(within(rows()[0]!).getByTestId('sync-badge').textContent?.trim()).toBe('Local only');
-    expect(screen.getByTestId('toast').textContent).toContain('Record created.');
+    expect(screen.getByTestId('toast').textContent).toContain('“New site” created.');
 
     await fireEvent.click(screen.getByRole('button', { name: 'Undo' }));
     await vi.waitFor(() => expect(rows()).toHaveLength(0));
     expect([...data.records.values()].every((r) => r.deleted)).toBe(true);
+    expect(screen.getByTestId('toast').textContent).toContain('New record “New site” removed.');
+  });
+
+  it('collapses repeated messages into one that names the records, and undoes them all', async () => {
+    const { data } = setup();
+    for (const site of ['Weir 2', 'Pump 3', 'Tank 9']) {
+      await fireEvent.click(screen.getByRole('button', { name: 'New record' }));
+      await fireEvent.input(screen.getByLabelText(/^Site/), { target: { value: site } });
+      await fireEvent.change(screen.getByLabelText(/^Status/), { target: { value: 'open' } });
+      await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+      await vi.waitFor(() => expect(screen.queryByRole('button', { name: 'Save' })).toBeNull());
+    }
+    await vi.waitFor(() => expect(rows()).toHaveLength(3));
+    const toasts = screen.getAllByTestId('toast');
+    expect(toasts).toHaveLength(1);
+    expect(toasts[0]!.textContent).toContain('3 records created: “Weir 2”, “Pump 3”, “Tank 9”.');
+
+    await fireEvent.click(screen.getByRole('button', { name: 'Undo' }));
+    await vi.waitFor(() => expect(rows()).toHaveLength(0));
+    expect([...data.records.values()].every((r) => r.deleted)).toBe(true);
+    expect(screen.getByTestId('toast').textContent).toContain('3 new records removed');
   });
 
   it('deletes with Undo bringing the record back', async () => {
@@ -101,10 +122,10 @@ describe('Records', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Open Site 0001' }));
     await fireEvent.click(screen.getByRole('button', { name: 'Delete' }));
     await vi.waitFor(() => expect(rows()).toHaveLength(1));
-    expect(screen.getByTestId('toast').textContent).toContain('Record deleted.');
+    expect(screen.getByTestId('toast').textContent).toContain('“Site 0001” deleted.');
     await fireEvent.click(screen.getByRole('button', { name: 'Undo' }));
     await vi.waitFor(() => expect(rows()).toHaveLength(2));
-    expect(screen.getByText('Record restored.')).toBeTruthy();
+    expect(screen.getByText('“Site 0001” restored.')).toBeTruthy();
   });
 });
 

@@ -93,6 +93,7 @@ export class FakeGo {
       drill: { configured: false, urls: [], workspace: '' },
       schedule: '',
       schedule_text: '',
+      demo: false,
     };
   }
 

@@ -105,6 +105,7 @@ export class FakeApi implements Api {
     drill: { configured: true, urls: ['http://drill.example:8047'], workspace: 'dfs.fieldsync' },
     schedule: '@every 5m',
     schedule_text: 'every 5 minutes',
+    demo: false,
   };
   status_: Status = {
     state: 'idle',

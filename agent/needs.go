@@ -1,5 +1,8 @@
 package agent
 
+// The agent declares here what it needs of the parts it is given: the
+// local store, a Drill cluster and a sink for its events.
+
 import (
 	"context"
 
@@ -53,6 +56,10 @@ type Store interface {
 	SetPullRetry(ctx context.Context, r store.PullRetry) error
 	// Stats summarises the store (pending and conflict counts).
 	Stats(ctx context.Context) (store.Stats, error)
+	// SaveSyncRecord keeps the outcome of the last sync.
+	SaveSyncRecord(ctx context.Context, r store.SyncRecord) error
+	// SyncRecord returns the outcome of the last sync kept.
+	SyncRecord(ctx context.Context) (store.SyncRecord, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -66,6 +73,15 @@ type Row = map[string]any
 // carrying Drill's message.
 type Drill interface {
 	Query(ctx context.Context, sql string) ([]Row, error)
+}
+
+// Prober is a Drill that can tell cheaply, without running a query,
+// whether it answers. While the last sync could not reach Drill the running
+// schedule probes it (every MinBackoff doubling to Options.MaxProbe, with
+// jitter), and syncs soon after it answers again instead of waiting out the
+// retry backoff (up to MaxBackoff).
+type Prober interface {
+	Probe(ctx context.Context) error
 }
 
 // Events receives the agent's events for the UI. Names are namespaced:

@@ -1,0 +1,296 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// damagedRecords is how many records (and journal entries) the damage tests
+// write before they damage the file.
+const damagedRecords = 2000
+
+// writeDamageFixture writes a store of damagedRecords records in 20 appends
+// (so pages are reused and freed), one audit entry per 100 records, and
+// returns its bytes and the high-water mark of its pages.
+func writeDamageFixture(tb testing.TB) (data []byte, used int64) {
+	tb.Helper()
+	ctx := context.Background()
+	path := filepath.Join(tb.TempDir(), "fieldsync.db")
+	s, err := Open(ctx, path, &Options{DeviceID: "dev1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i < damagedRecords; i += 100 {
+		var cs []Change
+		for j := i; j < i+100; j++ {
+			cs = append(cs, put(fmt.Sprintf("c%05d", j), fmt.Sprintf("r%05d", j), ver(int64(1000+j), "dev1"), `{"site":"a site with a long enough name"}`))
+		}
+		if _, err := s.Append(ctx, cs); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := s.AppendAudit(ctx, AuditEntry{Actor: "ann", Action: "test", Collection: "inspections", RecordID: fmt.Sprintf("r%05d", i)}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	data, err = os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data, used
+}
+
+// flipAll flips the first byte of every occurrence of marker in data: a
+// value that holds it no longer decodes.
+func flipAll(data []byte, marker string) int {
+	n := 0
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte(marker))
+		if j < 0 {
+			return n
+		}
+		data[i+j] ^= 0xff
+		i += j + 1
+		n++
+	}
+}
+
+// TestDamagedStoreIsToldNotCrashedOn damages a store file in the ways a
+// disk or a careless copy does and checks that opening and using it never
+// panics, that what cannot be read is told with the file's name and what to
+// do, that one bad journal entry never holds back the others, and that
+// salvage copies every readable entry and counts the rest.
+func TestDamagedStoreIsToldNotCrashedOn(t *testing.T) {
+	t.Parallel()
+	orig, used := writeDamageFixture(t)
+	const page = 4096
+	tests := []struct {
+		name   string
+		damage func(d []byte) []byte
+		// openFails: Open must fail with a *DamagedError naming the file.
+		openFails bool
+		// badJournal: journal entries that must be reported damaged.
+		badJournal int
+		// salvageFails: nothing can be found (both headers unreadable).
+		salvageFails bool
+	}{
+		{name: "truncated to half", damage: func(d []byte) []byte { return d[:used/2] }, openFails: true},
+		{name: "truncated by one page", damage: func(d []byte) []byte { return d[:used-page] }, openFails: true},
+		{name: "one journal value damaged", damage: func(d []byte) []byte {
+			// The journal entry, mirror entry and change-id entry of r00119
+			// all hold this text; the version node keeps its change.
+			if flipAll(d, `{"c":"inspections","r":"r00119"`) == 0 {
+				t.Fatal("marker not found")
+			}
+			return d
+		}, badJournal: 1},
+		{name: "64 bytes flipped in data pages", damage: func(d []byte) []byte {
+			rng := rand.New(rand.NewPCG(1, 2))
+			for range 64 {
+				d[2*page+rng.Int64N(used-2*page)] ^= byte(1 + rng.IntN(255))
+			}
+			return d
+		}},
+		{name: "first meta page flipped", damage: func(d []byte) []byte {
+			for i := 16; i < 80; i++ {
+				d[i] ^= 0xff
+			}
+			return d
+		}},
+		{name: "second meta page flipped", damage: func(d []byte) []byte {
+			for i := page + 16; i < page+80; i++ {
+				d[i] ^= 0xff
+			}
+			return d
+		}},
+		{name: "both meta pages flipped", damage: func(d []byte) []byte {
+			for i := 16; i < 80; i++ {
+				d[i] ^= 0xff
+				d[page+i] ^= 0xff
+			}
+			return d
+		}, openFails: true, salvageFails: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "fieldsync.db")
+			if err := os.WriteFile(path, tt.damage(bytes.Clone(orig)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(ctx, path, nil)
+			var de *DamagedError
+			switch {
+			case tt.openFails:
+				if !errors.As(err, &de) || !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) ||
+					!strings.Contains(err.Error(), map[bool]string{false: "fieldsync store salvage", true: "move it aside"}[tt.salvageFails]) {
+					t.Fatalf("Open = %v; want a *DamagedError naming %s and salvage", err, path)
+				}
+				t.Logf("open: %v", err)
+			case err != nil && !errors.As(err, &de):
+				t.Fatalf("Open = %v; want success or a *DamagedError", err)
+			case err != nil:
+				t.Logf("open: %v", err)
+			default:
+				useDamaged(t, s, tt.badJournal)
+				if err := s.Close(); err != nil && !errors.Is(err, ErrDamaged) {
+					t.Errorf("Close: %v", err)
+				}
+			}
+
+			dst := filepath.Join(dir, "salvaged.db")
+			// The device id is given, as the command line does from the
+			// settings: a truncated file may have lost its meta bucket.
+			rep, err := Salvage(ctx, path, dst, &Options{DeviceID: "dev1"})
+			if tt.salvageFails {
+				if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "headers") {
+					t.Fatalf("Salvage = %v; want ErrDamaged about the headers", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Salvage: %v", err)
+			}
+			t.Logf("salvage: copied %+v lost %+v unreadable %q", rep.Copied, rep.Lost, rep.Unreadable)
+			checkSalvaged(t, dst, rep)
+			if tt.badJournal > 0 && (rep.Lost.Journal != tt.badJournal || rep.Copied.Journal != damagedRecords-tt.badJournal) {
+				t.Errorf("salvage journal: copied %d lost %d; want %d and %d", rep.Copied.Journal, rep.Lost.Journal, damagedRecords-tt.badJournal, tt.badJournal)
+			}
+			if tt.badJournal == 0 && !tt.openFails && rep.Copied.Journal == 0 {
+				t.Error("salvage copied no journal entry from a file that opens")
+			}
+			if tt.name == "truncated to half" && rep.Complete() {
+				t.Error("salvage of a file cut in half reports nothing lost")
+			}
+			if b, _ := os.ReadFile(path); len(b) == 0 {
+				t.Error("salvage changed the damaged file")
+			}
+		})
+	}
+}
+
+// useDamaged reads a damaged store that opened: every call returns (an
+// error or a result), Pending lists every entry with the bad ones marked,
+// and Check reports them.
+func useDamaged(t *testing.T, s *Store, wantBad int) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.Stats(ctx); err != nil {
+		t.Logf("stats: %v", err)
+	}
+	entries, err := s.Pending(ctx, 0, 2*damagedRecords)
+	if err != nil {
+		t.Logf("pending: %v", err)
+	}
+	bad := 0
+	for _, e := range entries {
+		if e.Damage != "" {
+			bad++
+		}
+	}
+	rep, err := s.Check(ctx, nil)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	t.Logf("check: %d journal, %d bad, %d keys, consistency %v, problems %q", rep.Journal, len(rep.BadJournal), rep.Keys, rep.Consistency, rep.Problems)
+	if wantBad > 0 {
+		if len(entries) != damagedRecords || bad != wantBad {
+			t.Errorf("Pending listed %d entries, %d damaged; want %d and %d", len(entries), bad, damagedRecords, wantBad)
+		}
+		if len(rep.BadJournal) != wantBad || rep.OK() {
+			t.Errorf("Check found %v bad journal entries, ok %v; want %d", rep.BadJournal, rep.OK(), wantBad)
+		}
+	}
+	if wantBad == 0 && bad != len(rep.BadJournal) {
+		t.Errorf("Pending marked %d entries, Check %d", bad, len(rep.BadJournal))
+	}
+}
+
+// checkSalvaged opens the salvaged file: it must be consistent and hold
+// exactly what the report says was copied, every entry readable.
+func checkSalvaged(t *testing.T, path string, rep SalvageReport) {
+	t.Helper()
+	ctx := context.Background()
+	s := mustOpenAt(t, path, nil)
+	checkConsistent(t, s.db)
+	if s.DeviceID() != "dev1" {
+		t.Errorf("salvaged device %q, want dev1", s.DeviceID())
+	}
+	chk, err := s.Check(ctx, nil)
+	if err != nil || !chk.OK() || !chk.Consistency {
+		t.Errorf("salvaged Check = %+v, %v", chk, err)
+	}
+	entries, err := s.Pending(ctx, 0, 2*damagedRecords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != rep.Copied.Journal {
+		t.Errorf("salvaged journal has %d entries, report says %d", len(entries), rep.Copied.Journal)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending != uint64(len(entries)) && rep.Lost.Journal == 0 {
+		t.Errorf("salvaged pending %d, journal %d", st.Pending, len(entries))
+	}
+	pg, err := s.Records(ctx, "inspections", Page{Limit: 2 * damagedRecords})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pg.Records) != rep.Copied.Records || st.Collections["inspections"].Live != int64(rep.Copied.Records) {
+		t.Errorf("salvaged records: %d listed, %d counted; report says %d", len(pg.Records), st.Collections["inspections"].Live, rep.Copied.Records)
+	}
+	if rep.Copied.Records+rep.Lost.Records > damagedRecords || rep.Copied.Journal+rep.Lost.Journal > damagedRecords {
+		t.Errorf("salvage counted more than there was: %+v %+v", rep.Copied, rep.Lost)
+	}
+	audit, err := s.Audit(ctx, 0, 1000)
+	if err != nil || len(audit) != rep.Copied.Audit {
+		t.Errorf("salvaged audit: %d entries, %v; report says %d", len(audit), err, rep.Copied.Audit)
+	}
+	// The copy takes new changes.
+	v, err := s.NextVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := put("after-salvage", "new", v.String(), `{}`)
+	if _, err := s.Append(ctx, []Change{c}); err != nil {
+		t.Errorf("append after salvage: %v", err)
+	}
+}
+
+func TestSalvageRefusesAnOpenStoreAndAnExistingFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	dir := t.TempDir()
+	if _, err := Salvage(ctx, s.Path(), filepath.Join(dir, "out.db"), &Options{Timeout: 100e6}); !errors.Is(err, ErrLocked) {
+		t.Errorf("salvage of an open store = %v, want ErrLocked", err)
+	}
+	existing := filepath.Join(dir, "existing.db")
+	if err := os.WriteFile(existing, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Salvage(ctx, s.Path(), existing, nil); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("salvage onto an existing file = %v", err)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "keep" {
+		t.Error("salvage overwrote an existing file")
+	}
+}
