@@ -337,3 +337,13 @@ func unquarantineBatch(tx *bolt.Tx, collection, batch string) error {
 	}
 	return nil
 }
+
+// fixQuarantineSequence makes new item ids follow the items already in the
+// bucket (Salvage copies them in by key).
+func fixQuarantineSequence(tx *bolt.Tx) error {
+	qb := bucket(tx, bQuarantine)
+	if k, _ := qb.Cursor().Last(); k != nil && btou(k) > qb.Sequence() {
+		return qb.SetSequence(btou(k))
+	}
+	return nil
+}

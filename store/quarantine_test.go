@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -146,5 +147,42 @@ func TestMigration4AddsQuarantine(t *testing.T) {
 	}
 	if _, err := s.Quarantine(context.Background(), []Quarantined{{Kind: QuarantineRow, Collection: "c", Batch: "b", Reason: "r"}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSalvageKeepsQuarantine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	s, err := Open(ctx, src, &Options{DeviceID: "dev1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Quarantine(ctx, []Quarantined{
+		{Kind: QuarantineRow, Collection: "c", Batch: "b1", Row: 0, Reason: "bad"},
+		{Kind: QuarantineBatch, Collection: "c", Batch: "b2", Row: -1, Reason: "unreadable"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPullRetry(ctx, PullRetry{Collection: "c", Batch: "b2", Attempts: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "dst.db")
+	if _, err := Salvage(ctx, src, dst, &Options{DeviceID: "dev1"}); err != nil {
+		t.Fatal(err)
+	}
+	d := mustOpenAt(t, dst, &Options{DeviceID: "dev1"})
+	if st, err := d.Stats(ctx); err != nil || st.Quarantined != 2 || st.PullRetries != 1 {
+		t.Fatalf("salvaged: quarantined %d retries %d (%v), want 2 and 1", st.Quarantined, st.PullRetries, err)
+	}
+	if _, err := d.Quarantine(ctx, []Quarantined{{Kind: QuarantineRow, Collection: "c", Batch: "b3", Reason: "new"}}); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := d.QuarantineList(ctx); len(list) != 3 || list[0].ID != 3 {
+		t.Errorf("after a new item: %+v", list)
 	}
 }

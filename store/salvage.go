@@ -339,10 +339,18 @@ func (sv *salvager) run(meta map[string][]byte) error {
 	if err := sv.copyBatches(); err != nil {
 		return err
 	}
-	for _, name := range []string{bSeen, bConflicts} {
+	for _, name := range []string{bSeen, bConflicts, bPullRetry} {
 		if err := sv.copyNested(name); err != nil {
 			return err
 		}
+	}
+	// The quarantine: what was set aside stays set aside (and a batch that
+	// waits to be read again keeps waiting), and new items follow its ids.
+	if err := sv.copyFlat(bQuarantine, func(v []byte) error { var q Quarantined; return json.Unmarshal(v, &q) }); err != nil {
+		return err
+	}
+	if err := sv.put(fixQuarantineSequence); err != nil {
+		return err
 	}
 	if err := sv.copyAudit(); err != nil {
 		return err
