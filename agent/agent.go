@@ -283,10 +283,8 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 	rep := Report{StartedAt: started.UnixMilli()}
 	prev := a.Status()
 	a.setState(StatePushing, nil)
-	clk, err := a.readClock(ctx)
-	if err == nil {
-		err = a.push(ctx, &rep, clk)
-	}
+	clk := &syncClock{}
+	err := a.push(ctx, &rep, clk)
 	if err == nil {
 		a.setState(StatePulling, nil)
 		err = a.pull(ctx, &rep, clk)

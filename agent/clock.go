@@ -19,44 +19,52 @@ import (
 // warns that this computer's clock is off.
 const ClockWarnSkew = 2 * time.Minute
 
-// syncClock is what one sync read of the clocks.
+// syncClock is what one sync read of the clocks, read when the sync first
+// needs it (a sync with nothing to push and no collection asks Drill
+// nothing).
 type syncClock struct {
+	read    bool
 	drillMS int64 // Drill's clock when read
 	localMS int64 // this computer's clock at the same moment
 }
 
 // pullBound is the newest wall time a pulled version may carry.
-func (a *Agent) pullBound(c syncClock) int64 {
+func (a *Agent) pullBound(c *syncClock) int64 {
 	return max(c.localMS, c.drillMS) + a.opts.MaxClockAhead.Milliseconds()
 }
 
 // pushBound is the newest wall time a pushed version may carry: what a
 // puller with a right clock accepts.
-func (a *Agent) pushBound(c syncClock) int64 {
+func (a *Agent) pushBound(c *syncClock) int64 {
 	return c.drillMS + a.opts.MaxClockAhead.Milliseconds()
 }
 
-// readClock reads Drill's clock and records this computer's skew against
-// it in the status (local minus Drill, the query's time halved).
-func (a *Agent) readClock(ctx context.Context) (syncClock, error) {
+// readClock reads Drill's clock into c unless it was read this sync, and
+// records this computer's skew against it in the status (local minus
+// Drill, the query's time halved).
+func (a *Agent) readClock(ctx context.Context, c *syncClock) error {
+	if c.read {
+		return nil
+	}
 	before := a.now()
 	ms, err := a.serverMS(ctx)
 	if err != nil {
-		return syncClock{}, err
+		return err
 	}
 	after := a.now()
 	local := before.Add(after.Sub(before) / 2).UnixMilli()
 	skew := time.Duration(local-ms) * time.Millisecond
+	warn := clockWarning(skew, a.opts.MaxClockAhead)
 	a.mu.Lock()
 	a.status.ClockSkewMS = skew.Milliseconds()
 	a.status.ClockCheckedAt = after
-	warn := clockWarning(skew, a.opts.MaxClockAhead)
 	a.status.ClockWarning = warn
 	a.mu.Unlock()
 	if warn != "" {
 		a.log.Warn("clock off against Drill's", "skew", skew.String())
 	}
-	return syncClock{drillMS: ms, localMS: local}, nil
+	*c = syncClock{read: true, drillMS: ms, localMS: local}
+	return nil
 }
 
 // clockWarning says in plain words that this computer's clock is off, or

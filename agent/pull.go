@@ -42,11 +42,17 @@ type remoteBatch struct {
 // is quarantined and the rest of its batch applied; a batch that cannot be
 // read is read again later (see retryLater) and never holds back the
 // watermark or the batches after it.
-func (a *Agent) pull(ctx context.Context, rep *Report, clk syncClock) error {
+func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock) error {
 	type todo struct {
 		coll    string
 		batches []remoteBatch
 		wm      int64
+	}
+	if len(a.schema.Names()) == 0 {
+		return nil
+	}
+	if err := a.readClock(ctx, clk); err != nil {
+		return err
 	}
 	bound := a.pullBound(clk)
 	var work []todo

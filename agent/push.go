@@ -34,13 +34,12 @@ const scanPage = 1000
 
 // push writes every pending journal entry to Drill: first the batches left
 // open by an earlier attempt, then new ones.
-func (a *Agent) push(ctx context.Context, rep *Report, clk syncClock) error {
+func (a *Agent) push(ctx context.Context, rep *Report, clk *syncClock) error {
 	stats, err := a.st.Stats(ctx)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{},
-		serverMS: clk.drillMS, boundMS: a.pushBound(clk)}
+	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{}, clk: clk}
 	a.progress("push", p.done, p.total)
 	if err := p.writeOpen(ctx); err != nil {
 		return err
@@ -60,15 +59,14 @@ func (a *Agent) push(ctx context.Context, rep *Report, clk syncClock) error {
 	return nil
 }
 
-// pushRun is one push in progress: what it reports, the Drill clock that
-// names its new batches (read once per sync), the newest version it may
-// write, and the new batches being filled, one per collection.
+// pushRun is one push in progress: what it reports, the sync's read of the
+// clocks (Drill's names its new batches and bounds the versions it may
+// write), and the new batches being filled, one per collection.
 type pushRun struct {
 	a           *Agent
 	rep         *Report
 	done, total int // journal entries written, of those pending at the start
-	serverMS    int64
-	boundMS     int64
+	clk         *syncClock
 	groups      map[string]*pendingBatch
 	order       []string // collections in the order their first entry came
 }
@@ -152,10 +150,13 @@ func (p *pushRun) add(ctx context.Context, e store.JournalEntry) error {
 		p.unpushable(e.Change.ChangeID, e.Seq, errors.New(e.Damage))
 		return nil
 	}
+	if err := a.readClock(ctx, p.clk); err != nil {
+		return err
+	}
 	size, err := a.checkEncodable(e.Change)
 	if err == nil {
 		// What every puller checks: never write what a pull would refuse.
-		err = a.checkChange(e.Change, p.boundMS)
+		err = a.checkChange(e.Change, a.pushBound(p.clk))
 	}
 	if err != nil {
 		p.unpushable(e.Change.ChangeID, e.Seq, err)
@@ -208,7 +209,7 @@ func (p *pushRun) flush(ctx context.Context, coll string) error {
 	for i, e := range g.entries {
 		seqs[i] = e.Seq
 	}
-	name := batchName(p.serverMS, p.a.device, seqs[0])
+	name := batchName(p.clk.drillMS, p.a.device, seqs[0])
 	b, err := p.a.st.PlanBatch(ctx, store.BatchPlan{Name: name, Collection: coll, Seqs: seqs})
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
