@@ -15,7 +15,8 @@ import (
 // 0-byte parquet file that fails every scan, a directory can be empty or
 // hold fewer rows than the batch was written with while it is written. Such
 // a batch is tracked in the store (pullretry/) by name and read again at
-// later syncs with backoff, whatever the watermark; after
+// later syncs with backoff, whatever the watermark (a batch whose directory
+// changed since, because its device rewrote it, is read at once); after
 // Options.PullRetries failed reads it is quarantined too, and still read
 // again, at most every maxRetryWait, so a batch its device rewrites later
 // arrives then.
@@ -47,7 +48,8 @@ func drillMessage(err error) string {
 }
 
 // withRetries adds to the listed batches of a collection those waiting to
-// be read again that are due, and leaves out those that are not due yet.
+// be read again that are due, and leaves out those that are not due yet
+// and did not change since they were last read.
 func (a *Agent) withRetries(ctx context.Context, coll string, listed []remoteBatch, rep *Report) ([]remoteBatch, error) {
 	retries, err := a.st.PullRetries(ctx, coll)
 	if err != nil {
@@ -65,7 +67,9 @@ func (a *Agent) withRetries(ctx context.Context, coll string, listed []remoteBat
 	for _, b := range listed {
 		if r, ok := byName[b.name]; ok {
 			delete(byName, b.name)
-			if r.NextMS > now {
+			// Not due yet, unless its directory changed since the last
+			// read (its device rewrote it): then it is read now.
+			if r.NextMS > now && b.ms <= r.MS {
 				rep.Waiting++
 				continue
 			}
