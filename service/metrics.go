@@ -22,9 +22,14 @@ func (s *Service) newMetrics() *metrics.Metrics {
 			}
 			return agent.Status{}
 		},
-		// Quarantined is wired once the store keeps a quarantine of
-		// pulled items; until then the gauge reads 0.
-		Quarantined: nil,
+		// The quarantine's size as the last sync or status refresh
+		// counted it.
+		Quarantined: func() int {
+			if ag := s.Agent(); ag != nil {
+				return ag.Status().Quarantined
+			}
+			return 0
+		},
 		Version:     s.opts.Version,
 		Logger:      s.log,
 	})
