@@ -30,8 +30,8 @@ func (s *Service) newMetrics() *metrics.Metrics {
 			}
 			return 0
 		},
-		Version:     s.opts.Version,
-		Logger:      s.log,
+		Version: s.opts.Version,
+		Logger:  s.log,
 	})
 }
 
