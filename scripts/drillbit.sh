@@ -29,6 +29,12 @@
 #   --data DIR      data directory: store, tmp, log, pid file and the
 #                   dfs.fieldsync workspace (DIR/workspace).
 #                   Default dev/drillbit/run/<plain|auth>.
+#   --zk HOST:PORT  distributed mode: one Drillbit of a cluster registered in
+#                   this ZooKeeper (scripts/cluster.sh passes it), with
+#   --cluster-id ID its cluster id (default fieldsync-dev) and
+#   --dfs URI       the shared file system of dfs (e.g. hdfs://127.0.0.1:9820/);
+#                   dfs.fieldsync is then /fieldsync on it.
+#   --exit-with-pid P  the Drillbit stops by itself when process P exits.
 #
 # Environment: DRILLBIT_HEAP (1g), DRILLBIT_DIRECT_MEMORY (1g),
 # DRILLBIT_START_TIMEOUT seconds (180), DRILLBIT_JAVA_OPTS (extra JVM
@@ -59,12 +65,17 @@ auth=false
 port=
 user_port=
 data=
+zk= cluster_id= dfs= owner_pid=
 while [ $# -gt 0 ]; do
   case $1 in
     --auth) auth=true ;;
     --port) [ $# -ge 2 ] || usage; port=$2; shift ;;
     --user-port) [ $# -ge 2 ] || usage; user_port=$2; shift ;;
     --data) [ $# -ge 2 ] || usage; data=$2; shift ;;
+    --zk) [ $# -ge 2 ] || usage; zk=$2; shift ;;
+    --cluster-id) [ $# -ge 2 ] || usage; cluster_id=$2; shift ;;
+    --dfs) [ $# -ge 2 ] || usage; dfs=$2; shift ;;
+    --exit-with-pid) [ $# -ge 2 ] || usage; owner_pid=$2; shift ;;
     -f|--follow) follow=true ;;
     -h|--help) usage ;;
     *) printf 'drillbit: unknown argument %s\n' "$1" >&2; usage ;;
@@ -207,8 +218,12 @@ stop_pid() { # pid
 java_command() {
   local heap=${DRILLBIT_HEAP:-1g} direct=${DRILLBIT_DIRECT_MEMORY:-1g}
   mkdir -p "$data/tmp"
+  local env=(MALLOC_ARENA_MAX=4)
+  # In a cluster each Drillbit advertises its host name in ZooKeeper and the
+  # others connect to it there: keep that on loopback like every port.
+  if [ -n "$zk" ]; then env+=(DRILL_HOST_NAME=127.0.0.1); fi
   JAVA_CMD=(
-    env MALLOC_ARENA_MAX=4 "$JAVA"
+    env "${env[@]}" "$JAVA"
     -Xms256m "-Xmx$heap" "-XX:MaxDirectMemorySize=$direct"
     -XX:ReservedCodeCacheSize=256m
     # C1 only and the serial collector: half the CPU time to start (measured
@@ -230,6 +245,9 @@ java_command() {
     "$MAIN_CLASS" --data "$data" --http-port "$port" --user-port "$user_port"
   )
   if $auth; then JAVA_CMD+=(--auth); fi
+  if [ -n "$zk" ]; then JAVA_CMD+=(--zk "$zk" --cluster-id "${cluster_id:-fieldsync-dev}"); fi
+  if [ -n "$dfs" ]; then JAVA_CMD+=(--dfs "$dfs"); fi
+  if [ -n "$owner_pid" ]; then JAVA_CMD+=(--exit-with-pid "$owner_pid"); fi
 }
 
 # --- commands ------------------------------------------------------------------

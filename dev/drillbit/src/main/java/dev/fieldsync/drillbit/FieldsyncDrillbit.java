@@ -14,9 +14,12 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 import org.apache.drill.common.config.DrillConfig;
 import org.apache.drill.exec.ExecConstants;
@@ -25,6 +28,7 @@ import org.apache.drill.exec.server.RemoteServiceSet;
 import org.apache.drill.exec.store.StoragePluginRegistry;
 import org.apache.drill.exec.store.dfs.FileSystemConfig;
 import org.apache.drill.exec.store.dfs.WorkspaceConfig;
+import org.apache.drill.exec.store.sys.store.provider.ZookeeperPersistentStoreProvider;
 
 /**
  * FieldsyncDrillbit starts one embedded Apache Drill Drillbit in this JVM for
@@ -37,6 +41,14 @@ import org.apache.drill.exec.store.dfs.WorkspaceConfig;
  * authentication with Drill's htpasswd authenticator and FORM + BASIC HTTP
  * authentication for one test-only user.
  *
+ * <p>With {@code --zk} it runs in distributed mode instead, as one Drillbit
+ * of a cluster: it registers in that ZooKeeper under the cluster id, keeps
+ * storage plugins and options there (shared by every Drillbit of the
+ * cluster), and with {@code --dfs} the {@code dfs} plugin's file system is
+ * that URI (e.g. HDFS), the workspace a path on it, and query profiles go to
+ * {@code <dfs>/drill/profiles} so any Drillbit shows them. scripts/cluster.sh
+ * starts two of these beside dev/cluster's ZooKeeper and HDFS.
+ *
  * <p>When the Drillbit is ready it prints {@code FIELDSYNC_DRILL_URL=http://127.0.0.1:PORT}
  * and writes the same URL to {@code <data>/ready}. It stops on SIGTERM.
  *
@@ -44,12 +56,17 @@ import org.apache.drill.exec.store.dfs.WorkspaceConfig;
  * {@code fieldsync.drill.<name>}):
  * <pre>
  *   --data DIR          data directory (required)
- *   --workspace DIR     dfs.fieldsync directory (default DATA/workspace)
+ *   --workspace DIR     dfs.fieldsync directory (default DATA/workspace, or
+ *                       /fieldsync on the --dfs file system)
  *   --http-port N       web/REST port, 0 picks a free one (default 8047)
  *   --user-port N       user RPC port; control is N+1, data N+2; 0 picks (default 31010)
  *   --auth              turn on authentication (test-only user below)
  *   --exit-on-eof       stop when standard input reaches end of file, so a
  *                       Drillbit started by a test process dies with it
+ *   --exit-with-pid P   stop when process P has exited
+ *   --zk HOST:PORT      distributed mode: register in this ZooKeeper
+ *   --cluster-id ID     the cluster's id in ZooKeeper (default fieldsync-dev)
+ *   --dfs URI           the dfs plugin's connection, e.g. hdfs://127.0.0.1:9820/
  * </pre>
  */
 public final class FieldsyncDrillbit {
@@ -66,13 +83,27 @@ public final class FieldsyncDrillbit {
     if (opts.exitOnEof) {
       exitOnStdinEof();
     }
+    if (opts.exitWithPid > 0) {
+      exitWithPid(opts.exitWithPid);
+    }
 
     Path data = opts.data.toAbsolutePath().normalize();
-    Path workspace = opts.workspace == null ? data.resolve("workspace") : opts.workspace.toAbsolutePath().normalize();
-    for (String d : new String[] {"store", "tmp", "spill", "codegen", "trace", "udf", "dfs-tmp"}) {
+    for (String d : new String[] {"store", "tmp", "spill", "codegen", "trace", "udf", "dfs-tmp", "profiles"}) {
       mkdirs(data.resolve(d));
     }
-    mkdirs(workspace);
+    // The workspace and dfs.tmp: local directories, or paths on the --dfs
+    // file system (which dev/cluster creates).
+    String workspace;
+    String dfsTmp;
+    if (opts.dfs != null) {
+      workspace = opts.workspace == null ? "/fieldsync" : opts.workspace.toString();
+      dfsTmp = "/tmp";
+    } else {
+      Path ws = opts.workspace == null ? data.resolve("workspace") : opts.workspace.toAbsolutePath().normalize();
+      mkdirs(ws);
+      workspace = ws.toString();
+      dfsTmp = data.resolve("dfs-tmp").toString();
+    }
     Path ready = data.resolve("ready");
     Files.deleteIfExists(ready);
 
@@ -100,6 +131,17 @@ public final class FieldsyncDrillbit {
     props.setProperty(ExecConstants.UDF_DIRECTORY_ROOT, data.resolve("udf").toString());
     props.setProperty(ExecConstants.GRACE_PERIOD, "0");
     props.setProperty("drill.exec.enable-epoll", "false");
+    if (opts.zk != null) {
+      props.setProperty(ExecConstants.ZK_CONNECTION, opts.zk);
+      props.setProperty(ExecConstants.SERVICE_NAME, opts.clusterId);
+      // Drill refuses 127.0.0.1 in distributed mode unless told that every
+      // Drillbit of the cluster is on this machine, as here.
+      props.setProperty(ExecConstants.ALLOW_LOOPBACK_ADDRESS_BINDING, "true");
+      // Profiles of every Drillbit in one place: on the shared file system
+      // when there is one, so /profiles of any Drillbit lists them all.
+      props.setProperty(ZookeeperPersistentStoreProvider.DRILL_EXEC_SYS_STORE_PROVIDER_ZK_BLOBROOT,
+          opts.dfs != null ? opts.dfs.replaceAll("/+$", "") + "/drill/profiles" : data.resolve("profiles").toString());
+    }
     if (opts.auth) {
       Path htpasswd = data.resolve("htpasswd");
       writeHtpasswd(htpasswd);
@@ -112,10 +154,12 @@ public final class FieldsyncDrillbit {
     DrillConfig config = DrillConfig.create(props);
     checkConfig(config, props);
 
-    Drillbit drillbit = Drillbit.start(config, RemoteServiceSet.getLocalServiceSet());
+    // No service set means distributed mode: ZooKeeper coordination and the
+    // ZooKeeper persistent store.
+    Drillbit drillbit = Drillbit.start(config, opts.zk == null ? RemoteServiceSet.getLocalServiceSet() : null);
 
     try {
-      configureWorkspace(drillbit.getContext().getStorage(), workspace, data.resolve("dfs-tmp"));
+      configureWorkspace(drillbit.getContext().getStorage(), opts.dfs, workspace, dfsTmp);
       if (opts.auth) {
         // The test user administers storage plugins, as fieldsync does in production.
         String processUser = System.getProperty("user.name");
@@ -137,8 +181,9 @@ public final class FieldsyncDrillbit {
 
     long ms = (System.nanoTime() - startNanos) / 1_000_000;
     MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
-    System.out.printf("FIELDSYNC_DRILL_STARTED ms=%d heap_used_mb=%d heap_max_mb=%d rss_mb=%d user_port=%d auth=%b workspace=%s%n",
-        ms, heap.getUsed() >> 20, heap.getMax() >> 20, rssMB(), drillbit.getUserPort(), opts.auth, workspace);
+    System.out.printf("FIELDSYNC_DRILL_STARTED ms=%d heap_used_mb=%d heap_max_mb=%d rss_mb=%d user_port=%d auth=%b workspace=%s%s%n",
+        ms, heap.getUsed() >> 20, heap.getMax() >> 20, rssMB(), drillbit.getUserPort(), opts.auth,
+        opts.dfs == null ? "" : opts.dfs.replaceAll("/+$", ""), workspace);
     System.out.println("FIELDSYNC_DRILL_URL=" + url);
     System.out.flush();
 
@@ -176,6 +221,23 @@ public final class FieldsyncDrillbit {
     t.start();
   }
 
+  /** exitWithPid stops the JVM once process pid has exited. */
+  private static void exitWithPid(long pid) {
+    Thread t = new Thread(() -> {
+      while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+        try {
+          TimeUnit.SECONDS.sleep(1);
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+      System.out.println("FIELDSYNC_DRILL_OWNER_EXITED pid=" + pid + " stopping");
+      System.exit(0);
+    }, "fieldsync-owner-watch");
+    t.setDaemon(true);
+    t.start();
+  }
+
   /**
    * checkConfig fails start-up when a setting did not take effect, so a
    * Drillbit never silently listens on 0.0.0.0 or writes under /tmp/drill.
@@ -205,14 +267,24 @@ public final class FieldsyncDrillbit {
 
   /**
    * configureWorkspace adds (or updates) the writable dfs.fieldsync workspace
-   * and moves dfs.tmp, Drill's default temporary workspace, under the data dir.
+   * and moves dfs.tmp, Drill's default temporary workspace, under the data dir
+   * (or onto the shared file system). With connection set, the dfs plugin
+   * reads and writes that file system. In a cluster the plugin lives in
+   * ZooKeeper: a Drillbit that finds it configured already leaves it alone,
+   * so a restart does not disturb the queries of the others.
    */
-  private static void configureWorkspace(StoragePluginRegistry registry, Path workspace, Path dfsTmp)
+  private static void configureWorkspace(StoragePluginRegistry registry, String connection, String workspace, String dfsTmp)
       throws Exception {
-    FileSystemConfig dfs = (FileSystemConfig) registry.copyConfig("dfs");
-    dfs.getWorkspaces().put("fieldsync", new WorkspaceConfig(workspace.toString(), true, "parquet", false));
-    dfs.getWorkspaces().put("tmp", new WorkspaceConfig(dfsTmp.toString(), true, null, false));
+    FileSystemConfig old = (FileSystemConfig) registry.copyConfig("dfs");
+    Map<String, WorkspaceConfig> workspaces = new HashMap<>(old.getWorkspaces());
+    workspaces.put("fieldsync", new WorkspaceConfig(workspace, true, "parquet", false));
+    workspaces.put("tmp", new WorkspaceConfig(dfsTmp, true, null, false));
+    FileSystemConfig dfs = new FileSystemConfig(connection == null ? old.getConnection() : connection,
+        old.getConfig(), workspaces, old.getFormats(), old.oAuthConfig(), old.getCredentialsProvider());
     dfs.setEnabled(true);
+    if (dfs.equals(old) && old.isEnabled()) {
+      return;
+    }
     registry.put("dfs", dfs);
   }
 
@@ -293,6 +365,10 @@ public final class FieldsyncDrillbit {
     int userPort = 31010;
     boolean auth;
     boolean exitOnEof;
+    long exitWithPid;
+    String zk;
+    String clusterId = "fieldsync-dev";
+    String dfs;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -323,12 +399,31 @@ public final class FieldsyncDrillbit {
           case "--user-port":
             o.userPort = port(value(args, ++i, a));
             break;
+          case "--exit-with-pid":
+            try {
+              o.exitWithPid = Long.parseLong(value(args, ++i, a));
+            } catch (NumberFormatException e) {
+              usage("bad pid " + args[i]);
+            }
+            break;
+          case "--zk":
+            o.zk = value(args, ++i, a);
+            break;
+          case "--cluster-id":
+            o.clusterId = value(args, ++i, a);
+            break;
+          case "--dfs":
+            o.dfs = value(args, ++i, a);
+            break;
           default:
             usage("unknown argument " + a);
         }
       }
       if (o.data == null) {
         usage("--data DIR is required");
+      }
+      if (o.dfs != null && o.zk == null) {
+        usage("--dfs needs --zk: a shared file system is for a cluster");
       }
       return o;
     }
@@ -355,7 +450,8 @@ public final class FieldsyncDrillbit {
 
     private static void usage(String msg) {
       System.err.println("fieldsync-drillbit: " + msg);
-      System.err.println("usage: FieldsyncDrillbit --data DIR [--workspace DIR] [--http-port N] [--user-port N] [--auth] [--exit-on-eof]");
+      System.err.println("usage: FieldsyncDrillbit --data DIR [--workspace DIR] [--http-port N] [--user-port N] [--auth]"
+          + " [--exit-on-eof] [--exit-with-pid PID] [--zk HOST:PORT [--cluster-id ID] [--dfs URI]]");
       System.exit(2);
     }
   }
