@@ -279,8 +279,14 @@ public final class FieldsyncDrillbit {
     Map<String, WorkspaceConfig> workspaces = new HashMap<>(old.getWorkspaces());
     workspaces.put("fieldsync", new WorkspaceConfig(workspace, true, "parquet", false));
     workspaces.put("tmp", new WorkspaceConfig(dfsTmp, true, null, false));
+    Map<String, String> fsConfig = old.getConfig() == null ? new HashMap<>() : new HashMap<>(old.getConfig());
+    if (connection != null) {
+      // The development HDFS has one DataNode: files written with the
+      // client's default replication (3) would stay under-replicated.
+      fsConfig.put("dfs.replication", "1");
+    }
     FileSystemConfig dfs = new FileSystemConfig(connection == null ? old.getConnection() : connection,
-        old.getConfig(), workspaces, old.getFormats(), old.oAuthConfig(), old.getCredentialsProvider());
+        fsConfig, workspaces, old.getFormats(), old.oAuthConfig(), old.getCredentialsProvider());
     dfs.setEnabled(true);
     if (dfs.equals(old) && old.isEnabled()) {
       return;
