@@ -20,7 +20,7 @@ import (
 // The cluster suite: devices against the development cluster of
 // scripts/cluster.sh (ZooKeeper, two Drillbits in distributed mode, the
 // dfs.fieldsync workspace on HDFS). scripts/test.sh runs these tests in a
-// step of their own (go test -run '^TestCluster' -p 1), never in parallel,
+// step of their own (go test -run '^TestCluster[A-Z]' -p 1), never in parallel,
 // since a killed Drillbit affects every test using the cluster.
 //
 // TODO(issue 8, compaction): kill a Drillbit mid-compaction (fieldsync
