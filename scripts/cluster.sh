@@ -92,6 +92,9 @@ data=${data:-$PROJECT/run}
 case $data in /*) ;; *) data=$PWD/$data ;; esac
 if [ -n "$nth" ] && [ "$nth" -gt "$drillbits" ]; then die "there are $drillbits Drillbits; no Drillbit $nth"; fi
 
+# shellcheck source=lib/launcher.sh
+source "$ROOT/scripts/lib/launcher.sh"
+
 SERVICES=$data/services
 PIDFILE=$SERVICES/services.pid
 LOG=$SERVICES/services.log
@@ -99,59 +102,17 @@ READY=$SERVICES/ready
 
 # --- build -------------------------------------------------------------------
 
-# build resolves dev/cluster's classpath with Maven (offline first; the same
-# ~/.m2 and settings.xml as dev/drillbit, so shared jars are fetched once),
-# compiles its launcher, and builds the Drillbit launcher.
+# build resolves dev/cluster's classpath and compiles its launcher
+# (scripts/lib/launcher.sh: the same ~/.m2 and settings.xml as dev/drillbit,
+# so shared jars are fetched once), then builds the Drillbit launcher.
 build() {
-  local cp=$TARGET/classpath.txt classes=$TARGET/classes stamp=$TARGET/classes/.stamp
-  local mvnlog=$TARGET/mvn.log settings=$ROOT/dev/drillbit/settings.xml
-  mkdir -p "$TARGET"
-  exec 8>"$TARGET/.build.lock"
-  flock 8
-  if [ ! -s "$cp" ] || [ "$PROJECT/pom.xml" -nt "$cp" ] || [ "$settings" -nt "$cp" ]; then
-    command -v mvn >/dev/null || die "mvn not found: run 'bash scripts/setup.sh' (or apt-get install maven)"
-    local args=(-q -B -s "$settings" -f "$PROJECT/pom.xml"
-      dependency:build-classpath "-Dmdep.outputFile=$cp.tmp")
-    if ! mvn -o "${args[@]}" >"$mvnlog" 2>&1; then
-      printf 'cluster: downloading the Hadoop 3.3.6 minicluster and ZooKeeper jars from Maven Central (once)\n' >&2
-      if ! mvn "${args[@]}" >"$mvnlog" 2>&1; then
-        tail -n 40 "$mvnlog" >&2
-        die "maven could not resolve the cluster's dependencies (log above, full log $mvnlog)"
-      fi
-    fi
-    mv "$cp.tmp" "$cp"
-  fi
-  local newest
-  newest=$(find "$PROJECT/src" "$cp" -type f -newer "$stamp" 2>/dev/null | head -n 1 || true)
-  if [ ! -f "$stamp" ] || [ -n "$newest" ]; then
-    command -v javac >/dev/null || die "javac not found: a JDK 17 is needed (apt-get install openjdk-17-jdk-headless)"
-    rm -rf "$classes"
-    mkdir -p "$classes"
-    if ! javac -nowarn -encoding UTF-8 --release 17 -implicit:none \
-        -sourcepath "$PROJECT/src/main/java" -cp "$(cat "$cp")" -d "$classes" \
-        $(find "$PROJECT/src/main/java" -name '*.java') >"$TARGET/javac.log" 2>&1; then
-      cat "$TARGET/javac.log" >&2
-      die "compiling the cluster launcher failed"
-    fi
-    cp -R "$PROJECT/src/main/resources/." "$classes/"
-    touch "$stamp"
-  fi
-  flock -u 8
-  exec 8>&-
+  java_build cluster "$PROJECT" "the Hadoop 3.3.6 minicluster and ZooKeeper jars"
   "$DRILLBIT" build
 }
 
 # --- ZooKeeper + HDFS ----------------------------------------------------------
 
-services_pid() {
-  local pid
-  [ -f "$PIDFILE" ] || return 1
-  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
-  case $pid in ''|*[!0-9]*) return 1 ;; esac
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$MAIN_CLASS" || return 1
-  printf '%s\n' "$pid"
-}
+services_pid() { launcher_pid "$PIDFILE" "$MAIN_CLASS"; }
 
 # ready_value KEY prints a value of the services' ready file (zk, hdfs, webhdfs).
 ready_value() {
@@ -218,17 +179,7 @@ start_services() {
   fi
 }
 
-stop_pid() { # pid
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 120); do # 60 s
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.5
-  done
-  printf 'cluster: pid %s did not stop within 60s; killing it\n' "$pid" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-}
+stop_pid() { launcher_stop cluster "$1"; }
 
 # --- Drillbits -----------------------------------------------------------------
 

@@ -6,14 +6,14 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryUsage;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
+
+import dev.fieldsync.devcommon.Launch;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
@@ -62,16 +62,16 @@ public final class FieldsyncCluster {
     Path ready = data.resolve("ready");
     Files.deleteIfExists(ready);
     if (opts.exitOnEof) {
-      exitOnStdinEof();
+      Launch.exitOnStdinEof("FIELDSYNC_CLUSTER");
     }
     if (opts.exitWithPid > 0) {
-      exitWithPid(opts.exitWithPid);
+      Launch.exitWithPid(opts.exitWithPid, "FIELDSYNC_CLUSTER");
     }
 
-    int zkPort = opts.zkPort == 0 ? freePort() : opts.zkPort;
+    int zkPort = opts.zkPort == 0 ? Launch.freePort(1) : opts.zkPort;
     ZooKeeperServer zk = startZooKeeper(data.resolve("zookeeper"), zkPort);
 
-    int nnPort = opts.hdfsPort == 0 ? freePort() : opts.hdfsPort;
+    int nnPort = opts.hdfsPort == 0 ? Launch.freePort(1) : opts.hdfsPort;
     MiniDFSCluster hdfs;
     try {
       hdfs = startHdfs(data.resolve("hdfs"), nnPort);
@@ -103,7 +103,7 @@ public final class FieldsyncCluster {
     long ms = (System.nanoTime() - startNanos) / 1_000_000;
     MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
     System.out.printf("FIELDSYNC_CLUSTER_STARTED ms=%d heap_used_mb=%d heap_max_mb=%d rss_mb=%d zk=%s hdfs=%s webhdfs=%s%n",
-        ms, heap.getUsed() >> 20, heap.getMax() >> 20, rssMB(), zkConnect, hdfsUri, webHdfs);
+        ms, heap.getUsed() >> 20, heap.getMax() >> 20, Launch.rssMB(), zkConnect, hdfsUri, webHdfs);
     System.out.flush();
     new CountDownLatch(1).await();
   }
@@ -158,60 +158,6 @@ public final class FieldsyncCluster {
     return cluster;
   }
 
-  /** exitOnStdinEof stops the JVM once standard input is closed. */
-  private static void exitOnStdinEof() {
-    Thread t = new Thread(() -> {
-      byte[] buf = new byte[256];
-      try {
-        while (System.in.read(buf) >= 0) {
-          // Input is ignored; only its end matters.
-        }
-      } catch (IOException e) {
-        // A broken stdin means the parent is gone as well.
-      }
-      System.out.println("FIELDSYNC_CLUSTER_STDIN_EOF stopping");
-      System.exit(0);
-    }, "fieldsync-stdin-watch");
-    t.setDaemon(true);
-    t.start();
-  }
-
-  /** exitWithPid stops the JVM once process pid has exited. */
-  private static void exitWithPid(long pid) {
-    Thread t = new Thread(() -> {
-      while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
-        try {
-          TimeUnit.SECONDS.sleep(1);
-        } catch (InterruptedException e) {
-          return;
-        }
-      }
-      System.out.println("FIELDSYNC_CLUSTER_OWNER_EXITED pid=" + pid + " stopping");
-      System.exit(0);
-    }, "fieldsync-owner-watch");
-    t.setDaemon(true);
-    t.start();
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-      return s.getLocalPort();
-    }
-  }
-
-  private static long rssMB() {
-    try {
-      for (String line : Files.readAllLines(Paths.get("/proc/self/status"))) {
-        if (line.startsWith("VmRSS:")) {
-          return Long.parseLong(line.replaceAll("[^0-9]", "")) >> 10;
-        }
-      }
-    } catch (IOException | NumberFormatException e) {
-      // Not Linux: report -1.
-    }
-    return -1;
-  }
-
   /** Options holds the parsed command line. */
   private static final class Options {
     Path data;
@@ -220,64 +166,40 @@ public final class FieldsyncCluster {
     boolean exitOnEof;
     long exitWithPid;
 
+    private static final String USAGE = "FieldsyncCluster --data DIR [--zk-port N] [--hdfs-port N] [--exit-on-eof] [--exit-with-pid PID]";
+
     static Options parse(String[] args) {
+      return Launch.parse(args, Options::parseArgs, "fieldsync-cluster", USAGE);
+    }
+
+    private static Options parseArgs(String[] args) {
       Options o = new Options();
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         switch (a) {
           case "--data":
-            o.data = Paths.get(value(args, ++i, a));
+            o.data = Paths.get(Launch.value(args, ++i, a));
             break;
           case "--zk-port":
-            o.zkPort = port(value(args, ++i, a));
+            o.zkPort = Launch.port(Launch.value(args, ++i, a));
             break;
           case "--hdfs-port":
-            o.hdfsPort = port(value(args, ++i, a));
+            o.hdfsPort = Launch.port(Launch.value(args, ++i, a));
             break;
           case "--exit-on-eof":
             o.exitOnEof = true;
             break;
           case "--exit-with-pid":
-            try {
-              o.exitWithPid = Long.parseLong(value(args, ++i, a));
-            } catch (NumberFormatException e) {
-              usage("bad pid " + args[i]);
-            }
+            o.exitWithPid = Launch.pid(Launch.value(args, ++i, a));
             break;
           default:
-            usage("unknown argument " + a);
+            throw new Launch.UsageException("unknown argument " + a);
         }
       }
       if (o.data == null) {
-        usage("--data DIR is required");
+        throw new Launch.UsageException("--data DIR is required");
       }
       return o;
-    }
-
-    private static String value(String[] args, int i, String flag) {
-      if (i >= args.length) {
-        usage(flag + " needs a value");
-      }
-      return args[i];
-    }
-
-    private static int port(String s) {
-      try {
-        int p = Integer.parseInt(s);
-        if (p >= 0 && p <= 65535) {
-          return p;
-        }
-      } catch (NumberFormatException e) {
-        // fall through
-      }
-      usage("bad port " + s);
-      return -1;
-    }
-
-    private static void usage(String msg) {
-      System.err.println("fieldsync-cluster: " + msg);
-      System.err.println("usage: FieldsyncCluster --data DIR [--zk-port N] [--hdfs-port N] [--exit-on-eof] [--exit-with-pid PID]");
-      System.exit(2);
     }
   }
 }

@@ -3,9 +3,6 @@ package dev.fieldsync.drillbit;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryUsage;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,7 +16,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
+
+import dev.fieldsync.devcommon.Launch;
 
 import org.apache.drill.common.config.DrillConfig;
 import org.apache.drill.exec.ExecConstants;
@@ -81,10 +79,10 @@ public final class FieldsyncDrillbit {
     long startNanos = System.nanoTime();
     Options opts = Options.parse(args);
     if (opts.exitOnEof) {
-      exitOnStdinEof();
+      Launch.exitOnStdinEof("FIELDSYNC_DRILL");
     }
     if (opts.exitWithPid > 0) {
-      exitWithPid(opts.exitWithPid);
+      Launch.exitWithPid(opts.exitWithPid, "FIELDSYNC_DRILL");
     }
 
     Path data = opts.data.toAbsolutePath().normalize();
@@ -107,8 +105,8 @@ public final class FieldsyncDrillbit {
     Path ready = data.resolve("ready");
     Files.deleteIfExists(ready);
 
-    int httpPort = opts.httpPort == 0 ? freePort(1) : opts.httpPort;
-    int userPort = opts.userPort == 0 ? freePort(3) : opts.userPort;
+    int httpPort = opts.httpPort == 0 ? Launch.freePort(1) : opts.httpPort;
+    int userPort = opts.userPort == 0 ? Launch.freePort(3) : opts.userPort;
 
     // Properties override every Drill config file. Their values are strings,
     // so a list is given as numbered keys (dir.0, dir.1), which Typesafe
@@ -182,7 +180,7 @@ public final class FieldsyncDrillbit {
     long ms = (System.nanoTime() - startNanos) / 1_000_000;
     MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
     System.out.printf("FIELDSYNC_DRILL_STARTED ms=%d heap_used_mb=%d heap_max_mb=%d rss_mb=%d user_port=%d auth=%b workspace=%s%s%n",
-        ms, heap.getUsed() >> 20, heap.getMax() >> 20, rssMB(), drillbit.getUserPort(), opts.auth,
+        ms, heap.getUsed() >> 20, heap.getMax() >> 20, Launch.rssMB(), drillbit.getUserPort(), opts.auth,
         opts.dfs == null ? "" : opts.dfs.replaceAll("/+$", ""), workspace);
     System.out.println("FIELDSYNC_DRILL_URL=" + url);
     System.out.flush();
@@ -197,45 +195,6 @@ public final class FieldsyncDrillbit {
       }
     }, "fieldsync-ready-cleanup"));
     new CountDownLatch(1).await();
-  }
-
-  /**
-   * exitOnStdinEof stops the JVM (and so, through Drill's shutdown hook, the
-   * Drillbit) once standard input is closed: the parent that holds the other
-   * end of the pipe has exited, however it exited.
-   */
-  private static void exitOnStdinEof() {
-    Thread t = new Thread(() -> {
-      byte[] buf = new byte[256];
-      try {
-        while (System.in.read(buf) >= 0) {
-          // Input is ignored; only its end matters.
-        }
-      } catch (IOException e) {
-        // A broken stdin means the parent is gone as well.
-      }
-      System.out.println("FIELDSYNC_DRILL_STDIN_EOF stopping");
-      System.exit(0);
-    }, "fieldsync-stdin-watch");
-    t.setDaemon(true);
-    t.start();
-  }
-
-  /** exitWithPid stops the JVM once process pid has exited. */
-  private static void exitWithPid(long pid) {
-    Thread t = new Thread(() -> {
-      while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
-        try {
-          TimeUnit.SECONDS.sleep(1);
-        } catch (InterruptedException e) {
-          return;
-        }
-      }
-      System.out.println("FIELDSYNC_DRILL_OWNER_EXITED pid=" + pid + " stopping");
-      System.exit(0);
-    }, "fieldsync-owner-watch");
-    t.setDaemon(true);
-    t.start();
   }
 
   /**
@@ -315,54 +274,6 @@ public final class FieldsyncDrillbit {
     }
   }
 
-  /**
-   * freePort finds a port p on 127.0.0.1 such that p..p+count-1 are all free
-   * right now. Drill hunts for the next port itself if one is taken later.
-   */
-  private static int freePort(int count) throws IOException {
-    InetAddress lo = InetAddress.getByName("127.0.0.1");
-    for (int attempt = 0; attempt < 50; attempt++) {
-      int p;
-      try (ServerSocket s = new ServerSocket(0, 1, lo)) {
-        p = s.getLocalPort();
-      }
-      if (p + count > 65535) {
-        continue;
-      }
-      boolean ok = true;
-      for (int i = 1; i < count && ok; i++) {
-        ok = isFree(lo, p + i);
-      }
-      if (ok) {
-        return p;
-      }
-    }
-    throw new IOException("no " + count + " consecutive free ports on 127.0.0.1");
-  }
-
-  private static boolean isFree(InetAddress lo, int port) {
-    try (ServerSocket s = new ServerSocket()) {
-      s.setReuseAddress(true);
-      s.bind(new InetSocketAddress(lo, port));
-      return true;
-    } catch (IOException e) {
-      return false;
-    }
-  }
-
-  private static long rssMB() {
-    try {
-      for (String line : Files.readAllLines(Paths.get("/proc/self/status"))) {
-        if (line.startsWith("VmRSS:")) {
-          return Long.parseLong(line.replaceAll("[^0-9]", "")) >> 10;
-        }
-      }
-    } catch (IOException | NumberFormatException e) {
-      // Not Linux: report -1.
-    }
-    return -1;
-  }
-
   /** Options holds the parsed command line. */
   private static final class Options {
     Path data;
@@ -376,13 +287,20 @@ public final class FieldsyncDrillbit {
     String clusterId = "fieldsync-dev";
     String dfs;
 
+    private static final String USAGE = "FieldsyncDrillbit --data DIR [--workspace DIR] [--http-port N] [--user-port N] [--auth]"
+          + " [--exit-on-eof] [--exit-with-pid PID] [--zk HOST:PORT [--cluster-id ID] [--dfs URI]]";
+
     static Options parse(String[] args) {
+      return Launch.parse(args, Options::parseArgs, "fieldsync-drillbit", USAGE);
+    }
+
+    private static Options parseArgs(String[] args) {
       Options o = new Options();
       String v;
       if ((v = System.getProperty("fieldsync.drill.data")) != null) o.data = Paths.get(v);
       if ((v = System.getProperty("fieldsync.drill.workspace")) != null) o.workspace = Paths.get(v);
-      if ((v = System.getProperty("fieldsync.drill.http-port")) != null) o.httpPort = port(v);
-      if ((v = System.getProperty("fieldsync.drill.user-port")) != null) o.userPort = port(v);
+      if ((v = System.getProperty("fieldsync.drill.http-port")) != null) o.httpPort = Launch.port(v);
+      if ((v = System.getProperty("fieldsync.drill.user-port")) != null) o.userPort = Launch.port(v);
       if ((v = System.getProperty("fieldsync.drill.auth")) != null) o.auth = Boolean.parseBoolean(v);
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
@@ -394,71 +312,40 @@ public final class FieldsyncDrillbit {
             o.exitOnEof = true;
             break;
           case "--data":
-            o.data = Paths.get(value(args, ++i, a));
+            o.data = Paths.get(Launch.value(args, ++i, a));
             break;
           case "--workspace":
-            o.workspace = Paths.get(value(args, ++i, a));
+            o.workspace = Paths.get(Launch.value(args, ++i, a));
             break;
           case "--http-port":
-            o.httpPort = port(value(args, ++i, a));
+            o.httpPort = Launch.port(Launch.value(args, ++i, a));
             break;
           case "--user-port":
-            o.userPort = port(value(args, ++i, a));
+            o.userPort = Launch.port(Launch.value(args, ++i, a));
             break;
           case "--exit-with-pid":
-            try {
-              o.exitWithPid = Long.parseLong(value(args, ++i, a));
-            } catch (NumberFormatException e) {
-              usage("bad pid " + args[i]);
-            }
+            o.exitWithPid = Launch.pid(Launch.value(args, ++i, a));
             break;
           case "--zk":
-            o.zk = value(args, ++i, a);
+            o.zk = Launch.value(args, ++i, a);
             break;
           case "--cluster-id":
-            o.clusterId = value(args, ++i, a);
+            o.clusterId = Launch.value(args, ++i, a);
             break;
           case "--dfs":
-            o.dfs = value(args, ++i, a);
+            o.dfs = Launch.value(args, ++i, a);
             break;
           default:
-            usage("unknown argument " + a);
+            throw new Launch.UsageException("unknown argument " + a);
         }
       }
       if (o.data == null) {
-        usage("--data DIR is required");
+        throw new Launch.UsageException("--data DIR is required");
       }
       if (o.dfs != null && o.zk == null) {
-        usage("--dfs needs --zk: a shared file system is for a cluster");
+        throw new Launch.UsageException("--dfs needs --zk: a shared file system is for a cluster");
       }
       return o;
-    }
-
-    private static String value(String[] args, int i, String flag) {
-      if (i >= args.length) {
-        usage(flag + " needs a value");
-      }
-      return args[i];
-    }
-
-    private static int port(String s) {
-      try {
-        int p = Integer.parseInt(s);
-        if (p >= 0 && p <= 65535) {
-          return p;
-        }
-      } catch (NumberFormatException e) {
-        // fall through
-      }
-      usage("bad port " + s);
-      return -1;
-    }
-
-    private static void usage(String msg) {
-      System.err.println("fieldsync-drillbit: " + msg);
-      System.err.println("usage: FieldsyncDrillbit --data DIR [--workspace DIR] [--http-port N] [--user-port N] [--auth]"
-          + " [--exit-on-eof] [--exit-with-pid PID] [--zk HOST:PORT [--cluster-id ID] [--dfs URI]]");
-      System.exit(2);
     }
   }
 }
