@@ -56,66 +56,82 @@ func runQuarantine(ctx context.Context, env Env, args []string) error {
 	return withService(ctx, env, g, func(p *process) error {
 		switch sub {
 		case "list":
-			items, err := p.svc.Quarantine(ctx)
-			if err != nil {
-				return fmt.Errorf("quarantine: %w", err)
-			}
-			stats, err := p.svc.Store().Stats(ctx)
-			if err != nil {
-				return fmt.Errorf("quarantine: %w", err)
-			}
-			if g.json {
-				if items == nil {
-					items = []store.Quarantined{}
-				}
-				return printJSON(env.Stdout, struct {
-					Items   []store.Quarantined `json:"items"`
-					Dropped uint64              `json:"dropped"`
-					Retries int                 `json:"pull_retries"`
-				}{items, stats.QuarantineDropped, stats.PullRetries})
-			}
-			printQuarantineList(env.Stdout, items, stats)
-			return nil
+			return quarantineList(ctx, env, p, g.json)
 		case "show":
-			q, err := p.svc.QuarantineItem(ctx, ids[0])
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("quarantine: item %d is not quarantined ('fieldsync quarantine list' shows the ids)", ids[0])
-			}
-			if err != nil {
-				return fmt.Errorf("quarantine: %w", err)
-			}
-			if g.json {
-				return printJSON(env.Stdout, q)
-			}
-			printQuarantined(env.Stdout, q)
-			return nil
+			return quarantineShow(ctx, env, p, ids[0], g.json)
 		}
-		released, err := p.svc.RetryQuarantine(ctx, ids)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("quarantine: %w ('fieldsync quarantine list' shows the ids)", err)
-		}
-		if err != nil {
-			return fmt.Errorf("quarantine: %w", err)
-		}
-		batches := map[string]bool{}
-		for _, q := range released {
-			batches[q.Batch] = true
-		}
-		fmt.Fprintf(env.Stdout, "released %d item(s) of %d batch(es); their batches are read again\n", len(released), len(batches))
-		if *later || len(released) == 0 {
-			return nil
-		}
-		rep, err := p.svc.SyncNow(ctx)
-		if err != nil {
-			return fmt.Errorf("quarantine: released, but the sync that reads them again failed (the next sync tries again): %w", err)
-		}
-		left, err := p.svc.Quarantine(ctx)
-		if err != nil {
-			return fmt.Errorf("quarantine: %w", err)
-		}
-		fmt.Fprintf(env.Stdout, "sync: pulled %d change(s); %d quarantined again; %d item(s) in quarantine now\n", rep.Pulled, rep.Quarantined, len(left))
-		return nil
+		return quarantineRetry(ctx, env, p, ids, *later)
 	})
+}
+
+// quarantineList prints every quarantined item.
+func quarantineList(ctx context.Context, env Env, p *process, asJSON bool) error {
+	items, err := p.svc.Quarantine(ctx)
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	stats, err := p.svc.Store().Stats(ctx)
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	if asJSON {
+		if items == nil {
+			items = []store.Quarantined{}
+		}
+		return printJSON(env.Stdout, struct {
+			Items   []store.Quarantined `json:"items"`
+			Dropped uint64              `json:"dropped"`
+			Retries int                 `json:"pull_retries"`
+		}{items, stats.QuarantineDropped, stats.PullRetries})
+	}
+	printQuarantineList(env.Stdout, items, stats)
+	return nil
+}
+
+// quarantineShow prints one quarantined item whole.
+func quarantineShow(ctx context.Context, env Env, p *process, id uint64, asJSON bool) error {
+	q, err := p.svc.QuarantineItem(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("quarantine: item %d is not quarantined ('fieldsync quarantine list' shows the ids)", id)
+	}
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	if asJSON {
+		return printJSON(env.Stdout, q)
+	}
+	printQuarantined(env.Stdout, q)
+	return nil
+}
+
+// quarantineRetry releases items (all of them when ids is empty) and,
+// unless later, syncs at once to read their batches again.
+func quarantineRetry(ctx context.Context, env Env, p *process, ids []uint64, later bool) error {
+	released, err := p.svc.RetryQuarantine(ctx, ids)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("quarantine: %w ('fieldsync quarantine list' shows the ids)", err)
+	}
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	batches := map[string]bool{}
+	for _, q := range released {
+		batches[q.Batch] = true
+	}
+	fmt.Fprintf(env.Stdout, "released %d item(s) of %d batch(es); their batches are read again\n", len(released), len(batches))
+	if later || len(released) == 0 {
+		return nil
+	}
+	rep, err := p.svc.SyncNow(ctx)
+	if err != nil {
+		return fmt.Errorf("quarantine: released, but the sync that reads them again failed (the next sync tries again): %w", err)
+	}
+	left, err := p.svc.Quarantine(ctx)
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "sync: pulled %d change(s); %d quarantined again; %d item(s) in quarantine now\n", rep.Pulled, rep.Quarantined, len(left))
+	return nil
 }
 
 func printQuarantineList(w io.Writer, items []store.Quarantined, stats store.Stats) {
