@@ -31,6 +31,8 @@ export type ContractKeys = [
   Assert<SameKeys<T.RecordsPage, Go.RecordPage>>,
   Assert<SameKeys<T.Field, Go.Field>>,
   Assert<SameKeys<T.Collection, Go.Collection>>,
+  Assert<SameKeys<T.Reference, Go.Reference>>,
+  Assert<SameKeys<T.OptionsFrom, Go.OptionsFrom>>,
   Assert<SameKeys<T.DrillInfo, Go.DrillInfo>>,
   Assert<SameKeys<T.Info, Go.Info>>,
   Assert<SameKeys<T.Progress, Go.Progress>>,

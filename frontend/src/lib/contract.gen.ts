@@ -78,6 +78,8 @@ export interface Collection {
   policy?: string;
   title?: string;
   fields: Field[];
+  rules?: Record<string, string>;
+  reference?: Reference | null;
 }
 
 /** Go's store.Conflict. */
@@ -114,6 +116,7 @@ export interface Field {
   type: string;
   required?: boolean;
   options?: string[];
+  options_from?: OptionsFrom | null;
 }
 
 /** Go's service.History. */
@@ -160,6 +163,12 @@ export interface MirrorPage {
   truncated: boolean;
 }
 
+/** Go's schema.OptionsFrom. */
+export interface OptionsFrom {
+  collection: string;
+  field: string;
+}
+
 /** Go's service.PasswordResult. */
 export interface PasswordResult {
   stored_in: string;
@@ -189,6 +198,15 @@ export interface RecordPage {
 export interface RecordRef {
   collection: string;
   record_id: string;
+}
+
+/** Go's schema.Reference. */
+export interface Reference {
+  query?: string;
+  table?: string;
+  key: string;
+  map?: Record<string, string>;
+  schedule?: string;
 }
 
 /** Go's agent.Report. */
