@@ -24,6 +24,9 @@ const (
 	bAudit     = "audit"
 	bCounts    = "counts"
 	bAuditRec  = "auditrec"
+	bRefRows   = "refrows"
+	bRefIdx    = "refidx"
+	bRefMeta   = "refmeta"
 )
 
 // Keys in the meta bucket.

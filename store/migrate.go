@@ -38,6 +38,7 @@ func migrations() []migration {
 		{1, "create the v1 bucket tree", whole(migrateCreateV1)},
 		{2, "count records per collection", whole(migrateCounts)},
 		{3, "index audit entries by record", migrateAuditRec(auditRecChunk)},
+		{4, "add reference collections", whole(migrateRefs)},
 	}
 }
 
@@ -188,4 +189,16 @@ func migrateAuditRec(chunk int) func(tx *bolt.Tx) (bool, error) {
 		}
 		return true, meta.Delete([]byte(keyAuditRecAt))
 	}
+}
+
+// migrateRefs creates the buckets of reference collections (empty: their
+// rows come with the next pull).
+func migrateRefs(tx *bolt.Tx) error {
+	root := tx.Bucket([]byte(bRoot))
+	for _, name := range []string{bRefRows, bRefIdx, bRefMeta} {
+		if _, err := root.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
