@@ -280,6 +280,54 @@ export interface SyncReport {
   started_at: number;
   /** Epoch milliseconds. */
   finished_at: number;
+  /** Reference collections checked in this sync. */
+  references?: RefResult[];
+}
+
+/** One reference collection checked against Drill. */
+export interface RefResult {
+  collection: string;
+  /** Drill's fingerprint matched: no row was read. */
+  unchanged: boolean;
+  rows_read: number;
+  added: number;
+  changed: number;
+  removed: number;
+  /** Source rows that could not be mapped (kept as they were). */
+  row_errors: number;
+  error?: string;
+}
+
+/** One row of a reference collection. */
+export interface RefRow {
+  record_id: string;
+  doc: Doc;
+}
+
+/** The answer of UI.ReferenceRows. */
+export interface ReferencePage {
+  rows: RefRow[];
+  next: string;
+  total: number;
+  /** False until the first pull worked. */
+  pulled: boolean;
+  /** Epoch ms of the last check and the last change (0: never). */
+  checked_at: number;
+  changed_at: number;
+  /** Source rows that could not be mapped, with why. */
+  errors: string[];
+  last_error?: string;
+  /** When the collection is pulled, in words. */
+  schedule: string;
+}
+
+/** The answer of UI.ReferenceOptions. */
+export interface ReferenceOptions {
+  values: string[];
+  /** The list was cut. */
+  more: boolean;
+  /** False before the first pull: any value is accepted. */
+  pulled: boolean;
 }
 
 /** Filter of UI.Conflicts. */
