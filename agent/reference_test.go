@@ -17,7 +17,7 @@ import (
 // writeCSV replaces a CSV file (with a header line) in the shared
 // Drillbit's dfs.fieldsync workspace, atomically, and returns its table
 // name there.
-func writeCSV(t *testing.T, name string, lines ...string) string {
+func writeCSV(t testing.TB, name string, lines ...string) string {
 	t.Helper()
 	dir := drilltest.WorkspaceDir(t)
 	tmp := filepath.Join(dir, "."+name+".tmp")
@@ -33,7 +33,7 @@ func writeCSV(t *testing.T, name string, lines ...string) string {
 // refSchema declares a reference collection of sites read from table and
 // a collection whose site field takes its options from it, and returns the
 // set and the name of the sites collection.
-func refSchema(t *testing.T, table, extra string) (*schema.Set, string) {
+func refSchema(t testing.TB, table, extra string) (*schema.Set, string) {
 	t.Helper()
 	prefix := fmt.Sprintf("ref%d_%d", time.Now().UnixNano()%1_000_000_000, itSeq.Add(1))
 	set, err := schema.Parse(fmt.Appendf(nil, `{"collections":[
@@ -60,7 +60,7 @@ func refRows(t *testing.T, n *node, coll string) string {
 	return strings.Join(out, " ")
 }
 
-func refResult(t *testing.T, rs []RefResult, coll string) RefResult {
+func refResult(t testing.TB, rs []RefResult, coll string) RefResult {
 	t.Helper()
 	for _, r := range rs {
 		if r.Collection == coll {
