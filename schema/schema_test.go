@@ -321,3 +321,16 @@ func TestRulesAndReference(t *testing.T) {
 		t.Error(MergeHigher.Words())
 	}
 }
+
+func TestLoadRulesExample(t *testing.T) {
+	t.Parallel()
+	set, err := Load(filepath.Join("..", "docs", "examples", "collections-rules.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := set.Collection("readings")
+	s, _ := set.Collection("sites")
+	if r == nil || s == nil || !r.HasRules() || !s.IsReference() || len(s.Reference.Params()) != 1 {
+		t.Fatalf("example: readings %+v sites %+v", r, s)
+	}
+}
