@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -103,12 +102,7 @@ func (a *Agent) ruleMerge(cf store.Conflict, decl *schema.Collection, policy sch
 		}
 	}
 	out := ruled{rules: map[string]schema.Merge{}}
-	names := make([]string, 0, len(decl.Rules))
-	for name := range decl.Rules {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range decl.RuleFields() {
 		f, _ := decl.Field(name)
 		vals := make([]leafValue, len(docs))
 		for i, d := range docs {

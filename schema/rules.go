@@ -2,7 +2,8 @@ package schema
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // Merge says how concurrent edits of one field combine when a conflict is
@@ -57,12 +58,7 @@ func (m Merge) Words() string {
 // checkRules returns why the collection's rules are wrong, or "": each
 // names a declared field and fits its type.
 func (c *Collection) checkRules() string {
-	names := make([]string, 0, len(c.Rules))
-	for name := range c.Rules {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range c.RuleFields() {
 		f, ok := c.Field(name)
 		if !ok {
 			return fmt.Sprintf("rules: field %q is not one of its fields", name)
@@ -100,6 +96,11 @@ func (f Field) checkMerge(m Merge) string {
 
 // HasRules reports whether any field of the collection has a merge rule.
 func (c *Collection) HasRules() bool { return len(c.Rules) > 0 }
+
+// RuleFields returns the names of the fields that have a rule, sorted.
+func (c *Collection) RuleFields() []string {
+	return slices.Sorted(maps.Keys(c.Rules))
+}
 
 // Rule returns the merge rule of a field, "" when it has none.
 func (c *Collection) Rule(field string) Merge { return c.Rules[field] }

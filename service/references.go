@@ -44,9 +44,14 @@ type ReferenceOptions struct {
 	Pulled bool `json:"pulled"`
 }
 
-// referenceOf returns the declaration of a reference collection.
-func referenceOf(set *schema.Set, collection string) (*schema.Collection, error) {
-	c, err := set.Collection(collection)
+// reference returns the declaration of a reference collection, once the
+// service is open.
+func (s *Service) reference(collection string) (*schema.Collection, error) {
+	p, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.set.Collection(collection)
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +64,7 @@ func referenceOf(set *schema.Set, collection string) (*schema.Collection, error)
 // ReferenceRows lists rows of a reference collection whose key or values
 // hold search (any case), in key order.
 func (s *Service) ReferenceRows(ctx context.Context, collection, search, after string, limit int) (ReferencePage, error) {
-	p, err := s.ready()
-	if err != nil {
-		return ReferencePage{}, err
-	}
-	decl, err := referenceOf(p.set, collection)
+	decl, err := s.reference(collection)
 	if err != nil {
 		return ReferencePage{}, err
 	}
@@ -89,11 +90,7 @@ func (s *Service) ReferenceRows(ctx context.Context, collection, search, after s
 // ReferenceOptions returns the values of a reference collection's field
 // that a form field taking its options from it offers.
 func (s *Service) ReferenceOptions(ctx context.Context, collection, field string) (ReferenceOptions, error) {
-	p, err := s.ready()
-	if err != nil {
-		return ReferenceOptions{}, err
-	}
-	decl, err := referenceOf(p.set, collection)
+	decl, err := s.reference(collection)
 	if err != nil {
 		return ReferenceOptions{}, err
 	}
