@@ -15,16 +15,17 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultSpec       = "@every 5m"
-	DefaultBatchRows  = 500
-	DefaultBatchBytes = 512 << 10
-	DefaultPageRows   = 1000
-	DefaultLookBack   = time.Hour
-	DefaultMaxOffset  = time.Minute
-	DefaultMinBackoff = 30 * time.Second
-	DefaultMaxBackoff = 30 * time.Minute
-	DefaultSaveDelay  = 30 * time.Second
-	DefaultMaxProbe   = 2 * time.Minute
+	DefaultSpec        = "@every 5m"
+	DefaultBatchRows   = 500
+	DefaultBatchBytes  = 512 << 10
+	DefaultPageRows    = 1000
+	DefaultRefPageRows = 10_000
+	DefaultLookBack    = time.Hour
+	DefaultMaxOffset   = time.Minute
+	DefaultMinBackoff  = 30 * time.Second
+	DefaultMaxBackoff  = 30 * time.Minute
+	DefaultSaveDelay   = 30 * time.Second
+	DefaultMaxProbe    = 2 * time.Minute
 	// DefaultMaxClockAhead bounds how far ahead of the clocks a version may
 	// be (see Options.MaxClockAhead).
 	DefaultMaxClockAhead = 24 * time.Hour
@@ -96,6 +97,12 @@ type Options struct {
 	Now func() time.Time
 	// AppVersion is reported in the fleet table (see FleetDir).
 	AppVersion string
+	// Scope holds the device's settings a reference query may name as
+	// ${key} (author, region, …); ${device} is always this device's id.
+	Scope map[string]string
+	// RefPageRows bounds the rows read per query when pulling a reference
+	// collection (default DefaultRefPageRows).
+	RefPageRows int
 }
 
 // Agent runs sync between the local store and Drill. Its methods are safe
@@ -181,6 +188,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.BatchRows, DefaultBatchRows)
 	setDefault(&o.BatchBytes, DefaultBatchBytes)
 	setDefault(&o.PageRows, DefaultPageRows)
+	setDefault(&o.RefPageRows, DefaultRefPageRows)
 	setDur := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
@@ -276,6 +284,8 @@ type Report struct {
 	FinishedAt     int64    `json:"finished_at"`     // epoch ms
 	ViewsRefreshed int      `json:"views_refreshed"` // collections whose views were (re)created
 	ViewsError     string   `json:"views_error,omitempty"`
+	// References reports the reference collections checked in this sync.
+	References []RefResult `json:"references,omitempty"`
 }
 
 func (a *Agent) runSync(ctx context.Context) (Report, error) {
@@ -296,6 +306,11 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 			rep.ViewsError = verr.Error()
 			a.log.Warn("refresh analyst views", "err", verr)
 		}
+	}
+	if err == nil {
+		// Reference data has its own schedule; a source that fails is
+		// reported in rep.References and does not fail the sync.
+		rep.References = a.pullReferences(ctx, false)
 	}
 	if err == nil {
 		a.heartbeat(ctx, rep, prev)

@@ -239,7 +239,12 @@ const testCollections = `{"collections":[
  {"name":"lww","policy":"lww","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]},
  {"name":"merged","policy":"field-merge","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]},
  {"name":"server","policy":"prefer-server","fields":[{"name":"a","type":"text"}]},
- {"name":"device","policy":"prefer-device","fields":[{"name":"a","type":"text"}]}]}`
+ {"name":"device","policy":"prefer-device","fields":[{"name":"a","type":"text"}]},
+ {"name":"ruled","policy":"lww",
+  "rules":{"site":"join","temp":"higher","n":"lower","at":"lower","note":"join","tags":"union","a":"device","b":"server","c":"newest"},
+  "fields":[{"name":"site","type":"text"},{"name":"temp","type":"number"},{"name":"n","type":"integer"},{"name":"at","type":"datetime"},
+   {"name":"note","type":"note"},{"name":"tags","type":"list"},{"name":"a","type":"text"},{"name":"b","type":"text"},{"name":"c","type":"text"},{"name":"d","type":"text"}]},
+ {"name":"rulesonly","rules":{"temp":"higher"},"fields":[{"name":"site","type":"text"},{"name":"temp","type":"number"}]}]}`
 
 func mustSchema(tb testing.TB) *schema.Set {
 	tb.Helper()

@@ -60,6 +60,16 @@ type Store interface {
 	SaveSyncRecord(ctx context.Context, r store.SyncRecord) error
 	// SyncRecord returns the outcome of the last sync kept.
 	SyncRecord(ctx context.Context) (store.SyncRecord, error)
+	// RefState returns what the device knows of a reference collection.
+	RefState(ctx context.Context, collection string) (store.RefState, bool, error)
+	// PutRefState saves it.
+	PutRefState(ctx context.Context, collection string, st store.RefState) error
+	// RefHashes returns the hash of every stored reference row, by key.
+	RefHashes(ctx context.Context, collection string) (map[string]string, error)
+	// ApplyRefs writes and removes reference rows in one transaction.
+	ApplyRefs(ctx context.Context, collection string, puts []store.RefRow, deletes []string, indexed []string) error
+	// ClearRefs forgets a reference collection's rows and state.
+	ClearRefs(ctx context.Context, collection string) error
 }
 
 var _ Store = (*store.Store)(nil)

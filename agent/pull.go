@@ -57,7 +57,7 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock) error {
 	bound := a.pullBound(clk)
 	var work []todo
 	total := 0
-	for _, coll := range a.schema.Names() {
+	for _, coll := range a.schema.LogNames() {
 		wm, err := a.st.PullWatermark(ctx, coll)
 		if err != nil {
 			return fmt.Errorf("pull: %w", err)

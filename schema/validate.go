@@ -145,6 +145,16 @@ func (f Field) check(v any) string {
 			}
 		}
 		return fmt.Sprintf("must be one of %s, not %q", strings.Join(f.Options, ", "), s)
+	case TypeList:
+		items, ok := v.([]any)
+		if !ok {
+			return "must be a list of texts, not " + kind(v)
+		}
+		for _, it := range items {
+			if _, ok := it.(string); !ok {
+				return "must be a list of texts, not a list holding " + kind(it)
+			}
+		}
 	case TypeDateTime:
 		if _, ok := DateTimeMillis(v); !ok {
 			return "must be a date-time (RFC 3339 text such as 2026-11-23T08:30:00Z, or epoch milliseconds)"

@@ -55,7 +55,7 @@ func loadSchema(file string) (*schema.Set, error) {
 }
 
 func (s *Service) newCapture(c config.Config, set *schema.Set) *Capture {
-	return &Capture{Journal: s.store, Schema: set, Author: c.Author}
+	return &Capture{Journal: s.store, Schema: set, Author: c.Author, Refs: s.store}
 }
 
 // Secrets returns where the Drill password of c is kept.
@@ -120,6 +120,7 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		OnSync:        s.metrics.Observe,
 		Events:        &s.events,
 		Logger:        s.opts.Logger,
+		Scope:         scopeOf(c),
 	})
 }
 
@@ -209,4 +210,17 @@ func (h *eventHub) add(s agent.Events) {
 	h.mu.Lock()
 	h.sinks = append(h.sinks, s)
 	h.mu.Unlock()
+}
+
+// scopeOf returns the settings a reference query may name: the scope
+// keys of the settings and the author.
+func scopeOf(c config.Config) map[string]string {
+	out := map[string]string{}
+	for k, v := range c.Scope {
+		out[k] = v
+	}
+	if c.Author != "" {
+		out["author"] = c.Author
+	}
+	return out
 }

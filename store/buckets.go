@@ -27,6 +27,10 @@ const (
 	// since schema 4
 	bQuarantine = "quarantine"
 	bPullRetry  = "pullretry"
+	// since schema 5
+	bRefRows = "refrows"
+	bRefIdx  = "refidx"
+	bRefMeta = "refmeta"
 )
 
 // Keys in the meta bucket.

@@ -62,6 +62,15 @@
 //	                                 in meta/quarantine_dropped
 //	  pullretry/<collection>/<batch> pulled batches to read again (since v4):
 //	                                 attempts, first failure, next attempt, error
+//	  refrows/<collection>/<key>     reference collections' rows (since v5):
+//	                                 row hash, 0x00, mapped doc; never pushed,
+//	                                 no versions, no conflicts
+//	  refidx/<collection>/<len(field) (uvarint)><field><value> 0x00 <key>
+//	                                 values of the fields other collections take
+//	                                 options from (options_from); empty values
+//	  refmeta/<collection>           reference state: bound source, Drill's
+//	                                 fingerprint (row count, hash sums), last
+//	                                 check, row errors, indexed fields
 //
 // The record id and version are joined by a zero byte in versions/ (ids
 // never contain one), so one cursor seek lists a record's whole graph.
@@ -112,7 +121,10 @@
 // meta/schema_version records the last one applied. Migration 1 creates the
 // v1 tree; migration 2 adds counts/ and fills it from existing records;
 // migration 3 adds auditrec/ and indexes the existing audit entries;
-// migration 4 adds quarantine/ and pullretry/.
+// migration 4 adds quarantine/ and pullretry/;
+// migration 5 adds the empty refrows/, refidx/ and refmeta/ buckets.
+// Reference rows are a copy of Drill's: salvage does not copy them, the
+// next pull reads them again.
 //
 // A step too large for one transaction runs in parts: migration 3 indexes
 // 10,000 entries per transaction and saves the next seq to index in

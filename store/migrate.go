@@ -39,6 +39,7 @@ func migrations() []migration {
 		{2, "count records per collection", whole(migrateCounts)},
 		{3, "index audit entries by record", migrateAuditRec(auditRecChunk)},
 		{4, "quarantine pulled rows and batches", whole(migrateQuarantine)},
+		{5, "add reference collections", whole(migrateRefs)},
 	}
 }
 
@@ -189,4 +190,16 @@ func migrateAuditRec(chunk int) func(tx *bolt.Tx) (bool, error) {
 		}
 		return true, meta.Delete([]byte(keyAuditRecAt))
 	}
+}
+
+// migrateRefs creates the buckets of reference collections (empty: their
+// rows come with the next pull).
+func migrateRefs(tx *bolt.Tx) error {
+	root := tx.Bucket([]byte(bRoot))
+	for _, name := range []string{bRefRows, bRefIdx, bRefMeta} {
+		if _, err := root.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

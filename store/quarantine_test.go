@@ -130,8 +130,8 @@ func TestMigration4AddsQuarantine(t *testing.T) {
 	t.Parallel()
 	path := oldFile(t, 3, nil)
 	s := mustOpenAt(t, path, &Options{DeviceID: "dev1"})
-	if v := readSchema(t, s); v != 4 {
-		t.Fatalf("schema %d, want 4", v)
+	if v := readSchema(t, s); v != latestSchema() {
+		t.Fatalf("schema %d, want %d", v, latestSchema())
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		root := tx.Bucket([]byte(bRoot))

@@ -28,10 +28,13 @@ type Config struct {
 	// Collections is the path of the collection declarations file.
 	Collections string `json:"collections,omitempty"`
 	// Schedule is the cron spec of automatic syncs ("@every 5m", "*/10 * * * *").
-	Schedule string  `json:"schedule,omitempty"`
-	Drill    Drill   `json:"drill"`
-	Log      Log     `json:"log"`
-	Metrics  Metrics `json:"metrics"`
+	Schedule string `json:"schedule,omitempty"`
+	// Scope holds values a reference collection's query may name as
+	// ${key} ({"region": "north"}), usually set by IT per device.
+	Scope   map[string]string `json:"scope,omitempty"`
+	Drill   Drill             `json:"drill"`
+	Log     Log               `json:"log"`
+	Metrics Metrics           `json:"metrics"`
 }
 
 // Drill says how to reach the Drill cluster.
