@@ -119,11 +119,18 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		if !f.hasDirLocked(table) {
 			return nil, fmt.Errorf("VALIDATION ERROR: Table '%s' not found", table)
 		}
-		var out []Row
+		// Immediate children only; a directory's time is its newest
+		// table's, as a partition's changes when a batch is made in it.
+		mt := map[string]int64{}
 		for name := range f.tables {
 			if rest, ok := strings.CutPrefix(name, table+"/"); ok {
-				out = append(out, Row{"name": rest, "isDirectory": true, "modificationTime": json.Number(strconv.FormatInt(f.mtimes[name], 10))})
+				child, _, _ := strings.Cut(rest, "/")
+				mt[child] = max(mt[child], f.mtimes[name])
 			}
+		}
+		var out []Row
+		for child, ms := range mt {
+			out = append(out, Row{"name": child, "isDirectory": true, "modificationTime": json.Number(strconv.FormatInt(ms, 10))})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
 		return out, nil

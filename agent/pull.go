@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/store"
 )
@@ -33,7 +34,17 @@ var readColumns = []string{"change_id", "record_id", "op", "version", "parents",
 // remoteBatch is a batch directory of another device found in Drill.
 type remoteBatch struct {
 	name string
+	path string // under changes/: "<hour>/<name>", "<name>", or "" when unknown
 	ms   int64
+}
+
+// paths returns where to read the batch, in order: where it was listed,
+// else its partition, then the first layout.
+func (b remoteBatch) paths() []string {
+	if b.path != "" {
+		return []string{b.path}
+	}
+	return []string{batchPath(b.name), b.name}
 }
 
 // pull reads every unseen batch of other devices newer than each
@@ -97,55 +108,119 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock) error {
 				return fmt.Errorf("pull: %w", err)
 			}
 		}
+		if err := a.pruneSeen(ctx, w.coll, newWM); err != nil {
+			return err
+		}
 	}
 	return a.settleOpen(ctx, rep)
 }
 
-// listBatches lists the batch directories of a collection made by other
-// devices, at or after fromMS, not seen yet, oldest first. A batch's time is
-// the later of the time in its name and its directory's modification time
-// (the Drillbit's file system clock).
+// listBatches lists the batches of a collection made by other devices, at
+// or after fromMS, not seen yet, oldest first (see layout.go): the top of
+// changes/ once, then the hour partitions that can hold such a batch. A
+// batch's time is the later of the time in its name and its directory's
+// modification time (the Drillbit's file system clock).
 func (a *Agent) listBatches(ctx context.Context, coll string, fromMS int64) ([]remoteBatch, error) {
-	dir, err := a.table(coll, "/changes")
+	top, err := a.showFiles(ctx, coll, "")
+	if err != nil || top == nil {
+		return nil, err
+	}
+	var out []remoteBatch
+	var parts []string
+	for _, r := range top {
+		name := firstString(r, "name", "FILE_NAME", "file_name")
+		if start, ok := parsePartition(name); ok {
+			mt, _ := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time"))
+			if start+time.Hour.Milliseconds() > fromMS || mt >= fromMS-partitionSlack.Milliseconds() {
+				parts = append(parts, name)
+			}
+			continue
+		}
+		if out, err = a.considerBatch(ctx, coll, "", r, fromMS, out); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range parts {
+		rows, err := a.showFiles(ctx, coll, "/"+p)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if out, err = a.considerBatch(ctx, coll, p+"/", r, fromMS, out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// showFiles lists a directory under a collection's changes/; nil when it
+// does not exist (nothing pushed to the collection yet, or a partition
+// compacted away meanwhile).
+func (a *Agent) showFiles(ctx context.Context, coll, sub string) ([]Row, error) {
+	dir, err := a.table(coll, "/changes"+sub)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
 	rows, err := a.dr.Query(ctx, "SHOW FILES IN "+dir)
 	if err != nil {
 		if isNotFound(err) {
-			return nil, nil // nothing pushed to this collection yet
+			return nil, nil
 		}
 		return nil, fmt.Errorf("pull: list batches of %s: %w", coll, err)
 	}
-	var out []remoteBatch
-	for _, r := range rows {
-		name := firstString(r, "name", "FILE_NAME", "file_name")
-		if isDir, ok := firstValue(r, "isDirectory", "IS_DIRECTORY", "is_directory").(bool); ok && !isDir {
-			continue
-		}
-		ms, device, ok := parseBatchName(name)
-		if !ok || device == a.device {
-			continue
-		}
-		// A batch retried long after it was named (a device offline
-		// after a failed write) carries an old name but a new directory
-		// time; the later of the two places it on the time line.
-		if mt, err := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time")); err == nil {
-			ms = max(ms, mt)
-		}
-		if ms < fromMS {
-			continue
-		}
-		seen, err := a.st.Seen(ctx, coll, name)
-		if err != nil {
-			return nil, fmt.Errorf("pull: %w", err)
-		}
-		if !seen {
-			out = append(out, remoteBatch{name: name, ms: ms})
-		}
+	return rows, nil
+}
+
+// considerBatch appends the SHOW FILES entry r, a batch directory under
+// changes/<prefix>, to out when another device made it, it is at or after
+// fromMS and it was not seen yet.
+func (a *Agent) considerBatch(ctx context.Context, coll, prefix string, r Row, fromMS int64, out []remoteBatch) ([]remoteBatch, error) {
+	name := firstString(r, "name", "FILE_NAME", "file_name")
+	if isDir, ok := firstValue(r, "isDirectory", "IS_DIRECTORY", "is_directory").(bool); ok && !isDir {
+		return out, nil
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	ms, device, ok := parseBatchName(name)
+	if !ok || device == a.device {
+		return out, nil
+	}
+	// A batch retried long after it was named (a device offline after a
+	// failed write) carries an old name but a new directory time; the
+	// later of the two places it on the time line.
+	if mt, err := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time")); err == nil {
+		ms = max(ms, mt)
+	}
+	if ms < fromMS {
+		return out, nil
+	}
+	seen, err := a.st.Seen(ctx, coll, name)
+	if err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	if !seen {
+		out = append(out, remoteBatch{name: name, path: prefix + name, ms: ms})
+	}
 	return out, nil
+}
+
+// pruneSeen forgets the seen batches that no pull lists any more: named
+// before the watermark minus the look-back and a margin, and seen longer
+// ago than that on this computer's clock.
+func (a *Agent) pruneSeen(ctx context.Context, coll string, wm int64) error {
+	keep := a.opts.LookBack + seenMargin
+	before := wm - keep.Milliseconds()
+	if before <= 0 {
+		return nil
+	}
+	n, err := a.st.PruneSeen(ctx, coll, fmt.Sprintf("%015d", before), a.now().Add(-keep).UnixMilli())
+	if err != nil {
+		return fmt.Errorf("pull: %w", err)
+	}
+	if n > 0 {
+		a.log.Debug("forgot old seen batches", "collection", coll, "count", n)
+	}
+	return nil
 }
 
 func firstValue(r Row, keys ...string) any {
@@ -171,7 +246,8 @@ func firstString(r Row, keys ...string) string {
 // that are not the batch's (Drill unreachable, the sync cancelled, the
 // store failing) end the pull.
 func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, boundMS int64, rep *Report) (string, error) {
-	table, err := a.table(coll, "/changes/"+b.name)
+	paths := b.paths()
+	table, err := a.table(coll, "/changes/"+paths[0])
 	if err != nil {
 		return "", fmt.Errorf("pull: %w", err)
 	}
@@ -185,6 +261,15 @@ func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, bound
 		q := fmt.Sprintf("SELECT %s FROM %s ORDER BY `change_id` LIMIT %d OFFSET %d",
 			strings.Join(cols, ", "), table, a.opts.PageRows, offset)
 		rows, err := a.dr.Query(ctx, q)
+		if err != nil && offset == 0 && len(paths) > 1 && isNotFound(err) {
+			// Not where it was looked for first: try the next place.
+			paths = paths[1:]
+			if table, err = a.table(coll, "/changes/"+paths[0]); err != nil {
+				return "", fmt.Errorf("pull: %w", err)
+			}
+			offset = -a.opts.PageRows
+			continue
+		}
 		if err != nil {
 			if batchUnreadable(ctx, err) {
 				return "Drill could not read the batch: " + cutText(drillMessage(err), 400), nil
