@@ -44,6 +44,7 @@ var (
 	reTable  = regexp.MustCompile("`dfs`\\.`fieldsync`\\.`([^`]+)`")
 	reLimit  = regexp.MustCompile(`LIMIT (\d+) OFFSET (\d+)$`)
 	reSelect = regexp.MustCompile("^SELECT (.+?) FROM `dfs`")
+	reDir0   = regexp.MustCompile("`dir0` = '([^']+)'")
 )
 
 func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
@@ -145,6 +146,29 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 			out = append(out, Row{"COLUMN_NAME": c[1]})
 		}
 		return out, nil
+	case strings.HasPrefix(sql, "SELECT `dir0` AS `fs_batch`, "):
+		// Several batches of one partition, ordered by batch then change.
+		var sorted []Row
+		for _, m := range reDir0.FindAllStringSubmatch(sql, -1) {
+			rows := append([]Row(nil), f.tables[table+"/"+m[1]]...)
+			sort.SliceStable(rows, func(i, j int) bool {
+				return fmt.Sprint(rows[i]["change_id"]) < fmt.Sprint(rows[j]["change_id"])
+			})
+			for _, r := range rows {
+				o := Row{"fs_batch": m[1]}
+				for _, c := range readColumns {
+					o[c] = r[c]
+				}
+				sorted = append(sorted, o)
+			}
+		}
+		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i]["fs_batch"].(string) < sorted[j]["fs_batch"].(string) })
+		if m := reLimit.FindStringSubmatch(sql); m != nil {
+			lim, _ := strconv.Atoi(m[1])
+			off, _ := strconv.Atoi(m[2])
+			sorted = sorted[min(off, len(sorted)):min(off+lim, len(sorted))]
+		}
+		return sorted, nil
 	case strings.HasPrefix(sql, "SELECT "):
 		rows, ok := f.tables[table]
 		if !ok && f.hasDirLocked(table) {

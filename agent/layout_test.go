@@ -3,9 +3,14 @@ package agent
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/drilltest"
 )
 
 func TestPartitionNames(t *testing.T) {
@@ -151,4 +156,72 @@ func TestIntegrationLateBatchInOldPartition(t *testing.T) {
 	if got := b.record(t, coll, "late"); got.ID != "late" {
 		t.Errorf("b lacks the late change")
 	}
+
+	// Several batches of one partition are read with one query (batches
+	// written by agents: Drill cannot sort files whose columns differ in
+	// nullability, as the analyst's batches above do, and those are then
+	// read one by one).
+	e := mustNode(t, "e", now, d, func(o *Options) { withSet(o); o.BatchRows = 1 })
+	for i := range 3 {
+		e.edit(t, coll, fmt.Sprint("f", i), `{"site":"e"}`)
+	}
+	if rep := e.sync(t); rep.Batches != 3 {
+		t.Fatalf("e pushed %+v, want 3 batches", rep)
+	}
+	cd := &countingDrill{Drill: d}
+	c := mustNode(t, "c", now, cd, withSet)
+	if rep := c.sync(t); rep.Pulled != 5 || rep.PulledBatches != 5 {
+		t.Errorf("fresh device pulled %+v, want 5 changes of 5 batches", rep)
+	}
+	// (At an hour's turn a's and e's batches can span two partitions.)
+	if together, alone := cd.count("`dir0` AS `fs_batch`"), cd.count("ORDER BY `change_id` LIMIT"); together < 1 || alone > 2 {
+		t.Errorf("fresh device read %d partitions together and %d batches alone, want 1 and 1 (the late one):\n%s",
+			cd.count("`dir0` AS `fs_batch`"), cd.count("ORDER BY `change_id` LIMIT"), strings.Join(cd.queries, "\n"))
+	}
+	ms := time.Now().UnixMilli()
+	part := partitionOf(ms)
+
+	// A 0-byte parquet file (a killed CTAS) among them fails that read,
+	// and each is then read on its own: the good ones arrive, the bad one
+	// waits.
+	for i := range 3 {
+		writeSQLBatch(t, d, coll, part+"/"+batchName(ms+int64(i), "evil", uint64(10+i)), []sqlRow{goodSQLRow(fmt.Sprint("g", i), ms, 1)})
+	}
+	zero := filepath.Join(drilltest.WorkspaceDir(t), coll, "changes", part, batchName(ms+5, "dead", 1))
+	if err := os.MkdirAll(zero, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(zero, "0_0_0.parquet"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rep := b.sync(t); rep.Pulled != 6 || rep.PulledBatches != 6 || rep.Incomplete != 1 {
+		t.Errorf("b pulled %+v, want the 6 good batches and the 0-byte one to read again", rep)
+	}
+}
+
+// countingDrill records the statements sent to a Drill.
+type countingDrill struct {
+	Drill
+	mu      sync.Mutex
+	queries []string
+}
+
+func (c *countingDrill) Query(ctx context.Context, sql string) ([]Row, error) {
+	c.mu.Lock()
+	c.queries = append(c.queries, sql)
+	c.mu.Unlock()
+	return c.Drill.Query(ctx, sql)
+}
+
+// count returns how many statements held s.
+func (c *countingDrill) count(s string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, q := range c.queries {
+		if strings.Contains(q, s) {
+			n++
+		}
+	}
+	return n
 }

@@ -87,21 +87,26 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock) error {
 	a.progress("pull", done, total)
 	for _, w := range work {
 		newWM := w.wm
-		for _, b := range w.batches {
-			why, err := a.pullBatch(ctx, w.coll, b, bound, rep)
+		for i := 0; i < len(w.batches); {
+			j := groupEnd(w.batches, i)
+			whys, err := a.pullBatches(ctx, w.coll, w.batches[i:j], bound, rep)
 			if err != nil {
 				return err
 			}
-			if why != "" {
-				if err := a.retryLater(ctx, w.coll, b, why, rep); err != nil {
-					return err
+			for k, b := range w.batches[i:j] {
+				if whys[k] != "" {
+					if err := a.retryLater(ctx, w.coll, b, whys[k], rep); err != nil {
+						return err
+					}
 				}
+				// A batch to read again is tracked in the store by
+				// name, so the watermark moves past it: it holds
+				// nothing back.
+				newWM = max(newWM, b.ms)
+				done++
 			}
-			// A batch to read again is tracked in the store by name, so
-			// the watermark moves past it: it holds nothing back.
-			newWM = max(newWM, b.ms)
-			done++
 			a.progress("pull", done, total)
+			i = j
 		}
 		if newWM > w.wm {
 			if err := a.st.SetPullWatermark(ctx, w.coll, newWM); err != nil {
@@ -251,15 +256,10 @@ func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, bound
 	if err != nil {
 		return "", fmt.Errorf("pull: %w", err)
 	}
-	cols := make([]string, len(readColumns))
-	for i, c := range readColumns {
-		cols[i] = "`" + c + "`"
-	}
-	read, want := 0, int64(-1)
-	conflicted := map[string]bool{}
+	br := newBatchRead(b)
 	for offset := 0; ; offset += a.opts.PageRows {
 		q := fmt.Sprintf("SELECT %s FROM %s ORDER BY `change_id` LIMIT %d OFFSET %d",
-			strings.Join(cols, ", "), table, a.opts.PageRows, offset)
+			readList(), table, a.opts.PageRows, offset)
 		rows, err := a.dr.Query(ctx, q)
 		if err != nil && offset == 0 && len(paths) > 1 && isNotFound(err) {
 			// Not where it was looked for first: try the next place.
@@ -276,68 +276,103 @@ func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, bound
 			}
 			return "", fmt.Errorf("pull: read batch %s: %w", b.name, err)
 		}
-		changes := make([]store.Change, 0, len(rows))
-		var bad []store.Quarantined
-		var raw []Row
-		var at []int
-		for i, r := range rows {
-			c, n, err := decodeRow(coll, r)
-			if err == nil && want >= 0 && n != want {
-				err = rowError("batch_rows %d differs from the %d of the batch's other rows", n, want)
-			}
-			if err == nil {
-				err = a.checkChange(c, boundMS)
-			}
-			if err != nil {
-				bad = append(bad, quarantinedRow(coll, b.name, offset+i, r, err))
-				continue
-			}
-			want = n
-			changes = append(changes, c)
-			raw, at = append(raw, r), append(at, offset+i)
-		}
-		read += len(rows)
-		if len(changes) > 0 {
-			res, err := a.st.ApplyRemote(ctx, b.name, changes)
-			if err != nil {
-				return "", fmt.Errorf("pull: %w", err)
-			}
-			ev := Applied{Collection: coll, Batch: b.name}
-			for i, r := range res.Results {
-				switch r.Outcome {
-				case store.Accepted:
-					ev.Changes = append(ev.Changes, AppliedChange{MSeq: r.MSeq, Conflicted: r.Conflicted, Change: changes[i]})
-					rep.Pulled++
-					if r.Conflicted {
-						conflicted[changes[i].RecordID] = true
-					}
-				case store.Rejected:
-					q := quarantinedRow(coll, b.name, at[i], raw[i], errors.New(r.Reason))
-					q.ChangeID = changes[i].ChangeID
-					bad = append(bad, q)
-				}
-			}
-			if len(ev.Changes) > 0 {
-				a.events.Emit(EventApplied, ev)
-			}
-		}
-		if err := a.quarantine(ctx, bad, rep); err != nil {
+		if err := a.applyRows(ctx, coll, br, rows, boundMS, rep); err != nil {
 			return "", err
 		}
 		if len(rows) < a.opts.PageRows {
 			break
 		}
 	}
-	if err := a.settle(ctx, coll, conflicted, rep); err != nil {
+	return a.finishBatch(ctx, coll, br, rep)
+}
+
+// readList is the SELECT list of readColumns.
+func readList() string {
+	cols := make([]string, len(readColumns))
+	for i, c := range readColumns {
+		cols[i] = "`" + c + "`"
+	}
+	return strings.Join(cols, ", ")
+}
+
+// batchRead is what a pull has read of one batch so far.
+type batchRead struct {
+	b          remoteBatch
+	read       int   // rows read
+	want       int64 // the batch's batch_rows, -1 until a good row says
+	conflicted map[string]bool
+}
+
+func newBatchRead(b remoteBatch) *batchRead {
+	return &batchRead{b: b, want: -1, conflicted: map[string]bool{}}
+}
+
+// applyRows checks the next rows of a batch, quarantines the rows that
+// fail (or that the store refuses) and applies the others.
+func (a *Agent) applyRows(ctx context.Context, coll string, br *batchRead, rows []Row, boundMS int64, rep *Report) error {
+	name := br.b.name
+	changes := make([]store.Change, 0, len(rows))
+	var bad []store.Quarantined
+	var raw []Row
+	var at []int
+	for i, r := range rows {
+		row := br.read + i
+		c, n, err := decodeRow(coll, r)
+		if err == nil && br.want >= 0 && n != br.want {
+			err = rowError("batch_rows %d differs from the %d of the batch's other rows", n, br.want)
+		}
+		if err == nil {
+			err = a.checkChange(c, boundMS)
+		}
+		if err != nil {
+			bad = append(bad, quarantinedRow(coll, name, row, r, err))
+			continue
+		}
+		br.want = n
+		changes = append(changes, c)
+		raw, at = append(raw, r), append(at, row)
+	}
+	br.read += len(rows)
+	if len(changes) > 0 {
+		res, err := a.st.ApplyRemote(ctx, name, changes)
+		if err != nil {
+			return fmt.Errorf("pull: %w", err)
+		}
+		ev := Applied{Collection: coll, Batch: name}
+		for i, r := range res.Results {
+			switch r.Outcome {
+			case store.Accepted:
+				ev.Changes = append(ev.Changes, AppliedChange{MSeq: r.MSeq, Conflicted: r.Conflicted, Change: changes[i]})
+				rep.Pulled++
+				if r.Conflicted {
+					br.conflicted[changes[i].RecordID] = true
+				}
+			case store.Rejected:
+				q := quarantinedRow(coll, name, at[i], raw[i], errors.New(r.Reason))
+				q.ChangeID = changes[i].ChangeID
+				bad = append(bad, q)
+			}
+		}
+		if len(ev.Changes) > 0 {
+			a.events.Emit(EventApplied, ev)
+		}
+	}
+	return a.quarantine(ctx, bad, rep)
+}
+
+// finishBatch settles the conflicts a batch made and marks it seen when it
+// was read whole; otherwise it returns why it must be read again.
+func (a *Agent) finishBatch(ctx context.Context, coll string, br *batchRead, rep *Report) (string, error) {
+	if err := a.settle(ctx, coll, br.conflicted, rep); err != nil {
 		return "", err
 	}
 	switch {
-	case read == 0:
+	case br.read == 0:
 		return "the batch holds no rows (an empty directory or a write that failed)", nil
-	case want >= 0 && int64(read) != want:
-		return fmt.Sprintf("the batch holds %d of the %d rows it was written with (still being written, or the write failed)", read, want), nil
+	case br.want >= 0 && int64(br.read) != br.want:
+		return fmt.Sprintf("the batch holds %d of the %d rows it was written with (still being written, or the write failed)", br.read, br.want), nil
 	}
-	if err := a.st.MarkSeen(ctx, coll, b.name, read); err != nil {
+	if err := a.st.MarkSeen(ctx, coll, br.b.name, br.read); err != nil {
 		return "", fmt.Errorf("pull: %w", err)
 	}
 	rep.PulledBatches++
