@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -69,7 +70,7 @@ func BenchmarkIntegrationHistory(b *testing.B) {
 					}
 				}
 				for b.Loop() {
-					c := mustNode(b, "fresh", now, d, withSet)
+					c := mustNode(b, "fresh", now, d, func(o *Options) { withSet(o); o.Logger = benchLog() })
 					start := time.Now()
 					c.sync(b)
 					fresh := time.Since(start)
@@ -116,4 +117,13 @@ func copyFile(tb testing.TB, src, dst string) {
 	if err := out.Close(); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// benchLog logs warnings, and with FIELDSYNC_BENCH_LOG=debug everything.
+func benchLog() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("FIELDSYNC_BENCH_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }

@@ -14,7 +14,7 @@ source scripts/lib/testdrill.sh
 trap testdrill_stop EXIT
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(store push browser)
+[ ${#suites[@]} -gt 0 ] || suites=(store push scale browser)
 
 record() { # name command...
   local name=$1; shift
@@ -36,12 +36,15 @@ for s in "${suites[@]}"; do
     push)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
       record push go test -run '^$' -bench 'BenchmarkPush|BenchmarkPull|BenchmarkBatchRows' -benchtime 1x -timeout 60m ./internal/cli/ || rc=1 ;;
+    scale)
+      if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
+      record scale go test -run '^$' -bench IntegrationHistory -benchtime 1x -timeout 60m ./agent/ || rc=1 ;;
     browser)
       if [ -x scripts/browser-bench.sh ]; then
         if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
         record browser scripts/browser-bench.sh || rc=1
       fi ;;
-    *) echo "unknown suite $s (store, push, browser)"; exit 2 ;;
+    *) echo "unknown suite $s (store, push, scale, browser)"; exit 2 ;;
   esac
 done
 exit $rc
