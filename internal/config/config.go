@@ -109,6 +109,19 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// setDuration returns an environment setter of the duration field that
+// field points to; example shows a valid value in the error.
+func setDuration(example string, field func(*Config) *Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("want a duration such as %s, got %q", example, v)
+		}
+		*field(c) = Duration(d)
+		return nil
+	}
+}
+
 // Default returns the built-in settings.
 func Default() Config {
 	return Config{
@@ -274,22 +287,10 @@ var envKeys = []struct {
 		c.Drill.BatchRows = n
 		return nil
 	}},
-	{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD", "drill.max_clock_ahead", func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("want a duration such as 24h, got %q", v)
-		}
-		c.Drill.MaxClockAhead = Duration(d)
-		return nil
-	}},
-	{"FIELDSYNC_DRILL_QUERY_TIMEOUT", "drill.query_timeout", func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("want a duration such as 5m, got %q", v)
-		}
-		c.Drill.QueryTimeout = Duration(d)
-		return nil
-	}},
+	{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD", "drill.max_clock_ahead",
+		setDuration("24h", func(c *Config) *Duration { return &c.Drill.MaxClockAhead })},
+	{"FIELDSYNC_DRILL_QUERY_TIMEOUT", "drill.query_timeout",
+		setDuration("5m", func(c *Config) *Duration { return &c.Drill.QueryTimeout })},
 	{"FIELDSYNC_DRILL_USER", "drill.user", func(c *Config, v string) error { c.Drill.User = v; return nil }},
 	{"FIELDSYNC_DRILL_AUTH", "drill.auth", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
 	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
