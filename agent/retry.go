@@ -85,7 +85,7 @@ func (a *Agent) withRetries(ctx context.Context, coll string, listed []remoteBat
 		if ms == 0 {
 			ms, _, _ = parseBatchName(r.Batch)
 		}
-		out = append(out, remoteBatch{name: r.Batch, ms: ms})
+		out = append(out, remoteBatch{name: r.Batch, path: r.Path, ms: ms})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
@@ -96,7 +96,7 @@ func (a *Agent) withRetries(ctx context.Context, coll string, listed []remoteBat
 // PullRetries attempts it is also quarantined.
 func (a *Agent) retryLater(ctx context.Context, coll string, b remoteBatch, why string, rep *Report) error {
 	now := a.now().UnixMilli()
-	r := store.PullRetry{Collection: coll, Batch: b.name, MS: b.ms, FirstMS: now}
+	r := store.PullRetry{Collection: coll, Batch: b.name, Path: b.path, MS: b.ms, FirstMS: now}
 	retries, err := a.st.PullRetries(ctx, coll)
 	if err != nil {
 		return fmt.Errorf("pull: %w", err)

@@ -173,6 +173,7 @@ func NewDrillClient(c config.Config, secrets config.Secrets, log *slog.Logger) (
 		Endpoints:      c.Drill.URLs,
 		CAFile:         c.Drill.CAFile,
 		RequestTimeout: time.Duration(c.Drill.Timeout),
+		QueryTimeout:   time.Duration(c.Drill.QueryTimeout),
 	}
 	switch c.Drill.Auth {
 	case "basic":

@@ -286,6 +286,45 @@ func (s *Store) MarkSeen(ctx context.Context, collection, batch string, changes 
 	return nil
 }
 
+// PruneSeen forgets the seen batches of a collection whose names sort
+// before beforeName and that were marked seen before seenBeforeMS (epoch
+// ms, this computer's clock), so the seen list stays bounded by what the
+// pull still lists (batch names start with their time, zero-padded, so
+// name order is time order). It returns how many it forgot.
+func (s *Store) PruneSeen(ctx context.Context, collection, beforeName string, seenBeforeMS int64) (int, error) {
+	if err := validID("collection", collection); err != nil {
+		return 0, fmt.Errorf("store: prune seen: %w", err)
+	}
+	n := 0
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		sb := bucket(tx, bSeen).Bucket([]byte(collection))
+		if sb == nil {
+			return nil
+		}
+		var old [][]byte
+		c := sb.Cursor()
+		for k, v := c.First(); k != nil && string(k) < beforeName; k, v = c.Next() {
+			var b SeenBatch
+			if err := jsonUnmarshal(v, &b); err == nil && b.SeenAt >= seenBeforeMS {
+				continue
+			}
+			old = append(old, append([]byte(nil), k...))
+		}
+		for _, k := range old {
+			if err := sb.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune seen %s: %w", collection, err)
+	}
+	return n, nil
+}
+
 // Seen reports whether a pulled batch of a collection was applied.
 func (s *Store) Seen(ctx context.Context, collection, batch string) (bool, error) {
 	var seen bool

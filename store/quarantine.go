@@ -57,11 +57,15 @@ type Quarantined struct {
 type PullRetry struct {
 	Collection string `json:"collection"`
 	Batch      string `json:"batch"`
-	MS         int64  `json:"ms"`       // the batch's time on the pull time line
-	Attempts   int    `json:"attempts"` // failed reads so far
-	FirstMS    int64  `json:"first_ms"` // first failed read
-	NextMS     int64  `json:"next_ms"`  // not read again before
-	LastError  string `json:"last_error,omitempty"`
+	MS         int64  `json:"ms"` // the batch's time on the pull time line
+	// Path is where the batch was found under the collection's changes/
+	// directory ("<hour>/<batch>", or "<batch>" in the first layout);
+	// empty when unknown (a released quarantine item).
+	Path      string `json:"path,omitempty"`
+	Attempts  int    `json:"attempts"` // failed reads so far
+	FirstMS   int64  `json:"first_ms"` // first failed read
+	NextMS    int64  `json:"next_ms"`  // not read again before
+	LastError string `json:"last_error,omitempty"`
 }
 
 // identity is what makes two quarantined items the same: finding a bad

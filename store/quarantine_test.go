@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -184,5 +185,43 @@ func TestSalvageKeepsQuarantine(t *testing.T) {
 	}
 	if list, _ := d.QuarantineList(ctx); len(list) != 3 || list[0].ID != 3 {
 		t.Errorf("after a new item: %+v", list)
+	}
+}
+
+func TestPruneSeen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := int64(1_700_000_000_000)
+	st := mustOpenAt(t, filepath.Join(t.TempDir(), "fieldsync.db"), &Options{DeviceID: "dev", Now: func() time.Time { return time.UnixMilli(now) }})
+	names := []string{"000000000001000_a_000000000001", "000000000002000_a_000000000001", "000000000003000_a_000000000001"}
+	for _, n := range names {
+		if err := st.MarkSeen(ctx, "c", n, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name       string
+		before     string
+		seenBefore int64
+		forgot     int
+		left       int
+	}{
+		{"seen too recently", "000000000003000", now, 0, 3},
+		{"names before", "000000000003000", now + 1, 2, 1},
+		{"again", "000000000003000", now + 1, 0, 1},
+		{"all", "000000000009000", now + 1, 1, 0},
+	}
+	for _, tt := range tests {
+		n, err := st.PruneSeen(ctx, "c", tt.before, tt.seenBefore)
+		if err != nil || n != tt.forgot {
+			t.Errorf("%s: PruneSeen = %d %v, want %d", tt.name, n, err, tt.forgot)
+		}
+		left, err := st.SeenBatches(ctx, "c", "", 10)
+		if err != nil || len(left) != tt.left {
+			t.Errorf("%s: %d seen left (%v), want %d", tt.name, len(left), err, tt.left)
+		}
+	}
+	if n, err := st.PruneSeen(ctx, "never", "9", now); err != nil || n != 0 {
+		t.Errorf("PruneSeen of a collection never pulled = %d %v", n, err)
 	}
 }

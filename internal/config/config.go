@@ -56,6 +56,9 @@ type Drill struct {
 	CAFile string `json:"ca_file,omitempty"`
 	// Timeout bounds one REST call ("60s").
 	Timeout Duration `json:"timeout,omitempty"`
+	// QueryTimeout bounds one query ("5m"); a query past it is cancelled
+	// in Drill.
+	QueryTimeout Duration `json:"query_timeout,omitempty"`
 	// BatchRows bounds the changes of one pushed batch (0: the engine's
 	// default, chosen by measurement; see docs/BENCHMARKS.md).
 	BatchRows int `json:"batch_rows,omitempty"`
@@ -109,6 +112,19 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// setDuration returns an environment setter of the duration field that
+// field points to; example shows a valid value in the error.
+func setDuration(example string, field func(*Config) *Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("want a duration such as %s, got %q", example, v)
+		}
+		*field(c) = Duration(d)
+		return nil
+	}
+}
+
 // Default returns the built-in settings.
 func Default() Config {
 	return Config{
@@ -118,6 +134,8 @@ func Default() Config {
 			Workspace: "fieldsync",
 			Auth:      "none",
 			Timeout:   Duration(60 * time.Second),
+			// QueryTimeout: see drill.DefaultQueryTimeout.
+			QueryTimeout: Duration(5 * time.Minute),
 			// MaxClockAhead: a day covers time zones set wrong and
 			// clocks never synchronised, and stops a year-ahead device.
 			MaxClockAhead: Duration(24 * time.Hour),
@@ -272,14 +290,10 @@ var envKeys = []struct {
 		c.Drill.BatchRows = n
 		return nil
 	}},
-	{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD", "drill.max_clock_ahead", func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("want a duration such as 24h, got %q", v)
-		}
-		c.Drill.MaxClockAhead = Duration(d)
-		return nil
-	}},
+	{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD", "drill.max_clock_ahead",
+		setDuration("24h", func(c *Config) *Duration { return &c.Drill.MaxClockAhead })},
+	{"FIELDSYNC_DRILL_QUERY_TIMEOUT", "drill.query_timeout",
+		setDuration("5m", func(c *Config) *Duration { return &c.Drill.QueryTimeout })},
 	{"FIELDSYNC_DRILL_USER", "drill.user", func(c *Config, v string) error { c.Drill.User = v; return nil }},
 	{"FIELDSYNC_DRILL_AUTH", "drill.auth", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
 	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
@@ -355,6 +369,9 @@ func (c Config) Validate() error {
 	}
 	if c.Drill.Timeout < Duration(time.Second) {
 		return fmt.Errorf("config: drill timeout %s is shorter than 1s", time.Duration(c.Drill.Timeout))
+	}
+	if d := time.Duration(c.Drill.QueryTimeout); d < time.Second || d > 24*time.Hour {
+		return fmt.Errorf("config: drill query_timeout %s: want 1s to 24h; default 5m", d)
 	}
 	if c.Drill.BatchRows < 0 || c.Drill.BatchRows > 100_000 {
 		return fmt.Errorf("config: drill batch_rows %d: want 0 (default) to 100000", c.Drill.BatchRows)

@@ -123,6 +123,8 @@ func TestLoadErrors(t *testing.T) {
 		{"clock bound too small", `{"drill":{"max_clock_ahead":"1s"}}`, nil, "max_clock_ahead 1s"},
 		{"clock bound too large", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=10000h"}, "max_clock_ahead"},
 		{"clock bound not a duration", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=soon"}, "want a duration"},
+		{"query limit too small", `{"drill":{"query_timeout":"10ms"}}`, nil, "query_timeout 10ms"},
+		{"query limit not a duration", `{}`, []string{"FIELDSYNC_DRILL_QUERY_TIMEOUT=long"}, "want a duration such as 5m"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,6 +152,15 @@ func TestLoadErrors(t *testing.T) {
 		}
 		if d := time.Duration(Default().Drill.MaxClockAhead); d != 24*time.Hour {
 			t.Errorf("default max_clock_ahead %s, want 24h", d)
+		}
+	})
+	t.Run("query limit from the environment", func(t *testing.T) {
+		c, err := Load(Sources{Env: []string{"FIELDSYNC_DRILL_QUERY_TIMEOUT=90s"}})
+		if err != nil || time.Duration(c.Drill.QueryTimeout) != 90*time.Second {
+			t.Fatalf("query_timeout = %v, %v; want 90s", time.Duration(c.Drill.QueryTimeout), err)
+		}
+		if d := time.Duration(Default().Drill.QueryTimeout); d != 5*time.Minute {
+			t.Errorf("default query_timeout %s, want 5m", d)
 		}
 	})
 	t.Run("required user file missing", func(t *testing.T) {
