@@ -224,18 +224,10 @@ func (a *Agent) pullReference(ctx context.Context, decl *schema.Collection) (Ref
 		}
 		ok = false
 	}
-	fq, err := p.fingerprintSQL()
+	fp, err := a.refFingerprint(ctx, p)
 	if err != nil {
-		return res, fmt.Errorf("reference %s: %w", decl.Name, err)
+		return res, err
 	}
-	rows, err := a.dr.Query(ctx, fq)
-	if err != nil {
-		return res, fmt.Errorf("reference %s: read the source: %w", decl.Name, err)
-	}
-	if len(rows) != 1 {
-		return res, fmt.Errorf("reference %s: the source's fingerprint came back as %d rows", decl.Name, len(rows))
-	}
-	fp := fmt.Sprintf("%v:%v:%v", rows[0]["n"], rows[0]["h1"], rows[0]["h2"])
 	now := a.now().UnixMilli()
 	if ok && st.Fingerprint == fp {
 		st.CheckedAt, st.LastError = now, ""
@@ -249,87 +241,144 @@ func (a *Agent) pullReference(ctx context.Context, decl *schema.Collection) (Ref
 	if err != nil {
 		return res, err
 	}
-	seen := make(map[string]bool, len(old))
-	var rowErrs []string
-	rowError := func(key, msg string) {
-		res.RowErrors++
-		if len(rowErrs) < store.MaxRefErrors {
-			rowErrs = append(rowErrs, fmt.Sprintf("row %q: %s", key, msg))
-		}
-		if _, had := old[key]; had {
-			seen[key] = true // keep the row as it was
-		}
+	rs := &refSync{a: a, p: p, res: res, old: old, seen: make(map[string]bool, len(old))}
+	if err := rs.readAll(ctx); err != nil {
+		return rs.res, err
 	}
+	if err := rs.removeGone(ctx); err != nil {
+		return rs.res, err
+	}
+	st = store.RefState{
+		Source: p.source, Fingerprint: fp, Rows: int64(len(rs.seen)), CheckedAt: now, ChangedAt: st.ChangedAt,
+		Errors: rs.rowErrs, Indexed: p.indexed,
+	}
+	if rs.res.Added+rs.res.Changed+rs.res.Removed > 0 {
+		st.ChangedAt = now
+	}
+	return rs.res, a.st.PutRefState(ctx, decl.Name, st)
+}
+
+// refFingerprint runs the source's fingerprint aggregate.
+func (a *Agent) refFingerprint(ctx context.Context, p refPlan) (string, error) {
+	name := p.decl.Name
+	fq, err := p.fingerprintSQL()
+	if err != nil {
+		return "", fmt.Errorf("reference %s: %w", name, err)
+	}
+	rows, err := a.dr.Query(ctx, fq)
+	if err != nil {
+		return "", fmt.Errorf("reference %s: read the source: %w", name, err)
+	}
+	if len(rows) != 1 {
+		return "", fmt.Errorf("reference %s: the source's fingerprint came back as %d rows", name, len(rows))
+	}
+	return fmt.Sprintf("%v:%v:%v", rows[0]["n"], rows[0]["h1"], rows[0]["h2"]), nil
+}
+
+// refSync is one full read of a reference source: what the device held
+// (old, by key: row hash), the keys the source still has (seen), and what
+// it reports.
+type refSync struct {
+	a       *Agent
+	p       refPlan
+	res     RefResult
+	old     map[string]string
+	seen    map[string]bool
+	rowErrs []string
+}
+
+// rowError counts a row that cannot be taken; a key the device held keeps
+// its old row.
+func (rs *refSync) rowError(key, msg string) {
+	rs.res.RowErrors++
+	if len(rs.rowErrs) < store.MaxRefErrors {
+		rs.rowErrs = append(rs.rowErrs, fmt.Sprintf("row %q: %s", key, msg))
+	}
+	if _, had := rs.old[key]; had {
+		rs.seen[key] = true // keep the row as it was
+	}
+}
+
+// readAll reads the source page by page in key order and applies the rows
+// that are new or changed.
+func (rs *refSync) readAll(ctx context.Context) error {
+	name, limit := rs.p.decl.Name, rs.a.opts.RefPageRows
 	after, first := "", true
 	for {
-		q, err := p.pageSQL(after, first, a.opts.RefPageRows)
+		q, err := rs.p.pageSQL(after, first, limit)
 		if err != nil {
-			return res, fmt.Errorf("reference %s: %w", decl.Name, err)
+			return fmt.Errorf("reference %s: %w", name, err)
 		}
-		page, err := a.dr.Query(ctx, q)
+		page, err := rs.a.dr.Query(ctx, q)
 		if err != nil {
-			return res, fmt.Errorf("reference %s: read rows after %q: %w", decl.Name, after, err)
+			return fmt.Errorf("reference %s: read rows after %q: %w", name, after, err)
 		}
-		res.RowsRead += len(page)
-		var puts []store.RefRow
-		for _, r := range page {
-			key, _ := r["k"].(string)
-			if key == "" {
-				rowError(key, "the key is empty")
-				continue
-			}
-			after = key
-			if seen[key] {
-				rowError(key, "the key appears more than once; the first row is kept")
-				continue
-			}
-			doc, err := mapRow(p, r)
-			if err != nil {
-				rowError(key, err.Error())
-				continue
-			}
-			seen[key] = true
-			sum := sha256.Sum256(doc)
-			h := hex.EncodeToString(sum[:16])
-			switch prev, had := old[key]; {
-			case !had:
-				res.Added++
-			case prev != h:
-				res.Changed++
-			default:
-				continue
-			}
-			puts = append(puts, store.RefRow{Key: key, Doc: doc, Hash: h})
+		rs.res.RowsRead += len(page)
+		puts, last := rs.changed(page)
+		if last != "" {
+			after = last
 		}
-		if err := a.st.ApplyRefs(ctx, decl.Name, puts, nil, p.indexed); err != nil {
-			return res, err
+		if err := rs.a.st.ApplyRefs(ctx, name, puts, nil, rs.p.indexed); err != nil {
+			return err
 		}
-		if len(page) < a.opts.RefPageRows {
-			break
+		if len(page) < limit {
+			return nil
 		}
 		first = false
 	}
+}
+
+// changed maps a page's rows and returns those that are new or differ from
+// the device's, and the page's last key.
+func (rs *refSync) changed(page []Row) (puts []store.RefRow, last string) {
+	for _, r := range page {
+		key, _ := r["k"].(string)
+		if key == "" {
+			rs.rowError(key, "the key is empty")
+			continue
+		}
+		last = key
+		if rs.seen[key] {
+			rs.rowError(key, "the key appears more than once; the first row is kept")
+			continue
+		}
+		doc, err := mapRow(rs.p, r)
+		if err != nil {
+			rs.rowError(key, err.Error())
+			continue
+		}
+		rs.seen[key] = true
+		sum := sha256.Sum256(doc)
+		h := hex.EncodeToString(sum[:16])
+		switch prev, had := rs.old[key]; {
+		case !had:
+			rs.res.Added++
+		case prev != h:
+			rs.res.Changed++
+		default:
+			continue
+		}
+		puts = append(puts, store.RefRow{Key: key, Doc: doc, Hash: h})
+	}
+	return puts, last
+}
+
+// removeGone removes the rows whose keys the source no longer has.
+func (rs *refSync) removeGone(ctx context.Context) error {
 	var gone []string
-	for key := range old {
-		if !seen[key] {
+	for key := range rs.old {
+		if !rs.seen[key] {
 			gone = append(gone, key)
 		}
 	}
 	slices.Sort(gone)
 	for chunk := range slices.Chunk(gone, refApplyRows) {
-		if err := a.st.ApplyRefs(ctx, decl.Name, nil, chunk, p.indexed); err != nil {
-			return res, err
+		if err := rs.a.st.ApplyRefs(ctx, rs.p.decl.Name, nil, chunk, rs.p.indexed); err != nil {
+			return err
 		}
 	}
-	res.Removed = len(gone)
-	st = store.RefState{
-		Source: p.source, Fingerprint: fp, Rows: int64(len(seen)), CheckedAt: now, ChangedAt: st.ChangedAt,
-		Errors: rowErrs, Indexed: p.indexed,
-	}
-	if res.Added+res.Changed+res.Removed > 0 {
-		st.ChangedAt = now
-	}
-	return res, a.st.PutRefState(ctx, decl.Name, st)
+	rs.res.Removed = len(gone)
+	return nil
 }
 
 // checkColumns reads one row of the source and names the key or mapped
@@ -408,19 +457,11 @@ func convertCell(f schema.Field, v any) (any, error) {
 	if v == nil || v == "" {
 		return nil, nil
 	}
-	text := func() (string, bool) {
-		switch x := v.(type) {
-		case string:
-			return x, true
-		case json.Number:
-			return x.String(), true
-		case bool:
-			return strconv.FormatBool(x), true
-		}
-		return "", false
+	if f.Type == schema.TypeList {
+		return convertList(v)
 	}
-	s, scalar := text()
-	if !scalar && f.Type != schema.TypeList {
+	s, scalar := cellText(v)
+	if !scalar {
 		return nil, fmt.Errorf("%s does not convert to %s", kindOf(v), f.Type)
 	}
 	switch f.Type {
@@ -440,62 +481,87 @@ func convertCell(f schema.Field, v any) (any, error) {
 		}
 		return json.Number(strconv.FormatInt(n, 10)), nil
 	case schema.TypeBoolean:
-		switch strings.ToLower(s) {
-		case "true", "yes", "y", "1":
-			return true, nil
-		case "false", "no", "n", "0":
-			return false, nil
-		}
-		return nil, fmt.Errorf("%q does not convert to true or false (want true/false, yes/no or 1/0)", s)
+		return convertBool(s)
 	case schema.TypeEnum:
 		if !slices.Contains(f.Options, s) {
 			return nil, fmt.Errorf("%q is not one of %s", s, strings.Join(f.Options, ", "))
 		}
 		return s, nil
 	case schema.TypeDateTime:
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return json.Number(strconv.FormatInt(n, 10)), nil
-		}
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999", "2006-01-02T15:04:05.999", "2006-01-02"} {
-			if t, err := time.Parse(layout, s); err == nil {
-				return t.UTC().Format(time.RFC3339Nano), nil
-			}
-		}
-		return nil, fmt.Errorf("%q does not convert to a date-time (want RFC 3339, 2006-01-02 15:04:05, 2006-01-02 or epoch milliseconds)", s)
-	case schema.TypeList:
-		var items []any
-		switch x := v.(type) {
-		case []any:
-			items = x
-		case string:
-			if strings.HasPrefix(x, "[") {
-				if err := json.Unmarshal([]byte(x), &items); err != nil {
-					return nil, fmt.Errorf("%q is not a JSON list", x)
-				}
-				break
-			}
-			for _, part := range strings.Split(x, ";") {
-				if part = strings.TrimSpace(part); part != "" {
-					items = append(items, part)
-				}
-			}
-		default:
-			return nil, fmt.Errorf("%s does not convert to a list", kindOf(v))
-		}
-		out := make([]any, 0, len(items))
-		for _, it := range items {
-			switch x := it.(type) {
-			case string:
-				out = append(out, x)
-			case json.Number, float64, bool:
-				out = append(out, fmt.Sprint(x))
-			default:
-				return nil, fmt.Errorf("a list item is %s, not text", kindOf(it))
-			}
-		}
-		return out, nil
+		return convertDateTime(s)
 	}
 	return s, nil
+}
+
+// cellText is a scalar cell as text; false for lists and objects.
+func cellText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
+
+func convertBool(s string) (any, error) {
+	switch strings.ToLower(s) {
+	case "true", "yes", "y", "1":
+		return true, nil
+	case "false", "no", "n", "0":
+		return false, nil
+	}
+	return nil, fmt.Errorf("%q does not convert to true or false (want true/false, yes/no or 1/0)", s)
+}
+
+func convertDateTime(s string) (any, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return json.Number(strconv.FormatInt(n, 10)), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999", "2006-01-02T15:04:05.999", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC().Format(time.RFC3339Nano), nil
+		}
+	}
+	return nil, fmt.Errorf("%q does not convert to a date-time (want RFC 3339, 2006-01-02 15:04:05, 2006-01-02 or epoch milliseconds)", s)
+}
+
+// convertList takes a JSON list, a JSON list in text, or items separated
+// by ";", each a text.
+func convertList(v any) (any, error) {
+	var items []any
+	switch x := v.(type) {
+	case []any:
+		items = x
+	case string:
+		if strings.HasPrefix(x, "[") {
+			if err := json.Unmarshal([]byte(x), &items); err != nil {
+				return nil, fmt.Errorf("%q is not a JSON list", x)
+			}
+			break
+		}
+		for _, part := range strings.Split(x, ";") {
+			if part = strings.TrimSpace(part); part != "" {
+				items = append(items, part)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("%s does not convert to a list", kindOf(v))
+	}
+	out := make([]any, 0, len(items))
+	for _, it := range items {
+		switch x := it.(type) {
+		case string:
+			out = append(out, x)
+		case json.Number, float64, bool:
+			out = append(out, fmt.Sprint(x))
+		default:
+			return nil, fmt.Errorf("a list item is %s, not text", kindOf(it))
+		}
+	}
+	return out, nil
 }
 
 // kindOf names a decoded JSON value's kind for error messages.
