@@ -665,19 +665,44 @@ func TestIntegrationCancel(t *testing.T) {
 // ErrQueryTimeout and was cancelled in Drill.
 func TestIntegrationQueryTimeout(t *testing.T) {
 	t.Parallel()
-	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}, QueryTimeout: 3 * time.Second})
+	// The client logs the id of the query it cancels; on a loaded machine
+	// the limit can pass before a poll of the running queries sees it, so
+	// the id comes from there, and Drill's profile must say CANCELED.
+	cancelled := make(chan string, 1)
+	log := slog.New(cancelledIDs{slog.NewTextHandler(testWriter{t}, nil), cancelled})
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}, QueryTimeout: 3 * time.Second, Logger: log})
 	alias := uniqueName("timeout_it")
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Query(context.Background(), slowQuery(alias))
-		errc <- err
-	}()
-	id := waitRunning(t, c, alias, errc)
-	err := <-errc
+	_, err := c.Query(context.Background(), slowQuery(alias))
 	if !errors.Is(err, ErrQueryTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Query error = %v, want ErrQueryTimeout and context.DeadlineExceeded", err)
 	}
-	waitCancelled(t, c, id)
+	select {
+	case id := <-cancelled:
+		waitCancelled(t, c, id)
+	default:
+		t.Fatal("the client did not cancel the query in Drill")
+	}
+}
+
+// cancelledIDs passes on the query_id of each "drill query cancelled" log.
+type cancelledIDs struct {
+	slog.Handler
+	ids chan<- string
+}
+
+func (h cancelledIDs) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "drill query cancelled" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "query_id" {
+				select {
+				case h.ids <- a.Value.String():
+				default:
+				}
+			}
+			return true
+		})
+	}
+	return h.Handler.Handle(ctx, r)
 }
 
 // waitRunning returns the id of the running query whose SQL holds alias,
