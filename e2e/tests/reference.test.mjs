@@ -11,7 +11,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { COLLECTIONS, Harness, waitFor } from '../lib/harness.mjs';
-import { createRecord, fieldId, syncOK, waitRecords } from '../lib/ui.mjs';
+import { fieldId, fillForm, syncOK, waitRecords } from '../lib/ui.mjs';
 
 const h = new Harness({ prefix: 'reference-' });
 let north, south, decl;
@@ -87,13 +87,21 @@ test('a reference collection is listed read-only, per device scope, and a form p
   // A visit picks its site from north's list.
   await north.page.getByTestId('collection-visits').click();
   await north.page.getByTestId('records-table').waitFor();
+  const listed = new Set(await north.page.getByTestId('record-row').evaluateAll((rs) => rs.map((r) => r.dataset.recordId)));
   await north.page.getByTestId('record-new').click();
   const select = north.page.locator(fieldId('visits', 'site'));
+  // The field becomes a list once the reference options are read: fill the
+  // form only then, in the same opening, so it cannot race the switch.
   await waitFor(async () => (await select.evaluate((e) => e.tagName)) === 'SELECT', { what: 'the site field to offer the list' });
   const options = await select.locator('option').evaluateAll((os) => os.map((o) => o.value));
   assert.deepEqual(options, ['', 'North well', 'Quay 3']);
-  await north.page.getByTestId('record-cancel').click();
-  const id = await createRecord(north.page, 'visits', { site: 'Quay 3', crew: 'Ana\nBen' });
+  await fillForm(north.page, 'visits', { site: 'Quay 3', crew: 'Ana\nBen' });
+  await north.page.getByTestId('record-save').click();
+  await north.page.getByTestId('record-form').waitFor({ state: 'detached' });
+  const id = await waitFor(async () => {
+    const ids = await north.page.getByTestId('record-row').evaluateAll((rs) => rs.map((r) => r.dataset.recordId));
+    return ids.find((i) => !listed.has(i));
+  }, { what: 'the new visit to be listed' });
   assert.ok(id);
   await h.shot(north.page, 'reference-visit-picked');
 
