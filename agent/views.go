@@ -114,7 +114,7 @@ func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
 			rep.ViewsRefreshed++
 		}
 	}
-	return nil
+	return a.refreshAuditViews(ctx)
 }
 
 // viewColumns returns the lower-case column names of a view in the
