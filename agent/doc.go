@@ -22,6 +22,12 @@
 //	<collection>/changes/<batch>     one CTAS table per pushed batch
 //	<collection>_current  (view)     current state per record, deletes removed
 //	<collection>_conflicts (view)    leaves of records in conflict
+//	<collection>_history (view)      every version once, with who, when, where
+//	<collection>_resolutions (view)  every resolution once: who, how, when, where
+//
+// A resolution's audit entry (store.Resolution) rides in its change's row,
+// column fieldsync_resolution, so it is pushed exactly once with the change
+// and pulled with it by every device (see auditviews.go).
 //
 // Only declared collections are pulled; changes of an undeclared collection
 // are still pushed (metadata and doc only), so nothing is lost.
