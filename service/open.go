@@ -106,16 +106,17 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		}
 	}
 	return agent.New(agent.Options{
-		Store:      s.store,
-		Drill:      d,
-		Schema:     set,
-		Workspace:  c.Drill.Plugin + "." + c.Drill.Workspace,
-		Spec:       c.Schedule,
-		BatchRows:  c.Drill.BatchRows,
-		AppVersion: s.opts.Version,
-		OnSync:     s.metrics.Observe,
-		Events:     &s.events,
-		Logger:     s.opts.Logger,
+		Store:        s.store,
+		Drill:        d,
+		Schema:       set,
+		Workspace:    c.Drill.Plugin + "." + c.Drill.Workspace,
+		Spec:         c.Schedule,
+		BatchRows:    c.Drill.BatchRows,
+		PushParallel: c.Drill.PushParallel,
+		AppVersion:   s.opts.Version,
+		OnSync:       s.metrics.Observe,
+		Events:       &s.events,
+		Logger:       s.opts.Logger,
 	})
 }
 

@@ -56,6 +56,9 @@ type Drill struct {
 	// BatchRows bounds the changes of one pushed batch (0: the engine's
 	// default, chosen by measurement; see docs/BENCHMARKS.md).
 	BatchRows int `json:"batch_rows,omitempty"`
+	// PushParallel bounds the batches a push has in flight at once (0: the
+	// engine's default, chosen by measurement; see docs/BENCHMARKS.md).
+	PushParallel int `json:"push_parallel,omitempty"`
 }
 
 // Log configures logging.
@@ -262,6 +265,14 @@ var envKeys = []struct {
 		c.Drill.BatchRows = n
 		return nil
 	}},
+	{"FIELDSYNC_DRILL_PUSH_PARALLEL", "drill.push_parallel", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", v)
+		}
+		c.Drill.PushParallel = n
+		return nil
+	}},
 	{"FIELDSYNC_DRILL_USER", "drill.user", func(c *Config, v string) error { c.Drill.User = v; return nil }},
 	{"FIELDSYNC_DRILL_AUTH", "drill.auth", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
 	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
@@ -340,6 +351,9 @@ func (c Config) Validate() error {
 	}
 	if c.Drill.BatchRows < 0 || c.Drill.BatchRows > 100_000 {
 		return fmt.Errorf("config: drill batch_rows %d: want 0 (default) to 100000", c.Drill.BatchRows)
+	}
+	if c.Drill.PushParallel < 0 || c.Drill.PushParallel > 8 {
+		return fmt.Errorf("config: drill push_parallel %d: want 0 (default) to 8", c.Drill.PushParallel)
 	}
 	if c.Device != "" && !deviceRE.MatchString(c.Device) {
 		return fmt.Errorf("config: device %q: want 1-64 letters, digits, '.', '_' or '-'", c.Device)
