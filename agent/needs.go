@@ -22,6 +22,9 @@ type Store interface {
 	PushCursor(ctx context.Context) (uint64, error)
 	// Truncate removes pushed journal entries up to a seq.
 	Truncate(ctx context.Context, uptoSeq uint64) (int, error)
+	// TrimMirror keeps the newest entries of the mirror index (the page's
+	// catch-up) and removes the older ones.
+	TrimMirror(ctx context.Context, keep int) (int, error)
 	// PlanBatch fixes a batch's name and entries before its first attempt.
 	PlanBatch(ctx context.Context, plan store.BatchPlan) (store.Batch, error)
 	// MarkBatch records a batch's progress; verified moves the push cursor.

@@ -33,6 +33,13 @@ const MaxTypedText = 65535
 // scanPage is how many journal entries a push reads per store call.
 const scanPage = 1000
 
+// MirrorKeep is how many of the newest applied changes the store keeps in
+// its mirror index after a push, for a page catching up; a page further
+// behind rebuilds from the records (as after a restore). Older entries are
+// what a synced store no longer needs: at 100,000 changes they were a sixth
+// of the file (docs/BENCHMARKS.md).
+const MirrorKeep = 10_000
+
 // push writes every pending journal entry to Drill: first the batches left
 // open by an earlier attempt, then new ones.
 func (a *Agent) push(ctx context.Context, rep *Report) error {
@@ -57,6 +64,9 @@ func (a *Agent) push(ctx context.Context, rep *Report) error {
 		if _, err := a.st.Truncate(ctx, cursor); err != nil {
 			return fmt.Errorf("push: %w", err)
 		}
+	}
+	if _, err := a.st.TrimMirror(ctx, MirrorKeep); err != nil {
+		return fmt.Errorf("push: %w", err)
 	}
 	return nil
 }

@@ -28,7 +28,9 @@ func (s *Service) openParts(ctx context.Context) (engine, error) {
 		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 			return engine{}, fmt.Errorf("data dir: %w", err)
 		}
-		st, err := store.Open(ctx, filepath.Join(c.DataDir, StoreFile), &store.Options{Logger: s.opts.Logger, DeviceID: c.Device})
+		// AutoCompact: a store that synced a large journal gives its
+		// free pages back on the next start (docs/OPERATIONS.md).
+		st, err := store.Open(ctx, filepath.Join(c.DataDir, StoreFile), &store.Options{Logger: s.opts.Logger, DeviceID: c.Device, AutoCompact: true})
 		if err != nil {
 			return engine{}, err
 		}

@@ -14,21 +14,102 @@ import (
 )
 
 func runStore(ctx context.Context, env Env, args []string) error {
-	if len(args) > 0 && args[0] == "salvage" {
-		return runSalvage(ctx, env, args[1:])
+	subs := map[string]func(context.Context, Env, []string) error{
+		"salvage": runSalvage,
+		"stats":   runStoreStats,
+		"compact": runStoreCompact,
 	}
-	// "salvage" may also follow the global flags.
+	// The subcommand comes first, or after the global flags.
 	for i, a := range args {
-		if a == "salvage" {
-			return runSalvage(ctx, env, append(append([]string{}, args[:i]...), args[i+1:]...))
+		if run, ok := subs[a]; ok {
+			return run(ctx, env, append(append([]string{}, args[:i]...), args[i+1:]...))
 		}
 	}
 	fs, _ := newFlagSet(env, "store")
 	if err := parse(fs, args); err != nil {
 		return err // names a flag it does not know
 	}
-	return fmt.Errorf("%w: store salvage [--out FILE]: copy what can be read of a damaged store into a new file", errUsage)
+	return fmt.Errorf("%w: store stats | store compact | store salvage [--out FILE]: "+
+		"show where the store file's bytes are, give its free pages back, or copy what can be read of a damaged store into a new file", errUsage)
 }
+
+// storeArgs parses a store subcommand without arguments of its own and
+// returns the settings and the store file.
+func storeArgs(env Env, name string, args []string) (*globals, string, error) {
+	fs, g := newFlagSet(env, name)
+	if err := parse(fs, args); err != nil {
+		return g, "", err
+	}
+	if fs.NArg() > 0 {
+		return g, "", fmt.Errorf("%w: %s takes no arguments, got %q", errUsage, name, fs.Args())
+	}
+	c, err := loadConfig(env, g)
+	if err != nil {
+		return g, "", err
+	}
+	path := filepath.Join(c.DataDir, service.StoreFile)
+	if _, err := os.Stat(path); err != nil {
+		return g, "", fmt.Errorf("%s: %w", name, err)
+	}
+	return g, path, nil
+}
+
+// lockedHint words a store held by another process for people.
+func lockedHint(name string, err error) error {
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%s: %w: stop it first (the agent, serve or the window)", name, err)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// runStoreStats prints the store file's size, its free pages and the bytes
+// of each bucket (docs/OPERATIONS.md).
+func runStoreStats(ctx context.Context, env Env, args []string) error {
+	g, path, err := storeArgs(env, "store stats", args)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, path, &store.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return lockedHint("store stats", err)
+	}
+	defer st.Close()
+	rep, err := st.Space(ctx)
+	if err != nil {
+		return fmt.Errorf("store stats: %w", err)
+	}
+	if g.json {
+		return printJSON(env.Stdout, rep)
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "store %s: %s, %s in free pages (store compact gives them back)\n", rep.Path, mib(rep.FileBytes), mib(rep.FreeBytes))
+	fmt.Fprintf(w, "%-10s %10s %12s %12s\n", "bucket", "keys", "bytes", "used bytes")
+	for _, b := range rep.Buckets {
+		fmt.Fprintf(w, "%-10s %10d %12d %12d\n", b.Name, b.Keys, b.Bytes, b.UsedBytes)
+	}
+	return nil
+}
+
+// runStoreCompact copies the store into a new file without free pages and
+// puts it in place (crash-safe: see store.Compact).
+func runStoreCompact(ctx context.Context, env Env, args []string) error {
+	g, path, err := storeArgs(env, "store compact", args)
+	if err != nil {
+		return err
+	}
+	rep, err := store.Compact(ctx, path, &store.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return lockedHint("store compact", err)
+	}
+	if g.json {
+		return printJSON(env.Stdout, rep)
+	}
+	fmt.Fprintf(env.Stdout, "compacted %s: %s -> %s\n", rep.Path, mib(rep.BytesBefore), mib(rep.BytesAfter))
+	return nil
+}
+
+// mib words a byte count for people.
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // runSalvage copies what can be read of the store into a new file. Without
 // --out the damaged file is renamed fieldsync.db.damaged-<time> and the
@@ -58,10 +139,7 @@ func runSalvage(ctx context.Context, env Env, args []string) error {
 	}
 	rep, err := store.Salvage(ctx, src, dst, &store.Options{DeviceID: c.Device, Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("store salvage: %w: stop it first (the agent, serve or the window)", err)
-		}
-		return fmt.Errorf("store salvage: %w", err)
+		return lockedHint("store salvage", err)
 	}
 	aside := ""
 	if *out == "" {
