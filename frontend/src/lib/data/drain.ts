@@ -4,6 +4,12 @@
 // resend, which Go answers "duplicate". A rejected change moves to the
 // "rejected" store with Go's reason and is surfaced, never dropped. After a
 // failure the loop retries with back-off.
+//
+// Batches are pipelined: while one is with Go (bridge, validation, the
+// fsynced bbolt commit), the next is read and sent, so IndexedDB and Go work
+// at the same time (at most IN_FLIGHT batches; Go's store gives the same
+// result whatever order changes arrive in). A batch Go answered in full is
+// deleted from the outbox with one key-range delete.
 
 import { describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { NotConnectedError } from '../transport';
@@ -14,6 +20,9 @@ import type { CrossTab } from './crosstab';
 import { request, txDone } from './idb';
 import type { StatusBox } from './status';
 import type { LocalRecord, OutboxEntry, RejectedChange } from './types';
+
+/** Batches sent to Go at once (docs/BENCHMARKS.md, capture). */
+const IN_FLIGHT = 2;
 
 /** Sends the outbox to Go. */
 export class OutboxDrain {
@@ -72,11 +81,8 @@ export class OutboxDrain {
   private async drainLoop(): Promise<void> {
     for (;;) {
       this.drainAgain = false;
-      let more = true;
       try {
-        while (more && !this.ctx.closed) {
-          more = await this.drainBatch();
-        }
+        await this.drainPass();
       } catch (err) {
         const offline = err instanceof NotConnectedError;
         this.box.set({ mirror: offline ? 'offline' : 'error', error: describeError(err) });
@@ -92,19 +98,49 @@ export class OutboxDrain {
     if (s.mirror !== 'idle' || s.error !== undefined) this.box.set({ mirror: 'idle', error: undefined });
   }
 
-  /** Sends one batch; resolves true when more may be waiting. */
-  private async drainBatch(): Promise<boolean> {
-    const entries = await request(
+  /**
+   * Sends every outbox entry, batch after batch, with the next batch read
+   * and sent while earlier ones are with Go. Rejects with the first failure
+   * once every batch in flight has settled.
+   */
+  private async drainPass(): Promise<void> {
+    let after: number | undefined;
+    const inFlight: Promise<void>[] = [];
+    try {
+      while (!this.ctx.closed) {
+        const entries = await this.readBatch(after);
+        if (entries.length === 0) {
+          if (after === undefined) this.box.set({ outbox: 0 });
+          break;
+        }
+        after = entries[entries.length - 1]?.seq;
+        if (this.box.get().mirror !== 'draining') this.box.set({ mirror: 'draining' });
+        const sent = this.sendBatch(entries);
+        sent.catch(() => undefined); // settled below; never an unhandled rejection meanwhile
+        inFlight.push(sent);
+        if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
+        if (entries.length < this.ctx.batchSize || after === undefined) break;
+      }
+    } finally {
+      const rest = await Promise.allSettled(inFlight);
+      const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+  }
+
+  /** Reads up to batchSize outbox entries after seq (from the start when undefined). */
+  private readBatch(after: number | undefined): Promise<OutboxEntry[]> {
+    const range = after === undefined ? null : IDBKeyRange.lowerBound(after, true);
+    return request(
       this.ctx.db
         .transaction(OUTBOX_STORE, 'readonly')
         .objectStore(OUTBOX_STORE)
-        .getAll(null, this.ctx.batchSize) as IDBRequest<OutboxEntry[]>,
+        .getAll(range, this.ctx.batchSize) as IDBRequest<OutboxEntry[]>,
     );
-    if (entries.length === 0) {
-      this.box.set({ outbox: 0 });
-      return false;
-    }
-    if (this.box.get().mirror !== 'draining') this.box.set({ mirror: 'draining' });
+  }
+
+  /** Sends one batch read from the outbox and settles Go's answers. */
+  private async sendBatch(entries: OutboxEntry[]): Promise<void> {
     const res = await this.ctx.api.accept(entries.map(stripSeq));
     const byId = new Map((res?.results ?? []).map((r) => [r.change_id, r]));
 
@@ -117,18 +153,24 @@ export class OutboxDrain {
     let acked = 0;
     let rejected = 0;
     const at = Math.floor(this.ctx.now());
+    // Entries were read in key order and new ones get higher keys, so when
+    // Go answered every one, one range delete removes exactly them.
+    const first = entries[0]?.seq;
+    const last = entries[entries.length - 1]?.seq;
+    const whole = first !== undefined && last !== undefined && entries.every((e) => byId.has(e.change_id));
+    if (whole) outbox.delete(IDBKeyRange.bound(first, last));
     for (const e of entries) {
       const r = byId.get(e.change_id);
       if (!r || e.seq === undefined) continue; // no answer for it: it is sent again
       if (r.outcome === 'accepted' || r.outcome === 'duplicate') {
-        outbox.delete(e.seq);
+        if (!whole) outbox.delete(e.seq);
         acked++;
         if (r.conflicted) this.markRecord(records, e, { state: 'conflict' }, touched);
       } else {
         const reason = r.reason || 'rejected by fieldsync without a reason';
         const kept: RejectedChange = { change_id: e.change_id, change: stripSeq(e), reason, rejected_at: at };
         rejectedStore.put(kept);
-        outbox.delete(e.seq);
+        if (!whole) outbox.delete(e.seq);
         rejected++;
         this.markRecord(records, e, { rejected: reason }, touched);
       }
@@ -145,7 +187,6 @@ export class OutboxDrain {
       // Go answered none of them: do not spin on the same batch.
       throw new Error('fieldsync did not acknowledge any change of the batch');
     }
-    return entries.length === this.ctx.batchSize;
   }
 
   /** Updates the record that e made, if it still is at e's version. */
