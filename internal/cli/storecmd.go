@@ -20,6 +20,18 @@ func runStore(ctx context.Context, env Env, args []string) error {
 		"compact": runStoreCompact,
 	}
 	// The subcommand comes first, or after the global flags.
+	if len(args) > 0 {
+		if run, ok := subs[args[0]]; ok {
+			return run(ctx, env, args[1:])
+		}
+	}
+	if fs, _ := newFlagSet(env, "store"); fs.Parse(args) == nil && fs.NArg() > 0 {
+		if run, ok := subs[fs.Arg(0)]; ok {
+			flags := args[:len(args)-fs.NArg()]
+			return run(ctx, env, append(append([]string{}, flags...), fs.Args()[1:]...))
+		}
+	}
+	// A subcommand's own flag may come before its name.
 	for i, a := range args {
 		if run, ok := subs[a]; ok {
 			return run(ctx, env, append(append([]string{}, args[:i]...), args[i+1:]...))
