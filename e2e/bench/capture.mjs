@@ -96,6 +96,7 @@ try {
       `  raw IndexedDB puts (record only)          ${pad(f0(rawMed.ms), 7)} ms  ${pad(f0(rawMed.perSecond), 8)} records/s  (median of 3: ${rawSorted.map((r) => f0(r.perSecond)).join(', ')}/s)`,
       `  data layer -> IndexedDB + outbox -> Go    ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal`,
       `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts)`,
+      `  of which writing record + outbox          ${pad(f0(imp.writeMs ?? 0), 7)} ms  (the rest: the last batches with Go)`,
       `edit-to-durable, ${EDITS} single edits (put in IndexedDB -> Go acknowledged it in the journal)`,
       `  median ${f1(lat.medianMs)} ms   p99 ${f1(lat.p99Ms)} ms   max ${f1(Math.max(...lat.samples))} ms`,
       `journal check after the run (fieldsync status): ${journal.toLocaleString('en-US')} ${C} records, ${changes.toLocaleString('en-US')} changes (want >= ${want.toLocaleString('en-US')}, ${wantChanges.toLocaleString('en-US')})`,
