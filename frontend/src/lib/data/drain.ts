@@ -9,7 +9,10 @@
 // fsynced bbolt commit), the next is read and sent, so IndexedDB and Go work
 // at the same time (at most IN_FLIGHT batches; Go's store gives the same
 // result whatever order changes arrive in). A batch Go answered in full is
-// deleted from the outbox with one key-range delete.
+// deleted from the outbox with one key-range delete. Entries this page just
+// wrote are handed over in memory (offer): the drain reads only the keys of
+// the next batch and takes the changes it holds from memory, reading from
+// IndexedDB only what it does not hold (other tabs' entries, a restart).
 
 import { describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { NotConnectedError } from '../transport';
@@ -24,6 +27,9 @@ import type { LocalRecord, OutboxEntry, RejectedChange } from './types';
 /** Batches sent to Go at once (docs/BENCHMARKS.md, capture). */
 const IN_FLIGHT = 2;
 
+/** Most outbox entries held in memory for the drain; more are read back. */
+const HELD_MAX = 20_000;
+
 /** Sends the outbox to Go. */
 export class OutboxDrain {
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -31,6 +37,8 @@ export class OutboxDrain {
   private draining: Promise<void> | undefined;
   private drainAgain = false;
   private retryDelay: number;
+  /** Outbox entries written by this page and not yet settled, by key. */
+  private readonly held = new Map<number, OutboxEntry>();
 
   constructor(
     private readonly ctx: Context,
@@ -39,6 +47,18 @@ export class OutboxDrain {
     private readonly tabs: CrossTab,
   ) {
     this.retryDelay = ctx.retryMin;
+  }
+
+  /**
+   * Hands over outbox entries just committed (with their keys), so that
+   * sending them needs no read of IndexedDB. They are still read from there
+   * when this page no longer holds them.
+   */
+  offer(entries: OutboxEntry[]): void {
+    for (const e of entries) {
+      if (this.held.size >= HELD_MAX) return;
+      if (e.seq !== undefined) this.held.set(e.seq, e);
+    }
   }
 
   /** Cancels a scheduled run (close). */
@@ -128,20 +148,37 @@ export class OutboxDrain {
     }
   }
 
-  /** Reads up to batchSize outbox entries after seq (from the start when undefined). */
-  private readBatch(after: number | undefined): Promise<OutboxEntry[]> {
+  /**
+   * Reads up to batchSize outbox entries after seq (from the start when
+   * undefined): their keys from IndexedDB, the entries from memory when
+   * this page holds them all, else from IndexedDB.
+   */
+  private async readBatch(after: number | undefined): Promise<OutboxEntry[]> {
     const range = after === undefined ? null : IDBKeyRange.lowerBound(after, true);
-    return request(
-      this.ctx.db
-        .transaction(OUTBOX_STORE, 'readonly')
-        .objectStore(OUTBOX_STORE)
-        .getAll(range, this.ctx.batchSize) as IDBRequest<OutboxEntry[]>,
-    );
+    const store = () => this.ctx.db.transaction(OUTBOX_STORE, 'readonly').objectStore(OUTBOX_STORE);
+    if (this.held.size > 0) {
+      const keys = (await request(store().getAllKeys(range, this.ctx.batchSize))) as number[];
+      if (after === undefined) {
+        // Keys below the first one left the outbox (another tab sent them).
+        const first = keys[0] ?? Infinity;
+        for (const k of this.held.keys()) if (k < first) this.held.delete(k);
+      }
+      const out: OutboxEntry[] = [];
+      for (const k of keys) {
+        const e = this.held.get(k);
+        if (!e) break;
+        out.push(e);
+      }
+      if (out.length === keys.length) return out;
+    }
+    return request(store().getAll(range, this.ctx.batchSize) as IDBRequest<OutboxEntry[]>);
   }
 
   /** Sends one batch read from the outbox and settles Go's answers. */
   private async sendBatch(entries: OutboxEntry[]): Promise<void> {
     const res = await this.ctx.api.accept(entries.map(stripSeq));
+    // Answered or not, the entries are read from IndexedDB from now on.
+    for (const e of entries) if (e.seq !== undefined) this.held.delete(e.seq);
     const byId = new Map((res?.results ?? []).map((r) => [r.change_id, r]));
 
     const tx = this.ctx.db.transaction([OUTBOX_STORE, REJECTED_STORE, RECORDS_STORE], 'readwrite');

@@ -263,6 +263,22 @@ describe('mirror loop', () => {
     expect(statusOf(s)).toMatchObject({ outbox: 0 });
   });
 
+  it('sends what this page wrote from memory and what another tab wrote from IndexedDB, each once', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s1 = await mustOpen(go, f);
+    const s2 = await mustOpen(go, f, { random: (b) => crypto.getRandomValues(b) }); // ids of its own
+    await s1.put('trees', 'a', { name: 'A' });
+    await s2.put('trees', 'b', { name: 'B' }); // not in s1's memory
+    await s1.put('trees', 'c', { name: 'C' });
+    await s1.flush();
+    expect(go.journal.map((c) => c.record_id)).toEqual(['a', 'b', 'c']);
+    expect(go.journal.find((c) => c.record_id === 'b')?.doc).toEqual({ name: 'B' });
+    expect(await outboxOf(f)).toEqual([]);
+    await s2.flush(); // s2 still holds b: it is gone from the outbox, nothing is sent twice
+    expect(go.journal).toHaveLength(3);
+  });
+
   it('runs by itself shortly after an edit', async () => {
     const go = new FakeGo();
     const f = new IDBFactory();
