@@ -52,6 +52,10 @@ const compactSuffix = ".compact"
 // Open.
 const DefaultCompactFree = 0.5
 
+// compactProbeFree is the share of the file in free pages above which
+// Options.AutoCompact counts the room in the pages (reading the file).
+const compactProbeFree = 0.15
+
 // minCompactBytes is the smallest file Options.AutoCompact compacts: below
 // it the space won back is not worth the work.
 const minCompactBytes = 16 << 20
@@ -288,6 +292,13 @@ func syncDir(dir string) {
 func (s *Store) compactWorth(ctx context.Context, ratio float64) bool {
 	fi, err := os.Stat(s.path)
 	if err != nil || fi.Size() < minCompactBytes {
+		return false
+	}
+	// Counting the room in every page reads the whole file (and maps it
+	// into memory): only when the free list, known without reading, says a
+	// large journal or mirror was given up (a large sync).
+	st := s.db.Stats()
+	if free := int64(st.FreePageN+st.PendingPageN) * int64(s.db.Info().PageSize); float64(free) < compactProbeFree*float64(fi.Size()) {
 		return false
 	}
 	sp, err := s.Space(ctx)
