@@ -119,8 +119,15 @@ func (s *Store) compact(ctx context.Context, after compactStep) (CompactReport, 
 	if err == nil {
 		err = dst.Sync()
 	}
+	var used int64 // the copy's pages; bbolt grew the file in steps of 16 MiB
+	if err == nil {
+		err = dst.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
+	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = truncateSynced(tmp, used)
 	}
 	if err == nil {
 		err = after("copied")
@@ -275,6 +282,22 @@ func replacedToken(db *bolt.DB) (string, error) {
 // writing it.
 func removeStaleCopy(path string) {
 	_ = os.Remove(path + compactSuffix)
+}
+
+// truncateSynced cuts the file at path to size and syncs it.
+func truncateSynced(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // syncDir makes a rename in dir durable where the platform allows it.
