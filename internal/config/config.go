@@ -257,27 +257,26 @@ var envKeys = []struct {
 	{"FIELDSYNC_DRILL_URLS", "drill.urls", func(c *Config, v string) error { c.Drill.URLs = SplitList(v); return nil }},
 	{"FIELDSYNC_DRILL_WORKSPACE", "drill.workspace", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
 	{"FIELDSYNC_DRILL_LOCATION", "drill.location", func(c *Config, v string) error { c.Drill.Location = v; return nil }},
-	{"FIELDSYNC_DRILL_BATCH_ROWS", "drill.batch_rows", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("want a whole number, got %q", v)
-		}
-		c.Drill.BatchRows = n
-		return nil
-	}},
-	{"FIELDSYNC_DRILL_PUSH_PARALLEL", "drill.push_parallel", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("want a whole number, got %q", v)
-		}
-		c.Drill.PushParallel = n
-		return nil
-	}},
+	{"FIELDSYNC_DRILL_BATCH_ROWS", "drill.batch_rows", wholeNumber(func(c *Config, n int) { c.Drill.BatchRows = n })},
+	{"FIELDSYNC_DRILL_PUSH_PARALLEL", "drill.push_parallel", wholeNumber(func(c *Config, n int) { c.Drill.PushParallel = n })},
 	{"FIELDSYNC_DRILL_USER", "drill.user", func(c *Config, v string) error { c.Drill.User = v; return nil }},
 	{"FIELDSYNC_DRILL_AUTH", "drill.auth", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
 	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
 	{"FIELDSYNC_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"FIELDSYNC_METRICS_ADDR", "metrics.addr", func(c *Config, v string) error { c.Metrics.Addr = v; return nil }},
+}
+
+// wholeNumber adapts a setter of a whole-number setting to an environment
+// variable's text.
+func wholeNumber(set func(*Config, int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", v)
+		}
+		set(c, n)
+		return nil
+	}
 }
 
 // EnvNames returns the names of the environment variables Load reads.

@@ -120,6 +120,8 @@ func TestLoadErrors(t *testing.T) {
 		{"metrics without a port", `{"metrics":{"addr":"127.0.0.1"}}`, nil, "want host:port"},
 		{"metrics bad port", `{"metrics":{"addr":"127.0.0.1:http"}}`, nil, "port \"http\""},
 		{"metrics by the environment", `{}`, []string{"FIELDSYNC_METRICS_ADDR=:9464"}, "not a loopback address"},
+		{"push parallel too many", `{"drill":{"push_parallel":9}}`, nil, "push_parallel 9: want 0 (default) to 8"},
+		{"push parallel by the environment", `{}`, []string{"FIELDSYNC_DRILL_PUSH_PARALLEL=two"}, "want a whole number"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
