@@ -10,7 +10,7 @@ VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo d
 LDFLAGS    := -s -w -X github.com/fieldsync/fieldsync/internal/cli.version=$(VERSION)
 
 .PHONY: all setup build frontend contract run test test-go test-frontend test-desktop test-browser \
-        lint bench deb windows drillbit drillbit-stop drillbit-auth clean help
+        lint bench deb windows drillbit drillbit-stop drillbit-auth cluster cluster-stop clean help
 
 all: build
 
@@ -57,6 +57,12 @@ drillbit-auth: setup ## start the development Drillbit with authentication on
 
 drillbit-stop: ## stop the development Drillbit(s)
 	@scripts/drillbit.sh stop; scripts/drillbit.sh stop --auth
+
+cluster: setup ## start the development Drill cluster (ZooKeeper, HDFS, two Drillbits) and print its URLs
+	@scripts/cluster.sh start
+
+cluster-stop: ## stop the development Drill cluster
+	@scripts/cluster.sh stop
 
 clean: ## remove build output
 	rm -rf build/bin build/artifacts frontend/dist/assets frontend/dist/index.html

@@ -15,10 +15,11 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultSpec       = "@every 5m"
-	DefaultBatchRows  = 500
-	DefaultBatchBytes = 512 << 10
-	DefaultPageRows   = 1000
+	DefaultSpec        = "@every 5m"
+	DefaultBatchRows   = 500
+	DefaultBatchBytes  = 512 << 10
+	DefaultPageRows    = 1000
+	DefaultRefPageRows = 10_000
 	// DefaultPushParallel is how many batches a push has in flight; see
 	// docs/BENCHMARKS.md for the measurement behind it.
 	DefaultPushParallel = 2
@@ -28,6 +29,14 @@ const (
 	DefaultMaxBackoff   = 30 * time.Minute
 	DefaultSaveDelay    = 30 * time.Second
 	DefaultMaxProbe     = 2 * time.Minute
+	// DefaultMaxClockAhead bounds how far ahead of the clocks a version may
+	// be (see Options.MaxClockAhead).
+	DefaultMaxClockAhead = 24 * time.Hour
+	// DefaultPullRetries is how many failed reads of a batch quarantine it.
+	DefaultPullRetries = 8
+	// DefaultPullRetryWait is the wait after a batch's second failed read;
+	// it doubles per read after that, up to six hours.
+	DefaultPullRetryWait = time.Minute
 )
 
 // Options configures an Agent. Store, Drill and Schema are required; every
@@ -76,6 +85,17 @@ type Options struct {
 	// LookBack is how far before the pull watermark batches are listed
 	// again, because CTAS results appear late and clocks differ.
 	LookBack time.Duration
+	// MaxClockAhead bounds versions (default DefaultMaxClockAhead): a
+	// pulled version more than this ahead of both this computer's clock and
+	// Drill's is quarantined; a local one more than this ahead of Drill's is
+	// not pushed.
+	MaxClockAhead time.Duration
+	// PullRetries is how many failed reads of a pulled batch (unreadable,
+	// empty or short) quarantine it (default DefaultPullRetries).
+	PullRetries int
+	// PullRetryWait is the wait after a batch's second failed read,
+	// doubling after each further one (default DefaultPullRetryWait).
+	PullRetryWait time.Duration
 	// Events receives status, progress and applied changes (nil: discard).
 	Events Events
 	// Logger receives the agent's logs (nil: discard).
@@ -84,6 +104,12 @@ type Options struct {
 	Now func() time.Time
 	// AppVersion is reported in the fleet table (see FleetDir).
 	AppVersion string
+	// Scope holds the device's settings a reference query may name as
+	// ${key} (author, region, …); ${device} is always this device's id.
+	Scope map[string]string
+	// RefPageRows bounds the rows read per query when pulling a reference
+	// collection (default DefaultRefPageRows).
+	RefPageRows int
 }
 
 // Agent runs sync between the local store and Drill. Its methods are safe
@@ -170,6 +196,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.BatchBytes, DefaultBatchBytes)
 	setDefault(&o.PageRows, DefaultPageRows)
 	setDefault(&o.PushParallel, DefaultPushParallel)
+	setDefault(&o.RefPageRows, DefaultRefPageRows)
 	setDur := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
@@ -181,6 +208,9 @@ func (o Options) withDefaults() Options {
 	setDur(&o.MaxBackoff, DefaultMaxBackoff)
 	setDur(&o.SaveDelay, DefaultSaveDelay)
 	setDur(&o.MaxProbe, DefaultMaxProbe)
+	setDefault(&o.PullRetries, DefaultPullRetries)
+	setDur(&o.MaxClockAhead, DefaultMaxClockAhead)
+	setDur(&o.PullRetryWait, DefaultPullRetryWait)
 	return o
 }
 
@@ -252,7 +282,9 @@ type Report struct {
 	Batches        int      `json:"batches"`         // batches written
 	Pulled         int      `json:"pulled"`          // changes applied from other devices
 	PulledBatches  int      `json:"pulled_batches"`  // batches read
-	Incomplete     int      `json:"incomplete"`      // batches skipped as still being written
+	Incomplete     int      `json:"incomplete"`      // batches not read completely: read again later
+	Waiting        int      `json:"waiting"`         // batches waiting to be read again, not due yet
+	Quarantined    int      `json:"quarantined"`     // rows and batches newly quarantined
 	AutoResolved   int      `json:"auto_resolved"`   // conflicts settled by policy
 	Conflicts      int      `json:"conflicts"`       // conflicts open after the sync
 	Unpushable     []string `json:"unpushable"`      // change ids that cannot be written, with why
@@ -260,6 +292,8 @@ type Report struct {
 	FinishedAt     int64    `json:"finished_at"`     // epoch ms
 	ViewsRefreshed int      `json:"views_refreshed"` // collections whose views were (re)created
 	ViewsError     string   `json:"views_error,omitempty"`
+	// References reports the reference collections checked in this sync.
+	References []RefResult `json:"references,omitempty"`
 }
 
 func (a *Agent) runSync(ctx context.Context) (Report, error) {
@@ -267,10 +301,11 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 	rep := Report{StartedAt: started.UnixMilli()}
 	prev := a.Status()
 	a.setState(StatePushing, nil)
-	err := a.push(ctx, &rep)
+	clk := &syncClock{}
+	err := a.push(ctx, &rep, clk)
 	if err == nil {
 		a.setState(StatePulling, nil)
-		err = a.pull(ctx, &rep)
+		err = a.pull(ctx, &rep, clk)
 	}
 	if err == nil {
 		// The analyst views are a convenience beside the log: failing to
@@ -279,6 +314,11 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 			rep.ViewsError = verr.Error()
 			a.log.Warn("refresh analyst views", "err", verr)
 		}
+	}
+	if err == nil {
+		// Reference data has its own schedule; a source that fails is
+		// reported in rep.References and does not fail the sync.
+		rep.References = a.pullReferences(ctx, false)
 	}
 	if err == nil {
 		a.heartbeat(ctx, rep, prev)

@@ -74,7 +74,11 @@ func (a *Agent) failBatch(ctx context.Context, b store.Batch, err error) error {
 // verified first and, when partial, dropped and written again. The push
 // cursor moves (in the store) only when the batch is verified.
 func (a *Agent) writePlanned(ctx context.Context, b store.Batch, sel string) error {
-	table, err := a.table(b.Collection, "/changes/"+b.Name)
+	table, err := a.table(b.Collection, "/changes/"+batchPath(b.Name))
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	legacy, err := a.table(b.Collection, "/changes/"+b.Name)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
@@ -88,7 +92,12 @@ func (a *Agent) writePlanned(ctx context.Context, b store.Batch, sel string) err
 			// Never drop what another device wrote.
 			return fail(err)
 		case isNotFound(err) && !errors.Is(err, ErrBatchMismatch):
-			// Never written: write it now.
+			// Never written: write it now. An attempt by a version that
+			// wrote batches directly under changes/ may have left part of
+			// it there; the batch is written whole in its partition.
+			if _, err := a.dr.Query(ctx, "DROP TABLE IF EXISTS "+legacy); err != nil {
+				return fail(fmt.Errorf("drop partial batch: %w", err))
+			}
 		default:
 			// Partial or unreadable: its content is fixed by the manifest,
 			// so dropping and writing it again is harmless even for a

@@ -77,7 +77,7 @@ func (a *Agent) Resolve(ctx context.Context, collection, id string, choice Choic
 	if author == "" {
 		author = a.device
 	}
-	c, err := a.resolveWith(ctx, cf, op, doc, author, string(choice.Take))
+	c, err := a.resolveWith(ctx, cf, op, doc, author, string(choice.Take), nil)
 	if err != nil {
 		return store.Change{}, fmt.Errorf("agent: resolve %s/%s: %w", collection, id, err)
 	}
@@ -117,8 +117,9 @@ func (a *Agent) choose(cf store.Conflict, choice Choice) (store.Op, json.RawMess
 	return "", nil, fmt.Errorf("unknown choice %q (want device, server, merge or version)", choice.Take)
 }
 
-// resolveWith appends the resolution change and its audit entry.
-func (a *Agent) resolveWith(ctx context.Context, cf store.Conflict, op store.Op, doc json.RawMessage, author, how string) (store.Change, error) {
+// resolveWith appends the resolution change and its audit entry; extra
+// adds keys to the entry's detail (a note, the rules that decided).
+func (a *Agent) resolveWith(ctx context.Context, cf store.Conflict, op store.Op, doc json.RawMessage, author, how string, extra map[string]any) (store.Change, error) {
 	v, err := a.st.NextVersion(ctx)
 	if err != nil {
 		return store.Change{}, err
@@ -145,7 +146,11 @@ func (a *Agent) resolveWith(ctx context.Context, cf store.Conflict, op store.Op,
 	if op == store.OpPut {
 		c.Doc = doc
 	}
-	detail, _ := json.Marshal(map[string]any{"how": how, "leaves": parents, "op": op, "winner_before": cf.Winner})
+	d := map[string]any{"how": how, "leaves": parents, "op": op, "winner_before": cf.Winner}
+	for k, v := range extra {
+		d[k] = v
+	}
+	detail, _ := json.Marshal(d)
 	res, err := a.st.Resolve(ctx, c, store.AuditEntry{Actor: author, Action: "resolve", Detail: detail})
 	if err != nil {
 		return store.Change{}, err
@@ -171,7 +176,7 @@ func (a *Agent) settle(ctx context.Context, coll string, records map[string]bool
 // changed from manual.
 func (a *Agent) settleOpen(ctx context.Context, rep *Report) error {
 	for _, c := range a.schema.Collections {
-		if c.EffectivePolicy() == schema.PolicyManual {
+		if c.EffectivePolicy() == schema.PolicyManual && !c.HasRules() {
 			continue
 		}
 		cfs, err := a.st.Conflicts(ctx, c.Name)
@@ -194,8 +199,14 @@ func (a *Agent) settleRecords(ctx context.Context, coll string, records map[stri
 		return nil
 	}
 	policy := schema.PolicyManual
-	if decl, err := a.schema.Collection(coll); err == nil {
+	decl, err := a.schema.Collection(coll)
+	if err == nil {
 		policy = decl.EffectivePolicy()
+	}
+	rules := err == nil && decl.HasRules()
+	what := "policy " + string(policy)
+	if rules {
+		what += " with rules"
 	}
 	ids := make([]string, 0, len(records))
 	for id := range records {
@@ -213,35 +224,26 @@ func (a *Agent) settleRecords(ctx context.Context, coll string, records map[stri
 		if announce {
 			a.events.Emit(EventConflict, map[string]any{"collection": coll, "record_id": id, "leaves": len(cf.Leaves)})
 		}
-		if policy == schema.PolicyManual {
+		if policy == schema.PolicyManual && !rules {
 			continue
 		}
 		if len(cf.Missing) > 0 {
 			// The conflict may only be arrival order: a change still on
 			// its way may descend from the other leaf.
-			a.note(ctx, cf, fmt.Sprintf("policy %s: waiting for %d earlier change(s) to arrive", policy, len(cf.Missing)))
+			a.note(ctx, cf, fmt.Sprintf("%s: waiting for %d earlier change(s) to arrive", what, len(cf.Missing)))
 			continue
 		}
 		winner := cf.Leaves[len(cf.Leaves)-1]
 		if winner.Device != a.device {
-			a.note(ctx, cf, fmt.Sprintf("policy %s: waiting for device %s, which made the newest edit, to settle it", policy, winner.Device))
+			a.note(ctx, cf, fmt.Sprintf("%s: waiting for device %s, which made the newest edit, to settle it", what, winner.Device))
 			continue
 		}
-		var take Take
-		switch policy {
-		case schema.PolicyLWW, schema.PolicyPreferDevice:
-			take = TakeVersion
-		case schema.PolicyPreferServer:
-			take = TakeServer
-		case schema.PolicyFieldMerge:
-			take = TakeMerge
-		}
-		op, doc, err := a.choose(cf, Choice{Take: take, Version: winner.Version})
+		op, doc, how, extra, err := a.settleOne(cf, decl, policy, rules, winner)
 		if err != nil {
-			a.note(ctx, cf, fmt.Sprintf("policy %s does not apply: %v; a person must choose", policy, err))
+			a.note(ctx, cf, fmt.Sprintf("%s does not apply: %v; a person must choose", what, err))
 			continue
 		}
-		if _, err := a.resolveWith(ctx, cf, op, doc, "fieldsync policy "+string(policy), string(policy)); err != nil {
+		if _, err := a.resolveWith(ctx, cf, op, doc, "fieldsync "+what, how, extra); err != nil {
 			if errors.Is(err, store.ErrStaleResolution) {
 				continue
 			}
@@ -250,6 +252,37 @@ func (a *Agent) settleRecords(ctx context.Context, coll string, records map[stri
 		rep.AutoResolved++
 	}
 	return nil
+}
+
+// settleOne returns what the collection's rules, else its policy, keep of
+// a conflict, and how (for the audit entry). A merged document that the
+// declaration refuses is left to a person.
+func (a *Agent) settleOne(cf store.Conflict, decl *schema.Collection, policy schema.Policy, rules bool, winner store.Change) (store.Op, json.RawMessage, string, map[string]any, error) {
+	if rules {
+		r, err := a.ruleMerge(cf, decl, policy)
+		switch {
+		case err == nil:
+			if verr := decl.Validate(r.doc); verr != nil {
+				return "", nil, "", nil, fmt.Errorf("the merged record is not valid: %w", verr)
+			}
+			return store.OpPut, r.doc, "rules", map[string]any{"note": r.note(), "rules": r.rules}, nil
+		case !errors.Is(err, errRulesDoNotApply):
+			return "", nil, "", nil, err
+		case policy == schema.PolicyManual:
+			return "", nil, "", nil, errors.New("a delete against an edit")
+		}
+	}
+	var take Take
+	switch policy {
+	case schema.PolicyLWW, schema.PolicyPreferDevice:
+		take = TakeVersion
+	case schema.PolicyPreferServer:
+		take = TakeServer
+	case schema.PolicyFieldMerge:
+		take = TakeMerge
+	}
+	op, doc, err := a.choose(cf, Choice{Take: take, Version: winner.Version})
+	return op, doc, string(policy), nil, err
 }
 
 // note stores an explanation on an open conflict (once).
@@ -267,6 +300,13 @@ func (a *Agent) note(ctx context.Context, cf store.Conflict, note string) {
 // when each field was changed by at most one of them (or to the same value
 // by several). Deletes never merge.
 func fieldMerge(cf store.Conflict) (json.RawMessage, error) {
+	return fieldMergeExcept(cf, func(string) bool { return false })
+}
+
+// fieldMergeExcept is fieldMerge that leaves the fields skip names to
+// someone else (merge rules): they never clash, and the merged document
+// holds any one side's value of them.
+func fieldMergeExcept(cf store.Conflict, skip func(string) bool) (json.RawMessage, error) {
 	if cf.Ancestor == nil {
 		return nil, errors.New("the common ancestor is not known")
 	}
@@ -305,7 +345,7 @@ func fieldMerge(cf store.Conflict) (json.RawMessage, error) {
 			if nc == oc {
 				continue
 			}
-			if prev, ok := changedBy[k]; ok && prev != nc {
+			if prev, ok := changedBy[k]; ok && prev != nc && !skip(k) {
 				clash = append(clash, k)
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,23 @@ var policyCases = [...]policyCase{
 	{"prefer server keeps the other device's", "server", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, `{"a":"A"}`, ""},
 	{"prefer device keeps the resolver's", "device", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, `{"a":"B"}`, ""},
 	{"lww of a delete against an edit", "lww", `{"a":"0"}`, `{"a":"A"}`, "", "deleted", ""},
+	// Merge rules: "ruled" is lww with a rule on most fields, "rulesonly"
+	// is manual with a rule on temp only.
+	{"rule higher keeps the higher reading", "ruled", `{"temp":1}`, `{"temp":5}`, `{"temp":3}`, `{"temp":5}`, ""},
+	{"rule lower keeps the lower number", "ruled", `{"n":5}`, `{"n":1}`, `{"n":3}`, `{"n":1}`, ""},
+	{"rule lower compares datetimes", "ruled", `{"at":1000}`, `{"at":"1970-01-01T00:00:00.5Z"}`, `{"at":700}`, `{"at":"1970-01-01T00:00:00.5Z"}`, ""},
+	{"rule higher ignores a side that did not change it", "ruled", `{"temp":9,"d":"0"}`, `{"temp":9,"d":"A"}`, `{"temp":3,"d":"B"}`, `{"d":"B","temp":3}`, ""},
+	{"rule join of notes keeps both additions in order", "ruled", `{"note":"start"}`, `{"note":"start\nfrom a"}`, `{"note":"start\nfrom b"}`, `{"note":"start\nfrom a\nfrom b"}`, ""},
+	{"rule join of texts", "ruled", `{"site":"X"}`, `{"site":"North"}`, `{"site":"South"}`, `{"site":"North; South"}`, ""},
+	{"rule union of lists", "ruled", `{"tags":["a","b"]}`, `{"tags":["a","b","c"]}`, `{"tags":["b","d"]}`, `{"tags":["b","c","d"]}`, ""},
+	{"rule device keeps the resolver's", "ruled", `{"a":"0"}`, `{"a":"A"}`, `{"a":"B"}`, `{"a":"B"}`, ""},
+	{"rule server keeps the other device's", "ruled", `{"b":"0"}`, `{"b":"A"}`, `{"b":"B"}`, `{"b":"A"}`, ""},
+	{"rule newest keeps the newest", "ruled", `{"c":"0"}`, `{"c":"A"}`, `{"c":"B"}`, `{"c":"B"}`, ""},
+	{"fields without a rule fall back to lww", "ruled", `{"temp":1,"d":"0"}`, `{"temp":5,"d":"A"}`, `{"temp":3,"d":"B"}`, `{"d":"B","temp":5}`, ""},
+	{"rules leave a delete to the policy", "ruled", `{"temp":1}`, `{"temp":5}`, "", "deleted", ""},
+	{"rules settle a manual collection's covered fields", "rulesonly", `{"site":"s","temp":1}`, `{"site":"s","temp":5}`, `{"site":"s","temp":3}`, `{"site":"s","temp":5}`, ""},
+	{"rules leave uncovered clashes to a person", "rulesonly", `{"site":"s","temp":1}`, `{"site":"A","temp":5}`, `{"site":"B","temp":3}`, "", "no rule covers site"},
+	{"rules leave a manual delete to a person", "rulesonly", `{"site":"s"}`, `{"site":"A"}`, "", "", "a delete against an edit"},
 }
 
 // run plays the case on a and b (after concurrentOn) and checks the
@@ -200,6 +218,87 @@ func TestConflictPolicies(t *testing.T) {
 			t.Parallel()
 			a, b, fd := concurrent(t, tt.coll, tt.base, tt.docA, tt.docB)
 			tt.run(t, tt.coll, a, b, func(want int) { assertExactlyOnce(t, fd, tt.coll, want) })
+		})
+	}
+}
+
+// TestConflictRuleAudit checks that a resolution by rule says which rule
+// decided in its audit entry, on the device that settled it.
+func TestConflictRuleAudit(t *testing.T) {
+	t.Parallel()
+	a, b, _ := concurrent(t, "ruled", `{"temp":1,"note":"x"}`, `{"temp":5,"note":"x"}`, `{"temp":3,"note":"y"}`)
+	converge(t, a, b)
+	audit, err := b.st.Audit(context.Background(), 0, 10)
+	if err != nil || len(audit) != 1 {
+		t.Fatalf("b's audit = %+v, %v; want one resolution", audit, err)
+	}
+	var d struct {
+		How   string            `json:"how"`
+		Note  string            `json:"note"`
+		Rules map[string]string `json:"rules"`
+	}
+	if err := json.Unmarshal(audit[0].Detail, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.How != "rules" || d.Note != "merged by rule: temp: higher value" || d.Rules["temp"] != "higher" || len(d.Rules) != 1 {
+		t.Errorf("audit detail = %s", audit[0].Detail)
+	}
+	if audit[0].Actor != "fieldsync policy lww with rules" {
+		t.Errorf("audit actor = %q", audit[0].Actor)
+	}
+	if rec := assertSameRecord(t, "ruled", "r", a, b); string(rec.Doc) != `{"note":"y","temp":5}` {
+		t.Errorf("merged %s", rec.Doc)
+	}
+}
+
+// TestMergeField covers every rule on its own, including the edge cases the
+// two-device cases do not reach.
+func TestMergeField(t *testing.T) {
+	t.Parallel()
+	num := func(s string) any { return json.Number(s) }
+	lv := func(v any, dev string) leafValue { return leafValue{v: v, present: v != nil, device: dev} }
+	list := func(xs ...string) any {
+		out := []any{}
+		for _, x := range xs {
+			out = append(out, x)
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		typ      schema.Type
+		rule     schema.Merge
+		anc      any // nil: ancestor unknown
+		leaves   []leafValue
+		want     any // nil: field absent
+		wantFlag bool
+	}{
+		{"higher", schema.TypeNumber, schema.MergeHigher, num("1"), []leafValue{lv(num("2.5"), "a"), lv(num("2.25"), "b")}, num("2.5"), true},
+		{"higher exact beyond float64", schema.TypeInteger, schema.MergeHigher, num("0"), []leafValue{lv(num("9007199254740993"), "a"), lv(num("9007199254740992"), "b")}, num("9007199254740993"), true},
+		{"higher tie goes to the newest", schema.TypeNumber, schema.MergeHigher, num("0"), []leafValue{lv(num("2.0"), "a"), lv(num("2"), "b")}, num("2"), true},
+		{"higher skips a removed value", schema.TypeNumber, schema.MergeHigher, num("0"), []leafValue{lv(nil, "a"), lv(num("-3"), "b")}, num("-3"), true},
+		{"lower", schema.TypeNumber, schema.MergeLower, num("1"), []leafValue{lv(num("-1e3"), "a"), lv(num("2"), "b")}, num("-1e3"), true},
+		{"one side changed: no clash", schema.TypeNumber, schema.MergeLower, num("1"), []leafValue{lv(num("1"), "a"), lv(num("7"), "b")}, num("7"), false},
+		{"same change on both: no clash", schema.TypeNumber, schema.MergeLower, num("1"), []leafValue{lv(num("7"), "a"), lv(num("7"), "b")}, num("7"), false},
+		{"nothing changed", schema.TypeText, schema.MergeJoin, "x", []leafValue{lv("x", "a"), lv("x", "b")}, "x", false},
+		{"join without ancestor", schema.TypeNote, schema.MergeJoin, nil, []leafValue{lv("one", "a"), lv("two", "b"), lv("one", "c")}, "one\ntwo", true},
+		{"join of rewrites", schema.TypeText, schema.MergeJoin, "old", []leafValue{lv("new a", "a"), lv("new b", "b")}, "new a; new b", true},
+		{"join ignores an emptied side", schema.TypeText, schema.MergeJoin, "old", []leafValue{lv("", "a"), lv("new b", "b")}, "new b", true},
+		{"union without ancestor", schema.TypeList, schema.MergeUnion, nil, []leafValue{lv(list("x", "y"), "a"), lv(list("y", "z"), "b")}, list("x", "y", "z"), true},
+		{"union drops what a side removed", schema.TypeList, schema.MergeUnion, list("x", "y"), []leafValue{lv(list("x"), "a"), lv(list("x", "y", "z"), "b")}, list("x", "z"), true},
+		{"device", schema.TypeText, schema.MergeDevice, "0", []leafValue{lv("mine", "me"), lv("theirs", "b")}, "mine", true},
+		{"server", schema.TypeText, schema.MergeServer, "0", []leafValue{lv("theirs", "b"), lv("mine", "me")}, "theirs", true},
+		{"server when every side is mine", schema.TypeText, schema.MergeServer, "0", []leafValue{lv("m1", "me"), lv("m2", "me")}, "m2", true},
+		{"newest removes", schema.TypeText, schema.MergeNewest, "0", []leafValue{lv("a", "a"), lv(nil, "b")}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := schema.Field{Name: "x", Type: tt.typ}
+			got, present, clash := mergeField(f, tt.rule, tt.anc != nil, lv(tt.anc, ""), tt.leaves, "me")
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) || present != (tt.want != nil) || clash != tt.wantFlag {
+				t.Errorf("mergeField = %v (present %v, clash %v), want %v (clash %v)", got, present, clash, tt.want, tt.wantFlag)
+			}
 		})
 	}
 }

@@ -1,8 +1,9 @@
 // Package agent is the sync engine of fieldsync: it pushes the local journal
 // to Drill as batches, pulls other devices' batches back into the record
-// mirror, settles conflicts by each collection's policy, keeps analyst views
-// beside the change log, and runs all of it on a schedule with status and
-// progress for the UI.
+// mirror, settles conflicts by each collection's policy and per-field merge
+// rules (rules.go), pulls reference collections from Drill queries
+// (reference.go), keeps analyst views beside the change log, and runs all of
+// it on a schedule with status and progress for the UI.
 //
 // The schedule syncs on its cron spec (shifted per device), after failures
 // with an exponential backoff, a while after local saves (Saved, debounced)
@@ -24,6 +25,11 @@
 //
 // Only declared collections are pulled; changes of an undeclared collection
 // are still pushed (metadata and doc only), so nothing is lost.
+//
+// A reference collection is never pushed nor listed as batches: each check
+// runs one aggregate over its bound source query (row count and two hash
+// sums) and, only when that differs from the last read, reads the rows in
+// keyset pages and writes the rows whose hash changed (store refrows/).
 //
 // A batch name is "<ms>_<device>_<first journal seq>", ms being the Drill
 // server's clock (15 digits, zero-padded) when the batch was planned, so a

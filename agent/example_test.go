@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/agent"
 	"github.com/fieldsync/fieldsync/schema"
@@ -21,7 +23,7 @@ type memDrill struct{ tables int }
 func (m *memDrill) Query(_ context.Context, sql string) ([]agent.Row, error) {
 	switch {
 	case strings.HasPrefix(sql, "SELECT CURRENT_TIMESTAMP"):
-		return []agent.Row{{"ms": json.Number("1795400000000")}}, nil
+		return []agent.Row{{"ms": json.Number(strconv.FormatInt(time.Now().UnixMilli(), 10))}}, nil
 	case strings.HasPrefix(sql, "CREATE TABLE "):
 		m.tables++
 		return nil, nil

@@ -44,6 +44,7 @@ var (
 	reTable  = regexp.MustCompile("`dfs`\\.`fieldsync`\\.`([^`]+)`")
 	reLimit  = regexp.MustCompile(`LIMIT (\d+) OFFSET (\d+)$`)
 	reSelect = regexp.MustCompile("^SELECT (.+?) FROM `dfs`")
+	reDir0   = regexp.MustCompile("`dir0` = '([^']+)'")
 )
 
 func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
@@ -119,11 +120,18 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		if !f.hasDirLocked(table) {
 			return nil, fmt.Errorf("VALIDATION ERROR: Table '%s' not found", table)
 		}
-		var out []Row
+		// Immediate children only; a directory's time is its newest
+		// table's, as a partition's changes when a batch is made in it.
+		mt := map[string]int64{}
 		for name := range f.tables {
 			if rest, ok := strings.CutPrefix(name, table+"/"); ok {
-				out = append(out, Row{"name": rest, "isDirectory": true, "modificationTime": json.Number(strconv.FormatInt(f.mtimes[name], 10))})
+				child, _, _ := strings.Cut(rest, "/")
+				mt[child] = max(mt[child], f.mtimes[name])
 			}
+		}
+		var out []Row
+		for child, ms := range mt {
+			out = append(out, Row{"name": child, "isDirectory": true, "modificationTime": json.Number(strconv.FormatInt(ms, 10))})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
 		return out, nil
@@ -138,6 +146,29 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 			out = append(out, Row{"COLUMN_NAME": c[1]})
 		}
 		return out, nil
+	case strings.HasPrefix(sql, "SELECT `dir0` AS `fs_batch`, "):
+		// Several batches of one partition, ordered by batch then change.
+		var sorted []Row
+		for _, m := range reDir0.FindAllStringSubmatch(sql, -1) {
+			rows := append([]Row(nil), f.tables[table+"/"+m[1]]...)
+			sort.SliceStable(rows, func(i, j int) bool {
+				return fmt.Sprint(rows[i]["change_id"]) < fmt.Sprint(rows[j]["change_id"])
+			})
+			for _, r := range rows {
+				o := Row{"fs_batch": m[1]}
+				for _, c := range readColumns {
+					o[c] = r[c]
+				}
+				sorted = append(sorted, o)
+			}
+		}
+		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i]["fs_batch"].(string) < sorted[j]["fs_batch"].(string) })
+		if m := reLimit.FindStringSubmatch(sql); m != nil {
+			lim, _ := strconv.Atoi(m[1])
+			off, _ := strconv.Atoi(m[2])
+			sorted = sorted[min(off, len(sorted)):min(off+lim, len(sorted))]
+		}
+		return sorted, nil
 	case strings.HasPrefix(sql, "SELECT "):
 		rows, ok := f.tables[table]
 		if !ok && f.hasDirLocked(table) {
@@ -153,7 +184,7 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		}
 		sorted := append([]Row(nil), rows...)
 		sort.SliceStable(sorted, func(i, j int) bool {
-			return sorted[i]["change_id"].(string) < sorted[j]["change_id"].(string)
+			return fmt.Sprint(sorted[i]["change_id"]) < fmt.Sprint(sorted[j]["change_id"])
 		})
 		if m := reLimit.FindStringSubmatch(sql); m != nil {
 			lim, _ := strconv.Atoi(m[1])
@@ -215,7 +246,7 @@ func assertExactlyOnce(tb testing.TB, f *fakeDrill, coll string, want int) {
 	tb.Helper()
 	seen := map[string]int{}
 	for _, r := range f.rows(coll) {
-		seen[r["change_id"].(string)]++
+		seen[fmt.Sprint(r["change_id"])]++
 	}
 	for id, n := range seen {
 		if n != 1 {
@@ -239,7 +270,12 @@ const testCollections = `{"collections":[
  {"name":"lww","policy":"lww","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]},
  {"name":"merged","policy":"field-merge","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]},
  {"name":"server","policy":"prefer-server","fields":[{"name":"a","type":"text"}]},
- {"name":"device","policy":"prefer-device","fields":[{"name":"a","type":"text"}]}]}`
+ {"name":"device","policy":"prefer-device","fields":[{"name":"a","type":"text"}]},
+ {"name":"ruled","policy":"lww",
+  "rules":{"site":"join","temp":"higher","n":"lower","at":"lower","note":"join","tags":"union","a":"device","b":"server","c":"newest"},
+  "fields":[{"name":"site","type":"text"},{"name":"temp","type":"number"},{"name":"n","type":"integer"},{"name":"at","type":"datetime"},
+   {"name":"note","type":"note"},{"name":"tags","type":"list"},{"name":"a","type":"text"},{"name":"b","type":"text"},{"name":"c","type":"text"},{"name":"d","type":"text"}]},
+ {"name":"rulesonly","rules":{"temp":"higher"},"fields":[{"name":"site","type":"text"},{"name":"temp","type":"number"}]}]}`
 
 func mustSchema(tb testing.TB) *schema.Set {
 	tb.Helper()

@@ -34,6 +34,8 @@ func fleetColumns() []drill.Column {
 		{Name: "unpushable", Type: drill.BigInt},
 		{Name: "failures_before", Type: drill.BigInt},
 		{Name: "last_error_before", Type: drill.VarChar},
+		{Name: "quarantined", Type: drill.BigInt},
+		{Name: "clock_skew_ms", Type: drill.BigInt},
 	}
 }
 
@@ -67,6 +69,8 @@ func (a *Agent) writeHeartbeat(ctx context.Context, rep Report, prev Status) err
 		drill.Int64Value(int64(len(rep.Unpushable))),
 		drill.Int64Value(int64(prev.Failures)),
 		drill.StringValue(prev.LastError),
+		drill.Int64Value(int64(stats.Quarantined)),
+		drill.Int64Value(a.Status().ClockSkewMS),
 	}
 	sel, err := drill.SelectJSON(fleetColumns(), [][]drill.Value{row})
 	if err != nil {

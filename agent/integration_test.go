@@ -354,6 +354,17 @@ func TestIntegrationConvergenceLWW(t *testing.T) {
 	convergence{d: realDrill(t), set: set, coll: coll, devices: 3, records: 3, steps: 24, seed: 5}.run(t)
 }
 
+// TestIntegrationConvergenceRules is TestIntegrationConvergence with merge
+// rules on (lww below them): every device reaches the same merged records,
+// whatever the order of syncs, and each conflict is settled exactly once.
+func TestIntegrationConvergenceRules(t *testing.T) {
+	t.Parallel()
+	d := realDrill(t)
+	set, coll := itCollection(t, "ruled")
+	convergence{d: d, set: set, coll: coll, devices: 3, records: 3, steps: 24, seed: 9}.run(t)
+	assertExactlyOnceSQL(t, d, coll, -1)
+}
+
 func TestIntegrationAddedFieldKeepsOldBatchesReadable(t *testing.T) {
 	t.Parallel()
 	d := realDrill(t)

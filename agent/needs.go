@@ -37,6 +37,8 @@ type Store interface {
 	Seen(ctx context.Context, collection, batch string) (bool, error)
 	// MarkSeen records a pulled batch as applied.
 	MarkSeen(ctx context.Context, collection, batch string, changes int) error
+	// PruneSeen forgets old seen batches so the list stays bounded.
+	PruneSeen(ctx context.Context, collection, beforeName string, seenBeforeMS int64) (int, error)
 	// PullWatermark returns the newest pulled batch time of a collection.
 	PullWatermark(ctx context.Context, collection string) (int64, error)
 	// SetPullWatermark moves the watermark forward.
@@ -49,12 +51,30 @@ type Store interface {
 	PutConflict(ctx context.Context, cf store.Conflict) error
 	// Resolve appends a resolution and its audit entry in one transaction.
 	Resolve(ctx context.Context, resolution store.Change, audit store.AuditEntry) (store.ChangeResult, error)
+	// Quarantine records pulled rows or batches that must not be applied.
+	Quarantine(ctx context.Context, items []store.Quarantined) (int, error)
+	// QuarantineList returns the quarantined items, newest first.
+	QuarantineList(ctx context.Context) ([]store.Quarantined, error)
+	// PullRetries returns the batches of a collection to read again.
+	PullRetries(ctx context.Context, collection string) ([]store.PullRetry, error)
+	// SetPullRetry records a failed read of a pulled batch.
+	SetPullRetry(ctx context.Context, r store.PullRetry) error
 	// Stats summarises the store (pending and conflict counts).
 	Stats(ctx context.Context) (store.Stats, error)
 	// SaveSyncRecord keeps the outcome of the last sync.
 	SaveSyncRecord(ctx context.Context, r store.SyncRecord) error
 	// SyncRecord returns the outcome of the last sync kept.
 	SyncRecord(ctx context.Context) (store.SyncRecord, error)
+	// RefState returns what the device knows of a reference collection.
+	RefState(ctx context.Context, collection string) (store.RefState, bool, error)
+	// PutRefState saves it.
+	PutRefState(ctx context.Context, collection string, st store.RefState) error
+	// RefHashes returns the hash of every stored reference row, by key.
+	RefHashes(ctx context.Context, collection string) (map[string]string, error)
+	// ApplyRefs writes and removes reference rows in one transaction.
+	ApplyRefs(ctx context.Context, collection string, puts []store.RefRow, deletes []string, indexed []string) error
+	// ClearRefs forgets a reference collection's rows and state.
+	ClearRefs(ctx context.Context, collection string) error
 }
 
 var _ Store = (*store.Store)(nil)

@@ -2,10 +2,11 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/store"
 )
@@ -33,26 +34,50 @@ var readColumns = []string{"change_id", "record_id", "op", "version", "parents",
 // remoteBatch is a batch directory of another device found in Drill.
 type remoteBatch struct {
 	name string
+	path string // under changes/: "<hour>/<name>", "<name>", or "" when unknown
 	ms   int64
 }
 
+// paths returns where to read the batch, in order: where it was listed,
+// else its partition, then the first layout.
+func (b remoteBatch) paths() []string {
+	if b.path != "" {
+		return []string{b.path}
+	}
+	return []string{batchPath(b.name), b.name}
+}
+
 // pull reads every unseen batch of other devices newer than each
-// collection's watermark minus the look-back window and applies it.
-func (a *Agent) pull(ctx context.Context, rep *Report) error {
+// collection's watermark minus the look-back window, and the batches
+// waiting to be read again whatever their age, and applies them. A bad row
+// is quarantined and the rest of its batch applied; a batch that cannot be
+// read is read again later (see retryLater) and never holds back the
+// watermark or the batches after it.
+func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock) error {
 	type todo struct {
 		coll    string
 		batches []remoteBatch
 		wm      int64
 	}
+	if len(a.schema.Names()) == 0 {
+		return nil
+	}
+	if err := a.readClock(ctx, clk); err != nil {
+		return err
+	}
+	bound := a.pullBound(clk)
 	var work []todo
 	total := 0
-	for _, coll := range a.schema.Names() {
+	for _, coll := range a.schema.LogNames() {
 		wm, err := a.st.PullWatermark(ctx, coll)
 		if err != nil {
 			return fmt.Errorf("pull: %w", err)
 		}
 		batches, err := a.listBatches(ctx, coll, wm-a.opts.LookBack.Milliseconds())
 		if err != nil {
+			return err
+		}
+		if batches, err = a.withRetries(ctx, coll, batches, rep); err != nil {
 			return err
 		}
 		work = append(work, todo{coll, batches, wm})
@@ -62,77 +87,145 @@ func (a *Agent) pull(ctx context.Context, rep *Report) error {
 	a.progress("pull", done, total)
 	for _, w := range work {
 		newWM := w.wm
-		capWM := int64(-1)
-		for _, b := range w.batches {
-			complete, err := a.pullBatch(ctx, w.coll, b, rep)
+		for i := 0; i < len(w.batches); {
+			j := groupEnd(w.batches, i)
+			whys, err := a.pullBatches(ctx, w.coll, w.batches[i:j], bound, rep)
 			if err != nil {
 				return err
 			}
-			if complete {
+			for k, b := range w.batches[i:j] {
+				if whys[k] != "" {
+					if err := a.retryLater(ctx, w.coll, b, whys[k], rep); err != nil {
+						return err
+					}
+				}
+				// A batch to read again is tracked in the store by
+				// name, so the watermark moves past it: it holds
+				// nothing back.
 				newWM = max(newWM, b.ms)
-			} else if capWM < 0 || b.ms < capWM {
-				capWM = b.ms
+				done++
 			}
-			done++
 			a.progress("pull", done, total)
-		}
-		if capWM >= 0 {
-			newWM = min(newWM, capWM)
+			i = j
 		}
 		if newWM > w.wm {
 			if err := a.st.SetPullWatermark(ctx, w.coll, newWM); err != nil {
 				return fmt.Errorf("pull: %w", err)
 			}
 		}
+		if err := a.pruneSeen(ctx, w.coll, newWM); err != nil {
+			return err
+		}
 	}
 	return a.settleOpen(ctx, rep)
 }
 
-// listBatches lists the batch directories of a collection made by other
-// devices, at or after fromMS, not seen yet, oldest first. A batch's time is
-// the later of the time in its name and its directory's modification time
-// (the Drillbit's file system clock).
+// listBatches lists the batches of a collection made by other devices, at
+// or after fromMS, not seen yet, oldest first (see layout.go): the top of
+// changes/ once, then the hour partitions that can hold such a batch. A
+// batch's time is the later of the time in its name and its directory's
+// modification time (the Drillbit's file system clock).
 func (a *Agent) listBatches(ctx context.Context, coll string, fromMS int64) ([]remoteBatch, error) {
-	dir, err := a.table(coll, "/changes")
+	top, err := a.showFiles(ctx, coll, "")
+	if err != nil || top == nil {
+		return nil, err
+	}
+	var out []remoteBatch
+	var parts []string
+	for _, r := range top {
+		name := firstString(r, "name", "FILE_NAME", "file_name")
+		if start, ok := parsePartition(name); ok {
+			mt, _ := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time"))
+			if start+time.Hour.Milliseconds() > fromMS || mt >= fromMS-partitionSlack.Milliseconds() {
+				parts = append(parts, name)
+			}
+			continue
+		}
+		if out, err = a.considerBatch(ctx, coll, "", r, fromMS, out); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range parts {
+		rows, err := a.showFiles(ctx, coll, "/"+p)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if out, err = a.considerBatch(ctx, coll, p+"/", r, fromMS, out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// showFiles lists a directory under a collection's changes/; nil when it
+// does not exist (nothing pushed to the collection yet, or a partition
+// compacted away meanwhile).
+func (a *Agent) showFiles(ctx context.Context, coll, sub string) ([]Row, error) {
+	dir, err := a.table(coll, "/changes"+sub)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
 	rows, err := a.dr.Query(ctx, "SHOW FILES IN "+dir)
 	if err != nil {
 		if isNotFound(err) {
-			return nil, nil // nothing pushed to this collection yet
+			return nil, nil
 		}
 		return nil, fmt.Errorf("pull: list batches of %s: %w", coll, err)
 	}
-	var out []remoteBatch
-	for _, r := range rows {
-		name := firstString(r, "name", "FILE_NAME", "file_name")
-		if isDir, ok := firstValue(r, "isDirectory", "IS_DIRECTORY", "is_directory").(bool); ok && !isDir {
-			continue
-		}
-		ms, device, ok := parseBatchName(name)
-		if !ok || device == a.device {
-			continue
-		}
-		// A batch retried long after it was named (a device offline
-		// after a failed write) carries an old name but a new directory
-		// time; the later of the two places it on the time line.
-		if mt, err := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time")); err == nil {
-			ms = max(ms, mt)
-		}
-		if ms < fromMS {
-			continue
-		}
-		seen, err := a.st.Seen(ctx, coll, name)
-		if err != nil {
-			return nil, fmt.Errorf("pull: %w", err)
-		}
-		if !seen {
-			out = append(out, remoteBatch{name: name, ms: ms})
-		}
+	return rows, nil
+}
+
+// considerBatch appends the SHOW FILES entry r, a batch directory under
+// changes/<prefix>, to out when another device made it, it is at or after
+// fromMS and it was not seen yet.
+func (a *Agent) considerBatch(ctx context.Context, coll, prefix string, r Row, fromMS int64, out []remoteBatch) ([]remoteBatch, error) {
+	name := firstString(r, "name", "FILE_NAME", "file_name")
+	if isDir, ok := firstValue(r, "isDirectory", "IS_DIRECTORY", "is_directory").(bool); ok && !isDir {
+		return out, nil
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	ms, device, ok := parseBatchName(name)
+	if !ok || device == a.device {
+		return out, nil
+	}
+	// A batch retried long after it was named (a device offline after a
+	// failed write) carries an old name but a new directory time; the
+	// later of the two places it on the time line.
+	if mt, err := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time")); err == nil {
+		ms = max(ms, mt)
+	}
+	if ms < fromMS {
+		return out, nil
+	}
+	seen, err := a.st.Seen(ctx, coll, name)
+	if err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	if !seen {
+		out = append(out, remoteBatch{name: name, path: prefix + name, ms: ms})
+	}
 	return out, nil
+}
+
+// pruneSeen forgets the seen batches that no pull lists any more: named
+// before the watermark minus the look-back and a margin, and seen longer
+// ago than that on this computer's clock.
+func (a *Agent) pruneSeen(ctx context.Context, coll string, wm int64) error {
+	keep := a.opts.LookBack + seenMargin
+	before := wm - keep.Milliseconds()
+	if before <= 0 {
+		return nil
+	}
+	n, err := a.st.PruneSeen(ctx, coll, fmt.Sprintf("%015d", before), a.now().Add(-keep).UnixMilli())
+	if err != nil {
+		return fmt.Errorf("pull: %w", err)
+	}
+	if n > 0 {
+		a.log.Debug("forgot old seen batches", "collection", coll, "count", n)
+	}
+	return nil
 }
 
 func firstValue(r Row, keys ...string) any {
@@ -149,111 +242,165 @@ func firstString(r Row, keys ...string) string {
 	return s
 }
 
-// pullBatch reads one batch page by page and applies it. It reports
-// complete false (and does not mark the batch seen) when the batch holds
-// fewer rows than it was written with: its CTAS is still running or failed,
-// and a later pull reads it again.
-func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, rep *Report) (bool, error) {
-	table, err := a.table(coll, "/changes/"+b.name)
+// pullBatch reads one batch page by page, quarantines the rows that fail
+// validation (or that the store refuses) and applies the others. When the
+// whole batch was read it marks it seen and returns ""; otherwise it
+// returns why the batch must be read again: Drill could not read it (a
+// 0-byte or damaged file, a directory still being written or just
+// dropped), it holds no rows, or fewer than it was written with. Errors
+// that are not the batch's (Drill unreachable, the sync cancelled, the
+// store failing) end the pull.
+func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, boundMS int64, rep *Report) (string, error) {
+	paths := b.paths()
+	table, err := a.table(coll, "/changes/"+paths[0])
 	if err != nil {
-		return false, fmt.Errorf("pull: %w", err)
+		return "", fmt.Errorf("pull: %w", err)
 	}
-	cols := make([]string, len(readColumns))
-	for i, c := range readColumns {
-		cols[i] = "`" + c + "`"
-	}
-	read, want := 0, int64(-1)
-	conflicted := map[string]bool{}
+	br := newBatchRead(b)
 	for offset := 0; ; offset += a.opts.PageRows {
 		q := fmt.Sprintf("SELECT %s FROM %s ORDER BY `change_id` LIMIT %d OFFSET %d",
-			strings.Join(cols, ", "), table, a.opts.PageRows, offset)
+			readList(), table, a.opts.PageRows, offset)
 		rows, err := a.dr.Query(ctx, q)
+		if err != nil && offset == 0 && len(paths) > 1 && isNotFound(err) {
+			// Not where it was looked for first: try the next place.
+			paths = paths[1:]
+			if table, err = a.table(coll, "/changes/"+paths[0]); err != nil {
+				return "", fmt.Errorf("pull: %w", err)
+			}
+			offset = -a.opts.PageRows
+			continue
+		}
 		if err != nil {
-			if isNotFound(err) {
-				return false, nil // dropped for a rewrite, or not visible yet
+			if batchUnreadable(ctx, err) {
+				return "Drill could not read the batch: " + cutText(drillMessage(err), 400), nil
 			}
-			return false, fmt.Errorf("pull: read batch %s: %w", b.name, err)
+			return "", fmt.Errorf("pull: read batch %s: %w", b.name, err)
 		}
-		changes := make([]store.Change, 0, len(rows))
-		for i, r := range rows {
-			c, n, err := changeOf(coll, r)
-			if err != nil {
-				return false, fmt.Errorf("pull: batch %s row %d: %w", b.name, offset+i, err)
-			}
-			want = n
-			changes = append(changes, c)
-		}
-		read += len(rows)
-		if len(changes) > 0 {
-			res, err := a.st.ApplyRemote(ctx, b.name, changes)
-			if err != nil {
-				return false, fmt.Errorf("pull: %w", err)
-			}
-			ev := Applied{Collection: coll, Batch: b.name}
-			for i, r := range res.Results {
-				switch r.Outcome {
-				case store.Accepted:
-					ev.Changes = append(ev.Changes, AppliedChange{MSeq: r.MSeq, Conflicted: r.Conflicted, Change: changes[i]})
-					rep.Pulled++
-					if r.Conflicted {
-						conflicted[changes[i].RecordID] = true
-					}
-				case store.Rejected:
-					a.log.Warn("pulled change rejected", "batch", b.name, "change_id", r.ChangeID, "reason", r.Reason)
-				}
-			}
-			if len(ev.Changes) > 0 {
-				a.events.Emit(EventApplied, ev)
-			}
+		if err := a.applyRows(ctx, coll, br, rows, boundMS, rep); err != nil {
+			return "", err
 		}
 		if len(rows) < a.opts.PageRows {
 			break
 		}
 	}
-	if err := a.settle(ctx, coll, conflicted, rep); err != nil {
-		return false, err
-	}
-	if want < 0 || int64(read) != want {
-		rep.Incomplete++
-		a.log.Info("batch incomplete, will read again", "batch", b.name, "rows", read, "written_with", want)
-		return false, nil
-	}
-	if err := a.st.MarkSeen(ctx, coll, b.name, read); err != nil {
-		return false, fmt.Errorf("pull: %w", err)
-	}
-	rep.PulledBatches++
-	return true, nil
+	return a.finishBatch(ctx, coll, br, rep)
 }
 
-// changeOf decodes one batch row; n is the batch's row count.
-func changeOf(coll string, r Row) (store.Change, int64, error) {
-	str := func(k string) string { s, _ := r[k].(string); return s }
-	c := store.Change{
-		ChangeID:   str("change_id"),
-		Collection: coll,
-		RecordID:   str("record_id"),
-		Op:         store.Op(str("op")),
-		Version:    str("version"),
-		Device:     str("device"),
-		Author:     str("author"),
+// readList is the SELECT list of readColumns.
+func readList() string {
+	cols := make([]string, len(readColumns))
+	for i, c := range readColumns {
+		cols[i] = "`" + c + "`"
 	}
-	if p := str("parents"); p != "" {
-		if err := json.Unmarshal([]byte(p), &c.Parents); err != nil {
-			return c, 0, fmt.Errorf("parents %q: %w", p, err)
+	return strings.Join(cols, ", ")
+}
+
+// batchRead is what a pull has read of one batch so far.
+type batchRead struct {
+	b          remoteBatch
+	read       int   // rows read
+	want       int64 // the batch's batch_rows, -1 until a good row says
+	conflicted map[string]bool
+}
+
+func newBatchRead(b remoteBatch) *batchRead {
+	return &batchRead{b: b, want: -1, conflicted: map[string]bool{}}
+}
+
+// applyRows checks the next rows of a batch, quarantines the rows that
+// fail (or that the store refuses) and applies the others.
+func (a *Agent) applyRows(ctx context.Context, coll string, br *batchRead, rows []Row, boundMS int64, rep *Report) error {
+	name := br.b.name
+	changes := make([]store.Change, 0, len(rows))
+	var bad []store.Quarantined
+	var raw []Row
+	var at []int
+	for i, r := range rows {
+		row := br.read + i
+		c, n, err := decodeRow(coll, r)
+		if err == nil && br.want >= 0 && n != br.want {
+			err = rowError("batch_rows %d differs from the %d of the batch's other rows", n, br.want)
+		}
+		if err == nil {
+			err = a.checkChange(c, boundMS)
+		}
+		if err != nil {
+			bad = append(bad, quarantinedRow(coll, name, row, r, err))
+			continue
+		}
+		br.want = n
+		changes = append(changes, c)
+		raw, at = append(raw, r), append(at, row)
+	}
+	br.read += len(rows)
+	if len(changes) > 0 {
+		res, err := a.st.ApplyRemote(ctx, name, changes)
+		if err != nil {
+			return fmt.Errorf("pull: %w", err)
+		}
+		ev := Applied{Collection: coll, Batch: name}
+		for i, r := range res.Results {
+			switch r.Outcome {
+			case store.Accepted:
+				ev.Changes = append(ev.Changes, AppliedChange{MSeq: r.MSeq, Conflicted: r.Conflicted, Change: changes[i]})
+				rep.Pulled++
+				if r.Conflicted {
+					br.conflicted[changes[i].RecordID] = true
+				}
+			case store.Rejected:
+				q := quarantinedRow(coll, name, at[i], raw[i], errors.New(r.Reason))
+				q.ChangeID = changes[i].ChangeID
+				bad = append(bad, q)
+			}
+		}
+		if len(ev.Changes) > 0 {
+			a.events.Emit(EventApplied, ev)
 		}
 	}
-	if d, ok := r["doc"].(string); ok && d != "" {
-		c.Doc = json.RawMessage(d)
+	return a.quarantine(ctx, bad, rep)
+}
+
+// finishBatch settles the conflicts a batch made and marks it seen when it
+// was read whole; otherwise it returns why it must be read again.
+func (a *Agent) finishBatch(ctx context.Context, coll string, br *batchRead, rep *Report) (string, error) {
+	if err := a.settle(ctx, coll, br.conflicted, rep); err != nil {
+		return "", err
 	}
-	var err error
-	if r["edited_at"] != nil {
-		if c.EditedAt, err = asInt(r["edited_at"]); err != nil {
-			return c, 0, fmt.Errorf("edited_at: %w", err)
-		}
+	switch {
+	case br.read == 0:
+		return "the batch holds no rows (an empty directory or a write that failed)", nil
+	case br.want >= 0 && int64(br.read) != br.want:
+		return fmt.Sprintf("the batch holds %d of the %d rows it was written with (still being written, or the write failed)", br.read, br.want), nil
 	}
-	n, err := asInt(r["batch_rows"])
+	if err := a.st.MarkSeen(ctx, coll, br.b.name, br.read); err != nil {
+		return "", fmt.Errorf("pull: %w", err)
+	}
+	rep.PulledBatches++
+	return "", nil
+}
+
+// quarantinedRow is the quarantine item of a refused row.
+func quarantinedRow(coll, batch string, row int, r Row, err error) store.Quarantined {
+	id, _ := r["change_id"].(string)
+	return store.Quarantined{
+		Kind: store.QuarantineRow, Collection: coll, Batch: batch, Row: row, ChangeID: id,
+		Reason: err.Error(), Content: rowContent(r),
+	}
+}
+
+// quarantine records refused rows or batches and logs them.
+func (a *Agent) quarantine(ctx context.Context, items []store.Quarantined, rep *Report) error {
+	if len(items) == 0 {
+		return nil
+	}
+	n, err := a.st.Quarantine(ctx, items)
 	if err != nil {
-		return c, 0, fmt.Errorf("batch_rows: %w", err)
+		return fmt.Errorf("pull: %w", err)
 	}
-	return c, n, nil
+	rep.Quarantined += n
+	for _, q := range items {
+		a.log.Warn("pulled data quarantined", "kind", q.Kind, "collection", q.Collection, "batch", q.Batch,
+			"row", q.Row, "change_id", q.ChangeID, "reason", q.Reason)
+	}
+	return nil
 }

@@ -42,12 +42,12 @@ const MirrorKeep = 10_000
 
 // push writes every pending journal entry to Drill: first the batches left
 // open by an earlier attempt, then new ones.
-func (a *Agent) push(ctx context.Context, rep *Report) error {
+func (a *Agent) push(ctx context.Context, rep *Report, clk *syncClock) error {
 	stats, err := a.st.Stats(ctx)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{},
+	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{}, clk: clk,
 		slots: make(chan struct{}, a.opts.PushParallel)}
 	a.progress("push", p.done, p.total)
 	if err := p.writeOpen(ctx); err != nil {
@@ -71,9 +71,10 @@ func (a *Agent) push(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// pushRun is one push in progress: what it reports, the Drill clock that
-// names its new batches (read once, for the first), the new batches being
-// filled, one per collection, and the new batches being written.
+// pushRun is one push in progress: what it reports, the sync's read of the
+// clocks (Drill's names its new batches and bounds the versions it may
+// write), the new batches being filled, one per collection, and the new
+// batches being written.
 //
 // New batches are written by a pipeline: while Drill plans and runs one
 // CTAS, the push reads the journal, plans the next batch in the store and
@@ -84,11 +85,11 @@ func (a *Agent) push(ctx context.Context, rep *Report) error {
 // first failure stops new sends; the batches in flight finish and the
 // failure is returned once they have.
 type pushRun struct {
-	a        *Agent
-	rep      *Report
-	serverMS int64
-	groups   map[string]*pendingBatch
-	order    []string // collections in the order their first entry came
+	a      *Agent
+	rep    *Report
+	clk    *syncClock
+	groups map[string]*pendingBatch
+	order  []string // collections in the order their first entry came
 
 	slots chan struct{} // one token per batch in flight
 	wg    sync.WaitGroup
@@ -224,7 +225,14 @@ func (p *pushRun) add(ctx context.Context, e store.JournalEntry) error {
 		p.unpushable(e.Change.ChangeID, e.Seq, errors.New(e.Damage))
 		return nil
 	}
+	if err := a.readClock(ctx, p.clk); err != nil {
+		return err
+	}
 	size, err := a.checkEncodable(e.Change)
+	if err == nil {
+		// What every puller checks: never write what a pull would refuse.
+		err = a.checkChange(e.Change, a.pushBound(p.clk))
+	}
 	if err != nil {
 		p.unpushable(e.Change.ChangeID, e.Seq, err)
 		return nil
@@ -273,18 +281,11 @@ func (p *pushRun) flush(ctx context.Context, coll string) error {
 		return nil
 	}
 	delete(p.groups, coll)
-	if p.serverMS == 0 {
-		ms, err := p.a.serverMS(ctx)
-		if err != nil {
-			return err
-		}
-		p.serverMS = ms
-	}
 	seqs := make([]uint64, len(g.entries))
 	for i, e := range g.entries {
 		seqs[i] = e.Seq
 	}
-	name := batchName(p.serverMS, p.a.device, seqs[0])
+	name := batchName(p.clk.drillMS, p.a.device, seqs[0])
 	if err := p.failed(); err != nil {
 		return err // plan nothing more after a failure
 	}
@@ -326,14 +327,14 @@ func parseBatchName(name string) (ms int64, device string, ok bool) {
 func (a *Agent) serverMS(ctx context.Context) (int64, error) {
 	rows, err := a.dr.Query(ctx, "SELECT CURRENT_TIMESTAMP AS `ms` FROM (VALUES(1))")
 	if err != nil {
-		return 0, fmt.Errorf("push: read the Drill server clock: %w", err)
+		return 0, fmt.Errorf("sync: read the Drill server clock: %w", err)
 	}
 	if len(rows) != 1 {
-		return 0, fmt.Errorf("push: read the Drill server clock: %d rows", len(rows))
+		return 0, fmt.Errorf("sync: read the Drill server clock: %d rows", len(rows))
 	}
 	ms, err := asInt(rows[0]["ms"])
 	if err != nil {
-		return 0, fmt.Errorf("push: read the Drill server clock: %w", err)
+		return 0, fmt.Errorf("sync: read the Drill server clock: %w", err)
 	}
 	return ms, nil
 }

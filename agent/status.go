@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"syscall"
 	"time"
@@ -50,7 +51,27 @@ type Status struct {
 	// first of them.
 	Unpushable       int    `json:"unpushable,omitempty"`
 	UnpushableReason string `json:"unpushable_reason,omitempty"`
+	// Quarantined counts pulled rows and batches kept out of the store
+	// because they failed validation or could not be read (see
+	// `fieldsync quarantine list`); QuarantineReasons says why for the
+	// newest few, in plain words.
+	Quarantined       int      `json:"quarantined"`
+	QuarantineReasons []string `json:"quarantine_reasons,omitempty"`
+	// PullRetries counts pulled batches that could not be read completely
+	// yet and are read again later.
+	PullRetries int `json:"pull_retries,omitempty"`
+	// ClockSkewMS is this computer's clock minus Drill's, as measured at
+	// ClockCheckedAt (the last sync that reached Drill).
+	ClockSkewMS    int64     `json:"clock_skew_ms"`
+	ClockCheckedAt time.Time `json:"clock_checked_at,omitzero"`
+	// ClockWarning says in plain words that this computer's clock is off
+	// (more than two minutes from Drill's); "" when it is fine.
+	ClockWarning string `json:"clock_warning,omitempty"`
 }
+
+// quarantineReasons is how many of the newest quarantined items' reasons
+// the status carries.
+const quarantineReasons = 3
 
 // Status returns the agent's current status.
 func (a *Agent) Status() Status {
@@ -66,9 +87,11 @@ func (a *Agent) RefreshStatus(ctx context.Context) (Status, error) {
 	if err != nil {
 		return a.Status(), err
 	}
+	reasons := a.quarantineReasons(ctx, stats)
 	rec, rerr := a.st.SyncRecord(ctx)
 	a.mu.Lock()
 	a.status.Pending, a.status.Conflicts = stats.Pending, stats.Conflicts
+	a.status.Quarantined, a.status.QuarantineReasons, a.status.PullRetries = stats.Quarantined, reasons, stats.PullRetries
 	a.status.Device = a.device
 	if rerr == nil && a.status.LastSuccess.IsZero() && a.status.LastError == "" && a.status.Failures == 0 {
 		// A new process: tell the outcome the last one kept.
@@ -119,9 +142,14 @@ type SyncResult struct {
 func (a *Agent) finish(ctx context.Context, rep *Report, started time.Time, err error) {
 	kind := KindOf(err)
 	stats, serr := a.st.Stats(context.WithoutCancel(ctx))
+	var reasons []string
+	if serr == nil {
+		reasons = a.quarantineReasons(context.WithoutCancel(ctx), stats)
+	}
 	a.mu.Lock()
 	if serr == nil {
 		a.status.Pending, a.status.Conflicts = stats.Pending, stats.Conflicts
+		a.status.Quarantined, a.status.QuarantineReasons, a.status.PullRetries = stats.Quarantined, reasons, stats.PullRetries
 		rep.Conflicts = int(stats.Conflicts)
 	}
 	a.status.Device = a.device
@@ -162,6 +190,37 @@ func (a *Agent) finish(ctx context.Context, rep *Report, started time.Time, err 
 		a.log.Info("sync done", "pushed", rep.Pushed, "pulled", rep.Pulled, "conflicts", rep.Conflicts)
 	}
 	a.events.Emit(EventStatus, st)
+}
+
+// quarantineReasons returns the reasons of the newest quarantined items,
+// each with where it came from.
+func (a *Agent) quarantineReasons(ctx context.Context, stats store.Stats) []string {
+	if stats.Quarantined == 0 {
+		return nil
+	}
+	items, err := a.st.QuarantineList(ctx)
+	if err != nil {
+		a.log.Warn("read the quarantine", "err", err)
+		return nil
+	}
+	var out []string
+	for _, q := range items[:min(len(items), quarantineReasons)] {
+		out = append(out, QuarantineText(q))
+	}
+	return out
+}
+
+// QuarantineText says what one quarantined item is and why, in one line
+// for people.
+func QuarantineText(q store.Quarantined) string {
+	if q.Kind == store.QuarantineBatch {
+		return fmt.Sprintf("batch %s of %s: %s", q.Batch, q.Collection, q.Reason)
+	}
+	who := fmt.Sprintf("row %d", q.Row)
+	if q.ChangeID != "" {
+		who = fmt.Sprintf("change %s", cutText(q.ChangeID, 40))
+	}
+	return fmt.Sprintf("%s of batch %s (%s): %s", who, q.Batch, q.Collection, q.Reason)
 }
 
 // ErrNoDrill is wrapped by the error of a Drill that stands for "no Drillbit

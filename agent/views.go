@@ -73,7 +73,7 @@ func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
 // existing current-state view already has every declared column. A
 // collection with nothing in Drill yet is skipped.
 func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
-	for _, coll := range a.schema.Names() {
+	for _, coll := range a.schema.LogNames() {
 		sig, stmts, err := a.viewSQL(coll)
 		if err != nil {
 			return fmt.Errorf("views: %w", err)

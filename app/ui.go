@@ -53,6 +53,9 @@ type Service interface {
 	PendingIDs(ctx context.Context) ([]service.PendingRecords, error)
 	Status(ctx context.Context) (agent.Status, error)
 	SyncNow(ctx context.Context) (agent.Report, error)
+	ReferenceRows(ctx context.Context, collection, search, after string, limit int) (service.ReferencePage, error)
+	ReferenceOptions(ctx context.Context, collection, field string) (service.ReferenceOptions, error)
+	PullReferences(ctx context.Context) ([]agent.RefResult, error)
 	Conflicts(ctx context.Context, f service.ConflictFilter) ([]store.Conflict, error)
 	Conflict(ctx context.Context, collection, id string) (store.Conflict, error)
 	Resolve(ctx context.Context, collection, id string, choice agent.Choice) (store.Change, error)
@@ -243,6 +246,42 @@ func (u *UI) Status() (agent.Status, error) {
 // SyncNow pushes and pulls once now and reports what moved.
 func (u *UI) SyncNow() (agent.Report, error) {
 	return run(u, "sync", u.syncTimeout, u.svc.SyncNow)
+}
+
+// ReferenceRows lists a page of a reference collection's rows whose key or
+// values hold search, with what the device knows of the source.
+func (u *UI) ReferenceRows(collection, search, after string, limit int) (service.ReferencePage, error) {
+	if err := checkName("reference rows", "collection", collection); err != nil {
+		return service.ReferencePage{}, err
+	}
+	if len(after) > MaxNameLen*6 || len(search) > MaxNameLen {
+		return service.ReferencePage{}, invalid("reference rows: the search or page position is too long")
+	}
+	limit, err := pageLimit("reference rows", limit)
+	if err != nil {
+		return service.ReferencePage{}, err
+	}
+	return run(u, "list reference rows of "+collection, u.callTimeout, func(ctx context.Context) (service.ReferencePage, error) {
+		return u.svc.ReferenceRows(ctx, collection, search, after, limit)
+	})
+}
+
+// ReferenceOptions returns the values a form field with options_from offers.
+func (u *UI) ReferenceOptions(collection, field string) (service.ReferenceOptions, error) {
+	if err := checkName("reference options", "collection", collection); err != nil {
+		return service.ReferenceOptions{}, err
+	}
+	if err := checkName("reference options", "field", field); err != nil {
+		return service.ReferenceOptions{}, err
+	}
+	return run(u, "list the options of "+collection+"."+field, u.callTimeout, func(ctx context.Context) (service.ReferenceOptions, error) {
+		return u.svc.ReferenceOptions(ctx, collection, field)
+	})
+}
+
+// PullReferences checks every reference collection against Drill now.
+func (u *UI) PullReferences() ([]agent.RefResult, error) {
+	return run(u, "pull reference data", u.syncTimeout, u.svc.PullReferences)
 }
 
 // Conflicts lists the open conflicts that pass the filter.

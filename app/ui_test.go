@@ -87,6 +87,18 @@ func (f *fakeService) SyncNow(ctx context.Context) (agent.Report, error) {
 	return agent.Report{}, f.record(ctx, "SyncNow")
 }
 
+func (f *fakeService) ReferenceRows(ctx context.Context, collection, search, after string, limit int) (service.ReferencePage, error) {
+	return service.ReferencePage{}, f.record(ctx, "ReferenceRows")
+}
+
+func (f *fakeService) ReferenceOptions(ctx context.Context, collection, field string) (service.ReferenceOptions, error) {
+	return service.ReferenceOptions{}, f.record(ctx, "ReferenceOptions")
+}
+
+func (f *fakeService) PullReferences(ctx context.Context) ([]agent.RefResult, error) {
+	return nil, f.record(ctx, "PullReferences")
+}
+
 func mustNewUI(tb testing.TB, b Service, opts UIOptions) *UI {
 	tb.Helper()
 	opts.Service = b

@@ -90,6 +90,9 @@ func (f Field) ColumnText(v any) (string, bool) {
 	case TypeDateTime:
 		ms, _ := DateTimeMillis(v)
 		return strconv.FormatInt(ms, 10), true
+	case TypeList:
+		b, err := json.Marshal(v)
+		return string(b), err == nil
 	default:
 		return v.(string), true
 	}

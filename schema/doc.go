@@ -1,6 +1,8 @@
 // Package schema holds the collection declarations of fieldsync: which
 // collections exist, their fields (name, label, type, required, enum
-// options) and their conflict policy.
+// options, options_from), their conflict policy and per-field merge rules,
+// and reference collections (read-only rows from a Drill query, with a key,
+// a column mapping and a schedule).
 //
 // One declarations file (JSON, see docs/examples/collections.json) drives the
 // frontend's forms, the validation of every record before it enters the

@@ -23,6 +23,7 @@ const (
 	TypeEnum     Type = "enum"     // one of the field's Options
 	TypeDateTime Type = "datetime" // RFC 3339 text or epoch ms, stored as BIGINT epoch ms
 	TypeNote     Type = "note"     // free multi-line text
+	TypeList     Type = "list"     // a JSON array of texts (tags, crew names), stored as JSON text
 )
 
 // Policy says how the agent settles a conflict in a collection.
@@ -37,7 +38,9 @@ const (
 	// PolicyFieldMerge merges concurrent edits that touch disjoint fields
 	// relative to their common ancestor, and leaves the rest to a person.
 	PolicyFieldMerge Policy = "field-merge"
-	// PolicyPreferServer keeps the newest edit that came from another device.
+	// PolicyPreferServer keeps the newest edit of the side named "server":
+	// until the server-side ingester exists, the newest edit that came
+	// from another device.
 	PolicyPreferServer Policy = "prefer-server"
 	// PolicyPreferDevice keeps the newest edit made on the resolving device.
 	PolicyPreferDevice Policy = "prefer-device"
@@ -50,6 +53,9 @@ type Field struct {
 	Type     Type     `json:"type"`
 	Required bool     `json:"required,omitempty"`
 	Options  []string `json:"options,omitempty"`
+	// OptionsFrom makes a text field take its value from a field of a
+	// reference collection (a site from the site list).
+	OptionsFrom *OptionsFrom `json:"options_from,omitempty"`
 }
 
 // Collection is one declared collection.
@@ -63,6 +69,13 @@ type Collection struct {
 	// required text field.
 	Title  string  `json:"title,omitempty"`
 	Fields []Field `json:"fields"`
+	// Rules say, per field, how concurrent edits of it combine when a
+	// conflict is settled automatically (field name -> rule); a field
+	// without a rule falls back to Policy.
+	Rules map[string]Merge `json:"rules,omitempty"`
+	// Reference, when set, makes this a read-only reference collection
+	// whose rows come from a Drill query or table.
+	Reference *Reference `json:"reference,omitempty"`
 }
 
 // Set is a parsed, validated declarations file. Its zero value has no
@@ -214,7 +227,7 @@ func (s *Set) check() error {
 			}
 			fields[f.Name] = true
 			switch f.Type {
-			case TypeText, TypeNumber, TypeInteger, TypeBoolean, TypeDateTime, TypeNote:
+			case TypeText, TypeNumber, TypeInteger, TypeBoolean, TypeDateTime, TypeNote, TypeList:
 				if len(f.Options) > 0 {
 					return fmt.Errorf("%s: options are only allowed on enum fields", fw)
 				}
@@ -230,7 +243,12 @@ func (s *Set) check() error {
 					opts[o] = true
 				}
 			default:
-				return fmt.Errorf("%s: unknown type %q (want text, number, integer, boolean, enum, datetime or note)", fw, f.Type)
+				return fmt.Errorf("%s: unknown type %q (want text, number, integer, boolean, enum, datetime, note or list)", fw, f.Type)
+			}
+			if f.OptionsFrom != nil {
+				if msg := s.checkOptionsFrom(f); msg != "" {
+					return fmt.Errorf("%s: %s", fw, msg)
+				}
 			}
 		}
 		if c.Title != "" {
@@ -240,6 +258,14 @@ func (s *Set) check() error {
 			}
 			if f.Type != TypeText && f.Type != TypeEnum {
 				return fmt.Errorf("%s: title %q is a %s field; it must be a text or enum field", where, c.Title, f.Type)
+			}
+		}
+		if msg := c.checkRules(); msg != "" {
+			return fmt.Errorf("%s: %s", where, msg)
+		}
+		if c.Reference != nil {
+			if msg := c.checkReference(); msg != "" {
+				return fmt.Errorf("%s: %s", where, msg)
 			}
 		}
 	}

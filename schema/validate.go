@@ -64,7 +64,17 @@ func DecodeDoc(doc []byte) (map[string]any, error) {
 // present, values of the declared type, enum values among the options.
 // Fields that are not declared are allowed and kept. It returns a
 // *ValidationError naming every bad field.
-func (c *Collection) Validate(doc []byte) error {
+func (c *Collection) Validate(doc []byte) error { return c.validate(doc, true) }
+
+// CheckTypes checks a document that another device wrote: every declared
+// field present has a value of the declared type. Unlike Validate it lets
+// a required field be missing and an enum hold any text: a device with an
+// older or newer declaration may have written it, and the record must
+// still arrive. It returns a *ValidationError naming every bad field.
+func (c *Collection) CheckTypes(doc []byte) error { return c.validate(doc, false) }
+
+// validate is Validate (strict) or CheckTypes.
+func (c *Collection) validate(doc []byte, strict bool) error {
 	m, err := DecodeDoc(doc)
 	if err != nil {
 		return &ValidationError{Collection: c.Name, Problems: []FieldError{{Message: err.Error()}}}
@@ -73,14 +83,21 @@ func (c *Collection) Validate(doc []byte) error {
 	for _, f := range c.Fields {
 		v, ok := m[f.Name]
 		if !ok || v == nil || v == "" {
-			if f.Required {
+			if f.Required && strict {
 				probs = append(probs, FieldError{f.Name, "is required"})
 			}
 			if !ok || v == nil {
 				continue
 			}
 		}
-		if msg := f.check(v); msg != "" {
+		msg := f.check(v)
+		if f.Type == TypeEnum && !strict {
+			msg = ""
+			if _, ok := v.(string); !ok {
+				msg = "must be text, not " + kind(v)
+			}
+		}
+		if msg != "" {
 			probs = append(probs, FieldError{f.Name, msg})
 		}
 	}
@@ -128,6 +145,16 @@ func (f Field) check(v any) string {
 			}
 		}
 		return fmt.Sprintf("must be one of %s, not %q", strings.Join(f.Options, ", "), s)
+	case TypeList:
+		items, ok := v.([]any)
+		if !ok {
+			return "must be a list of texts, not " + kind(v)
+		}
+		for _, it := range items {
+			if _, ok := it.(string); !ok {
+				return "must be a list of texts, not a list holding " + kind(it)
+			}
+		}
 	case TypeDateTime:
 		if _, ok := DateTimeMillis(v); !ok {
 			return "must be a date-time (RFC 3339 text such as 2026-11-23T08:30:00Z, or epoch milliseconds)"

@@ -5,7 +5,7 @@
 # to bench-out/. `make bench` calls it after scripts/setup.sh.
 #
 #   scripts/bench.sh            every suite
-#   scripts/bench.sh store push only those suites (store, size, push, browser)
+#   scripts/bench.sh store push only those suites (store, size, push, reference, scale, browser)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -14,7 +14,7 @@ source scripts/lib/testdrill.sh
 trap testdrill_stop EXIT
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(store size push browser)
+[ ${#suites[@]} -gt 0 ] || suites=(store size push reference scale browser)
 
 record() { # name command...
   local name=$1; shift
@@ -38,12 +38,18 @@ for s in "${suites[@]}"; do
     push)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
       record push go test -run '^$' -bench 'BenchmarkPush|BenchmarkPull|BenchmarkBatchRows' -benchtime 1x -timeout 60m ./internal/cli/ || rc=1 ;;
+    reference)
+      if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
+      record reference go test -run '^$' -bench 'BenchmarkReferencePull' -benchtime 1x -timeout 30m ./agent/ || rc=1 ;;
+    scale)
+      if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
+      record scale go test -run '^$' -bench IntegrationHistory -benchtime 1x -timeout 60m ./agent/ || rc=1 ;;
     browser)
       if [ -x scripts/browser-bench.sh ]; then
         if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
         record browser scripts/browser-bench.sh || rc=1
       fi ;;
-    *) echo "unknown suite $s (store, size, push, browser)"; exit 2 ;;
+    *) echo "unknown suite $s (store, size, push, reference, scale, browser)"; exit 2 ;;
   esac
 done
 exit $rc

@@ -29,6 +29,12 @@
 #   --data DIR      data directory: store, tmp, log, pid file and the
 #                   dfs.fieldsync workspace (DIR/workspace).
 #                   Default dev/drillbit/run/<plain|auth>.
+#   --zk HOST:PORT  distributed mode: one Drillbit of a cluster registered in
+#                   this ZooKeeper (scripts/cluster.sh passes it), with
+#   --cluster-id ID its cluster id (default fieldsync-dev) and
+#   --dfs URI       the shared file system of dfs (e.g. hdfs://127.0.0.1:9820/);
+#                   dfs.fieldsync is then /fieldsync on it.
+#   --exit-with-pid P  the Drillbit stops by itself when process P exits.
 #
 # Environment: DRILLBIT_HEAP (1g), DRILLBIT_DIRECT_MEMORY (1g),
 # DRILLBIT_START_TIMEOUT seconds (180), DRILLBIT_JAVA_OPTS (extra JVM
@@ -59,12 +65,17 @@ auth=false
 port=
 user_port=
 data=
+zk= cluster_id= dfs= owner_pid=
 while [ $# -gt 0 ]; do
   case $1 in
     --auth) auth=true ;;
     --port) [ $# -ge 2 ] || usage; port=$2; shift ;;
     --user-port) [ $# -ge 2 ] || usage; user_port=$2; shift ;;
     --data) [ $# -ge 2 ] || usage; data=$2; shift ;;
+    --zk) [ $# -ge 2 ] || usage; zk=$2; shift ;;
+    --cluster-id) [ $# -ge 2 ] || usage; cluster_id=$2; shift ;;
+    --dfs) [ $# -ge 2 ] || usage; dfs=$2; shift ;;
+    --exit-with-pid) [ $# -ge 2 ] || usage; owner_pid=$2; shift ;;
     -f|--follow) follow=true ;;
     -h|--help) usage ;;
     *) printf 'drillbit: unknown argument %s\n' "$1" >&2; usage ;;
@@ -84,69 +95,25 @@ for p in "$port" "$user_port"; do
   case $p in ''|*[!0-9]*) die "bad port '$p'" ;; esac
 done
 
+# shellcheck source=lib/launcher.sh
+source "$ROOT/scripts/lib/launcher.sh"
+
 PIDFILE=$data/drillbit.pid
 LOG=$data/drillbit.log
 READY=$data/ready
 
 # --- build -------------------------------------------------------------------
 
-# build fetches the dependency classpath with Maven (offline first, so it is
-# quick when ~/.m2 has the jars) and compiles the launcher with javac. Both
-# steps are skipped when their output is newer than their inputs.
+# build fetches the dependency classpath with Maven and compiles the launcher
+# (scripts/lib/launcher.sh), each step only when its inputs changed.
 build() {
-  local cp=$TARGET/classpath.txt classes=$TARGET/classes stamp=$TARGET/classes/.stamp
-  local mvnlog=$TARGET/mvn.log
-  mkdir -p "$TARGET"
-  # Test binaries of several packages may build at the same time.
-  exec 9>"$TARGET/.build.lock"
-  flock 9
-  if [ ! -s "$cp" ] || [ "$PROJECT/pom.xml" -nt "$cp" ] || [ "$PROJECT/settings.xml" -nt "$cp" ]; then
-    command -v mvn >/dev/null || die "mvn not found: run 'bash scripts/setup.sh' (or apt-get install maven)"
-    local args=(-q -B -s "$PROJECT/settings.xml" -f "$PROJECT/pom.xml"
-      dependency:build-classpath "-Dmdep.outputFile=$cp.tmp")
-    if ! mvn -o "${args[@]}" >"$mvnlog" 2>&1; then
-      printf 'drillbit: downloading the Drill 1.22.0 jars from Maven Central (once)\n' >&2
-      if ! mvn "${args[@]}" >"$mvnlog" 2>&1; then
-        tail -n 40 "$mvnlog" >&2
-        die "maven could not resolve the Drillbit's dependencies (log above, full log $mvnlog)"
-      fi
-    fi
-    mv "$cp.tmp" "$cp"
-  fi
-  local newest
-  newest=$(find "$PROJECT/src" "$cp" -type f -newer "$stamp" 2>/dev/null | head -n 1 || true)
-  if [ ! -f "$stamp" ] || [ -n "$newest" ]; then
-    command -v javac >/dev/null || die "javac not found: a JDK 17 is needed (apt-get install openjdk-17-jdk-headless)"
-    rm -rf "$classes"
-    mkdir -p "$classes"
-    # -sourcepath keeps javac from compiling the .java files that the Drill
-    # jars carry next to their classes.
-    if ! javac -nowarn -encoding UTF-8 --release 17 -implicit:none \
-        -sourcepath "$PROJECT/src/main/java" -cp "$(cat "$cp")" -d "$classes" \
-        $(find "$PROJECT/src/main/java" -name '*.java') >"$TARGET/javac.log" 2>&1; then
-      cat "$TARGET/javac.log" >&2
-      die "compiling the launcher failed"
-    fi
-    cp -R "$PROJECT/src/main/resources/." "$classes/"
-    touch "$stamp"
-  fi
-  flock -u 9
-  exec 9>&-
+  java_build drillbit "$PROJECT" "the Drill 1.22.0 jars"
 }
 
 # --- process helpers -----------------------------------------------------------
 
-# running_pid prints the pid from the pid file when that process is alive and
-# is our launcher (a stale pid file or a reused pid is not ours).
-running_pid() {
-  local pid
-  [ -f "$PIDFILE" ] || return 1
-  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
-  case $pid in ''|*[!0-9]*) return 1 ;; esac
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$MAIN_CLASS" || return 1
-  printf '%s\n' "$pid"
-}
+# running_pid prints the pid of this --data's Drillbit when it runs.
+running_pid() { launcher_pid "$PIDFILE" "$MAIN_CLASS"; }
 
 http_ok() { # url
   curl -fsS -o /dev/null --max-time 5 "$1/status.json" 2>/dev/null
@@ -189,17 +156,7 @@ wait_ready() { # pid
 }
 
 stop_pid() { # pid
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 120); do # 60 s
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    printf 'drillbit: pid %s did not stop within 60s; killing it\n' "$pid" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-  fi
+  launcher_stop drillbit "$1"
   rm -f "$PIDFILE" "$READY"
 }
 
@@ -207,8 +164,12 @@ stop_pid() { # pid
 java_command() {
   local heap=${DRILLBIT_HEAP:-1g} direct=${DRILLBIT_DIRECT_MEMORY:-1g}
   mkdir -p "$data/tmp"
+  local env=(MALLOC_ARENA_MAX=4)
+  # In a cluster each Drillbit advertises its host name in ZooKeeper and the
+  # others connect to it there: keep that on loopback like every port.
+  if [ -n "$zk" ]; then env+=(DRILL_HOST_NAME=127.0.0.1); fi
   JAVA_CMD=(
-    env MALLOC_ARENA_MAX=4 "$JAVA"
+    env "${env[@]}" "$JAVA"
     -Xms256m "-Xmx$heap" "-XX:MaxDirectMemorySize=$direct"
     -XX:ReservedCodeCacheSize=256m
     # C1 only and the serial collector: half the CPU time to start (measured
@@ -230,6 +191,9 @@ java_command() {
     "$MAIN_CLASS" --data "$data" --http-port "$port" --user-port "$user_port"
   )
   if $auth; then JAVA_CMD+=(--auth); fi
+  if [ -n "$zk" ]; then JAVA_CMD+=(--zk "$zk" --cluster-id "${cluster_id:-fieldsync-dev}"); fi
+  if [ -n "$dfs" ]; then JAVA_CMD+=(--dfs "$dfs"); fi
+  if [ -n "$owner_pid" ]; then JAVA_CMD+=(--exit-with-pid "$owner_pid"); fi
 }
 
 # --- commands ------------------------------------------------------------------

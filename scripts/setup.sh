@@ -90,3 +90,7 @@ done
 if [ -x scripts/drillbit.sh ]; then
   scripts/drillbit.sh build
 fi
+# --- the development cluster's jars (hadoop-minicluster 3.3.6, ZooKeeper) ------
+if [ -x scripts/cluster.sh ]; then
+  scripts/cluster.sh build
+fi

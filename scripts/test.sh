@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh runs every fieldsync test: lint, frontend unit tests, Go unit and
-# real-Drillbit integration tests, the desktop smoke test under Xvfb and the
-# browser end-to-end tests. `make test` calls it after scripts/setup.sh.
+# real-Drillbit integration tests, the cluster suite (two Drillbits, ZooKeeper
+# and HDFS), the desktop smoke test under Xvfb and the browser end-to-end
+# tests. `make test` calls it after scripts/setup.sh.
 #
 #   scripts/test.sh          everything
 #   scripts/test.sh lint     only the static checks
@@ -58,7 +59,13 @@ source scripts/lib/testdrill.sh
 trap testdrill_stop EXIT
 step "start test Drillbits" testdrill_start
 
-step "go test" go test -count=1 -timeout 30m ./...
+# The cluster suite has a step (and a cluster) of its own below.
+step "go test" go test -count=1 -timeout 30m -skip '^TestCluster[A-Z]' ./...
+
+# --- the development cluster: ZooKeeper, HDFS, two Drillbits ----------------
+source scripts/lib/testcluster.sh
+trap 'testdrill_stop; testcluster_stop' EXIT
+step "cluster" testcluster_run
 
 step "build app" make --no-print-directory build
 step "desktop smoke" scripts/desktop-smoke.sh

@@ -41,6 +41,9 @@ type Capture struct {
 	Author string
 	// Now is the clock of edit times (nil: time.Now).
 	Now func() time.Time
+	// Refs checks values against reference collections (nil: no check);
+	// changes to a reference collection are refused either way.
+	Refs RefChecker
 }
 
 // NewChangeID returns a random globally unique change id (128 bits, hex).
@@ -106,6 +109,9 @@ func (c *Capture) build(ctx context.Context, collection, id string, op store.Op,
 	} else {
 		doc = nil
 	}
+	if err := c.checkRefs(ctx, col, op, doc); err != nil {
+		return store.Change{}, fmt.Errorf("capture: %w", err)
+	}
 	v, err := c.Journal.NextVersion(ctx)
 	if err != nil {
 		return store.Change{}, fmt.Errorf("capture: %w", err)
@@ -163,7 +169,7 @@ func (c *Capture) Accept(ctx context.Context, changes []store.Change) (store.App
 		}
 		withAuthor[i] = ch
 	}
-	res, err := c.Journal.AppendChecked(ctx, withAuthor, c.check)
+	res, err := c.Journal.AppendChecked(ctx, withAuthor, func(ch store.Change) error { return c.check(ctx, ch) })
 	if err != nil {
 		return store.AppendResult{}, fmt.Errorf("capture: %w", err)
 	}
@@ -172,7 +178,7 @@ func (c *Capture) Accept(ctx context.Context, changes []store.Change) (store.App
 
 // check applies the declaration's rules to one change from the UI that
 // passed Change.Validate (AppendChecked runs it first).
-func (c *Capture) check(ch store.Change) error {
+func (c *Capture) check(ctx context.Context, ch store.Change) error {
 	col, err := c.Schema.Collection(ch.Collection)
 	if err != nil {
 		return fmt.Errorf("%w %q: %v", store.ErrInvalidChange, ch.ChangeID, err)
@@ -184,6 +190,9 @@ func (c *Capture) check(ch store.Change) error {
 		if err := col.Validate(ch.Doc); err != nil {
 			return fmt.Errorf("%w %q: %v", store.ErrInvalidChange, ch.ChangeID, err)
 		}
+	}
+	if err := c.checkRefs(ctx, col, ch.Op, ch.Doc); err != nil {
+		return fmt.Errorf("%w %q: %v", store.ErrInvalidChange, ch.ChangeID, err)
 	}
 	return nil
 }

@@ -22,11 +22,16 @@ func (s *Service) newMetrics() *metrics.Metrics {
 			}
 			return agent.Status{}
 		},
-		// Quarantined is wired once the store keeps a quarantine of
-		// pulled items; until then the gauge reads 0.
-		Quarantined: nil,
-		Version:     s.opts.Version,
-		Logger:      s.log,
+		// The quarantine's size as the last sync or status refresh
+		// counted it.
+		Quarantined: func() int {
+			if ag := s.Agent(); ag != nil {
+				return ag.Status().Quarantined
+			}
+			return 0
+		},
+		Version: s.opts.Version,
+		Logger:  s.log,
 	})
 }
 

@@ -63,6 +63,7 @@ func TestServiceServesMetrics(t *testing.T) {
 				{"fieldsync_syncs_total", []string{"result", "failed"}, tt.failed},
 				{"fieldsync_drill_errors_total", []string{"kind", "unreachable"}, tt.unreachable},
 				{"fieldsync_sync_duration_seconds", nil, 1},
+				{"fieldsync_quarantined_items", nil, 0},
 			} {
 				if got := after.Value(t, c.name, c.labels...); got != c.want {
 					t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

@@ -30,7 +30,8 @@ func (s *Service) openParts(ctx context.Context) (engine, error) {
 		}
 		// AutoCompact: a store that synced a large journal gives its
 		// free pages back on the next start (docs/OPERATIONS.md).
-		st, err := store.Open(ctx, filepath.Join(c.DataDir, StoreFile), &store.Options{Logger: s.opts.Logger, DeviceID: c.Device, AutoCompact: true})
+		st, err := store.Open(ctx, filepath.Join(c.DataDir, StoreFile), &store.Options{Logger: s.opts.Logger, DeviceID: c.Device,
+			MaxClockAhead: time.Duration(c.Drill.MaxClockAhead), AutoCompact: true})
 		if err != nil {
 			return engine{}, err
 		}
@@ -56,7 +57,7 @@ func loadSchema(file string) (*schema.Set, error) {
 }
 
 func (s *Service) newCapture(c config.Config, set *schema.Set) *Capture {
-	return &Capture{Journal: s.store, Schema: set, Author: c.Author}
+	return &Capture{Journal: s.store, Schema: set, Author: c.Author, Refs: s.store}
 }
 
 // Secrets returns where the Drill password of c is kept.
@@ -115,10 +116,14 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		Spec:         c.Schedule,
 		BatchRows:    c.Drill.BatchRows,
 		PushParallel: c.Drill.PushParallel,
-		AppVersion:   s.opts.Version,
-		OnSync:       s.metrics.Observe,
-		Events:       &s.events,
-		Logger:       s.opts.Logger,
+		// The same bound as the store's, so a version the agent accepts
+		// is one the store's clock may observe.
+		MaxClockAhead: time.Duration(c.Drill.MaxClockAhead),
+		AppVersion:    s.opts.Version,
+		OnSync:        s.metrics.Observe,
+		Events:        &s.events,
+		Logger:        s.opts.Logger,
+		Scope:         scopeOf(c),
 	})
 }
 
@@ -171,6 +176,7 @@ func NewDrillClient(c config.Config, secrets config.Secrets, log *slog.Logger) (
 		Endpoints:      c.Drill.URLs,
 		CAFile:         c.Drill.CAFile,
 		RequestTimeout: time.Duration(c.Drill.Timeout),
+		QueryTimeout:   time.Duration(c.Drill.QueryTimeout),
 	}
 	switch c.Drill.Auth {
 	case "basic":
@@ -208,4 +214,17 @@ func (h *eventHub) add(s agent.Events) {
 	h.mu.Lock()
 	h.sinks = append(h.sinks, s)
 	h.mu.Unlock()
+}
+
+// scopeOf returns the settings a reference query may name: the scope
+// keys of the settings and the author.
+func scopeOf(c config.Config) map[string]string {
+	out := map[string]string{}
+	for k, v := range c.Scope {
+		out[k] = v
+	}
+	if c.Author != "" {
+		out["author"] = c.Author
+	}
+	return out
 }

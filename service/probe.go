@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/internal/config"
@@ -20,8 +22,9 @@ const (
 // SupportedDrill is the Drill release line fieldsync is tested against.
 const SupportedDrill = "1.22."
 
-// probeSQL is the cheapest query every Drillbit plans and runs.
-const probeSQL = "SELECT 1 AS ok FROM (VALUES(1))"
+// probeSQL is the cheapest query every Drillbit plans and runs; it also
+// reads the Drillbit's clock (TIMESTAMP comes back as epoch ms).
+const probeSQL = "SELECT 1 AS ok, CURRENT_TIMESTAMP AS ms FROM (VALUES(1))"
 
 // DrillbitProbe is what one Drillbit answered to ProbeDrill.
 type DrillbitProbe struct {
@@ -33,6 +36,11 @@ type DrillbitProbe struct {
 	Cluster *drill.Cluster
 	// QueryErr is why the probe query failed, nil when it ran.
 	QueryErr error
+	// Skew is this computer's clock minus the Drillbit's, measured by the
+	// probe query (the query's time halved); ClockRead is false when the
+	// query did not answer with a time.
+	Skew      time.Duration
+	ClockRead bool
 }
 
 // Supported reports whether the Drillbit runs the release line fieldsync
@@ -75,8 +83,16 @@ func ProbeDrill(ctx context.Context, c config.Config, secrets config.Secrets) Dr
 			out.Drillbits = append(out.Drillbits, p)
 			continue
 		}
-		if _, p.QueryErr = cl.Query(ctx, probeSQL); p.QueryErr == nil {
+		before := time.Now()
+		res, err := cl.Query(ctx, probeSQL)
+		if p.QueryErr = err; err == nil {
 			up++
+			mid := before.Add(time.Since(before) / 2)
+			if len(res.Rows) == 1 {
+				if ms, err := strconv.ParseInt(fmt.Sprint(res.Rows[0]["ms"]), 10, 64); err == nil {
+					p.Skew, p.ClockRead = mid.Sub(time.UnixMilli(ms)), true
+				}
+			}
 		}
 		out.Drillbits = append(out.Drillbits, p)
 	}
@@ -108,6 +124,24 @@ func DrillHint(err error) string {
 		return "set drill.ca_file to the PEM of the CA that signed the Drillbit's certificate"
 	}
 	return "see the Drillbit's log"
+}
+
+// ClockCheck words a Drillbit's clock skew against this computer's for
+// a check line: its status, detail and hint.
+func ClockCheck(p DrillbitProbe, bound time.Duration) (status, detail, hint string) {
+	off := p.Skew.Abs().Round(time.Second)
+	dir := "ahead of"
+	if p.Skew < 0 {
+		dir = "behind"
+	}
+	detail = fmt.Sprintf("this computer's clock is %s %s the Drillbit's (skew %d ms)", off, dir, p.Skew.Milliseconds())
+	switch {
+	case p.Skew.Abs() <= 2*time.Minute:
+		return CheckOK, detail, ""
+	case p.Skew > bound:
+		return CheckFail, detail, fmt.Sprintf("changes made here are not sent while the clock is more than %s ahead: set the clock right (turn on automatic time / NTP)", bound)
+	}
+	return CheckWarn, detail, "set the clock right (turn on automatic time / NTP): a wrong clock decides which edit wins a conflict"
 }
 
 // OneLine keeps error text to one line of at most 300 bytes for a check.

@@ -28,7 +28,7 @@ func decodeRecord(v []byte, r *recordState) error { return json.Unmarshal(v, r) 
 type recordStateJSON recordState
 
 // MarshalJSON leaves out the leaves of a record whose only leaf is its
-// winner (nearly every record): they would repeat the version (schema 4).
+// winner (nearly every record): they would repeat the version (schema 6).
 func (r recordState) MarshalJSON() ([]byte, error) {
 	j := recordStateJSON(r)
 	if len(j.Leaves) == 1 && j.Leaves[0] == j.Version {

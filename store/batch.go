@@ -253,8 +253,8 @@ func (s *Store) OpenBatches(ctx context.Context) ([]Batch, error) {
 	return out, nil
 }
 
-// MarkSeen records that a pulled batch of a collection has been applied, so
-// later pulls skip it.
+// MarkSeen records that a pulled batch of a collection has been applied (or
+// quarantined), so later pulls skip it, and ends its retries.
 func (s *Store) MarkSeen(ctx context.Context, collection, batch string, changes int) error {
 	if err := validID("collection", collection); err != nil {
 		return fmt.Errorf("store: mark seen: %w", err)
@@ -267,12 +267,62 @@ func (s *Store) MarkSeen(ctx context.Context, collection, batch string, changes 
 		if err != nil {
 			return err
 		}
-		return putJSON(sb, []byte(batch), SeenBatch{Collection: collection, Name: batch, Changes: changes, SeenAt: s.nowMS()})
+		if err := putJSON(sb, []byte(batch), SeenBatch{Collection: collection, Name: batch, Changes: changes, SeenAt: s.nowMS()}); err != nil {
+			return err
+		}
+		rb := bucket(tx, bPullRetry).Bucket([]byte(collection))
+		if rb == nil || rb.Get([]byte(batch)) == nil {
+			return nil
+		}
+		if err := rb.Delete([]byte(batch)); err != nil {
+			return err
+		}
+		// Read at last (its device rewrote it): it is no longer quarantined.
+		return unquarantineBatch(tx, collection, batch)
 	})
 	if err != nil {
 		return fmt.Errorf("store: mark seen %s/%s: %w", collection, batch, err)
 	}
 	return nil
+}
+
+// PruneSeen forgets the seen batches of a collection whose names sort
+// before beforeName and that were marked seen before seenBeforeMS (epoch
+// ms, this computer's clock), so the seen list stays bounded by what the
+// pull still lists (batch names start with their time, zero-padded, so
+// name order is time order). It returns how many it forgot.
+func (s *Store) PruneSeen(ctx context.Context, collection, beforeName string, seenBeforeMS int64) (int, error) {
+	if err := validID("collection", collection); err != nil {
+		return 0, fmt.Errorf("store: prune seen: %w", err)
+	}
+	n := 0
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		sb := bucket(tx, bSeen).Bucket([]byte(collection))
+		if sb == nil {
+			return nil
+		}
+		var old [][]byte
+		c := sb.Cursor()
+		for k, v := c.First(); k != nil && string(k) < beforeName; k, v = c.Next() {
+			var b SeenBatch
+			if err := jsonUnmarshal(v, &b); err == nil && b.SeenAt >= seenBeforeMS {
+				continue
+			}
+			old = append(old, append([]byte(nil), k...))
+		}
+		for _, k := range old {
+			if err := sb.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune seen %s: %w", collection, err)
+	}
+	return n, nil
 }
 
 // Seen reports whether a pulled batch of a collection was applied.

@@ -25,6 +25,13 @@ const (
 	bAudit     = "audit"
 	bCounts    = "counts"
 	bAuditRec  = "auditrec"
+	// since schema 6
+	bQuarantine = "quarantine"
+	bPullRetry  = "pullretry"
+	// since schema 5
+	bRefRows = "refrows"
+	bRefIdx  = "refidx"
+	bRefMeta = "refmeta"
 )
 
 // Keys in the meta bucket.
@@ -39,6 +46,8 @@ const (
 	keyMirrorFloor = "mirror_floor"
 	keyAuditRecAt  = "auditrec_next" // migration 3's progress: first audit seq not yet indexed
 	keySyncRecord  = "sync_record"   // the outcome of the last sync (JSON SyncRecord)
+	// keyQuarantineDropped counts quarantined items dropped past MaxQuarantined.
+	keyQuarantineDropped = "quarantine_dropped"
 )
 
 // v1Buckets lists the top-level buckets of the v1 tree.
@@ -157,7 +166,7 @@ func auditRecKey(collection, recordID string, seq uint64) []byte {
 }
 
 // Node formats: the first byte of an encoded version node. Format 1 has
-// the node as JSON with the change's long field names; format 2 (schema 4)
+// the node as JSON with the change's long field names; format 2 (schema 6)
 // has nodeHeader2: short names, and no record id or version, which are the
 // node's key. Both are read; format 2 is written whenever the key is the
 // change's own.

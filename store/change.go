@@ -109,3 +109,8 @@ func isJSONObject(doc []byte) bool {
 	trimmed := bytes.TrimLeft(doc, " \t\r\n")
 	return len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(doc)
 }
+
+// CheckLimits applies the store's own bounds to a change that passed
+// Validate (version length, number of parents, a version that is not one of
+// its parents), so a caller can refuse what the store would.
+func CheckLimits(c *Change) error { return checkLimits(c) }

@@ -19,9 +19,8 @@ type CheckReport struct {
 	BadJournal []uint64 `json:"bad_journal,omitempty"`
 	// Keys is how many keys were read in every bucket.
 	Keys int `json:"keys"`
-	// Consistency tells whether bbolt's own page check (tx.Check) ran: it
-	// is skipped when the walk found a damaged page (it could crash) or
-	// when the time left is shorter than the walk took.
+	// Consistency tells whether bbolt's own page check (tx.Check) ran. It
+	// does not run in-process (see Check), so it is false for now.
 	Consistency bool `json:"consistency"`
 	// Problems lists what is wrong, for people (at most 50; Dropped counts
 	// the rest).
@@ -46,9 +45,8 @@ func (r *CheckReport) problem(format string, args ...any) {
 // decoded of how many there are.
 type CheckProgress func(done, total uint64)
 
-// Check reads the whole store: every key of every bucket, every journal
-// entry decoded with its change, then bbolt's consistency check of the
-// pages (tx.Check). It reports problems instead of failing on them, and
+// Check reads the whole store: every key of every bucket and every journal
+// entry decoded with its change. It reports problems instead of failing on them, and
 // stops at ctx's deadline with what it found so far (Consistency false).
 // progress (nil: none) is called about every 5,000 journal entries.
 func (s *Store) Check(ctx context.Context, progress CheckProgress) (CheckReport, error) {
@@ -70,26 +68,12 @@ func (s *Store) Check(ctx context.Context, progress CheckProgress) (CheckReport,
 		rep.Elapsed = time.Since(start)
 		return rep, nil
 	}
-	walked := time.Since(start)
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < walked {
-		rep.problem("bbolt's page check was skipped: not enough time left (the walk took %s)", walked.Round(time.Millisecond))
-		rep.Elapsed = time.Since(start)
-		return rep, nil
-	}
-	// Every page reachable from a bucket was read without a fault, so
-	// bbolt's check (which runs in a goroutine of its own, where a panic
-	// could not be recovered) walks readable pages.
-	err = s.view(ctx, func(tx *bolt.Tx) error {
-		for cerr := range tx.Check() {
-			rep.problem("page check: %v", cerr)
-		}
-		return nil
-	})
-	if err != nil {
-		rep.problem("%v", err)
-	} else {
-		rep.Consistency = true
-	}
+	// bbolt's own page check (tx.Check) is not run here: it walks the pages
+	// in a goroutine of its own, where a fault on a damaged branch page
+	// cannot be recovered, and a key walk that read every key can still
+	// leave such a page (seen in CI: a flipped key in a branch page killed
+	// the process). Consistency stays false until it runs in a process of
+	// its own.
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }

@@ -14,10 +14,10 @@
 // Everything lives under a versioned root; keys marked (u64) are 8-byte
 // big-endian integers, so cursor order is numeric order. Values are JSON,
 // except version nodes: a format byte, a length-prefixed JSON header, then
-// the change's doc bytes exactly as they were appended. Format 2 (schema 4)
+// the change's doc bytes exactly as they were appended. Format 2 (schema 6)
 // has a header with short names and without the record id and version,
 // which are the node's key; format 1 is still read. A record whose only
-// leaf is its winner is stored without its leaves (schema 4).
+// leaf is its winner is stored without its leaves (schema 6).
 //
 //	v1/
 //	  meta/                          schema_version (u64), device_id,
@@ -28,7 +28,8 @@
 //	                                 auditrec_next (u64 seq; only while
 //	                                 migration 3 is part done),
 //	                                 sync_record (JSON: last success, last
-//	                                 error, consecutive failures)
+//	                                 error, consecutive failures),
+//	                                 quarantine_dropped (u64, since v4)
 //	  records/<collection>/<record_id>
 //	                                 mirrored state: winner version and change id,
 //	                                 deleted flag, device/author/edit time,
@@ -59,6 +60,22 @@
 //	           <len(record_id) (uvarint)><record_id><seq (u64)>
 //	                                 index of audit/ by record (since v3);
 //	                                 empty values
+//	  quarantine/<id (u64)>          pulled rows and batches never applied (since
+//	                                 v4): kind, collection, batch, row, change id,
+//	                                 reason, the row cut to 4 KiB, when; at most
+//	                                 MaxQuarantined, oldest dropped and counted
+//	                                 in meta/quarantine_dropped
+//	  pullretry/<collection>/<batch> pulled batches to read again (since v4):
+//	                                 attempts, first failure, next attempt, error
+//	  refrows/<collection>/<key>     reference collections' rows (since v5):
+//	                                 row hash, 0x00, mapped doc; never pushed,
+//	                                 no versions, no conflicts
+//	  refidx/<collection>/<len(field) (uvarint)><field><value> 0x00 <key>
+//	                                 values of the fields other collections take
+//	                                 options from (options_from); empty values
+//	  refmeta/<collection>           reference state: bound source, Drill's
+//	                                 fingerprint (row count, hash sums), last
+//	                                 check, row errors, indexed fields
 //
 // The record id and version are joined by a zero byte in versions/ (ids
 // never contain one), so one cursor seek lists a record's whole graph.
@@ -92,6 +109,16 @@
 // file is created) and kept in meta. NextVersion issues hybrid-logical-clock
 // versions; a persisted ceiling a little ahead of the last issued version
 // keeps versions increasing across crashes and wall clocks that go back.
+// A version never carries more than MaxWallMS (15 digits), so the clock
+// state always reads back, and a version more than Options.MaxClockAhead
+// ahead of the wall clock is stored but never observed into the clock.
+//
+// # Quarantine
+//
+// The agent validates what it pulls before it reaches the store; a row or
+// batch that fails is recorded in quarantine/ (Store.Quarantine), never
+// applied, and a batch that cannot be read yet waits in pullretry/.
+// Store.ReleaseQuarantine lets a batch be read again after IT fixed it.
 //
 // # Migrations
 //
@@ -99,8 +126,12 @@
 // meta/schema_version records the last one applied. Migration 1 creates the
 // v1 tree; migration 2 adds counts/ and fills it from existing records;
 // migration 3 adds auditrec/ and indexes the existing audit entries;
-// migration 4 changes nothing stored but marks the file as holding the
+// migration 4 adds quarantine/ and pullretry/;
+// migration 5 adds the empty refrows/, refidx/ and refmeta/ buckets;
+// migration 6 changes nothing stored but marks the file as holding the
 // shorter node and record forms, so older builds refuse it.
+// Reference rows are a copy of Drill's: salvage does not copy them, the
+// next pull reads them again.
 //
 // A step too large for one transaction runs in parts: migration 3 indexes
 // 10,000 entries per transaction and saves the next seq to index in

@@ -10,7 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// TestNodeFormats: nodes written before schema 4 (format 1: the whole
+// TestNodeFormats: nodes written before schema 6 (format 1: the whole
 // change as JSON) and after (format 2: short names, record and version
 // from the key) read back as the same change.
 func TestNodeFormats(t *testing.T) {
@@ -51,7 +51,7 @@ func TestNodeFormats(t *testing.T) {
 				if !reflect.DeepEqual(got, tt.node) {
 					t.Errorf("format 2 read back %+v, want %+v", got, tt.node)
 				}
-				// Format 1, as written before schema 4.
+				// Format 1, as written before schema 6.
 				old := tt.node
 				var doc []byte
 				if old.Change != nil {
@@ -84,7 +84,7 @@ func TestNodeFormats(t *testing.T) {
 }
 
 // TestRecordStateForms: a record whose only leaf is its winner is stored
-// without the leaves; records stored with them (before schema 4) read the
+// without the leaves; records stored with them (before schema 6) read the
 // same.
 func TestRecordStateForms(t *testing.T) {
 	t.Parallel()
@@ -104,7 +104,7 @@ func TestRecordStateForms(t *testing.T) {
 		if _, has := short["leaves"]; has != (len(st.Leaves) > 1) {
 			t.Errorf("%s: leaves stored = %v, want %v", b, has, len(st.Leaves) > 1)
 		}
-		old, err := json.Marshal(recordStateJSON(st)) // the form before schema 4
+		old, err := json.Marshal(recordStateJSON(st)) // the form before schema 6
 		if err != nil {
 			t.Fatal(err)
 		}

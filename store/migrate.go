@@ -38,11 +38,13 @@ func migrations() []migration {
 		{1, "create the v1 bucket tree", whole(migrateCreateV1)},
 		{2, "count records per collection", whole(migrateCounts)},
 		{3, "index audit entries by record", migrateAuditRec(auditRecChunk)},
+		{4, "quarantine pulled rows and batches", whole(migrateQuarantine)},
+		{5, "add reference collections", whole(migrateRefs)},
 		// Nothing to rewrite: new nodes and records are written in the
 		// shorter forms (node format 2, records without a repeated leaf)
 		// and both forms are read. The step only keeps older fieldsync
 		// builds, which would misread the new forms, from opening the file.
-		{4, "shorter version nodes and records", whole(func(*bolt.Tx) error { return nil })},
+		{6, "shorter version nodes and records", whole(func(*bolt.Tx) error { return nil })},
 	}
 }
 
@@ -193,4 +195,16 @@ func migrateAuditRec(chunk int) func(tx *bolt.Tx) (bool, error) {
 		}
 		return true, meta.Delete([]byte(keyAuditRecAt))
 	}
+}
+
+// migrateRefs creates the buckets of reference collections (empty: their
+// rows come with the next pull).
+func migrateRefs(tx *bolt.Tx) error {
+	root := tx.Bucket([]byte(bRoot))
+	for _, name := range []string{bRefRows, bRefIdx, bRefMeta} {
+		if _, err := root.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

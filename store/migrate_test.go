@@ -40,6 +40,12 @@ func oldFile(t *testing.T, upto uint64, fill func(tx *bolt.Tx) error) string {
 	return path
 }
 
+// latestSchema is the schema version of a fully migrated file.
+func latestSchema() uint64 {
+	ms := migrations()
+	return ms[len(ms)-1].version
+}
+
 func readSchema(t *testing.T, s *Store) uint64 {
 	t.Helper()
 	var v uint64
@@ -146,15 +152,14 @@ func TestMigration2CountsExistingRecords(t *testing.T) {
 
 func TestMigrateFailureRollsBack(t *testing.T) {
 	t.Parallel()
-	path := oldFile(t, 3, nil)
+	path := oldFile(t, latestSchema(), nil)
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	boom := errors.New("boom")
-	last := uint64(len(migrations()))
-	ms := append(migrations(), migration{last + 1, "half-done step", whole(func(tx *bolt.Tx) error {
+	ms := append(migrations(), migration{latestSchema() + 1, "half-done step", whole(func(tx *bolt.Tx) error {
 		if _, err := tx.Bucket([]byte(bRoot)).CreateBucket([]byte("partial")); err != nil {
 			return err
 		}
@@ -164,8 +169,8 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 		t.Fatalf("migrate = %v, want boom", err)
 	}
 	err = db.View(func(tx *bolt.Tx) error {
-		if v := schemaVersion(tx); v != last {
-			t.Errorf("schema %d after a failed step, want %d", v, last)
+		if v := schemaVersion(tx); v != latestSchema() {
+			t.Errorf("schema %d after a failed step, want %d", v, latestSchema())
 		}
 		if tx.Bucket([]byte(bRoot)).Bucket([]byte("partial")) != nil {
 			t.Error("the failed step left its bucket behind")

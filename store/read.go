@@ -513,6 +513,14 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return err
 		}
+		st.Quarantined = countKeys(bucket(tx, bQuarantine))
+		st.QuarantineDropped = btou(bucket(tx, bMeta).Get([]byte(keyQuarantineDropped)))
+		if err := bucket(tx, bPullRetry).ForEachBucket(func(k []byte) error {
+			st.PullRetries += countKeys(bucket(tx, bPullRetry).Bucket(k))
+			return nil
+		}); err != nil {
+			return err
+		}
 		return bucket(tx, bBatches).ForEach(func(k, v []byte) error {
 			var b Batch
 			if err := jsonUnmarshal(v, &b); err != nil {

@@ -47,6 +47,10 @@ type Options struct {
 	// DefaultCompactFree of it (see Compact). A failed compaction is logged
 	// and the store opens as it was.
 	AutoCompact bool
+	// MaxClockAhead bounds how far ahead of the wall clock a version seen
+	// elsewhere may be and still move this store's clock; a version further
+	// ahead is stored but not observed. Zero means DefaultMaxClockAhead.
+	MaxClockAhead time.Duration
 }
 
 // Store is the local journal, record mirror and sync state of one device,
@@ -62,9 +66,10 @@ type Store struct {
 	device string
 	owner  string // contents of the owner note this process wrote
 
-	mu      sync.Mutex // guards clock and ceiling; never held across a transaction
-	clock   HLC
-	ceiling int64 // persisted clock ceiling (wall ms)
+	mu       sync.Mutex // guards clock and ceiling; never held across a transaction
+	clock    HLC
+	ceiling  int64 // persisted clock ceiling (wall ms)
+	maxAhead time.Duration
 }
 
 // Sentinel errors callers branch on.
@@ -130,6 +135,9 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxClockAhead <= 0 {
+		o.MaxClockAhead = DefaultMaxClockAhead
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -150,7 +158,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, log: o.Logger, now: o.Now}
+	s := &Store{db: db, path: path, log: o.Logger, now: o.Now, maxAhead: o.MaxClockAhead}
 	if err := guard(path, func() error { return s.init(ctx, o) }); err != nil {
 		s.removeOwnerNote()
 		_ = db.Close()
@@ -210,16 +218,16 @@ func (s *Store) init(ctx context.Context, o Options) error {
 		s.device = dev
 		s.clock = HLC{Node: dev, Now: func() int64 { return s.now().UnixMilli() }}
 		if v := meta.Get([]byte(keyHLC)); v != nil {
-			last, err := ParseVersion(string(v))
+			last, err := parseClockState(string(v))
 			if err != nil {
-				return fmt.Errorf("store: clock state: %w", err)
+				return fmt.Errorf("store: %s: clock state: %w", s.path, err)
 			}
 			s.clock.Restore(Version{WallMS: last.WallMS, Counter: last.Counter, Node: dev})
 		}
 		if v := meta.Get([]byte(keyHLCCeiling)); len(v) == 8 {
 			s.ceiling = int64(btou(v))
-			if s.clock.Last().WallMS < s.ceiling {
-				s.clock.Restore(Version{WallMS: s.ceiling, Node: dev})
+			if c := min(s.ceiling, MaxWallMS); s.clock.Last().WallMS < c {
+				s.clock.Restore(Version{WallMS: c, Node: dev})
 			}
 		}
 		return nil
@@ -322,10 +330,17 @@ func (s *Store) extendCeiling(ctx context.Context, last Version) error {
 }
 
 // observe merges v into the clock without persisting it and returns the
-// clock state; the caller's transaction stores that state.
+// clock state; the caller's transaction stores that state. A version more
+// than the store's MaxClockAhead ahead of the wall clock is not merged: one
+// device's wrong clock never drags this one along.
 func (s *Store) observe(v Version) Version {
+	ahead := AheadBy(v, s.nowMS())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ahead > s.maxAhead {
+		s.log.Warn("version far ahead of the clock not observed", "version", v.String(), "ahead", ahead.String())
+		return s.clock.Last()
+	}
 	s.clock.Observe(v)
 	return s.clock.Last()
 }

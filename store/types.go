@@ -267,6 +267,13 @@ type Stats struct {
 	FirstMSeq  uint64 `json:"first_mseq"` // oldest mirror entry kept (0 if none)
 	Conflicts  int64  `json:"conflicts"`
 	OpenBatch  int    `json:"open_batches"`
+	// Quarantined counts pulled rows and batches kept out of the store
+	// (see Store.Quarantine); QuarantineDropped counts the oldest ones
+	// dropped past MaxQuarantined.
+	Quarantined       int    `json:"quarantined"`
+	QuarantineDropped uint64 `json:"quarantine_dropped"`
+	// PullRetries counts pulled batches waiting to be read again.
+	PullRetries int `json:"pull_retries"`
 	// Collections maps a collection to its record counts.
 	Collections map[string]CollectionStats `json:"collections"`
 }

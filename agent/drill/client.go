@@ -23,6 +23,12 @@ import (
 // DefaultEndpoint is the Drillbit a zero Client talks to.
 const DefaultEndpoint = "http://127.0.0.1:8047"
 
+// DefaultQueryTimeout is the time limit of a query when Options leave it
+// zero: a sync's queries take seconds, the largest batch CTAS measured
+// about 90 s; a query past it is runaway work on a Drillbit the fleet
+// shares.
+const DefaultQueryTimeout = 5 * time.Minute
+
 // Auth is how a Client logs in to Drill's web server.
 type Auth string
 
@@ -58,6 +64,11 @@ type Options struct {
 	// RequestTimeout bounds each call other than Query (default 60s).
 	// Queries run as long as their context allows.
 	RequestTimeout time.Duration
+	// QueryTimeout bounds each Query, planning and retries included
+	// (default DefaultQueryTimeout; negative: no limit but the context's).
+	// A query that runs longer is cancelled in Drill and fails with an
+	// error wrapping ErrQueryTimeout.
+	QueryTimeout time.Duration
 	// CancelTimeout bounds the best-effort cancel of a query whose context
 	// ended (default 10s).
 	CancelTimeout time.Duration
@@ -118,6 +129,9 @@ func (c *Client) init() {
 	}
 	if o.RequestTimeout <= 0 {
 		c.opts.RequestTimeout = 60 * time.Second
+	}
+	if o.QueryTimeout == 0 {
+		c.opts.QueryTimeout = DefaultQueryTimeout
 	}
 	if o.CancelTimeout <= 0 {
 		c.opts.CancelTimeout = 10 * time.Second

@@ -646,6 +646,7 @@ func TestQueryRetriesPlanRace(t *testing.T) {
 		{"races up to the last retry", planRaceRetries, "query_store_race.json", planRaceRetries + 1, true},
 		{"a race that does not end gives up", planRaceRetries + 5, "query_scan_race.json", planRaceRetries + 1, false},
 		{"other failures are not retried", 1, "query_failed.json", 1, false},
+		{"a damaged parquet file is not a race", 3, "query_scan_corrupt.json", 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

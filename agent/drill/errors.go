@@ -11,6 +11,11 @@ import (
 // The error also wraps each endpoint's cause.
 var ErrUnavailable = errors.New("every Drillbit is unreachable")
 
+// ErrQueryTimeout is wrapped by the error of a query that ran past the
+// client's QueryTimeout and was cancelled in Drill. The error wraps
+// context.DeadlineExceeded too.
+var ErrQueryTimeout = errors.New("the query ran past its time limit and was cancelled in Drill")
+
 // ErrNotFound is wrapped by HTTPError for a 404 answer, e.g. an unknown
 // storage plugin.
 var ErrNotFound = errors.New("not found")

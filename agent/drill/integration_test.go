@@ -652,10 +652,65 @@ func TestIntegrationCancel(t *testing.T) {
 		_, err := c.Query(ctx, slowQuery(alias))
 		errc <- err
 	}()
+	id := waitRunning(t, c, alias, errc)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Query error = %v, want context.Canceled", err)
+	}
+	waitCancelled(t, c, id)
+}
 
+// TestIntegrationQueryTimeout runs a slow query with a short
+// Options.QueryTimeout and checks that the query failed with
+// ErrQueryTimeout and was cancelled in Drill.
+func TestIntegrationQueryTimeout(t *testing.T) {
+	t.Parallel()
+	// The client logs the id of the query it cancels; on a loaded machine
+	// the limit can pass before a poll of the running queries sees it, so
+	// the id comes from there, and Drill's profile must say CANCELED.
+	cancelled := make(chan string, 1)
+	log := slog.New(cancelledIDs{slog.NewTextHandler(testWriter{t}, nil), cancelled})
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}, QueryTimeout: 3 * time.Second, Logger: log})
+	alias := uniqueName("timeout_it")
+	_, err := c.Query(context.Background(), slowQuery(alias))
+	if !errors.Is(err, ErrQueryTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Query error = %v, want ErrQueryTimeout and context.DeadlineExceeded", err)
+	}
+	select {
+	case id := <-cancelled:
+		waitCancelled(t, c, id)
+	default:
+		t.Fatal("the client did not cancel the query in Drill")
+	}
+}
+
+// cancelledIDs passes on the query_id of each "drill query cancelled" log.
+type cancelledIDs struct {
+	slog.Handler
+	ids chan<- string
+}
+
+func (h cancelledIDs) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "drill query cancelled" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "query_id" {
+				select {
+				case h.ids <- a.Value.String():
+				default:
+				}
+			}
+			return true
+		})
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// waitRunning returns the id of the running query whose SQL holds alias,
+// once Drill lists it; it fails the test when the query ends first.
+func waitRunning(t *testing.T, c *Client, alias string, errc <-chan error) string {
+	t.Helper()
 	bg := context.Background()
-	var id string
-	for id == "" {
+	for {
 		select {
 		case err := <-errc:
 			t.Fatalf("the slow query ended before it was seen running: %v", err)
@@ -667,20 +722,20 @@ func TestIntegrationCancel(t *testing.T) {
 		}
 		for _, q := range running {
 			if strings.Contains(q.Query, alias) {
-				id = q.QueryID
+				t.Cleanup(func() { _, _ = c.Cancel(bg, q.QueryID) }) // never leave it burning the shared Drillbit
+				return q.QueryID
 			}
 		}
 	}
-	t.Cleanup(func() { _, _ = c.Cancel(bg, id) }) // never leave it burning the shared Drillbit
+}
 
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Query error = %v, want context.Canceled", err)
-	}
-	// Query cancelled Drill's query before returning; its profile says so
-	// once the Drillbit has torn it down. Without that cancel the query
-	// would run for minutes: give up well before.
-	wait, stop := context.WithTimeout(bg, time.Minute)
+// waitCancelled waits until the profile of query id says CANCELED. The
+// client cancelled Drill's query before returning; its profile says so
+// once the Drillbit has torn it down. Without that cancel the query would
+// run for minutes: give up well before.
+func waitCancelled(t *testing.T, c *Client, id string) {
+	t.Helper()
+	wait, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
 	for {
 		p, err := get[struct {

@@ -164,6 +164,10 @@ const (
 // it among the running queries for that cancel; line numbers in Drill's
 // messages are corrected for it.
 //
+// Every query has a time limit (Options.QueryTimeout): past it, it is
+// cancelled in Drill like a query whose context ended, and the error wraps
+// ErrQueryTimeout.
+//
 // Failover: when the current Drillbit cannot be reached, the query goes to
 // the next one. A connection that breaks after the query was sent can make
 // a query run twice (once per Drillbit); write statements so that running
@@ -180,6 +184,22 @@ func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*R
 	if strings.TrimSpace(sql) == "" {
 		return nil, errors.New("drill: empty query")
 	}
+	if d := c.opts.QueryTimeout; d > 0 {
+		parent := ctx
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, ErrQueryTimeout)
+		defer cancel()
+		res, err := c.queryRetrying(ctx, sql, opts)
+		if err != nil && parent.Err() == nil && errors.Is(context.Cause(ctx), ErrQueryTimeout) {
+			return nil, fmt.Errorf("drill: query %q ran longer than %s: %w (%w)", truncate(sql, maxErrorSQL), d, ErrQueryTimeout, context.DeadlineExceeded)
+		}
+		return res, err
+	}
+	return c.queryRetrying(ctx, sql, opts)
+}
+
+// queryRetrying sends sql, again after a planRace.
+func (c *Client) queryRetrying(ctx context.Context, sql string, opts []QueryOption) (*Result, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := c.query(ctx, sql, opts)
 		if err == nil || attempt == planRaceRetries || !planRace(err) {
@@ -231,6 +251,11 @@ func planRace(err error) bool {
 		return false
 	}
 	m := qe.Message
+	if strings.Contains(m, "not a Parquet file") {
+		// A file left damaged (a 0-byte parquet from a killed CTAS) fails
+		// the same rule, but every time: sending it again only waits.
+		return false
+	}
 	return strings.Contains(m, "Unable deserialize value for the path") && strings.Contains(m, "storage_plugins") ||
 		strings.Contains(m, "Error while applying rule DrillScanRule")
 }

@@ -58,6 +58,7 @@ func checkStore(ctx context.Context, d *doctor, _ Env, c config.Config) {
 		d.add("stuck changes", statusWarn, fmt.Sprintf("%d change(s) could not be pushed at the last sync: %s", rec.Unpushable, rec.UnpushableReason), "see docs/OPERATIONS.md#salvage")
 	}
 	checkStoreContent(d, st, stats)
+	checkQuarantine(ctx, d, st, stats)
 }
 
 // checkStoreContent reads the whole store (every key, every journal entry
@@ -103,6 +104,23 @@ func storeHint(err error) string {
 	return "see docs/OPERATIONS.md#store"
 }
 
+// checkQuarantine reports the pulled data kept out of the store.
+func checkQuarantine(ctx context.Context, d *doctor, st *store.Store, stats store.Stats) {
+	if stats.Quarantined == 0 {
+		detail := "nothing quarantined"
+		if stats.PullRetries > 0 {
+			detail += fmt.Sprintf("; %d batch(es) not read completely yet, read again with backoff", stats.PullRetries)
+		}
+		d.add("quarantine", statusOK, detail, "")
+		return
+	}
+	detail := fmt.Sprintf("%d pulled row(s) or batch(es) quarantined (never applied)", stats.Quarantined)
+	if items, err := st.QuarantineList(ctx); err == nil && len(items) > 0 {
+		detail += "; newest: " + agent.QuarantineText(items[0])
+	}
+	d.add("quarantine", statusWarn, detail, "fix the data in Drill, then 'fieldsync quarantine retry --all'; see docs/OPERATIONS.md#quarantine")
+}
+
 // checkDrill reports the shared Drill probe: each Drillbit on its own so
 // that IT sees which one is down, then the workspace.
 func checkDrill(ctx context.Context, d *doctor, env Env, c config.Config) {
@@ -123,6 +141,10 @@ func checkDrill(ctx context.Context, d *doctor, env Env, c config.Config) {
 		}
 		if p.QueryErr != nil {
 			d.add("query "+p.URL, statusFail, trimErr(p.QueryErr), service.DrillHint(p.QueryErr))
+		}
+		if p.ClockRead {
+			st, detail, hint := service.ClockCheck(p, time.Duration(c.Drill.MaxClockAhead))
+			d.add("clock "+p.URL, st, detail, hint)
 		}
 	}
 	switch {

@@ -53,7 +53,7 @@ func (d *device) run(stdin string, cmd ...string) (int, string, string) {
 	// The device's flags go right after the command's name(s), before any
 	// positional argument (the flag package stops at the first one).
 	n := 1
-	if cmd[0] == "conflicts" {
+	if (cmd[0] == "conflicts" || cmd[0] == "quarantine") && len(cmd) > 1 {
 		n = 2
 	}
 	args := append(append(append([]string{}, cmd[:n]...), d.args...), cmd[n:]...)

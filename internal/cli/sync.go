@@ -44,6 +44,9 @@ func runSync(ctx context.Context, env Env, args []string) error {
 			for _, u := range rep.Unpushable {
 				fmt.Fprintf(env.Stdout, "cannot push: %s\n", u)
 			}
+			if rep.Quarantined > 0 {
+				fmt.Fprintf(env.Stdout, "quarantined %d pulled row(s) or batch(es): see 'fieldsync quarantine list'\n", rep.Quarantined)
+			}
 		}
 		if err != nil {
 			st := p.svc.Agent().Status()
@@ -108,6 +111,7 @@ func printStatus(w io.Writer, asJSON bool, c config.Config, st agent.Status, sta
 	fmt.Fprintf(w, "drill:      %s\n", drillText(c))
 	fmt.Fprintf(w, "pending:    %d change(s) not yet in Drill\n", st.Pending)
 	fmt.Fprintf(w, "conflicts:  %d open\n", st.Conflicts)
+	printQuarantineStatus(w, st)
 	for name, cs := range stats.Collections {
 		fmt.Fprintf(w, "records:    %s: %d (%d deleted)\n", name, cs.Live, cs.Deleted)
 	}
@@ -122,6 +126,25 @@ func printStatus(w io.Writer, asJSON bool, c config.Config, st agent.Status, sta
 	}
 	fmt.Fprintf(w, "store:      %s\n", path)
 	return nil
+}
+
+// printQuarantineStatus tells about quarantined data and the clock in
+// the status.
+func printQuarantineStatus(w io.Writer, st agent.Status) {
+	fmt.Fprintf(w, "quarantine: %d pulled row(s) or batch(es) kept out", st.Quarantined)
+	if st.Quarantined > 0 {
+		fmt.Fprint(w, " (see 'fieldsync quarantine list')")
+	}
+	fmt.Fprintln(w)
+	for _, r := range st.QuarantineReasons {
+		fmt.Fprintf(w, "            %s\n", r)
+	}
+	if st.PullRetries > 0 {
+		fmt.Fprintf(w, "retrying:   %d batch(es) not read completely yet\n", st.PullRetries)
+	}
+	if st.ClockWarning != "" {
+		fmt.Fprintf(w, "clock:      %s\n", st.ClockWarning)
+	}
 }
 
 func drillText(c config.Config) string {

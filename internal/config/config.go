@@ -28,10 +28,13 @@ type Config struct {
 	// Collections is the path of the collection declarations file.
 	Collections string `json:"collections,omitempty"`
 	// Schedule is the cron spec of automatic syncs ("@every 5m", "*/10 * * * *").
-	Schedule string  `json:"schedule,omitempty"`
-	Drill    Drill   `json:"drill"`
-	Log      Log     `json:"log"`
-	Metrics  Metrics `json:"metrics"`
+	Schedule string `json:"schedule,omitempty"`
+	// Scope holds values a reference collection's query may name as
+	// ${key} ({"region": "north"}), usually set by IT per device.
+	Scope   map[string]string `json:"scope,omitempty"`
+	Drill   Drill             `json:"drill"`
+	Log     Log               `json:"log"`
+	Metrics Metrics           `json:"metrics"`
 }
 
 // Drill says how to reach the Drill cluster.
@@ -53,12 +56,19 @@ type Drill struct {
 	CAFile string `json:"ca_file,omitempty"`
 	// Timeout bounds one REST call ("60s").
 	Timeout Duration `json:"timeout,omitempty"`
+	// QueryTimeout bounds one query ("5m"); a query past it is cancelled
+	// in Drill.
+	QueryTimeout Duration `json:"query_timeout,omitempty"`
 	// BatchRows bounds the changes of one pushed batch (0: the engine's
 	// default, chosen by measurement; see docs/BENCHMARKS.md).
 	BatchRows int `json:"batch_rows,omitempty"`
 	// PushParallel bounds the batches a push has in flight at once (0: the
 	// engine's default, chosen by measurement; see docs/BENCHMARKS.md).
 	PushParallel int `json:"push_parallel,omitempty"`
+	// MaxClockAhead bounds how far ahead of both this computer's clock and
+	// Drill's clock a pulled version may be ("24h"); a row further ahead is
+	// quarantined and never moves this computer's clock.
+	MaxClockAhead Duration `json:"max_clock_ahead,omitempty"`
 }
 
 // Log configures logging.
@@ -105,6 +115,19 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// setDuration returns an environment setter of the duration field that
+// field points to; example shows a valid value in the error.
+func setDuration(example string, field func(*Config) *Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("want a duration such as %s, got %q", example, v)
+		}
+		*field(c) = Duration(d)
+		return nil
+	}
+}
+
 // Default returns the built-in settings.
 func Default() Config {
 	return Config{
@@ -114,6 +137,11 @@ func Default() Config {
 			Workspace: "fieldsync",
 			Auth:      "none",
 			Timeout:   Duration(60 * time.Second),
+			// QueryTimeout: see drill.DefaultQueryTimeout.
+			QueryTimeout: Duration(5 * time.Minute),
+			// MaxClockAhead: a day covers time zones set wrong and
+			// clocks never synchronised, and stops a year-ahead device.
+			MaxClockAhead: Duration(24 * time.Hour),
 		},
 		Log: Log{Level: "info", Format: "text", MaxSizeMB: 10, MaxFiles: 5},
 	}
@@ -259,6 +287,10 @@ var envKeys = []struct {
 	{"FIELDSYNC_DRILL_LOCATION", "drill.location", func(c *Config, v string) error { c.Drill.Location = v; return nil }},
 	{"FIELDSYNC_DRILL_BATCH_ROWS", "drill.batch_rows", wholeNumber(func(c *Config, n int) { c.Drill.BatchRows = n })},
 	{"FIELDSYNC_DRILL_PUSH_PARALLEL", "drill.push_parallel", wholeNumber(func(c *Config, n int) { c.Drill.PushParallel = n })},
+	{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD", "drill.max_clock_ahead",
+		setDuration("24h", func(c *Config) *Duration { return &c.Drill.MaxClockAhead })},
+	{"FIELDSYNC_DRILL_QUERY_TIMEOUT", "drill.query_timeout",
+		setDuration("5m", func(c *Config) *Duration { return &c.Drill.QueryTimeout })},
 	{"FIELDSYNC_DRILL_USER", "drill.user", func(c *Config, v string) error { c.Drill.User = v; return nil }},
 	{"FIELDSYNC_DRILL_AUTH", "drill.auth", func(c *Config, v string) error { c.Drill.Auth = v; return nil }},
 	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
@@ -348,11 +380,17 @@ func (c Config) Validate() error {
 	if c.Drill.Timeout < Duration(time.Second) {
 		return fmt.Errorf("config: drill timeout %s is shorter than 1s", time.Duration(c.Drill.Timeout))
 	}
+	if d := time.Duration(c.Drill.QueryTimeout); d < time.Second || d > 24*time.Hour {
+		return fmt.Errorf("config: drill query_timeout %s: want 1s to 24h; default 5m", d)
+	}
 	if c.Drill.BatchRows < 0 || c.Drill.BatchRows > 100_000 {
 		return fmt.Errorf("config: drill batch_rows %d: want 0 (default) to 100000", c.Drill.BatchRows)
 	}
 	if c.Drill.PushParallel < 0 || c.Drill.PushParallel > 8 {
 		return fmt.Errorf("config: drill push_parallel %d: want 0 (default) to 8", c.Drill.PushParallel)
+	}
+	if d := time.Duration(c.Drill.MaxClockAhead); d < time.Minute || d > 366*24*time.Hour {
+		return fmt.Errorf("config: drill max_clock_ahead %s: want 1m to 8784h (a year); default 24h", d)
 	}
 	if c.Device != "" && !deviceRE.MatchString(c.Device) {
 		return fmt.Errorf("config: device %q: want 1-64 letters, digits, '.', '_' or '-'", c.Device)

@@ -122,6 +122,11 @@ func TestLoadErrors(t *testing.T) {
 		{"metrics by the environment", `{}`, []string{"FIELDSYNC_METRICS_ADDR=:9464"}, "not a loopback address"},
 		{"push parallel too many", `{"drill":{"push_parallel":9}}`, nil, "push_parallel 9: want 0 (default) to 8"},
 		{"push parallel by the environment", `{}`, []string{"FIELDSYNC_DRILL_PUSH_PARALLEL=two"}, "want a whole number"},
+		{"clock bound too small", `{"drill":{"max_clock_ahead":"1s"}}`, nil, "max_clock_ahead 1s"},
+		{"clock bound too large", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=10000h"}, "max_clock_ahead"},
+		{"clock bound not a duration", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=soon"}, "want a duration"},
+		{"query limit too small", `{"drill":{"query_timeout":"10ms"}}`, nil, "query_timeout 10ms"},
+		{"query limit not a duration", `{}`, []string{"FIELDSYNC_DRILL_QUERY_TIMEOUT=long"}, "want a duration such as 5m"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +147,24 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("clock bound from the environment", func(t *testing.T) {
+		c, err := Load(Sources{Env: []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=2h"}})
+		if err != nil || time.Duration(c.Drill.MaxClockAhead) != 2*time.Hour {
+			t.Fatalf("max_clock_ahead = %v, %v; want 2h", time.Duration(c.Drill.MaxClockAhead), err)
+		}
+		if d := time.Duration(Default().Drill.MaxClockAhead); d != 24*time.Hour {
+			t.Errorf("default max_clock_ahead %s, want 24h", d)
+		}
+	})
+	t.Run("query limit from the environment", func(t *testing.T) {
+		c, err := Load(Sources{Env: []string{"FIELDSYNC_DRILL_QUERY_TIMEOUT=90s"}})
+		if err != nil || time.Duration(c.Drill.QueryTimeout) != 90*time.Second {
+			t.Fatalf("query_timeout = %v, %v; want 90s", time.Duration(c.Drill.QueryTimeout), err)
+		}
+		if d := time.Duration(Default().Drill.QueryTimeout); d != 5*time.Minute {
+			t.Errorf("default query_timeout %s, want 5m", d)
+		}
+	})
 	t.Run("required user file missing", func(t *testing.T) {
 		_, err := Load(Sources{User: filepath.Join(dir, "absent.json"), UserRequired: true})
 		if err == nil || !strings.Contains(err.Error(), "absent.json") {

@@ -20,6 +20,16 @@
 //     (same port and data, so tables survive). It is slow: 10 to 40 seconds
 //     per start on a small machine.
 //
+//   - Cluster returns the development cluster of scripts/cluster.sh
+//     (ZooKeeper, HDFS, two Drillbits in distributed mode, dfs.fieldsync on
+//     HDFS): the one named by FIELDSYNC_DRILL_URLS and FIELDSYNC_CLUSTER_DIR
+//     when set, as `make test` does, otherwise one started for this test
+//     binary (15 to 60 seconds, about 1 GB). Kill crashes one Drillbit
+//     (SIGKILL) and StartDrillbit brings it back on the same ports. Tests
+//     that use it are named TestCluster...; scripts/test.sh runs them in a
+//     step of their own, one package at a time, since a kill affects every
+//     test using the cluster.
+//
 // A Drillbit that cannot start fails the test with the end of its log and the
 // command that fixes the machine; it is never skipped. A Drillbit started
 // here also dies with the test binary, however the binary ends: it stops when

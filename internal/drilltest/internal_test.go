@@ -69,3 +69,23 @@ func TestRepoRoot(t *testing.T) {
 		t.Errorf("repoRoot %s has no go.mod: %v", root, err)
 	}
 }
+
+func TestOpenClusterFromEnvironment(t *testing.T) {
+	tests := []struct {
+		name, urls, want string
+	}{
+		{"one Drillbit is no cluster", "http://127.0.0.1:1", "names 1 Drillbits; a cluster has two or more"},
+		{"empty entries do not count", "http://127.0.0.1:1, ,", "names 1 Drillbits"},
+		{"a Drillbit that does not answer", "http://127.0.0.1:1,http://127.0.0.1:2", "http://127.0.0.1:1 does not answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvURLs, tt.urls)
+			t.Setenv(EnvClusterDir, t.TempDir())
+			c, err := openCluster()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("openCluster() = %v, %v; want an error with %q", c, err, tt.want)
+			}
+		})
+	}
+}

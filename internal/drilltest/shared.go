@@ -63,9 +63,9 @@ func (s *sharedDrillbit) stop() error {
 	return err
 }
 
-// Main runs the tests of m and then stops the shared Drillbits this binary
-// started. Use it as the whole TestMain of a package that calls URL, AuthURL
-// or WorkspaceDir:
+// Main runs the tests of m and then stops the shared Drillbits and the
+// development cluster this binary started. Use it as the whole TestMain of a
+// package that calls URL, AuthURL, WorkspaceDir or Cluster:
 //
 //	func TestMain(m *testing.M) { drilltest.Main(m) }
 func Main(m *testing.M) {
@@ -76,6 +76,12 @@ func Main(m *testing.M) {
 			if code == 0 {
 				code = 1
 			}
+		}
+	}
+	if err := stopSharedCluster(); err != nil {
+		fmt.Fprintf(os.Stderr, "drilltest: stop the development cluster: %v\n", err)
+		if code == 0 {
+			code = 1
 		}
 	}
 	os.Exit(code)

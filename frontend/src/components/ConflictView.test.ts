@@ -17,6 +17,20 @@ function setup() {
 const radio = (name: string) => screen.getByRole<HTMLInputElement>('radio', { name });
 
 describe('ConflictView', () => {
+  it('names the merge rule of a field that has one', () => {
+    const onresolve = vi.fn(() => Promise.resolve());
+    render(ConflictView, {
+      conflict: conflictR1(),
+      collection: { ...inspections, rules: { score: 'higher', notes: 'join' } },
+      onresolve,
+      onkeepboth: onresolve,
+      onclose: vi.fn(),
+    });
+    expect(screen.getByTestId('rule-score').textContent).toBe('rule: higher value');
+    expect(screen.getByTestId('rule-notes').textContent).toBe('rule: texts joined');
+    expect(screen.queryByTestId('rule-site')).toBeNull();
+  });
+
   it('shows each version side by side with who and when, and the ancestor', () => {
     setup();
     const head = screen.getAllByRole('columnheader').map((h) => h.textContent?.replace(/\s+/g, ' ').trim());

@@ -9,6 +9,8 @@ const status = (state: Status['state']): Status => ({
   pending: 0,
   conflicts: 0,
   failures: 0,
+  quarantined: 0,
+  clock_skew_ms: 0,
   progress: { phase: '', done: 0, total: 0 },
 });
 

@@ -19,6 +19,9 @@ import type {
   Progress,
   RecordRef,
   RecordsPage,
+  RefResult,
+  ReferenceOptions,
+  ReferencePage,
   ResolveChoice,
   ResolveManyResult,
   ResolveManyTake,
@@ -53,6 +56,12 @@ export interface Api {
   status(): Promise<Status>;
   /** Runs a sync now and reports what it did. */
   syncNow(): Promise<SyncReport>;
+  /** A page of a reference collection's rows whose key or values hold search. */
+  referenceRows(collection: string, search: string, after: string, limit: number): Promise<ReferencePage>;
+  /** The values a form field with options_from offers. */
+  referenceOptions(collection: string, field: string): Promise<ReferenceOptions>;
+  /** Checks every reference collection against Drill now. */
+  pullReferences(): Promise<RefResult[]>;
   conflicts(filter: ConflictFilter): Promise<Conflict[]>;
   conflict(collection: string, id: string): Promise<Conflict>;
   /** Resolves one conflict; the data layer catches up afterwards. */
@@ -103,6 +112,9 @@ export function createApi(t: Transport): Api {
     pendingIDs: async () => (await ui<PendingIDs[] | null>('PendingIDs')) ?? [],
     status: () => ui<Status>('Status'),
     syncNow: () => ui<SyncReport>('SyncNow'),
+    referenceRows: (collection, search, after, limit) => ui<ReferencePage>('ReferenceRows', collection, search, after, limit),
+    referenceOptions: (collection, field) => ui<ReferenceOptions>('ReferenceOptions', collection, field),
+    pullReferences: async () => (await ui<RefResult[] | null>('PullReferences')) ?? [],
     conflicts: async (filter) => (await ui<Conflict[] | null>('Conflicts', filter)) ?? [],
     conflict: (collection, id) => ui<Conflict>('Conflict', collection, id),
     resolve: (collection, id, choice) => ui<Change>('Resolve', collection, id, choice),

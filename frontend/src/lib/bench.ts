@@ -40,6 +40,8 @@ function fieldValue(f: Field, i: number): unknown {
       return f.options && f.options.length > 0 ? f.options[i % f.options.length] : undefined;
     case 'datetime':
       return 1_700_000_000_000 + i * 60_000;
+    case 'list':
+      return [`crew ${i % 5}`];
     default:
       return undefined;
   }

@@ -78,6 +78,8 @@ export interface Collection {
   policy?: string;
   title?: string;
   fields: Field[];
+  rules?: Record<string, string>;
+  reference?: Reference | null;
 }
 
 /** Go's store.Conflict. */
@@ -114,6 +116,7 @@ export interface Field {
   type: string;
   required?: boolean;
   options?: string[];
+  options_from?: OptionsFrom | null;
 }
 
 /** Go's service.History. */
@@ -160,6 +163,12 @@ export interface MirrorPage {
   truncated: boolean;
 }
 
+/** Go's schema.OptionsFrom. */
+export interface OptionsFrom {
+  collection: string;
+  field: string;
+}
+
 /** Go's service.PasswordResult. */
 export interface PasswordResult {
   stored_in: string;
@@ -191,6 +200,53 @@ export interface RecordRef {
   record_id: string;
 }
 
+/** Go's agent.RefResult. */
+export interface RefResult {
+  collection: string;
+  unchanged: boolean;
+  rows_read: number;
+  added: number;
+  changed: number;
+  removed: number;
+  row_errors: number;
+  error?: string;
+}
+
+/** Go's store.RefRow. */
+export interface RefRow {
+  record_id: string;
+  doc: unknown;
+}
+
+/** Go's schema.Reference. */
+export interface Reference {
+  query?: string;
+  table?: string;
+  key: string;
+  map?: Record<string, string>;
+  schedule?: string;
+}
+
+/** Go's service.ReferenceOptions. */
+export interface ReferenceOptions {
+  values: string[];
+  more: boolean;
+  pulled: boolean;
+}
+
+/** Go's service.ReferencePage. */
+export interface ReferencePage {
+  rows: RefRow[];
+  next: string;
+  total: number;
+  pulled: boolean;
+  checked_at: number;
+  changed_at: number;
+  errors: string[];
+  last_error?: string;
+  schedule: string;
+}
+
 /** Go's agent.Report. */
 export interface Report {
   pushed: number;
@@ -198,6 +254,8 @@ export interface Report {
   pulled: number;
   pulled_batches: number;
   incomplete: number;
+  waiting: number;
+  quarantined: number;
   auto_resolved: number;
   conflicts: number;
   unpushable: string[];
@@ -205,6 +263,7 @@ export interface Report {
   finished_at: number;
   views_refreshed: number;
   views_error?: string;
+  references?: RefResult[];
 }
 
 /** Go's service.ResolveFailure. */
@@ -269,6 +328,12 @@ export interface Status {
   progress: Progress;
   unpushable?: number;
   unpushable_reason?: string;
+  quarantined: number;
+  quarantine_reasons?: string[];
+  pull_retries?: number;
+  clock_skew_ms: number;
+  clock_checked_at?: string;
+  clock_warning?: string;
 }
 
 /** Go's store.Record. */
@@ -299,8 +364,11 @@ export interface UICalls {
   KeepBoth: { args: [string, string]; result: KeepBothResult };
   MirrorSince: { args: [number, number]; result: MirrorPage };
   PendingIDs: { args: []; result: PendingRecords[] };
+  PullReferences: { args: []; result: RefResult[] };
   Record: { args: [string, string]; result: StoreRecord };
   Records: { args: [string, string, number]; result: RecordPage };
+  ReferenceOptions: { args: [string, string]; result: ReferenceOptions };
+  ReferenceRows: { args: [string, string, string, number]; result: ReferencePage };
   Resolve: { args: [string, string, Choice]; result: Change };
   ResolveMany: { args: [RecordRef[], string]; result: ResolveManyResult };
   SaveSettings: { args: [Settings]; result: SettingsView };

@@ -129,15 +129,37 @@ export interface RecordsPage {
 }
 
 /** The type of a declared field. */
-export type FieldType = 'text' | 'number' | 'integer' | 'boolean' | 'enum' | 'datetime' | 'note';
+export type FieldType = 'text' | 'number' | 'integer' | 'boolean' | 'enum' | 'datetime' | 'note' | 'list';
 
-/** One declared field of a collection. Datetime values are epoch ms numbers. */
+/** A field whose value must be a value of a reference collection's field (a site from the site list). */
+export interface OptionsFrom {
+  collection: string;
+  field: string;
+}
+
+/** One declared field of a collection. Datetime values are epoch ms numbers; list values arrays of texts. */
 export interface Field {
   name: string;
   label?: string;
   type: FieldType;
   required?: boolean;
   options?: string[];
+  options_from?: OptionsFrom | null;
+}
+
+/** How concurrent edits of one field merge when a conflict is settled automatically. */
+export type MergeRule = 'newest' | 'higher' | 'lower' | 'device' | 'server' | 'join' | 'union';
+
+/** Where a reference collection's read-only rows come from in Drill. */
+export interface Reference {
+  query?: string;
+  table?: string;
+  /** The source column whose value is the record id. */
+  key: string;
+  /** Source column → field. */
+  map?: Record<string, string>;
+  /** Cron spec of the reference pull (default hourly). */
+  schedule?: string;
 }
 
 /** A collection declaration. */
@@ -148,6 +170,10 @@ export interface Collection {
   /** The field whose value names a record for people (a text or enum field). */
   title?: string;
   fields: Field[];
+  /** Field name → merge rule. */
+  rules?: Record<string, MergeRule>;
+  /** Set for a read-only reference collection. */
+  reference?: Reference | null;
 }
 
 /** Where the Drillbit is. */
@@ -203,6 +229,18 @@ export interface Status {
   unpushable?: number;
   /** Why, in plain words. */
   unpushable_reason?: string;
+  /** Pulled rows and batches kept out of the store (never applied). */
+  quarantined: number;
+  /** Why, for the newest few, in plain words. */
+  quarantine_reasons?: string[];
+  /** Pulled batches not read completely yet, read again with backoff. */
+  pull_retries?: number;
+  /** This computer's clock minus Drill's, in ms, at clock_checked_at. */
+  clock_skew_ms: number;
+  /** RFC 3339. */
+  clock_checked_at?: string;
+  /** Plain words when this computer's clock is off; absent when it is fine. */
+  clock_warning?: string;
 }
 
 /** One change of a record's history as the resolution audit holds it. */
@@ -240,8 +278,12 @@ export interface SyncReport {
   batches: number;
   pulled: number;
   pulled_batches: number;
-  /** Batches listed but not readable yet; tried again next sync. */
+  /** Batches not read completely; read again later with backoff. */
   incomplete: number;
+  /** Batches waiting to be read again, not due yet. */
+  waiting: number;
+  /** Pulled rows and batches newly quarantined by this sync. */
+  quarantined: number;
   conflicts: number;
   auto_resolved: number;
   /** Analyst views in Drill refreshed by this sync. */
@@ -254,6 +296,54 @@ export interface SyncReport {
   started_at: number;
   /** Epoch milliseconds. */
   finished_at: number;
+  /** Reference collections checked in this sync. */
+  references?: RefResult[];
+}
+
+/** One reference collection checked against Drill. */
+export interface RefResult {
+  collection: string;
+  /** Drill's fingerprint matched: no row was read. */
+  unchanged: boolean;
+  rows_read: number;
+  added: number;
+  changed: number;
+  removed: number;
+  /** Source rows that could not be mapped (kept as they were). */
+  row_errors: number;
+  error?: string;
+}
+
+/** One row of a reference collection. */
+export interface RefRow {
+  record_id: string;
+  doc: Doc;
+}
+
+/** The answer of UI.ReferenceRows. */
+export interface ReferencePage {
+  rows: RefRow[];
+  next: string;
+  total: number;
+  /** False until the first pull worked. */
+  pulled: boolean;
+  /** Epoch ms of the last check and the last change (0: never). */
+  checked_at: number;
+  changed_at: number;
+  /** Source rows that could not be mapped, with why. */
+  errors: string[];
+  last_error?: string;
+  /** When the collection is pulled, in words. */
+  schedule: string;
+}
+
+/** The answer of UI.ReferenceOptions. */
+export interface ReferenceOptions {
+  values: string[];
+  /** The list was cut. */
+  more: boolean;
+  /** False before the first pull: any value is accepted. */
+  pulled: boolean;
 }
 
 /** Filter of UI.Conflicts. */

@@ -73,7 +73,7 @@ describe('Sync', () => {
     api.emit('sync:progress', { phase: 'push', done: 30, total: 120 });
     await vi.waitFor(() => expect(screen.getByTestId('sync-progress').textContent).toContain('30 of 120'));
     expect(screen.getByRole('progressbar', { name: 'Sending changes to Drill' })).toBeTruthy();
-    finish({ pushed: 120, batches: 1, pulled: 3, pulled_batches: 1, incomplete: 0, conflicts: 1, auto_resolved: 0, views_refreshed: 0, unpushable: [], started_at: 0, finished_at: 0 });
+    finish({ pushed: 120, batches: 1, pulled: 3, pulled_batches: 1, incomplete: 0, waiting: 0, quarantined: 0, conflicts: 1, auto_resolved: 0, views_refreshed: 0, unpushable: [], started_at: 0, finished_at: 0 });
     await vi.waitFor(() => expect(screen.getByTestId('sync-result').textContent).toContain('120 sent, 3 received; 1 conflict to review'));
     expect(button.disabled).toBe(false);
   });
@@ -346,5 +346,27 @@ describe('Sync: refused changes', () => {
     expect(items()).toHaveLength(55);
     expect(document.activeElement).toBe(items()[50]?.querySelector('h3'));
     expect(screen.queryByTestId('refused-more')).toBeNull();
+  });
+
+  it('tells IT in plain words about data from Drill set aside, and a clock that is off', async () => {
+    const api = new FakeApi();
+    Object.assign(api.status_, {
+      quarantined: 2,
+      quarantine_reasons: ['row 1 of batch 001_evil_000000000001 (inspections): change_id is NULL'],
+      clock_warning: "This computer's clock is 365 days ahead of Drill's clock.",
+    });
+    await setup(api);
+    const q = screen.getByTestId('quarantine');
+    expect(within(q).getByRole('heading', { name: 'Data from Drill set aside' })).toBeTruthy();
+    expect(q.textContent).toContain('2 items received from Drill were set aside');
+    expect(q.textContent).toContain('change_id is NULL');
+    expect(q.textContent).toContain('fieldsync quarantine retry --all');
+    expect(screen.getByTestId('clock-warning').textContent).toContain('365 days ahead');
+  });
+
+  it('shows no quarantine or clock card when all is well', async () => {
+    await setup();
+    expect(screen.queryByTestId('quarantine')).toBeNull();
+    expect(screen.queryByTestId('clock-warning')).toBeNull();
   });
 });

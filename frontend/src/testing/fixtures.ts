@@ -12,6 +12,8 @@ import type {
   Info,
   Progress,
   RecordRef,
+  RefRow,
+  ReferencePage,
   Report,
   SettingsValues,
   SettingsView,
@@ -113,6 +115,8 @@ export class FakeApi implements Api {
     pending: 0,
     conflicts: 0,
     failures: 0,
+    quarantined: 0,
+    clock_skew_ms: 0,
     progress: { phase: '', done: 0, total: 0 },
   };
   conflicts_: Conflict[] = [conflictR1()];
@@ -130,6 +134,8 @@ export class FakeApi implements Api {
     '*/15 * * * *': { text: 'every 15 minutes' },
   };
   history_: History = { changes: [], audit: [] };
+  /** Reference rows by collection, as Go would list them. */
+  refs_: Record<string, RefRow[]> = {};
   private readonly listeners = new Map<string, Set<(p: never) => void>>();
 
   private rec<T>(method: string, args: unknown[], value: T): Promise<T> {
@@ -154,7 +160,7 @@ export class FakeApi implements Api {
       batches: 0,
       pulled: 0,
       pulled_batches: 0,
-      incomplete: 0,
+      incomplete: 0, waiting: 0, quarantined: 0,
       conflicts: 0,
       auto_resolved: 0,
       views_refreshed: 0,
@@ -204,6 +210,29 @@ export class FakeApi implements Api {
   }
   testConnection(s: SettingsValues) {
     return this.rec('testConnection', [s], this.checks_);
+  }
+  referenceRows(collection: string, search: string, after: string, limit: number) {
+    const rows = (this.refs_[collection] ?? [])
+      .filter((r) => r.record_id > after)
+      .filter((r) => !search || JSON.stringify(r).toLowerCase().includes(search.toLowerCase()));
+    const page: ReferencePage = {
+      rows: rows.slice(0, limit),
+      next: rows.length > limit ? (rows[limit - 1]?.record_id ?? '') : '',
+      total: (this.refs_[collection] ?? []).length,
+      pulled: collection in this.refs_,
+      checked_at: T0,
+      changed_at: T0,
+      errors: [],
+      schedule: 'every hour, on the hour',
+    };
+    return this.rec('referenceRows', [collection, search, after, limit], page);
+  }
+  referenceOptions(collection: string, field: string) {
+    const values = [...new Set((this.refs_[collection] ?? []).map((r) => r.doc[field]).filter((v) => typeof v === 'string'))].sort();
+    return this.rec('referenceOptions', [collection, field], { values, more: false, pulled: collection in this.refs_ });
+  }
+  pullReferences() {
+    return this.rec('pullReferences', [], []);
   }
   describeSchedule(spec: string) {
     return this.rec('describeSchedule', [spec], this.schedules[spec] ?? { text: '', error: `cannot read "${spec}"` });

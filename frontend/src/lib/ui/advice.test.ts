@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { stateLabel } from './advice';
+import { adviceFor, stateLabel } from './advice';
 import type { Status } from './ports';
 
 function status(state: Status['state']): Status {
-  return { state, device: 'd1', pending: 0, conflicts: 0, failures: 0, progress: { phase: '', done: 0, total: 0 } };
+  return { state, device: 'd1', pending: 0, conflicts: 0, failures: 0, quarantined: 0, clock_skew_ms: 0, progress: { phase: '', done: 0, total: 0 } };
 }
 
 describe('stateLabel', () => {
@@ -21,6 +21,26 @@ describe('stateLabel', () => {
   for (const c of cases) {
     it(c.name, () => {
       expect(stateLabel(c.s, c.connected, c.configured)).toEqual({ text: c.text, tone: c.tone });
+    });
+  }
+});
+
+describe('adviceFor', () => {
+  const info = { drill: { configured: true } } as Parameters<typeof adviceFor>[1];
+  const cases: { name: string; state: Status['state']; cause: string; want: RegExp }[] = [
+    {
+      name: 'a refused connection on a port holding 401 is not a login problem',
+      state: 'offline',
+      cause: 'every Drillbit is unreachable: Post "http://127.0.0.1:40181/query.json": dial tcp 127.0.0.1:40181: connect: connection refused',
+      want: /cannot be reached/,
+    },
+    { name: 'a 401 is a login problem', state: 'error', cause: 'drill: HTTP 401 Unauthorized', want: /refused the user name or password/ },
+    { name: 'a redirect to the login page is one too', state: 'error', cause: 'drill: auth: redirected to /mainLogin', want: /refused the user name or password/ },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const s = { ...status(c.state), cause: c.cause };
+      expect(adviceFor(s, info, true)?.title).toMatch(c.want);
     });
   }
 });

@@ -33,7 +33,8 @@ export function adviceFor(status: Status | undefined, info: Info | undefined, co
   if (!status) return undefined;
   const text = `${status.last_error ?? ''} ${status.cause ?? ''}`.toLowerCase();
   if (status.state !== 'error' && status.state !== 'offline' && !status.last_error) return undefined;
-  if (/401|403|auth|password|credential|login|unauthori[sz]ed|forbidden/.test(text)) {
+  // Whole words for the status codes: a port such as 40181 in a URL is not a 401.
+  if (/\b40[13]\b|auth|password|credential|login|unauthori[sz]ed|forbidden/.test(text)) {
     return {
       title: 'Drill refused the user name or password.',
       todo: 'Check the user and set the password again in Settings, then use “Test connection”.',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agoTime, fromForm, fromLocalInput, relativeTime, toForm, toLocalInput } from './form';
+import { agoTime, formatValue, fromForm, fromLocalInput, relativeTime, toForm, toLocalInput } from './form';
 import { inspections } from '../../testing/fixtures';
 
 const base = { site: 'North well', status: 'open', score: '', temperature: '', safe: false, visited_at: '', notes: '' };
@@ -82,4 +82,17 @@ describe('relativeTime and agoTime', () => {
       expect(agoTime(c.t, now)).toBe(c.ago);
     });
   }
+});
+
+describe('list fields', () => {
+  const crew = [{ name: 'crew', label: 'Crew', type: 'list' as const }];
+  it('edits one item per line, dropping blanks and repeats', () => {
+    expect(toForm(crew, { crew: ['Ana', 'Ben'] })).toEqual({ crew: 'Ana\nBen' });
+    expect(fromForm(crew, { crew: ' Ana \n\nBen\nAna' }).doc).toEqual({ crew: ['Ana', 'Ben'] });
+    expect(fromForm(crew, { crew: '  ' }).doc).toEqual({});
+  });
+  it('shows a list as text', () => {
+    expect(formatValue(crew[0], ['Ana', 'Ben'])).toBe('Ana, Ben');
+    expect(formatValue(crew[0], [])).toBe('—');
+  });
 });

@@ -70,6 +70,9 @@ export function toForm(fields: readonly Field[], doc: Doc | undefined): FormValu
       case 'integer':
         out[f.name] = typeof v === 'number' ? String(v) : typeof v === 'string' ? v : '';
         break;
+      case 'list':
+        out[f.name] = Array.isArray(v) ? v.map(String).join('\n') : typeof v === 'string' ? v : '';
+        break;
       default:
         out[f.name] = typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v);
     }
@@ -130,6 +133,10 @@ export function fromForm(
         else doc[f.name] = ms;
         break;
       }
+      case 'list':
+        // One item per line; blank lines and repeats are dropped.
+        doc[f.name] = [...new Set(text.split('\n').map((x) => x.trim()).filter((x) => x !== ''))];
+        break;
       default:
         doc[f.name] = text;
     }
@@ -145,6 +152,7 @@ export function formatValue(f: Field | undefined, v: unknown): string {
     const ms = datetimeMillis(v);
     return ms === undefined ? String(v) : formatDateTime(ms);
   }
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v.length === 0 ? '—' : v.join(', ');
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 }

@@ -3,7 +3,24 @@
 // (and optionally editing it).
 
 import { fromForm, labelOf, humanize, toForm, type FieldErrors, type FormValues } from './form';
-import type { Change, Doc, Field } from './ports';
+import type { Change, Collection, Doc, Field } from './ports';
+import type { MergeRule } from '../types';
+
+const ruleText: Record<MergeRule, string> = {
+  newest: 'newest value',
+  higher: 'higher value',
+  lower: 'lower value',
+  device: 'this device’s value',
+  server: 'the server’s value',
+  join: 'texts joined',
+  union: 'lists joined',
+};
+
+/** ruleWords says what a field's merge rule keeps, as Go's schema.Merge.Words does; '' for none. */
+export function ruleWords(collection: Collection | undefined, field: string): string {
+  const r = collection?.rules?.[field];
+  return r ? (ruleText[r] ?? r) : '';
+}
 
 /** DiffRow is one field across the versions of a conflict. */
 export interface DiffRow {

@@ -22,6 +22,8 @@ export type {
   Info,
   Progress,
   RecordRef,
+  RefRow,
+  ReferencePage,
   ResolveChoice,
   Settings as SettingsView,
   SettingsValues,
@@ -47,6 +49,9 @@ export type Api = Pick<
   | 'setPassword'
   | 'testConnection'
   | 'describeSchedule'
+  | 'referenceRows'
+  | 'referenceOptions'
+  | 'pullReferences'
   | 'onStatus'
   | 'onProgress'
   | 'onConflict'

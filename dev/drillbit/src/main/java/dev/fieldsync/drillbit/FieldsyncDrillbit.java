@@ -3,9 +3,6 @@ package dev.fieldsync.drillbit;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryUsage;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,9 +11,13 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
+
+import dev.fieldsync.devcommon.Launch;
 
 import org.apache.drill.common.config.DrillConfig;
 import org.apache.drill.exec.ExecConstants;
@@ -25,6 +26,7 @@ import org.apache.drill.exec.server.RemoteServiceSet;
 import org.apache.drill.exec.store.StoragePluginRegistry;
 import org.apache.drill.exec.store.dfs.FileSystemConfig;
 import org.apache.drill.exec.store.dfs.WorkspaceConfig;
+import org.apache.drill.exec.store.sys.store.provider.ZookeeperPersistentStoreProvider;
 
 /**
  * FieldsyncDrillbit starts one embedded Apache Drill Drillbit in this JVM for
@@ -37,6 +39,14 @@ import org.apache.drill.exec.store.dfs.WorkspaceConfig;
  * authentication with Drill's htpasswd authenticator and FORM + BASIC HTTP
  * authentication for one test-only user.
  *
+ * <p>With {@code --zk} it runs in distributed mode instead, as one Drillbit
+ * of a cluster: it registers in that ZooKeeper under the cluster id, keeps
+ * storage plugins and options there (shared by every Drillbit of the
+ * cluster), and with {@code --dfs} the {@code dfs} plugin's file system is
+ * that URI (e.g. HDFS), the workspace a path on it, and query profiles go to
+ * {@code <dfs>/drill/profiles} so any Drillbit shows them. scripts/cluster.sh
+ * starts two of these beside dev/cluster's ZooKeeper and HDFS.
+ *
  * <p>When the Drillbit is ready it prints {@code FIELDSYNC_DRILL_URL=http://127.0.0.1:PORT}
  * and writes the same URL to {@code <data>/ready}. It stops on SIGTERM.
  *
@@ -44,12 +54,17 @@ import org.apache.drill.exec.store.dfs.WorkspaceConfig;
  * {@code fieldsync.drill.<name>}):
  * <pre>
  *   --data DIR          data directory (required)
- *   --workspace DIR     dfs.fieldsync directory (default DATA/workspace)
+ *   --workspace DIR     dfs.fieldsync directory (default DATA/workspace, or
+ *                       /fieldsync on the --dfs file system)
  *   --http-port N       web/REST port, 0 picks a free one (default 8047)
  *   --user-port N       user RPC port; control is N+1, data N+2; 0 picks (default 31010)
  *   --auth              turn on authentication (test-only user below)
  *   --exit-on-eof       stop when standard input reaches end of file, so a
  *                       Drillbit started by a test process dies with it
+ *   --exit-with-pid P   stop when process P has exited
+ *   --zk HOST:PORT      distributed mode: register in this ZooKeeper
+ *   --cluster-id ID     the cluster's id in ZooKeeper (default fieldsync-dev)
+ *   --dfs URI           the dfs plugin's connection, e.g. hdfs://127.0.0.1:9820/
  * </pre>
  */
 public final class FieldsyncDrillbit {
@@ -64,20 +79,34 @@ public final class FieldsyncDrillbit {
     long startNanos = System.nanoTime();
     Options opts = Options.parse(args);
     if (opts.exitOnEof) {
-      exitOnStdinEof();
+      Launch.exitOnStdinEof("FIELDSYNC_DRILL");
+    }
+    if (opts.exitWithPid > 0) {
+      Launch.exitWithPid(opts.exitWithPid, "FIELDSYNC_DRILL");
     }
 
     Path data = opts.data.toAbsolutePath().normalize();
-    Path workspace = opts.workspace == null ? data.resolve("workspace") : opts.workspace.toAbsolutePath().normalize();
-    for (String d : new String[] {"store", "tmp", "spill", "codegen", "trace", "udf", "dfs-tmp"}) {
+    for (String d : new String[] {"store", "tmp", "spill", "codegen", "trace", "udf", "dfs-tmp", "profiles"}) {
       mkdirs(data.resolve(d));
     }
-    mkdirs(workspace);
+    // The workspace and dfs.tmp: local directories, or paths on the --dfs
+    // file system (which dev/cluster creates).
+    String workspace;
+    String dfsTmp;
+    if (opts.dfs != null) {
+      workspace = opts.workspace == null ? "/fieldsync" : opts.workspace.toString();
+      dfsTmp = "/tmp";
+    } else {
+      Path ws = opts.workspace == null ? data.resolve("workspace") : opts.workspace.toAbsolutePath().normalize();
+      mkdirs(ws);
+      workspace = ws.toString();
+      dfsTmp = data.resolve("dfs-tmp").toString();
+    }
     Path ready = data.resolve("ready");
     Files.deleteIfExists(ready);
 
-    int httpPort = opts.httpPort == 0 ? freePort(1) : opts.httpPort;
-    int userPort = opts.userPort == 0 ? freePort(3) : opts.userPort;
+    int httpPort = opts.httpPort == 0 ? Launch.freePort(1) : opts.httpPort;
+    int userPort = opts.userPort == 0 ? Launch.freePort(3) : opts.userPort;
 
     // Properties override every Drill config file. Their values are strings,
     // so a list is given as numbered keys (dir.0, dir.1), which Typesafe
@@ -100,6 +129,17 @@ public final class FieldsyncDrillbit {
     props.setProperty(ExecConstants.UDF_DIRECTORY_ROOT, data.resolve("udf").toString());
     props.setProperty(ExecConstants.GRACE_PERIOD, "0");
     props.setProperty("drill.exec.enable-epoll", "false");
+    if (opts.zk != null) {
+      props.setProperty(ExecConstants.ZK_CONNECTION, opts.zk);
+      props.setProperty(ExecConstants.SERVICE_NAME, opts.clusterId);
+      // Drill refuses 127.0.0.1 in distributed mode unless told that every
+      // Drillbit of the cluster is on this machine, as here.
+      props.setProperty(ExecConstants.ALLOW_LOOPBACK_ADDRESS_BINDING, "true");
+      // Profiles of every Drillbit in one place: on the shared file system
+      // when there is one, so /profiles of any Drillbit lists them all.
+      props.setProperty(ZookeeperPersistentStoreProvider.DRILL_EXEC_SYS_STORE_PROVIDER_ZK_BLOBROOT,
+          opts.dfs != null ? opts.dfs.replaceAll("/+$", "") + "/drill/profiles" : data.resolve("profiles").toString());
+    }
     if (opts.auth) {
       Path htpasswd = data.resolve("htpasswd");
       writeHtpasswd(htpasswd);
@@ -112,10 +152,12 @@ public final class FieldsyncDrillbit {
     DrillConfig config = DrillConfig.create(props);
     checkConfig(config, props);
 
-    Drillbit drillbit = Drillbit.start(config, RemoteServiceSet.getLocalServiceSet());
+    // No service set means distributed mode: ZooKeeper coordination and the
+    // ZooKeeper persistent store.
+    Drillbit drillbit = Drillbit.start(config, opts.zk == null ? RemoteServiceSet.getLocalServiceSet() : null);
 
     try {
-      configureWorkspace(drillbit.getContext().getStorage(), workspace, data.resolve("dfs-tmp"));
+      configureWorkspace(drillbit.getContext().getStorage(), opts.dfs, workspace, dfsTmp);
       if (opts.auth) {
         // The test user administers storage plugins, as fieldsync does in production.
         String processUser = System.getProperty("user.name");
@@ -137,8 +179,9 @@ public final class FieldsyncDrillbit {
 
     long ms = (System.nanoTime() - startNanos) / 1_000_000;
     MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
-    System.out.printf("FIELDSYNC_DRILL_STARTED ms=%d heap_used_mb=%d heap_max_mb=%d rss_mb=%d user_port=%d auth=%b workspace=%s%n",
-        ms, heap.getUsed() >> 20, heap.getMax() >> 20, rssMB(), drillbit.getUserPort(), opts.auth, workspace);
+    System.out.printf("FIELDSYNC_DRILL_STARTED ms=%d heap_used_mb=%d heap_max_mb=%d rss_mb=%d user_port=%d auth=%b workspace=%s%s%n",
+        ms, heap.getUsed() >> 20, heap.getMax() >> 20, Launch.rssMB(), drillbit.getUserPort(), opts.auth,
+        opts.dfs == null ? "" : opts.dfs.replaceAll("/+$", ""), workspace);
     System.out.println("FIELDSYNC_DRILL_URL=" + url);
     System.out.flush();
 
@@ -152,28 +195,6 @@ public final class FieldsyncDrillbit {
       }
     }, "fieldsync-ready-cleanup"));
     new CountDownLatch(1).await();
-  }
-
-  /**
-   * exitOnStdinEof stops the JVM (and so, through Drill's shutdown hook, the
-   * Drillbit) once standard input is closed: the parent that holds the other
-   * end of the pipe has exited, however it exited.
-   */
-  private static void exitOnStdinEof() {
-    Thread t = new Thread(() -> {
-      byte[] buf = new byte[256];
-      try {
-        while (System.in.read(buf) >= 0) {
-          // Input is ignored; only its end matters.
-        }
-      } catch (IOException e) {
-        // A broken stdin means the parent is gone as well.
-      }
-      System.out.println("FIELDSYNC_DRILL_STDIN_EOF stopping");
-      System.exit(0);
-    }, "fieldsync-stdin-watch");
-    t.setDaemon(true);
-    t.start();
   }
 
   /**
@@ -205,14 +226,30 @@ public final class FieldsyncDrillbit {
 
   /**
    * configureWorkspace adds (or updates) the writable dfs.fieldsync workspace
-   * and moves dfs.tmp, Drill's default temporary workspace, under the data dir.
+   * and moves dfs.tmp, Drill's default temporary workspace, under the data dir
+   * (or onto the shared file system). With connection set, the dfs plugin
+   * reads and writes that file system. In a cluster the plugin lives in
+   * ZooKeeper: a Drillbit that finds it configured already leaves it alone,
+   * so a restart does not disturb the queries of the others.
    */
-  private static void configureWorkspace(StoragePluginRegistry registry, Path workspace, Path dfsTmp)
+  private static void configureWorkspace(StoragePluginRegistry registry, String connection, String workspace, String dfsTmp)
       throws Exception {
-    FileSystemConfig dfs = (FileSystemConfig) registry.copyConfig("dfs");
-    dfs.getWorkspaces().put("fieldsync", new WorkspaceConfig(workspace.toString(), true, "parquet", false));
-    dfs.getWorkspaces().put("tmp", new WorkspaceConfig(dfsTmp.toString(), true, null, false));
+    FileSystemConfig old = (FileSystemConfig) registry.copyConfig("dfs");
+    Map<String, WorkspaceConfig> workspaces = new HashMap<>(old.getWorkspaces());
+    workspaces.put("fieldsync", new WorkspaceConfig(workspace, true, "parquet", false));
+    workspaces.put("tmp", new WorkspaceConfig(dfsTmp, true, null, false));
+    Map<String, String> fsConfig = old.getConfig() == null ? new HashMap<>() : new HashMap<>(old.getConfig());
+    if (connection != null) {
+      // The development HDFS has one DataNode: files written with the
+      // client's default replication (3) would stay under-replicated.
+      fsConfig.put("dfs.replication", "1");
+    }
+    FileSystemConfig dfs = new FileSystemConfig(connection == null ? old.getConnection() : connection,
+        fsConfig, workspaces, old.getFormats(), old.oAuthConfig(), old.getCredentialsProvider());
     dfs.setEnabled(true);
+    if (dfs.equals(old) && old.isEnabled()) {
+      return;
+    }
     registry.put("dfs", dfs);
   }
 
@@ -237,54 +274,6 @@ public final class FieldsyncDrillbit {
     }
   }
 
-  /**
-   * freePort finds a port p on 127.0.0.1 such that p..p+count-1 are all free
-   * right now. Drill hunts for the next port itself if one is taken later.
-   */
-  private static int freePort(int count) throws IOException {
-    InetAddress lo = InetAddress.getByName("127.0.0.1");
-    for (int attempt = 0; attempt < 50; attempt++) {
-      int p;
-      try (ServerSocket s = new ServerSocket(0, 1, lo)) {
-        p = s.getLocalPort();
-      }
-      if (p + count > 65535) {
-        continue;
-      }
-      boolean ok = true;
-      for (int i = 1; i < count && ok; i++) {
-        ok = isFree(lo, p + i);
-      }
-      if (ok) {
-        return p;
-      }
-    }
-    throw new IOException("no " + count + " consecutive free ports on 127.0.0.1");
-  }
-
-  private static boolean isFree(InetAddress lo, int port) {
-    try (ServerSocket s = new ServerSocket()) {
-      s.setReuseAddress(true);
-      s.bind(new InetSocketAddress(lo, port));
-      return true;
-    } catch (IOException e) {
-      return false;
-    }
-  }
-
-  private static long rssMB() {
-    try {
-      for (String line : Files.readAllLines(Paths.get("/proc/self/status"))) {
-        if (line.startsWith("VmRSS:")) {
-          return Long.parseLong(line.replaceAll("[^0-9]", "")) >> 10;
-        }
-      }
-    } catch (IOException | NumberFormatException e) {
-      // Not Linux: report -1.
-    }
-    return -1;
-  }
-
   /** Options holds the parsed command line. */
   private static final class Options {
     Path data;
@@ -293,14 +282,25 @@ public final class FieldsyncDrillbit {
     int userPort = 31010;
     boolean auth;
     boolean exitOnEof;
+    long exitWithPid;
+    String zk;
+    String clusterId = "fieldsync-dev";
+    String dfs;
+
+    private static final String USAGE = "FieldsyncDrillbit --data DIR [--workspace DIR] [--http-port N] [--user-port N] [--auth]"
+          + " [--exit-on-eof] [--exit-with-pid PID] [--zk HOST:PORT [--cluster-id ID] [--dfs URI]]";
 
     static Options parse(String[] args) {
+      return Launch.parse(args, Options::parseArgs, "fieldsync-drillbit", USAGE);
+    }
+
+    private static Options parseArgs(String[] args) {
       Options o = new Options();
       String v;
       if ((v = System.getProperty("fieldsync.drill.data")) != null) o.data = Paths.get(v);
       if ((v = System.getProperty("fieldsync.drill.workspace")) != null) o.workspace = Paths.get(v);
-      if ((v = System.getProperty("fieldsync.drill.http-port")) != null) o.httpPort = port(v);
-      if ((v = System.getProperty("fieldsync.drill.user-port")) != null) o.userPort = port(v);
+      if ((v = System.getProperty("fieldsync.drill.http-port")) != null) o.httpPort = Launch.port(v);
+      if ((v = System.getProperty("fieldsync.drill.user-port")) != null) o.userPort = Launch.port(v);
       if ((v = System.getProperty("fieldsync.drill.auth")) != null) o.auth = Boolean.parseBoolean(v);
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
@@ -312,51 +312,40 @@ public final class FieldsyncDrillbit {
             o.exitOnEof = true;
             break;
           case "--data":
-            o.data = Paths.get(value(args, ++i, a));
+            o.data = Paths.get(Launch.value(args, ++i, a));
             break;
           case "--workspace":
-            o.workspace = Paths.get(value(args, ++i, a));
+            o.workspace = Paths.get(Launch.value(args, ++i, a));
             break;
           case "--http-port":
-            o.httpPort = port(value(args, ++i, a));
+            o.httpPort = Launch.port(Launch.value(args, ++i, a));
             break;
           case "--user-port":
-            o.userPort = port(value(args, ++i, a));
+            o.userPort = Launch.port(Launch.value(args, ++i, a));
+            break;
+          case "--exit-with-pid":
+            o.exitWithPid = Launch.pid(Launch.value(args, ++i, a));
+            break;
+          case "--zk":
+            o.zk = Launch.value(args, ++i, a);
+            break;
+          case "--cluster-id":
+            o.clusterId = Launch.value(args, ++i, a);
+            break;
+          case "--dfs":
+            o.dfs = Launch.value(args, ++i, a);
             break;
           default:
-            usage("unknown argument " + a);
+            throw new Launch.UsageException("unknown argument " + a);
         }
       }
       if (o.data == null) {
-        usage("--data DIR is required");
+        throw new Launch.UsageException("--data DIR is required");
+      }
+      if (o.dfs != null && o.zk == null) {
+        throw new Launch.UsageException("--dfs needs --zk: a shared file system is for a cluster");
       }
       return o;
-    }
-
-    private static String value(String[] args, int i, String flag) {
-      if (i >= args.length) {
-        usage(flag + " needs a value");
-      }
-      return args[i];
-    }
-
-    private static int port(String s) {
-      try {
-        int p = Integer.parseInt(s);
-        if (p >= 0 && p <= 65535) {
-          return p;
-        }
-      } catch (NumberFormatException e) {
-        // fall through
-      }
-      usage("bad port " + s);
-      return -1;
-    }
-
-    private static void usage(String msg) {
-      System.err.println("fieldsync-drillbit: " + msg);
-      System.err.println("usage: FieldsyncDrillbit --data DIR [--workspace DIR] [--http-port N] [--user-port N] [--auth] [--exit-on-eof]");
-      System.exit(2);
     }
   }
 }

@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/drilltest"
+)
+
+// BenchmarkIntegrationHistory measures a sync against the real Drillbit as
+// the change log's history grows, in the hour-partitioned layout and in the
+// first layout (every batch directly under changes/):
+//
+//	FIELDSYNC_BENCH_BATCHES=50,500,2000 go test -run '^$' -bench IntegrationHistory -benchtime 1x ./agent/
+//
+// History is made by replicating one real batch written by an agent: its
+// parquet file is copied into N batch directories with valid names of
+// other devices, spread 100 to an hour back from now (the replicate-the-
+// batches method of issue 8), and the directories' times set to their
+// names' (as when written then). Reported: "fresh-s", the first sync of a new
+// device (reads everything; the copies share change ids, so it applies one
+// change and reads N batches), and "uptodate-s", the next sync with
+// nothing new.
+func BenchmarkIntegrationHistory(b *testing.B) {
+	sizes := []int{50, 500}
+	if env := os.Getenv("FIELDSYNC_BENCH_BATCHES"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				b.Fatalf("FIELDSYNC_BENCH_BATCHES: %v", err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	d := realDrill(b)
+	for _, layout := range []string{"partitioned", "first"} {
+		for _, n := range sizes {
+			b.Run(fmt.Sprintf("%s/batches=%d", layout, n), func(b *testing.B) {
+				set, name := itSchema(b)
+				coll := name("inspections")
+				withSet := func(o *Options) { o.Schema = set }
+				now := time.Now().UnixMilli()
+				a := mustNode(b, "seed", now, d, withSet)
+				a.edit(b, coll, "r", `{"site":"x"}`)
+				a.sync(b)
+				dir := filepath.Join(drilltest.WorkspaceDir(b), coll, "changes")
+				src := seedParquet(b, dir)
+				for i := range n {
+					ms := now - int64(n-i)*time.Hour.Milliseconds()/100
+					name := batchName(ms, fmt.Sprintf("dev%04d", i%1000), uint64(i+1))
+					if layout == "partitioned" {
+						name = partitionOf(ms) + "/" + name
+					}
+					copyFile(b, src, filepath.Join(dir, name, "0_0_0.parquet"))
+					// Directory times as if written when named.
+					t := time.UnixMilli(ms)
+					for p := filepath.Join(dir, name); p != dir; p = filepath.Dir(p) {
+						if err := os.Chtimes(p, t, t); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				for b.Loop() {
+					c := mustNode(b, "fresh", now, d, func(o *Options) { withSet(o); o.Logger = benchLog() })
+					start := time.Now()
+					c.sync(b)
+					fresh := time.Since(start)
+					var ms runtime.MemStats
+					runtime.ReadMemStats(&ms)
+					start = time.Now()
+					c.sync(b)
+					b.ReportMetric(fresh.Seconds(), "fresh-s")
+					b.ReportMetric(time.Since(start).Seconds(), "uptodate-s")
+					b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MB")
+				}
+			})
+		}
+	}
+}
+
+// seedParquet returns the parquet file of the one batch under dir.
+func seedParquet(tb testing.TB, dir string) string {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*", "*", "*.parquet"))
+	if err != nil || len(files) != 1 {
+		tb.Fatalf("seed batch: %v %v", files, err)
+	}
+	return files[0]
+}
+
+func copyFile(tb testing.TB, src, dst string) {
+	tb.Helper()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		tb.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// benchLog logs warnings, and with FIELDSYNC_BENCH_LOG=debug everything.
+func benchLog() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("FIELDSYNC_BENCH_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,62 @@
+package agent
+
+import (
+	"strconv"
+	"time"
+)
+
+// The layout of a collection's change log in the workspace:
+//
+//	<collection>/changes/<YYYYMMDDHH>/<batch>   a batch, under the UTC hour of
+//	                                            the Drill time in its name
+//	<collection>/changes/<batch>                a batch of the first layout
+//	                                            (read, never written)
+//
+// A device lists the top of changes/ once per sync (hour partitions and
+// legacy batches; bounded once compaction folds closed hours away) and
+// then only the partitions that can hold a batch it has not seen: those
+// whose hour ends after its watermark minus the look-back, or whose
+// directory changed since then (a batch written late, under an old name).
+
+// partitionLayout is the format of an hour partition's name.
+const partitionLayout = "2006010215"
+
+// partitionSlack widens the partitions listed by directory time: a batch's
+// own directory can be a little newer than its partition's (its files are
+// written after the directory is made).
+const partitionSlack = 10 * time.Minute
+
+// seenMargin is kept beyond the look-back before seen batches are
+// forgotten (see Store.PruneSeen): a batch older than the watermark minus
+// the look-back is no longer listed, and the margin covers clock skew
+// between this computer and Drill.
+const seenMargin = time.Hour
+
+// partitionOf returns the hour partition of a batch time.
+func partitionOf(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format(partitionLayout)
+}
+
+// parsePartition returns the start of an hour partition, from its name.
+func parsePartition(name string) (startMS int64, ok bool) {
+	if len(name) != len(partitionLayout) {
+		return 0, false
+	}
+	if _, err := strconv.ParseUint(name, 10, 64); err != nil {
+		return 0, false
+	}
+	t, err := time.Parse(partitionLayout, name)
+	if err != nil {
+		return 0, false
+	}
+	return t.UnixMilli(), true
+}
+
+// batchPath returns where a batch is written under changes/.
+func batchPath(name string) string {
+	ms, _, ok := parseBatchName(name)
+	if !ok {
+		return name
+	}
+	return partitionOf(ms) + "/" + name
+}
