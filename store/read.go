@@ -20,6 +20,7 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.release()
 	return guard(s.path, func() error { return s.db.View(fn) })
 }
 
@@ -30,6 +31,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.release()
 	return guard(s.path, func() error { return s.db.Update(fn) })
 }
 

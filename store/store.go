@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -70,6 +71,8 @@ type Store struct {
 	clock    HLC
 	ceiling  int64 // persisted clock ceiling (wall ms)
 	maxAhead time.Duration
+
+	released atomic.Int64 // unix ns of the last release of mapped pages
 }
 
 // Sentinel errors callers branch on.
