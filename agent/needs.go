@@ -90,6 +90,16 @@ type Drill interface {
 	Query(ctx context.Context, sql string) ([]Row, error)
 }
 
+// RowReader is a Drill that can hand over a query's rows as they are read
+// (drill.Client.QueryEach), so that a large result is never all in memory
+// and the agent applies rows while Drill sends the next ones. The agent
+// reads many batches with one such query; a Drill without it is read in
+// pages. The rows come before Drill's verdict on the query: a failure may
+// follow rows already handed over.
+type RowReader interface {
+	QueryEach(ctx context.Context, sql string, each func(Row) error) error
+}
+
 // Prober is a Drill that can tell cheaply, without running a query,
 // whether it answers. While the last sync could not reach Drill the running
 // schedule probes it (every MinBackoff doubling to Options.MaxProbe, with

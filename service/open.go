@@ -127,7 +127,10 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 	})
 }
 
-var _ agent.Prober = (*ensureWorkspace)(nil)
+var (
+	_ agent.Prober    = (*ensureWorkspace)(nil)
+	_ agent.RowReader = (*ensureWorkspace)(nil)
+)
 
 // ensureWorkspace creates fieldsync's workspace in the storage plugin before
 // the first query, when the settings name a location for it. It tries again
@@ -143,20 +146,49 @@ type ensureWorkspace struct {
 
 // Query ensures the workspace once, then runs sql.
 func (e *ensureWorkspace) Query(ctx context.Context, sql string) ([]agent.Row, error) {
-	e.mu.Lock()
-	if !e.done {
-		changed, err := e.client.EnsureWorkspace(ctx, e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, true)
-		if err != nil {
-			e.mu.Unlock()
-			return nil, fmt.Errorf("create workspace %s.%s at %s: %w", e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, err)
-		}
-		if changed {
-			e.log.Info("created the Drill workspace", "plugin", e.cfg.Plugin, "workspace", e.cfg.Workspace, "location", e.cfg.Location)
-		}
-		e.done = true
+	if err := e.ensure(ctx); err != nil {
+		return nil, err
 	}
-	e.mu.Unlock()
 	return e.Drill.Query(ctx, sql)
+}
+
+// QueryEach ensures the workspace once, then runs sql, handing each row
+// to each as it is read when the Drill underneath can (agent.RowReader).
+func (e *ensureWorkspace) QueryEach(ctx context.Context, sql string, each func(agent.Row) error) error {
+	if err := e.ensure(ctx); err != nil {
+		return err
+	}
+	if rr, ok := e.Drill.(agent.RowReader); ok {
+		return rr.QueryEach(ctx, sql, each)
+	}
+	rows, err := e.Drill.Query(ctx, sql)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := each(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensure creates the workspace unless an earlier call did.
+func (e *ensureWorkspace) ensure(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done {
+		return nil
+	}
+	changed, err := e.client.EnsureWorkspace(ctx, e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, true)
+	if err != nil {
+		return fmt.Errorf("create workspace %s.%s at %s: %w", e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, err)
+	}
+	if changed {
+		e.log.Info("created the Drill workspace", "plugin", e.cfg.Plugin, "workspace", e.cfg.Workspace, "location", e.cfg.Location)
+	}
+	e.done = true
+	return nil
 }
 
 // Probe asks Drill whether it answers, without ensuring the workspace (a
