@@ -106,7 +106,10 @@ func (a *Agent) readGroup(ctx context.Context, coll string, batches []remoteBatc
 		if errors.Is(err, errNotAsked) {
 			return false, nil // not what was asked for: read each on its own
 		}
-		if g.failed || !batchUnreadable(ctx, err) {
+		if g.failed {
+			return false, err // the store's error, already said
+		}
+		if !batchUnreadable(ctx, err) {
 			return false, fmt.Errorf("pull: read batches of %s: %w", part, err)
 		}
 		a.log.Info("batches not readable together; reading each on its own", "collection", coll, "partition", part,
