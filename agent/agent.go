@@ -20,12 +20,15 @@ const (
 	DefaultBatchBytes  = 512 << 10
 	DefaultPageRows    = 1000
 	DefaultRefPageRows = 10_000
-	DefaultLookBack    = time.Hour
-	DefaultMaxOffset   = time.Minute
-	DefaultMinBackoff  = 30 * time.Second
-	DefaultMaxBackoff  = 30 * time.Minute
-	DefaultSaveDelay   = 30 * time.Second
-	DefaultMaxProbe    = 2 * time.Minute
+	// DefaultPushParallel is how many batches a push has in flight; see
+	// docs/BENCHMARKS.md for the measurement behind it.
+	DefaultPushParallel = 2
+	DefaultLookBack     = time.Hour
+	DefaultMaxOffset    = time.Minute
+	DefaultMinBackoff   = 30 * time.Second
+	DefaultMaxBackoff   = 30 * time.Minute
+	DefaultSaveDelay    = 30 * time.Second
+	DefaultMaxProbe     = 2 * time.Minute
 	// DefaultMaxClockAhead bounds how far ahead of the clocks a version may
 	// be (see Options.MaxClockAhead).
 	DefaultMaxClockAhead = 24 * time.Hour
@@ -73,6 +76,10 @@ type Options struct {
 	// BatchBytes goes in a batch of its own. Measured on Drill 1.22: a CTAS
 	// of 0.8 MB takes about 2 s, of 1.6 MB 7.5 s, of 3.2 MB 84 s.
 	BatchRows, BatchBytes int
+	// PushParallel bounds the batches a push has in flight at once
+	// (default DefaultPushParallel; 1 writes one after the other). The next
+	// batch is always planned and its SQL built while one is in flight.
+	PushParallel int
 	// PageRows bounds the rows read from Drill per query when pulling.
 	PageRows int
 	// LookBack is how far before the pull watermark batches are listed
@@ -188,6 +195,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.BatchRows, DefaultBatchRows)
 	setDefault(&o.BatchBytes, DefaultBatchBytes)
 	setDefault(&o.PageRows, DefaultPageRows)
+	setDefault(&o.PushParallel, DefaultPushParallel)
 	setDefault(&o.RefPageRows, DefaultRefPageRows)
 	setDur := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {

@@ -50,11 +50,30 @@ func (a *Agent) writeBatch(ctx context.Context, b store.Batch) error {
 	return a.writeBatchEntries(ctx, b, entries)
 }
 
-// writeBatchEntries writes one planned batch with CTAS and verifies it. A
-// batch that may exist from an earlier attempt is verified first and, when
-// partial, dropped and written again. The push cursor moves (in the store)
-// only when the batch is verified.
+// writeBatchEntries writes one planned batch with CTAS and verifies it
+// (see writePlanned).
 func (a *Agent) writeBatchEntries(ctx context.Context, b store.Batch, entries []store.JournalEntry) error {
+	sel, err := a.selectBatch(b.Collection, entries)
+	if err != nil {
+		return a.failBatch(ctx, b, err)
+	}
+	return a.writePlanned(ctx, b, sel)
+}
+
+// failBatch records a failed attempt at batch b and returns err for the
+// push to report.
+func (a *Agent) failBatch(ctx context.Context, b store.Batch, err error) error {
+	if _, merr := a.st.MarkBatch(ctx, b.Name, store.BatchPlanned, err); merr != nil {
+		a.log.Error("record failed batch attempt", "batch", b.Name, "err", merr)
+	}
+	return fmt.Errorf("push: batch %s: %w", b.Name, err)
+}
+
+// writePlanned writes one planned batch, whose rows sel selects, with CTAS
+// and verifies it. A batch that may exist from an earlier attempt is
+// verified first and, when partial, dropped and written again. The push
+// cursor moves (in the store) only when the batch is verified.
+func (a *Agent) writePlanned(ctx context.Context, b store.Batch, sel string) error {
 	table, err := a.table(b.Collection, "/changes/"+batchPath(b.Name))
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
@@ -63,12 +82,7 @@ func (a *Agent) writeBatchEntries(ctx context.Context, b store.Batch, entries []
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	fail := func(err error) error {
-		if _, merr := a.st.MarkBatch(ctx, b.Name, store.BatchPlanned, err); merr != nil {
-			a.log.Error("record failed batch attempt", "batch", b.Name, "err", merr)
-		}
-		return fmt.Errorf("push: batch %s: %w", b.Name, err)
-	}
+	fail := func(err error) error { return a.failBatch(ctx, b, err) }
 	if b.State != store.BatchPlanned || b.Attempts > 0 {
 		err := a.verifyBatch(ctx, table, b)
 		switch {
@@ -93,10 +107,6 @@ func (a *Agent) writeBatchEntries(ctx context.Context, b store.Batch, entries []
 				return fail(fmt.Errorf("drop partial batch: %w", err))
 			}
 		}
-	}
-	sel, err := a.selectBatch(b.Collection, entries)
-	if err != nil {
-		return fail(err)
 	}
 	res, err := a.dr.Query(ctx, "CREATE TABLE IF NOT EXISTS "+table+" AS "+sel)
 	if err != nil {

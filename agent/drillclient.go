@@ -12,8 +12,9 @@ type drillClient struct {
 }
 
 var (
-	_ Drill  = drillClient{}
-	_ Prober = drillClient{}
+	_ Drill     = drillClient{}
+	_ Prober    = drillClient{}
+	_ RowReader = drillClient{}
 )
 
 // DrillClient returns the Drill the agent needs, backed by a REST client.
@@ -30,6 +31,12 @@ func (d drillClient) Query(ctx context.Context, sql string) ([]Row, error) {
 		rows[i] = r
 	}
 	return rows, nil
+}
+
+// QueryEach runs sql and hands each row to each as it is read.
+func (d drillClient) QueryEach(ctx context.Context, sql string, each func(Row) error) error {
+	_, err := d.c.QueryEach(ctx, sql, func(r drill.Row) error { return each(r) })
+	return err
 }
 
 // Probe asks the Drillbits for /status.json, which needs no query and, on

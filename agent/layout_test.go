@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -211,6 +212,20 @@ func (c *countingDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 	c.queries = append(c.queries, sql)
 	c.mu.Unlock()
 	return c.Drill.Query(ctx, sql)
+}
+
+// QueryEach records sql and streams its rows when the Drill underneath
+// can, so that the group reads are the ones the device makes with a real
+// Drill.
+func (c *countingDrill) QueryEach(ctx context.Context, sql string, each func(Row) error) error {
+	c.mu.Lock()
+	c.queries = append(c.queries, sql)
+	c.mu.Unlock()
+	rr, ok := c.Drill.(RowReader)
+	if !ok {
+		return errors.New("counting drill: the Drill underneath cannot stream rows")
+	}
+	return rr.QueryEach(ctx, sql, each)
 }
 
 // count returns how many statements held s.

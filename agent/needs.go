@@ -22,6 +22,9 @@ type Store interface {
 	PushCursor(ctx context.Context) (uint64, error)
 	// Truncate removes pushed journal entries up to a seq.
 	Truncate(ctx context.Context, uptoSeq uint64) (int, error)
+	// TrimMirror keeps the newest entries of the mirror index (the page's
+	// catch-up) and removes the older ones.
+	TrimMirror(ctx context.Context, keep int) (int, error)
 	// PlanBatch fixes a batch's name and entries before its first attempt.
 	PlanBatch(ctx context.Context, plan store.BatchPlan) (store.Batch, error)
 	// MarkBatch records a batch's progress; verified moves the push cursor.
@@ -85,6 +88,16 @@ type Row = map[string]any
 // carrying Drill's message.
 type Drill interface {
 	Query(ctx context.Context, sql string) ([]Row, error)
+}
+
+// RowReader is a Drill that can hand over a query's rows as they are read
+// (drill.Client.QueryEach), so that a large result is never all in memory
+// and the agent applies rows while Drill sends the next ones. The agent
+// reads many batches with one such query; a Drill without it is read in
+// pages. The rows come before Drill's verdict on the query: a failure may
+// follow rows already handed over.
+type RowReader interface {
+	QueryEach(ctx context.Context, sql string, each func(Row) error) error
 }
 
 // Prober is a Drill that can tell cheaply, without running a query,

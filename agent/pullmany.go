@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -75,85 +76,150 @@ func (a *Agent) pullBatches(ctx context.Context, coll string, batches []remoteBa
 
 // readGroup is pullBatches' query over several batches. It returns false
 // when Drill could not read them together.
+//
+// A Drill that streams rows (RowReader) answers one query whose rows are
+// applied as they arrive, PageRows at a time, while Drill sends the next
+// ones; any other is read in pages of PageRows (LIMIT/OFFSET, each page a
+// query that sorts the group again).
 func (a *Agent) readGroup(ctx context.Context, coll string, batches []remoteBatch, boundMS int64, rep *Report, whys []string) (bool, error) {
 	part, _, _ := strings.Cut(batches[0].path, "/")
 	table, err := a.table(coll, "/changes/"+part)
 	if err != nil {
 		return false, fmt.Errorf("pull: %w", err)
 	}
-	reads := make(map[string]*batchRead, len(batches))
+	g := &groupRead{a: a, coll: coll, boundMS: boundMS, rep: rep, whys: whys,
+		reads: make(map[string]*batchRead, len(batches)), index: make(map[string]int, len(batches)),
+		finished: make([]bool, len(batches))}
 	var or []string
-	for _, b := range batches {
+	for i, b := range batches {
 		lit, err := drill.String(b.name)
 		if err != nil {
 			return false, fmt.Errorf("pull: batch name %q: %w", b.name, err)
 		}
 		or = append(or, "`dir0` = "+lit)
-		reads[b.name] = newBatchRead(b)
+		g.reads[b.name] = newBatchRead(b)
+		g.index[b.name] = i
 	}
-	index := make(map[string]int, len(batches))
-	for i, b := range batches {
-		index[b.name] = i
-	}
-	finished := make([]bool, len(batches))
-	finish := func(name string) error {
-		i := index[name]
-		if finished[i] {
-			return nil
+	q := fmt.Sprintf("SELECT `dir0` AS `fs_batch`, %s FROM %s WHERE %s ORDER BY `dir0`, `change_id`",
+		readList(), table, strings.Join(or, " OR "))
+	unreadable := func(err error) (bool, error) {
+		if errors.Is(err, errNotAsked) {
+			return false, nil // not what was asked for: read each on its own
 		}
-		finished[i] = true
-		why, err := a.finishBatch(ctx, coll, reads[name], rep)
-		whys[i] = why
-		return err
-	}
-	prev := "" // the batch whose rows came last
-	for offset := 0; ; offset += a.opts.PageRows {
-		q := fmt.Sprintf("SELECT `dir0` AS `fs_batch`, %s FROM %s WHERE %s ORDER BY `dir0`, `change_id` LIMIT %d OFFSET %d",
-			readList(), table, strings.Join(or, " OR "), a.opts.PageRows, offset)
-		rows, err := a.dr.Query(ctx, q)
-		if err != nil {
-			if batchUnreadable(ctx, err) {
-				a.log.Info("batches not readable together; reading each on its own", "collection", coll, "partition", part,
-					"batches", len(batches), "why", cutText(drillMessage(err), 400))
-				return false, nil
-			}
+		if g.failed {
+			return false, err // the store's error, already said
+		}
+		if !batchUnreadable(ctx, err) {
 			return false, fmt.Errorf("pull: read batches of %s: %w", part, err)
 		}
-		// Rows come ordered by batch: apply each batch's run at once, and
-		// finish a batch when the next one's rows begin, so a sync
-		// stopped midway has marked seen what it read whole.
-		for start := 0; start < len(rows); {
-			name, _ := rows[start]["fs_batch"].(string)
-			end := start + 1
-			for end < len(rows) && rows[end]["fs_batch"] == rows[start]["fs_batch"] {
-				end++
+		a.log.Info("batches not readable together; reading each on its own", "collection", coll, "partition", part,
+			"batches", len(batches), "why", cutText(drillMessage(err), 400))
+		return false, nil
+	}
+	if rr, ok := a.dr.(RowReader); ok {
+		if err := rr.QueryEach(ctx, q, func(r Row) error { return g.add(ctx, r) }); err != nil {
+			return unreadable(err)
+		}
+		if err := g.apply(ctx); err != nil {
+			return false, err
+		}
+	} else {
+		for offset := 0; ; offset += a.opts.PageRows {
+			rows, err := a.dr.Query(ctx, fmt.Sprintf("%s LIMIT %d OFFSET %d", q, a.opts.PageRows, offset))
+			if err != nil {
+				return unreadable(err)
 			}
-			br, ok := reads[name]
-			if !ok {
-				return false, nil // not what was asked for: read each on its own
-			}
-			run := rows[start:end]
-			for _, r := range run {
-				delete(r, "fs_batch")
-			}
-			if prev != "" && prev != name {
-				if err := finish(prev); err != nil {
-					return false, err
+			for _, r := range rows {
+				if err := g.add(ctx, r); err != nil {
+					return unreadable(err)
 				}
 			}
-			if err := a.applyRows(ctx, coll, br, run, boundMS, rep); err != nil {
+			if err := g.apply(ctx); err != nil {
 				return false, err
 			}
-			prev, start = name, end
-		}
-		if len(rows) < a.opts.PageRows {
-			break
+			if len(rows) < a.opts.PageRows {
+				break
+			}
 		}
 	}
 	for _, b := range batches {
-		if err := finish(b.name); err != nil {
+		if err := g.finish(ctx, b.name); err != nil {
 			return false, err
 		}
 	}
 	return true, nil
+}
+
+// errNotAsked is a group read's row of a batch it did not ask for.
+var errNotAsked = errors.New("a row of a batch not asked for")
+
+// groupRead is readGroup's state: rows come ordered by batch; each batch's
+// run is applied PageRows at a time, and a batch is finished when the next
+// one's rows begin, so a sync stopped midway has marked seen what it read
+// whole.
+type groupRead struct {
+	a        *Agent
+	coll     string
+	boundMS  int64
+	rep      *Report
+	whys     []string
+	reads    map[string]*batchRead
+	index    map[string]int
+	finished []bool
+	run      []Row  // rows of batch cur not applied yet
+	cur      string // the batch whose rows came last
+	failed   bool   // the store failed: not a reason to read each on its own
+}
+
+// add takes the next row.
+func (g *groupRead) add(ctx context.Context, r Row) error {
+	name, _ := r["fs_batch"].(string)
+	if _, ok := g.reads[name]; !ok {
+		return errNotAsked
+	}
+	delete(r, "fs_batch")
+	if name != g.cur {
+		if err := g.apply(ctx); err != nil {
+			return err
+		}
+		if g.cur != "" {
+			if err := g.finish(ctx, g.cur); err != nil {
+				return err
+			}
+		}
+		g.cur = name
+	}
+	g.run = append(g.run, r)
+	if len(g.run) >= g.a.opts.PageRows {
+		return g.apply(ctx)
+	}
+	return nil
+}
+
+// apply applies the rows of the current batch taken so far.
+func (g *groupRead) apply(ctx context.Context) error {
+	if len(g.run) == 0 {
+		return nil
+	}
+	err := g.a.applyRows(ctx, g.coll, g.reads[g.cur], g.run, g.boundMS, g.rep)
+	g.run = nil
+	if err != nil {
+		g.failed = true
+	}
+	return err
+}
+
+// finish finishes a batch once (see finishBatch).
+func (g *groupRead) finish(ctx context.Context, name string) error {
+	i := g.index[name]
+	if g.finished[i] {
+		return nil
+	}
+	g.finished[i] = true
+	why, err := g.a.finishBatch(ctx, g.coll, g.reads[name], g.rep)
+	g.whys[i] = why
+	if err != nil {
+		g.failed = true
+	}
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/store"
@@ -32,6 +33,13 @@ const MaxTypedText = 65535
 // scanPage is how many journal entries a push reads per store call.
 const scanPage = 1000
 
+// MirrorKeep is how many of the newest applied changes the store keeps in
+// its mirror index after a push, for a page catching up; a page further
+// behind rebuilds from the records (as after a restore). Older entries are
+// what a synced store no longer needs: at 100,000 changes they were a sixth
+// of the file (docs/BENCHMARKS.md).
+const MirrorKeep = 10_000
+
 // push writes every pending journal entry to Drill: first the batches left
 // open by an earlier attempt, then new ones.
 func (a *Agent) push(ctx context.Context, rep *Report, clk *syncClock) error {
@@ -39,7 +47,8 @@ func (a *Agent) push(ctx context.Context, rep *Report, clk *syncClock) error {
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{}, clk: clk}
+	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{}, clk: clk,
+		slots: make(chan struct{}, a.opts.PushParallel)}
 	a.progress("push", p.done, p.total)
 	if err := p.writeOpen(ctx); err != nil {
 		return err
@@ -56,19 +65,38 @@ func (a *Agent) push(ctx context.Context, rep *Report, clk *syncClock) error {
 			return fmt.Errorf("push: %w", err)
 		}
 	}
+	if _, err := a.st.TrimMirror(ctx, MirrorKeep); err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
 	return nil
 }
 
 // pushRun is one push in progress: what it reports, the sync's read of the
 // clocks (Drill's names its new batches and bounds the versions it may
-// write), and the new batches being filled, one per collection.
+// write), the new batches being filled, one per collection, and the new
+// batches being written.
+//
+// New batches are written by a pipeline: while Drill plans and runs one
+// CTAS, the push reads the journal, plans the next batch in the store and
+// builds its SQL, and with Options.PushParallel above 1 sends it too. Every
+// batch is planned (its manifest stored) before its CTAS is sent, and the
+// push cursor only moves over a run of verified batches (store.MarkBatch),
+// so batches finishing out of order change nothing a crash could see. The
+// first failure stops new sends; the batches in flight finish and the
+// failure is returned once they have.
 type pushRun struct {
-	a           *Agent
-	rep         *Report
-	done, total int // journal entries written, of those pending at the start
-	clk         *syncClock
-	groups      map[string]*pendingBatch
-	order       []string // collections in the order their first entry came
+	a      *Agent
+	rep    *Report
+	clk    *syncClock
+	groups map[string]*pendingBatch
+	order  []string // collections in the order their first entry came
+
+	slots chan struct{} // one token per batch in flight
+	wg    sync.WaitGroup
+
+	mu          sync.Mutex // guards what batches in flight report
+	done, total int        // journal entries written, of those pending at the start
+	err         error      // the first failure of a batch in flight
 }
 
 type pendingBatch struct {
@@ -101,16 +129,63 @@ func (p *pushRun) writeOpen(ctx context.Context) error {
 
 // written counts a batch of n journal entries written to Drill.
 func (p *pushRun) written(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.rep.Batches++
 	p.rep.Pushed += n
 	p.done += n
 	p.a.progress("push", p.done, p.total)
 }
 
+// failed returns the first failure of a batch sent by the pipeline.
+func (p *pushRun) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// send writes a planned batch whose SQL is built, in the background once a
+// slot is free. It returns the failure of an earlier batch instead of
+// sending (the batch stays planned; the next sync writes it).
+func (p *pushRun) send(ctx context.Context, b store.Batch, sel string) error {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("push: %w", ctx.Err())
+	}
+	if err := p.failed(); err != nil {
+		<-p.slots
+		return err
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.slots }()
+		if err := p.a.writePlanned(ctx, b, sel); err != nil {
+			p.mu.Lock()
+			if p.err == nil {
+				p.err = err
+			}
+			p.mu.Unlock()
+			return
+		}
+		p.written(len(b.Seqs))
+	}()
+	return nil
+}
+
 // writeNew puts the journal entries after the push cursor that are in no
 // batch into new batches, and writes each batch when it is full and the
 // last ones at the end.
-func (p *pushRun) writeNew(ctx context.Context) error {
+func (p *pushRun) writeNew(ctx context.Context) (err error) {
+	defer func() {
+		// Wait for the batches in flight, whatever happened here: their
+		// outcome is in the store, and a failure of theirs comes first.
+		p.wg.Wait()
+		if ferr := p.failed(); ferr != nil {
+			err = ferr
+		}
+	}()
 	after, err := p.a.st.PushCursor(ctx)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
@@ -198,7 +273,8 @@ type damagedEntryError struct{ entry store.JournalEntry }
 
 func (e *damagedEntryError) Error() string { return e.entry.Damage }
 
-// flush plans the batch being filled for coll in the store and writes it.
+// flush plans the batch being filled for coll in the store, builds its SQL
+// and sends it (see pushRun).
 func (p *pushRun) flush(ctx context.Context, coll string) error {
 	g := p.groups[coll]
 	if g == nil || len(g.entries) == 0 {
@@ -210,15 +286,18 @@ func (p *pushRun) flush(ctx context.Context, coll string) error {
 		seqs[i] = e.Seq
 	}
 	name := batchName(p.clk.drillMS, p.a.device, seqs[0])
+	if err := p.failed(); err != nil {
+		return err // plan nothing more after a failure
+	}
 	b, err := p.a.st.PlanBatch(ctx, store.BatchPlan{Name: name, Collection: coll, Seqs: seqs})
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	if err := p.a.writeBatchEntries(ctx, b, g.entries); err != nil {
-		return err
+	sel, err := p.a.selectBatch(b.Collection, g.entries)
+	if err != nil {
+		return p.a.failBatch(ctx, b, err)
 	}
-	p.written(len(seqs))
-	return nil
+	return p.send(ctx, b, sel)
 }
 
 // batchName is "<server ms, 15 digits>_<device>_<first seq, 12 digits>".

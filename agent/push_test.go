@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/store"
@@ -368,4 +370,98 @@ func TestBadInputDoesNotBlock(t *testing.T) {
 	a.sync(t)
 	assertExactlyOnce(t, fd, "inspections", 1)
 	assertExactlyOnce(t, fd, "unknowncoll", 1)
+}
+
+// TestPushPipeline: with batches in flight at once, a failed batch stops
+// new sends, the push cursor never passes it (even when a later batch was
+// verified first), and the next sync writes every change exactly once.
+func TestPushPipeline(t *testing.T) {
+	t.Parallel()
+	errCut := errors.New("connection reset by peer")
+	for _, parallel := range []int{1, 2, 3} {
+		t.Run(fmt.Sprint("parallel=", parallel), func(t *testing.T) {
+			t.Parallel()
+			fd := newFakeDrill()
+			var mu sync.Mutex
+			inFlight, most, ctas := 0, 0, 0
+			// Hold each CTAS until parallel of them are in flight (or the
+			// push sends no more): proves how many the push overlaps.
+			fd.before = func(sql string) error {
+				if !strings.HasPrefix(sql, "CREATE TABLE IF NOT EXISTS ") {
+					return nil
+				}
+				mu.Lock()
+				inFlight++
+				most = max(most, inFlight)
+				ctas++
+				n := ctas
+				mu.Unlock()
+				if n < parallel {
+					select { // the first ones wait for their company
+					case <-time.After(5 * time.Second):
+					case <-waitFor(&mu, &ctas, parallel):
+					}
+				}
+				mu.Lock()
+				inFlight--
+				mu.Unlock()
+				if n == 2 {
+					return errCut // the second batch fails
+				}
+				return nil
+			}
+			a := mustNode(t, "a", 1_700_000_000_000, fd, func(o *Options) { o.BatchRows, o.PushParallel = 2, parallel })
+			for i := range 10 {
+				a.edit(t, "inspections", fmt.Sprint("r", i), `{"site":"x"}`)
+			}
+			if _, err := a.ag.SyncNow(context.Background()); !errors.Is(err, errCut) {
+				t.Fatalf("first sync error = %v, want the cut", err)
+			}
+			mu.Lock()
+			gotMost := most
+			mu.Unlock()
+			if gotMost != parallel {
+				t.Errorf("at most %d batches were in flight, want %d", gotMost, parallel)
+			}
+			// Batch 1 is verified; batch 2 failed: the cursor stays at
+			// batch 1's end whatever came after it.
+			cur, err := a.st.PushCursor(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cur != 2 {
+				t.Errorf("push cursor %d after the failure, want 2 (end of the first batch)", cur)
+			}
+			if s := a.ag.Status(); s.Pending != 8 {
+				t.Errorf("%d pending after the failure, want 8", s.Pending)
+			}
+			fd.before = nil
+			a.sync(t)
+			assertExactlyOnce(t, fd, "inspections", 10)
+			if got := fd.batchNames("inspections"); len(got) != 5 {
+				t.Errorf("%d batches %v, want 5", len(got), got)
+			}
+			if s := a.ag.Status(); s.Pending != 0 || s.State != StateIdle {
+				t.Errorf("status after retry: %+v", s)
+			}
+		})
+	}
+}
+
+// waitFor returns a channel closed once *n reaches want (polled under mu).
+func waitFor(mu *sync.Mutex, n *int, want int) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			mu.Lock()
+			ok := *n >= want
+			mu.Unlock()
+			if ok {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return done
 }

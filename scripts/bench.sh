@@ -5,7 +5,7 @@
 # to bench-out/. `make bench` calls it after scripts/setup.sh.
 #
 #   scripts/bench.sh            every suite
-#   scripts/bench.sh store push only those suites
+#   scripts/bench.sh store push only those suites (store, size, push, reference, scale, browser)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -14,7 +14,7 @@ source scripts/lib/testdrill.sh
 trap testdrill_stop EXIT
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(store push reference scale browser)
+[ ${#suites[@]} -gt 0 ] || suites=(store size push reference scale browser)
 
 record() { # name command...
   local name=$1; shift
@@ -33,6 +33,8 @@ for s in "${suites[@]}"; do
     store)
       record store go test -run '^$' -bench 'BenchmarkAppend|BenchmarkApplyRemote|BenchmarkPending' -benchtime 3s -count 3 ./store/ || rc=1
       record history go test -run '^$' -bench 'BenchmarkHistory|BenchmarkMigrateAuditRec' -benchtime 3s -count 3 ./store/ || rc=1 ;;
+    size)
+      record size go test -run '^$' -bench BenchmarkStoreSize -benchtime 1x ./store/ || rc=1 ;;
     push)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
       record push go test -run '^$' -bench 'BenchmarkPush|BenchmarkPull|BenchmarkBatchRows' -benchtime 1x -timeout 60m ./internal/cli/ || rc=1 ;;
@@ -47,7 +49,7 @@ for s in "${suites[@]}"; do
         if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
         record browser scripts/browser-bench.sh || rc=1
       fi ;;
-    *) echo "unknown suite $s (store, push, reference, scale, browser)"; exit 2 ;;
+    *) echo "unknown suite $s (store, size, push, reference, scale, browser)"; exit 2 ;;
   esac
 done
 exit $rc

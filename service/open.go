@@ -28,8 +28,10 @@ func (s *Service) openParts(ctx context.Context) (engine, error) {
 		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 			return engine{}, fmt.Errorf("data dir: %w", err)
 		}
+		// AutoCompact: a store that synced a large journal gives its
+		// free pages back on the next start (docs/OPERATIONS.md).
 		st, err := store.Open(ctx, filepath.Join(c.DataDir, StoreFile), &store.Options{Logger: s.opts.Logger, DeviceID: c.Device,
-			MaxClockAhead: time.Duration(c.Drill.MaxClockAhead)})
+			MaxClockAhead: time.Duration(c.Drill.MaxClockAhead), AutoCompact: true})
 		if err != nil {
 			return engine{}, err
 		}
@@ -107,12 +109,13 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		}
 	}
 	return agent.New(agent.Options{
-		Store:     s.store,
-		Drill:     d,
-		Schema:    set,
-		Workspace: c.Drill.Plugin + "." + c.Drill.Workspace,
-		Spec:      c.Schedule,
-		BatchRows: c.Drill.BatchRows,
+		Store:        s.store,
+		Drill:        d,
+		Schema:       set,
+		Workspace:    c.Drill.Plugin + "." + c.Drill.Workspace,
+		Spec:         c.Schedule,
+		BatchRows:    c.Drill.BatchRows,
+		PushParallel: c.Drill.PushParallel,
 		// The same bound as the store's, so a version the agent accepts
 		// is one the store's clock may observe.
 		MaxClockAhead: time.Duration(c.Drill.MaxClockAhead),
@@ -124,7 +127,10 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 	})
 }
 
-var _ agent.Prober = (*ensureWorkspace)(nil)
+var (
+	_ agent.Prober    = (*ensureWorkspace)(nil)
+	_ agent.RowReader = (*ensureWorkspace)(nil)
+)
 
 // ensureWorkspace creates fieldsync's workspace in the storage plugin before
 // the first query, when the settings name a location for it. It tries again
@@ -140,20 +146,49 @@ type ensureWorkspace struct {
 
 // Query ensures the workspace once, then runs sql.
 func (e *ensureWorkspace) Query(ctx context.Context, sql string) ([]agent.Row, error) {
-	e.mu.Lock()
-	if !e.done {
-		changed, err := e.client.EnsureWorkspace(ctx, e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, true)
-		if err != nil {
-			e.mu.Unlock()
-			return nil, fmt.Errorf("create workspace %s.%s at %s: %w", e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, err)
-		}
-		if changed {
-			e.log.Info("created the Drill workspace", "plugin", e.cfg.Plugin, "workspace", e.cfg.Workspace, "location", e.cfg.Location)
-		}
-		e.done = true
+	if err := e.ensure(ctx); err != nil {
+		return nil, err
 	}
-	e.mu.Unlock()
 	return e.Drill.Query(ctx, sql)
+}
+
+// QueryEach ensures the workspace once, then runs sql, handing each row
+// to each as it is read when the Drill underneath can (agent.RowReader).
+func (e *ensureWorkspace) QueryEach(ctx context.Context, sql string, each func(agent.Row) error) error {
+	if err := e.ensure(ctx); err != nil {
+		return err
+	}
+	if rr, ok := e.Drill.(agent.RowReader); ok {
+		return rr.QueryEach(ctx, sql, each)
+	}
+	rows, err := e.Drill.Query(ctx, sql)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := each(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensure creates the workspace unless an earlier call did.
+func (e *ensureWorkspace) ensure(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done {
+		return nil
+	}
+	changed, err := e.client.EnsureWorkspace(ctx, e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, true)
+	if err != nil {
+		return fmt.Errorf("create workspace %s.%s at %s: %w", e.cfg.Plugin, e.cfg.Workspace, e.cfg.Location, err)
+	}
+	if changed {
+		e.log.Info("created the Drill workspace", "plugin", e.cfg.Plugin, "workspace", e.cfg.Workspace, "location", e.cfg.Location)
+	}
+	e.done = true
+	return nil
 }
 
 // Probe asks Drill whether it answers, without ensuring the workspace (a

@@ -17,12 +17,38 @@ type recordState struct {
 	Device   string   `json:"device"`
 	Author   string   `json:"author,omitempty"`
 	EditedAt int64    `json:"edited_at"`
-	Leaves   []string `json:"leaves"`
+	Leaves   []string `json:"leaves,omitempty"`
 	MSeq     uint64   `json:"mseq"`
 	LastSeq  uint64   `json:"last_seq,omitempty"`
 }
 
 func decodeRecord(v []byte, r *recordState) error { return json.Unmarshal(v, r) }
+
+// recordStateJSON is recordState's stored field set.
+type recordStateJSON recordState
+
+// MarshalJSON leaves out the leaves of a record whose only leaf is its
+// winner (nearly every record): they would repeat the version (schema 6).
+func (r recordState) MarshalJSON() ([]byte, error) {
+	j := recordStateJSON(r)
+	if len(j.Leaves) == 1 && j.Leaves[0] == j.Version {
+		j.Leaves = nil
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads both forms: without leaves, the winner is the one leaf.
+func (r *recordState) UnmarshalJSON(b []byte) error {
+	var j recordStateJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	if len(j.Leaves) == 0 && j.Version != "" {
+		j.Leaves = []string{j.Version}
+	}
+	*r = recordState(j)
+	return nil
+}
 
 // versionNode is one node of a record's version graph in
 // v1/versions/<collection>. A node whose Change is nil is a placeholder for

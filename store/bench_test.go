@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -288,4 +289,72 @@ func BenchmarkMigrateAuditRec(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkStoreSize reports the bytes the file takes per record as the UI
+// fills it: 100,000 records of benchDoc (~300 bytes) appended in batches of
+// 1,000 with random ids (as the page makes them) and random change ids;
+// then pushed (cursor moved, journal truncated, mirror trimmed to
+// 10,000, as the agent does); then compacted. doc-B/record is the baseline:
+// the document's own size.
+func BenchmarkStoreSize(b *testing.B) {
+	ctx := context.Background()
+	const n = 100_000
+	for b.Loop() {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "size.db")
+		s, err := Open(ctx, path, &Options{DeviceID: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		hex := func() string { return fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()) }
+		b.StartTimer()
+		for i := 0; i < n; i += 1000 {
+			batch := make([]Change, 0, 1000)
+			for j := i; j < i+1000; j++ {
+				batch = append(batch, Change{
+					ChangeID: hex(), Collection: "inspections", RecordID: hex(), Op: OpPut, Doc: []byte(benchDoc),
+					Version: Version{WallMS: 1_700_000_000_000 + int64(j), Node: "bench.ui1f2e"}.String(),
+					Parents: []string{}, Device: "bench", Author: "ann", EditedAt: 1_700_000_000_000,
+				})
+			}
+			if _, err := s.Append(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		size := func() float64 {
+			sp, err := s.Space(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return float64(sp.FileBytes) / n
+		}
+		imported := size()
+		if err := s.SetPushCursor(ctx, n); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Truncate(ctx, n); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.TrimMirror(ctx, 10_000); err != nil {
+			b.Fatal(err)
+		}
+		synced := size()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		rep, err := Compact(ctx, path, &Options{DeviceID: "bench"})
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(benchDoc)), "doc-B/record")
+		b.ReportMetric(imported, "imported-B/record")
+		b.ReportMetric(synced, "synced-B/record")
+		b.ReportMetric(float64(rep.BytesAfter)/n, "compacted-B/record")
+		b.StartTimer()
+	}
 }

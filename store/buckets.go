@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -24,7 +25,7 @@ const (
 	bAudit     = "audit"
 	bCounts    = "counts"
 	bAuditRec  = "auditrec"
-	// since schema 4
+	// since schema 6
 	bQuarantine = "quarantine"
 	bPullRetry  = "pullretry"
 	// since schema 5
@@ -65,8 +66,19 @@ func bucket(tx *bolt.Tx, name string) *bolt.Bucket {
 	if b == nil {
 		panic("store: bucket " + name + " missing (migrations not applied)")
 	}
+	switch name {
+	case bJournal, bMirror, bAudit:
+		// Keys only ever grow at the end: bbolt's default splits leave every
+		// page half empty, which doubled these buckets' share of the file.
+		b.FillPercent = appendFill
+	}
 	return b
 }
+
+// appendFill is how full bbolt fills a page of a bucket whose keys only
+// grow at the end before it starts the next one (bbolt's default is 0.5).
+// Not 1.0: a journal entry grows by its batch name when it is planned.
+const appendFill = 0.9
 
 // sub returns the per-collection bucket below the named top-level bucket,
 // creating it in a writable transaction. In a read-only transaction it
@@ -153,8 +165,35 @@ func auditRecKey(collection, recordID string, seq uint64) []byte {
 	return append(auditRecPrefix(collection, recordID), utob(seq)...)
 }
 
-// nodeFormat is the first byte of an encoded version node.
-const nodeFormat = 1
+// Node formats: the first byte of an encoded version node. Format 1 has
+// the node as JSON with the change's long field names; format 2 (schema 6)
+// has nodeHeader2: short names, and no record id or version, which are the
+// node's key. Both are read; format 2 is written whenever the key is the
+// change's own.
+const (
+	nodeFormat1 = 1
+	nodeFormat  = 2
+)
+
+// nodeHeader2 is the JSON header of a format-2 node.
+type nodeHeader2 struct {
+	Change   *changeHeader2 `json:"c,omitempty"`
+	Children []string       `json:"k,omitempty"`
+	Seq      uint64         `json:"s,omitempty"`
+	MSeq     uint64         `json:"m,omitempty"`
+}
+
+// changeHeader2 is a change in a format-2 node header, without what the key
+// and the doc bytes hold.
+type changeHeader2 struct {
+	ChangeID   string   `json:"i"`
+	Collection string   `json:"c"`
+	Op         Op       `json:"o"`
+	Parents    []string `json:"p"`
+	Device     string   `json:"d"`
+	Author     string   `json:"a,omitempty"`
+	EditedAt   int64    `json:"t"`
+}
 
 // putNode stores a version node as: format byte, uvarint length of a JSON
 // header (the node with the change's doc left out), the header, then the
@@ -162,17 +201,29 @@ const nodeFormat = 1
 // (and compacting) it on every write and read.
 func putNode(b *bolt.Bucket, key []byte, n versionNode) error {
 	var doc []byte
-	if n.Change != nil {
+	format := byte(nodeFormat)
+	var hdr []byte
+	var err error
+	if n.Change != nil && !bytes.Equal(key, versionKey(n.Change.RecordID, n.Change.Version)) {
+		format = nodeFormat1 // the key does not tell the record and version
 		c := *n.Change
 		doc, c.Doc = c.Doc, nil
 		n.Change = &c
+		hdr, err = json.Marshal(n)
+	} else {
+		h := nodeHeader2{Children: n.Children, Seq: n.Seq, MSeq: n.MSeq}
+		if c := n.Change; c != nil {
+			doc = c.Doc
+			h.Change = &changeHeader2{ChangeID: c.ChangeID, Collection: c.Collection, Op: c.Op,
+				Parents: c.Parents, Device: c.Device, Author: c.Author, EditedAt: c.EditedAt}
+		}
+		hdr, err = json.Marshal(h)
 	}
-	hdr, err := json.Marshal(n)
 	if err != nil {
 		return fmt.Errorf("encode node %q: %w", key, err)
 	}
 	buf := make([]byte, 0, 1+binary.MaxVarintLen64+len(hdr)+len(doc))
-	buf = append(buf, nodeFormat)
+	buf = append(buf, format)
 	buf = binary.AppendUvarint(buf, uint64(len(hdr)))
 	buf = append(buf, hdr...)
 	buf = append(buf, doc...)
@@ -194,7 +245,7 @@ func getNode(b *bolt.Bucket, key []byte, n *versionNode) (found bool, err error)
 
 // decodeNode decodes an encoded version node (see putNode) into n.
 func decodeNode(key, raw []byte, n *versionNode) error {
-	if len(raw) < 2 || raw[0] != nodeFormat {
+	if len(raw) < 2 || (raw[0] != nodeFormat && raw[0] != nodeFormat1) {
 		return fmt.Errorf("decode node %q: unknown format", key)
 	}
 	l, k := binary.Uvarint(raw[1:])
@@ -202,8 +253,24 @@ func decodeNode(key, raw []byte, n *versionNode) error {
 		return fmt.Errorf("decode node %q: bad header length", key)
 	}
 	hdr, doc := raw[1+k:1+k+int(l)], raw[1+k+int(l):]
-	if err := json.Unmarshal(hdr, n); err != nil {
-		return fmt.Errorf("decode node %q: %w", key, err)
+	if raw[0] == nodeFormat1 {
+		if err := json.Unmarshal(hdr, n); err != nil {
+			return fmt.Errorf("decode node %q: %w", key, err)
+		}
+	} else {
+		var h nodeHeader2
+		if err := json.Unmarshal(hdr, &h); err != nil {
+			return fmt.Errorf("decode node %q: %w", key, err)
+		}
+		*n = versionNode{Children: h.Children, Seq: h.Seq, MSeq: h.MSeq}
+		if c := h.Change; c != nil {
+			id, version, ok := bytes.Cut(key, []byte{0})
+			if !ok {
+				return fmt.Errorf("decode node %q: the key names no version", key)
+			}
+			n.Change = &Change{ChangeID: c.ChangeID, Collection: c.Collection, RecordID: string(id), Op: c.Op,
+				Version: string(version), Parents: c.Parents, Device: c.Device, Author: c.Author, EditedAt: c.EditedAt}
+		}
 	}
 	if n.Change != nil && len(doc) > 0 {
 		n.Change.Doc = append(json.RawMessage(nil), doc...)

@@ -14,7 +14,10 @@
 // Everything lives under a versioned root; keys marked (u64) are 8-byte
 // big-endian integers, so cursor order is numeric order. Values are JSON,
 // except version nodes: a format byte, a length-prefixed JSON header, then
-// the change's doc bytes exactly as they were appended.
+// the change's doc bytes exactly as they were appended. Format 2 (schema 6)
+// has a header with short names and without the record id and version,
+// which are the node's key; format 1 is still read. A record whose only
+// leaf is its winner is stored without its leaves (schema 6).
 //
 //	v1/
 //	  meta/                          schema_version (u64), device_id,
@@ -36,8 +39,10 @@
 //	                                 stored copy of its doc) and its children;
 //	                                 a node without a change is a placeholder
 //	                                 for a parent that has not arrived yet
-//	  mirror/<mseq (u64)>            every applied change, local or pulled, in
-//	                                 apply order: reference + record state after
+//	  mirror/<mseq (u64)>            the newest applied changes, local or pulled,
+//	                                 in apply order: reference + record state
+//	                                 after (the agent keeps the newest 10,000
+//	                                 after each push: Store.TrimMirror)
 //	  journal/<seq (u64)>            local changes waiting to be pushed:
 //	                                 reference + the batch they are planned into
 //	  changeids/<change_id>          idempotency index -> seq, mseq; kept after
@@ -124,7 +129,9 @@
 // v1 tree; migration 2 adds counts/ and fills it from existing records;
 // migration 3 adds auditrec/ and indexes the existing audit entries;
 // migration 4 adds quarantine/ and pullretry/;
-// migration 5 adds the empty refrows/, refidx/ and refmeta/ buckets.
+// migration 5 adds the empty refrows/, refidx/ and refmeta/ buckets;
+// migration 6 changes nothing stored but marks the file as holding the
+// shorter node and record forms, so older builds refuse it.
 // Reference rows are a copy of Drill's: salvage does not copy them, the
 // next pull reads them again.
 //
@@ -134,6 +141,17 @@
 // the schema version. An Open that crashes or is cancelled between parts
 // leaves a file at the old version that the next Open finishes; writing an
 // index key twice changes nothing.
+//
+// # Size and compaction
+//
+// Buckets whose keys only grow at the end (journal, mirror, audit) fill
+// pages to 90 %; bbolt's default leaves them half empty. Store.Space
+// reports the bytes of each bucket; Compact (and Options.AutoCompact at
+// Open, when half the file is slack) copies the file into a new one and
+// renames it over the old, in steps that a crash at any point survives
+// (compact.go). Outside the v1 tree, a bucket "replaced" marks a file a
+// compaction replaced, so that a process that waited for its lock reopens
+// the path.
 //
 // # Durability
 //

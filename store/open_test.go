@@ -242,6 +242,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperCrash(path)
 	case "fulldisk":
 		err = helperFullDisk(path)
+	case "compact":
+		err = helperCompact(path)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}

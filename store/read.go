@@ -20,6 +20,7 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.release()
 	return guard(s.path, func() error { return s.db.View(fn) })
 }
 
@@ -30,6 +31,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.release()
 	return guard(s.path, func() error { return s.db.Update(fn) })
 }
 
@@ -425,6 +427,23 @@ func (s *Store) MirrorSince(ctx context.Context, afterMSeq uint64, limit int) ([
 		return nil, fmt.Errorf("store: mirror since %d: %w", afterMSeq, err)
 	}
 	return out, nil
+}
+
+// TrimMirror keeps the newest keep entries of the mirror index and removes
+// the older ones (see TruncateMirror). It returns how many it removed.
+func (s *Store) TrimMirror(ctx context.Context, keep int) (int, error) {
+	var last uint64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		last = bucket(tx, bMirror).Sequence()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: trim mirror: %w", err)
+	}
+	if keep < 0 || last <= uint64(keep) {
+		return 0, nil
+	}
+	return s.TruncateMirror(ctx, last-uint64(keep))
 }
 
 // TruncateMirror removes mirror index entries with mseq <= uptoMSeq (the

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,6 +43,11 @@ type Options struct {
 	// random one. Opening an existing store with a different non-empty
 	// DeviceID fails with ErrDeviceMismatch.
 	DeviceID string
+	// AutoCompact compacts the file at Open when it is 16 MiB or larger and
+	// free pages and room in partly filled pages make up at least
+	// DefaultCompactFree of it (see Compact). A failed compaction is logged
+	// and the store opens as it was.
+	AutoCompact bool
 	// MaxClockAhead bounds how far ahead of the wall clock a version seen
 	// elsewhere may be and still move this store's clock; a version further
 	// ahead is stored but not observed. Zero means DefaultMaxClockAhead.
@@ -65,6 +71,8 @@ type Store struct {
 	clock    HLC
 	ceiling  int64 // persisted clock ceiling (wall ms)
 	maxAhead time.Duration
+
+	released atomic.Int64 // unix ns of the last release of mapped pages
 }
 
 // Sentinel errors callers branch on.
@@ -139,7 +147,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 	}
-	db, err := openBolt(path, &bolt.Options{Timeout: o.Timeout})
+	db, err := openCurrent(path, &bolt.Options{Timeout: o.Timeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		le := &LockedError{Path: path}
 		if pid, cmd := readOwner(path); pid > 0 && processAlive(pid) {
@@ -158,6 +166,15 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		s.removeOwnerNote()
 		_ = db.Close()
 		return nil, err
+	}
+	if o.AutoCompact && s.compactWorth(ctx, DefaultCompactFree) {
+		if _, err := s.compact(ctx, nil); err != nil {
+			s.log.Warn("store not compacted", "path", path, "err", err)
+			if verr := s.view(ctx, func(*bolt.Tx) error { return nil }); verr != nil {
+				s.removeOwnerNote()
+				return nil, err
+			}
+		}
 	}
 	s.log.Info("store opened", "path", path, "device", s.device)
 	return s, nil

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -792,4 +793,57 @@ func BenchmarkIntegrationBatchForms(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestIntegrationQueryEach: the rows of a real reply come one by one, in
+// order, with the reply's other fields; an error of each stops the read
+// and is returned; a query that fails is a *QueryError.
+func TestIntegrationQueryEach(t *testing.T) {
+	t.Parallel()
+	c := mustNewClient(t, Options{Endpoints: []string{drillURL(t)}})
+	ctx := context.Background()
+	const n = 5000
+	sql := fmt.Sprintf("SELECT CAST(`a`.`i` AS BIGINT) AS `i`, 'x' AS `s` FROM (SELECT FLATTEN(`r`) AS `i` FROM (SELECT convert_fromJSON('%s') AS `r` FROM (VALUES(1)))) AS `a` ORDER BY `i`",
+		jsonRange(n))
+	var got []int64
+	res, err := c.QueryEach(ctx, sql, func(r Row) error {
+		i, err := r.Int64("i")
+		if s, _ := r.String("s"); err != nil || s != "x" {
+			return fmt.Errorf("row %v: %v", r, err)
+		}
+		got = append(got, i)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State != "COMPLETED" || res.QueryID == "" || len(res.Rows) != 0 || strings.Join(res.Columns, ",") != "i,s" {
+		t.Errorf("result = %+v", res)
+	}
+	if len(got) != n || got[0] != 0 || got[n-1] != n-1 {
+		t.Fatalf("%d rows, from %v", len(got), got[:min(3, len(got))])
+	}
+	stop := errors.New("enough")
+	seen := 0
+	if _, err := c.QueryEach(ctx, sql, func(Row) error {
+		if seen++; seen == 10 {
+			return stop
+		}
+		return nil
+	}); !errors.Is(err, stop) || seen != 10 {
+		t.Errorf("stopped read = %v after %d rows, want %v after 10", err, seen, stop)
+	}
+	var qe *QueryError
+	if _, err := c.QueryEach(ctx, "SELECT * FROM dfs.tmp.`no_such_table_each`", func(Row) error { return nil }); !errors.As(err, &qe) {
+		t.Errorf("failed query = %v, want a *QueryError", err)
+	}
+}
+
+// jsonRange is the JSON array [0,1,…,n-1].
+func jsonRange(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = strconv.Itoa(i)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
 }

@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -139,6 +140,86 @@ type queryReply struct {
 	QueryState   string   `json:"queryState"`
 	Exception    string   `json:"exception"`
 	ErrorMessage string   `json:"errorMessage"`
+
+	streamed int // rows handed to QueryEach's each instead of kept in Rows
+}
+
+// eachError carries the error of QueryEach's each out of decodeReply.
+type eachError struct{ err error }
+
+func (e *eachError) Error() string { return e.err.Error() }
+
+// decodeReply reads a query reply into reply. With each, the rows are
+// handed to it one by one as they are read instead of kept (Drill sends
+// "rows" before "queryState"); an error of each comes back as *eachError.
+func decodeReply(d *json.Decoder, reply *queryReply, each func(Row) error) error {
+	if each == nil {
+		return d.Decode(reply)
+	}
+	if err := expectDelim(d, '{'); err != nil {
+		return err
+	}
+	rest := map[string]json.RawMessage{}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := t.(string)
+		if key != "rows" {
+			var v json.RawMessage
+			if err := d.Decode(&v); err != nil {
+				return err
+			}
+			rest[key] = v
+			continue
+		}
+		t, err = d.Token()
+		if err != nil {
+			return err
+		}
+		if t == nil { // "rows": null
+			continue
+		}
+		if dl, ok := t.(json.Delim); !ok || dl != '[' {
+			return fmt.Errorf("rows: want an array, got %v", t)
+		}
+		for d.More() {
+			var r Row
+			if err := d.Decode(&r); err != nil {
+				return err
+			}
+			reply.streamed++
+			if err := each(r); err != nil {
+				return &eachError{err: err}
+			}
+		}
+		if err := expectDelim(d, ']'); err != nil {
+			return err
+		}
+	}
+	if err := expectDelim(d, '}'); err != nil {
+		return err
+	}
+	b, err := json.Marshal(rest)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(reply)
+}
+
+// expectDelim reads the next token, which must be delim.
+func expectDelim(d *json.Decoder, delim json.Delim) error {
+	t, err := d.Token()
+	if err != nil {
+		return err
+	}
+	if dl, ok := t.(json.Delim); !ok || dl != delim {
+		return fmt.Errorf("want %v, got %v", delim, t)
+	}
+	return nil
 }
 
 // submitError is the JSON body of a refused submission (HTTP 500), from
@@ -178,6 +259,21 @@ const (
 // directory being dropped) is sent again, up to planRaceRetries times:
 // Drill failed it before anything ran.
 func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*Result, error) {
+	return c.run(ctx, sql, nil, opts)
+}
+
+// QueryEach runs sql like Query but hands each row to each as it is read
+// from the reply, so the rows of a large result are never all in memory;
+// the Result it returns has no rows. An error from each stops the read
+// and is returned. The rows come before Drill's verdict on the query: when
+// it then reports a failure, each has seen rows of a query that failed,
+// so use it where acting on part of a result is harmless.
+func (c *Client) QueryEach(ctx context.Context, sql string, each func(Row) error, opts ...QueryOption) (*Result, error) {
+	return c.run(ctx, sql, each, opts)
+}
+
+// run is Query, with each when the rows are streamed.
+func (c *Client) run(ctx context.Context, sql string, each func(Row) error, opts []QueryOption) (*Result, error) {
 	if err := c.ready(); err != nil {
 		return nil, err
 	}
@@ -189,19 +285,19 @@ func (c *Client) Query(ctx context.Context, sql string, opts ...QueryOption) (*R
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, d, ErrQueryTimeout)
 		defer cancel()
-		res, err := c.queryRetrying(ctx, sql, opts)
+		res, err := c.queryRetrying(ctx, sql, each, opts)
 		if err != nil && parent.Err() == nil && errors.Is(context.Cause(ctx), ErrQueryTimeout) {
 			return nil, fmt.Errorf("drill: query %q ran longer than %s: %w (%w)", truncate(sql, maxErrorSQL), d, ErrQueryTimeout, context.DeadlineExceeded)
 		}
 		return res, err
 	}
-	return c.queryRetrying(ctx, sql, opts)
+	return c.queryRetrying(ctx, sql, each, opts)
 }
 
 // queryRetrying sends sql, again after a planRace.
-func (c *Client) queryRetrying(ctx context.Context, sql string, opts []QueryOption) (*Result, error) {
+func (c *Client) queryRetrying(ctx context.Context, sql string, each func(Row) error, opts []QueryOption) (*Result, error) {
 	for attempt := 0; ; attempt++ {
-		res, err := c.query(ctx, sql, opts)
+		res, err := c.query(ctx, sql, each, opts)
 		if err == nil || attempt == planRaceRetries || !planRace(err) {
 			return res, err
 		}
@@ -260,8 +356,8 @@ func planRace(err error) bool {
 		strings.Contains(m, "Error while applying rule DrillScanRule")
 }
 
-// query sends sql once.
-func (c *Client) query(ctx context.Context, sql string, opts []QueryOption) (*Result, error) {
+// query sends sql once; see QueryEach for each.
+func (c *Client) query(ctx context.Context, sql string, each func(Row) error, opts []QueryOption) (*Result, error) {
 	tag := newTag()
 	q := queryRequest{
 		Query:     "/* " + tag + " */\n" + sql,
@@ -291,7 +387,12 @@ func (c *Client) query(ctx context.Context, sql string, opts []QueryOption) (*Re
 	d.UseNumber()
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		if err := d.Decode(&reply); err != nil {
+		if err := decodeReply(d, &reply, each); err != nil {
+			var ee *eachError
+			if errors.As(err, &ee) {
+				c.cancelRunning(ctx, tag) // the rest is not wanted
+				return nil, ee.err
+			}
 			if ctx.Err() != nil {
 				c.cancelRunning(ctx, tag)
 				return nil, fmt.Errorf("drill: query %q: %w", short, context.Cause(ctx))
@@ -315,7 +416,7 @@ func (c *Client) query(ctx context.Context, sql string, opts []QueryOption) (*Re
 		return nil, fmt.Errorf("drill: query %q: %w", short, &HTTPError{Method: http.MethodPost, URL: c.Endpoint() + "/query.json",
 			Status: resp.StatusCode, Body: string(b), Location: resp.Header.Get("Location")})
 	}
-	c.log.Debug("drill query", "query_id", reply.QueryID, "state", reply.QueryState, "rows", len(reply.Rows), "took", c.now().Sub(started))
+	c.log.Debug("drill query", "query_id", reply.QueryID, "state", reply.QueryState, "rows", len(reply.Rows)+reply.streamed, "took", c.now().Sub(started))
 	if reply.QueryState != "COMPLETED" {
 		qe := &QueryError{SQL: short, QueryID: reply.QueryID, State: reply.QueryState, Message: untag(reply.ErrorMessage), Status: resp.StatusCode}
 		if qe.Message == "" && reply.QueryID != "" {

@@ -58,6 +58,9 @@ try {
   raws.push(await rawPuts());
   raws.push(await rawPuts());
   for (const r of raws) detail(`raw: ${JSON.stringify(r)}`);
+  // The floor of a record + outbox design: both objects, nothing else.
+  const pairs = await run(([n]) => window.__fieldsyncBench.rawPairs(n, { collection: 'inspections' }), N);
+  detail(`pairs: ${JSON.stringify(pairs)}`);
   const lat = await run(([c, n]) => window.__fieldsyncBench.editLatency(c, n), C, EDITS);
   detail(`latency: median ${lat.medianMs} p99 ${lat.p99Ms}`);
   const ua = await page.evaluate(() => navigator.userAgent);
@@ -94,8 +97,10 @@ try {
       `Browser capture, ${new Date().toISOString().slice(0, 10)}: Chromium ${chromium} headless (${CHROMIUM}), ${fsv}, ${os.cpus().length} x ${cpu}, load ${load.toFixed(1)}`,
       `bulk import of ${N.toLocaleString('en-US')} "${C}" records (chunks of 500, one transaction each; page on the Settings screen)`,
       `  raw IndexedDB puts (record only)          ${pad(f0(rawMed.ms), 7)} ms  ${pad(f0(rawMed.perSecond), 8)} records/s  (median of 3: ${rawSorted.map((r) => f0(r.perSecond)).join(', ')}/s)`,
+      `  raw record + change puts (2 stores)       ${pad(f0(pairs.ms), 7)} ms  ${pad(f0(pairs.perSecond), 8)} records/s  (the floor of a record + outbox design: ${(pairs.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
       `  data layer -> IndexedDB + outbox -> Go    ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal`,
       `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts)`,
+      `  of which writing record + outbox          ${pad(f0(imp.writeMs ?? 0), 7)} ms  (the rest: the last batches with Go)`,
       `edit-to-durable, ${EDITS} single edits (put in IndexedDB -> Go acknowledged it in the journal)`,
       `  median ${f1(lat.medianMs)} ms   p99 ${f1(lat.p99Ms)} ms   max ${f1(Math.max(...lat.samples))} ms`,
       `journal check after the run (fieldsync status): ${journal.toLocaleString('en-US')} ${C} records, ${changes.toLocaleString('en-US')} changes (want >= ${want.toLocaleString('en-US')}, ${wantChanges.toLocaleString('en-US')})`,

@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,22 +40,81 @@ func benchSizes(tb testing.TB) []int {
 	return out
 }
 
-// timedChild runs `fieldsync <cmd>` as a separate process and returns its
-// wall time and peak resident memory.
-func (d *device) timedChild(cmd ...string) (time.Duration, int64) {
+// childRun is what timedChild measured of one child process: wall time,
+// peak resident memory (the kernel's high-water mark, VmHWM, which the
+// child reports as it exits), and the peaks of its two parts sampled every
+// 20 ms from /proc: anonymous memory (Go's heap and stacks) and file pages
+// mapped in (bbolt's memory-mapped store, the program's code).
+type childRun struct {
+	took                time.Duration
+	rss, anon, filePeak int64
+}
+
+// timedChild runs `fieldsync <cmd>` as a separate process and measures it.
+func (d *device) timedChild(cmd ...string) childRun {
 	d.tb.Helper()
 	args, _ := json.Marshal(append(append([]string{}, cmd...), d.args...))
 	c := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	c.Env = append(append(os.Environ(), d.env...), childEnv+"=1", childArgsEnv+"="+string(args))
+	status := filepath.Join(d.tb.TempDir(), "status")
+	c.Env = append(append(os.Environ(), d.env...), childEnv+"=1", childArgsEnv+"="+string(args), childStatusEnv+"="+status)
 	var errb bytes.Buffer
 	c.Stdout, c.Stderr = io.Discard, &errb
 	start := time.Now()
-	if err := c.Run(); err != nil {
+	if err := c.Start(); err != nil {
+		d.tb.Fatalf("fieldsync %v: %v", cmd, err)
+	}
+	var run childRun
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		proc := fmt.Sprintf("/proc/%d/status", c.Process.Pid)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if b, err := os.ReadFile(proc); err == nil {
+				run.anon = max(run.anon, statusKB(b, "RssAnon:"))
+				run.filePeak = max(run.filePeak, statusKB(b, "RssFile:"))
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err := c.Wait()
+	close(stop)
+	<-sampled
+	if err != nil {
 		d.tb.Fatalf("fieldsync %v: %v\n%s", cmd, err, errb.String())
 	}
-	elapsed := time.Since(start)
-	ru := c.ProcessState.SysUsage().(*syscall.Rusage)
-	return elapsed, ru.Maxrss * 1024
+	run.took = time.Since(start)
+	b, err := os.ReadFile(status)
+	if err != nil {
+		d.tb.Fatalf("fieldsync %v: its memory: %v", cmd, err)
+	}
+	run.rss = statusKB(b, "VmHWM:")
+	return run
+}
+
+// statusKB reads a "Name:  123 kB" line of /proc/<pid>/status, in bytes.
+func statusKB(status []byte, name string) int64 {
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n * 1024
+		}
+	}
+	return 0
+}
+
+// report adds a child run's figures to a benchmark.
+func (r childRun) report(b *testing.B, n int) {
+	b.ReportMetric(float64(n)/r.took.Seconds(), "changes/s")
+	b.ReportMetric(float64(r.rss)/(1<<20), "peak-MiB")
+	b.ReportMetric(float64(r.anon)/(1<<20), "anon-MiB")
+	b.ReportMetric(float64(r.filePeak)/(1<<20), "file-MiB")
 }
 
 // rawCTAS writes n rows shaped like fieldsync's change rows with plain HTTP
@@ -107,17 +166,16 @@ func BenchmarkPush(b *testing.B) {
 				d, ws := isolatedDevice(b, fmt.Sprintf("bpush%d", n), url)
 				importN(b, d, n, "p")
 				b.ResetTimer()
-				took, rss := d.timedChild("sync")
+				run := d.timedChild("sync")
 				raw := rawCTAS(b, url, ws, "raw", n, 500)
 				b.StopTimer()
 				rows, distinct := drillCounts(b, url, ws, fmt.Sprintf("bpush%d", n))
 				if rows != int64(n) || distinct != int64(n) {
 					b.Fatalf("Drill holds %d rows (%d distinct), want %d", rows, distinct, n)
 				}
-				b.ReportMetric(float64(n)/took.Seconds(), "changes/s")
+				run.report(b, n)
 				b.ReportMetric(float64(n)/raw.Seconds(), "raw-changes/s")
-				b.ReportMetric(raw.Seconds()/took.Seconds(), "ratio-vs-raw")
-				b.ReportMetric(float64(rss)/(1<<20), "peak-MiB")
+				b.ReportMetric(raw.Seconds()/run.took.Seconds(), "ratio-vs-raw")
 			}
 		})
 	}
@@ -140,13 +198,12 @@ func BenchmarkPull(b *testing.B) {
 				}
 				other := newDevice(b, fmt.Sprintf("bpullb%d", n), url, ws, "FIELDSYNC_DRILL_LOCATION="+loc)
 				b.ResetTimer()
-				took, rss := other.timedChild("sync")
+				run := other.timedChild("sync")
 				b.StopTimer()
 				if got := len(filterPrefix(other.must("", "export", "--collection", "inspections"), "q")); got != n {
 					b.Fatalf("pulled %d records, want %d", got, n)
 				}
-				b.ReportMetric(float64(n)/took.Seconds(), "changes/s")
-				b.ReportMetric(float64(rss)/(1<<20), "peak-MiB")
+				run.report(b, n)
 			}
 		})
 	}
@@ -162,7 +219,7 @@ func BenchmarkBatchRows(b *testing.B) {
 				d, _ := isolatedDevice(b, fmt.Sprintf("bsweep%d", rows), url, "FIELDSYNC_DRILL_BATCH_ROWS="+strconv.Itoa(rows))
 				importN(b, d, n, "s")
 				b.ResetTimer()
-				took, _ := d.timedChild("sync")
+				took := d.timedChild("sync").took
 				b.StopTimer()
 				b.ReportMetric(float64(n)/took.Seconds(), "changes/s")
 			}

@@ -25,6 +25,11 @@ import (
 const (
 	childEnv     = "FIELDSYNC_CLI_CHILD"
 	childArgsEnv = "FIELDSYNC_CLI_CHILD_ARGS"
+	// childStatusEnv names a file the child writes its /proc/self/status
+	// to as it exits: its VmHWM is the peak resident memory of the child
+	// alone (the rusage of a child started from a large parent counts
+	// the parent's memory as it was when the child was started).
+	childStatusEnv = "FIELDSYNC_CLI_CHILD_STATUS"
 )
 
 // runChild runs Main when this process is a child started by startChild.
@@ -37,8 +42,14 @@ func runChild() (int, bool) {
 		fmt.Fprintln(os.Stderr, "child: bad args:", err)
 		return 2, true
 	}
-	return Main(context.Background(), Env{Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Environ: os.Environ(), Keyring: configtest.Keyring{}, Self: testSelf}), true
+	code := Main(context.Background(), Env{Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Environ: os.Environ(), Keyring: configtest.Keyring{}, Self: testSelf})
+	if p := os.Getenv(childStatusEnv); p != "" {
+		if b, err := os.ReadFile("/proc/self/status"); err == nil {
+			_ = os.WriteFile(p, b, 0o600)
+		}
+	}
+	return code, true
 }
 
 // testSelf is Env.Self for tests: it starts this test binary as the

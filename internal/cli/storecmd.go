@@ -16,9 +16,23 @@ import (
 func runStore(ctx context.Context, env Env, args []string) error {
 	subs := map[string]func(context.Context, Env, []string) error{
 		"salvage":     runSalvage,
+		"stats":       runStoreStats,
+		"compact":     runStoreCompact,
 		"check-pages": runCheckPages,
 	}
-	// The subcommand may also follow the global flags.
+	// The subcommand comes first, or after the global flags.
+	if len(args) > 0 {
+		if run, ok := subs[args[0]]; ok {
+			return run(ctx, env, args[1:])
+		}
+	}
+	if fs, _ := newFlagSet(env, "store"); fs.Parse(args) == nil && fs.NArg() > 0 {
+		if run, ok := subs[fs.Arg(0)]; ok {
+			flags := args[:len(args)-fs.NArg()]
+			return run(ctx, env, append(append([]string{}, flags...), fs.Args()[1:]...))
+		}
+	}
+	// A subcommand's own flag may come before its name.
 	for i, a := range args {
 		if run, ok := subs[a]; ok {
 			return run(ctx, env, append(append([]string{}, args[:i]...), args[i+1:]...))
@@ -28,8 +42,9 @@ func runStore(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err // names a flag it does not know
 	}
-	return fmt.Errorf("%w: store salvage [--out FILE]: copy what can be read of a damaged store into a new file; "+
-		"store check-pages: run bbolt's page check over the store", errUsage)
+	return fmt.Errorf("%w: store stats | store compact | store check-pages | store salvage [--out FILE]: "+
+		"show where the store file's bytes are, give its free pages back, run bbolt's page check, "+
+		"or copy what can be read of a damaged store into a new file", errUsage)
 }
 
 // runCheckPages runs bbolt's own page check over the store file, read-only.
@@ -58,7 +73,7 @@ func runCheckPages(ctx context.Context, env Env, args []string) error {
 	defer cancel()
 	rep, err := store.CheckPages(ctx, path, 2*time.Second)
 	if err != nil {
-		return err
+		return lockedHint("store check-pages", err)
 	}
 	if g.json {
 		if err := printJSON(env.Stdout, rep); err != nil {
@@ -78,6 +93,84 @@ func runCheckPages(ctx context.Context, env Env, args []string) error {
 	}
 	return nil
 }
+
+// storeArgs parses a store subcommand without arguments of its own and
+// returns the settings and the store file.
+func storeArgs(env Env, name string, args []string) (*globals, string, error) {
+	fs, g := newFlagSet(env, name)
+	if err := parse(fs, args); err != nil {
+		return g, "", err
+	}
+	if fs.NArg() > 0 {
+		return g, "", fmt.Errorf("%w: %s takes no arguments, got %q", errUsage, name, fs.Args())
+	}
+	c, err := loadConfig(env, g)
+	if err != nil {
+		return g, "", err
+	}
+	path := filepath.Join(c.DataDir, service.StoreFile)
+	if _, err := os.Stat(path); err != nil {
+		return g, "", fmt.Errorf("%s: %w", name, err)
+	}
+	return g, path, nil
+}
+
+// lockedHint words a store held by another process for people.
+func lockedHint(name string, err error) error {
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%s: %w: stop it first (the agent, serve or the window)", name, err)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// runStoreStats prints the store file's size, its free pages and the bytes
+// of each bucket (docs/OPERATIONS.md).
+func runStoreStats(ctx context.Context, env Env, args []string) error {
+	g, path, err := storeArgs(env, "store stats", args)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, path, &store.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return lockedHint("store stats", err)
+	}
+	defer st.Close()
+	rep, err := st.Space(ctx)
+	if err != nil {
+		return fmt.Errorf("store stats: %w", err)
+	}
+	if g.json {
+		return printJSON(env.Stdout, rep)
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "store %s: %s, %s in free pages (store compact gives them back)\n", rep.Path, mib(rep.FileBytes), mib(rep.FreeBytes))
+	fmt.Fprintf(w, "%-10s %10s %12s %12s\n", "bucket", "keys", "bytes", "used bytes")
+	for _, b := range rep.Buckets {
+		fmt.Fprintf(w, "%-10s %10d %12d %12d\n", b.Name, b.Keys, b.Bytes, b.UsedBytes)
+	}
+	return nil
+}
+
+// runStoreCompact copies the store into a new file without free pages and
+// puts it in place (crash-safe: see store.Compact).
+func runStoreCompact(ctx context.Context, env Env, args []string) error {
+	g, path, err := storeArgs(env, "store compact", args)
+	if err != nil {
+		return err
+	}
+	rep, err := store.Compact(ctx, path, &store.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return lockedHint("store compact", err)
+	}
+	if g.json {
+		return printJSON(env.Stdout, rep)
+	}
+	fmt.Fprintf(env.Stdout, "compacted %s: %s -> %s\n", rep.Path, mib(rep.BytesBefore), mib(rep.BytesAfter))
+	return nil
+}
+
+// mib words a byte count for people.
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // runSalvage copies what can be read of the store into a new file. Without
 // --out the damaged file is renamed fieldsync.db.damaged-<time> and the
@@ -107,10 +200,7 @@ func runSalvage(ctx context.Context, env Env, args []string) error {
 	}
 	rep, err := store.Salvage(ctx, src, dst, &store.Options{DeviceID: c.Device, Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("store salvage: %w: stop it first (the agent, serve or the window)", err)
-		}
-		return fmt.Errorf("store salvage: %w", err)
+		return lockedHint("store salvage", err)
 	}
 	aside := ""
 	if *out == "" {

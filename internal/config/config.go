@@ -62,6 +62,9 @@ type Drill struct {
 	// BatchRows bounds the changes of one pushed batch (0: the engine's
 	// default, chosen by measurement; see docs/BENCHMARKS.md).
 	BatchRows int `json:"batch_rows,omitempty"`
+	// PushParallel bounds the batches a push has in flight at once (0: the
+	// engine's default, chosen by measurement; see docs/BENCHMARKS.md).
+	PushParallel int `json:"push_parallel,omitempty"`
 	// MaxClockAhead bounds how far ahead of both this computer's clock and
 	// Drill's clock a pulled version may be ("24h"); a row further ahead is
 	// quarantined and never moves this computer's clock.
@@ -282,14 +285,8 @@ var envKeys = []struct {
 	{"FIELDSYNC_DRILL_URLS", "drill.urls", func(c *Config, v string) error { c.Drill.URLs = SplitList(v); return nil }},
 	{"FIELDSYNC_DRILL_WORKSPACE", "drill.workspace", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
 	{"FIELDSYNC_DRILL_LOCATION", "drill.location", func(c *Config, v string) error { c.Drill.Location = v; return nil }},
-	{"FIELDSYNC_DRILL_BATCH_ROWS", "drill.batch_rows", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("want a whole number, got %q", v)
-		}
-		c.Drill.BatchRows = n
-		return nil
-	}},
+	{"FIELDSYNC_DRILL_BATCH_ROWS", "drill.batch_rows", wholeNumber(func(c *Config, n int) { c.Drill.BatchRows = n })},
+	{"FIELDSYNC_DRILL_PUSH_PARALLEL", "drill.push_parallel", wholeNumber(func(c *Config, n int) { c.Drill.PushParallel = n })},
 	{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD", "drill.max_clock_ahead",
 		setDuration("24h", func(c *Config) *Duration { return &c.Drill.MaxClockAhead })},
 	{"FIELDSYNC_DRILL_QUERY_TIMEOUT", "drill.query_timeout",
@@ -299,6 +296,19 @@ var envKeys = []struct {
 	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
 	{"FIELDSYNC_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"FIELDSYNC_METRICS_ADDR", "metrics.addr", func(c *Config, v string) error { c.Metrics.Addr = v; return nil }},
+}
+
+// wholeNumber adapts a setter of a whole-number setting to an environment
+// variable's text.
+func wholeNumber(set func(*Config, int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", v)
+		}
+		set(c, n)
+		return nil
+	}
 }
 
 // EnvNames returns the names of the environment variables Load reads.
@@ -375,6 +385,9 @@ func (c Config) Validate() error {
 	}
 	if c.Drill.BatchRows < 0 || c.Drill.BatchRows > 100_000 {
 		return fmt.Errorf("config: drill batch_rows %d: want 0 (default) to 100000", c.Drill.BatchRows)
+	}
+	if c.Drill.PushParallel < 0 || c.Drill.PushParallel > 8 {
+		return fmt.Errorf("config: drill push_parallel %d: want 0 (default) to 8", c.Drill.PushParallel)
 	}
 	if d := time.Duration(c.Drill.MaxClockAhead); d < time.Minute || d > 366*24*time.Hour {
 		return fmt.Errorf("config: drill max_clock_ahead %s: want 1m to 8784h (a year); default 24h", d)

@@ -34,6 +34,23 @@ describe('bench', () => {
     expect(dbs.map((d) => d.name)).not.toContain('fieldsync-bench-raw');
   });
 
+  it('rawPuts with pairs writes a change beside each record', async () => {
+    const f = new IDBFactory();
+    let seen = 0;
+    const t = await rawPuts(f, 700, {
+      chunk: 300,
+      pairs: true,
+      dbName: 'pairs',
+      makeDoc: (i) => {
+        seen++;
+        return { i };
+      },
+    });
+    expect(t.records).toBe(700);
+    expect(seen).toBe(700); // one doc per record, shared by record and change
+    expect((await f.databases()).map((d) => d.name)).not.toContain('pairs');
+  });
+
   it('editLatency samples each edit until it is durable in Go', async () => {
     const go = new FakeGo();
     const s = await mustStore(go);

@@ -73,6 +73,7 @@ export interface BenchHook {
   ready: true;
   bulkImport(collection: string, n: number, opts?: BenchOptions): Promise<Timing>;
   rawPuts(n: number, opts?: BenchOptions): Promise<Timing>;
+  rawPairs(n: number, opts?: BenchOptions): Promise<Timing>;
   editLatency(collection: string, samples: number): Promise<Latency>;
 }
 
@@ -87,6 +88,7 @@ export function benchHook(data: DataStore, factory: IDBFactory): BenchHook {
     bulkImport: (collection, n, opts = {}) =>
       bulkImport(data, collection, n, { makeDoc: maker(collection), ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     rawPuts: (n, opts = {}) => rawPuts(factory, n, { makeDoc: defaultDoc, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
+    rawPairs: (n, opts = {}) => rawPuts(factory, n, { makeDoc: defaultDoc, pairs: true, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     editLatency: (collection, samples) => editLatency(data, collection, samples, { makeDoc: maker(collection) }),
   };
 }
@@ -96,6 +98,8 @@ export interface Timing {
   records: number;
   ms: number;
   perSecond: number;
+  /** bulkImport: ms until the last chunk was in IndexedDB (the rest is waiting for Go's acknowledgements). */
+  writeMs?: number;
 }
 
 function timing(records: number, ms: number): Timing {
@@ -121,8 +125,9 @@ export async function bulkImport(
     for (let j = i; j < Math.min(n, i + chunk); j++) items.push({ id: null, doc: make(j) });
     await store.putMany(collection, items);
   }
+  const written = now() - start;
   await waitAcknowledged(store);
-  return timing(n, now() - start);
+  return { ...timing(n, now() - start), writeMs: written };
 }
 
 /** Resolves when the outbox is empty (every change acknowledged by Go). */
@@ -139,12 +144,15 @@ export async function waitAcknowledged(store: DataStore): Promise<void> {
 /**
  * Puts the same n records straight into a scratch IndexedDB database (one
  * object store, one transaction per chunk) and deletes it afterwards: the
- * baseline for bulkImport.
+ * baseline for bulkImport. With pairs, each record also gets a change
+ * object (with the doc) in a second, auto-numbered store in the same
+ * transaction: the least a record-plus-outbox design writes, without any
+ * of the data layer's work or Go.
  */
 export async function rawPuts(
   factory: IDBFactory,
   n: number,
-  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; dbName?: string } = {},
+  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; dbName?: string; pairs?: boolean } = {},
 ): Promise<Timing> {
   const chunk = opts.chunk ?? 500;
   const make = opts.makeDoc ?? defaultDoc;
@@ -152,16 +160,24 @@ export async function rawPuts(
   const name = opts.dbName ?? 'fieldsync-bench-raw';
   await request(factory.deleteDatabase(name));
   const open = factory.open(name, 1);
-  open.onupgradeneeded = () => open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
+  open.onupgradeneeded = () => {
+    open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
+    open.result.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
+  };
   const db = await request(open);
   try {
     const start = now();
     for (let i = 0; i < n; i += chunk) {
-      const tx = db.transaction('records', 'readwrite');
+      const tx = db.transaction(['records', 'outbox'], 'readwrite');
       const done = txDone(tx);
       const s = tx.objectStore('records');
+      const o = tx.objectStore('outbox');
       for (let j = i; j < Math.min(n, i + chunk); j++) {
-        s.put({ collection: 'bench', record_id: `r${j}`, doc: make(j) });
+        const doc = make(j);
+        s.put({ collection: 'bench', record_id: `r${j}`, doc });
+        if (opts.pairs) {
+          o.add({ change_id: `c${j}`, collection: 'bench', record_id: `r${j}`, op: 'put', version: `v${j}`, parents: [], doc });
+        }
       }
       await done;
     }

@@ -229,6 +229,56 @@ describe('mirror loop', () => {
     expect(await outboxOf(f)).toEqual([]);
   });
 
+  it('keeps two batches with Go at once, and a failed one is sent again without doubles', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.putMany(
+      'trees',
+      Array.from({ length: 1700 }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
+    );
+    const accept = go.transport.handlers['UI.Accept'];
+    if (!accept) throw new Error('no Accept handler');
+    let inFlight = 0;
+    let most = 0;
+    let calls = 0;
+    go.transport.handlers['UI.Accept'] = async (...args: unknown[]) => {
+      const n = ++calls;
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 10)); // Go takes a while
+      inFlight--;
+      if (n === 2) throw new Error('the bridge dropped the call'); // the second batch fails
+      return accept(...args);
+    };
+    await expect(s.flush()).rejects.toThrow('the bridge dropped the call');
+    expect(most).toBe(2);
+    // The failed batch (500) stays, and so do the 200 after it: no batch is
+    // sent after a failure; the one in flight beside it (500) went through.
+    expect(await outboxOf(f)).toHaveLength(700);
+    await s.flush();
+    expect(go.journal).toHaveLength(1700);
+    expect(new Set(go.journal.map((c) => c.change_id)).size).toBe(1700);
+    expect(await outboxOf(f)).toEqual([]);
+    expect(statusOf(s)).toMatchObject({ outbox: 0 });
+  });
+
+  it('sends what this page wrote from memory and what another tab wrote from IndexedDB, each once', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s1 = await mustOpen(go, f);
+    const s2 = await mustOpen(go, f, { random: (b) => crypto.getRandomValues(b) }); // ids of its own
+    await s1.put('trees', 'a', { name: 'A' });
+    await s2.put('trees', 'b', { name: 'B' }); // not in s1's memory
+    await s1.put('trees', 'c', { name: 'C' });
+    await s1.flush();
+    expect(go.journal.map((c) => c.record_id)).toEqual(['a', 'b', 'c']);
+    expect(go.journal.find((c) => c.record_id === 'b')?.doc).toEqual({ name: 'B' });
+    expect(await outboxOf(f)).toEqual([]);
+    await s2.flush(); // s2 still holds b: it is gone from the outbox, nothing is sent twice
+    expect(go.journal).toHaveLength(3);
+  });
+
   it('runs by itself shortly after an edit', async () => {
     const go = new FakeGo();
     const f = new IDBFactory();

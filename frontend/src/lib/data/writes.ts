@@ -10,7 +10,7 @@ import { keyOf, META_HLC, type Context } from './context';
 import type { OutboxDrain } from './drain';
 import { txDone } from './idb';
 import type { StatusBox } from './status';
-import { DataError, type LocalRecord, type RejectedChange, type Removed, type SyncState } from './types';
+import { DataError, type LocalRecord, type OutboxEntry, type RejectedChange, type Removed, type SyncState } from './types';
 
 /** Go refuses ids longer than this many bytes (store.Change.Validate). */
 const MAX_ID_BYTES = 200;
@@ -54,7 +54,8 @@ function checkDoc(doc: unknown): Doc {
   } catch (err) {
     throw new DataError(`the record cannot be saved as JSON: ${describeError(err)}`);
   }
-  if (encoder.encode(json).length > MAX_DOC_BYTES) {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only a long text needs counting.
+  if (json.length * 3 > MAX_DOC_BYTES && encoder.encode(json).length > MAX_DOC_BYTES) {
     throw new DataError(`the record is larger than ${MAX_DOC_BYTES} bytes`);
   }
   // Store exactly what Go will get: a JSON round trip drops undefined and functions.
@@ -137,6 +138,9 @@ export class Writes {
     // Refused changes, read only when a record being written is at a refused version.
     let refused: RejectedChange[] = [];
     const out: LocalRecord[] = [];
+    // The outbox entries as stored, with their keys: handed to the drain so
+    // that it need not read back what was just written.
+    const added: OutboxEntry[] = [];
     // Records written earlier in this transaction (a batch may name an id twice).
     const written = new Map<string, LocalRecord>();
     let left = items.length;
@@ -195,7 +199,8 @@ export class Writes {
       if (it.doc) rec.doc = it.doc;
       if (this.ctx.author) rec.author = this.ctx.author;
       records.put(rec);
-      outbox.add(change);
+      const req = outbox.add(change);
+      req.onsuccess = () => added.push({ ...change, seq: req.result as number });
       written.set(keyOf(it.collection, it.id), rec);
       out[i] = rec;
       if (--left === 0) {
@@ -232,6 +237,7 @@ export class Writes {
       () => {
         this.cache.apply(out, 'local');
         this.box.set({ outbox: this.box.get().outbox + out.length });
+        this.drain.offer(added);
         this.drain.schedule(this.ctx.debounceMs);
         return out;
       },
