@@ -193,6 +193,8 @@ type changeHeader2 struct {
 	Device     string   `json:"d"`
 	Author     string   `json:"a,omitempty"`
 	EditedAt   int64    `json:"t"`
+	// Resolution is a resolution change's audit entry (Change.Resolution).
+	Resolution *Resolution `json:"r,omitempty"`
 }
 
 // putNode stores a version node as: format byte, uvarint length of a JSON
@@ -215,7 +217,7 @@ func putNode(b *bolt.Bucket, key []byte, n versionNode) error {
 		if c := n.Change; c != nil {
 			doc = c.Doc
 			h.Change = &changeHeader2{ChangeID: c.ChangeID, Collection: c.Collection, Op: c.Op,
-				Parents: c.Parents, Device: c.Device, Author: c.Author, EditedAt: c.EditedAt}
+				Parents: c.Parents, Device: c.Device, Author: c.Author, EditedAt: c.EditedAt, Resolution: c.Resolution}
 		}
 		hdr, err = json.Marshal(h)
 	}
@@ -269,7 +271,8 @@ func decodeNode(key, raw []byte, n *versionNode) error {
 				return fmt.Errorf("decode node %q: the key names no version", key)
 			}
 			n.Change = &Change{ChangeID: c.ChangeID, Collection: c.Collection, RecordID: string(id), Op: c.Op,
-				Version: string(version), Parents: c.Parents, Device: c.Device, Author: c.Author, EditedAt: c.EditedAt}
+				Version: string(version), Parents: c.Parents, Device: c.Device, Author: c.Author, EditedAt: c.EditedAt,
+				Resolution: c.Resolution}
 		}
 	}
 	if n.Change != nil && len(doc) > 0 {
