@@ -174,15 +174,6 @@ type logEntry struct {
 	compacted  *compactedEntry
 }
 
-// rank orders entries for dropping: an entry is dropped only once its
-// changes are in an entry that ranks higher.
-func (e logEntry) rank() (int64, int, string) {
-	if e.compacted == nil {
-		return -1, 0, e.name
-	}
-	return e.end - e.start, e.compacted.gen, e.compacted.writer
-}
-
 // Compact runs one pass over the change logs of the named collections (all
 // declared ones when none are named).
 func (c *Compactor) Compact(ctx context.Context, collections ...string) (CompactReport, error) {
@@ -365,6 +356,9 @@ func (c *Compactor) compactLog(ctx context.Context, lg compactLog, closedBefore 
 // It returns why it left the group as it was ("" when it compacted it);
 // errors are those that end the pass (Drill unreachable, cancelled).
 func (c *Compactor) compactGroup(ctx context.Context, lg compactLog, from, to int64, srcs []logEntry) (CompactedWrite, string, error) {
+	// The new entry ranks above every source (the rule that makes dropping
+	// them safe): the sources are hours, batches, shorter ranges and this
+	// range's entries of lower generations.
 	gen := 1
 	for _, s := range srcs {
 		if s.compacted != nil && s.start == from && s.end == to {
