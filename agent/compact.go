@@ -164,6 +164,9 @@ type compactLog struct {
 	dir  string   // under the workspace: "<collection>/changes"
 	cols []string // select expressions over the alias t, "… AS `name`", without batch_rows
 	key  string   // the column rows are deduplicated by
+	// keep orders the rows of one key: the first is kept (default: the
+	// key itself, for rows that are copies of one another).
+	keep string
 }
 
 // logEntry is an entry at the top of a log.
@@ -178,18 +181,29 @@ type logEntry struct {
 // declared ones when none are named).
 func (c *Compactor) Compact(ctx context.Context, collections ...string) (CompactReport, error) {
 	var rep CompactReport
+	var logs []compactLog
 	if len(collections) == 0 {
 		collections = c.schema.LogNames()
+		logs = append(logs, heartbeatLog())
+	}
+	for _, coll := range collections {
+		lg, err := c.collectionLog(coll)
+		if err != nil {
+			return rep, err
+		}
+		logs = append(logs, lg)
 	}
 	now, err := c.now(ctx)
 	if err != nil {
 		return rep, err
 	}
 	closedBefore := now - (c.opts.LookBack + c.opts.Margin).Milliseconds()
-	for _, coll := range collections {
-		lg, err := c.collectionLog(coll)
-		if err != nil {
-			return rep, err
+	for _, lg := range logs {
+		if lg.dir == HeartbeatDir {
+			if err := c.migrateFleet(ctx, now); err != nil {
+				return rep, err
+			}
+			c.createFleetView(ctx)
 		}
 		lc, err := c.compactLog(ctx, lg, closedBefore)
 		rep.Logs = append(rep.Logs, lc)
@@ -437,6 +451,10 @@ func (c *Compactor) union(lg compactLog, list string, srcs []logEntry) (string, 
 // returns the sources written.
 func (c *Compactor) write(ctx context.Context, lg compactLog, target string, srcs []logEntry) ([]logEntry, string, error) {
 	key, _ := drill.Ident(lg.key)
+	keep := "s." + key
+	if lg.keep != "" {
+		keep = lg.keep
+	}
 	var names, outer []string
 	for _, col := range lg.cols {
 		alias := col[strings.LastIndex(col, " AS ")+len(" AS "):]
@@ -456,8 +474,8 @@ func (c *Compactor) write(ctx context.Context, lg compactLog, target string, src
 		// renamed one level up.
 		q := fmt.Sprintf("CREATE TABLE %s AS SELECT %s, w.`compact_n` AS `batch_rows` FROM ("+
 			"SELECT %s, COUNT(*) OVER () AS `compact_n` FROM ("+
-			"SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.%s ORDER BY s.%s) AS `compact_rn` FROM (%s) s WHERE s.%s IS NOT NULL"+
-			") u WHERE u.`compact_rn` = 1) w", target, strings.Join(outer, ", "), strings.Join(names, ", "), key, key, u, key)
+			"SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.%s ORDER BY %s) AS `compact_rn` FROM (%s) s WHERE s.%s IS NOT NULL"+
+			") u WHERE u.`compact_rn` = 1) w", target, strings.Join(outer, ", "), strings.Join(names, ", "), key, keep, u, key)
 		_, err = c.dr.Query(ctx, q)
 		if err == nil {
 			return srcs, "", nil

@@ -355,3 +355,102 @@ func TestIntegrationCompactKills(t *testing.T) {
 	fresh.sync(t)
 	assertEverywhere(t, d, coll, want, a, b, fresh)
 }
+
+// TestIntegrationFleetHeartbeats: devices append heartbeats (never drop
+// one), the fleet view shows each device's latest once, and a compaction
+// pass moves an older release's fleet table into the log and folds closed
+// hours keeping each device's latest heartbeat.
+func TestIntegrationFleetHeartbeats(t *testing.T) {
+	d, set, _, now := compactSetup(t)
+	ctx := context.Background()
+	tag := fmt.Sprintf("hb%d", time.Now().UnixNano()%1_000_000_000)
+	withSet := func(o *Options) { o.Schema = set }
+	a := mustNode(t, tag+"-a", now, d, withSet)
+	b := mustNode(t, tag+"-b", now, d, withSet)
+	for range 2 {
+		a.sync(t)
+		b.sync(t)
+		a.clk.Advance(time.Second)
+	}
+	var mine []string
+	root := filepath.Join(drilltest.WorkspaceDir(t), HeartbeatDir)
+	parts, _ := os.ReadDir(root)
+	for _, p := range parts {
+		des, _ := os.ReadDir(filepath.Join(root, p.Name()))
+		for _, de := range des {
+			if strings.HasPrefix(de.Name(), tag+"-a_") {
+				mine = append(mine, de.Name())
+			}
+		}
+	}
+	if len(mine) != 2 {
+		t.Errorf("device a's heartbeats in the log: %v, want 2", mine)
+	}
+	// An older release's fleet table: one row per device, in a directory
+	// named like the view.
+	old := tag + "-old"
+	row := []drill.Value{drill.StringValue(old), drill.StringValue("host"), drill.StringValue("linux/amd64"), drill.StringValue("0.9"),
+		drill.Int64Value(now - 1000), drill.Int64Value(now - 2000)}
+	for range fleetColumns()[7:] {
+		row = append(row, drill.Int64Value(0))
+	}
+	row[12] = drill.StringValue("") // last_error_before
+	sel, err := drill.SelectJSON(fleetColumns()[1:], [][]drill.Value{row})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Query(ctx, fmt.Sprintf("CREATE TABLE `dfs`.`fieldsync`.`%s/%s` AS %s", FleetDir, old, sel)); err != nil {
+		t.Fatal(err)
+	}
+	fleet := func() map[string]int64 {
+		t.Helper()
+		rows, err := d.Query(ctx, fmt.Sprintf("SELECT `device`, `reported_at` FROM `dfs`.`fieldsync`.`%s` WHERE `device` LIKE '%s-%%'", FleetDir, tag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, r := range rows {
+			dev, _ := r["device"].(string)
+			if _, dup := out[dev]; dup {
+				t.Errorf("the fleet view shows %s twice", dev)
+			}
+			out[dev], _ = asInt(r["reported_at"])
+		}
+		return out
+	}
+	latest := func(dev string) int64 {
+		t.Helper()
+		r := queryOne(t, d, fmt.Sprintf("SELECT MAX(`reported_at`) AS `m` FROM `dfs`.`fieldsync`.`%s` WHERE `device` = '%s'", HeartbeatDir, dev))
+		m, _ := asInt(r["m"])
+		return m
+	}
+	if got := fleet(); len(got) != 2 || got[a.device] != latest(a.device) {
+		t.Errorf("fleet view before compaction: %v, want a (latest at %d) and b", got, latest(a.device))
+	}
+	rep, err := mustCompactor(t, d, set).Compact(ctx)
+	if err != nil {
+		t.Fatalf("compact: %v", err)
+	}
+	var fl *LogCompaction
+	for i := range rep.Logs {
+		if rep.Logs[i].Log == "fleet" {
+			fl = &rep.Logs[i]
+		}
+	}
+	if fl == nil || len(fl.Written) == 0 {
+		t.Fatalf("the fleet log was not compacted: %+v", rep)
+	}
+	if des, _ := os.ReadDir(filepath.Join(drilltest.WorkspaceDir(t), FleetDir)); len(des) != 0 {
+		t.Errorf("the older fleet table still holds %d entries", len(des))
+	}
+	got := fleet()
+	if len(got) != 3 || got[old] != now-1000 || got[a.device] != latest(a.device) {
+		t.Errorf("fleet view after compaction: %v, want a, b and the older release's device once", got)
+	}
+	before := got[a.device]
+	a.clk.Advance(time.Second)
+	a.sync(t)
+	if got := fleet(); got[a.device] <= before || got[a.device] != latest(a.device) {
+		t.Errorf("fleet view after a new heartbeat: %v, want a later than %d", got, before)
+	}
+}
