@@ -102,7 +102,7 @@ func (a *Agent) writeHeartbeat(ctx context.Context, rep Report, prev Status) err
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)
 	}
-	if _, err := a.dr.Query(ctx, "CREATE TABLE IF NOT EXISTS "+table+" AS "+sel); err != nil {
+	if _, err := a.dr.Query(ctx, "CREATE TABLE "+table+" AS "+sel); err != nil {
 		return fmt.Errorf("fleet: write %s: %w", table, err)
 	}
 	return nil
