@@ -45,7 +45,8 @@ func TestCompactedNames(t *testing.T) {
 		ok          bool
 		description string
 	}{
-		{"open hour", day.Add(5 * time.Hour), day.Add(20 * time.Hour), time.Time{}, time.Time{}, false, "its day is not over"},
+		{"open hour", day.Add(5 * time.Hour), day.Add(5*time.Hour + 30*time.Minute), time.Time{}, time.Time{}, false, "the hour is not closed"},
+		{"closed hour", day.Add(5 * time.Hour), day.Add(20 * time.Hour), day.Add(5 * time.Hour), day.Add(6 * time.Hour), true, "its day is not over"},
 		{"closed day", day.Add(5 * time.Hour), day.AddDate(0, 0, 1).Add(time.Hour), day, day.AddDate(0, 0, 1), true, ""},
 		{"closed month", day.Add(5 * time.Hour), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), true, ""},
 	}

@@ -13,7 +13,7 @@ import (
 //	<YYYYMMDDHH start>_<YYYYMMDDHH end>_c<generation>-<writer>
 //
 // holds, deduplicated by change_id, every change of the batches written
-// into the hours [start, end) that were folded into it: a UTC day or a UTC
+// into the hours [start, end) that were folded into it: a UTC hour, day or
 // month. Its name starts with the hour its range starts, so the top of
 // changes/ sorts by time and a reader finds what it needs from names
 // alone. Every row's batch_rows is the entry's own row count, so a reader
@@ -54,8 +54,10 @@ func parseCompacted(name string) (compactedEntry, bool) {
 
 // foldRange returns the range a closed entry covering [start, end) is
 // folded into: its UTC month when the month ended before closedBefore,
-// else its UTC day when the day did; ok is false while neither has (the
-// entry stays as it is).
+// else its UTC day when the day did, else its hour when the entry is an
+// hour that did (levels, as litestream's: an hour's many batches are
+// folded once, and a day then folds 24 entries); ok is false while none
+// has (the entry stays as it is).
 func foldRange(start, end, closedBefore int64) (from, to int64, ok bool) {
 	t := time.UnixMilli(start).UTC()
 	month := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
@@ -65,6 +67,10 @@ func foldRange(start, end, closedBefore int64) (from, to int64, ok bool) {
 	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 	if next := day.AddDate(0, 0, 1).UnixMilli(); next <= closedBefore && end <= next {
 		return day.UnixMilli(), next, true
+	}
+	if hour := time.Hour.Milliseconds(); end-start <= hour && end <= closedBefore {
+		from := start - start%hour
+		return from, from + hour, true
 	}
 	return 0, 0, false
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -126,4 +127,84 @@ func benchLog() *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// BenchmarkIntegrationCompaction measures a compaction pass over a
+// replicated history (the method of BenchmarkIntegrationHistory, batches
+// spread 100 to an hour ending two days ago, so every hour is closed) and
+// a device's syncs before and after it:
+//
+//	FIELDSYNC_BENCH_BATCHES=500,2000 go test -run '^$' -bench IntegrationCompaction -benchtime 1x ./agent/
+//
+// Reported: "compact-s" (one pass), "top-before" and "top-after" (entries
+// at the top of changes/), "fresh-s"/"uptodate-s" before and after
+// compaction ("-after"), and "current-s", a COUNT(*) over the
+// <collection>_current view after compaction. The copies share one change
+// id, so a compacted entry holds one row: this measures listing and
+// planning, not reading volume.
+func BenchmarkIntegrationCompaction(b *testing.B) {
+	sizes := []int{500}
+	if env := os.Getenv("FIELDSYNC_BENCH_BATCHES"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				b.Fatalf("FIELDSYNC_BENCH_BATCHES: %v", err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	d := realDrill(b)
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("batches=%d", n), func(b *testing.B) {
+			set, name := itSchema(b)
+			coll := name("inspections")
+			withSet := func(o *Options) { o.Schema = set }
+			now := time.Now().UnixMilli()
+			a := mustNode(b, "seed", now, d, withSet)
+			a.edit(b, coll, "r", `{"site":"x"}`)
+			a.sync(b)
+			dir := filepath.Join(drilltest.WorkspaceDir(b), coll, "changes")
+			src := seedParquet(b, dir)
+			end := now - 48*time.Hour.Milliseconds()
+			for i := range n {
+				ms := end - int64(n-i)*time.Hour.Milliseconds()/100
+				name := partitionOf(ms) + "/" + batchName(ms, fmt.Sprintf("dev%04d", i%1000), uint64(i+1))
+				copyFile(b, src, filepath.Join(dir, name, "0_0_0.parquet"))
+				t := time.UnixMilli(ms)
+				for p := filepath.Join(dir, name); p != dir; p = filepath.Dir(p) {
+					if err := os.Chtimes(p, t, t); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			syncs := func(suffix string) {
+				c := mustNode(b, "fresh"+suffix, now, d, func(o *Options) { withSet(o); o.Logger = benchLog() })
+				start := time.Now()
+				c.sync(b)
+				b.ReportMetric(time.Since(start).Seconds(), "fresh-s"+suffix)
+				start = time.Now()
+				c.sync(b)
+				b.ReportMetric(time.Since(start).Seconds(), "uptodate-s"+suffix)
+			}
+			for b.Loop() {
+				b.ReportMetric(float64(len(topEntries(b, coll))), "top-before")
+				syncs("")
+				comp, err := NewCompactor(CompactOptions{Drill: d, Schema: set, Logger: benchLog()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				if _, err := comp.Compact(context.Background(), coll); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(time.Since(start).Seconds(), "compact-s")
+				b.ReportMetric(float64(len(topEntries(b, coll))), "top-after")
+				syncs("-after")
+				start = time.Now()
+				queryOne(b, d, fmt.Sprintf("SELECT COUNT(*) AS n FROM `dfs`.`fieldsync`.`%s_current`", coll))
+				b.ReportMetric(time.Since(start).Seconds(), "current-s")
+			}
+		})
+	}
 }
