@@ -58,17 +58,8 @@ func TestCompactedNames(t *testing.T) {
 	}
 }
 
-// compactSetup is a real-Drill compaction test's collection, with a
-// compactor clock three days ahead so that every hour written now is
-// closed.
-func compactSetup(t *testing.T) (d Drill, set *schema.Set, coll string, now int64) {
-	t.Helper()
-	t.Parallel()
-	d = realDrill(t)
-	set, name := itSchema(t)
-	return d, set, name("inspections"), time.Now().UnixMilli()
-}
-
+// mustCompactor is a compactor whose clock is three days ahead, so that
+// every hour written now is closed.
 func mustCompactor(tb testing.TB, d Drill, set *schema.Set) *Compactor {
 	tb.Helper()
 	c, err := NewCompactor(CompactOptions{Drill: d, Schema: set, Now: func() time.Time { return time.Now().Add(72 * time.Hour) }})
@@ -148,7 +139,7 @@ func assertEverywhere(tb testing.TB, d Drill, coll string, want int, nodes ...*n
 // into a compacted hour: every change once on every device, in the log and
 // in the views; a second pass changes nothing.
 func TestIntegrationCompaction(t *testing.T) {
-	d, set, coll, now := compactSetup(t)
+	d, set, coll, now := hostileSetup(t)
 	ctx := context.Background()
 	withSet := func(o *Options) { o.Schema = set; o.BatchRows = 2 }
 	a := mustNode(t, "a", now, d, withSet)
@@ -362,7 +353,7 @@ func TestIntegrationCompactKills(t *testing.T) {
 // pass moves an older release's fleet table into the log and folds closed
 // hours keeping each device's latest heartbeat.
 func TestIntegrationFleetHeartbeats(t *testing.T) {
-	d, set, _, now := compactSetup(t)
+	d, set, _, now := hostileSetup(t)
 	ctx := context.Background()
 	tag := fmt.Sprintf("hb%d", time.Now().UnixNano()%1_000_000_000)
 	withSet := func(o *Options) { o.Schema = set }
