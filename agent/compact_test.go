@@ -309,6 +309,9 @@ func TestIntegrationCompactKills(t *testing.T) {
 			_ = k.Wait()
 		}
 	}
+	// What the killed compactors left: entries of several generations and
+	// writers, hours not folded yet.
+	t.Logf("after %d rounds of kills the log holds %v", rounds, topEntries(t, coll))
 	// Two compactors at once, to the end.
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
