@@ -449,3 +449,60 @@ func TestIntegrationFleetHeartbeats(t *testing.T) {
 		t.Errorf("fleet view after a new heartbeat: %v, want a later than %d", got, before)
 	}
 }
+
+// compactOnRead is a device's Drill that runs a compaction pass the first
+// time the device reads from the given partition, as if a compactor folded
+// it between the device's listing and its read.
+type compactOnRead struct {
+	Drill
+	tb    testing.TB
+	part  string
+	comp  *Compactor
+	coll  string
+	fired bool
+}
+
+func (d *compactOnRead) Query(ctx context.Context, sql string) ([]Row, error) {
+	if !d.fired && strings.HasPrefix(sql, "SELECT") && strings.Contains(sql, "/changes/"+d.part) {
+		d.fired = true
+		if _, err := d.comp.Compact(ctx, d.coll); err != nil {
+			d.tb.Errorf("compact during the read: %v", err)
+		}
+	}
+	return d.Drill.Query(ctx, sql)
+}
+
+// TestIntegrationCompactedUnderALaggingDevice: a device lists an old hour,
+// a compactor folds it before the device reads it, and the device's
+// watermark moves past the hour's day meanwhile: its next sync still finds
+// the changes in the compacted entry (written since its look-back, covering
+// a batch it waits to read again).
+func TestIntegrationCompactedUnderALaggingDevice(t *testing.T) {
+	d, set, coll, now := hostileSetup(t)
+	withSet := func(o *Options) { o.Schema = set }
+	old := now - 72*time.Hour.Milliseconds()
+	writeSQLBatch(t, d, coll, partitionOf(old)+"/"+batchName(old, "evil", 1), []sqlRow{goodSQLRow("old", old, 1)})
+	a := mustNode(t, "a", now, d, withSet)
+	a.edit(t, coll, "new", `{"site":"now"}`)
+	a.sync(t)
+	comp, err := NewCompactor(CompactOptions{Drill: d, Schema: set}) // Drill's clock: only the old day is closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag := &compactOnRead{Drill: d, tb: t, part: partitionOf(old), comp: comp, coll: coll}
+	b := mustNode(t, "b", now, lag, withSet)
+	first := b.sync(t)
+	if !lag.fired {
+		t.Fatal("the device never read the old hour")
+	}
+	b.sync(t)
+	if got := b.record(t, coll, "old"); got.ID != "old" {
+		t.Errorf("b lacks the change compacted under it (first sync %+v)", first)
+	}
+	if got := b.record(t, coll, "new"); got.ID != "new" {
+		t.Errorf("b lacks a's change")
+	}
+	if st, err := b.st.Stats(context.Background()); err != nil || st.Quarantined != 0 {
+		t.Errorf("b quarantined %+v %v, want nothing", st, err)
+	}
+}
