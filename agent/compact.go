@@ -177,8 +177,9 @@ type logEntry struct {
 	compacted  *compactedEntry
 }
 
-// Compact runs one pass over the change logs of the named collections (all
-// declared ones when none are named).
+// Compact runs one pass over the change logs of the named collections, or,
+// when none is named, of every declared one and the fleet's heartbeat log
+// (after moving an older release's fleet table into it).
 func (c *Compactor) Compact(ctx context.Context, collections ...string) (CompactReport, error) {
 	var rep CompactReport
 	var logs []compactLog

@@ -9,8 +9,8 @@ import (
 )
 
 // Compact runs one compaction pass over the change logs of the named
-// collections (every declared one when none is named) and the fleet table,
-// with the settings in force. It needs no local store: it is IT's job on a
+// collections, or, when none is named, of every declared one and the
+// fleet's heartbeat log, with the settings in force. It needs no local store: it is IT's job on a
 // server, beside (or instead of) any device.
 func (s *Service) Compact(ctx context.Context, collections ...string) (agent.CompactReport, error) {
 	c := s.Config()
