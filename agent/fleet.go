@@ -5,22 +5,35 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
 )
 
-// FleetDir is the directory of the workspace where every device keeps one
-// row about itself, rewritten after each successful sync, so that IT can see
-// the whole fleet with one query:
+// FleetDir is the name of the fleet table: a view of the workspace with
+// the latest heartbeat of every device, so that IT sees the whole fleet
+// with one query:
 //
 //	SELECT * FROM dfs.fieldsync.`fieldsync_devices` ORDER BY reported_at
 //
 // Collection names starting with "fieldsync_" are reserved for it.
 const FleetDir = "fieldsync_devices"
 
+// HeartbeatDir is the append-only log behind the fleet table: after each
+// successful sync a device writes one row,
+//
+//	fieldsync_heartbeats/<YYYYMMDDHH>/<device>_<ms>
+//
+// under the UTC hour of Drill's clock (estimated from this computer's skew),
+// never rewriting or dropping anything, so a reader never misses a device.
+// `fieldsync compact` folds closed hours into one entry per day (then per
+// month) holding each device's latest heartbeat of that range.
+const HeartbeatDir = "fieldsync_heartbeats"
+
 // fleetColumns are the heartbeat table's columns, in order.
 func fleetColumns() []drill.Column {
 	return []drill.Column{
+		{Name: "heartbeat_id", Type: drill.VarChar},
 		{Name: "device", Type: drill.VarChar},
 		{Name: "hostname", Type: drill.VarChar},
 		{Name: "os", Type: drill.VarChar},
@@ -39,13 +52,17 @@ func fleetColumns() []drill.Column {
 	}
 }
 
-// heartbeat rewrites this device's row in the fleet table after a successful
+// heartbeat appends this device's row to the fleet log after a successful
 // sync. prev is the status before the sync, so the row also tells IT about
 // the failures this sync recovered from. A failure is logged, never fatal:
 // the sync itself succeeded.
 func (a *Agent) heartbeat(ctx context.Context, rep Report, prev Status) {
 	if err := a.writeHeartbeat(ctx, rep, prev); err != nil {
 		a.log.Warn("fleet heartbeat not written", "err", err)
+		return
+	}
+	if err := a.fleetView(ctx); err != nil {
+		a.log.Info("fleet view not created", "err", err)
 	}
 }
 
@@ -55,12 +72,17 @@ func (a *Agent) writeHeartbeat(ctx context.Context, rep Report, prev Status) err
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)
 	}
+	st := a.Status()
+	now := a.now().UnixMilli()
+	drillMS := now - st.ClockSkewMS
+	name := fmt.Sprintf("%s_%d", a.device, drillMS)
 	row := []drill.Value{
+		drill.StringValue(name),
 		drill.StringValue(a.device),
 		drill.StringValue(host),
 		drill.StringValue(runtime.GOOS + "/" + runtime.GOARCH),
 		drill.StringValue(a.opts.AppVersion),
-		drill.Int64Value(a.now().UnixMilli()),
+		drill.Int64Value(now),
 		drill.Int64Value(rep.StartedAt),
 		drill.Int64Value(int64(stats.Pending)),
 		drill.Int64Value(stats.Conflicts),
@@ -70,23 +92,72 @@ func (a *Agent) writeHeartbeat(ctx context.Context, rep Report, prev Status) err
 		drill.Int64Value(int64(prev.Failures)),
 		drill.StringValue(prev.LastError),
 		drill.Int64Value(int64(stats.Quarantined)),
-		drill.Int64Value(a.Status().ClockSkewMS),
+		drill.Int64Value(st.ClockSkewMS),
 	}
 	sel, err := drill.SelectJSON(fleetColumns(), [][]drill.Value{row})
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)
 	}
-	table, err := drill.TablePath(a.plugin, a.workspace, FleetDir+"/"+a.device)
+	table, err := drill.TablePath(a.plugin, a.workspace, HeartbeatDir+"/"+partitionOf(drillMS)+"/"+name)
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)
-	}
-	// Drill has no CREATE OR REPLACE TABLE: readers may miss this device's
-	// row for the moment between the two statements.
-	if _, err := a.dr.Query(ctx, "DROP TABLE IF EXISTS "+table); err != nil {
-		return fmt.Errorf("fleet: drop %s: %w", table, err)
 	}
 	if _, err := a.dr.Query(ctx, "CREATE TABLE "+table+" AS "+sel); err != nil {
 		return fmt.Errorf("fleet: write %s: %w", table, err)
 	}
 	return nil
+}
+
+// fleetView creates the fleet table's view once per process, unless it
+// exists with every column. An older release's fleet table (a directory
+// of the same name) stands in its way until `fieldsync compact` moves it
+// into the heartbeat log.
+func (a *Agent) fleetView(ctx context.Context) error {
+	a.mu.Lock()
+	done := a.views[FleetDir] != ""
+	a.mu.Unlock()
+	if done {
+		return nil
+	}
+	stmt, sig, err := fleetViewSQL(a.plugin, a.workspace)
+	if err != nil {
+		return err
+	}
+	have, err := a.viewColumns(ctx, FleetDir)
+	if err != nil {
+		return fmt.Errorf("fleet view: %w", err)
+	}
+	if !covers(have, sig) {
+		if _, err := a.dr.Query(ctx, stmt); err != nil {
+			return fmt.Errorf("fleet view: %w", err)
+		}
+	}
+	a.mu.Lock()
+	a.views[FleetDir] = sig
+	a.mu.Unlock()
+	return nil
+}
+
+// fleetViewSQL returns the statement that creates the fleet table's view
+// (each device's latest heartbeat) and its column list.
+func fleetViewSQL(plugin, workspace string) (stmt, sig string, err error) {
+	view, err := drill.TablePath(plugin, workspace, FleetDir)
+	if err != nil {
+		return "", "", err
+	}
+	log, err := drill.TablePath(plugin, workspace, HeartbeatDir)
+	if err != nil {
+		return "", "", err
+	}
+	var cols, sigs []string
+	var inner []string
+	for _, c := range fleetColumns()[1:] { // not heartbeat_id
+		cols = append(cols, "h.`"+c.Name+"`")
+		inner = append(inner, "l.`"+c.Name+"`")
+		sigs = append(sigs, "s.`"+c.Name+"`")
+	}
+	stmt = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s FROM ("+
+		"SELECT %s, ROW_NUMBER() OVER (PARTITION BY l.`device` ORDER BY l.`reported_at` DESC) AS `rn` FROM %s l"+
+		") h WHERE h.`rn` = 1", view, strings.Join(cols, ", "), strings.Join(inner, ", "), log)
+	return stmt, strings.Join(sigs, ", "), nil
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/drilltest"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // BenchmarkIntegrationHistory measures a sync against the real Drillbit as
@@ -30,45 +32,13 @@ import (
 // change and reads N batches), and "uptodate-s", the next sync with
 // nothing new.
 func BenchmarkIntegrationHistory(b *testing.B) {
-	sizes := []int{50, 500}
-	if env := os.Getenv("FIELDSYNC_BENCH_BATCHES"); env != "" {
-		sizes = nil
-		for _, f := range strings.Split(env, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				b.Fatalf("FIELDSYNC_BENCH_BATCHES: %v", err)
-			}
-			sizes = append(sizes, n)
-		}
-	}
+	sizes := benchSizes(b, 50, 500)
 	d := realDrill(b)
 	for _, layout := range []string{"partitioned", "first"} {
 		for _, n := range sizes {
 			b.Run(fmt.Sprintf("%s/batches=%d", layout, n), func(b *testing.B) {
-				set, name := itSchema(b)
-				coll := name("inspections")
+				set, _, now := replicateHistory(b, d, n, 0, layout == "partitioned")
 				withSet := func(o *Options) { o.Schema = set }
-				now := time.Now().UnixMilli()
-				a := mustNode(b, "seed", now, d, withSet)
-				a.edit(b, coll, "r", `{"site":"x"}`)
-				a.sync(b)
-				dir := filepath.Join(drilltest.WorkspaceDir(b), coll, "changes")
-				src := seedParquet(b, dir)
-				for i := range n {
-					ms := now - int64(n-i)*time.Hour.Milliseconds()/100
-					name := batchName(ms, fmt.Sprintf("dev%04d", i%1000), uint64(i+1))
-					if layout == "partitioned" {
-						name = partitionOf(ms) + "/" + name
-					}
-					copyFile(b, src, filepath.Join(dir, name, "0_0_0.parquet"))
-					// Directory times as if written when named.
-					t := time.UnixMilli(ms)
-					for p := filepath.Join(dir, name); p != dir; p = filepath.Dir(p) {
-						if err := os.Chtimes(p, t, t); err != nil {
-							b.Fatal(err)
-						}
-					}
-				}
 				for b.Loop() {
 					c := mustNode(b, "fresh", now, d, func(o *Options) { withSet(o); o.Logger = benchLog() })
 					start := time.Now()
@@ -126,4 +96,107 @@ func benchLog() *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// BenchmarkIntegrationCompaction measures a compaction pass over a
+// replicated history (the method of BenchmarkIntegrationHistory, batches
+// spread 100 to an hour ending two days ago, so every hour is closed) and
+// a device's syncs before and after it:
+//
+//	FIELDSYNC_BENCH_BATCHES=500,2000 go test -run '^$' -bench IntegrationCompaction -benchtime 1x ./agent/
+//
+// Reported: "compact-s" (one pass), "top-before" and "top-after" (entries
+// at the top of changes/), "fresh-s"/"uptodate-s" before and after
+// compaction ("-after"), and "current-s", a COUNT(*) over the
+// <collection>_current view after compaction. The copies share one change
+// id, so a compacted entry holds one row: this measures listing and
+// planning, not reading volume.
+func BenchmarkIntegrationCompaction(b *testing.B) {
+	sizes := benchSizes(b, 500)
+	d := realDrill(b)
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("batches=%d", n), func(b *testing.B) {
+			set, coll, now := replicateHistory(b, d, n, 48*time.Hour, true)
+			withSet := func(o *Options) { o.Schema = set }
+			syncs := func(suffix string) {
+				c := mustNode(b, "fresh"+suffix, now, d, func(o *Options) { withSet(o); o.Logger = benchLog() })
+				start := time.Now()
+				c.sync(b)
+				b.ReportMetric(time.Since(start).Seconds(), "fresh-s"+suffix)
+				start = time.Now()
+				c.sync(b)
+				b.ReportMetric(time.Since(start).Seconds(), "uptodate-s"+suffix)
+			}
+			for b.Loop() {
+				b.ReportMetric(float64(len(topEntries(b, coll))), "top-before")
+				syncs("")
+				comp, err := NewCompactor(CompactOptions{Drill: d, Schema: set, Logger: benchLog()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				if _, err := comp.Compact(context.Background(), coll); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(time.Since(start).Seconds(), "compact-s")
+				b.ReportMetric(float64(len(topEntries(b, coll))), "top-after")
+				syncs("-after")
+				start = time.Now()
+				queryOne(b, d, fmt.Sprintf("SELECT COUNT(*) AS n FROM `dfs`.`fieldsync`.`%s_current`", coll))
+				b.ReportMetric(time.Since(start).Seconds(), "current-s")
+			}
+		})
+	}
+}
+
+// benchSizes returns the history sizes of FIELDSYNC_BENCH_BATCHES
+// ("50,500"), or def.
+func benchSizes(b *testing.B, def ...int) []int {
+	env := os.Getenv("FIELDSYNC_BENCH_BATCHES")
+	if env == "" {
+		return def
+	}
+	var sizes []int
+	for _, f := range strings.Split(env, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			b.Fatalf("FIELDSYNC_BENCH_BATCHES: %v", err)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
+// replicateHistory makes a private collection's history of n batches by the
+// replicate-the-batches method: an agent writes one real batch, whose
+// parquet file is copied into n batch directories of 1,000 simulated
+// devices, 100 to an hour, the last one back before now, in hour partitions
+// or (partitioned false) directly under changes/, each directory's time set
+// to its name's (as if written then).
+func replicateHistory(b *testing.B, d Drill, n int, back time.Duration, partitioned bool) (*schema.Set, string, int64) {
+	b.Helper()
+	set, name := itSchema(b)
+	coll := name("inspections")
+	now := time.Now().UnixMilli()
+	a := mustNode(b, "seed", now, d, func(o *Options) { o.Schema = set })
+	a.edit(b, coll, "r", `{"site":"x"}`)
+	a.sync(b)
+	dir := filepath.Join(drilltest.WorkspaceDir(b), coll, "changes")
+	src := seedParquet(b, dir)
+	end := now - back.Milliseconds()
+	for i := range n {
+		ms := end - int64(n-i)*time.Hour.Milliseconds()/100
+		name := batchName(ms, fmt.Sprintf("dev%04d", i%1000), uint64(i+1))
+		if partitioned {
+			name = partitionOf(ms) + "/" + name
+		}
+		copyFile(b, src, filepath.Join(dir, name, "0_0_0.parquet"))
+		t := time.UnixMilli(ms)
+		for p := filepath.Join(dir, name); p != dir; p = filepath.Dir(p) {
+			if err := os.Chtimes(p, t, t); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return set, coll, now
 }

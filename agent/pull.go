@@ -133,8 +133,21 @@ func (a *Agent) listBatches(ctx context.Context, coll string, fromMS int64) ([]r
 	}
 	var out []remoteBatch
 	var parts []string
+	var fresh []compactedEntry
 	for _, r := range top {
 		name := firstString(r, "name", "FILE_NAME", "file_name")
+		if ce, ok := parseCompacted(name); ok {
+			mt, _ := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time"))
+			switch {
+			case ce.end > fromMS:
+				if out, err = a.considerCompacted(ctx, coll, ce, out); err != nil {
+					return nil, err
+				}
+			case mt >= fromMS-partitionSlack.Milliseconds():
+				fresh = append(fresh, ce)
+			}
+			continue
+		}
 		if start, ok := parsePartition(name); ok {
 			mt, _ := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time"))
 			if start+time.Hour.Milliseconds() > fromMS || mt >= fromMS-partitionSlack.Milliseconds() {
@@ -157,7 +170,52 @@ func (a *Agent) listBatches(ctx context.Context, coll string, fromMS int64) ([]r
 			}
 		}
 	}
+	if out, err = a.compactedForRetries(ctx, coll, fresh, out); err != nil {
+		return nil, err
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// considerCompacted appends a compacted entry (see compactlayout.go) to out
+// when it was not read yet. It is read like a batch, whoever made its
+// changes (the store ignores a change it holds); its time is its range's
+// end, never its directory's, so devices that read its hours as batches do
+// not read it again.
+func (a *Agent) considerCompacted(ctx context.Context, coll string, ce compactedEntry, out []remoteBatch) ([]remoteBatch, error) {
+	seen, err := a.st.Seen(ctx, coll, ce.name)
+	if err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	if !seen {
+		out = append(out, remoteBatch{name: ce.name, path: ce.name, ms: ce.end - 1})
+	}
+	return out, nil
+}
+
+// compactedForRetries adds the compacted entries written since the look-back
+// (fresh) that cover a batch this device waits to read again: a device
+// behind its watermark can list a batch, then find it gone because a
+// compactor folded it meanwhile; its changes are then in such an entry.
+func (a *Agent) compactedForRetries(ctx context.Context, coll string, fresh []compactedEntry, out []remoteBatch) ([]remoteBatch, error) {
+	if len(fresh) == 0 {
+		return out, nil
+	}
+	retries, err := a.st.PullRetries(ctx, coll)
+	if err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	for _, ce := range fresh {
+		for _, r := range retries {
+			ms, _, ok := parseBatchName(r.Batch)
+			if ok && ms >= ce.start && ms < ce.end {
+				if out, err = a.considerCompacted(ctx, coll, ce, out); err != nil {
+					return nil, err
+				}
+				break
+			}
+		}
+	}
 	return out, nil
 }
 

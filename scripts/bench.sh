@@ -43,7 +43,8 @@ for s in "${suites[@]}"; do
       record reference go test -run '^$' -bench 'BenchmarkReferencePull' -benchtime 1x -timeout 30m ./agent/ || rc=1 ;;
     scale)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
-      record scale go test -run '^$' -bench IntegrationHistory -benchtime 1x -timeout 60m ./agent/ || rc=1 ;;
+      record scale go test -run '^$' -bench IntegrationHistory -benchtime 1x -timeout 60m ./agent/ || rc=1
+      record compaction go test -run '^$' -bench IntegrationCompaction -benchtime 1x -timeout 60m ./agent/ || rc=1 ;;
     browser)
       if [ -x scripts/browser-bench.sh ]; then
         if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi

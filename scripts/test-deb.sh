@@ -7,7 +7,7 @@
 #   2. the current package is installed over it: the data is still there and
 #      readable (export, status);
 #   3. the installed files: binary, menu and autostart entries
-#      (desktop-file-validate), the systemd user unit (systemd-analyze verify
+#      (desktop-file-validate), the systemd units (systemd-analyze verify
 #      --user, which needs an XDG_RUNTIME_DIR: a root shell in a container has
 #      none, so one is made here), and `fieldsync doctor` runs and reports
 #      with no Drillbit configured;
@@ -31,6 +31,8 @@ for want in "-rwxr-xr-x root/root .* ./usr/bin/fieldsync" \
             "./usr/share/applications/fieldsync.desktop" \
             "./etc/xdg/autostart/fieldsync.desktop" \
             "./usr/lib/systemd/user/fieldsync-agent.service" \
+            "./usr/lib/systemd/system/fieldsync-compact.service" \
+            "./usr/lib/systemd/system/fieldsync-compact.timer" \
             "./usr/share/doc/fieldsync/OPERATIONS.md"; do
   grep -Eq -- "$want" <<<"$contents" || die "missing: $want"
 done
@@ -111,6 +113,14 @@ unit=/usr/lib/systemd/user/fieldsync-agent.service
 mkdir -m 0700 "$tmp/run"
 out=$(XDG_RUNTIME_DIR=$tmp/run systemd-analyze verify --user "$unit" 2>&1) && [ -z "$out" ] ||
   fail "systemd-analyze verify --user $unit (warnings count): $out"
+for unit in /usr/lib/systemd/system/fieldsync-compact.timer /usr/lib/systemd/system/fieldsync-compact.service; do
+  out=$(systemd-analyze verify "$unit" 2>&1) && [ -z "$out" ] ||
+    fail "systemd-analyze verify $unit (warnings count): $out"
+done
+grep -qx 'ExecStart=/usr/bin/fieldsync compact --once' /usr/lib/systemd/system/fieldsync-compact.service ||
+  fail "fieldsync-compact.service does not run fieldsync compact --once"
+[ "$(systemctl is-enabled fieldsync-compact.timer 2>/dev/null)" != enabled ] ||
+  fail "the package enabled fieldsync-compact.timer (IT enables it on one server)"
 doctor=$(user doctor --json --data-dir "$tmp/doctor-data") || fail "fieldsync doctor exited non-zero"
 python3 - "$doctor" <<'PY' || fail "fieldsync doctor's report: $doctor"
 import json, sys
@@ -135,4 +145,4 @@ done <<<"$files"
 [ -f "$data/fieldsync.db" ] || fail "purge deleted the user's data (it is not the package's)"
 
 [ "$errors" -eq 0 ] || { echo "test-deb: $errors failure(s)" >&2; exit 1; }
-echo "test-deb: $deb ok ($(du -h "$deb" | cut -f1)): installed, upgraded from 0.0.1~old with the data kept, doctor, systemd unit verified, removed, purged"
+echo "test-deb: $deb ok ($(du -h "$deb" | cut -f1)): installed, upgraded from 0.0.1~old with the data kept, doctor, systemd units verified, removed, purged"

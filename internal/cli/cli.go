@@ -79,6 +79,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"agent", "run the sync schedule headless until stopped (SIGTERM/Ctrl-C)", runAgent},
+		{"compact", "IT's server job: fold closed hours of the change logs into large verified files: compact [--once] [--collection NAME]", runCompact},
 		{"conflicts", "list, show or resolve conflicts: conflicts list|show C/ID|resolve C/ID --take ...", runConflicts},
 		{"export", "write a collection's current records as JSON lines: export --collection NAME", runExport},
 		{"import", "journal records from JSON lines: import --collection NAME FILE.jsonl", runImport},

@@ -228,3 +228,19 @@ func TestSyncReportsRefusedCredentials(t *testing.T) {
 		t.Fatalf("doctor with a wrong password: exit %d, stdout %q", code, out)
 	}
 }
+
+// TestCompactOnce runs one compaction pass from the command line against
+// the real Drillbit: it prints a line per log; an unknown collection is a
+// clear error. (What compaction does is proven in agent's
+// TestIntegrationCompaction and TestIntegrationCompactKills.)
+func TestCompactOnce(t *testing.T) {
+	d := newDevice(t, fmt.Sprintf("cli-compact-%d", os.Getpid()), drilltest.URL(t), "fieldsync")
+	out := d.must("", "compact", "--once", "--collection", "inspections")
+	if !strings.HasPrefix(out, "compacted inspections: ") || !strings.Contains(out, "at the top of the log") {
+		t.Errorf("compact --once printed %q", out)
+	}
+	code, _, errs := d.run("", "compact", "--once", "--collection", "nosuch")
+	if code == 0 || !strings.Contains(errs, "nosuch") {
+		t.Errorf("compact of an unknown collection: exit %d, %q", code, errs)
+	}
+}

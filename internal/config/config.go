@@ -35,6 +35,14 @@ type Config struct {
 	Drill   Drill             `json:"drill"`
 	Log     Log               `json:"log"`
 	Metrics Metrics           `json:"metrics"`
+	Compact Compact           `json:"compact"`
+}
+
+// Compact configures `fieldsync compact`, run by IT on a server.
+type Compact struct {
+	// Schedule is the cron spec of compaction passes when the command
+	// runs without --once ("@hourly").
+	Schedule string `json:"schedule,omitempty"`
 }
 
 // Drill says how to reach the Drill cluster.
@@ -132,6 +140,7 @@ func setDuration(example string, field func(*Config) *Duration) func(*Config, st
 func Default() Config {
 	return Config{
 		Schedule: "@every 5m",
+		Compact:  Compact{Schedule: "@hourly"},
 		Drill: Drill{
 			Plugin:    "dfs",
 			Workspace: "fieldsync",
@@ -282,6 +291,7 @@ var envKeys = []struct {
 	{"FIELDSYNC_DEVICE", "device", func(c *Config, v string) error { c.Device = v; return nil }},
 	{"FIELDSYNC_COLLECTIONS", "collections", func(c *Config, v string) error { c.Collections = v; return nil }},
 	{"FIELDSYNC_SCHEDULE", "schedule", func(c *Config, v string) error { c.Schedule = v; return nil }},
+	{"FIELDSYNC_COMPACT_SCHEDULE", "compact.schedule", func(c *Config, v string) error { c.Compact.Schedule = v; return nil }},
 	{"FIELDSYNC_DRILL_URLS", "drill.urls", func(c *Config, v string) error { c.Drill.URLs = SplitList(v); return nil }},
 	{"FIELDSYNC_DRILL_WORKSPACE", "drill.workspace", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
 	{"FIELDSYNC_DRILL_LOCATION", "drill.location", func(c *Config, v string) error { c.Drill.Location = v; return nil }},

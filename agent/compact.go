@@ -1,0 +1,571 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// Compaction folds the closed hours of a change log into few large Parquet
+// entries (see compactlayout.go), run by IT on a server as `fieldsync
+// compact`. One pass, per log:
+//
+//  1. List the top of the log once. Every entry there (an hour partition, a
+//     batch of the first layout, a compacted entry) covers a time range;
+//     an entry whose range ended before Drill's clock minus the look-back
+//     and the margin is closed, and closed entries are grouped by the UTC
+//     month (when it is closed) or day they fall in.
+//  2. For a group of more than one entry, or of one entry that is not yet
+//     the group's compacted entry, write a new compacted entry with one
+//     CTAS over the group (deduplicated by change_id), named by the range,
+//     a generation one above the group's compacted entries and this
+//     compactor's own writer id: no two compactors ever write one name.
+//  3. Verify the new entry: every row once (count = distinct change ids),
+//     every row's batch_rows its row count (complete), and no change id
+//     of the sources missing from it.
+//  4. Only then drop the sources, except a source whose directory changed
+//     since the listing (a batch written late into it): it stays for the
+//     next pass.
+//
+// Why this never loses or doubles a change, whatever is killed when: an
+// entry is dropped only after a check that every change of it is in an
+// entry that ranks above it (a compacted entry ranks above the hours and
+// batches it folds, a longer range above a shorter, a higher generation
+// above a lower), and a complete entry is never rewritten; so the
+// highest-ranked entry holding a change is never dropped. A killed
+// compactor leaves at most an extra entry, folded by the next pass; two
+// compactors at once leave two entries of one generation, folded by the
+// next pass. Readers deduplicate by change_id, so the same change in two
+// entries meanwhile is harmless.
+
+// Defaults of CompactOptions.
+const (
+	// DefaultCompactMargin is kept beyond the look-back before an hour
+	// counts as closed: a batch named in an hour can be written until its
+	// CTAS ends (the query time limit), and devices list an hour until
+	// their watermark is a look-back past it.
+	DefaultCompactMargin = time.Hour
+	// DefaultCompactStale is how old an unreadable compacted entry must
+	// be before a compactor drops it: older than any CTAS may run (the
+	// query time limit), so its writer is gone, and never verified (it
+	// could not be read), so nothing relies on it.
+	DefaultCompactStale = 30 * time.Minute
+)
+
+// CompactOptions configures a Compactor. Drill and Schema are required.
+type CompactOptions struct {
+	Drill  Drill
+	Schema *schema.Set
+	// Workspace is "plugin.workspace" (default "dfs.fieldsync").
+	Workspace string
+	// LookBack is the devices' look-back (default DefaultLookBack) and
+	// Margin what is kept beyond it (default DefaultCompactMargin): an
+	// hour is closed once it ended more than both before Drill's clock.
+	LookBack, Margin time.Duration
+	// Stale is how old an unreadable compacted entry is dropped (default
+	// DefaultCompactStale).
+	Stale time.Duration
+	// Writer names this compactor's entries (default: random per
+	// Compactor).
+	Writer string
+	// Now, when set, replaces Drill's clock (tests).
+	Now func() time.Time
+	// Logger receives the compactor's logs (nil: discard).
+	Logger *slog.Logger
+}
+
+// Compactor compacts change logs; see the comment above CompactOptions.
+type Compactor struct {
+	dr                Drill
+	schema            *schema.Set
+	plugin, workspace string
+	opts              CompactOptions
+	log               *slog.Logger
+}
+
+// NewCompactor checks opts and returns a Compactor.
+func NewCompactor(opts CompactOptions) (*Compactor, error) {
+	if opts.Drill == nil || opts.Schema == nil {
+		return nil, errors.New("compact: Drill and Schema are required")
+	}
+	if opts.Workspace == "" {
+		opts.Workspace = "dfs.fieldsync"
+	}
+	plugin, ws, ok := strings.Cut(opts.Workspace, ".")
+	if !ok || plugin == "" || ws == "" {
+		return nil, fmt.Errorf("compact: workspace %q: want plugin.workspace, e.g. dfs.fieldsync", opts.Workspace)
+	}
+	if opts.LookBack <= 0 {
+		opts.LookBack = DefaultLookBack
+	}
+	if opts.Margin <= 0 {
+		opts.Margin = DefaultCompactMargin
+	}
+	if opts.Stale <= 0 {
+		opts.Stale = DefaultCompactStale
+	}
+	if opts.Writer == "" {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("compact: writer id: %w", err)
+		}
+		opts.Writer = hex.EncodeToString(b[:])
+	}
+	if strings.ContainsAny(opts.Writer, "_-/`") {
+		return nil, fmt.Errorf("compact: writer id %q must not hold _ - / or `", opts.Writer)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Compactor{dr: opts.Drill, schema: opts.Schema, plugin: plugin, workspace: ws, opts: opts, log: log}, nil
+}
+
+// CompactReport is what one compaction pass did.
+type CompactReport struct {
+	// Logs are the change logs looked at, one per collection.
+	Logs []LogCompaction `json:"logs"`
+}
+
+// LogCompaction is what a pass did to one log.
+type LogCompaction struct {
+	// Log is the collection (or the fleet table) the log belongs to.
+	Log string `json:"log"`
+	// EntriesBefore and EntriesAfter count the entries at the top of the
+	// log before and after the pass.
+	EntriesBefore int `json:"entries_before"`
+	EntriesAfter  int `json:"entries_after"`
+	// Written are the compacted entries written.
+	Written []CompactedWrite `json:"written,omitempty"`
+	// Skipped says why groups were left as they are (for the next pass).
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// CompactedWrite is one compacted entry written and verified.
+type CompactedWrite struct {
+	Name    string `json:"name"`
+	Sources int    `json:"sources"`
+	Rows    int64  `json:"rows"`
+	Dropped int    `json:"dropped"`
+}
+
+// compactLog is one log to compact: where it is and what a row is.
+type compactLog struct {
+	name string   // collection (for reports)
+	dir  string   // under the workspace: "<collection>/changes"
+	cols []string // select expressions over the alias t, "… AS `name`", without batch_rows
+	key  string   // the column rows are deduplicated by
+	// keep orders the rows of one key: the first is kept (default: the
+	// key itself, for rows that are copies of one another).
+	keep string
+}
+
+// logEntry is an entry at the top of a log.
+type logEntry struct {
+	name       string
+	start, end int64
+	mtime      int64
+	compacted  *compactedEntry
+}
+
+// Compact runs one pass over the change logs of the named collections, or,
+// when none is named, of every declared one and the fleet's heartbeat log
+// (after moving an older release's fleet table into it).
+func (c *Compactor) Compact(ctx context.Context, collections ...string) (CompactReport, error) {
+	var rep CompactReport
+	var logs []compactLog
+	if len(collections) == 0 {
+		collections = c.schema.LogNames()
+		logs = append(logs, heartbeatLog())
+	}
+	for _, coll := range collections {
+		lg, err := c.collectionLog(coll)
+		if err != nil {
+			return rep, err
+		}
+		logs = append(logs, lg)
+	}
+	now, err := c.now(ctx)
+	if err != nil {
+		return rep, err
+	}
+	closedBefore := now - (c.opts.LookBack + c.opts.Margin).Milliseconds()
+	for _, lg := range logs {
+		if lg.dir == HeartbeatDir {
+			if err := c.migrateFleet(ctx, now); err != nil {
+				return rep, err
+			}
+			c.createFleetView(ctx)
+		}
+		lc, err := c.compactLog(ctx, lg, closedBefore)
+		rep.Logs = append(rep.Logs, lc)
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// now is Drill's clock (the clock batch names use), or Options.Now.
+func (c *Compactor) now(ctx context.Context) (int64, error) {
+	if c.opts.Now != nil {
+		return c.opts.Now().UnixMilli(), nil
+	}
+	rows, err := c.dr.Query(ctx, "SELECT CURRENT_TIMESTAMP AS `ms` FROM (VALUES(1))")
+	if err != nil {
+		return 0, fmt.Errorf("compact: read the Drill server clock: %w", err)
+	}
+	if len(rows) != 1 {
+		return 0, fmt.Errorf("compact: read the Drill server clock: %d rows", len(rows))
+	}
+	ms, err := asInt(rows[0]["ms"])
+	if err != nil {
+		return 0, fmt.Errorf("compact: read the Drill server clock: %w", err)
+	}
+	return ms, nil
+}
+
+// collectionLog describes a collection's change log: its columns as the
+// declarations give them, each field cast to its type (a batch written
+// before a field was declared lacks its column).
+func (c *Compactor) collectionLog(coll string) (compactLog, error) {
+	cols := append(schema.MetaColumns(), schema.Column{Name: schema.DocColumn, Type: schema.SQLVarchar})
+	if decl, err := c.schema.Collection(coll); err == nil {
+		cols = decl.Columns()
+	}
+	lg := compactLog{name: coll, dir: coll + "/changes", key: "change_id"}
+	for _, col := range cols {
+		if col.Name == "batch_rows" {
+			continue
+		}
+		id, err := drill.Ident(col.Name)
+		if err != nil {
+			return lg, fmt.Errorf("compact: %s: %w", coll, err)
+		}
+		switch {
+		case col.Field == "" && col.Type == schema.SQLVarchar:
+			lg.cols = append(lg.cols, fmt.Sprintf("CAST(t.%s AS VARCHAR(%d)) AS %s", id, maxTextCast, id))
+		case col.Field == "":
+			lg.cols = append(lg.cols, fmt.Sprintf("CAST(t.%s AS %s) AS %s", id, col.Type, id))
+		case col.Type == schema.SQLVarchar:
+			lg.cols = append(lg.cols, fmt.Sprintf("CAST(t.%s AS VARCHAR(%d)) AS %s", id, MaxTypedText, id))
+		default:
+			lg.cols = append(lg.cols, fmt.Sprintf("CAST(t.%s AS %s) AS %s", id, col.Type, id))
+		}
+	}
+	return lg, nil
+}
+
+// maxTextCast is the VARCHAR length metadata and doc columns are cast to:
+// Drill's longest.
+const maxTextCast = 2147483647
+
+// table returns the Drill path of an entry of a log ("" for the top).
+func (c *Compactor) table(lg compactLog, entry string) (string, error) {
+	p := lg.dir
+	if entry != "" {
+		p += "/" + entry
+	}
+	t, err := drill.TablePath(c.plugin, c.workspace, p)
+	if err != nil {
+		return "", fmt.Errorf("compact: %w", err)
+	}
+	return t, nil
+}
+
+// list returns the entries at the top of a log (nil when it does not
+// exist yet).
+func (c *Compactor) list(ctx context.Context, lg compactLog) ([]logEntry, error) {
+	top, err := c.table(lg, "")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.dr.Query(ctx, "SHOW FILES IN "+top)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("compact: list %s: %w", lg.dir, err)
+	}
+	var out []logEntry
+	for _, r := range rows {
+		if isDir, ok := firstValue(r, "isDirectory", "IS_DIRECTORY", "is_directory").(bool); ok && !isDir {
+			continue
+		}
+		name := firstString(r, "name", "FILE_NAME", "file_name")
+		e := logEntry{name: name}
+		e.mtime, _ = asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time"))
+		hour := time.Hour.Milliseconds()
+		if start, ok := parsePartition(name); ok {
+			e.start, e.end = start, start+hour
+		} else if ce, ok := parseCompacted(name); ok {
+			e.start, e.end, e.compacted = ce.start, ce.end, &ce
+		} else if ms, _, ok := parseBatchName(name); ok {
+			e.start = ms - ms%hour
+			e.end = e.start + hour
+		} else {
+			continue // not ours: left alone
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// compactLog runs one pass over one log.
+func (c *Compactor) compactLog(ctx context.Context, lg compactLog, closedBefore int64) (LogCompaction, error) {
+	lc := LogCompaction{Log: lg.name}
+	entries, err := c.list(ctx, lg)
+	if err != nil {
+		return lc, err
+	}
+	lc.EntriesBefore = len(entries)
+	type span struct{ from, to int64 }
+	groups := map[span][]logEntry{}
+	var order []span
+	for _, e := range entries {
+		from, to, ok := foldRange(e.start, e.end, closedBefore)
+		if !ok {
+			continue
+		}
+		k := span{from, to}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], e)
+	}
+	for _, g := range order {
+		srcs := groups[g]
+		if len(srcs) == 1 && srcs[0].compacted != nil && srcs[0].start == g.from && srcs[0].end == g.to {
+			continue // already one compacted entry
+		}
+		w, why, err := c.compactGroup(ctx, lg, g.from, g.to, srcs)
+		if err != nil {
+			return lc, err
+		}
+		if why != "" {
+			lc.Skipped = append(lc.Skipped, why)
+			c.log.Warn("compaction group left for the next pass", "log", lg.name, "range", partitionOf(g.from), "why", why)
+			continue
+		}
+		lc.Written = append(lc.Written, w)
+	}
+	after, err := c.list(ctx, lg)
+	if err != nil {
+		return lc, err
+	}
+	lc.EntriesAfter = len(after)
+	return lc, nil
+}
+
+// compactGroup writes, verifies and then drops the sources of one group.
+// It returns why it left the group as it was ("" when it compacted it);
+// errors are those that end the pass (Drill unreachable, cancelled).
+func (c *Compactor) compactGroup(ctx context.Context, lg compactLog, from, to int64, srcs []logEntry) (CompactedWrite, string, error) {
+	// The new entry ranks above every source (the rule that makes dropping
+	// them safe): the sources are hours, batches, shorter ranges and this
+	// range's entries of lower generations.
+	gen := 1
+	for _, s := range srcs {
+		if s.compacted != nil && s.start == from && s.end == to {
+			gen = max(gen, s.compacted.gen+1)
+		}
+	}
+	name := compactedName(from, to, gen, c.opts.Writer)
+	target, err := c.table(lg, name)
+	if err != nil {
+		return CompactedWrite{}, "", err
+	}
+	w := CompactedWrite{Name: name, Sources: len(srcs)}
+	srcs, why, err := c.write(ctx, lg, target, srcs)
+	if err != nil || why != "" {
+		return w, why, err
+	}
+	w.Sources = len(srcs)
+	rows, why, err := c.verify(ctx, lg, target, srcs)
+	if err != nil || why != "" {
+		return w, why, err
+	}
+	w.Rows = rows
+	c.log.Info("compacted", "log", lg.name, "entry", name, "sources", len(srcs), "rows", rows)
+	// Drop the sources, but not one that changed since it was listed: a
+	// batch may have been written into it after the verification.
+	now, err := c.list(ctx, lg)
+	if err != nil {
+		return w, "", err
+	}
+	mtimes := make(map[string]int64, len(now))
+	for _, e := range now {
+		mtimes[e.name] = e.mtime
+	}
+	for _, s := range srcs {
+		mt, ok := mtimes[s.name]
+		if !ok {
+			continue // dropped by another compactor
+		}
+		if s.compacted == nil && mt != s.mtime {
+			c.log.Info("source changed during compaction; left for the next pass", "log", lg.name, "entry", s.name)
+			continue
+		}
+		t, err := c.table(lg, s.name)
+		if err != nil {
+			return w, "", err
+		}
+		if _, err := c.dr.Query(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+			if batchUnreadable(ctx, err) {
+				c.log.Warn("source not dropped; the next pass will", "log", lg.name, "entry", s.name, "err", err)
+				continue
+			}
+			return w, "", fmt.Errorf("compact: drop %s: %w", s.name, err)
+		}
+		w.Dropped++
+	}
+	return w, "", nil
+}
+
+// union returns a UNION ALL of the given select list over each source.
+func (c *Compactor) union(lg compactLog, list string, srcs []logEntry) (string, error) {
+	parts := make([]string, 0, len(srcs))
+	for _, s := range srcs {
+		t, err := c.table(lg, s.name)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, "SELECT "+list+" FROM "+t+" t")
+	}
+	return strings.Join(parts, " UNION ALL "), nil
+}
+
+// write runs the CTAS of a compacted entry over srcs. When Drill cannot
+// read them together it reads each on its own: a stale unreadable
+// compacted entry (its writer died) is dropped, any other unreadable
+// source is left out (and left in place), and the rest are written. It
+// returns the sources written.
+func (c *Compactor) write(ctx context.Context, lg compactLog, target string, srcs []logEntry) ([]logEntry, string, error) {
+	key, _ := drill.Ident(lg.key)
+	keep := "s." + key
+	if lg.keep != "" {
+		keep = lg.keep
+	}
+	var names, outer []string
+	for _, col := range lg.cols {
+		alias := col[strings.LastIndex(col, " AS ")+len(" AS "):]
+		names = append(names, "u."+alias)
+		outer = append(outer, "w."+alias)
+	}
+	for attempt := 0; ; attempt++ {
+		if len(srcs) == 0 {
+			return nil, "no readable source", nil
+		}
+		u, err := c.union(lg, strings.Join(lg.cols, ", "), srcs)
+		if err != nil {
+			return nil, "", err
+		}
+		// Drill 1.22 loses the alias of a window function in a CTAS's
+		// outermost SELECT (the column comes out as $1): the count is
+		// renamed one level up.
+		q := fmt.Sprintf("CREATE TABLE %s AS SELECT %s, w.`compact_n` AS `batch_rows` FROM ("+
+			"SELECT %s, COUNT(*) OVER () AS `compact_n` FROM ("+
+			"SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.%s ORDER BY %s) AS `compact_rn` FROM (%s) s WHERE s.%s IS NOT NULL"+
+			") u WHERE u.`compact_rn` = 1) w", target, strings.Join(outer, ", "), strings.Join(names, ", "), key, keep, u, key)
+		_, err = c.dr.Query(ctx, q)
+		if err == nil {
+			return srcs, "", nil
+		}
+		if !batchUnreadable(ctx, err) || attempt > 0 {
+			if batchUnreadable(ctx, err) {
+				return nil, "Drill could not write the compacted entry: " + cutText(drillMessage(err), 400), nil
+			}
+			return nil, "", fmt.Errorf("compact: write %s: %w", target, err)
+		}
+		if srcs, err = c.readable(ctx, lg, srcs); err != nil {
+			return nil, "", err
+		}
+		// A CTAS that failed may have left the table: it is this
+		// compactor's own name, never verified, so dropping it is safe.
+		if _, err := c.dr.Query(ctx, "DROP TABLE IF EXISTS "+target); err != nil && !batchUnreadable(ctx, err) {
+			return nil, "", fmt.Errorf("compact: drop %s: %w", target, err)
+		}
+	}
+}
+
+// readable returns the sources Drill can read on their own; it drops stale
+// unreadable compacted entries.
+func (c *Compactor) readable(ctx context.Context, lg compactLog, srcs []logEntry) ([]logEntry, error) {
+	var out []logEntry
+	for _, s := range srcs {
+		t, err := c.table(lg, s.name)
+		if err != nil {
+			return nil, err
+		}
+		_, err = c.dr.Query(ctx, "SELECT COUNT(*) AS `n` FROM "+t)
+		if err == nil {
+			out = append(out, s)
+			continue
+		}
+		if !batchUnreadable(ctx, err) {
+			return nil, fmt.Errorf("compact: read %s: %w", s.name, err)
+		}
+		age := time.Since(time.UnixMilli(s.mtime))
+		if s.compacted != nil && s.mtime > 0 && age > c.opts.Stale {
+			c.log.Warn("dropping a stale unreadable compacted entry (its writer died)", "log", lg.name, "entry", s.name, "err", drillMessage(err))
+			if _, err := c.dr.Query(ctx, "DROP TABLE IF EXISTS "+t); err != nil && !batchUnreadable(ctx, err) {
+				return nil, fmt.Errorf("compact: drop %s: %w", s.name, err)
+			}
+			continue
+		}
+		c.log.Warn("source not readable; left in place", "log", lg.name, "entry", s.name, "err", cutText(drillMessage(err), 400))
+	}
+	return out, nil
+}
+
+// verify checks a written compacted entry against its sources and returns
+// its row count, or why it does not pass.
+func (c *Compactor) verify(ctx context.Context, lg compactLog, target string, srcs []logEntry) (int64, string, error) {
+	key, _ := drill.Ident(lg.key)
+	rows, err := c.dr.Query(ctx, fmt.Sprintf("SELECT COUNT(*) AS `n`, COUNT(DISTINCT t.%s) AS `d`, MIN(t.`batch_rows`) AS `lo`, MAX(t.`batch_rows`) AS `hi` FROM %s t", key, target))
+	if err != nil {
+		if batchUnreadable(ctx, err) {
+			return 0, "the compacted entry cannot be read back: " + cutText(drillMessage(err), 400), nil
+		}
+		return 0, "", fmt.Errorf("compact: verify %s: %w", target, err)
+	}
+	if len(rows) != 1 {
+		return 0, fmt.Sprintf("verifying %s gave %d rows", target, len(rows)), nil
+	}
+	n, _ := asInt(rows[0]["n"])
+	d, _ := asInt(rows[0]["d"])
+	lo, _ := asInt(rows[0]["lo"])
+	hi, _ := asInt(rows[0]["hi"])
+	if n == 0 || n != d || lo != n || hi != n {
+		return 0, fmt.Sprintf("%s holds %d rows, %d change ids, batch_rows %d..%d: not complete", target, n, d, lo, hi), nil
+	}
+	u, err := c.union(lg, "t."+key+" AS "+key, srcs)
+	if err != nil {
+		return 0, "", err
+	}
+	rows, err = c.dr.Query(ctx, fmt.Sprintf("SELECT COUNT(*) AS `missing` FROM (SELECT DISTINCT s.%[1]s FROM (%[2]s) s WHERE s.%[1]s IS NOT NULL) x "+
+		"LEFT JOIN (SELECT c.%[1]s AS `k` FROM %[3]s c) y ON x.%[1]s = y.`k` WHERE y.`k` IS NULL", key, u, target))
+	if err != nil {
+		if batchUnreadable(ctx, err) {
+			return 0, "the sources cannot be read to verify: " + cutText(drillMessage(err), 400), nil
+		}
+		return 0, "", fmt.Errorf("compact: verify %s: %w", target, err)
+	}
+	if len(rows) != 1 {
+		return 0, fmt.Sprintf("verifying %s gave %d rows", target, len(rows)), nil
+	}
+	if m, _ := asInt(rows[0]["missing"]); m != 0 {
+		return 0, fmt.Sprintf("%d change(s) of the sources are not in %s (written meanwhile)", m, target), nil
+	}
+	return n, "", nil
+}

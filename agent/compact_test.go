@@ -1,0 +1,508 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/internal/drilltest"
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+func TestCompactedNames(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	name := compactedName(day.UnixMilli(), day.AddDate(0, 0, 1).UnixMilli(), 3, "ab12")
+	if name != "2026120500_2026120600_c0003-ab12" {
+		t.Fatalf("compactedName = %q", name)
+	}
+	ce, ok := parseCompacted(name)
+	if !ok || ce.gen != 3 || ce.writer != "ab12" || ce.start != day.UnixMilli() || ce.end != day.AddDate(0, 0, 1).UnixMilli() {
+		t.Errorf("parseCompacted(%q) = %+v %v", name, ce, ok)
+	}
+	if _, _, ok := parseBatchName(name); ok {
+		t.Errorf("a compacted entry parses as a batch name")
+	}
+	for _, bad := range []string{"2026120500", "2026120600_2026120500_c0001-x", "2026120500_2026120600_c0000-x", "2026120500_2026120600_c0001-", "001796552322086_dev_000000000001"} {
+		if _, ok := parseCompacted(bad); ok {
+			t.Errorf("parseCompacted(%q) ok", bad)
+		}
+	}
+	tests := []struct {
+		name        string
+		start       time.Time
+		closed      time.Time
+		from, to    time.Time
+		ok          bool
+		description string
+	}{
+		{"open hour", day.Add(5 * time.Hour), day.Add(5*time.Hour + 30*time.Minute), time.Time{}, time.Time{}, false, "the hour is not closed"},
+		{"closed hour", day.Add(5 * time.Hour), day.Add(20 * time.Hour), day.Add(5 * time.Hour), day.Add(6 * time.Hour), true, "its day is not over"},
+		{"closed day", day.Add(5 * time.Hour), day.AddDate(0, 0, 1).Add(time.Hour), day, day.AddDate(0, 0, 1), true, ""},
+		{"closed month", day.Add(5 * time.Hour), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), true, ""},
+	}
+	for _, tt := range tests {
+		from, to, ok := foldRange(tt.start.UnixMilli(), tt.start.Add(time.Hour).UnixMilli(), tt.closed.UnixMilli())
+		if ok != tt.ok || (ok && (from != tt.from.UnixMilli() || to != tt.to.UnixMilli())) {
+			t.Errorf("%s: foldRange = %d %d %v, want %v %v %v", tt.name, from, to, ok, tt.from, tt.to, tt.ok)
+		}
+	}
+}
+
+// mustCompactor is a compactor whose clock is three days ahead, so that
+// every hour written now is closed.
+func mustCompactor(tb testing.TB, d Drill, set *schema.Set) *Compactor {
+	tb.Helper()
+	c, err := NewCompactor(CompactOptions{Drill: d, Schema: set, Now: func() time.Time { return time.Now().Add(72 * time.Hour) }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// topEntries lists the names at the top of a collection's change log.
+func topEntries(tb testing.TB, coll string) []string {
+	tb.Helper()
+	des, err := os.ReadDir(filepath.Join(drilltest.WorkspaceDir(tb), coll, "changes"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, de := range des {
+		if de.IsDir() {
+			out = append(out, de.Name())
+		}
+	}
+	return out
+}
+
+// toLegacy moves every batch of a collection's hour partitions to the top
+// of changes/, as the first layout wrote them.
+func toLegacy(tb testing.TB, coll string) int {
+	tb.Helper()
+	root := filepath.Join(drilltest.WorkspaceDir(tb), coll, "changes")
+	n := 0
+	for _, part := range topEntries(tb, coll) {
+		if _, ok := parsePartition(part); !ok {
+			continue
+		}
+		des, err := os.ReadDir(filepath.Join(root, part))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, de := range des {
+			if err := os.Rename(filepath.Join(root, part, de.Name()), filepath.Join(root, de.Name())); err != nil {
+				tb.Fatal(err)
+			}
+			n++
+		}
+		if err := os.Remove(filepath.Join(root, part)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return n
+}
+
+// assertEverywhere checks that every device holds want records of coll and
+// that the log and the current-state view hold each change once.
+func assertEverywhere(tb testing.TB, d Drill, coll string, want int, nodes ...*node) {
+	tb.Helper()
+	for _, n := range nodes {
+		stats, err := n.st.Stats(context.Background())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if got := stats.Collections[coll].Live; got != int64(want) {
+			tb.Errorf("device %s holds %d records of %s, want %d", n.device, got, coll, want)
+		}
+	}
+	r := queryOne(tb, d, fmt.Sprintf("SELECT COUNT(*) AS n, COUNT(DISTINCT `record_id`) AS d FROM `dfs`.`fieldsync`.`%s_current`", coll))
+	if n, _ := asInt(r["n"]); n != int64(want) {
+		tb.Errorf("%s_current holds %d rows, want %d", coll, n, want)
+	}
+	if dn, _ := asInt(r["d"]); dn != int64(want) {
+		tb.Errorf("%s_current holds %d records, want %d", coll, dn, want)
+	}
+}
+
+// TestIntegrationCompaction migrates a workspace of the first layout and
+// compacts it while a fresh device pulls, then folds a batch written late
+// into a compacted hour: every change once on every device, in the log and
+// in the views; a second pass changes nothing.
+func TestIntegrationCompaction(t *testing.T) {
+	d, set, coll, now := hostileSetup(t)
+	ctx := context.Background()
+	withSet := func(o *Options) { o.Schema = set; o.BatchRows = 2 }
+	a := mustNode(t, "a", now, d, withSet)
+	b := mustNode(t, "b", now, d, withSet)
+	for i := range 5 {
+		a.edit(t, coll, fmt.Sprint("a", i), `{"site":"a"}`)
+	}
+	a.sync(t)
+	if moved := toLegacy(t, coll); moved != 3 {
+		t.Fatalf("moved %d batches to the first layout, want 3", moved)
+	}
+	// Devices keep working on the old layout: b reads it and pushes into
+	// hour partitions beside it.
+	for i := range 3 {
+		b.edit(t, coll, fmt.Sprint("b", i), `{"site":"b"}`)
+	}
+	if rep := b.sync(t); rep.Pulled != 5 {
+		t.Fatalf("b pulled %+v from the first layout, want 5", rep)
+	}
+	a.sync(t)
+	want := 8
+	assertEverywhere(t, d, coll, want, a, b)
+
+	// A fresh device pulls while the compactor runs.
+	fresh := mustNode(t, "fresh", now, d, withSet)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var pullErr error
+	go func() {
+		defer wg.Done()
+		for range 3 {
+			if _, err := fresh.ag.SyncNow(ctx); err != nil {
+				pullErr = err
+			}
+		}
+	}()
+	comp := mustCompactor(t, d, set)
+	rep, err := comp.Compact(ctx, coll)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("compact: %v (%+v)", err, rep)
+	}
+	if pullErr != nil {
+		t.Errorf("a device pulling during compaction: %v", pullErr)
+	}
+	if lc := rep.Logs[0]; len(lc.Written) == 0 || lc.EntriesAfter > 2 || len(lc.Skipped) > 0 {
+		t.Errorf("compaction: %+v, want the batches folded into one entry a day", lc)
+	}
+	for _, e := range topEntries(t, coll) {
+		if _, ok := parseCompacted(e); !ok {
+			t.Errorf("after compaction %s is at the top of the log", e)
+		}
+	}
+	assertExactlyOnceSQL(t, d, coll, want)
+	fresh.sync(t)
+	late := mustNode(t, "late", now, d, withSet)
+	late.sync(t)
+	assertEverywhere(t, d, coll, want, a, b, fresh, late)
+
+	// A second pass changes nothing.
+	again, err := comp.Compact(ctx, coll)
+	if err != nil || len(again.Logs[0].Written) != 0 {
+		t.Errorf("second pass: %+v %v, want nothing written", again, err)
+	}
+
+	// A batch written late under an old name into a compacted hour is
+	// pulled by devices and folded by the next pass.
+	ms := now - 2*time.Minute.Milliseconds()
+	writeSQLBatch(t, d, coll, partitionOf(ms)+"/"+batchName(ms, "evil", 1), []sqlRow{goodSQLRow("lateone", ms, 1)})
+	want++
+	if rep := b.sync(t); rep.Pulled != 1 {
+		t.Errorf("b pulled %+v, want the late batch", rep)
+	}
+	if _, err := comp.Compact(ctx, coll); err != nil {
+		t.Fatal(err)
+	}
+	assertExactlyOnceSQL(t, d, coll, want)
+	a.sync(t)
+	fresh.sync(t)
+	newest := mustNode(t, "newest", now, d, withSet)
+	newest.sync(t)
+	assertEverywhere(t, d, coll, want, a, b, fresh, newest)
+}
+
+// The compactor child: a process that runs compaction passes in a loop
+// until it is killed.
+const (
+	envCompactChild = "FIELDSYNC_COMPACT_CHILD"
+	envCompactDrill = "FIELDSYNC_COMPACT_DRILL"
+)
+
+// compactChild runs when the test binary is started as a compactor child:
+// FIELDSYNC_COMPACT_CHILD is the collection.
+func compactChild() {
+	ctx := context.Background()
+	coll := os.Getenv(envCompactChild)
+	set, err := schema.Parse([]byte(`{"collections":[{"name":"` + coll + `","fields":[{"name":"n","type":"integer"}]}]}`))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compact child:", err)
+		os.Exit(2)
+	}
+	c, err := drill.New(drill.Options{Endpoints: []string{os.Getenv(envCompactDrill)}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compact child:", err)
+		os.Exit(2)
+	}
+	comp, err := NewCompactor(CompactOptions{Drill: DrillClient(c), Schema: set, Now: func() time.Time { return time.Now().Add(72 * time.Hour) }})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compact child:", err)
+		os.Exit(2)
+	}
+	for {
+		if _, err := comp.Compact(ctx, coll); err != nil {
+			fmt.Fprintln(os.Stderr, "compact child:", err)
+		}
+	}
+}
+
+// TestIntegrationCompactKills kills compactor processes at random points,
+// two at a time, while devices push and pull, then lets two compactors
+// finish at once: every change once on every device, in the log and in
+// the views.
+func TestIntegrationCompactKills(t *testing.T) {
+	t.Parallel()
+	d := realDrill(t)
+	set, name := itSchema(t)
+	coll := name("inspections")
+	// The child declares the collection with one integer field, as here.
+	set, err := schema.Parse([]byte(`{"collections":[{"name":"` + coll + `","fields":[{"name":"n","type":"integer"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now().UnixMilli()
+	withSet := func(o *Options) { o.Schema = set; o.BatchRows = 3 }
+	a := mustNode(t, "a", now, d, withSet)
+	b := mustNode(t, "b", now, d, withSet)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(now), 8))
+	want := 0
+	start := func() *exec.Cmd {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), envCompactChild+"="+coll, envCompactDrill+"="+drilltest.URL(t))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	const rounds = 6
+	for round := range rounds {
+		for i := range 4 {
+			a.edit(t, coll, fmt.Sprintf("a%d-%d", round, i), fmt.Sprintf(`{"n":%d}`, i))
+			want++
+		}
+		a.sync(t)
+		kids := []*exec.Cmd{start(), start()}
+		// b pulls while they run.
+		if _, err := b.ag.SyncNow(ctx); err != nil {
+			t.Logf("round %d: b's sync during compaction: %v", round, err)
+		}
+		for _, k := range kids {
+			time.Sleep(time.Duration(rng.IntN(2500)) * time.Millisecond)
+			_ = k.Process.Signal(syscall.SIGKILL)
+			_ = k.Wait()
+		}
+	}
+	// What the killed compactors left: entries of several generations and
+	// writers, hours not folded yet.
+	t.Logf("after %d rounds of kills the log holds %v", rounds, topEntries(t, coll))
+	// Two compactors at once, to the end.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = mustCompactor(t, d, set).Compact(ctx, coll)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("compact: %v", err)
+		}
+	}
+	// A last pass folds what two compactors at once left side by side
+	// (and what Drill finished of a killed compactor's statements).
+	for range 5 {
+		time.Sleep(2 * time.Second)
+		rep, err := mustCompactor(t, d, set).Compact(ctx, coll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Logs[0].Written) == 0 {
+			break
+		}
+	}
+	if top := topEntries(t, coll); len(top) > 2 || strings.Join(top, "") == "" {
+		t.Errorf("after the last pass the log holds %v, want one compacted entry a day", top)
+	}
+	assertExactlyOnceSQL(t, d, coll, want)
+	a.sync(t)
+	b.sync(t)
+	fresh := mustNode(t, "fresh", now, d, withSet)
+	fresh.sync(t)
+	assertEverywhere(t, d, coll, want, a, b, fresh)
+}
+
+// TestIntegrationFleetHeartbeats: devices append heartbeats (never drop
+// one), the fleet view shows each device's latest once, and a compaction
+// pass moves an older release's fleet table into the log and folds closed
+// hours keeping each device's latest heartbeat.
+func TestIntegrationFleetHeartbeats(t *testing.T) {
+	d, set, _, now := hostileSetup(t)
+	ctx := context.Background()
+	tag := fmt.Sprintf("hb%d", time.Now().UnixNano()%1_000_000_000)
+	withSet := func(o *Options) { o.Schema = set }
+	a := mustNode(t, tag+"-a", now, d, withSet)
+	b := mustNode(t, tag+"-b", now, d, withSet)
+	for range 2 {
+		a.sync(t)
+		b.sync(t)
+		a.clk.Advance(time.Second)
+	}
+	var mine []string
+	root := filepath.Join(drilltest.WorkspaceDir(t), HeartbeatDir)
+	parts, _ := os.ReadDir(root)
+	for _, p := range parts {
+		des, _ := os.ReadDir(filepath.Join(root, p.Name()))
+		for _, de := range des {
+			if strings.HasPrefix(de.Name(), tag+"-a_") {
+				mine = append(mine, de.Name())
+			}
+		}
+	}
+	if len(mine) != 2 {
+		t.Errorf("device a's heartbeats in the log: %v, want 2", mine)
+	}
+	// An older release's fleet table: one row per device, in a directory
+	// named like the view.
+	old := tag + "-old"
+	row := []drill.Value{drill.StringValue(old), drill.StringValue("host"), drill.StringValue("linux/amd64"), drill.StringValue("0.9"),
+		drill.Int64Value(now - 1000), drill.Int64Value(now - 2000)}
+	for range fleetColumns()[7:] {
+		row = append(row, drill.Int64Value(0))
+	}
+	row[12] = drill.StringValue("") // last_error_before
+	sel, err := drill.SelectJSON(fleetColumns()[1:], [][]drill.Value{row})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Query(ctx, fmt.Sprintf("CREATE TABLE `dfs`.`fieldsync`.`%s/%s` AS %s", FleetDir, old, sel)); err != nil {
+		t.Fatal(err)
+	}
+	fleet := func() map[string]int64 {
+		t.Helper()
+		rows, err := d.Query(ctx, fmt.Sprintf("SELECT `device`, `reported_at` FROM `dfs`.`fieldsync`.`%s` WHERE `device` LIKE '%s-%%'", FleetDir, tag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, r := range rows {
+			dev, _ := r["device"].(string)
+			if _, dup := out[dev]; dup {
+				t.Errorf("the fleet view shows %s twice", dev)
+			}
+			out[dev], _ = asInt(r["reported_at"])
+		}
+		return out
+	}
+	latest := func(dev string) int64 {
+		t.Helper()
+		r := queryOne(t, d, fmt.Sprintf("SELECT MAX(`reported_at`) AS `m` FROM `dfs`.`fieldsync`.`%s` WHERE `device` = '%s'", HeartbeatDir, dev))
+		m, _ := asInt(r["m"])
+		return m
+	}
+	if got := fleet(); len(got) != 2 || got[a.device] != latest(a.device) {
+		t.Errorf("fleet view before compaction: %v, want a (latest at %d) and b", got, latest(a.device))
+	}
+	rep, err := mustCompactor(t, d, set).Compact(ctx)
+	if err != nil {
+		t.Fatalf("compact: %v", err)
+	}
+	var fl *LogCompaction
+	for i := range rep.Logs {
+		if rep.Logs[i].Log == "fleet" {
+			fl = &rep.Logs[i]
+		}
+	}
+	if fl == nil || len(fl.Written) == 0 {
+		t.Fatalf("the fleet log was not compacted: %+v", rep)
+	}
+	if des, _ := os.ReadDir(filepath.Join(drilltest.WorkspaceDir(t), FleetDir)); len(des) != 0 {
+		t.Errorf("the older fleet table still holds %d entries", len(des))
+	}
+	got := fleet()
+	if len(got) != 3 || got[old] != now-1000 || got[a.device] != latest(a.device) {
+		t.Errorf("fleet view after compaction: %v, want a, b and the older release's device once", got)
+	}
+	before := got[a.device]
+	a.clk.Advance(time.Second)
+	a.sync(t)
+	if got := fleet(); got[a.device] <= before || got[a.device] != latest(a.device) {
+		t.Errorf("fleet view after a new heartbeat: %v, want a later than %d", got, before)
+	}
+}
+
+// compactOnRead is a device's Drill that runs a compaction pass the first
+// time the device reads from the given partition, as if a compactor folded
+// it between the device's listing and its read.
+type compactOnRead struct {
+	Drill
+	tb    testing.TB
+	part  string
+	comp  *Compactor
+	coll  string
+	fired bool
+}
+
+func (d *compactOnRead) Query(ctx context.Context, sql string) ([]Row, error) {
+	if !d.fired && strings.HasPrefix(sql, "SELECT") && strings.Contains(sql, "/changes/"+d.part) {
+		d.fired = true
+		if _, err := d.comp.Compact(ctx, d.coll); err != nil {
+			d.tb.Errorf("compact during the read: %v", err)
+		}
+	}
+	return d.Drill.Query(ctx, sql)
+}
+
+// TestIntegrationCompactedUnderALaggingDevice: a device lists an old hour,
+// a compactor folds it before the device reads it, and the device's
+// watermark moves past the hour's day meanwhile: its next sync still finds
+// the changes in the compacted entry (written since its look-back, covering
+// a batch it waits to read again).
+func TestIntegrationCompactedUnderALaggingDevice(t *testing.T) {
+	d, set, coll, now := hostileSetup(t)
+	withSet := func(o *Options) { o.Schema = set }
+	old := now - 72*time.Hour.Milliseconds()
+	writeSQLBatch(t, d, coll, partitionOf(old)+"/"+batchName(old, "evil", 1), []sqlRow{goodSQLRow("old", old, 1)})
+	a := mustNode(t, "a", now, d, withSet)
+	a.edit(t, coll, "new", `{"site":"now"}`)
+	a.sync(t)
+	comp, err := NewCompactor(CompactOptions{Drill: d, Schema: set}) // Drill's clock: only the old day is closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag := &compactOnRead{Drill: d, tb: t, part: partitionOf(old), comp: comp, coll: coll}
+	b := mustNode(t, "b", now, lag, withSet)
+	first := b.sync(t)
+	if !lag.fired {
+		t.Fatal("the device never read the old hour")
+	}
+	b.sync(t)
+	if got := b.record(t, coll, "old"); got.ID != "old" {
+		t.Errorf("b lacks the change compacted under it (first sync %+v)", first)
+	}
+	if got := b.record(t, coll, "new"); got.ID != "new" {
+		t.Errorf("b lacks a's change")
+	}
+	if st, err := b.st.Stats(context.Background()); err != nil || st.Quarantined != 0 {
+		t.Errorf("b quarantined %+v %v, want nothing", st, err)
+	}
+}

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/agent"
+)
+
+func runCompact(ctx context.Context, env Env, args []string) error {
+	fs, g := newFlagSet(env, "compact")
+	once := fs.Bool("once", false, "run one pass and exit (for a systemd timer or cron); without it, run on compact.schedule until stopped")
+	coll := fs.String("collection", "", "compact only this `collection` (default: every declared one)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if len(fs.Args()) > 0 {
+		return fmt.Errorf("%w: compact takes no arguments, got %q", errUsage, strings.Join(fs.Args(), " "))
+	}
+	p, err := openProcess(env, g)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	var colls []string
+	if *coll != "" {
+		colls = []string{*coll}
+	}
+	job := serverJob{name: "compact", spec: p.cfg.Compact.Schedule, once: *once, log: p.log,
+		pass: func(ctx context.Context) error {
+			rep, err := p.svc.Compact(ctx, colls...)
+			printCompact(env, g.json, rep)
+			return err
+		}}
+	return job.run(ctx)
+}
+
+// printCompact prints what a compaction pass did: a line per log.
+func printCompact(env Env, asJSON bool, rep agent.CompactReport) {
+	if asJSON {
+		_ = printJSON(env.Stdout, rep)
+		return
+	}
+	for _, lc := range rep.Logs {
+		var rows int64
+		dropped := 0
+		for _, w := range lc.Written {
+			rows += w.Rows
+			dropped += w.Dropped
+		}
+		fmt.Fprintf(env.Stdout, "compacted %s: %d entr(ies) written with %d change(s), %d source(s) dropped; %d entr(ies) at the top of the log, was %d\n",
+			lc.Log, len(lc.Written), rows, dropped, lc.EntriesAfter, lc.EntriesBefore)
+		for _, s := range lc.Skipped {
+			fmt.Fprintf(env.Stdout, "left for the next pass: %s: %s\n", lc.Log, s)
+		}
+	}
+}
