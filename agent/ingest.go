@@ -362,6 +362,14 @@ func (in *Ingester) checkWritable(c store.Change, bound int64) string {
 // records reads what Drill knows of the records the rows name: every
 // change of them in the collection's log, checked as a pull checks them
 // (a row a device would quarantine is not part of the record).
+//
+// It reads in two steps because a batch of deletes only has no text in
+// doc, which Drill then writes as an INT column: a scan over such a batch
+// and others returns doc as NULL for rows of the others, silently (and a
+// CAST to VARCHAR cuts it at 65,535 characters). So the first read takes
+// every column but doc, with the batch directory of each change; the
+// second reads doc only from the batches that hold a current version
+// that is not a delete, which all hold text in doc.
 func (in *Ingester) records(ctx context.Context, coll string, rows []inboxRow) (map[string]*recordState, error) {
 	a := in.a
 	var ids []string
@@ -381,17 +389,20 @@ func (in *Ingester) records(ctx context.Context, coll string, rows []inboxRow) (
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	bound := a.now().UnixMilli() + a.opts.MaxClockAhead.Milliseconds()
+	where := map[string]string{} // change id -> its batch's filter
+	var meta []string
+	for _, c := range readColumns {
+		if c != schema.DocColumn {
+			meta = append(meta, "`"+c+"`")
+		}
+	}
 	const perQuery = 500
 	for start := 0; start < len(ids); start += perQuery {
-		lits := make([]string, 0, perQuery)
-		for _, id := range ids[start:min(start+perQuery, len(ids))] {
-			lit, err := drill.String(id)
-			if err != nil {
-				return nil, fmt.Errorf("ingest: record id %q: %w", id, err)
-			}
-			lits = append(lits, lit)
+		list, err := literalList(ids[start:min(start+perQuery, len(ids))])
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
 		}
-		q := fmt.Sprintf("SELECT %s FROM %s WHERE `record_id` IN (%s)", readList(), logTable, strings.Join(lits, ", "))
+		q := fmt.Sprintf("SELECT `dir0`, `dir1`, %s FROM %s WHERE `record_id` IN (%s)", strings.Join(meta, ", "), logTable, list)
 		got, err := a.dr.Query(ctx, q)
 		if err != nil {
 			if isNotFound(err) {
@@ -401,6 +412,9 @@ func (in *Ingester) records(ctx context.Context, coll string, rows []inboxRow) (
 		}
 		for _, r := range got {
 			c, _, err := decodeRow(coll, r)
+			if c.Op == store.OpPut {
+				c.Doc = []byte("{}") // read below, for current versions
+			}
 			if err == nil {
 				err = a.checkChange(c, bound)
 			}
@@ -413,9 +427,98 @@ func (in *Ingester) records(ctx context.Context, coll string, rows []inboxRow) (
 				out[c.RecordID] = rs
 			}
 			rs.add(c)
+			where[c.ChangeID] = batchFilter(firstString(r, "dir0"), firstString(r, "dir1"))
 		}
 	}
-	return out, nil
+	return out, in.readDocs(ctx, coll, out, where, bound)
+}
+
+// batchFilter selects one batch directory by its dir0 and dir1 (a batch
+// of the first layout, directly under changes/, has only dir0).
+func batchFilter(dir0, dir1 string) string {
+	l0, _ := drill.String(dir0)
+	if dir1 == "" {
+		return "(`dir0` = " + l0 + " AND `dir1` IS NULL)"
+	}
+	l1, _ := drill.String(dir1)
+	return "(`dir0` = " + l0 + " AND `dir1` = " + l1 + ")"
+}
+
+// literalList is the SQL list of string literals of vals.
+func literalList(vals []string) (string, error) {
+	lits := make([]string, len(vals))
+	for i, v := range vals {
+		lit, err := drill.String(v)
+		if err != nil {
+			return "", fmt.Errorf("%q: %w", v, err)
+		}
+		lits[i] = lit
+	}
+	return strings.Join(lits, ", "), nil
+}
+
+// readDocs reads the documents of the records' current versions that are
+// not deletes, up to 100 batches per query (directory pruning keeps the
+// scan to them), and checks each as a pull would; a record whose current
+// document fails keeps no document (an update of it is rejected).
+func (in *Ingester) readDocs(ctx context.Context, coll string, states map[string]*recordState, where map[string]string, bound int64) error {
+	a := in.a
+	byBatch := map[string][]string{} // batch filter -> change ids
+	for _, rs := range states {
+		for _, l := range rs.leaves {
+			if l.Op == store.OpPut {
+				f := where[l.ChangeID]
+				byBatch[f] = append(byBatch[f], l.ChangeID)
+			}
+		}
+	}
+	filters := make([]string, 0, len(byBatch))
+	for f := range byBatch {
+		filters = append(filters, f)
+	}
+	sort.Strings(filters)
+	logTable, err := a.table(coll, "/changes")
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	docs := map[string][]byte{}
+	for start := 0; start < len(filters); start += 100 {
+		group := filters[start:min(start+100, len(filters))]
+		var ids []string
+		for _, f := range group {
+			ids = append(ids, byBatch[f]...)
+		}
+		list, err := literalList(ids)
+		if err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+		q := fmt.Sprintf("SELECT `change_id`, `doc` FROM %s WHERE (%s) AND `change_id` IN (%s)", logTable, strings.Join(group, " OR "), list)
+		got, err := a.dr.Query(ctx, q)
+		if err != nil {
+			return fmt.Errorf("ingest: read the current versions of %s: %w", coll, err)
+		}
+		for _, r := range got {
+			if id, ok := r["change_id"].(string); ok {
+				if d, ok := r["doc"].(string); ok {
+					docs[id] = []byte(d)
+				}
+			}
+		}
+	}
+	for _, rs := range states {
+		for i, l := range rs.leaves {
+			if l.Op != store.OpPut {
+				continue
+			}
+			l.Doc = docs[l.ChangeID]
+			if a.checkChange(l, bound) != nil {
+				l.Doc = nil
+			}
+			rs.leaves[i] = l
+			rs.changes[l.ChangeID] = l
+		}
+	}
+	return nil
 }
 
 // ingestBatchName is the batch of the chunk of a table's rows that starts

@@ -236,6 +236,9 @@ func (rs *recordState) change(decl *schema.Collection, ir inboxRow, tableMS int6
 	if winner.Op == store.OpDelete {
 		return store.Change{}, fmt.Sprintf("record %q is deleted", ir.record)
 	}
+	if len(winner.Doc) == 0 {
+		return store.Change{}, fmt.Sprintf("record %q: its current version could not be read from Drill or is not valid", ir.record)
+	}
 	doc, err := schema.DecodeDoc(winner.Doc)
 	if err != nil {
 		return store.Change{}, fmt.Sprintf("record %q: its current version cannot be read: %v", ir.record, err)

@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/internal/drilltest"
+)
+
+// drillQuery runs sql on the shared test Drillbit and returns its rows.
+func drillQuery(tb testing.TB, url, sql string) []drill.Row {
+	tb.Helper()
+	cl, err := drill.New(drill.Options{Endpoints: []string{url}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	res, err := cl.Query(context.Background(), sql)
+	if err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+	return res.Rows
+}
+
+func rowInt(tb testing.TB, r drill.Row, col string) int64 {
+	tb.Helper()
+	n, err := r.Int64(col)
+	if err != nil {
+		tb.Fatalf("column %s of %v: %v", col, r, err)
+	}
+	return n
+}
+
+// TestIngestKilledAndConcurrent kills `fieldsync ingest --once` with
+// SIGKILL at random moments many times, then runs two at once on a new
+// table, then one to the end: every inbox row is applied exactly once (one change per
+// applied row, no change id twice in the log), the rejected rows are
+// listed with why, and a device pulls every change without a conflict.
+func TestIngestKilledAndConcurrent(t *testing.T) {
+	url := drilltest.URL(t)
+	dev, ws, loc := isolatedDeviceAt(t, "ingdev", url)
+	const n = 240
+	importN(t, dev, n, "g")
+	dev.must("", "sync")
+	// The ingester: a server with its own data dir, small batches so a
+	// pass writes many, and no settle time (the tables are whole).
+	srv := newDevice(t, "ingsrv", url, ws, "FIELDSYNC_DRILL_BATCH_ROWS=20", "FIELDSYNC_INGEST_SETTLE=1ms")
+	srv.args = append(srv.args[:2:2], srv.args[4:]...) // no --device: the ingester has none
+
+	tbl := func(name string) string { return fmt.Sprintf("dfs.%s.`inspections/inbox/%s`", ws, name) }
+	cur := fmt.Sprintf("dfs.%s.`inspections_current`", ws)
+	for _, q := range []string{
+		// Every record's site corrected, and a note from the analyst.
+		"CREATE TABLE " + tbl("bulk") + " AS SELECT record_id, CONCAT(site, ' (checked)') AS site, 'ana' AS author, 'audit' AS reason FROM " + cur,
+		// Twenty records deleted.
+		"CREATE TABLE " + tbl("deletes") + " AS SELECT record_id, 'delete' AS op, 'ana' AS author FROM " + cur + " WHERE record_id < 'g00020'",
+		// Two rows that cannot apply.
+		"CREATE TABLE " + tbl("bad") + " AS SELECT 'nope' AS record_id, 'x' AS site, 'ana' AS author FROM (VALUES(1)) " +
+			"UNION ALL SELECT 'g00001' AS record_id, 'y' AS site, '' AS author FROM (VALUES(1))",
+	} {
+		drillQuery(t, url, q)
+	}
+	const applied, rejected = n + 20 + (n - 20), 2
+
+	log := fmt.Sprintf("dfs.%s.`inspections/changes`", ws)
+	serverChanges := func(t *testing.T) int64 {
+		r := drillQuery(t, url, "SELECT COUNT(*) AS n FROM "+log+" WHERE device = 'server'")
+		return rowInt(t, r[0], "n")
+	}
+	ledgerDir := filepath.Join(loc, "inspections", "ingested", "bulk")
+	rng := rand.New(rand.NewPCG(11, uint64(os.Getpid())))
+	for round := range 10 {
+		c := srv.startChild("ingest", "--once")
+		time.Sleep(time.Duration(100+rng.IntN(3000)) * time.Millisecond)
+		if err := c.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Fatalf("round %d: kill: %v", round, err)
+		}
+		_ = c.Wait()
+		if _, err := os.Stat(ledgerDir); err == nil {
+			t.Logf("round %d: killed after the ledger was written", round)
+		} else {
+			t.Logf("round %d: killed with %d server change(s) in Drill", round, serverChanges(t))
+		}
+	}
+	// Two at once, to their ends, on a table neither has seen: every
+	// live record's site corrected again.
+	for attempt := 0; ; attempt++ {
+		if _, err := os.Stat(ledgerDir); err == nil {
+			break
+		}
+		if attempt == 10 {
+			t.Fatal("the first table is not ingested after 10 passes")
+		}
+		srv.must("", "ingest", "--once")
+	}
+	drillQuery(t, url, "CREATE TABLE "+tbl("again")+" AS SELECT record_id, CONCAT(site, ' again') AS site, 'bo' AS author FROM "+cur)
+	a, b := srv.startChild("ingest", "--once"), srv.startChild("ingest", "--once")
+	_, _ = a.Process.Wait()
+	_, _ = b.Process.Wait()
+	// Then passes until none waits (a batch a killed pass left to Drill
+	// may still be being written).
+	var st struct {
+		Last struct {
+			Waiting []string `json:"waiting"`
+		} `json:"last"`
+		Error string `json:"error"`
+	}
+	for attempt := 0; ; attempt++ {
+		out := srv.must("", "ingest", "--once", "--json")
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("ingest --json: %v: %s", err, out)
+		}
+		if len(st.Last.Waiting) == 0 {
+			break
+		}
+		if attempt == 10 {
+			t.Fatalf("tables still waiting: %v", st.Last.Waiting)
+		}
+		time.Sleep(time.Second)
+	}
+
+	r := drillQuery(t, url, "SELECT COUNT(*) AS n, COUNT(DISTINCT change_id) AS d FROM "+log)[0]
+	if rowInt(t, r, "n") != rowInt(t, r, "d") {
+		t.Errorf("the log holds %d rows but %d distinct change ids", rowInt(t, r, "n"), rowInt(t, r, "d"))
+	}
+	if got := serverChanges(t); got != applied {
+		t.Errorf("the log holds %d changes made by the server, want %d (one per applied inbox row)", got, applied)
+	}
+	r = drillQuery(t, url, fmt.Sprintf("SELECT COUNT(*) AS n, COUNT(DISTINCT l.change_id) AS d FROM "+
+		"(SELECT DISTINCT inbox_table, `row`, change_id FROM dfs.%s.`inspections/inbox_log` WHERE status = 'applied') l "+
+		"JOIN (SELECT change_id FROM %s) c ON c.change_id = l.change_id", ws, log))[0]
+	if rowInt(t, r, "n") != applied || rowInt(t, r, "d") != applied {
+		t.Errorf("applied inbox rows with their change in the log: %d (%d distinct), want %d", rowInt(t, r, "n"), rowInt(t, r, "d"), applied)
+	}
+	rej := drillQuery(t, url, fmt.Sprintf("SELECT record_id, why_rejected FROM dfs.%s.`inspections_inbox_rejected` ORDER BY record_id", ws))
+	if len(rej) != rejected || !strings.Contains(fmt.Sprint(rej[0]["why_rejected"]), "author is missing") ||
+		!strings.Contains(fmt.Sprint(rej[1]["why_rejected"]), "unknown record") {
+		t.Errorf("rejected rows = %v, want g00001 (no author) and nope (unknown)", rej)
+	}
+
+	// The device pulls every change once, without a conflict.
+	dev.must("", "sync")
+	if out := dev.must("", "conflicts", "list"); !strings.Contains(out, "no open conflicts") {
+		t.Errorf("conflicts after the ingest: %s", out)
+	}
+	exp := dev.must("", "export", "--collection", "inspections")
+	lines := strings.Split(strings.TrimSpace(exp), "\n")
+	if len(lines) != n-20 || !strings.Contains(lines[0], "(checked) again") || strings.Count(exp, "(checked) again") != n-20 {
+		t.Errorf("export after the ingest: %d records, want %d all with the corrected site:\n%.400s", len(lines), n-20, exp)
+	}
+	if out := srv.must("", "status"); !strings.Contains(out, "ingest:     last pass") {
+		t.Errorf("status does not tell about the ingester:\n%s", out)
+	}
+}
