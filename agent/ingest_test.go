@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // mustIngester returns an ingester over d that reads tables at once.
@@ -153,4 +155,75 @@ func at(s []string, i int) string {
 		return s[i]
 	}
 	return ""
+}
+
+// TestIntegrationIngestConflict: an analyst's correction made while a
+// device edits the same field offline is a conflict whose side is named
+// "server (analyst)"; prefer-server keeps that side (settled by the device,
+// since the server settles nothing), and a person's "keep the server's"
+// resolution reaches Drill and the other device.
+func TestIntegrationIngestConflict(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := realDrill(t)
+	prefix := fmt.Sprintf("ic%d_%d_", time.Now().UnixNano()%1_000_000_000, itSeq.Add(1))
+	sites, pref := prefix+"sites", prefix+"pref"
+	set, err := schema.Parse([]byte(`{"collections":[
+	 {"name":"` + sites + `","fields":[{"name":"site","type":"text","required":true}]},
+	 {"name":"` + pref + `","policy":"prefer-server","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := mustNode(t, "a", time.Now().UnixMilli(), d, func(o *Options) { o.Schema = set })
+	b := mustNode(t, "b", time.Now().UnixMilli(), d, func(o *Options) { o.Schema = set })
+	a.edit(t, sites, "s1", `{"site":"Quay"}`)
+	a.edit(t, pref, "p1", `{"a":"0","b":"0"}`)
+	a.sync(t)
+	b.sync(t)
+	// Offline edits on a, then the analyst's corrections of the same fields.
+	a.edit(t, sites, "s1", `{"site":"Quay (device)"}`)
+	a.edit(t, pref, "p1", `{"a":"A","b":"B"}`)
+	one := "FROM (VALUES(1))"
+	inbox(t, d, sites, "fix", "SELECT 's1' AS record_id, 'Quay (server)' AS site, 'ana' AS author "+one)
+	inbox(t, d, pref, "fix", "SELECT 'p1' AS record_id, 'S' AS a, 'ana' AS author "+one)
+	in := mustIngester(t, d, IngestOptions{Schema: set})
+	if rep, err := in.Run(ctx); err != nil || rep.Applied != 2 {
+		t.Fatalf("ingest: %+v %v", rep, err)
+	}
+	// a pulls the server's changes and settles p1 (its push reaches b on
+	// the next round).
+	for _, n := range []*node{a, b, a, b} {
+		n.sync(t)
+	}
+	for _, n := range []*node{a, b} {
+		cf, err := n.st.Conflict(ctx, sites, "s1")
+		if err != nil {
+			t.Fatalf("%s: the concurrent edits of s1 are not a conflict: %v", n.device, err)
+		}
+		var sides []string
+		for _, l := range cf.Leaves {
+			sides = append(sides, SideName(l))
+		}
+		if strings.Join(sides, ", ") != "ann@a, server (ana)" && strings.Join(sides, ", ") != "server (ana), ann@a" {
+			t.Errorf("%s: sides of the conflict = %q, want ann@a and server (ana)", n.device, sides)
+		}
+		// prefer-server kept the server's version, whole.
+		if r := n.record(t, pref, "p1"); string(r.Doc) != `{"a":"S","b":"0"}` || len(r.Leaves) != 1 {
+			t.Errorf("%s: p1 = %s (leaves %v), want the server's version, settled", n.device, r.Doc, r.Leaves)
+		}
+	}
+	if _, err := a.ag.Resolve(ctx, sites, "s1", Choice{Take: TakeServer, Author: "sam"}); err != nil {
+		t.Fatal(err)
+	}
+	a.sync(t)
+	b.sync(t)
+	for _, n := range []*node{a, b} {
+		if r := n.record(t, sites, "s1"); string(r.Doc) != `{"site":"Quay (server)"}` || len(r.Leaves) != 1 {
+			t.Errorf("%s: s1 = %s (leaves %v), want the server's side kept", n.device, r.Doc, r.Leaves)
+		}
+	}
+	cur := queryRows(t, d, fmt.Sprintf("SELECT `site` FROM `dfs`.`fieldsync`.`%s_current` WHERE `record_id` = 's1'", sites))
+	if len(cur) != 1 || cur[0]["site"] != "Quay (server)" {
+		t.Errorf("Drill's current s1 = %v, want the resolution", cur)
+	}
 }
