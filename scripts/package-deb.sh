@@ -2,7 +2,8 @@
 # package-deb.sh builds build/bin/fieldsync_<version>_amd64.deb from the
 # binary `make build` made: the app/command line, its desktop entry and icon,
 # an XDG autostart entry (so the app starts at login), a systemd user unit
-# for headless sync, and the docs. Installs silently:
+# for headless sync, a systemd timer and service for the server-side
+# ingester (fieldsync ingest --once), and the docs. Installs silently:
 #   sudo DEBIAN_FRONTEND=noninteractive apt-get install -y ./fieldsync_*.deb
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,10 @@ install -Dm0644 build/linux/fieldsync.desktop "$stage/usr/share/applications/fie
 install -Dm0644 build/appicon.png "$stage/usr/share/icons/hicolor/512x512/apps/fieldsync.png"
 install -Dm0644 build/linux/fieldsync-autostart.desktop "$stage/etc/xdg/autostart/fieldsync.desktop"
 install -Dm0644 build/linux/fieldsync-agent.service "$stage/usr/lib/systemd/user/fieldsync-agent.service"
+# The server-side ingester, for IT to enable on a server (never enabled by
+# the package): systemctl enable --now fieldsync-ingest.timer
+install -Dm0644 build/linux/fieldsync-ingest.service "$stage/usr/lib/systemd/system/fieldsync-ingest.service"
+install -Dm0644 build/linux/fieldsync-ingest.timer "$stage/usr/lib/systemd/system/fieldsync-ingest.timer"
 for f in README.md docs/CONFIG.md docs/OPERATIONS.md docs/ANALYSTS.md docs/SECURITY.md; do
   install -Dm0644 "$f" "$stage/usr/share/doc/fieldsync/$(basename "$f")"
 done
