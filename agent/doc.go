@@ -22,6 +22,14 @@
 //	<collection>/changes/<batch>     one CTAS table per pushed batch
 //	<collection>_current  (view)     current state per record, deletes removed
 //	<collection>_conflicts (view)    leaves of records in conflict
+//	<collection>/inbox/<name>        rows analysts write to change records
+//	<collection>/inbox_log, ingested the ingester's ledger (ingest.go)
+//	<collection>_inbox_rejected      (view) inbox rows that could not apply
+//
+// The Ingester (ingest.go) is the server side, run by `fieldsync ingest`:
+// it turns inbox rows into changes of the device ServerDevice, exactly
+// once without locks, reusing the push's batch writing and checks over
+// Drill alone (no store). RunJob is the schedule loop of server commands.
 //
 // Only declared collections are pulled; changes of an undeclared collection
 // are still pushed (metadata and doc only), so nothing is lost.

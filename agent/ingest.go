@@ -128,12 +128,9 @@ func NewIngester(o IngestOptions) (*Ingester, error) {
 	if o.Drill == nil || o.Schema == nil {
 		return nil, errors.New("ingest: Drill and Schema are required")
 	}
-	if o.Workspace == "" {
-		o.Workspace = "dfs.fieldsync"
-	}
-	plugin, ws, ok := strings.Cut(o.Workspace, ".")
-	if !ok || plugin == "" || ws == "" {
-		return nil, fmt.Errorf("ingest: workspace %q: want plugin.workspace, e.g. dfs.fieldsync", o.Workspace)
+	plugin, ws, err := splitWorkspace(&o.Workspace)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	opts := Options{Drill: o.Drill, Schema: o.Schema, Workspace: o.Workspace, BatchRows: o.BatchRows,
 		MaxClockAhead: o.MaxClockAhead, Logger: o.Logger, Now: o.Now}.withDefaults()
@@ -589,11 +586,9 @@ func ingestBatchName(coll, table string, tableMS int64, first int) string {
 func (in *Ingester) writeChunk(ctx context.Context, coll string, t fileEntry, rows []inboxRow, changes []*store.Change, drillNow int64) (bool, string, error) {
 	a := in.a
 	var entries []store.JournalEntry
-	ids := make([]string, 0, len(rows))
 	for _, c := range changes {
 		if c != nil {
 			entries = append(entries, store.JournalEntry{Change: *c})
-			ids = append(ids, c.ChangeID)
 		}
 	}
 	if len(entries) == 0 {
@@ -816,4 +811,19 @@ func (in *Ingester) ensureRejectedView(ctx context.Context, coll string) error {
 	in.views[coll] = true
 	in.mu.Unlock()
 	return nil
+}
+
+// DescribeIngestError says in a sentence for IT why an ingest pass failed.
+func DescribeIngestError(err error) string {
+	switch KindOf(err) {
+	case ErrorNotConfigured:
+		return "No Drillbit is configured: set drill.urls in the settings (IT's managed file on a server)"
+	case ErrorAuth:
+		return "Drill refused the sign-in: check drill.user and the password (FIELDSYNC_DRILL_PASSWORD or <data-dir>/drill-password on a server)"
+	case ErrorUnreachable, ErrorTimeout:
+		return "Drill cannot be reached; no inbox row was half applied, and the next pass carries on"
+	case ErrorCanceled:
+		return "The pass was stopped before it finished; the next pass carries on without applying a row twice"
+	}
+	return "The pass failed; no inbox row was half applied, and the next pass tries again"
 }

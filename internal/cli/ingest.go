@@ -33,6 +33,9 @@ func runIngest(ctx context.Context, env Env, args []string) error {
 	}
 	pass := func(ctx context.Context) error {
 		rep, err := in.Run(ctx)
+		if err != nil {
+			err = fmt.Errorf("%s (%w)", agent.DescribeIngestError(err), err)
+		}
 		st, serr := service.RecordIngest(p.cfg.DataDir, rep, err, time.Now())
 		if serr != nil {
 			p.log.Warn("ingest: cannot record the pass", "err", serr)
@@ -45,7 +48,7 @@ func runIngest(ctx context.Context, env Env, args []string) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("ingest: %w", err)
+			return err
 		}
 		p.log.Info("ingest pass", "tables", len(rep.Tables), "applied", rep.Applied, "rejected", rep.Rejected, "waiting", len(rep.Waiting))
 		return nil

@@ -161,3 +161,39 @@ func TestIngestKilledAndConcurrent(t *testing.T) {
 		t.Errorf("status does not tell about the ingester:\n%s", out)
 	}
 }
+
+// TestIngestReportsFailure: a pass that cannot reach Drill exits 1 with the
+// reason, and status and doctor tell IT about it afterwards.
+func TestIngestReportsFailure(t *testing.T) {
+	t.Parallel()
+	d := newDevice(t, "ing-offline", "http://127.0.0.1:9", "fieldsync")
+	d.args = append(d.args[:2:2], d.args[4:]...) // the ingester has no device name
+	code, _, errs := d.run("", "ingest", "--once")
+	if code != 1 || !strings.Contains(errs, "Drill cannot be reached") {
+		t.Fatalf("ingest against a closed port: exit %d, stderr %q", code, errs)
+	}
+	if out := d.must("", "status"); !strings.Contains(out, "ingest:     last pass") || !strings.Contains(out, "ingest error:") {
+		t.Errorf("status after a failed pass:\n%s", out)
+	}
+	_, out, _ := d.run("", "doctor", "--json")
+	var checks []struct{ Name, Status, Detail string }
+	if err := json.Unmarshal([]byte(out), &checks); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, out)
+	}
+	found := false
+	for _, c := range checks {
+		if c.Name == "ingest" {
+			found = true
+			if c.Status != "fail" || !strings.Contains(c.Detail, "the last pass failed") {
+				t.Errorf("doctor's ingest check = %+v", c)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("doctor has no ingest check: %s", out)
+	}
+	code, _, errs = d.run("", "ingest", "--once", "--device", "server")
+	if code != 1 || !strings.Contains(errs, "name of changes made in Drill") {
+		t.Errorf("a device named server: exit %d, stderr %q", code, errs)
+	}
+}
