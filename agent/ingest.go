@@ -352,6 +352,13 @@ func (in *Ingester) ingestTable(ctx context.Context, coll string, t fileEntry, d
 	a.log.Debug("inbox table timings", phases...)
 	a.log.Info("inbox table ingested", "collection", coll, "table", t.name, "rows", res.Rows,
 		"applied", res.Applied, "rejected", res.Rejected, "batches", res.Batches)
+	for i, ir := range rejectedRows(rows) {
+		if i == 10 {
+			a.log.Warn("more inbox rows rejected", "collection", coll, "table", t.name, "count", res.Rejected-10, "see", coll+"_inbox_rejected")
+			break
+		}
+		a.log.Warn("inbox row rejected", "collection", coll, "table", t.name, "row", ir.index, "record_id", ir.record, "why", ir.reject)
+	}
 	return res, "", nil
 }
 
@@ -826,4 +833,15 @@ func DescribeIngestError(err error) string {
 		return "The pass was stopped before it finished; the next pass carries on without applying a row twice"
 	}
 	return "The pass failed; no inbox row was half applied, and the next pass tries again"
+}
+
+// rejectedRows returns the rows that could not be applied.
+func rejectedRows(rows []inboxRow) []inboxRow {
+	var out []inboxRow
+	for _, r := range rows {
+		if r.reject != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -109,6 +109,18 @@ func TestIntegrationIngest(t *testing.T) {
 		t.Fatalf("third pass: %+v %v", rep, err)
 	}
 	checkOncePerRow(t, d, coll, 5)
+	// An analyst makes an ingested table again with more rows: they are
+	// never read, and the pass says so.
+	if _, err := d.Query(ctx, fmt.Sprintf("DROP TABLE `dfs`.`fieldsync`.`%s/inbox/fix-r1`", coll)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	inbox(t, d, coll, "fix-r1", "SELECT 'r1' AS record_id, 'Quay 9' AS site, 'ana' AS author "+one+
+		" UNION ALL SELECT 'r2' AS record_id, 'Quay 9' AS site, 'ana' AS author "+one)
+	if rep, err = in.Run(ctx); err != nil || rep.Applied != 0 || len(rep.Changed) != 1 || !strings.Contains(rep.Changed[0], "fix-r1 changed after it was ingested") {
+		t.Fatalf("pass over a remade table: %+v %v", rep, err)
+	}
+	checkOncePerRow(t, d, coll, 5)
 
 	// The analyst sees every rejected row with why.
 	rej := queryRows(t, d, fmt.Sprintf("SELECT `inbox_table`, `record_id`, `why_rejected` FROM `dfs`.`fieldsync`.`%s_inbox_rejected` ORDER BY `inbox_table`, `record_id`", coll))
