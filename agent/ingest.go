@@ -734,11 +734,14 @@ const (
 func (in *Ingester) writeLedger(ctx context.Context, coll, name string, rows []inboxRow, res IngestedTable) error {
 	a := in.a
 	at := a.now().UnixMilli()
-	str := func(s string) drill.Value {
-		if s == "" {
-			return drill.NullValue(drill.VarChar)
-		}
-		return drill.StringValue(s)
+	// Never NULL: Drill writes a column that is NULL in every row of a
+	// table as INT, and a scan over it and other pieces then fails or,
+	// worse, returns NULL for the others' text (see records).
+	str := drill.StringValue
+	if len(rows) == 0 {
+		// The ledger of an empty table says so, so that the view over the
+		// ledger always has a table to read.
+		rows = []inboxRow{{index: -1, reject: "the table holds no rows"}}
 	}
 	for start := 0; start < len(rows); start += ledgerPiece {
 		vals := make([][]drill.Value, 0, ledgerPiece)
@@ -812,6 +815,9 @@ func (in *Ingester) ensureRejectedView(ctx context.Context, coll string) error {
 	q := "CREATE OR REPLACE VIEW " + view + " AS SELECT DISTINCT l.`inbox_table`, l.`row`, l.`record_id`, l.`why_rejected`, " +
 		"l.`author`, l.`reason`, l.`ingested_at`, l.`content` FROM " + ledger + " l WHERE l.`status` = 'rejected'"
 	if _, err := a.dr.Query(ctx, q); err != nil {
+		if isNotFound(err) {
+			return nil // no ledger rows yet: the next pass makes it
+		}
 		return fmt.Errorf("ingest: create %s_inbox_rejected: %w", coll, err)
 	}
 	in.mu.Lock()

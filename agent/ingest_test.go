@@ -89,13 +89,14 @@ func TestIntegrationIngest(t *testing.T) {
 		" UNION ALL SELECT 'r1' AS record_id, 'hot' AS temp, 'ana' AS author "+one+
 		" UNION ALL SELECT 'r2' AS record_id, '7' AS temp, CAST(NULL AS VARCHAR) AS author "+one)
 	inbox(t, d, coll, "bad-column", "SELECT 'r1' AS record_id, 'red' AS colour, 'ana' AS author "+one)
+	inbox(t, d, coll, "zz-empty", "SELECT 'r1' AS record_id, 'x' AS site, 'ana' AS author "+one+" WHERE 1 = 0")
 
 	in := mustIngester(t, d, IngestOptions{Schema: set})
 	rep, err := in.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Applied != 4 || rep.Rejected != 4 || len(rep.Tables) != 5 || len(rep.Waiting) != 0 {
+	if rep.Applied != 4 || rep.Rejected != 4 || len(rep.Tables) != 6 || len(rep.Waiting) != 0 {
 		t.Fatalf("first pass: %+v", rep)
 	}
 	// A second pass finds every table ingested.
@@ -131,7 +132,8 @@ func TestIntegrationIngest(t *testing.T) {
 	for i, want := range []string{"bad-column/r1: column colour is not a declared field",
 		"bad-rows/r1: field temp: \"hot\" does not convert to a number",
 		"bad-rows/r2: author is missing",
-		"bad-rows/r9: unknown record \"r9\""} {
+		"bad-rows/r9: unknown record \"r9\"",
+		"zz-empty/: the table holds no rows"} {
 		if i >= len(whys) || !strings.HasPrefix(whys[i], want) {
 			t.Errorf("rejected row %d = %q, want it to start with %q (all: %q)", i, at(whys, i), want, whys)
 		}
