@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/agent"
 	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/internal/drilltest"
+	"github.com/fieldsync/fieldsync/store"
 )
 
 // drillQuery runs sql on the shared test Drillbit and returns its rows.
@@ -195,5 +197,23 @@ func TestIngestReportsFailure(t *testing.T) {
 	code, _, errs = d.run("", "ingest", "--once", "--device", "server")
 	if code != 1 || !strings.Contains(errs, "name of changes made in Drill") {
 		t.Errorf("a device named server: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestConflictsNameTheServerSide: `fieldsync conflicts show` names an edit
+// made in Drill "server (author)", and a device edit "author@device".
+func TestConflictsNameTheServerSide(t *testing.T) {
+	t.Parallel()
+	cf := store.Conflict{Collection: "inspections", RecordID: "r1", Winner: "000000000000002-0000-server",
+		Leaves: []store.Change{
+			{Version: "000000000000001-0000-tab", Device: "tab", Author: "ann", Doc: []byte(`{"site":"A"}`)},
+			{Version: "000000000000002-0000-server", Device: agent.ServerDevice, Author: "ana", Doc: []byte(`{"site":"B"}`)},
+		}}
+	var out strings.Builder
+	printConflict(&out, cf)
+	for _, want := range []string{"by ann@tab at", "by server (ana) at", `* site                 "A" | "B"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("conflicts show lacks %q:\n%s", want, out.String())
+		}
 	}
 }
