@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/agent"
 	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/internal/config/configtest"
 	"github.com/fieldsync/fieldsync/internal/drilltest"
 	"github.com/fieldsync/fieldsync/store"
 )
@@ -215,5 +217,43 @@ func TestConflictsNameTheServerSide(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("conflicts show lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestIngestOnSchedule: without --once, ingest makes a pass at once, then
+// waits for its schedule, and stops cleanly when its context ends (SIGTERM
+// in main).
+func TestIngestOnSchedule(t *testing.T) {
+	t.Parallel()
+	url := drilltest.URL(t)
+	d := newDevice(t, "ing-sched", url, "fieldsync", "FIELDSYNC_INGEST_SCHEDULE=@every 1h")
+	d.args = append(d.args[:2:2], d.args[4:]...) // the ingester has no device name
+	dataDir := d.args[1]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, Env{Args: append([]string{"ingest"}, d.args...), Stdout: io.Discard, Stderr: &stderr,
+			Environ: d.env, Keyring: configtest.Keyring{}})
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if st, err := os.ReadFile(filepath.Join(dataDir, "ingest.json")); err == nil && strings.Contains(string(st), "last_success") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no pass recorded within 2 minutes; stderr: %s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("ingest on a schedule exited %d when stopped; stderr: %s", code, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("ingest on a schedule did not stop within a minute of its context ending")
 	}
 }
