@@ -287,6 +287,8 @@ func rowOf(c store.Change, cols []schema.Column, decl *schema.Collection, batchR
 			v = drill.Int64Value(c.EditedAt)
 		case "batch_rows":
 			v = drill.Int64Value(int64(batchRows))
+		case schema.ResolutionColumn:
+			v = resolutionValue(c)
 		case schema.DocColumn:
 			if c.Op == store.OpDelete || len(c.Doc) == 0 {
 				v = drill.NullValue(drill.VarChar)

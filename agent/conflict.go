@@ -80,7 +80,7 @@ func (a *Agent) Resolve(ctx context.Context, collection, id string, choice Choic
 	if author == "" {
 		author = a.device
 	}
-	c, err := a.resolveWith(ctx, cf, op, doc, author, string(choice.Take), nil)
+	c, err := a.resolveWith(ctx, cf, op, doc, author, store.Resolution{How: string(choice.Take)})
 	if err != nil {
 		return store.Change{}, fmt.Errorf("agent: resolve %s/%s: %w", collection, id, err)
 	}
@@ -123,9 +123,12 @@ func (a *Agent) choose(cf store.Conflict, choice Choice) (store.Op, json.RawMess
 	return "", nil, fmt.Errorf("unknown choice %q (want device, server, merge or version)", choice.Take)
 }
 
-// resolveWith appends the resolution change and its audit entry; extra
-// adds keys to the entry's detail (a note, the rules that decided).
-func (a *Agent) resolveWith(ctx context.Context, cf store.Conflict, op store.Op, doc json.RawMessage, author, how string, extra map[string]any) (store.Change, error) {
+// resolveWith appends the resolution change and its audit entry. res says
+// how (and may carry a note and the rules that decided); the version kept
+// whole, if any, and the winner before are filled in here. The audit entry
+// rides on the change (Change.Resolution), so it reaches Drill in the
+// change's own row, exactly once, and every device with it.
+func (a *Agent) resolveWith(ctx context.Context, cf store.Conflict, op store.Op, doc json.RawMessage, author string, res store.Resolution) (store.Change, error) {
 	v, err := a.st.NextVersion(ctx)
 	if err != nil {
 		return store.Change{}, err
@@ -147,17 +150,19 @@ func (a *Agent) resolveWith(ctx context.Context, cf store.Conflict, op store.Op,
 	if op == store.OpPut {
 		c.Doc = doc
 	}
-	d := map[string]any{"how": how, "leaves": parents, "op": op, "winner_before": cf.Winner}
-	for k, v := range extra {
-		d[k] = v
+	res.WinnerBefore = cf.Winner
+	for _, l := range cf.Leaves {
+		if l.Op == op && (op == store.OpDelete || bytes.Equal(l.Doc, doc)) {
+			res.Chosen = l.Version
+		}
 	}
-	detail, _ := json.Marshal(d)
-	res, err := a.st.Resolve(ctx, c, store.AuditEntry{Actor: author, Action: "resolve", Detail: detail})
+	c.Resolution = &res
+	r, err := a.st.Resolve(ctx, c, store.AuditEntry{Actor: author, Action: "resolve"})
 	if err != nil {
 		return store.Change{}, err
 	}
-	if res.Outcome == store.Rejected {
-		return store.Change{}, res.Err
+	if r.Outcome == store.Rejected {
+		return store.Change{}, r.Err
 	}
 	a.events.Emit(EventConflict, map[string]any{"collection": cf.Collection, "record_id": cf.RecordID, "resolved": true, "change": c})
 	return c, nil
@@ -244,7 +249,8 @@ func (a *Agent) settleRecords(ctx context.Context, coll string, records map[stri
 			a.note(ctx, cf, fmt.Sprintf("%s does not apply: %v; a person must choose", what, err))
 			continue
 		}
-		if _, err := a.resolveWith(ctx, cf, op, doc, "fieldsync "+what, how, extra); err != nil {
+		extra.How = how
+		if _, err := a.resolveWith(ctx, cf, op, doc, "fieldsync "+what, extra); err != nil {
 			if errors.Is(err, store.ErrStaleResolution) {
 				continue
 			}
@@ -258,19 +264,24 @@ func (a *Agent) settleRecords(ctx context.Context, coll string, records map[stri
 // settleOne returns what the collection's rules, else its policy, keep of
 // a conflict, and how (for the audit entry). A merged document that the
 // declaration refuses is left to a person.
-func (a *Agent) settleOne(cf store.Conflict, decl *schema.Collection, policy schema.Policy, rules bool, winner store.Change) (store.Op, json.RawMessage, string, map[string]any, error) {
+func (a *Agent) settleOne(cf store.Conflict, decl *schema.Collection, policy schema.Policy, rules bool, winner store.Change) (store.Op, json.RawMessage, string, store.Resolution, error) {
+	var none store.Resolution
 	if rules {
 		r, err := a.ruleMerge(cf, decl, policy)
 		switch {
 		case err == nil:
 			if verr := decl.Validate(r.doc); verr != nil {
-				return "", nil, "", nil, fmt.Errorf("the merged record is not valid: %w", verr)
+				return "", nil, "", none, fmt.Errorf("the merged record is not valid: %w", verr)
 			}
-			return store.OpPut, r.doc, "rules", map[string]any{"note": r.note(), "rules": r.rules}, nil
+			decided := make(map[string]string, len(r.rules))
+			for f, m := range r.rules {
+				decided[f] = string(m)
+			}
+			return store.OpPut, r.doc, "rules", store.Resolution{Note: r.note(), Rules: decided}, nil
 		case !errors.Is(err, errRulesDoNotApply):
-			return "", nil, "", nil, err
+			return "", nil, "", none, err
 		case policy == schema.PolicyManual:
-			return "", nil, "", nil, errors.New("a delete against an edit")
+			return "", nil, "", none, errors.New("a delete against an edit")
 		}
 	}
 	var take Take
@@ -285,7 +296,7 @@ func (a *Agent) settleOne(cf store.Conflict, decl *schema.Collection, policy sch
 		take = TakeMerge
 	}
 	op, doc, err := a.choose(cf, Choice{Take: take, Version: winner.Version})
-	return op, doc, string(policy), nil, err
+	return op, doc, string(policy), none, err
 }
 
 // isServer reports whether a change was made in Drill (fieldsync ingest).

@@ -22,9 +22,15 @@
 //	<collection>/changes/<batch>     one CTAS table per pushed batch
 //	<collection>_current  (view)     current state per record, deletes removed
 //	<collection>_conflicts (view)    leaves of records in conflict
+//	<collection>_history (view)      every version once, with who, when, where
+//	<collection>_resolutions (view)  every resolution once: who, how, when, where
 //	<collection>/inbox/<name>        rows analysts write to change records
 //	<collection>/inbox_log, ingested the ingester's ledger (ingest.go)
 //	<collection>_inbox_rejected      (view) inbox rows that could not apply
+//
+// A resolution's audit entry (store.Resolution) rides in its change's row,
+// column fieldsync_resolution, so it is pushed exactly once with the change
+// and pulled with it by every device (see auditviews.go).
 //
 // The Ingester (ingest.go) is the server side, run by `fieldsync ingest`:
 // it turns inbox rows into changes of the device ServerDevice, exactly

@@ -111,7 +111,11 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		delete(f.tables, table)
 		return nil, nil
 	case strings.HasPrefix(sql, "CREATE OR REPLACE VIEW "):
-		if !f.hasDirLocked(strings.TrimSuffix(strings.TrimSuffix(table, "_current"), "_conflicts") + "/changes") {
+		base := table
+		for _, v := range []string{"_current", "_conflicts", "_history", "_resolutions"} {
+			base = strings.TrimSuffix(base, v)
+		}
+		if !f.hasDirLocked(base + "/changes") {
 			return nil, errors.New("VALIDATION ERROR: Object 'changes' not found")
 		}
 		f.views[table] = sql

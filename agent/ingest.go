@@ -405,9 +405,12 @@ func (in *Ingester) records(ctx context.Context, coll string, rows []inboxRow) (
 	}
 	bound := a.now().UnixMilli() + a.opts.MaxClockAhead.Milliseconds()
 	where := map[string]string{} // change id -> its batch's filter
+	// Every column but doc and the resolution's audit entry (text in a few
+	// batches, INT in the others: the same trap as doc; leaves do not need
+	// it).
 	var meta []string
 	for _, c := range readColumns {
-		if c != schema.DocColumn {
+		if c != schema.DocColumn && c != schema.ResolutionColumn {
 			meta = append(meta, "`"+c+"`")
 		}
 	}

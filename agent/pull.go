@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/store"
 )
 
@@ -29,7 +30,7 @@ type AppliedChange struct {
 
 // readColumns are the columns the agent reads back; typed field columns are
 // never read, so batches written before a field was declared read the same.
-var readColumns = []string{"change_id", "record_id", "op", "version", "parents", "device", "author", "edited_at", "batch_rows", "doc"}
+var readColumns = []string{"change_id", "record_id", "op", "version", "parents", "device", "author", "edited_at", "batch_rows", schema.ResolutionColumn, "doc"}
 
 // remoteBatch is a batch directory of another device found in Drill.
 type remoteBatch struct {
@@ -291,6 +292,12 @@ func readList() string {
 	cols := make([]string, len(readColumns))
 	for i, c := range readColumns {
 		cols[i] = "`" + c + "`"
+		if c == schema.ResolutionColumn {
+			// Batches written before the column existed lack it (Drill
+			// reads a nullable INT): cast, so batches read together
+			// keep one schema.
+			cols[i] = fmt.Sprintf("CAST(`%[1]s` AS VARCHAR(%[2]d)) AS `%[1]s`", c, resolutionTextMax)
+		}
 	}
 	return strings.Join(cols, ", ")
 }

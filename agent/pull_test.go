@@ -44,8 +44,8 @@ func TestPushPullTwoDevices(t *testing.T) {
 		t.Errorf("a has r1 = %s leaves %v", got.Doc, got.Leaves)
 	}
 	assertExactlyOnce(t, fd, "inspections", 3)
-	if len(fd.views) != 2 {
-		t.Errorf("views %v, want current and conflicts of inspections", fd.views)
+	if len(fd.views) != 4 {
+		t.Errorf("views %v, want current, conflicts, history and resolutions of inspections", fd.views)
 	}
 }
 

@@ -93,6 +93,9 @@ func decodeRow(coll string, r Row) (store.Change, int64, error) {
 			return c, 0, rowError("edited_at is not a whole number: %v", v)
 		}
 	}
+	if c.Resolution, err = decodeResolution(r); err != nil {
+		return c, 0, err
+	}
 	if r["batch_rows"] == nil {
 		return c, 0, rowError("batch_rows is NULL (the batch's row count is unknown)")
 	}

@@ -36,7 +36,7 @@ func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
 	var inner, outer []string
 	inner = append(inner, "t.`op`")
 	for _, c := range cols {
-		if c.Name == "batch_rows" || c.Name == "parents" || c.Name == "op" {
+		if c.Name == "batch_rows" || c.Name == "parents" || c.Name == "op" || c.Name == schema.ResolutionColumn {
 			continue
 		}
 		id, err := drill.Ident(c.Name)
@@ -114,7 +114,7 @@ func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
 			rep.ViewsRefreshed++
 		}
 	}
-	return nil
+	return a.refreshAuditViews(ctx)
 }
 
 // viewColumns returns the lower-case column names of a view in the

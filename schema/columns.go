@@ -28,7 +28,7 @@ type Column struct {
 // order, before the declared fields. parents is a JSON array of versions as
 // text; edited_at is epoch milliseconds; batch_rows is the number of rows the
 // batch was written with, so a reader can tell a complete batch from one
-// still being written.
+// still being written; fieldsync_resolution is a resolution's audit entry.
 func MetaColumns() []Column {
 	return []Column{
 		{Name: "change_id", Type: SQLVarchar},
@@ -40,8 +40,17 @@ func MetaColumns() []Column {
 		{Name: "author", Type: SQLVarchar},
 		{Name: "edited_at", Type: SQLBigInt},
 		{Name: "batch_rows", Type: SQLBigInt},
+		{Name: ResolutionColumn, Type: SQLVarchar},
 	}
 }
+
+// ResolutionColumn holds a conflict resolution's audit entry as JSON text
+// (store.Resolution: how, chosen, winner_before, note, rules), NULL on every
+// other change. Who resolved, when and where are the row's author,
+// edited_at and device; the versions resolved are its parents. Its name
+// cannot be a field's (reserved), and batches written before it existed
+// lack it, so readers cast it to VARCHAR.
+const ResolutionColumn = "fieldsync_resolution"
 
 // DocColumn holds the whole record as JSON text; it is the last column.
 const DocColumn = "doc"

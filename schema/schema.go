@@ -132,6 +132,7 @@ var reserved = map[string]bool{
 	"change_id": true, "collection": true, "record_id": true, "op": true,
 	"version": true, "parents": true, "device": true, "author": true,
 	"edited_at": true, "doc": true, "batch": true, "batch_rows": true, "rn": true,
+	ResolutionColumn: true,
 }
 
 // Load reads and parses the declarations file at path.

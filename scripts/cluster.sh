@@ -48,15 +48,12 @@ PROJECT=$ROOT/dev/cluster
 TARGET=$PROJECT/target
 MAIN_CLASS=dev.fieldsync.cluster.FieldsyncCluster
 JAVA=${JAVA:-java}
+# shellcheck source=lib/launcher.sh
+source "$ROOT/scripts/lib/launcher.sh"
 DRILLBIT=$ROOT/scripts/drillbit.sh
 CLUSTER_ID=fieldsync-dev
 
-die() { printf 'cluster: %s\n' "$*" >&2; exit 1; }
-
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
-  exit 2
-}
+die() { launcher_die cluster "$@"; }
 
 cmd=${1:-}
 [ -n "$cmd" ] || usage
@@ -92,8 +89,6 @@ data=${data:-$PROJECT/run}
 case $data in /*) ;; *) data=$PWD/$data ;; esac
 if [ -n "$nth" ] && [ "$nth" -gt "$drillbits" ]; then die "there are $drillbits Drillbits; no Drillbit $nth"; fi
 
-# shellcheck source=lib/launcher.sh
-source "$ROOT/scripts/lib/launcher.sh"
 
 SERVICES=$data/services
 PIDFILE=$SERVICES/services.pid

@@ -49,13 +49,10 @@ PROJECT=$ROOT/dev/drillbit
 TARGET=$PROJECT/target
 MAIN_CLASS=dev.fieldsync.drillbit.FieldsyncDrillbit
 JAVA=${JAVA:-java}
+# shellcheck source=lib/launcher.sh
+source "$ROOT/scripts/lib/launcher.sh"
 
-die() { printf 'drillbit: %s\n' "$*" >&2; exit 1; }
-
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
-  exit 2
-}
+die() { launcher_die drillbit "$@"; }
 
 cmd=${1:-}
 [ -n "$cmd" ] || usage
@@ -95,8 +92,6 @@ for p in "$port" "$user_port"; do
   case $p in ''|*[!0-9]*) die "bad port '$p'" ;; esac
 done
 
-# shellcheck source=lib/launcher.sh
-source "$ROOT/scripts/lib/launcher.sh"
 
 PIDFILE=$data/drillbit.pid
 LOG=$data/drillbit.log

@@ -157,7 +157,9 @@ func (s *Service) History(ctx context.Context, collection, id string) (History, 
 		return History{}, err
 	}
 	for _, e := range es {
-		h.Audit = append(h.Audit, auditOf(e, byID, byVersion))
+		a := auditOf(e, byID, byVersion)
+		a.Remote = a.Device != "" && a.Device != st.DeviceID()
+		h.Audit = append(h.Audit, a)
 	}
 	if len(changes) == 0 && len(h.Audit) == 0 {
 		return History{}, fmt.Errorf("history %s/%s: %w", collection, id, store.ErrNotFound)
@@ -172,6 +174,7 @@ func auditOf(e store.AuditEntry, byID, byVersion map[string]store.Change) Audit 
 		How    string   `json:"how"`
 		Leaves []string `json:"leaves"`
 		Note   string   `json:"note"`
+		Chosen string   `json:"chosen"`
 	}
 	_ = json.Unmarshal(e.Detail, &d)
 	a := Audit{
@@ -191,6 +194,9 @@ func auditOf(e store.AuditEntry, byID, byVersion map[string]store.Change) Audit 
 				a.ChosenVersion = v
 			}
 		}
+	}
+	if d.Chosen != "" {
+		a.ChosenVersion = d.Chosen // said by the resolution itself (since it travels)
 	}
 	return a
 }

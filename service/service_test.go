@@ -266,6 +266,43 @@ func TestServiceConflicts(t *testing.T) {
 	}
 }
 
+// TestServiceHistoryShowsPulledResolution: a resolution made on another
+// device and pulled with its change is in the record's history with its
+// resolver and device, marked remote, and what it kept.
+func TestServiceHistoryShowsPulledResolution(t *testing.T) {
+	t.Parallel()
+	b := mustOpenService(t, serviceOpts{})
+	ctx := context.Background()
+	remote := b.mustConflict(t, "r1")
+	cf, err := b.Conflict(ctx, b.coll, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parents []string
+	for _, l := range cf.Leaves {
+		parents = append(parents, l.Version)
+	}
+	res := store.Change{ChangeID: newID(t), Collection: b.coll, RecordID: "r1", Op: store.OpPut, Doc: remote.Doc,
+		Parents: parents, Version: store.Version{WallMS: time.Now().UnixMilli(), Node: "dev2"}.String(),
+		Device: "dev2", Author: "sam", EditedAt: 1_700_000_000_000,
+		Resolution: &store.Resolution{How: "device", Chosen: remote.Version}}
+	if r, err := b.Store().ApplyRemote(ctx, "b2", []store.Change{res}); err != nil || r.Accepted != 1 {
+		t.Fatalf("apply the pulled resolution: %+v %v", r, err)
+	}
+	h, err := b.History(ctx, b.coll, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Audit) != 1 {
+		t.Fatalf("history audit: %+v, want the pulled resolution", h.Audit)
+	}
+	a := h.Audit[0]
+	if !a.Remote || a.Author != "sam" || a.Device != "dev2" || a.Take != "device" || a.ChosenVersion != remote.Version ||
+		a.ResolutionVersion != res.Version || a.At != res.EditedAt || len(a.Leaves) != 2 {
+		t.Errorf("audit = %+v", a)
+	}
+}
+
 // TestServiceHistoryListsOnlyItsRecord checks that a record's history holds
 // its own audit entries, in order, and none of records whose collection or
 // id share a prefix with it.

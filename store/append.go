@@ -113,7 +113,10 @@ func (s *Store) AppendChecked(ctx context.Context, changes []Change, check func(
 
 // ApplyRemote stores changes pulled from Drill (made on other devices) from
 // the named batch: like Append, but they do not enter the push journal. It is
-// idempotent by change id, so re-applying a batch is harmless.
+// idempotent by change id, so re-applying a batch is harmless. A change that
+// carries a Resolution also gets its audit entry (author, or device, as the
+// actor; its edit time), in the same transaction, when it is accepted: so
+// once per device, however often the batch is read.
 func (s *Store) ApplyRemote(ctx context.Context, batch string, changes []Change) (AppendResult, error) {
 	res, err := s.apply(ctx, changes, applyCall{origin: Remote, batch: batch})
 	if err != nil {
@@ -123,7 +126,8 @@ func (s *Store) ApplyRemote(ctx context.Context, batch string, changes []Change)
 }
 
 // Resolve appends a conflict resolution made on this device together with
-// its audit entry, in one transaction. The resolution's parents must include
+// its audit entry, in one transaction. An entry without a detail gets the
+// resolution's (Change.Resolution and the leaves). The resolution's parents must include
 // every current leaf of the record, or it is rejected with
 // ErrStaleResolution (the record changed since the conflict was read). The
 // audit entry is written only when the resolution is accepted; its
@@ -131,6 +135,9 @@ func (s *Store) ApplyRemote(ctx context.Context, batch string, changes []Change)
 func (s *Store) Resolve(ctx context.Context, resolution Change, audit AuditEntry) (ChangeResult, error) {
 	if audit.Actor == "" || audit.Action == "" {
 		return ChangeResult{}, fmt.Errorf("store: resolve %s/%s: the audit entry needs an actor and an action", resolution.Collection, resolution.RecordID)
+	}
+	if len(audit.Detail) == 0 && resolution.Resolution != nil && resolution.Resolution.validate(len(resolution.Parents)) == nil {
+		audit.Detail = resolutionDetail(&resolution)
 	}
 	res, err := s.apply(ctx, []Change{resolution}, applyCall{origin: Local, audit: &audit})
 	if err != nil {
@@ -189,6 +196,13 @@ func (s *Store) apply(ctx context.Context, changes []Change, call applyCall) (Ap
 			}
 			if r.Outcome == Accepted {
 				last = v
+				if call.origin == Remote && changes[i].Resolution != nil {
+					// Another device's resolution: its audit entry
+					// comes with it, once (the change is accepted once).
+					if _, err := s.appendAudit(tx, resolutionAudit(&changes[i])); err != nil {
+						return err
+					}
+				}
 			}
 			res.add(r)
 		}

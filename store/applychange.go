@@ -29,6 +29,9 @@ func (s *Store) applyChange(tx *bolt.Tx, tally map[string]*counts, c *Change, ca
 	if err := checkLimits(c); err != nil {
 		return reject(err)
 	}
+	if c.Resolution != nil && call.origin == Local && call.audit == nil {
+		return reject(fmt.Errorf("%w %q: %w", ErrInvalidChange, c.ChangeID, errLocalResolution))
+	}
 	var prev changeRef
 	if found, err := getJSON(bucket(tx, bChangeIDs), []byte(c.ChangeID), &prev); err != nil {
 		return res, Version{}, err

@@ -36,6 +36,10 @@ type Change struct {
 	Device     string          `json:"device"`
 	Author     string          `json:"author,omitempty"`
 	EditedAt   int64           `json:"edited_at"` // epoch milliseconds
+	// Resolution is set on a conflict resolution only: how it was
+	// resolved. It is the resolution's audit entry, and travels with the
+	// change to Drill and to every device (see Resolution).
+	Resolution *Resolution `json:"resolution,omitempty"`
 }
 
 // ErrInvalidChange is wrapped by every error Validate returns.
@@ -94,6 +98,9 @@ func (c *Change) Validate() error {
 	}
 	if _, err := ParseVersion(c.Version); err != nil {
 		return bad("%v", err)
+	}
+	if err := c.Resolution.validate(len(c.Parents)); err != nil {
+		return bad("resolution: %v", err)
 	}
 	for _, p := range c.Parents {
 		if _, err := ParseVersion(p); err != nil {

@@ -19,9 +19,6 @@ type CheckReport struct {
 	BadJournal []uint64 `json:"bad_journal,omitempty"`
 	// Keys is how many keys were read in every bucket.
 	Keys int `json:"keys"`
-	// Consistency tells whether bbolt's own page check (tx.Check) ran. It
-	// does not run in-process (see Check), so it is false for now.
-	Consistency bool `json:"consistency"`
 	// Problems lists what is wrong, for people (at most 50; Dropped counts
 	// the rest).
 	Problems []string `json:"problems,omitempty"`
@@ -47,14 +44,15 @@ type CheckProgress func(done, total uint64)
 
 // Check reads the whole store: every key of every bucket and every journal
 // entry decoded with its change. It reports problems instead of failing on them, and
-// stops at ctx's deadline with what it found so far (Consistency false).
+// stops at ctx's deadline with what it found so far. bbolt's own page
+// check is CheckPages, which needs a process of its own.
 // progress (nil: none) is called about every 5,000 journal entries.
 func (s *Store) Check(ctx context.Context, progress CheckProgress) (CheckReport, error) {
 	start := time.Now()
 	var rep CheckReport
 	err := s.checkJournal(ctx, &rep, progress)
 	if ctx.Err() != nil {
-		rep.problem("the check did not finish in time (%d journal entries read); run 'fieldsync doctor --timeout' with a longer time", rep.Journal)
+		rep.problem("the check did not finish in time (%d journal entries read); run 'fieldsync doctor --store-timeout' with a longer time", rep.Journal)
 		rep.Elapsed = time.Since(start)
 		return rep, nil
 	}
@@ -72,8 +70,7 @@ func (s *Store) Check(ctx context.Context, progress CheckProgress) (CheckReport,
 	// in a goroutine of its own, where a fault on a damaged branch page
 	// cannot be recovered, and a key walk that read every key can still
 	// leave such a page (seen in CI: a flipped key in a branch page killed
-	// the process). Consistency stays false until it runs in a process of
-	// its own.
+	// the process). CheckPages runs it, in a process of its own.
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }

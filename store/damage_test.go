@@ -208,7 +208,7 @@ func useDamaged(t *testing.T, s *Store, wantBad int) {
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}
-	t.Logf("check: %d journal, %d bad, %d keys, consistency %v, problems %q", rep.Journal, len(rep.BadJournal), rep.Keys, rep.Consistency, rep.Problems)
+	t.Logf("check: %d journal, %d bad, %d keys, problems %q", rep.Journal, len(rep.BadJournal), rep.Keys, rep.Problems)
 	if wantBad > 0 {
 		if len(entries) != damagedRecords || bad != wantBad {
 			t.Errorf("Pending listed %d entries, %d damaged; want %d and %d", len(entries), bad, damagedRecords, wantBad)

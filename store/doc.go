@@ -49,7 +49,9 @@
 //	                                 records with more than one leaf: every leaf's
 //	                                 change, the common ancestor, the winner,
 //	                                 missing parents, the agent's note
-//	  audit/<seq (u64)>              audit log (who resolved what, when)
+//	  audit/<seq (u64)>              audit log (who resolved what, when): of
+//	                                 resolutions made here (Resolve) and of
+//	                                 those pulled (a change with a Resolution)
 //	  counts/<collection>            live and deleted record counts (since v2)
 //	  auditrec/<len(collection) (uvarint)><collection>
 //	           <len(record_id) (uvarint)><record_id><seq (u64)>

@@ -3,7 +3,9 @@
 // with the mouse (choosing fields from different versions and editing a
 // merged value), field by field with the keyboard only, "Keep both", and a
 // policy applied to a selection. The resolutions land in Drill (the
-// _current view and the change log) and on both devices.
+// _current view, the change log, and once in the _resolutions and _history
+// views) and on both devices; device B's history shows A's resolution with
+// its resolver.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -15,6 +17,8 @@ import {
 const C = 'inspections';
 const h = new Harness({ prefix: 'conflict-' });
 let A, B, pa, pb;
+/** resolver is who resolved r1 on device A, as Drill's _resolutions view says. */
+let resolver = '';
 
 before(async () => {
   await h.setup();
@@ -211,6 +215,19 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     const log = await h.drill.changes(h.workspace, C, r1);
     assert.equal(log.length, 4, `change log of ${r1}: ${JSON.stringify(log)}`);
     assert.equal(log.at(-1).device, 'tablet-a');
+    // The audit in Drill: the resolution once, with who, how and where; every version once.
+    const q = (view, cols) => h.drill.query(
+      `SELECT ${cols} FROM dfs.\`${h.workspace}\`.\`${C}_${view}\` WHERE record_id = '${r1}' ORDER BY version`);
+    const res = await q('resolutions', 'record_id, version, resolved_by, device, how, leaves');
+    assert.equal(res.length, 1, `resolutions of ${r1}: ${JSON.stringify(res)}`);
+    assert.equal(res[0].device, 'tablet-a');
+    assert.equal(res[0].how, 'merge');
+    assert.equal(res[0].version, log.at(-1).version);
+    assert.ok(res[0].resolved_by, `the resolution names no resolver: ${JSON.stringify(res[0])}`);
+    assert.equal(JSON.parse(res[0].leaves).length, 2);
+    resolver = res[0].resolved_by;
+    const hist = await q('history', 'change_id, version, device, author');
+    assert.deepEqual(hist.map((r) => r.version), log.map((r) => r.version), `history of ${r1}: ${JSON.stringify(hist)}`);
   });
 
   await t.test('device B gets the merged values after its sync', async () => {
@@ -225,6 +242,13 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     assert.equal(v.notes, 'A: crack on pier 2; B re-checked');
     assert.equal(v.temperature_c, '11');
     assert.equal(v.risk, 'high');
+    // The history shows A's resolution, pulled with its change, with its resolver.
+    await pb.locator('details.record-history > summary').click();
+    const line = pb.getByTestId('history').locator('li.tl-resolution');
+    await waitFor(async () => (await line.count()) === 1, { what: `device B's history of ${r1} shows A's resolution` });
+    const text = await line.innerText();
+    assert.match(text, /Resolved 2 versions on tablet-a: merged field by field/);
+    assert.ok(text.includes(`${resolver}@tablet-a`), `resolver ${resolver}@tablet-a not in ${JSON.stringify(text)}`);
     await pb.getByTestId('record-cancel').click();
     await gotoScreen(pb, 'Conflicts');
     await waitFor(async () => /0 conflicts/.test(await pb.getByTestId('conflict-count').innerText()), {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,24 @@ type Env struct {
 	Desktop DesktopFunc
 	// Keyring is the OS keyring; nil means config.OSKeyring.
 	Keyring config.Keyring
+	// Self builds the command that runs this program again with args and
+	// environ, for work that needs a process of its own (doctor's bbolt
+	// page check); nil means this executable (os.Executable).
+	Self func(ctx context.Context, environ, args []string) (*exec.Cmd, error)
+}
+
+// selfCommand is Env.Self, or this executable when it is nil.
+func (env Env) selfCommand(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	if env.Self != nil {
+		return env.Self(ctx, env.Environ, args)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program: %w", err)
+	}
+	c := exec.CommandContext(ctx, exe, args...)
+	c.Env = env.Environ
+	return c, nil
 }
 
 // ExitError carries a specific exit code.

@@ -29,6 +29,7 @@ func run(tb testing.TB, kr configtest.Keyring, stdin string, args ...string) (co
 			"FIELDSYNC_MANAGED_CONFIG=" + filepath.Join(home, "managed.json"),
 		},
 		Keyring: kr,
+		Self:    testSelf,
 	}
 	if kr == nil {
 		env.Keyring = configtest.Keyring{}

@@ -38,7 +38,19 @@ func runChild() (int, bool) {
 		return 2, true
 	}
 	return Main(context.Background(), Env{Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Environ: os.Environ(), Keyring: configtest.Keyring{}}), true
+		Environ: os.Environ(), Keyring: configtest.Keyring{}, Self: testSelf}), true
+}
+
+// testSelf is Env.Self for tests: it starts this test binary as the
+// fieldsync program (see runChild).
+func testSelf(ctx context.Context, environ, args []string) (*exec.Cmd, error) {
+	js, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	c := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	c.Env = append(append([]string{}, environ...), childEnv+"=1", childArgsEnv+"="+string(js))
+	return c, nil
 }
 
 // startChild starts `fieldsync <cmd> <device flags>` as a separate process.

@@ -58,7 +58,7 @@ func (d *device) run(stdin string, cmd ...string) (int, string, string) {
 	}
 	args := append(append(append([]string{}, cmd[:n]...), d.args...), cmd[n:]...)
 	code := Main(context.Background(), Env{Args: args, Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		Environ: d.env, Keyring: configtest.Keyring{}})
+		Environ: d.env, Keyring: configtest.Keyring{}, Self: testSelf})
 	return code, out.String(), errb.String()
 }
 

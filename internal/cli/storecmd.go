@@ -14,20 +14,69 @@ import (
 )
 
 func runStore(ctx context.Context, env Env, args []string) error {
-	if len(args) > 0 && args[0] == "salvage" {
-		return runSalvage(ctx, env, args[1:])
+	subs := map[string]func(context.Context, Env, []string) error{
+		"salvage":     runSalvage,
+		"check-pages": runCheckPages,
 	}
-	// "salvage" may also follow the global flags.
+	// The subcommand may also follow the global flags.
 	for i, a := range args {
-		if a == "salvage" {
-			return runSalvage(ctx, env, append(append([]string{}, args[:i]...), args[i+1:]...))
+		if run, ok := subs[a]; ok {
+			return run(ctx, env, append(append([]string{}, args[:i]...), args[i+1:]...))
 		}
 	}
 	fs, _ := newFlagSet(env, "store")
 	if err := parse(fs, args); err != nil {
 		return err // names a flag it does not know
 	}
-	return fmt.Errorf("%w: store salvage [--out FILE]: copy what can be read of a damaged store into a new file", errUsage)
+	return fmt.Errorf("%w: store salvage [--out FILE]: copy what can be read of a damaged store into a new file; "+
+		"store check-pages: run bbolt's page check over the store", errUsage)
+}
+
+// runCheckPages runs bbolt's own page check over the store file, read-only.
+// It is meant to run in a process of its own (doctor starts it as a child):
+// bbolt checks pages in a goroutine where a fault on a damaged page ends
+// the process, which the parent then reports as damage. Problems found exit
+// with code 3, like every damaged-store error.
+func runCheckPages(ctx context.Context, env Env, args []string) error {
+	fs, g := newFlagSet(env, "store check-pages")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after `duration`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: store check-pages takes no arguments, got %q", errUsage, fs.Args())
+	}
+	c, err := loadConfig(env, g)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(c.DataDir, service.StoreFile)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("store check-pages: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	rep, err := store.CheckPages(ctx, path, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		if err := printJSON(env.Stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range rep.Problems {
+			fmt.Fprintf(env.Stdout, "page problem: %s\n", p)
+		}
+		if rep.Dropped > 0 {
+			fmt.Fprintf(env.Stdout, "page problem: %d more\n", rep.Dropped)
+		}
+		fmt.Fprintf(env.Stdout, "page check: %d pages, %d problem(s) (%s)\n", rep.Pages, len(rep.Problems)+rep.Dropped, rep.Elapsed.Round(time.Millisecond))
+	}
+	if !rep.OK() {
+		return &ExitError{Code: exitDamaged, Err: fmt.Errorf("store check-pages: %s is damaged; stop fieldsync and run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)", path)}
+	}
+	return nil
 }
 
 // runSalvage copies what can be read of the store into a new file. Without

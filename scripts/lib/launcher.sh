@@ -5,6 +5,8 @@
 #   launcher_pid PIDFILE CLASS       print the pid when that process is alive
 #                                    and runs CLASS (else return 1)
 #   launcher_stop NAME PID           SIGTERM, wait up to 60 s, then SIGKILL
+#   launcher_die NAME MESSAGE...     print "NAME: MESSAGE" and exit 1
+#   usage                            print the calling script's header, exit 2
 #
 # NAME prefixes the messages (drillbit, cluster); PROJECT is dev/<x>, with
 # pom.xml, src/main/java and src/main/resources, built into PROJECT/target;
@@ -85,4 +87,17 @@ launcher_stop() {
   printf '%s: pid %s did not stop within 60s; killing it\n' "$name" "$pid" >&2
   kill -KILL "$pid" 2>/dev/null || true
   while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+}
+
+launcher_die() {
+  local name=$1; shift
+  printf '%s: %s\n' "$name" "$*" >&2
+  exit 1
+}
+
+# usage prints the comment block at the top of the script that sourced this
+# file (from its second line to `set -euo`) and exits 2.
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
+  exit 2
 }

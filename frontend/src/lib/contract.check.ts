@@ -22,6 +22,7 @@ export type ContractKeys = [
   Assert<SameKeys<T.CheckOutcome, Go.CheckOutcome>>,
   Assert<SameKeys<T.SelfCheckResult, Go.SelfCheckResult>>,
   Assert<SameKeys<T.Change, Go.Change>>,
+  Assert<SameKeys<T.Resolution, Go.Resolution>>,
   Assert<SameKeys<T.StoreRecord, Go.StoreRecord>>,
   Assert<SameKeys<T.Conflict, Go.Conflict>>,
   Assert<SameKeys<T.AppendItem, Go.ChangeResult>>,

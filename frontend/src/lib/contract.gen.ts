@@ -23,6 +23,7 @@ export interface Audit {
   resolution_version: string;
   leaves: string[];
   note?: string;
+  remote?: boolean;
 }
 
 /** Go's store.Change. */
@@ -37,6 +38,7 @@ export interface Change {
   device: string;
   author?: string;
   edited_at: number;
+  resolution?: Resolution | null;
 }
 
 /** Go's store.ChangeResult. */
@@ -264,6 +266,15 @@ export interface Report {
   views_refreshed: number;
   views_error?: string;
   references?: RefResult[];
+}
+
+/** Go's store.Resolution. */
+export interface Resolution {
+  how: string;
+  chosen?: string;
+  winner_before?: string;
+  note?: string;
+  rules?: Record<string, string>;
 }
 
 /** Go's service.ResolveFailure. */

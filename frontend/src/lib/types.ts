@@ -42,6 +42,21 @@ export interface Change {
   author?: string;
   /** Epoch milliseconds. */
   edited_at: number;
+  /** Set on a conflict resolution only: how it was resolved (its audit entry, which travels with it). */
+  resolution?: Resolution | null;
+}
+
+/** How a conflict was resolved (store.Resolution); who, when and where are the change's author, edited_at and device. */
+export interface Resolution {
+  /** A person's take (device, server, merge, version, newest) or what a policy did (lww, rules, …). */
+  how: string;
+  /** The leaf version kept whole, when one was. */
+  chosen?: string;
+  /** The version shown while the conflict was open. */
+  winner_before?: string;
+  note?: string;
+  /** Field → the merge rule that decided it. */
+  rules?: Record<string, string>;
 }
 
 /** A record as the Go store holds it. */
@@ -257,6 +272,8 @@ export interface Audit {
   resolution_version: string;
   leaves: string[];
   note?: string;
+  /** Resolved on another device (`device`) and pulled with its change. */
+  remote?: boolean;
 }
 
 /** The answer of UI.History. */
