@@ -147,12 +147,9 @@ func New(opts Options) (*Agent, error) {
 	if opts.Store == nil || opts.Drill == nil || opts.Schema == nil {
 		return nil, errors.New("agent: Store, Drill and Schema are required")
 	}
-	if opts.Workspace == "" {
-		opts.Workspace = "dfs.fieldsync"
-	}
-	plugin, ws, ok := strings.Cut(opts.Workspace, ".")
-	if !ok || plugin == "" || ws == "" {
-		return nil, fmt.Errorf("agent: workspace %q: want plugin.workspace, e.g. dfs.fieldsync", opts.Workspace)
+	plugin, ws, err := splitWorkspace(&opts.Workspace)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	opts = opts.withDefaults()
 	a := &Agent{
@@ -180,6 +177,19 @@ func New(opts Options) (*Agent, error) {
 	a.sched = sched
 	a.status = Status{State: StateIdle}
 	return a, nil
+}
+
+// splitWorkspace splits "plugin.workspace", setting an empty one to
+// dfs.fieldsync.
+func splitWorkspace(workspace *string) (plugin, ws string, err error) {
+	if *workspace == "" {
+		*workspace = "dfs.fieldsync"
+	}
+	plugin, ws, ok := strings.Cut(*workspace, ".")
+	if !ok || plugin == "" || ws == "" {
+		return "", "", fmt.Errorf("workspace %q: want plugin.workspace, e.g. dfs.fieldsync", *workspace)
+	}
+	return plugin, ws, nil
 }
 
 // withDefaults returns o with every zero field that has a default set to it.

@@ -23,7 +23,10 @@ type Take string
 const (
 	// TakeDevice keeps the newest leaf made on this device.
 	TakeDevice Take = "device"
-	// TakeServer keeps the newest leaf that came from another device.
+	// TakeServer keeps the server's side: the newest leaf made in Drill
+	// (an inbox row turned into a change by fieldsync ingest, device
+	// ServerDevice); when no leaf is the server's, the newest leaf that
+	// came from another device.
 	TakeServer Take = "server"
 	// TakeMerge keeps Choice.Doc, or when it is nil merges the leaves field
 	// by field against their common ancestor (only when they touched
@@ -98,6 +101,9 @@ func (a *Agent) choose(cf store.Conflict, choice Choice) (store.Op, json.RawMess
 	case TakeDevice:
 		return pick(func(c store.Change) bool { return c.Device == a.device }, "was made on this device")
 	case TakeServer:
+		if slices.ContainsFunc(cf.Leaves, isServer) {
+			return pick(isServer, "was made in Drill")
+		}
 		return pick(func(c store.Change) bool { return c.Device != a.device }, "came from another device")
 	case TakeVersion:
 		return pick(func(c store.Change) bool { return c.Version == choice.Version }, "has version "+choice.Version)
@@ -130,13 +136,8 @@ func (a *Agent) resolveWith(ctx context.Context, cf store.Conflict, op store.Op,
 	parents := make([]string, 0, len(cf.Leaves))
 	for _, l := range cf.Leaves {
 		parents = append(parents, l.Version)
-		if lv, err := store.ParseVersion(l.Version); err == nil && !lv.Less(v) {
-			v = store.Version{WallMS: lv.WallMS, Counter: lv.Counter + 1, Node: a.device}
-			if lv.Counter == 0xffff {
-				v = store.Version{WallMS: lv.WallMS + 1, Node: a.device}
-			}
-		}
 	}
+	v = versionAfter(v, parents)
 	id, err := newChangeID()
 	if err != nil {
 		return store.Change{}, err
@@ -239,8 +240,8 @@ func (a *Agent) settleRecords(ctx context.Context, coll string, records map[stri
 			continue
 		}
 		winner := cf.Leaves[len(cf.Leaves)-1]
-		if winner.Device != a.device {
-			a.note(ctx, cf, fmt.Sprintf("%s: waiting for device %s, which made the newest edit, to settle it", what, winner.Device))
+		if r := resolverOf(cf); r != a.device {
+			a.note(ctx, cf, fmt.Sprintf("%s: waiting for device %s, which made the newest edit, to settle it", what, r))
 			continue
 		}
 		op, doc, how, extra, err := a.settleOne(cf, decl, policy, rules, winner)
@@ -285,8 +286,10 @@ func (a *Agent) settleOne(cf store.Conflict, decl *schema.Collection, policy sch
 	}
 	var take Take
 	switch policy {
-	case schema.PolicyLWW, schema.PolicyPreferDevice:
+	case schema.PolicyLWW:
 		take = TakeVersion
+	case schema.PolicyPreferDevice:
+		take = TakeDevice
 	case schema.PolicyPreferServer:
 		take = TakeServer
 	case schema.PolicyFieldMerge:
@@ -294,6 +297,35 @@ func (a *Agent) settleOne(cf store.Conflict, decl *schema.Collection, policy sch
 	}
 	op, doc, err := a.choose(cf, Choice{Take: take, Version: winner.Version})
 	return op, doc, string(policy), none, err
+}
+
+// isServer reports whether a change was made in Drill (fieldsync ingest).
+func isServer(c store.Change) bool { return c.Device == ServerDevice }
+
+// resolverOf returns the device that settles a conflict automatically: the
+// one that made the newest leaf, or when the server made it (the server
+// settles nothing: it holds no store) the one that made the newest leaf of
+// the others. Every device computes the same from the same leaves.
+func resolverOf(cf store.Conflict) string {
+	for i := len(cf.Leaves) - 1; i >= 0; i-- {
+		if !isServer(cf.Leaves[i]) {
+			return cf.Leaves[i].Device
+		}
+	}
+	return ServerDevice
+}
+
+// SideName names the side of a conflict a change is, for people: "server
+// (ana)" for an edit made in Drill, else "author@device".
+func SideName(c store.Change) string {
+	author := c.Author
+	if author == "" {
+		author = "?"
+	}
+	if isServer(c) {
+		return "server (" + author + ")"
+	}
+	return author + "@" + c.Device
 }
 
 // note stores an explanation on an open conflict (once).

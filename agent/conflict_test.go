@@ -288,6 +288,7 @@ func TestMergeField(t *testing.T) {
 		{"union drops what a side removed", schema.TypeList, schema.MergeUnion, list("x", "y"), []leafValue{lv(list("x"), "a"), lv(list("x", "y", "z"), "b")}, list("x", "z"), true},
 		{"device", schema.TypeText, schema.MergeDevice, "0", []leafValue{lv("mine", "me"), lv("theirs", "b")}, "mine", true},
 		{"server", schema.TypeText, schema.MergeServer, "0", []leafValue{lv("theirs", "b"), lv("mine", "me")}, "theirs", true},
+		{"server prefers the edit made in Drill", schema.TypeText, schema.MergeServer, "0", []leafValue{lv("analyst", ServerDevice), lv("theirs", "b"), lv("mine", "me")}, "analyst", true},
 		{"server when every side is mine", schema.TypeText, schema.MergeServer, "0", []leafValue{lv("m1", "me"), lv("m2", "me")}, "m2", true},
 		{"newest removes", schema.TypeText, schema.MergeNewest, "0", []leafValue{lv("a", "a"), lv(nil, "b")}, nil, true},
 	}

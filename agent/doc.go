@@ -24,10 +24,18 @@
 //	<collection>_conflicts (view)    leaves of records in conflict
 //	<collection>_history (view)      every version once, with who, when, where
 //	<collection>_resolutions (view)  every resolution once: who, how, when, where
+//	<collection>/inbox/<name>        rows analysts write to change records
+//	<collection>/inbox_log, ingested the ingester's ledger (ingest.go)
+//	<collection>_inbox_rejected      (view) inbox rows that could not apply
 //
 // A resolution's audit entry (store.Resolution) rides in its change's row,
 // column fieldsync_resolution, so it is pushed exactly once with the change
 // and pulled with it by every device (see auditviews.go).
+//
+// The Ingester (ingest.go) is the server side, run by `fieldsync ingest`:
+// it turns inbox rows into changes of the device ServerDevice, exactly
+// once without locks, reusing the push's batch writing and checks over
+// Drill alone (no store). RunJob is the schedule loop of server commands.
 //
 // Only declared collections are pulled; changes of an undeclared collection
 // are still pushed (metadata and doc only), so nothing is lost.

@@ -44,9 +44,9 @@ type leafValue struct {
 // ruleMerge settles a conflict of a collection that declares merge rules.
 // Fields with a rule take what the rule keeps, from the sides that changed
 // them since the common ancestor (every side when it is not known); every
-// other field falls back to the policy: lww and prefer-device take the
-// newest leaf made here (the resolver made the winning leaf), prefer-server
-// the newest from another device, field-merge merges them against the
+// other field falls back to the policy: lww takes the newest leaf,
+// prefer-device the newest made here (the resolver), prefer-server the
+// server's side (TakeServer), field-merge merges them against the
 // ancestor (a clash needs a person), and manual needs them equal on every
 // side. The result depends only on the conflict, not on the order changes
 // arrived in.
@@ -89,11 +89,14 @@ func (a *Agent) ruleMerge(cf store.Conflict, decl *schema.Collection, policy sch
 		}
 		base = docs[len(docs)-1]
 	default:
-		take := TakeDevice
-		if policy == schema.PolicyPreferServer {
-			take = TakeServer
+		choice := Choice{Take: TakeDevice}
+		switch policy {
+		case schema.PolicyPreferServer:
+			choice.Take = TakeServer
+		case schema.PolicyLWW:
+			choice = Choice{Take: TakeVersion, Version: cf.Leaves[len(cf.Leaves)-1].Version}
 		}
-		_, doc, err := a.choose(cf, Choice{Take: take})
+		_, doc, err := a.choose(cf, choice)
 		if err != nil {
 			return ruled{}, err
 		}
@@ -196,6 +199,11 @@ func mergeField(f schema.Field, rule schema.Merge, ancKnown bool, anc leafValue,
 		l := pickDevice(true)
 		return l.v, l.present, true
 	case schema.MergeServer:
+		for i := len(changed) - 1; i >= 0; i-- {
+			if changed[i].device == ServerDevice {
+				return changed[i].v, changed[i].present, true
+			}
+		}
 		l := pickDevice(false)
 		return l.v, l.present, true
 	case schema.MergeHigher, schema.MergeLower:

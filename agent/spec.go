@@ -96,17 +96,3 @@ func plural(n int, unit string) string {
 	return strconv.Itoa(n) + " " + unit + "s"
 }
 
-// NextRun returns, for a schedule CheckSpec accepts, the function that
-// gives its next run after a time: the schedule of server jobs (`fieldsync
-// compact` without --once), which run one pass after another, never two at
-// once.
-func NextRun(spec string) (func(time.Time) time.Time, error) {
-	if err := CheckSpec(spec); err != nil {
-		return nil, err
-	}
-	s, err := cron.ParseStandard(spec)
-	if err != nil {
-		return nil, err
-	}
-	return s.Next, nil
-}

@@ -22,9 +22,10 @@ const (
 	// MergeDevice keeps the value of the newest leaf made on the device
 	// that settles the conflict.
 	MergeDevice Merge = "device"
-	// MergeServer keeps the value of the newest leaf of the side named
-	// "server": until the server-side ingester exists, that is the newest
-	// leaf that came from another device (as the prefer-server policy).
+	// MergeServer keeps the value of the server's side: the newest leaf
+	// made in Drill (an inbox row applied by fieldsync ingest); when no
+	// side is the server's, the newest leaf that came from another device
+	// (as the prefer-server policy).
 	MergeServer Merge = "server"
 	// MergeJoin joins the texts of every side that changed the field, in
 	// version order (text and note fields).

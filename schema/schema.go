@@ -38,9 +38,9 @@ const (
 	// PolicyFieldMerge merges concurrent edits that touch disjoint fields
 	// relative to their common ancestor, and leaves the rest to a person.
 	PolicyFieldMerge Policy = "field-merge"
-	// PolicyPreferServer keeps the newest edit of the side named "server":
-	// until the server-side ingester exists, the newest edit that came
-	// from another device.
+	// PolicyPreferServer keeps the server's side: the newest edit made in
+	// Drill (an inbox row applied by fieldsync ingest); when no side is
+	// the server's, the newest edit that came from another device.
 	PolicyPreferServer Policy = "prefer-server"
 	// PolicyPreferDevice keeps the newest edit made on the resolving device.
 	PolicyPreferDevice Policy = "prefer-device"

@@ -14,7 +14,7 @@ source scripts/lib/testdrill.sh
 trap testdrill_stop EXIT
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(store size push reference scale browser)
+[ ${#suites[@]} -gt 0 ] || suites=(store size push reference ingest scale browser)
 
 record() { # name command...
   local name=$1; shift
@@ -41,6 +41,9 @@ for s in "${suites[@]}"; do
     reference)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
       record reference go test -run '^$' -bench 'BenchmarkReferencePull' -benchtime 1x -timeout 30m ./agent/ || rc=1 ;;
+    ingest)
+      if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
+      record ingest go test -run '^$' -bench 'BenchmarkIngest' -benchtime 1x -timeout 30m ./agent/ || rc=1 ;;
     scale)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
       record scale go test -run '^$' -bench IntegrationHistory -benchtime 1x -timeout 60m ./agent/ || rc=1
@@ -50,7 +53,7 @@ for s in "${suites[@]}"; do
         if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
         record browser scripts/browser-bench.sh || rc=1
       fi ;;
-    *) echo "unknown suite $s (store, size, push, reference, scale, browser)"; exit 2 ;;
+    *) echo "unknown suite $s (store, size, push, reference, ingest, scale, browser)"; exit 2 ;;
   esac
 done
 exit $rc

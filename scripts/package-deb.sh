@@ -2,8 +2,8 @@
 # package-deb.sh builds build/bin/fieldsync_<version>_amd64.deb from the
 # binary `make build` made: the app/command line, its desktop entry and icon,
 # an XDG autostart entry (so the app starts at login), a systemd user unit
-# for headless sync, a systemd timer + service for IT's compaction server
-# (fieldsync-compact, not enabled), and the docs. Installs silently:
+# for headless sync, systemd timers + services for IT's servers
+# (fieldsync-compact and fieldsync-ingest, never enabled), and the docs. Installs silently:
 #   sudo DEBIAN_FRONTEND=noninteractive apt-get install -y ./fieldsync_*.deb
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,10 @@ install -Dm0644 build/linux/fieldsync-agent.service "$stage/usr/lib/systemd/user
 for u in fieldsync-compact.service fieldsync-compact.timer; do
   install -Dm0644 "build/linux/$u" "$stage/usr/lib/systemd/system/$u"
 done
+# The server-side ingester, for IT to enable on a server (never enabled by
+# the package): systemctl enable --now fieldsync-ingest.timer
+install -Dm0644 build/linux/fieldsync-ingest.service "$stage/usr/lib/systemd/system/fieldsync-ingest.service"
+install -Dm0644 build/linux/fieldsync-ingest.timer "$stage/usr/lib/systemd/system/fieldsync-ingest.timer"
 for f in README.md docs/CONFIG.md docs/OPERATIONS.md docs/ANALYSTS.md docs/SECURITY.md; do
   install -Dm0644 "$f" "$stage/usr/share/doc/fieldsync/$(basename "$f")"
 done

@@ -9,8 +9,10 @@
 #   3. the installed files: binary, menu and autostart entries
 #      (desktop-file-validate), the systemd units (systemd-analyze verify
 #      --user, which needs an XDG_RUNTIME_DIR: a root shell in a container has
-#      none, so one is made here), and `fieldsync doctor` runs and reports
-#      with no Drillbit configured;
+#      none, so one is made here), the ingester's system timer and service
+#      (verified, not enabled, running `fieldsync ingest --once`, which says
+#      what is missing when no Drillbit is set), and `fieldsync doctor` runs
+#      and reports with no Drillbit configured;
 #   4. remove keeps only the autostart conffile, purge leaves nothing of the
 #      package behind (the user's data is never the package's to delete).
 # The package is purged on exit whatever happened. The test refuses to run
@@ -33,6 +35,8 @@ for want in "-rwxr-xr-x root/root .* ./usr/bin/fieldsync" \
             "./usr/lib/systemd/user/fieldsync-agent.service" \
             "./usr/lib/systemd/system/fieldsync-compact.service" \
             "./usr/lib/systemd/system/fieldsync-compact.timer" \
+            "./usr/lib/systemd/system/fieldsync-ingest.service" \
+            "./usr/lib/systemd/system/fieldsync-ingest.timer" \
             "./usr/share/doc/fieldsync/OPERATIONS.md"; do
   grep -Eq -- "$want" <<<"$contents" || die "missing: $want"
 done
@@ -121,6 +125,17 @@ grep -qx 'ExecStart=/usr/bin/fieldsync compact --once' /usr/lib/systemd/system/f
   fail "fieldsync-compact.service does not run fieldsync compact --once"
 [ "$(systemctl is-enabled fieldsync-compact.timer 2>/dev/null)" != enabled ] ||
   fail "the package enabled fieldsync-compact.timer (IT enables it on one server)"
+# The ingester's timer and service (system units): verified, never enabled
+# by the package, and the timer runs exactly `fieldsync ingest --once`.
+for u in fieldsync-ingest.service fieldsync-ingest.timer; do
+  out=$(systemd-analyze verify "/usr/lib/systemd/system/$u" 2>&1) && [ -z "$out" ] ||
+    fail "systemd-analyze verify $u (warnings count): $out"
+done
+grep -qx 'ExecStart=/usr/bin/fieldsync ingest --once' /usr/lib/systemd/system/fieldsync-ingest.service ||
+  fail "fieldsync-ingest.service does not run 'fieldsync ingest --once'"
+[ ! -e /etc/systemd/system/timers.target.wants/fieldsync-ingest.timer ] || fail "the package enabled the ingest timer (IT enables it on servers)"
+out=$(user ingest --once 2>&1) && fail "fieldsync ingest --once with no Drillbit succeeded: $out"
+grep -q "no Drillbit is configured" <<<"$out" || fail "fieldsync ingest --once with no Drillbit: $out"
 doctor=$(user doctor --json --data-dir "$tmp/doctor-data") || fail "fieldsync doctor exited non-zero"
 python3 - "$doctor" <<'PY' || fail "fieldsync doctor's report: $doctor"
 import json, sys

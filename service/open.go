@@ -93,20 +93,9 @@ func (n noPassword) Query(context.Context, string) ([]agent.Row, error) {
 // before a password is stored give an agent whose syncs say so, not an
 // error, so that the window still opens to take the password.
 func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, error) {
-	var d agent.Drill = noDrill{}
-	if len(c.Drill.URLs) > 0 {
-		dc, err := NewDrillClient(c, s.Secrets(c), s.opts.Logger)
-		switch {
-		case errors.Is(err, config.ErrNoPassword):
-			d = noPassword{err: err}
-		case err != nil:
-			return nil, err
-		default:
-			d = agent.DrillClient(dc)
-			if c.Drill.Location != "" {
-				d = &ensureWorkspace{Drill: d, client: dc, cfg: c.Drill, log: s.log}
-			}
-		}
+	d, err := s.drillFor(c)
+	if err != nil {
+		return nil, err
 	}
 	return agent.New(agent.Options{
 		Store:        s.store,
@@ -125,6 +114,27 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		Logger:        s.opts.Logger,
 		Scope:         scopeOf(c),
 	})
+}
+
+// drillFor returns the Drill the settings c name: a REST client (that
+// creates the workspace first when they name its location), or a stand-in
+// whose queries say that no Drillbit is set or no password is stored.
+func (s *Service) drillFor(c config.Config) (agent.Drill, error) {
+	if len(c.Drill.URLs) == 0 {
+		return noDrill{}, nil
+	}
+	dc, err := NewDrillClient(c, s.Secrets(c), s.opts.Logger)
+	switch {
+	case errors.Is(err, config.ErrNoPassword):
+		return noPassword{err: err}, nil
+	case err != nil:
+		return nil, err
+	}
+	var d agent.Drill = agent.DrillClient(dc)
+	if c.Drill.Location != "" {
+		d = &ensureWorkspace{Drill: d, client: dc, cfg: c.Drill, log: s.log}
+	}
+	return d, nil
 }
 
 var (

@@ -472,6 +472,29 @@ export class Harness {
     return d;
   }
 
+  /**
+   * ingest runs one pass of the server-side ingester (`fieldsync ingest
+   * --once --json`) over this run's workspace, with a data dir of its own
+   * and no settle time, and resolves with its parsed status.
+   */
+  async ingest() {
+    const dataDir = path.join(this.tmp, 'ingest');
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', TZ: 'UTC', HOME: dataDir,
+      XDG_CONFIG_HOME: path.join(dataDir, 'config'), FIELDSYNC_MANAGED_CONFIG: path.join(dataDir, 'managed.json'),
+      FIELDSYNC_INGEST_SETTLE: '1ms', DBUS_SESSION_BUS_ADDRESS: 'disabled:',
+    };
+    const args = ['ingest', '--once', '--json', '--data-dir', dataDir, '--collections', COLLECTIONS,
+      '--drill', this.drillURL, '--workspace', this.workspace];
+    const out = await new Promise((resolve, reject) => {
+      execFile(binPath(), args, { env, timeout: 120_000, maxBuffer: 16 << 20 },
+        (err, stdout, stderr) => (err ? reject(new Error(`fieldsync ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    this.log(`ingest: ${out}`);
+    return JSON.parse(out);
+  }
+
   /** device makes (does not start) a device syncing to drill (default: the Drillbit itself). */
   device(name, { drill } = {}) {
     const d = new Device(this, name, { drill: drill ?? this.drillURL, workspace: this.workspace, location: this.location });

@@ -82,6 +82,7 @@ func commands() []command {
 		{"compact", "IT's server job: fold closed hours of the change logs into large verified files: compact [--once] [--collection NAME]", runCompact},
 		{"conflicts", "list, show or resolve conflicts: conflicts list|show C/ID|resolve C/ID --take ...", runConflicts},
 		{"export", "write a collection's current records as JSON lines: export --collection NAME", runExport},
+		{"ingest", "turn rows analysts wrote into the collections' inboxes in Drill into changes: ingest [--once]", runIngest},
 		{"import", "journal records from JSON lines: import --collection NAME FILE.jsonl", runImport},
 		{"status", "show pending changes, conflicts, quarantined data and records", runStatus},
 		{"quarantine", "pulled data kept out of the store: quarantine list | show ID | retry ID... | retry --all", runQuarantine},

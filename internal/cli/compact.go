@@ -27,13 +27,15 @@ func runCompact(ctx context.Context, env Env, args []string) error {
 	if *coll != "" {
 		colls = []string{*coll}
 	}
-	job := serverJob{name: "compact", spec: p.cfg.Compact.Schedule, once: *once, log: p.log,
-		pass: func(ctx context.Context) error {
-			rep, err := p.svc.Compact(ctx, colls...)
-			printCompact(env, g.json, rep)
-			return err
-		}}
-	return job.run(ctx)
+	pass := func(ctx context.Context) error {
+		rep, err := p.svc.Compact(ctx, colls...)
+		printCompact(env, g.json, rep)
+		return err
+	}
+	if *once {
+		return pass(ctx)
+	}
+	return agent.RunJob(ctx, p.log, "compact", p.cfg.Compact.Schedule, nil, pass)
 }
 
 // printCompact prints what a compaction pass did: a line per log.

@@ -116,7 +116,7 @@ func conflictsList(ctx context.Context, env Env, svc *service.Service, only stri
 	for _, cf := range all {
 		var who []string
 		for _, l := range cf.Leaves {
-			who = append(who, fmt.Sprintf("%s@%s", nonEmpty(l.Author, "?"), l.Device))
+			who = append(who, agent.SideName(l))
 		}
 		fmt.Fprintf(env.Stdout, "%s/%s\t%d versions\t%s\tsince %s\n", cf.Collection, cf.RecordID, len(cf.Leaves),
 			strings.Join(who, ", "), time.UnixMilli(cf.DetectedAt).UTC().Format(time.RFC3339))
@@ -158,7 +158,7 @@ func printConflict(w io.Writer, cf store.Conflict) {
 		if c.Op == store.OpDelete {
 			op = " (DELETED)"
 		}
-		fmt.Fprintf(w, "  %-9s %s by %s on %s at %s%s\n", label, c.Version, nonEmpty(c.Author, "?"), c.Device,
+		fmt.Fprintf(w, "  %-9s %s by %s at %s%s\n", label, c.Version, agent.SideName(c),
 			time.UnixMilli(c.EditedAt).UTC().Format(time.RFC3339), op)
 	}
 	keys := make([]string, 0, len(fields))

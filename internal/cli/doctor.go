@@ -97,7 +97,7 @@ func runDoctor(ctx context.Context, env Env, args []string) error {
 // extraChecks are the checks that need the store, the collections and Drill.
 func extraChecks() []func(context.Context, *doctor, Env, config.Config) {
 	return []func(context.Context, *doctor, Env, config.Config){
-		checkSchedule, checkCollections, checkStore, checkDrill,
+		checkSchedule, checkCollections, checkStore, checkDrill, checkIngest,
 	}
 }
 

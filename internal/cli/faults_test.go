@@ -81,13 +81,21 @@ func (d *device) startChild(cmd ...string) *exec.Cmd {
 // fieldsync creates in Drill (drill.location) on first use.
 func isolatedDevice(tb testing.TB, name, url string, extraEnv ...string) (*device, string) {
 	tb.Helper()
+	d, ws, _ := isolatedDeviceAt(tb, name, url, extraEnv...)
+	return d, ws
+}
+
+// isolatedDeviceAt is isolatedDevice that also returns the workspace's
+// directory.
+func isolatedDeviceAt(tb testing.TB, name, url string, extraEnv ...string) (*device, string, string) {
+	tb.Helper()
 	ws := fmt.Sprintf("t_%s_%d", strings.ReplaceAll(name, "-", "_"), os.Getpid())
 	loc := filepath.Join(tb.TempDir(), "ws")
 	if err := os.MkdirAll(loc, 0o755); err != nil {
 		tb.Fatal(err)
 	}
 	d := newDevice(tb, name, url, ws, append([]string{"FIELDSYNC_DRILL_LOCATION=" + loc}, extraEnv...)...)
-	return d, ws
+	return d, ws, loc
 }
 
 func importN(tb testing.TB, d *device, n int, prefix string) {

@@ -97,12 +97,17 @@ func runStatus(ctx context.Context, env Env, args []string) error {
 // printStatus prints the status; from, when set, says it comes from the
 // running process ("source" in JSON).
 func printStatus(w io.Writer, asJSON bool, c config.Config, st agent.Status, stats store.Stats, path, from string) error {
+	var ingest *service.IngestStatus
+	if is, err := service.ReadIngestStatus(c.DataDir); err == nil {
+		ingest = &is
+	}
 	if asJSON {
 		return printJSON(w, struct {
-			Status agent.Status `json:"status"`
-			Store  any          `json:"store"`
-			Source string       `json:"source,omitempty"`
-		}{st, stats, from})
+			Status agent.Status          `json:"status"`
+			Store  any                   `json:"store"`
+			Source string                `json:"source,omitempty"`
+			Ingest *service.IngestStatus `json:"ingest,omitempty"`
+		}{st, stats, from, ingest})
 	}
 	if from != "" {
 		fmt.Fprintf(w, "source:     %s\n", from)
@@ -125,6 +130,9 @@ func printStatus(w io.Writer, asJSON bool, c config.Config, st agent.Status, sta
 		fmt.Fprintf(w, "stuck:      %d change(s) cannot be pushed: %s\n", st.Unpushable, st.UnpushableReason)
 	}
 	fmt.Fprintf(w, "store:      %s\n", path)
+	if ingest != nil {
+		printIngestStatus(w, *ingest)
+	}
 	return nil
 }
 

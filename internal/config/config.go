@@ -36,6 +36,7 @@ type Config struct {
 	Log     Log               `json:"log"`
 	Metrics Metrics           `json:"metrics"`
 	Compact Compact           `json:"compact"`
+	Ingest  Ingest            `json:"ingest"`
 }
 
 // Compact configures `fieldsync compact`, run by IT on a server.
@@ -44,6 +45,22 @@ type Compact struct {
 	// runs without --once ("@hourly").
 	Schedule string `json:"schedule,omitempty"`
 }
+
+// Ingest configures the server-side ingester (fieldsync ingest), which
+// turns rows analysts write into a collection's inbox in Drill into
+// changes devices pull.
+type Ingest struct {
+	// Schedule is the cron spec of ingest passes when fieldsync ingest runs
+	// without --once ("@every 1m").
+	Schedule string `json:"schedule,omitempty"`
+	// Settle is how long after its last change an inbox table is left
+	// alone, so a CTAS still writing it is never read half done ("10s").
+	Settle Duration `json:"settle,omitempty"`
+}
+
+// ServerDevice is the device name of changes made in Drill by the
+// ingester; no machine may take it (agent.ServerDevice).
+const ServerDevice = "server"
 
 // Drill says how to reach the Drill cluster.
 type Drill struct {
@@ -152,7 +169,8 @@ func Default() Config {
 			// clocks never synchronised, and stops a year-ahead device.
 			MaxClockAhead: Duration(24 * time.Hour),
 		},
-		Log: Log{Level: "info", Format: "text", MaxSizeMB: 10, MaxFiles: 5},
+		Log:    Log{Level: "info", Format: "text", MaxSizeMB: 10, MaxFiles: 5},
+		Ingest: Ingest{Schedule: "@every 1m", Settle: Duration(10 * time.Second)},
 	}
 }
 
@@ -306,6 +324,8 @@ var envKeys = []struct {
 	{"FIELDSYNC_DRILL_CA_FILE", "drill.ca_file", func(c *Config, v string) error { c.Drill.CAFile = v; return nil }},
 	{"FIELDSYNC_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"FIELDSYNC_METRICS_ADDR", "metrics.addr", func(c *Config, v string) error { c.Metrics.Addr = v; return nil }},
+	{"FIELDSYNC_INGEST_SCHEDULE", "ingest.schedule", func(c *Config, v string) error { c.Ingest.Schedule = v; return nil }},
+	{"FIELDSYNC_INGEST_SETTLE", "ingest.settle", setDuration("10s", func(c *Config) *Duration { return &c.Ingest.Settle })},
 }
 
 // wholeNumber adapts a setter of a whole-number setting to an environment
@@ -404,6 +424,12 @@ func (c Config) Validate() error {
 	}
 	if c.Device != "" && !deviceRE.MatchString(c.Device) {
 		return fmt.Errorf("config: device %q: want 1-64 letters, digits, '.', '_' or '-'", c.Device)
+	}
+	if d := time.Duration(c.Ingest.Settle); d < time.Millisecond || d > time.Hour {
+		return fmt.Errorf("config: ingest settle %s: want 1ms to 1h; default 10s", d)
+	}
+	if strings.EqualFold(c.Device, ServerDevice) {
+		return fmt.Errorf("config: device %q is the name of changes made in Drill (fieldsync ingest): give this machine another name", c.Device)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

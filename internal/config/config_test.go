@@ -127,6 +127,9 @@ func TestLoadErrors(t *testing.T) {
 		{"clock bound not a duration", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=soon"}, "want a duration"},
 		{"query limit too small", `{"drill":{"query_timeout":"10ms"}}`, nil, "query_timeout 10ms"},
 		{"query limit not a duration", `{}`, []string{"FIELDSYNC_DRILL_QUERY_TIMEOUT=long"}, "want a duration such as 5m"},
+		{"device named server", `{"device":"Server"}`, nil, "name of changes made in Drill"},
+		{"ingest settle too long", `{"ingest":{"settle":"2h"}}`, nil, "ingest settle 2h0m0s: want 1ms to 1h"},
+		{"ingest settle not a duration", `{}`, []string{"FIELDSYNC_INGEST_SETTLE=soon"}, "want a duration such as 10s"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,7 @@
 // differ. Pure functions over the Conflict Go sends (UI.Conflicts already
 // carries every leaf with its document, device, author and edit time).
 
-import { docLabel, labelFields, shortId, type RecordLabel } from '../lib/labels';
+import { docLabel, labelFields, shortId, sideName, type RecordLabel } from '../lib/labels';
 import { diffRows } from '../lib/ui/merge';
 import type { Change, Collection, Conflict, Doc, RecordRef } from '../lib/ui/ports';
 
@@ -75,9 +75,9 @@ export function summarize(col: Collection | undefined, c: Conflict): ConflictSum
   };
 }
 
-/** who names the person and device of one version: "ana on tab-1". */
+/** who names the person and device of one version: "ana on tab-1", or "server (ana)" for an edit made in Drill. */
 export function who(l: Pick<LeafSummary, 'author' | 'device'>): string {
-  return l.author ? `${l.author} on ${l.device}` : l.device;
+  return sideName(l, ' on ');
 }
 
 /** nameOf is how a record is named in sentences: its label, or its shortened id. */

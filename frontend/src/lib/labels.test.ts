@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { labelFields } from './labels';
+import { labelFields, SERVER_DEVICE, sideName } from './labels';
 import { recordLabel } from './data/refusal';
 import type { Collection } from './types';
 
@@ -38,5 +38,17 @@ describe('recordLabel names a record by its title field', () => {
   });
   it('without a title, the first required text field', () => {
     expect(recordLabel(doc, meters)).toBe('Ana');
+  });
+});
+
+describe('sideName', () => {
+  it('names an edit made in Drill as the server side with the analyst', () => {
+    expect(sideName({ author: 'ana', device: SERVER_DEVICE })).toBe('server (ana)');
+    expect(sideName({ author: '', device: SERVER_DEVICE }, ' on ')).toBe('server (unknown)');
+  });
+  it('names a device edit by person and device', () => {
+    expect(sideName({ author: 'ann', device: 'tab-1' })).toBe('ann@tab-1');
+    expect(sideName({ author: 'ann', device: 'tab-1' }, ' on ')).toBe('ann on tab-1');
+    expect(sideName({ device: 'tab-1' }, ' on ')).toBe('tab-1');
   });
 });

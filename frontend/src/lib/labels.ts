@@ -58,3 +58,17 @@ export function shortId(id: string, keep = 8): string {
 export function recordName(label: string | undefined, id: string): string {
   return label ? `“${label}”` : `record ${shortId(id)}`;
 }
+
+/** SERVER_DEVICE is the device of edits made in Drill (rows an analyst wrote into an inbox, turned into changes by `fieldsync ingest`). */
+export const SERVER_DEVICE = 'server';
+
+/**
+ * sideName names who made a version, for people: "server (ana)" for an
+ * edit made in Drill by the analyst ana, else "ana@tab-1" (join "@") or
+ * "ana on tab-1" (join " on ").
+ */
+export function sideName(c: { author?: string; device: string }, join: '@' | ' on ' = '@'): string {
+  if (c.device === SERVER_DEVICE) return `server (${c.author || 'unknown'})`;
+  if (join === ' on ') return c.author ? `${c.author} on ${c.device}` : c.device;
+  return `${c.author || 'unknown'}@${c.device}`;
+}
