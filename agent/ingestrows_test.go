@@ -197,4 +197,3 @@ func mustVersion(tb testing.TB, s string) store.Version {
 	}
 	return v
 }
-
