@@ -240,4 +240,34 @@ func TestIntegrationIngestConflict(t *testing.T) {
 	if len(cur) != 1 || cur[0]["site"] != "Quay (server)" {
 		t.Errorf("Drill's current s1 = %v, want the resolution", cur)
 	}
+
+	// A conflict between the two devices, resolved by an analyst with SQL:
+	// the inbox row's change has every leaf as parent, so it settles the
+	// conflict on both devices and is listed as her resolution.
+	a.edit(t, sites, "s1", `{"site":"Quay A"}`)
+	b.edit(t, sites, "s1", `{"site":"Quay B"}`)
+	for _, n := range []*node{a, b, a} {
+		n.sync(t)
+	}
+	for _, n := range []*node{a, b} {
+		if _, err := n.st.Conflict(ctx, sites, "s1"); err != nil {
+			t.Fatalf("%s: the edits of s1 on a and b are not a conflict: %v", n.device, err)
+		}
+	}
+	inbox(t, d, sites, "settle", "SELECT 's1' AS record_id, 'Quay (checked)' AS site, 'ana' AS author, 'checked on site' AS reason "+one)
+	if rep, err := in.Run(ctx); err != nil || rep.Applied != 1 {
+		t.Fatalf("ingest of the resolution: %+v %v", rep, err)
+	}
+	a.sync(t)
+	b.sync(t)
+	for _, n := range []*node{a, b} {
+		if r := n.record(t, sites, "s1"); string(r.Doc) != `{"site":"Quay (checked)"}` || len(r.Leaves) != 1 {
+			t.Errorf("%s: s1 = %s (leaves %v), want the analyst's resolution", n.device, r.Doc, r.Leaves)
+		}
+	}
+	res := queryRows(t, d, fmt.Sprintf("SELECT `resolved_by`, `how`, `note`, `device` FROM `dfs`.`fieldsync`.`%s_resolutions` "+
+		"WHERE `record_id` = 's1' AND `resolved_by` = 'ana'", sites))
+	if len(res) != 1 || res[0]["how"] != "server" || res[0]["note"] != "checked on site" || res[0]["device"] != ServerDevice {
+		t.Errorf("the analyst's resolution in %s_resolutions = %v, want one row: how server, her note, device %s", sites, res, ServerDevice)
+	}
 }

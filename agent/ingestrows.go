@@ -227,6 +227,11 @@ func (rs *recordState) change(decl *schema.Collection, ir inboxRow, tableMS int6
 		Version: versionAfter(store.Version{WallMS: tableMS, Node: ServerDevice}, parents).String(),
 		Parents: parents, Device: ServerDevice, Author: ir.author, EditedAt: tableMS,
 	}
+	if len(parents) > 1 {
+		// The row settles an open conflict: it is the analyst's resolution,
+		// listed in <collection>_resolutions and in the devices' history.
+		c.Resolution = &store.Resolution{How: "server", WinnerBefore: winner.Version, Note: resolutionNote(ir.reason)}
+	}
 	if ir.op == store.OpDelete {
 		if allDeleted {
 			return store.Change{}, fmt.Sprintf("record %q is already deleted", ir.record)
@@ -254,6 +259,20 @@ func (rs *recordState) change(decl *schema.Collection, ir inboxRow, tableMS int6
 		return store.Change{}, fmt.Sprintf("the record would not be valid: %v", err)
 	}
 	return c, ""
+}
+
+// resolutionNote is the note of a resolution made through the inbox: the
+// row's reason, cut to what a resolution holds.
+func resolutionNote(reason string) string {
+	reason = strings.ReplaceAll(strings.ToValidUTF8(reason, "\uFFFD"), "\x00", "")
+	if reason == "" {
+		return "resolved through the inbox"
+	}
+	const most = 1000 // runes, well under store's 4,096-byte bound
+	if r := []rune(reason); len(r) > most {
+		return string(r[:most]) + "…"
+	}
+	return reason
 }
 
 // versionAfter returns v, or when a parent is not before it the version

@@ -157,14 +157,17 @@ func TestRecordStateChange(t *testing.T) {
 		wantReject  string
 		wantDoc     string
 		wantParents string
+		// wantResolution is the resolution's how and winner before ("" for
+		// none): an inbox row over an open conflict settles it.
+		wantResolution string
 	}{
-		{"unknown record", nil, update, `unknown record "r"`, "", ""},
-		{"update keeps the other fields", state(put("1", v1, `{"site":"Old","count":2}`), put("2", v2, `{"site":"Mid","count":3}`, v1)), update, "", `{"count":3,"site":"New"}`, v2},
-		{"update of a conflict: every leaf, the newest as base", state(put("1", v1, `{"site":"Old"}`), put("2", v2, `{"site":"A","count":1}`, v1), put("3", v3, `{"site":"B","count":2}`, v1)), update, "", `{"count":2,"site":"New"}`, v2 + "," + v3},
-		{"update of a deleted record", state(put("1", v1, `{"site":"Old"}`), del("2", v2, v1)), update, `record "r" is deleted`, "", ""},
-		{"delete", state(put("1", v1, `{"site":"Old"}`)), remove, "", "", v1},
-		{"delete of a deleted record", state(put("1", v1, `{"site":"Old"}`), del("2", v2, v1)), remove, `record "r" is already deleted`, "", ""},
-		{"the result must be valid", state(put("1", v1, `{"count":1}`)), inboxRow{changeID: "x", record: "r", op: store.OpPut, author: "ana", fields: map[string]any{"count": json.Number("2")}}, "the record would not be valid", "", ""},
+		{"unknown record", nil, update, `unknown record "r"`, "", "", ""},
+		{"update keeps the other fields", state(put("1", v1, `{"site":"Old","count":2}`), put("2", v2, `{"site":"Mid","count":3}`, v1)), update, "", `{"count":3,"site":"New"}`, v2, ""},
+		{"update of a conflict: every leaf, the newest as base", state(put("1", v1, `{"site":"Old"}`), put("2", v2, `{"site":"A","count":1}`, v1), put("3", v3, `{"site":"B","count":2}`, v1)), update, "", `{"count":2,"site":"New"}`, v2 + "," + v3, "server " + v3},
+		{"update of a deleted record", state(put("1", v1, `{"site":"Old"}`), del("2", v2, v1)), update, `record "r" is deleted`, "", "", ""},
+		{"delete", state(put("1", v1, `{"site":"Old"}`)), remove, "", "", v1, ""},
+		{"delete of a deleted record", state(put("1", v1, `{"site":"Old"}`), del("2", v2, v1)), remove, `record "r" is already deleted`, "", "", ""},
+		{"the result must be valid", state(put("1", v1, `{"count":1}`)), inboxRow{changeID: "x", record: "r", op: store.OpPut, author: "ana", fields: map[string]any{"count": json.Number("2")}}, "the record would not be valid", "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,6 +184,16 @@ func TestRecordStateChange(t *testing.T) {
 			}
 			if string(c.Doc) != tt.wantDoc || strings.Join(c.Parents, ",") != tt.wantParents || c.Device != ServerDevice || c.Author != "ana" {
 				t.Errorf("change %+v doc %s, want doc %s parents %s", c, c.Doc, tt.wantDoc, tt.wantParents)
+			}
+			got := ""
+			if r := c.Resolution; r != nil {
+				got = r.How + " " + r.WinnerBefore
+				if r.Note != "resolved through the inbox" {
+					t.Errorf("note = %q", r.Note)
+				}
+			}
+			if got != tt.wantResolution {
+				t.Errorf("resolution %q, want %q", got, tt.wantResolution)
 			}
 			if pv, _ := store.ParseVersion(tt.rs.leaves[len(tt.rs.leaves)-1].Version); !pv.Less(mustVersion(t, c.Version)) {
 				t.Errorf("version %s does not follow the leaves %v", c.Version, tt.rs.leaves)
