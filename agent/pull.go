@@ -36,6 +36,9 @@ type remoteBatch struct {
 	name string
 	path string // under changes/: "<hour>/<name>", "<name>", or "" when unknown
 	ms   int64
+	// snapshot marks a snapshot generation (path: its name under
+	// snapshot/), read like a batch by a new device.
+	snapshot bool
 }
 
 // paths returns where to read the batch, in order: where it was listed,
@@ -72,6 +75,11 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock) error {
 		wm, err := a.st.PullWatermark(ctx, coll)
 		if err != nil {
 			return fmt.Errorf("pull: %w", err)
+		}
+		if wm == 0 {
+			if wm, err = a.startFromSnapshot(ctx, coll, bound, rep); err != nil {
+				return err
+			}
 		}
 		batches, err := a.listBatches(ctx, coll, wm-a.opts.LookBack.Milliseconds())
 		if err != nil {
@@ -252,7 +260,11 @@ func firstString(r Row, keys ...string) string {
 // store failing) end the pull.
 func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, boundMS int64, rep *Report) (string, error) {
 	paths := b.paths()
-	table, err := a.table(coll, "/changes/"+paths[0])
+	dir := "/changes/"
+	if b.snapshot {
+		dir = "/snapshot/"
+	}
+	table, err := a.table(coll, dir+paths[0])
 	if err != nil {
 		return "", fmt.Errorf("pull: %w", err)
 	}
@@ -264,7 +276,7 @@ func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, bound
 		if err != nil && offset == 0 && len(paths) > 1 && isNotFound(err) {
 			// Not where it was looked for first: try the next place.
 			paths = paths[1:]
-			if table, err = a.table(coll, "/changes/"+paths[0]); err != nil {
+			if table, err = a.table(coll, dir+paths[0]); err != nil {
 				return "", fmt.Errorf("pull: %w", err)
 			}
 			offset = -a.opts.PageRows
