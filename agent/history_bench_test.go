@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,20 +16,26 @@ import (
 	"github.com/fieldsync/fieldsync/internal/drilltest"
 )
 
-// BenchmarkIntegrationHistory measures a sync against the real Drillbit as
-// the change log's history grows, in the hour-partitioned layout and in the
-// first layout (every batch directly under changes/):
+// BenchmarkIntegrationHistory measures a sync and the analyst views
+// against the real Drillbit as the change log's history grows:
 //
-//	FIELDSYNC_BENCH_BATCHES=50,500,2000 go test -run '^$' -bench IntegrationHistory -benchtime 1x ./agent/
+//	FIELDSYNC_BENCH_BATCHES=50,500,2000 FIELDSYNC_BENCH_LAYOUTS=snapshot \
+//	  go test -run '^$' -bench IntegrationHistory -benchtime 1x ./agent/
 //
 // History is made by replicating one real batch written by an agent: its
 // parquet file is copied into N batch directories with valid names of
 // other devices, spread 100 to an hour back from now (the replicate-the-
 // batches method of issue 8), and the directories' times set to their
-// names' (as when written then). Reported: "fresh-s", the first sync of a new
-// device (reads everything; the copies share change ids, so it applies one
-// change and reads N batches), and "uptodate-s", the next sync with
-// nothing new.
+// names' (as when written then). Layouts (FIELDSYNC_BENCH_LAYOUTS, default
+// all): "snapshot" (hour partitions and a snapshot refreshed before the
+// first sync, this release), "partitioned" (hour partitions, no snapshot)
+// and "first" (every batch directly under changes/). Reported: "fresh-s",
+// the first sync of a new device (the copies share change ids, so it
+// applies one change), "uptodate-s", the next sync with nothing new,
+// "heap-MB" the Go heap after the first sync; with a snapshot also
+// "refresh-s" (the first refresh, over all N batches, in steps of
+// maxSnapshotParts hours), "current-s" (SELECT COUNT(*) FROM the _current
+// view) and "record-s" (the _current view WHERE record_id = 'x').
 func BenchmarkIntegrationHistory(b *testing.B) {
 	sizes := []int{50, 500}
 	if env := os.Getenv("FIELDSYNC_BENCH_BATCHES"); env != "" {
@@ -41,8 +48,12 @@ func BenchmarkIntegrationHistory(b *testing.B) {
 			sizes = append(sizes, n)
 		}
 	}
+	layouts := []string{"snapshot", "partitioned", "first"}
+	if env := os.Getenv("FIELDSYNC_BENCH_LAYOUTS"); env != "" {
+		layouts = strings.Split(env, ",")
+	}
 	d := realDrill(b)
-	for _, layout := range []string{"partitioned", "first"} {
+	for _, layout := range layouts {
 		for _, n := range sizes {
 			b.Run(fmt.Sprintf("%s/batches=%d", layout, n), func(b *testing.B) {
 				set, name := itSchema(b)
@@ -57,7 +68,7 @@ func BenchmarkIntegrationHistory(b *testing.B) {
 				for i := range n {
 					ms := now - int64(n-i)*time.Hour.Milliseconds()/100
 					name := batchName(ms, fmt.Sprintf("dev%04d", i%1000), uint64(i+1))
-					if layout == "partitioned" {
+					if layout != "first" {
 						name = partitionOf(ms) + "/" + name
 					}
 					copyFile(b, src, filepath.Join(dir, name, "0_0_0.parquet"))
@@ -68,6 +79,20 @@ func BenchmarkIntegrationHistory(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
+				}
+				if layout == "snapshot" {
+					start := time.Now()
+					if _, err := a.ag.RefreshSnapshot(context.Background(), coll, time.Now()); err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(time.Since(start).Seconds(), "refresh-s")
+					view := fmt.Sprintf("`dfs`.`fieldsync`.`%s_current`", coll)
+					start = time.Now()
+					queryOne(b, d, "SELECT COUNT(*) AS n FROM "+view)
+					b.ReportMetric(time.Since(start).Seconds(), "current-s")
+					start = time.Now()
+					queryOne(b, d, "SELECT `record_id`, `version` FROM "+view+" WHERE `record_id` = 'r'")
+					b.ReportMetric(time.Since(start).Seconds(), "record-s")
 				}
 				for b.Loop() {
 					c := mustNode(b, "fresh", now, d, func(o *Options) { withSet(o); o.Logger = benchLog() })

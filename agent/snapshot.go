@@ -276,13 +276,15 @@ func (a *Agent) mustSnapshotTable(coll, name string) string {
 }
 
 // lateBatch is a batch written into a partition older than the newest
-// generation's cutoff after the generation was taken.
+// generation's cutoff (part), or directly under changes/ by an older
+// release (part ""), after the generation was taken.
 type lateBatch struct {
 	part, name string
 }
 
-// lateBatches lists the batches in partitions before prev's cutoff whose
-// directories changed since prev was taken (less partitionSlack).
+// lateBatches lists the batches in partitions before prev's cutoff, and
+// of the first layout, whose directories changed since prev was taken
+// (less partitionSlack).
 func (a *Agent) lateBatches(ctx context.Context, coll string, prev *snapshotGen, top []Row) ([]lateBatch, error) {
 	if prev == nil {
 		return nil, nil
@@ -291,10 +293,16 @@ func (a *Agent) lateBatches(ctx context.Context, coll string, prev *snapshotGen,
 	var out []lateBatch
 	for _, r := range top {
 		name := firstString(r, "name", "FILE_NAME", "file_name")
-		if _, ok := parsePartition(name); !ok || name >= prev.cutoff {
+		if mt, err := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time")); err != nil || mt < since {
 			continue
 		}
-		if mt, err := asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time")); err != nil || mt < since {
+		if _, _, ok := parseBatchName(name); ok {
+			// A batch of the first layout, written by a device of an
+			// older release: its name sorts before every partition.
+			out = append(out, lateBatch{name: name})
+			continue
+		}
+		if _, ok := parsePartition(name); !ok || name >= prev.cutoff {
 			continue
 		}
 		rows, err := a.showFiles(ctx, coll, "/"+name)
@@ -387,6 +395,14 @@ func (a *Agent) liveSource(coll string, gen *snapshotGen, until string, late []l
 	byPart := map[string][]string{}
 	var order []string
 	for _, b := range late {
+		if b.part == "" {
+			tbl, err := a.table(coll, "/changes/"+b.name)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, fmt.Sprintf("SELECT %s FROM %s t", list, tbl))
+			continue
+		}
 		lit, err := drill.String(b.name)
 		if err != nil {
 			return "", err

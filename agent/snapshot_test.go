@@ -212,18 +212,27 @@ func TestIntegrationSnapshot(t *testing.T) {
 	b.sync(t)
 	part, batch = newestBatch(t, dir, "b")
 	moveBatch(t, dir, part, batch, 3*time.Hour, false)
+	// A batch of an older release's layout, written after the snapshot.
+	b.edit(t, coll, "legacy", `{"site":"old release"}`)
+	b.sync(t)
+	part, batch = newestBatch(t, dir, "b")
+	if err := os.Rename(filepath.Join(dir, part, batch), filepath.Join(dir, batch)); err != nil {
+		t.Fatal(err)
+	}
 	a.sync(t)
 	b.sync(t)
-	if got := a.record(t, coll, "late"); got.Doc == nil {
-		t.Fatalf("a did not pull the late batch")
+	for _, id := range []string{"late", "legacy"} {
+		if got := a.record(t, coll, id); got.Doc == nil {
+			t.Fatalf("a did not pull %s", id)
+		}
 	}
 
 	info2, err := a.ag.RefreshSnapshot(ctx, coll, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info2.Name == info.Name || info2.Rows != 5 {
-		t.Fatalf("second refresh: %+v after %+v, want a new generation with the late record (5 leaves)", info2, info)
+	if info2.Name == info.Name || info2.Rows != 6 {
+		t.Fatalf("second refresh: %+v after %+v, want a new generation with the late records (6 leaves)", info2, info)
 	}
 
 	// A new device starts from the snapshot and the tail.
@@ -282,7 +291,7 @@ func TestIntegrationSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(gens) != 2 || gens[0].name != info2.Name || gens[1].name != info3.Name || info3.Rows != 6 {
+	if len(gens) != 2 || gens[0].name != info2.Name || gens[1].name != info3.Name || info3.Rows != 7 {
 		t.Errorf("generations after a third refresh: %v (%+v), want %s and %s", gens, info3, info2.Name, info3.Name)
 	}
 	// Again at once: the late batches within partitionSlack of the last
