@@ -379,7 +379,7 @@ func (a *Agent) finishBatch(ctx context.Context, coll string, br *batchRead, rep
 		return "", err
 	}
 	switch {
-	case br.read == 0:
+	case br.read == 0 && !br.b.snapshot: // a generation may be empty
 		return "the batch holds no rows (an empty directory or a write that failed)", nil
 	case br.want >= 0 && int64(br.read) != br.want:
 		return fmt.Sprintf("the batch holds %d of the %d rows it was written with (still being written, or the write failed)", br.read, br.want), nil

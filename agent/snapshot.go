@@ -541,14 +541,17 @@ func (a *Agent) verifySnapshot(ctx context.Context, coll string, g snapshotGen, 
 
 // startFromSnapshot is a device's first pull of a collection: it reads the
 // newest snapshot generation (like one batch, so every row is validated
-// and a bad one quarantined) and moves the pull watermark to its cutoff,
-// so the pull then lists only the partitions from the cutoff less the
-// look-back: a first sync costs the live data plus a tail, not the
-// history. The batches of the look-back before the cutoff are read again;
-// that is harmless, since every change written after them is read too
-// (see the snapshot's layout notes), and the store ignores changes it
-// holds. It returns the new watermark: 0 (read all history) when there is
-// no generation or it could not be read whole.
+// and a bad one quarantined) and moves the pull watermark to its cutoff
+// plus the look-back, so the pull then lists only the batches from the
+// cutoff on (and those written late into older partitions since the
+// cutoff, by directory time): a first sync costs the live data plus a
+// tail, not the history. The cutoff is at least the look-back before the
+// generation was taken, so the watermark is never ahead of what this sync
+// reads. Late batches the generation already holds are read again; that is
+// harmless, since every change written after them is read too (see the
+// snapshot's layout notes), and the store ignores changes it holds. It
+// returns the new watermark: 0 (read all history) when there is no
+// generation or it could not be read whole.
 func (a *Agent) startFromSnapshot(ctx context.Context, coll string, boundMS int64, rep *Report) (int64, error) {
 	g, err := a.newestSnapshot(ctx, coll)
 	if err != nil {
@@ -571,9 +574,10 @@ func (a *Agent) startFromSnapshot(ctx context.Context, coll string, boundMS int6
 		a.log.Warn("snapshot not read whole; reading the whole log", "collection", coll, "generation", g.name, "why", why)
 		return 0, nil
 	}
-	if err := a.st.SetPullWatermark(ctx, coll, g.cutoffMS); err != nil {
+	wm := min(g.cutoffMS+a.opts.LookBack.Milliseconds(), g.takenMS)
+	if err := a.st.SetPullWatermark(ctx, coll, wm); err != nil {
 		return 0, fmt.Errorf("pull: %w", err)
 	}
 	a.log.Info("started from the snapshot", "collection", coll, "generation", g.name)
-	return g.cutoffMS, nil
+	return wm, nil
 }

@@ -327,3 +327,36 @@ func planText(t *testing.T, d Drill, sql string) string {
 	}
 	return b.String()
 }
+
+// TestIntegrationSnapshotEmptyGeneration: with every change after the
+// cutoff, the generation is empty; a new device still starts from it (and
+// gets everything from the tail), and a refresh with nothing new writes
+// no generation.
+func TestIntegrationSnapshotEmptyGeneration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := realDrill(t)
+	set, name := itSchema(t)
+	coll := name("inspections")
+	withSet := func(o *Options) { o.Schema = set }
+	a := mustNode(t, "a", time.Now().UnixMilli(), d, withSet)
+	a.edit(t, coll, "r", `{"site":"one"}`)
+	a.edit(t, coll, "s", `{"site":"two"}`)
+	a.sync(t)
+	info, err := a.ag.RefreshSnapshot(ctx, coll, time.Now())
+	if err != nil || info.Rows != 0 || info.Steps != 1 {
+		t.Fatalf("refresh: %+v %v, want an empty generation", info, err)
+	}
+	again, err := a.ag.RefreshSnapshot(ctx, coll, time.Now())
+	if err != nil || again.Name != info.Name || again.Steps != 0 {
+		t.Errorf("refresh with nothing new: %+v %v, want %s in 0 steps", again, err, info.Name)
+	}
+	c := mustNode(t, "c", time.Now().UnixMilli(), d, withSet)
+	c.sync(t)
+	if seen, err := c.st.Seen(ctx, coll, info.Name); err != nil || !seen {
+		t.Errorf("c did not start from generation %s: seen %v %v", info.Name, seen, err)
+	}
+	if got, want := mirror(t, c, coll), mirror(t, a, coll); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("c differs from a:\n%s\n---\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+	}
+}
