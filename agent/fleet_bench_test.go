@@ -103,6 +103,8 @@ func BenchmarkIntegrationFleet(b *testing.B) {
 		dir := filepath.Join(drilltest.WorkspaceDir(b), coll)
 		var syncs, drills []float64
 		var refresh time.Duration
+		var first runtime.MemStats
+		runtime.ReadMemStats(&first)
 		for h := range hours {
 			var hourSyncs []float64
 			var before runtime.MemStats
@@ -149,6 +151,9 @@ func BenchmarkIntegrationFleet(b *testing.B) {
 		b.ReportMetric(quantile(syncs, 0.95), "sync-p95-s")
 		b.ReportMetric(quantile(drills, 0.5), "drill-p50-s")
 		b.ReportMetric(quantile(drills, 0.95), "drill-p95-s")
+		var last runtime.MemStats
+		runtime.ReadMemStats(&last)
+		b.ReportMetric(float64(last.TotalAlloc-first.TotalAlloc)/float64(len(syncs))/(1<<20), "alloc-MB")
 		b.ReportMetric(float64(countFiles(b, dir)), "files")
 		b.ReportMetric(refresh.Seconds(), "refresh-s")
 	}
