@@ -113,22 +113,11 @@ func newestBatch(tb testing.TB, dir, device string) (part, name string) {
 func leafSet(t *testing.T, n *node, coll string) []string {
 	t.Helper()
 	var out []string
-	page := store.Page{IncludeDeleted: true, Limit: 500}
-	for {
-		p, err := n.st.Records(context.Background(), coll, page)
-		if err != nil {
-			t.Fatal(err)
+	eachRecord(t, n, coll, func(r store.Record) {
+		for _, l := range r.Leaves {
+			out = append(out, r.ID+" "+l)
 		}
-		for _, r := range p.Records {
-			for _, l := range r.Leaves {
-				out = append(out, r.ID+" "+l)
-			}
-		}
-		if p.Next == "" {
-			break
-		}
-		page.After = p.Next
-	}
+	})
 	slices.Sort(out)
 	return out
 }
@@ -167,18 +156,8 @@ func TestIntegrationSnapshot(t *testing.T) {
 	withSet := func(o *Options) { o.Schema = set }
 	a := mustNode(t, "a", now, d, withSet)
 	b := mustNode(t, "b", now, d, withSet)
-	a.edit(t, coll, "r", `{"site":"base","temp":1}`)
-	a.edit(t, coll, "gone", `{"site":"to delete"}`)
 	a.edit(t, coll, "kept", `{"site":"kept"}`)
-	a.sync(t)
-	b.sync(t)
-	a.edit(t, coll, "r", `{"site":"from a","temp":1}`)
-	a.edit(t, coll, "gone", "")
-	b.clk.Advance(time.Second)
-	b.edit(t, coll, "r", `{"site":"from b","temp":2}`)
-	a.sync(t)
-	b.sync(t)
-	a.sync(t)
+	conflictAndDelete(t, a, b, coll)
 	dir := filepath.Join(drilltest.WorkspaceDir(t), coll, "changes")
 	ageLog(t, dir, 3*time.Hour)
 	// The devices read the aged copies as new batches: the store ignores
