@@ -145,6 +145,19 @@ func (a *Agent) newestSnapshot(ctx context.Context, coll string) (*snapshotGen, 
 	return &gens[len(gens)-1], nil
 }
 
+// Snapshot describes a collection's newest snapshot generation (Name is
+// empty when there is none; Rows and Steps are not filled in). Compaction
+// folds only batches whose directories are older than its Taken less
+// partitionSlack (10 minutes): the newer ones are read by the next
+// refresh as late batches, which must still find them as batches.
+func (a *Agent) Snapshot(ctx context.Context, coll string) (SnapshotInfo, error) {
+	g, err := a.newestSnapshot(ctx, coll)
+	if err != nil || g == nil {
+		return SnapshotInfo{Collection: coll}, err
+	}
+	return g.info(coll, 0, 0), nil
+}
+
 // RefreshSnapshots refreshes the snapshot of every declared collection
 // (see RefreshSnapshot).
 func (a *Agent) RefreshSnapshots(ctx context.Context, before time.Time) ([]SnapshotInfo, error) {

@@ -326,6 +326,9 @@ func TestIntegrationSnapshotEmptyGeneration(t *testing.T) {
 	if err != nil || info.Rows != 0 || info.Steps != 1 {
 		t.Fatalf("refresh: %+v %v, want an empty generation", info, err)
 	}
+	if got, err := a.ag.Snapshot(ctx, coll); err != nil || got.Name != info.Name || !got.Taken.Equal(info.Taken) || !got.Cutoff.Equal(info.Cutoff) {
+		t.Errorf("Snapshot = %+v %v, want %+v", got, err, info)
+	}
 	again, err := a.ag.RefreshSnapshot(ctx, coll, time.Now())
 	if err != nil || again.Name != info.Name || again.Steps != 0 {
 		t.Errorf("refresh with nothing new: %+v %v, want %s in 0 steps", again, err, info.Name)
