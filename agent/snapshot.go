@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -205,11 +206,13 @@ func (a *Agent) RefreshSnapshot(ctx context.Context, coll string, before time.Ti
 	if top == nil {
 		return SnapshotInfo{Collection: coll}, nil
 	}
+	// The hours with something to fold: partitions, and entries named
+	// from the hour they start at (compacted files).
 	var parts []string
 	for _, r := range top {
-		name := firstString(r, "name", "FILE_NAME", "file_name")
-		if _, ok := parsePartition(name); ok && name < target && (prev == nil || name >= prev.cutoff) {
-			parts = append(parts, name)
+		hour, ok := entryHour(firstString(r, "name", "FILE_NAME", "file_name"))
+		if ok && hour < target && (prev == nil || hour >= prev.cutoff) && !slices.Contains(parts, hour) {
+			parts = append(parts, hour)
 		}
 	}
 	sort.Strings(parts)
@@ -267,6 +270,23 @@ func (a *Agent) RefreshSnapshot(ctx context.Context, coll string, before time.Ti
 	}
 	a.log.Info("snapshot refreshed", "collection", coll, "generation", prev.name, "rows", rows, "steps", len(cuts))
 	return prev.info(coll, rows, len(cuts)), nil
+}
+
+// entryHour returns the hour an entry directly under changes/ starts at:
+// an hour partition's name, or the first ten digits of an entry named from
+// its hour (a compacted file); not a batch of the first layout.
+func entryHour(name string) (string, bool) {
+	if len(name) < len(partitionLayout) {
+		return "", false
+	}
+	if _, _, ok := parseBatchName(name); ok {
+		return "", false
+	}
+	hour := name[:len(partitionLayout)]
+	if _, ok := parsePartition(hour); !ok {
+		return "", false
+	}
+	return hour, true
 }
 
 // dropSnapshot drops g unless it was there before the refresh began.

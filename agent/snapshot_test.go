@@ -38,6 +38,27 @@ func TestParseSnapshotName(t *testing.T) {
 	}
 }
 
+func TestEntryHour(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, hour string
+	}{
+		{"2026120612", "2026120612"},
+		{"2026120612_compacted", "2026120612"},
+		{"2026120612-2026120618_c1", "2026120612"},
+		{"001796558829154_dev_000000000001", ""},
+		{"202612061", ""},
+		{"2026129912_x", ""},
+		{"fieldsync_devices", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if hour, ok := entryHour(tc.name); hour != tc.hour || ok != (tc.hour != "") {
+				t.Errorf("entryHour(%q) = %q %v, want %q", tc.name, hour, ok, tc.hour)
+			}
+		})
+	}
+}
+
 // moveBatch moves a batch directory under changes/ to the partition of a
 // time shift earlier, renamed to match (same device and sequence), as if
 // it had been named then. With old set its directory times are set to
