@@ -19,9 +19,14 @@
 //
 // Layout in Drill, under one dfs workspace (e.g. dfs.fieldsync):
 //
-//	<collection>/changes/<batch>     one CTAS table per pushed batch
-//	<collection>_current  (view)     current state per record, deletes removed
-//	<collection>_conflicts (view)    leaves of records in conflict
+//	<collection>/changes/<hour>/<batch>  one CTAS table per pushed batch (layout.go)
+//	<collection>/snapshot/<hour>_<ms>    leaves of every record before the hour
+//	                                     (snapshot.go; RefreshSnapshot)
+//	<collection>_current  (view)         current state per record, deletes removed
+//	<collection>_conflicts (view)        leaves of records in conflict
+//
+// The views and a new device's first pull read the newest snapshot
+// generation plus the changes from its hour on, never all history.
 //
 // Only declared collections are pulled; changes of an undeclared collection
 // are still pushed (metadata and doc only), so nothing is lost.

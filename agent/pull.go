@@ -172,16 +172,26 @@ func (a *Agent) listBatches(ctx context.Context, coll string, fromMS int64) ([]r
 // does not exist (nothing pushed to the collection yet, or a partition
 // compacted away meanwhile).
 func (a *Agent) showFiles(ctx context.Context, coll, sub string) ([]Row, error) {
-	dir, err := a.table(coll, "/changes"+sub)
+	rows, err := a.listDir(ctx, coll, "/changes"+sub)
 	if err != nil {
-		return nil, fmt.Errorf("pull: %w", err)
+		return nil, fmt.Errorf("pull: list batches of %s: %w", coll, err)
+	}
+	return rows, nil
+}
+
+// listDir runs SHOW FILES in a directory of a collection (rest: "/changes",
+// "/snapshot", …); nil when it does not exist.
+func (a *Agent) listDir(ctx context.Context, coll, rest string) ([]Row, error) {
+	dir, err := a.table(coll, rest)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := a.dr.Query(ctx, "SHOW FILES IN "+dir)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("pull: list batches of %s: %w", coll, err)
+		return nil, err
 	}
 	return rows, nil
 }

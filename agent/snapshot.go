@@ -116,15 +116,8 @@ func (g snapshotGen) info(coll string, rows int64, steps int) SnapshotInfo {
 // snapshots lists a collection's generations, oldest first (none when
 // there is no snapshot/ directory).
 func (a *Agent) snapshots(ctx context.Context, coll string) ([]snapshotGen, error) {
-	dir, err := a.table(coll, "/snapshot")
+	rows, err := a.listDir(ctx, coll, "/snapshot")
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	rows, err := a.dr.Query(ctx, "SHOW FILES IN "+dir)
-	if err != nil {
-		if isNotFound(err) {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("snapshot: list generations of %s: %w", coll, err)
 	}
 	var out []snapshotGen
