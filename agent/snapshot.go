@@ -83,6 +83,33 @@ type snapshotGen struct {
 	cutoff   string // hour partition name
 	cutoffMS int64
 	takenMS  int64
+	// from is where readers start in changes/ (dir0 >= from): the cutoff,
+	// or the start of a compacted entry whose range spans it (see
+	// readFrom); "" means the cutoff.
+	from string
+}
+
+// readFrom returns where readers of g start in changes/, given the top of
+// changes/: the cutoff, or earlier when a compacted entry
+// ("<start hour>_<end hour>_c<generation>-<writer>", folded by `fieldsync
+// compact`) starts before the cutoff and ends after it, since its name
+// sorts before the cutoff while it holds changes after it. Reading the
+// hours before the cutoff again is harmless: every change written after
+// them is read too (a change's batch is never named before its parents').
+func readFrom(g snapshotGen, top []Row) string {
+	from := g.cutoff
+	for _, r := range top {
+		parts := strings.Split(firstString(r, "name", "FILE_NAME", "file_name"), "_")
+		if len(parts) != 3 || !strings.HasPrefix(parts[2], "c") {
+			continue
+		}
+		_, ok1 := parsePartition(parts[0])
+		_, ok2 := parsePartition(parts[1])
+		if ok1 && ok2 && parts[0] < g.cutoff && parts[1] > g.cutoff {
+			from = min(from, parts[0])
+		}
+	}
+	return from
 }
 
 // parseSnapshotName reads a generation's name.
@@ -213,7 +240,12 @@ func (a *Agent) RefreshSnapshot(ctx context.Context, coll string, before time.Ti
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	if prev != nil && len(parts) == 0 && len(late) == 0 {
+	spanned := false // a compacted entry spans the newest cutoff
+	if prev != nil {
+		prev.from = readFrom(*prev, top)
+		spanned = prev.from != prev.cutoff
+	}
+	if prev != nil && len(parts) == 0 && len(late) == 0 && !spanned {
 		rows, err := a.verifySnapshot(ctx, coll, *prev, -1, nil)
 		if err != nil {
 			return SnapshotInfo{}, err
@@ -242,6 +274,7 @@ func (a *Agent) RefreshSnapshot(ctx context.Context, coll string, before time.Ti
 			return SnapshotInfo{}, err
 		}
 		late = nil
+		g.from = readFrom(g, top)
 		if prev != nil {
 			// An intermediate generation of this refresh: only the one
 			// before the refresh needs to stay for readers in flight.
@@ -393,7 +426,11 @@ func (a *Agent) liveSource(coll string, gen *snapshotGen, until string, late []l
 	}
 	var conds []string
 	if gen != nil {
-		from, err := drill.String(gen.cutoff)
+		start := gen.from
+		if start == "" {
+			start = gen.cutoff
+		}
+		from, err := drill.String(start)
 		if err != nil {
 			return "", err
 		}

@@ -59,6 +59,33 @@ func TestEntryHour(t *testing.T) {
 	}
 }
 
+func TestReadFrom(t *testing.T) {
+	t.Parallel()
+	g, _ := parseSnapshotName("2026120611_001796558829154")
+	for _, tc := range []struct {
+		name string
+		top  []string
+		want string
+	}{
+		{"partitions only", []string{"2026120609", "2026120610", "2026120611", "2026120612"}, "2026120611"},
+		{"entry before the cutoff", []string{"2026120500_2026120600_c0001-w", "2026120611"}, "2026120611"},
+		{"entry from the cutoff", []string{"2026120611_2026120612_c0001-w"}, "2026120611"},
+		{"day entry spanning the cutoff", []string{"2026120600_2026120700_c0002-w", "2026120612"}, "2026120600"},
+		{"month entry spanning it too", []string{"2026120100_2026120700_c0001-w", "2026120600_2026120700_c0002-w"}, "2026120100"},
+		{"not a compacted entry", []string{"2026120600_2026120700_x", "001796558829154_dev_000000000001"}, "2026120611"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var top []Row
+			for _, n := range tc.top {
+				top = append(top, Row{"name": n})
+			}
+			if got := readFrom(g, top); got != tc.want {
+				t.Errorf("readFrom = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // moveBatch moves a batch directory under changes/ to the partition of a
 // time shift earlier, renamed to match (same device and sequence), as if
 // it had been named then. With old set its directory times are set to

@@ -136,6 +136,13 @@ func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return fmt.Errorf("views of %s: %w", coll, err)
 		}
+		if gen != nil {
+			top, err := a.showFiles(ctx, coll, "")
+			if err != nil {
+				return fmt.Errorf("views of %s: %w", coll, err)
+			}
+			gen.from = readFrom(*gen, top)
+		}
 		_, ok, err := a.createViews(ctx, coll, gen)
 		if err != nil {
 			return err
