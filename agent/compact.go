@@ -134,6 +134,9 @@ func NewCompactor(opts CompactOptions) (*Compactor, error) {
 type CompactReport struct {
 	// Logs are the change logs looked at, one per collection.
 	Logs []LogCompaction `json:"logs"`
+	// Snapshots are the collections' snapshots, refreshed as the pass's
+	// last step.
+	Snapshots []SnapshotInfo `json:"snapshots,omitempty"`
 }
 
 // LogCompaction is what a pass did to one log.
@@ -199,20 +202,53 @@ func (c *Compactor) Compact(ctx context.Context, collections ...string) (Compact
 		return rep, err
 	}
 	closedBefore := now - (c.opts.LookBack + c.opts.Margin).Milliseconds()
+	snap := c.snapshotter()
 	for _, lg := range logs {
+		var holdAfter int64
 		if lg.dir == HeartbeatDir {
 			if err := c.migrateFleet(ctx, now); err != nil {
 				return rep, err
 			}
 			c.createFleetView(ctx)
+		} else {
+			// A batch written after the newest snapshot generation was
+			// taken is read by the next refresh as a late batch: it must
+			// still be a batch then, so its entry waits for the pass after.
+			info, err := snap.Snapshot(ctx, lg.name)
+			if err != nil {
+				return rep, fmt.Errorf("compact: %w", err)
+			}
+			if info.Name != "" {
+				holdAfter = info.Taken.Add(-partitionSlack).UnixMilli()
+			}
 		}
-		lc, err := c.compactLog(ctx, lg, closedBefore)
+		lc, err := c.compactLog(ctx, lg, closedBefore, holdAfter)
 		rep.Logs = append(rep.Logs, lc)
 		if err != nil {
 			return rep, err
 		}
 	}
+	// Last step: the snapshots, over what the pass folded.
+	for _, lg := range logs {
+		if lg.dir == HeartbeatDir {
+			continue
+		}
+		info, err := snap.RefreshSnapshot(ctx, lg.name, time.UnixMilli(now))
+		if err != nil {
+			return rep, fmt.Errorf("compact: %w", err)
+		}
+		rep.Snapshots = append(rep.Snapshots, info)
+	}
 	return rep, nil
+}
+
+// snapshotter is the agent, without a store, that reads and refreshes the
+// collections' snapshots for the pass: those read and write Drill only.
+func (c *Compactor) snapshotter() *Agent {
+	opts := Options{Drill: c.dr, Schema: c.schema, Workspace: c.plugin + "." + c.workspace,
+		LookBack: c.opts.LookBack, Logger: c.log}.withDefaults()
+	return &Agent{dr: c.dr, schema: c.schema, plugin: c.plugin, workspace: c.workspace, opts: opts,
+		log: c.log, events: discardEvents{}, now: time.Now, views: map[string]string{}}
 }
 
 // now is Drill's clock (the clock batch names use), or Options.Now.
@@ -322,7 +358,7 @@ func (c *Compactor) list(ctx context.Context, lg compactLog) ([]logEntry, error)
 }
 
 // compactLog runs one pass over one log.
-func (c *Compactor) compactLog(ctx context.Context, lg compactLog, closedBefore int64) (LogCompaction, error) {
+func (c *Compactor) compactLog(ctx context.Context, lg compactLog, closedBefore, holdAfter int64) (LogCompaction, error) {
 	lc := LogCompaction{Log: lg.name}
 	entries, err := c.list(ctx, lg)
 	if err != nil {
@@ -335,6 +371,10 @@ func (c *Compactor) compactLog(ctx context.Context, lg compactLog, closedBefore 
 	for _, e := range entries {
 		from, to, ok := foldRange(e.start, e.end, closedBefore)
 		if !ok {
+			continue
+		}
+		if holdAfter > 0 && e.compacted == nil && e.mtime > holdAfter {
+			lc.Skipped = append(lc.Skipped, e.name+": written after the snapshot was taken; folded after its next refresh")
 			continue
 		}
 		k := span{from, to}

@@ -204,6 +204,16 @@ func (cv convergence) graphConflicts(t *testing.T) map[string][]string {
 func mirror(t *testing.T, n *node, coll string) []string {
 	t.Helper()
 	var out []string
+	eachRecord(t, n, coll, func(r store.Record) {
+		out = append(out, fmt.Sprintf("%s %s deleted=%v leaves=%s %s", r.ID, r.Version, r.Deleted, strings.Join(r.Leaves, ","), r.Doc))
+	})
+	return out
+}
+
+// eachRecord calls f with every record of a device's mirror, deleted ones
+// included, in id order.
+func eachRecord(t *testing.T, n *node, coll string, f func(store.Record)) {
+	t.Helper()
 	page := store.Page{IncludeDeleted: true, Limit: 500}
 	for {
 		p, err := n.st.Records(context.Background(), coll, page)
@@ -211,10 +221,10 @@ func mirror(t *testing.T, n *node, coll string) []string {
 			t.Fatal(err)
 		}
 		for _, r := range p.Records {
-			out = append(out, fmt.Sprintf("%s %s deleted=%v leaves=%s %s", r.ID, r.Version, r.Deleted, strings.Join(r.Leaves, ","), r.Doc))
+			f(r)
 		}
 		if p.Next == "" {
-			return out
+			return
 		}
 		page.After = p.Next
 	}

@@ -19,14 +19,24 @@
 //
 // Layout in Drill, under one dfs workspace (e.g. dfs.fieldsync):
 //
-//	<collection>/changes/<batch>     one CTAS table per pushed batch
-//	<collection>_current  (view)     current state per record, deletes removed
-//	<collection>_conflicts (view)    leaves of records in conflict
-//	<collection>_history (view)      every version once, with who, when, where
-//	<collection>_resolutions (view)  every resolution once: who, how, when, where
-//	<collection>/inbox/<name>        rows analysts write to change records
-//	<collection>/inbox_log, ingested the ingester's ledger (ingest.go)
-//	<collection>_inbox_rejected      (view) inbox rows that could not apply
+//	<collection>/changes/<hour>/<batch>  one CTAS table per pushed batch (layout.go)
+//	<collection>/changes/<from>_<to>_c<gen>-<writer>
+//	                                     closed hours compacted (compact.go)
+//	<collection>/snapshot/<hour>_<ms>    leaves of every record before the hour
+//	                                     (snapshot.go; RefreshSnapshot)
+//	<collection>_current  (view)         current state per record, deletes removed
+//	<collection>_conflicts (view)        leaves of records in conflict
+//	<collection>_history (view)          every version once, with who, when, where
+//	<collection>_resolutions (view)      every resolution once: who, how, when, where
+//	<collection>/inbox/<name>            rows analysts write to change records
+//	<collection>/inbox_log, ingested     the ingester's ledger (ingest.go)
+//	<collection>_inbox_rejected (view)   inbox rows that could not apply
+//	fieldsync_heartbeats/<hour>/<device>_<ms>
+//	                                     one row per device sync (fleet.go)
+//	fieldsync_devices (view)             the latest heartbeat of each device
+//
+// The views and a new device's first pull read the newest snapshot
+// generation plus the changes from its hour on, never all history.
 //
 // A resolution's audit entry (store.Resolution) rides in its change's row,
 // column fieldsync_resolution, so it is pushed exactly once with the change

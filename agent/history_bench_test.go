@@ -17,29 +17,42 @@ import (
 	"github.com/fieldsync/fieldsync/schema"
 )
 
-// BenchmarkIntegrationHistory measures a sync against the real Drillbit as
-// the change log's history grows, in the hour-partitioned layout and in the
-// first layout (every batch directly under changes/):
+// BenchmarkIntegrationHistory measures a sync and the analyst views
+// against the real Drillbit as the change log's history grows:
 //
-//	FIELDSYNC_BENCH_BATCHES=50,500,2000 go test -run '^$' -bench IntegrationHistory -benchtime 1x ./agent/
+//	FIELDSYNC_BENCH_BATCHES=50,500,2000 FIELDSYNC_BENCH_LAYOUTS=snapshot \
+//	  go test -run '^$' -bench IntegrationHistory -benchtime 1x ./agent/
 //
 // History is made by replicating one real batch written by an agent: its
 // parquet file is copied into N batch directories with valid names of
 // other devices, spread 100 to an hour back from now (the replicate-the-
 // batches method of issue 8), and the directories' times set to their
-// names' (as when written then). Reported: "fresh-s", the first sync of a new
-// device (reads everything; the copies share change ids, so it applies one
-// change and reads N batches), and "uptodate-s", the next sync with
-// nothing new.
+// names' (as when written then). Layouts (FIELDSYNC_BENCH_LAYOUTS, default
+// all): "snapshot" (hour partitions and a snapshot refreshed before the
+// first sync, this release), "partitioned" (hour partitions, no snapshot)
+// and "first" (every batch directly under changes/). Reported: "fresh-s",
+// the first sync of a new device (the copies share change ids, so it
+// applies one change), "uptodate-s", the next sync with nothing new,
+// "heap-MB" the Go heap after the first sync; with a snapshot also
+// "refresh-s" (the first refresh, over all N batches, in steps of
+// maxSnapshotParts hours), "current-s" (SELECT COUNT(*) FROM the _current
+// view) and "record-s" (the _current view WHERE record_id = 'x').
 func BenchmarkIntegrationHistory(b *testing.B) {
 	sizes := benchSizes(b, 50, 500)
+	layouts := []string{"snapshot", "partitioned", "first"}
+	if env := os.Getenv("FIELDSYNC_BENCH_LAYOUTS"); env != "" {
+		layouts = strings.Split(env, ",")
+	}
 	d := realDrill(b)
-	for _, layout := range []string{"partitioned", "first"} {
+	for _, layout := range layouts {
 		for _, n := range sizes {
 			b.Run(fmt.Sprintf("%s/batches=%d", layout, n), func(b *testing.B) {
-				set, _, now := replicateHistory(b, d, n, 0, layout == "partitioned")
+				set, coll, now := replicateHistory(b, d, n, 0, layout != "first")
 				withSet := func(o *Options) { o.Schema = set }
 				for b.Loop() {
+					if layout == "snapshot" {
+						benchSnapshot(b, mustNode(b, "refresher", now, d, withSet), d, coll)
+					}
 					c := mustNode(b, "fresh", now, d, func(o *Options) { withSet(o); o.Logger = benchLog() })
 					start := time.Now()
 					c.sync(b)
@@ -96,6 +109,24 @@ func benchLog() *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// benchSnapshot refreshes a collection's snapshot and times it and the
+// _current view, counted and filtered by record.
+func benchSnapshot(b *testing.B, a *node, d Drill, coll string) {
+	b.Helper()
+	start := time.Now()
+	if _, err := a.ag.RefreshSnapshot(context.Background(), coll, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(time.Since(start).Seconds(), "refresh-s")
+	view := fmt.Sprintf("`dfs`.`fieldsync`.`%s_current`", coll)
+	start = time.Now()
+	queryOne(b, d, "SELECT COUNT(*) AS n FROM "+view)
+	b.ReportMetric(time.Since(start).Seconds(), "current-s")
+	start = time.Now()
+	queryOne(b, d, "SELECT `record_id`, `version` FROM "+view+" WHERE `record_id` = 'r'")
+	b.ReportMetric(time.Since(start).Seconds(), "record-s")
 }
 
 // BenchmarkIntegrationCompaction measures a compaction pass over a

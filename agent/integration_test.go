@@ -117,17 +117,7 @@ func TestIntegrationConflictAndViews(t *testing.T) {
 	now := time.Now().UnixMilli()
 	a := mustNode(t, "a", now, d, func(o *Options) { o.Schema = set })
 	b := mustNode(t, "b", now, d, func(o *Options) { o.Schema = set })
-	a.edit(t, coll, "r", `{"site":"base","temp":1}`)
-	a.edit(t, coll, "gone", `{"site":"to delete"}`)
-	a.sync(t)
-	b.sync(t)
-	a.edit(t, coll, "r", `{"site":"from a","temp":1}`)
-	a.edit(t, coll, "gone", "")
-	b.clk.Advance(time.Second)
-	b.edit(t, coll, "r", `{"site":"from b","temp":2}`)
-	a.sync(t)
-	b.sync(t)
-	a.sync(t)
+	conflictAndDelete(t, a, b, coll)
 	ctx := context.Background()
 	for _, n := range []*node{a, b} {
 		if cf, err := n.st.Conflict(ctx, coll, "r"); err != nil || len(cf.Leaves) != 2 {
@@ -163,6 +153,24 @@ func TestIntegrationConflictAndViews(t *testing.T) {
 		t.Errorf("conflicts view after resolution: %v %v", rows, err)
 	}
 	assertExactlyOnceSQL(t, d, coll, 6)
+}
+
+// conflictAndDelete has a and b edit record "r" concurrently (a's edit,
+// then b's a second later, from the same base) and a delete record "gone",
+// and syncs them so both hold the conflict.
+func conflictAndDelete(t *testing.T, a, b *node, coll string) {
+	t.Helper()
+	a.edit(t, coll, "r", `{"site":"base","temp":1}`)
+	a.edit(t, coll, "gone", `{"site":"to delete"}`)
+	a.sync(t)
+	b.sync(t)
+	a.edit(t, coll, "r", `{"site":"from a","temp":1}`)
+	a.edit(t, coll, "gone", "")
+	b.clk.Advance(time.Second)
+	b.edit(t, coll, "r", `{"site":"from b","temp":2}`)
+	a.sync(t)
+	b.sync(t)
+	a.sync(t)
 }
 
 // faultyDrill wraps a Drill and breaks batch writes the ways a network and

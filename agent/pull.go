@@ -37,6 +37,9 @@ type remoteBatch struct {
 	name string
 	path string // under changes/: "<hour>/<name>", "<name>", or "" when unknown
 	ms   int64
+	// snapshot marks a snapshot generation (path: its name under
+	// snapshot/), read like a batch by a new device.
+	snapshot bool
 }
 
 // paths returns where to read the batch, in order: where it was listed,
@@ -73,6 +76,11 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock) error {
 		wm, err := a.st.PullWatermark(ctx, coll)
 		if err != nil {
 			return fmt.Errorf("pull: %w", err)
+		}
+		if wm == 0 {
+			if wm, err = a.startFromSnapshot(ctx, coll, bound, rep); err != nil {
+				return err
+			}
 		}
 		batches, err := a.listBatches(ctx, coll, wm-a.opts.LookBack.Milliseconds())
 		if err != nil {
@@ -223,16 +231,26 @@ func (a *Agent) compactedForRetries(ctx context.Context, coll string, fresh []co
 // does not exist (nothing pushed to the collection yet, or a partition
 // compacted away meanwhile).
 func (a *Agent) showFiles(ctx context.Context, coll, sub string) ([]Row, error) {
-	dir, err := a.table(coll, "/changes"+sub)
+	rows, err := a.listDir(ctx, coll, "/changes"+sub)
 	if err != nil {
-		return nil, fmt.Errorf("pull: %w", err)
+		return nil, fmt.Errorf("pull: list batches of %s: %w", coll, err)
+	}
+	return rows, nil
+}
+
+// listDir runs SHOW FILES in a directory of a collection (rest: "/changes",
+// "/snapshot", …); nil when it does not exist.
+func (a *Agent) listDir(ctx context.Context, coll, rest string) ([]Row, error) {
+	dir, err := a.table(coll, rest)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := a.dr.Query(ctx, "SHOW FILES IN "+dir)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("pull: list batches of %s: %w", coll, err)
+		return nil, err
 	}
 	return rows, nil
 }
@@ -311,7 +329,11 @@ func firstString(r Row, keys ...string) string {
 // store failing) end the pull.
 func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, boundMS int64, rep *Report) (string, error) {
 	paths := b.paths()
-	table, err := a.table(coll, "/changes/"+paths[0])
+	dir := "/changes/"
+	if b.snapshot {
+		dir = "/snapshot/"
+	}
+	table, err := a.table(coll, dir+paths[0])
 	if err != nil {
 		return "", fmt.Errorf("pull: %w", err)
 	}
@@ -323,7 +345,7 @@ func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, bound
 		if err != nil && offset == 0 && len(paths) > 1 && isNotFound(err) {
 			// Not where it was looked for first: try the next place.
 			paths = paths[1:]
-			if table, err = a.table(coll, "/changes/"+paths[0]); err != nil {
+			if table, err = a.table(coll, dir+paths[0]); err != nil {
 				return "", fmt.Errorf("pull: %w", err)
 			}
 			offset = -a.opts.PageRows
@@ -432,7 +454,7 @@ func (a *Agent) finishBatch(ctx context.Context, coll string, br *batchRead, rep
 		return "", err
 	}
 	switch {
-	case br.read == 0:
+	case br.read == 0 && !br.b.snapshot: // a generation may be empty
 		return "the batch holds no rows (an empty directory or a write that failed)", nil
 	case br.want >= 0 && int64(br.read) != br.want:
 		return fmt.Sprintf("the batch holds %d of the %d rows it was written with (still being written, or the write failed)", br.read, br.want), nil

@@ -9,17 +9,16 @@ import (
 	"github.com/fieldsync/fieldsync/schema"
 )
 
-// viewSQL returns the statements that create a collection's analyst views:
+// viewSQL returns the statements that create a collection's analyst views
+// over the snapshot generation gen and the changes/ entries at or after its
+// cutoff (over all of changes/ when gen is nil), so they never scan all
+// history (see liveSource):
 // <collection>_current (one row per live record: the change with the
-// highest version, deletes removed) and <collection>_conflicts (every leaf
-// of every record whose version graph has more than one leaf). Parents are
-// JSON text; FLATTEN fails on an empty list, so creates are filtered out
-// before it.
-func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
-	logTable, err := a.table(coll, "/changes")
-	if err != nil {
-		return "", nil, err
-	}
+// highest version, deletes removed; the highest version is always a leaf,
+// so the generation holds it when the tail does not) and
+// <collection>_conflicts (every leaf of every record with more than one
+// leaf, each change once). sig is the current view's column list.
+func (a *Agent) viewSQL(coll string, gen *snapshotGen) (sig string, stmts []string, err error) {
 	current, err := a.table(coll+"_current", "")
 	if err != nil {
 		return "", nil, err
@@ -28,53 +27,91 @@ func (a *Agent) viewSQL(coll string) (sig string, stmts []string, err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	cols, _ := a.columns(coll)
-	// Batches written before a field was declared lack its column, which
-	// Drill then reads as a nullable INT: a schema change that sort and
-	// window operators refuse. So the innermost SELECT names every column
-	// and casts each field to its type; the window works on that.
-	var inner, outer []string
-	inner = append(inner, "t.`op`")
-	for _, c := range cols {
-		if c.Name == "batch_rows" || c.Name == "parents" || c.Name == "op" || c.Name == schema.ResolutionColumn {
-			continue
-		}
-		id, err := drill.Ident(c.Name)
-		if err != nil {
-			return "", nil, err
-		}
-		outer = append(outer, "s."+id)
-		switch {
-		case c.Field == "":
-			inner = append(inner, "t."+id)
-		case c.Type == schema.SQLVarchar:
-			inner = append(inner, fmt.Sprintf("CAST(t.%s AS VARCHAR(%d)) AS %s", id, MaxTypedText, id))
-		default:
-			inner = append(inner, fmt.Sprintf("CAST(t.%s AS %s) AS %s", id, c.Type, id))
-		}
+	source, err := a.liveSource(coll, gen, "", nil)
+	if err != nil {
+		return "", nil, err
 	}
-	list := strings.Join(outer, ", ")
+	_, names, err := a.typedColumns(coll)
+	if err != nil {
+		return "", nil, err
+	}
+	list, err := a.viewSig(coll)
+	if err != nil {
+		return "", nil, err
+	}
+	// A change in a batch and in a compacted file at once has the same
+	// version: ROW_NUMBER keeps one of them.
 	stmts = append(stmts, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s FROM ("+
-		"SELECT u.*, ROW_NUMBER() OVER (PARTITION BY u.`record_id` ORDER BY u.`version` DESC) AS `rn` FROM ("+
-		"SELECT %s FROM %s t) u"+
-		") s WHERE s.`rn` = 1 AND s.`op` <> 'delete'", current, list, strings.Join(inner, ", "), logTable))
-	meta := "`record_id`, `version`, `change_id`, `op`, `device`, `author`, `edited_at`, `doc`"
-	leaves := fmt.Sprintf("SELECT c.`record_id`, c.`version`, c.`change_id`, c.`op`, c.`device`, c.`author`, c.`edited_at`, c.`doc` FROM (SELECT %[1]s FROM %[2]s) c LEFT JOIN ("+
-		"SELECT DISTINCT f.`record_id`, f.`parent` FROM (SELECT p.`record_id`, FLATTEN(convert_fromJSON(p.`parents`)) AS `parent` FROM (SELECT q.`record_id`, q.`parents` FROM %[2]s q WHERE q.`parents` <> '[]') p) f"+
-		") k ON k.`record_id` = c.`record_id` AND k.`parent` = c.`version` WHERE k.`parent` IS NULL", meta, logTable)
+		"SELECT u.*, ROW_NUMBER() OVER (PARTITION BY u.`record_id` ORDER BY u.`version` DESC) AS `rn` FROM (%s) u"+
+		") s WHERE s.`rn` = 1 AND s.`op` <> 'delete'", current, list, source))
+	// A window over the leaves on both sides of the join fails in Drill
+	// when no record has two leaves: the few rows of records in conflict
+	// are made distinct instead.
+	leaves := leavesSQL(source, names, false)
 	stmts = append(stmts, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS "+
-		"SELECT l.`record_id`, l.`version`, l.`change_id`, l.`op`, l.`device`, l.`author`, l.`edited_at`, l.`doc`, n.`leaves` FROM (%s) l JOIN ("+
+		"SELECT DISTINCT l.`record_id`, l.`version`, l.`change_id`, l.`op`, l.`device`, l.`author`, l.`edited_at`, l.`doc`, n.`leaves` FROM (%s) l JOIN ("+
 		"SELECT x.`record_id`, COUNT(DISTINCT x.`version`) AS `leaves` FROM (%s) x GROUP BY x.`record_id` HAVING COUNT(DISTINCT x.`version`) > 1"+
 		") n ON n.`record_id` = l.`record_id`", conflicts, leaves, leaves))
 	return list, stmts, nil
 }
 
+// viewSig returns the current view's column list without building the
+// views.
+func (a *Agent) viewSig(coll string) (string, error) {
+	_, names, err := a.typedColumns(coll)
+	if err != nil {
+		return "", err
+	}
+	var outer []string
+	for _, n := range names {
+		// The audit entry is read from <collection>_resolutions.
+		if n != "`parents`" && n != "`op`" && n != "`"+schema.ResolutionColumn+"`" {
+			outer = append(outer, "s."+n)
+		}
+	}
+	return strings.Join(outer, ", "), nil
+}
+
+// writeViews (re)creates a collection's views over generation gen (nil:
+// over all of changes/); the change log must exist.
+func (a *Agent) writeViews(ctx context.Context, coll string, gen *snapshotGen) error {
+	_, ok, err := a.createViews(ctx, coll, gen)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("views of %s: the change log is missing", coll)
+	}
+	return nil
+}
+
+// createViews runs viewSQL's statements; ok is false when the change log
+// (or the generation) is not in Drill.
+func (a *Agent) createViews(ctx context.Context, coll string, gen *snapshotGen) (sig string, ok bool, err error) {
+	sig, stmts, err := a.viewSQL(coll, gen)
+	if err != nil {
+		return "", false, fmt.Errorf("views of %s: %w", coll, err)
+	}
+	for _, q := range stmts {
+		if _, err := a.dr.Query(ctx, q); err != nil {
+			if isNotFound(err) {
+				return sig, false, nil
+			}
+			return "", false, fmt.Errorf("views of %s: %w", coll, err)
+		}
+	}
+	return sig, true, nil
+}
+
 // refreshViews creates each collection's views once per process, unless the
-// existing current-state view already has every declared column. A
-// collection with nothing in Drill yet is skipped.
+// existing current-state view already has every declared column. Views are
+// made over the newest snapshot generation the device sees, so a device
+// never points them back at all history (the snapshot refresh rewrites
+// them at each generation). A collection with nothing in Drill yet is
+// skipped.
 func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
 	for _, coll := range a.schema.LogNames() {
-		sig, stmts, err := a.viewSQL(coll)
+		sig, err := a.viewSig(coll)
 		if err != nil {
 			return fmt.Errorf("views: %w", err)
 		}
@@ -97,15 +134,20 @@ func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
 			a.mu.Unlock()
 			continue
 		}
-		ok := true
-		for _, q := range stmts {
-			if _, err := a.dr.Query(ctx, q); err != nil {
-				if isNotFound(err) {
-					ok = false
-					break
-				}
+		gen, err := a.newestSnapshot(ctx, coll)
+		if err != nil {
+			return fmt.Errorf("views of %s: %w", coll, err)
+		}
+		if gen != nil {
+			top, err := a.showFiles(ctx, coll, "")
+			if err != nil {
 				return fmt.Errorf("views of %s: %w", coll, err)
 			}
+			gen.from = readFrom(*gen, top)
+		}
+		_, ok, err := a.createViews(ctx, coll, gen)
+		if err != nil {
+			return err
 		}
 		if ok {
 			a.mu.Lock()

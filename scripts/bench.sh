@@ -5,7 +5,15 @@
 # to bench-out/. `make bench` calls it after scripts/setup.sh.
 #
 #   scripts/bench.sh            every suite
-#   scripts/bench.sh store push only those suites (store, size, push, reference, scale, browser)
+#   scripts/bench.sh store push only those suites (store, size, push, reference, ingest, scale, fleet, browser)
+#
+# The scale suite replicates 50 and 500 batches by default; the sizes of
+# issue 8 (about 40 minutes more on 2 cores, most of it the 30,000-batch
+# replication and first snapshot refresh):
+#   FIELDSYNC_BENCH_BATCHES=50,500,2000,10000,30000 \
+#     FIELDSYNC_BENCH_LAYOUTS=snapshot scripts/bench.sh scale
+# The fleet suite simulates FIELDSYNC_BENCH_DEVICES (20) devices for
+# FIELDSYNC_BENCH_HOURS (2) simulated hours (about 5 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -14,7 +22,7 @@ source scripts/lib/testdrill.sh
 trap testdrill_stop EXIT
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(store size push reference ingest scale browser)
+[ ${#suites[@]} -gt 0 ] || suites=(store size push reference ingest scale fleet browser)
 
 record() { # name command...
   local name=$1; shift
@@ -46,14 +54,17 @@ for s in "${suites[@]}"; do
       record ingest go test -run '^$' -bench 'BenchmarkIngest' -benchtime 1x -timeout 30m ./agent/ || rc=1 ;;
     scale)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
-      record scale go test -run '^$' -bench IntegrationHistory -benchtime 1x -timeout 60m ./agent/ || rc=1
+      record scale go test -run '^$' -bench IntegrationHistory -benchtime 1x -timeout 180m ./agent/ || rc=1
       record compaction go test -run '^$' -bench IntegrationCompaction -benchtime 1x -timeout 60m ./agent/ || rc=1 ;;
+    fleet)
+      if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
+      record fleet go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1 ;;
     browser)
       if [ -x scripts/browser-bench.sh ]; then
         if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
         record browser scripts/browser-bench.sh || rc=1
       fi ;;
-    *) echo "unknown suite $s (store, size, push, reference, ingest, scale, browser)"; exit 2 ;;
+    *) echo "unknown suite $s (store, size, push, reference, ingest, scale, fleet, browser)"; exit 2 ;;
   esac
 done
 exit $rc

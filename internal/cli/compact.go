@@ -57,4 +57,12 @@ func printCompact(env Env, asJSON bool, rep agent.CompactReport) {
 			fmt.Fprintf(env.Stdout, "left for the next pass: %s: %s\n", lc.Log, s)
 		}
 	}
+	for _, sn := range rep.Snapshots {
+		if sn.Name == "" {
+			fmt.Fprintf(env.Stdout, "snapshot of %s: nothing in Drill yet\n", sn.Collection)
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "snapshot of %s: generation %s, %d leaves before %s\n",
+			sn.Collection, sn.Name, sn.Rows, sn.Cutoff.UTC().Format("2006-01-02 15:00 UTC"))
+	}
 }

@@ -230,14 +230,16 @@ func TestSyncReportsRefusedCredentials(t *testing.T) {
 }
 
 // TestCompactOnce runs one compaction pass from the command line against
-// the real Drillbit: it prints a line per log; an unknown collection is a
+// the real Drillbit: it prints a line per log and the snapshot it
+// refreshed last; an unknown collection is a
 // clear error. (What compaction does is proven in agent's
 // TestIntegrationCompaction and TestIntegrationCompactKills.)
 func TestCompactOnce(t *testing.T) {
 	d := newDevice(t, fmt.Sprintf("cli-compact-%d", os.Getpid()), drilltest.URL(t), "fieldsync")
 	out := d.must("", "compact", "--once", "--collection", "inspections")
-	if !strings.HasPrefix(out, "compacted inspections: ") || !strings.Contains(out, "at the top of the log") {
-		t.Errorf("compact --once printed %q", out)
+	if !strings.HasPrefix(out, "compacted inspections: ") || !strings.Contains(out, "at the top of the log") ||
+		!strings.Contains(out, "\nsnapshot of inspections: ") {
+		t.Errorf("compact --once printed %q; want a line per log, then the snapshot refreshed as its last step", out)
 	}
 	code, _, errs := d.run("", "compact", "--once", "--collection", "nosuch")
 	if code == 0 || !strings.Contains(errs, "nosuch") {
