@@ -97,12 +97,9 @@ func NewCompactor(opts CompactOptions) (*Compactor, error) {
 	if opts.Drill == nil || opts.Schema == nil {
 		return nil, errors.New("compact: Drill and Schema are required")
 	}
-	if opts.Workspace == "" {
-		opts.Workspace = "dfs.fieldsync"
-	}
-	plugin, ws, ok := strings.Cut(opts.Workspace, ".")
-	if !ok || plugin == "" || ws == "" {
-		return nil, fmt.Errorf("compact: workspace %q: want plugin.workspace, e.g. dfs.fieldsync", opts.Workspace)
+	plugin, ws, err := splitWorkspace(&opts.Workspace)
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
 	}
 	if opts.LookBack <= 0 {
 		opts.LookBack = DefaultLookBack
@@ -256,16 +253,9 @@ func (c *Compactor) now(ctx context.Context) (int64, error) {
 	if c.opts.Now != nil {
 		return c.opts.Now().UnixMilli(), nil
 	}
-	rows, err := c.dr.Query(ctx, "SELECT CURRENT_TIMESTAMP AS `ms` FROM (VALUES(1))")
+	ms, err := drillClock(ctx, c.dr)
 	if err != nil {
-		return 0, fmt.Errorf("compact: read the Drill server clock: %w", err)
-	}
-	if len(rows) != 1 {
-		return 0, fmt.Errorf("compact: read the Drill server clock: %d rows", len(rows))
-	}
-	ms, err := asInt(rows[0]["ms"])
-	if err != nil {
-		return 0, fmt.Errorf("compact: read the Drill server clock: %w", err)
+		return 0, fmt.Errorf("compact: %w", err)
 	}
 	return ms, nil
 }

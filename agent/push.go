@@ -322,19 +322,29 @@ func parseBatchName(name string) (ms int64, device string, ok bool) {
 	return ms, name[first+1 : last], true
 }
 
-// serverMS asks Drill for its clock (TIMESTAMP comes back as epoch ms), so batch names from every device share
-// one time line whatever the devices' clocks say.
+// serverMS asks Drill for its clock (see drillClock).
 func (a *Agent) serverMS(ctx context.Context) (int64, error) {
-	rows, err := a.dr.Query(ctx, "SELECT CURRENT_TIMESTAMP AS `ms` FROM (VALUES(1))")
+	ms, err := drillClock(ctx, a.dr)
 	if err != nil {
-		return 0, fmt.Errorf("sync: read the Drill server clock: %w", err)
+		return 0, fmt.Errorf("sync: %w", err)
+	}
+	return ms, nil
+}
+
+// drillClock asks Drill for its clock (TIMESTAMP comes back as epoch ms), so
+// batch names from every device share one time line whatever the devices'
+// clocks say.
+func drillClock(ctx context.Context, dr Drill) (int64, error) {
+	rows, err := dr.Query(ctx, "SELECT CURRENT_TIMESTAMP AS `ms` FROM (VALUES(1))")
+	if err != nil {
+		return 0, fmt.Errorf("read the Drill server clock: %w", err)
 	}
 	if len(rows) != 1 {
-		return 0, fmt.Errorf("sync: read the Drill server clock: %d rows", len(rows))
+		return 0, fmt.Errorf("read the Drill server clock: %d rows", len(rows))
 	}
 	ms, err := asInt(rows[0]["ms"])
 	if err != nil {
-		return 0, fmt.Errorf("sync: read the Drill server clock: %w", err)
+		return 0, fmt.Errorf("read the Drill server clock: %w", err)
 	}
 	return ms, nil
 }

@@ -22,6 +22,9 @@ func runIngest(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: ingest takes no arguments, got %q", errUsage, fs.Args())
+	}
 	p, err := openProcess(env, g)
 	if err != nil {
 		return err
