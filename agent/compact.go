@@ -201,25 +201,22 @@ func (c *Compactor) Compact(ctx context.Context, collections ...string) (Compact
 	closedBefore := now - (c.opts.LookBack + c.opts.Margin).Milliseconds()
 	snap := c.snapshotter()
 	for _, lg := range logs {
-		var holdAfter int64
+		var hold snapshotHold
 		if lg.dir == HeartbeatDir {
 			if err := c.migrateFleet(ctx, now); err != nil {
 				return rep, err
 			}
 			c.createFleetView(ctx)
 		} else {
-			// A batch written after the newest snapshot generation was
-			// taken is read by the next refresh as a late batch: it must
-			// still be a batch then, so its entry waits for the pass after.
 			info, err := snap.Snapshot(ctx, lg.name)
 			if err != nil {
 				return rep, fmt.Errorf("compact: %w", err)
 			}
 			if info.Name != "" {
-				holdAfter = info.Taken.Add(-partitionSlack).UnixMilli()
+				hold = snapshotHold{cutoff: info.Cutoff.UnixMilli(), after: info.Taken.Add(-partitionSlack).UnixMilli()}
 			}
 		}
-		lc, err := c.compactLog(ctx, lg, closedBefore, holdAfter)
+		lc, err := c.compactLog(ctx, lg, closedBefore, hold)
 		rep.Logs = append(rep.Logs, lc)
 		if err != nil {
 			return rep, err
@@ -348,7 +345,20 @@ func (c *Compactor) list(ctx context.Context, lg compactLog) ([]logEntry, error)
 }
 
 // compactLog runs one pass over one log.
-func (c *Compactor) compactLog(ctx context.Context, lg compactLog, closedBefore, holdAfter int64) (LogCompaction, error) {
+// snapshotHold says which entries a pass leaves for the next: a batch
+// written, after the newest snapshot generation was taken (less
+// partitionSlack), into an hour that generation already covers (before its
+// cutoff) is read by the next refresh as a late batch, so it must still be
+// a batch then; the refresh at the end of this pass reads it, the next
+// pass folds it. The zero value holds nothing.
+type snapshotHold struct{ cutoff, after int64 }
+
+// holds reports whether e waits for the next pass.
+func (h snapshotHold) holds(e logEntry) bool {
+	return h.after > 0 && e.compacted == nil && e.start < h.cutoff && e.mtime > h.after
+}
+
+func (c *Compactor) compactLog(ctx context.Context, lg compactLog, closedBefore int64, hold snapshotHold) (LogCompaction, error) {
 	lc := LogCompaction{Log: lg.name}
 	entries, err := c.list(ctx, lg)
 	if err != nil {
@@ -363,8 +373,8 @@ func (c *Compactor) compactLog(ctx context.Context, lg compactLog, closedBefore,
 		if !ok {
 			continue
 		}
-		if holdAfter > 0 && e.compacted == nil && e.mtime > holdAfter {
-			lc.Skipped = append(lc.Skipped, e.name+": written after the snapshot was taken; folded after its next refresh")
+		if hold.holds(e) {
+			lc.Skipped = append(lc.Skipped, e.name+": written into an hour the snapshot holds, after it was taken; folded after the refresh at the end of this pass")
 			continue
 		}
 		k := span{from, to}

@@ -506,3 +506,31 @@ func TestIntegrationCompactedUnderALaggingDevice(t *testing.T) {
 		t.Errorf("b quarantined %+v %v, want nothing", st, err)
 	}
 }
+
+// TestSnapshotHold: a pass leaves for the next only an uncompacted entry
+// of an hour the newest snapshot covers that changed after it was taken.
+func TestSnapshotHold(t *testing.T) {
+	t.Parallel()
+	const hour = int64(time.Hour / time.Millisecond)
+	h := snapshotHold{cutoff: 10 * hour, after: 20 * hour}
+	compacted := &compactedEntry{}
+	tests := []struct {
+		name string
+		hold snapshotHold
+		e    logEntry
+		want bool
+	}{
+		{"late batch in a covered hour", h, logEntry{start: 9 * hour, mtime: 21 * hour}, true},
+		{"covered hour, unchanged since the snapshot", h, logEntry{start: 9 * hour, mtime: 19 * hour}, false},
+		{"hour at the cutoff: the refresh reads it anyway", h, logEntry{start: 10 * hour, mtime: 21 * hour}, false},
+		{"compacted entries are never held", h, logEntry{start: 9 * hour, mtime: 21 * hour, compacted: compacted}, false},
+		{"no snapshot yet", snapshotHold{}, logEntry{start: 9 * hour, mtime: 21 * hour}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.hold.holds(tt.e); got != tt.want {
+				t.Errorf("holds(%+v) = %v, want %v", tt.e, got, tt.want)
+			}
+		})
+	}
+}

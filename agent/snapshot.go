@@ -289,6 +289,11 @@ func (a *Agent) RefreshSnapshot(ctx context.Context, coll string, before time.Ti
 			continue
 		}
 		if rows, err = a.writeSnapshot(ctx, coll, prev, g, late); err != nil {
+			if isNotFound(err) && prev == nil {
+				// An empty changes/ (Drill finds no table in a directory
+				// without files): nothing to hold yet.
+				return SnapshotInfo{Collection: coll}, nil
+			}
 			return SnapshotInfo{}, err
 		}
 		late = nil

@@ -257,7 +257,11 @@ func checkSalvaged(t *testing.T, path string, rep SalvageReport) {
 	if len(pg.Records) != rep.Copied.Records || st.Collections["inspections"].Live != int64(rep.Copied.Records) {
 		t.Errorf("salvaged records: %d listed, %d counted; report says %d", len(pg.Records), st.Collections["inspections"].Live, rep.Copied.Records)
 	}
-	if rep.Copied.Records+rep.Lost.Records > damagedRecords || rep.Copied.Journal+rep.Lost.Journal > damagedRecords {
+	// Journal entries are probed one seq at a time, so copied + lost is
+	// exact; a damaged records page can hand the cursor garbage keys, each
+	// counted as a record that could not be read, so there only the copies
+	// are bounded (salvage never invents a record).
+	if rep.Copied.Records > damagedRecords || rep.Copied.Journal+rep.Lost.Journal > damagedRecords {
 		t.Errorf("salvage counted more than there was: %+v %+v", rep.Copied, rep.Lost)
 	}
 	audit, err := s.Audit(ctx, 0, 1000)
