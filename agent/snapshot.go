@@ -166,29 +166,15 @@ func (a *Agent) newestSnapshot(ctx context.Context, coll string) (*snapshotGen, 
 
 // Snapshot describes a collection's newest snapshot generation (Name is
 // empty when there is none; Rows and Steps are not filled in). Compaction
-// folds only batches whose directories are older than its Taken less
-// partitionSlack (10 minutes): the newer ones are read by the next
-// refresh as late batches, which must still find them as batches.
+// leaves alone a batch in an hour before its Cutoff whose directory is
+// newer than its Taken less partitionSlack (10 minutes): the next refresh
+// reads it as a late batch, which must still find it as a batch.
 func (a *Agent) Snapshot(ctx context.Context, coll string) (SnapshotInfo, error) {
 	g, err := a.newestSnapshot(ctx, coll)
 	if err != nil || g == nil {
 		return SnapshotInfo{Collection: coll}, err
 	}
 	return g.info(coll, 0, 0), nil
-}
-
-// RefreshSnapshots refreshes the snapshot of every declared collection
-// (see RefreshSnapshot).
-func (a *Agent) RefreshSnapshots(ctx context.Context, before time.Time) ([]SnapshotInfo, error) {
-	var out []SnapshotInfo
-	for _, coll := range a.schema.LogNames() {
-		info, err := a.RefreshSnapshot(ctx, coll, before)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, info)
-	}
-	return out, nil
 }
 
 // RefreshSnapshot writes the next generation of a collection's snapshot,
