@@ -29,11 +29,13 @@ import (
 
 // auditViewColumns are the columns of each audit view, in order; a view
 // that has them all is never replaced.
-var auditViewColumns = map[string][]string{
-	"_history": {"hour", "record_id", "version", "change_id", "op", "device", "author",
-		"edited_at", "parents", "resolution", "doc"},
-	"_resolutions": {"hour", "record_id", "change_id", "version", "resolved_by", "resolved_at",
-		"device", "how", "chosen_version", "leaves", "op", "note", "resolution", "doc"},
+func auditViewColumns() map[string][]string {
+	return map[string][]string{
+		"_history": {"hour", "record_id", "version", "change_id", "op", "device", "author",
+			"edited_at", "parents", "resolution", "doc"},
+		"_resolutions": {"hour", "record_id", "change_id", "version", "resolved_by", "resolved_at",
+			"device", "how", "chosen_version", "leaves", "op", "note", "resolution", "doc"},
+	}
 }
 
 // auditViewSQL returns the statements that create a collection's audit
@@ -98,7 +100,7 @@ collections:
 			continue
 		}
 		all := true
-		for suffix, cols := range auditViewColumns {
+		for suffix, cols := range auditViewColumns() {
 			have, err := a.viewColumns(ctx, coll+suffix)
 			if err != nil {
 				return fmt.Errorf("audit views of %s: %w", coll, err)
