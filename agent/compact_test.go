@@ -381,10 +381,16 @@ func TestIntegrationFleetHeartbeats(t *testing.T) {
 	if len(mine) != 2 {
 		t.Errorf("device a's heartbeats in the log: %v, want 2", mine)
 	}
+	// The heartbeats go to an hour three days back, as if written then:
+	// the pass below runs on Drill's clock, so the hour the other tests'
+	// devices write heartbeats into now stays open and is not folded under
+	// them.
+	past := partitionOf(time.UnixMilli(now).Add(-72 * time.Hour).UnixMilli())
+	moveHeartbeats(t, root, tag, filepath.Join(root, past))
 	// An older release's fleet table: one row per device, in a directory
 	// named like the view.
-	old := tag + "-old"
-	row := []drill.Value{drill.StringValue(old), drill.StringValue("host"), drill.StringValue("linux/amd64"), drill.StringValue("0.9"),
+	older := tag + "-old"
+	row := []drill.Value{drill.StringValue(older), drill.StringValue("host"), drill.StringValue("linux/amd64"), drill.StringValue("0.9"),
 		drill.Int64Value(now - 1000), drill.Int64Value(now - 2000)}
 	for range fleetColumns()[7:] {
 		row = append(row, drill.Int64Value(0))
@@ -394,7 +400,7 @@ func TestIntegrationFleetHeartbeats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Query(ctx, fmt.Sprintf("CREATE TABLE `dfs`.`fieldsync`.`%s/%s` AS %s", FleetDir, old, sel)); err != nil {
+	if _, err := d.Query(ctx, fmt.Sprintf("CREATE TABLE `dfs`.`fieldsync`.`%s/%s` AS %s", FleetDir, older, sel)); err != nil {
 		t.Fatal(err)
 	}
 	fleet := func() map[string]int64 {
@@ -422,7 +428,11 @@ func TestIntegrationFleetHeartbeats(t *testing.T) {
 	if got := fleet(); len(got) != 2 || got[a.device] != latest(a.device) {
 		t.Errorf("fleet view before compaction: %v, want a (latest at %d) and b", got, latest(a.device))
 	}
-	rep, err := mustCompactor(t, d, set).Compact(ctx)
+	comp, err := NewCompactor(CompactOptions{Drill: d, Schema: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := comp.Compact(ctx)
 	if err != nil {
 		t.Fatalf("compact: %v", err)
 	}
@@ -439,7 +449,7 @@ func TestIntegrationFleetHeartbeats(t *testing.T) {
 		t.Errorf("the older fleet table still holds %d entries", len(des))
 	}
 	got := fleet()
-	if len(got) != 3 || got[old] != now-1000 || got[a.device] != latest(a.device) {
+	if len(got) != 3 || got[older] != now-1000 || got[a.device] != latest(a.device) {
 		t.Errorf("fleet view after compaction: %v, want a, b and the older release's device once", got)
 	}
 	before := got[a.device]
@@ -447,6 +457,35 @@ func TestIntegrationFleetHeartbeats(t *testing.T) {
 	a.sync(t)
 	if got := fleet(); got[a.device] <= before || got[a.device] != latest(a.device) {
 		t.Errorf("fleet view after a new heartbeat: %v, want a later than %d", got, before)
+	}
+}
+
+// moveHeartbeats moves the heartbeat entries of the devices named
+// <tag>-… from their hour partitions under root into dir.
+func moveHeartbeats(t *testing.T, root, tag, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := 0
+	for _, p := range parts {
+		des, _ := os.ReadDir(filepath.Join(root, p.Name()))
+		for _, de := range des {
+			if !strings.HasPrefix(de.Name(), tag+"-") || filepath.Join(root, p.Name()) == dir {
+				continue
+			}
+			if err := os.Rename(filepath.Join(root, p.Name(), de.Name()), filepath.Join(dir, de.Name())); err != nil {
+				t.Fatal(err)
+			}
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatalf("no heartbeat of %s-… under %s to move", tag, root)
 	}
 }
 

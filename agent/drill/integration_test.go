@@ -730,38 +730,61 @@ func waitRunning(t *testing.T, c *Client, alias string, errc <-chan error) strin
 	}
 }
 
-// waitCancelled waits until the profile of query id says CANCELED. The
-// client cancelled Drill's query before returning; its profile says so
-// once the Drillbit has torn it down. Without that cancel the query would
-// run for minutes: give up well before.
+// waitCancelled waits until Drill says query id was CANCELED. The client
+// cancelled Drill's query before returning; Drill says so once the Drillbit
+// has torn it down. Without that cancel the query would run for minutes:
+// give up well before.
+//
+// The query's own profile is asked first; while a cancelled query's profile
+// is being written (and, on a loaded machine, sometimes for good) Drill
+// answers it with HTTP 500 "unable to serialize profile", so the list of
+// finished queries, which carries the state as text, is asked as well.
 func waitCancelled(t *testing.T, c *Client, id string) {
 	t.Helper()
 	wait, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
-	for {
-		p, err := get[struct {
-			State int `json:"state"` // UserBitShared.QueryResult.QueryState
-		}](wait, c, "/profiles/"+id+".json")
-		if err != nil {
-			// While a cancelled query's profile is being written, Drill
-			// answers HTTP 500 "unable to serialize profile": ask again
-			// until the minute is up.
-			if wait.Err() != nil {
-				t.Fatalf("query %s was not cancelled: %v", id, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		const completed, canceled, failed = 2, 3, 4 // the other states are not final
-		switch p.State {
-		case canceled:
+	var lastErr error
+	for wait.Err() == nil {
+		state, err := queryState(wait, c, id)
+		switch {
+		case err != nil:
+			lastErr = err
+		case state == "CANCELED":
 			return
-		case completed, failed:
-			t.Fatalf("query %s ended in state %d, want CANCELED (3)", id, p.State)
-		default:
-			time.Sleep(200 * time.Millisecond)
+		case state == "SUCCEEDED" || state == "FAILED":
+			t.Fatalf("query %s ended in state %s, want CANCELED", id, state)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("query %s was not seen cancelled within a minute (last error: %v)", id, lastErr)
+}
+
+// queryState is Drill's state of query id as text (QueryState's name), or
+// "" while Drill has not finished it. The finished-queries list names the
+// states as the Web UI does ("Succeeded", "Canceled", "Failed").
+func queryState(ctx context.Context, c *Client, id string) (string, error) {
+	p, perr := get[struct {
+		State int `json:"state"` // UserBitShared.QueryResult.QueryState
+	}](ctx, c, "/profiles/"+id+".json")
+	if perr == nil {
+		names := map[int]string{2: "SUCCEEDED", 3: "CANCELED", 4: "FAILED"} // the other states are not final
+		return names[p.State], nil
+	}
+	done, err := get[struct {
+		Finished []struct {
+			QueryID string `json:"queryId"`
+			State   string `json:"state"`
+		} `json:"finishedQueries"`
+	}](ctx, c, "/profiles/completed.json")
+	if err != nil {
+		return "", fmt.Errorf("profile: %v; finished queries: %w", perr, err)
+	}
+	for _, q := range done.Finished {
+		if q.QueryID == id {
+			return strings.ToUpper(q.State), nil
 		}
 	}
+	return "", fmt.Errorf("profile: %w (and not among the finished queries)", perr)
 }
 
 // BenchmarkIntegrationBatchForms measures a CTAS of one batch in both forms
