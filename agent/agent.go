@@ -102,6 +102,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// DrillNow, when set, replaces Drill's clock: the clock that names
+	// pushed batches and their hour partitions, places heartbeats, bounds
+	// versions and dates snapshots (nil: asked of Drill once per sync).
+	// For simulations and tests only, so that simulated time can pass days
+	// in minutes against a real Drillbit; everything else still runs in
+	// Drill. CompactOptions.Now is the compactor's.
+	DrillNow func() time.Time
 	// AppVersion is reported in the fleet table (see FleetDir).
 	AppVersion string
 	// Scope holds the device's settings a reference query may name as

@@ -2,45 +2,13 @@ package agent
 
 import (
 	"context"
-	"fmt"
-	"io/fs"
-	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
-	"sync"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/fieldsync/fieldsync/internal/drilltest"
 )
-
-// drillTimer is a Drill that sums the time its queries take.
-type drillTimer struct {
-	Drill
-	mu    sync.Mutex
-	spent time.Duration
-}
-
-func (d *drillTimer) Query(ctx context.Context, sql string) ([]Row, error) {
-	start := time.Now()
-	rows, err := d.Drill.Query(ctx, sql)
-	d.mu.Lock()
-	d.spent += time.Since(start)
-	d.mu.Unlock()
-	return rows, err
-}
-
-// take returns the time spent since the last take.
-func (d *drillTimer) take() time.Duration {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := d.spent
-	d.spent = 0
-	return s
-}
 
 // envInt reads a positive whole number from the environment.
 func envInt(tb testing.TB, name string, def int) int {
@@ -56,107 +24,85 @@ func envInt(tb testing.TB, name string, def int) int {
 	return n
 }
 
-// BenchmarkIntegrationFleet simulates a small fleet against the real
-// Drillbit:
+// BenchmarkIntegrationFleet runs the fleet simulation (fleetsim_test.go)
+// on the simulated clock against the real Drillbit:
 //
-//	FIELDSYNC_BENCH_DEVICES=20 FIELDSYNC_BENCH_HOURS=2 \
-//	  go test -run '^$' -bench IntegrationFleet -benchtime 1x ./agent/
+//	FIELDSYNC_BENCH_DEVICES=20 FIELDSYNC_BENCH_DAYS=3 FIELDSYNC_BENCH_ACTIVE_HOURS=1 \
+//	  go test -run '^$' -bench IntegrationFleet -benchtime 1x -v ./agent/
 //
-// Each simulated device has its own store and clock and syncs every 10
-// simulated minutes at its own jittered offset (seeded, so runs compare),
-// editing 1 to 3 of 200 shared records before each sync (so conflicts
-// happen). At the end of every simulated hour the snapshot is refreshed
-// (the compaction pass's last step) and the collection's files counted.
-// Syncs run one at a time in simulated-time order; batch names and hour
-// partitions follow Drill's real clock, so the simulated hours share the
-// real hour's partition (the figures are per sync, not per partition).
-// Reported: p50 and p95 of a device sync ("sync-p50-s", "sync-p95-s") and
-// of the Drill time within it ("drill-p50-s", "drill-p95-s"), the Go
-// memory allocated per sync ("alloc-MB"), the files under the collection
-// at the end ("files"), the last refresh ("refresh-s"), and per simulated
-// hour a log line with the same figures.
+// FIELDSYNC_BENCH_DEVICES devices (default 20), each with its own store,
+// sync every 10 simulated minutes at their own offsets (± 2 minutes,
+// seeded) during the first FIELDSYNC_BENCH_ACTIVE_HOURS hours (default 1)
+// of each of FIELDSYNC_BENCH_DAYS simulated days (default 3), each making
+// 1 to 3 edits before a sync (one in three a new record of its own, the
+// others edits of 200 shared records, so conflicts happen and the lww
+// policy settles them), heartbeats on; a compaction pass (snapshot
+// refresh included) runs at every simulated hour, all day, as the systemd
+// timer does. Per simulated day it logs the syncs, the device sync and the
+// time in Drill queries per sync (p50, p95), the Drillbit's CPU per sync
+// and per pass (when it runs here with a pid file: scripts/drillbit.sh),
+// the Go heap's peak while devices synced, the files and directories of
+// the workspace, the entries at the top of changes/ and of the heartbeat
+// log, the rows of <collection>_current and the time of COUNT(*) over it,
+// and the cost per entry of SHOW FILES, measured on the largest open hour
+// partition against the top of the log just after the active hours.
+// Reported metrics are day 1's and the last day's. At the end the fleet
+// settles and every change is checked once on every device and in the
+// views.
 func BenchmarkIntegrationFleet(b *testing.B) {
-	devices := envInt(b, "FIELDSYNC_BENCH_DEVICES", 20)
-	hours := envInt(b, "FIELDSYNC_BENCH_HOURS", 2)
-	if hours > 20 {
-		// Versions may be at most a day ahead of Drill's clock.
-		b.Fatalf("FIELDSYNC_BENCH_HOURS=%d: at most 20", hours)
+	cfg := simConfig{
+		devices:      envInt(b, "FIELDSYNC_BENCH_DEVICES", 20),
+		days:         envInt(b, "FIELDSYNC_BENCH_DAYS", 3),
+		every:        10 * time.Minute,
+		jitter:       2 * time.Minute,
+		activeHours:  envInt(b, "FIELDSYNC_BENCH_ACTIVE_HOURS", 1),
+		compactEvery: time.Hour,
+		shared:       200,
+		seed:         8,
 	}
-	d := &drillTimer{Drill: realDrill(b)}
+	if cfg.activeHours > 24 {
+		b.Fatalf("FIELDSYNC_BENCH_ACTIVE_HOURS=%d: at most 24", cfg.activeHours)
+	}
+	ctx := context.Background()
 	for b.Loop() {
-		set, name := itSchema(b)
-		coll := name("inspections")
-		withSet := func(o *Options) { o.Schema = set; o.Logger = benchLog() }
-		start := time.Now().UnixMilli()
-		rng := rand.New(rand.NewPCG(8, 1))
-		type device struct {
-			n      *node
-			offset time.Duration
-		}
-		fleet := make([]device, devices)
-		for i := range fleet {
-			fleet[i] = device{
-				n:      mustNode(b, fmt.Sprintf("dev%03d", i), start, d, withSet),
-				offset: time.Duration(rng.Int64N(int64(10 * time.Minute))),
+		s := newFleetSim(b, cfg, func(o *Options) { o.Logger = benchLog() })
+		b.Logf("%d devices, every %s ± %s in the first %d h of %d simulated days, compaction every %s; load %s",
+			cfg.devices, cfg.every, cfg.jitter, cfg.activeHours, cfg.days, cfg.compactEvery, loadAverage())
+		days := s.run(ctx, func(d simDay) { b.Log(d.line()) })
+		s.finish(ctx)
+		s.verify(ctx)
+		b.Logf("end: %d changes in the log, peak RSS of the benchmark process (all %d devices) %.0f MiB; load %s",
+			s.pushed, cfg.devices, float64(peakRSS())/(1<<20), loadAverage())
+		for _, d := range []simDay{days[0], days[len(days)-1]} {
+			day := "first"
+			if d.day != 1 {
+				day = "last"
 			}
-		}
-		dir := filepath.Join(drilltest.WorkspaceDir(b), coll)
-		var syncs, drills []float64
-		var refresh time.Duration
-		var first runtime.MemStats
-		runtime.ReadMemStats(&first)
-		for h := range hours {
-			var hourSyncs []float64
-			var before runtime.MemStats
-			runtime.ReadMemStats(&before)
-			for tick := range 6 {
-				// One tick of the schedule, devices in offset order.
-				order := make([]int, devices)
-				for i := range order {
-					order[i] = i
-				}
-				slices.SortFunc(order, func(x, y int) int { return int(fleet[x].offset - fleet[y].offset) })
-				for _, i := range order {
-					dv := fleet[i]
-					at := time.Duration(h)*time.Hour + time.Duration(tick)*10*time.Minute + dv.offset
-					if ahead := time.UnixMilli(start).Add(at).Sub(dv.n.clk.Now()); ahead > 0 {
-						dv.n.clk.Advance(ahead)
-					}
-					for range 1 + rng.IntN(3) {
-						id := fmt.Sprint("r", rng.IntN(200))
-						dv.n.edit(b, coll, id, fmt.Sprintf(`{"site":"%s h%d t%d"}`, dv.n.device, h, tick))
-					}
-					d.take()
-					t0 := time.Now()
-					if _, err := dv.n.ag.SyncNow(context.Background()); err != nil {
-						b.Fatalf("%s sync: %v", dv.n.device, err)
-					}
-					syncs = append(syncs, time.Since(t0).Seconds())
-					hourSyncs = append(hourSyncs, time.Since(t0).Seconds())
-					drills = append(drills, d.take().Seconds())
-				}
+			b.ReportMetric(quantile(d.syncs, 0.5), day+"-sync-p50-s")
+			b.ReportMetric(quantile(d.syncs, 0.95), day+"-sync-p95-s")
+			b.ReportMetric(quantile(d.drill, 0.5), day+"-drill-p50-s")
+			if len(d.cpu) > 0 {
+				b.ReportMetric(quantile(d.cpu, 0.5), day+"-drillcpu-p50-s")
 			}
-			var after runtime.MemStats
-			runtime.ReadMemStats(&after)
-			t0 := time.Now()
-			if _, err := fleet[0].n.ag.RefreshSnapshot(context.Background(), coll, time.Now()); err != nil {
-				b.Fatal(err)
-			}
-			refresh = time.Since(t0)
-			b.Logf("simulated hour %d: %d syncs, sync p50 %.2f s p95 %.2f s, %.1f MB allocated per sync, %d files, refresh %.1f s",
-				h+1, len(hourSyncs), quantile(hourSyncs, 0.5), quantile(hourSyncs, 0.95),
-				float64(after.TotalAlloc-before.TotalAlloc)/float64(len(hourSyncs))/(1<<20), countFiles(b, dir), refresh.Seconds())
+			b.ReportMetric(float64(d.peakHeap)/(1<<20), day+"-heap-MiB")
+			b.ReportMetric(float64(d.files+d.dirs), day+"-entries")
+			b.ReportMetric(float64(d.topChanges), day+"-top")
+			b.ReportMetric(d.listMS, day+"-list-ms/entry")
 		}
-		b.ReportMetric(quantile(syncs, 0.5), "sync-p50-s")
-		b.ReportMetric(quantile(syncs, 0.95), "sync-p95-s")
-		b.ReportMetric(quantile(drills, 0.5), "drill-p50-s")
-		b.ReportMetric(quantile(drills, 0.95), "drill-p95-s")
-		var last runtime.MemStats
-		runtime.ReadMemStats(&last)
-		b.ReportMetric(float64(last.TotalAlloc-first.TotalAlloc)/float64(len(syncs))/(1<<20), "alloc-MB")
-		b.ReportMetric(float64(countFiles(b, dir)), "files")
-		b.ReportMetric(refresh.Seconds(), "refresh-s")
 	}
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages, or "?".
+func loadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // quantile returns the q-quantile of xs (nearest rank).
@@ -167,23 +113,4 @@ func quantile(xs []float64, q float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[min(len(s)-1, int(q*float64(len(s))))]
-}
-
-// countFiles counts the files under dir.
-func countFiles(tb testing.TB, dir string) int {
-	tb.Helper()
-	n := 0
-	err := filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !e.IsDir() {
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return n
 }

@@ -322,8 +322,11 @@ func parseBatchName(name string) (ms int64, device string, ok bool) {
 	return ms, name[first+1 : last], true
 }
 
-// serverMS asks Drill for its clock (see drillClock).
+// serverMS asks Drill for its clock (see drillClock), or Options.DrillNow.
 func (a *Agent) serverMS(ctx context.Context) (int64, error) {
+	if a.opts.DrillNow != nil {
+		return a.opts.DrillNow().UnixMilli(), nil
+	}
 	ms, err := drillClock(ctx, a.dr)
 	if err != nil {
 		return 0, fmt.Errorf("sync: %w", err)

@@ -12,8 +12,11 @@
 # replication and first snapshot refresh):
 #   FIELDSYNC_BENCH_BATCHES=50,500,2000,10000,30000 \
 #     FIELDSYNC_BENCH_LAYOUTS=snapshot scripts/bench.sh scale
-# The fleet suite simulates FIELDSYNC_BENCH_DEVICES (20) devices for
-# FIELDSYNC_BENCH_HOURS (2) simulated hours (about 5 minutes).
+# The fleet suite simulates FIELDSYNC_BENCH_DEVICES (20) devices syncing
+# every 10 simulated minutes in the first FIELDSYNC_BENCH_ACTIVE_HOURS (1)
+# hours of FIELDSYNC_BENCH_DAYS (3) simulated days, with a compaction pass
+# every simulated hour (about 10-15 minutes on 2 shared cores; every hour
+# of the day active, FIELDSYNC_BENCH_ACTIVE_HOURS=24: about 3 hours a day).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"

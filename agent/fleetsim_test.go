@@ -1,0 +1,706 @@
+package agent
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
+	"github.com/fieldsync/fieldsync/internal/drilltest"
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// The fleet simulation of issue 8: devices, each with its own store, and
+// the hourly compactor run on a simulated clock (Options.DrillNow and
+// CompactOptions.DrillNow) against the real Drillbit, so that simulated
+// days pass in minutes while every CTAS, listing, read, compaction and
+// snapshot refresh runs in Drill. It runs in a dfs workspace of its own,
+// so that its compactor, days ahead of the real clock, never folds the
+// heartbeats other tests write into the shared workspace meanwhile.
+//
+// The simulated clock starts at the next UTC midnight, so a simulated day
+// is the UTC day compaction folds, and only runs ahead of the real one, so
+// the Drillbit's directory times (real) are never after the simulated
+// times in names: nothing looks late.
+
+// simConfig shapes a simulation.
+type simConfig struct {
+	devices int
+	days    int
+	// every is the time between a device's syncs, at an offset of its own
+	// within spread (0: every); each sync moves by up to ± jitter (all
+	// seeded).
+	every, spread, jitter time.Duration
+	// activeHours are the first hours of each simulated day in which the
+	// devices sync (24: all day); compaction runs every compactEvery all
+	// day, as the systemd timer does.
+	activeHours  int
+	compactEvery time.Duration
+	// shared is how many records every device edits; one edit in three
+	// creates a record of the device's own instead.
+	shared int
+	seed   uint64
+}
+
+// simDevice is one simulated device.
+type simDevice struct {
+	n      *node
+	offset time.Duration
+	made   int // records of its own created
+}
+
+// simDay holds one simulated day's figures.
+type simDay struct {
+	day             int
+	syncs, drill    []float64 // per sync: wall time, time in Drill queries (s)
+	cpu             []float64 // per sync: the Drillbit's CPU (s); empty when unknown
+	pushed, pulled  int
+	passes, passCPU []float64 // per compaction pass: wall time, Drillbit CPU (s)
+	peakHeap        uint64    // the Go heap's peak while devices synced (bytes)
+	files, dirs     int       // under the workspace, on disk, at the end of the day
+	topChanges      int       // entries at the top of the collection's changes/
+	rawHours        int       // of which hour partitions not compacted yet
+	topHeartbeats   int       // entries at the top of the heartbeat log
+	currentRows     int64     // rows of <collection>_current
+	currentS        float64   // SELECT COUNT(*) over it (s)
+	listMS          float64   // SHOW FILES, ms per entry (0: not measured)
+	listN           int       // entries of the partition it was measured on
+}
+
+// fleetSim is a running simulation.
+type fleetSim struct {
+	tb      testing.TB
+	cfg     simConfig
+	dr      *queryTimer
+	client  *drill.Client
+	plugin  string
+	ws      string // workspace name
+	dir     string // the workspace on disk
+	set     *schema.Set
+	coll    string
+	start   time.Time
+	drillCk *clock // Drill's simulated clock
+	devs    []*simDevice
+	comp    *Compactor
+	rng     *rand.Rand
+	cpu     func() (time.Duration, bool)
+	syncing atomic.Bool
+	peak    atomic.Uint64
+	pushed  int // changes pushed in all (each once: the log's size)
+}
+
+// newFleetSim makes the workspace, the devices and the compactor.
+func newFleetSim(tb testing.TB, cfg simConfig, logger func(*Options)) *fleetSim {
+	tb.Helper()
+	c, err := drill.New(drill.Options{Endpoints: []string{drilltest.URL(tb)}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tag := fmt.Sprintf("fleetsim%d_%d", time.Now().UnixNano()%1_000_000_000, itSeq.Add(1))
+	s := &fleetSim{tb: tb, cfg: cfg, dr: &queryTimer{Drill: DrillClient(c)}, client: c, plugin: "dfs", ws: tag,
+		dir: filepath.Join(drilltest.WorkspaceDir(tb), tag), coll: tag + "_inspections", rng: rand.New(rand.NewPCG(cfg.seed, 8))}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.EnsureWorkspace(ctx, s.plugin, s.ws, s.dir, true); err != nil {
+		tb.Fatalf("workspace of the simulation: %v", err)
+	}
+	tb.Cleanup(func() { dropWorkspace(tb, c, s.plugin, s.ws) })
+	s.set, err = schema.Parse([]byte(`{"collections":[{"name":"` + s.coll + `","policy":"lww","fields":[` +
+		`{"name":"site","type":"text","required":true},{"name":"n","type":"integer"}]}]}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.start = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	s.drillCk = newClock(s.start.UnixMilli())
+	s.cpu = drillbitCPU(tb)
+	for i := range cfg.devices {
+		n := mustNode(tb, fmt.Sprintf("sim%03d", i), s.start.UnixMilli(), s.dr, func(o *Options) {
+			o.Schema, o.Workspace, o.DrillNow = s.set, s.plugin+"."+s.ws, s.drillCk.Now
+			if logger != nil {
+				logger(o)
+			}
+		})
+		spread := cmp.Or(cfg.spread, cfg.every)
+		s.devs = append(s.devs, &simDevice{n: n, offset: time.Duration(s.rng.Int64N(int64(spread)))})
+	}
+	s.comp, err = NewCompactor(CompactOptions{Drill: s.dr, Schema: s.set, Workspace: s.plugin + "." + s.ws,
+		Writer: "sim", DrillNow: s.drillCk.Now, Logger: benchLog()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// dropWorkspace removes a workspace from a file-system storage plugin.
+func dropWorkspace(tb testing.TB, c *drill.Client, plugin, ws string) {
+	ctx := context.Background()
+	p, err := c.StoragePlugin(ctx, plugin)
+	if err != nil {
+		tb.Logf("drop workspace %s.%s: %v", plugin, ws, err)
+		return
+	}
+	var conf, wss map[string]json.RawMessage
+	err = json.Unmarshal(p.Config, &conf)
+	if err == nil {
+		err = json.Unmarshal(conf["workspaces"], &wss)
+	}
+	if err == nil {
+		delete(wss, ws)
+		conf["workspaces"], err = json.Marshal(wss)
+	}
+	if err == nil {
+		p.Config, err = json.Marshal(conf)
+	}
+	if err == nil {
+		err = c.SetStoragePlugin(ctx, p)
+	}
+	if err != nil {
+		tb.Logf("drop workspace %s.%s: %v", plugin, ws, err)
+	}
+}
+
+// simEvent is a device's sync (dev ≥ 0) or a compaction pass (dev < 0).
+type simEvent struct {
+	at  time.Time
+	dev int
+}
+
+// dayEvents returns a simulated day's events in time order: the devices'
+// syncs in the active hours, the compaction passes at the end of every
+// compactEvery (the one at the day's end included).
+func (s *fleetSim) dayEvents(day int) []simEvent {
+	from := s.start.Add(time.Duration(day) * 24 * time.Hour)
+	var ev []simEvent
+	active := time.Duration(s.cfg.activeHours) * time.Hour
+	for i, dv := range s.devs {
+		for t := time.Duration(0); t < active; t += s.cfg.every {
+			at := t + dv.offset
+			if s.cfg.jitter > 0 {
+				at += time.Duration(s.rng.Int64N(int64(2*s.cfg.jitter))) - s.cfg.jitter
+			}
+			ev = append(ev, simEvent{at: from.Add(max(at, 0)), dev: i})
+		}
+	}
+	for t := s.cfg.compactEvery; t <= 24*time.Hour; t += s.cfg.compactEvery {
+		ev = append(ev, simEvent{at: from.Add(t), dev: -1})
+	}
+	slices.SortStableFunc(ev, func(a, b simEvent) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return b.dev - a.dev // syncs before a pass at the same time
+	})
+	return ev
+}
+
+// advance moves Drill's clock and a device's clock (nil: none) to at.
+func (s *fleetSim) advance(at time.Time, dv *simDevice) {
+	if ahead := at.Sub(s.drillCk.Now()); ahead > 0 {
+		s.drillCk.Advance(ahead)
+	}
+	if dv != nil {
+		if ahead := at.Sub(dv.n.clk.Now()); ahead > 0 {
+			dv.n.clk.Advance(ahead)
+		}
+	}
+}
+
+// edit makes 1 to 3 edits on a device: one in three creates a record of
+// its own, the others edit shared records (so conflicts happen).
+func (s *fleetSim) edit(dv *simDevice, day int) {
+	for range 1 + s.rng.IntN(3) {
+		id := fmt.Sprint("s", s.rng.IntN(s.cfg.shared))
+		if s.rng.IntN(3) == 0 {
+			dv.made++
+			id = fmt.Sprintf("%s-%d", dv.n.device, dv.made)
+		}
+		dv.n.edit(s.tb, s.coll, id, fmt.Sprintf(`{"site":"%s day %d","n":%d}`, dv.n.device, day+1, dv.n.n))
+	}
+}
+
+// runDay runs one simulated day and measures it.
+func (s *fleetSim) runDay(ctx context.Context, day int) simDay {
+	s.tb.Helper()
+	d := simDay{day: day + 1}
+	s.peak.Store(0)
+	listAt := s.start.Add(time.Duration(day)*24*time.Hour + time.Duration(min(s.cfg.activeHours, 24))*time.Hour)
+	for _, e := range s.dayEvents(day) {
+		if e.dev < 0 {
+			s.advance(e.at, nil)
+			if d.listMS == 0 && !e.at.Before(listAt) {
+				d.listMS, d.listN = s.listCost(ctx)
+			}
+			d.passes, d.passCPU = s.timed(d.passes, d.passCPU, func() {
+				if rep, err := s.comp.Compact(ctx); err != nil {
+					s.tb.Fatalf("compaction at %s: %v (%+v)", e.at.Format(time.RFC3339), err, rep)
+				}
+			})
+			continue
+		}
+		dv := s.devs[e.dev]
+		s.advance(e.at, dv)
+		s.edit(dv, day)
+		var rep Report
+		s.dr.take()
+		s.syncing.Store(true)
+		d.syncs, d.cpu = s.timed(d.syncs, d.cpu, func() {
+			var err error
+			if rep, err = dv.n.ag.SyncNow(ctx); err != nil {
+				s.tb.Fatalf("%s sync at %s: %v", dv.n.device, e.at.Format(time.RFC3339), err)
+			}
+		})
+		s.syncing.Store(false)
+		d.drill = append(d.drill, s.dr.take().Seconds())
+		d.pushed += rep.Pushed
+		d.pulled += rep.Pulled
+		s.pushed += rep.Pushed
+	}
+	d.peakHeap = s.peak.Load()
+	d.files, d.dirs = countEntries(s.tb, s.dir)
+	for _, e := range s.top(s.coll + "/changes") {
+		d.topChanges++
+		if _, ok := parsePartition(e); ok {
+			d.rawHours++
+		}
+	}
+	d.topHeartbeats = len(s.top(HeartbeatDir))
+	t0 := time.Now()
+	r := queryOne(s.tb, s.dr.Drill, fmt.Sprintf("SELECT COUNT(*) AS n FROM %s", s.table(s.coll+"_current")))
+	d.currentS = time.Since(t0).Seconds()
+	d.currentRows, _ = asInt(r["n"])
+	s.dr.take()
+	return d
+}
+
+// timed runs f and appends its wall time and the Drillbit's CPU time
+// (when known) to the two lists.
+func (s *fleetSim) timed(wall, cpu []float64, f func()) ([]float64, []float64) {
+	c0, ok := s.cpu()
+	t0 := time.Now()
+	f()
+	wall = append(wall, time.Since(t0).Seconds())
+	if c1, ok1 := s.cpu(); ok && ok1 {
+		cpu = append(cpu, (c1 - c0).Seconds())
+	}
+	return wall, cpu
+}
+
+// sampleHeap records the Go heap's peak while a device syncs, until ctx
+// ends.
+func (s *fleetSim) sampleHeap(ctx context.Context) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	var m runtime.MemStats
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !s.syncing.Load() {
+			continue
+		}
+		runtime.ReadMemStats(&m)
+		if m.HeapInuse > s.peak.Load() {
+			s.peak.Store(m.HeapInuse)
+		}
+	}
+}
+
+// settle syncs every device, with no edits, until a round moves nothing
+// (everything pulled, conflicts settled and their resolutions spread).
+func (s *fleetSim) settle(ctx context.Context) {
+	s.tb.Helper()
+	at := s.start.Add(time.Duration(s.cfg.days) * 24 * time.Hour)
+	for round := range 6 {
+		moved := 0
+		for _, dv := range s.devs {
+			at = at.Add(time.Second)
+			s.advance(at, dv)
+			rep, err := dv.n.ag.SyncNow(ctx)
+			if err != nil {
+				s.tb.Fatalf("%s settling sync: %v", dv.n.device, err)
+			}
+			moved += rep.Pushed + rep.Pulled
+			s.pushed += rep.Pushed
+		}
+		if moved == 0 && round > 0 {
+			return
+		}
+	}
+	s.tb.Errorf("the fleet still moved changes after 6 rounds of syncs with no edits")
+}
+
+// table quotes a table path of the simulation's workspace.
+func (s *fleetSim) table(rest string) string {
+	p, err := drill.TablePath(s.plugin, s.ws, rest)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return p
+}
+
+// top lists the entries at the top of a log directory on disk.
+func (s *fleetSim) top(rest string) []string {
+	des, err := os.ReadDir(filepath.Join(s.dir, rest))
+	if err != nil && !os.IsNotExist(err) {
+		s.tb.Fatal(err)
+	}
+	var out []string
+	for _, de := range des {
+		if de.IsDir() {
+			out = append(out, de.Name())
+		}
+	}
+	return out
+}
+
+// listCost times SHOW FILES over the largest hour partition of the
+// change log and over the top of the log (three times each, median) and
+// returns the cost per entry in ms and the partition's entries.
+func (s *fleetSim) listCost(ctx context.Context) (float64, int) {
+	s.tb.Helper()
+	best, bestN := "", 0
+	for _, e := range s.top(s.coll + "/changes") {
+		if _, ok := parsePartition(e); !ok {
+			continue
+		}
+		des, _ := os.ReadDir(filepath.Join(s.dir, s.coll, "changes", e))
+		if len(des) > bestN {
+			best, bestN = e, len(des)
+		}
+	}
+	if best == "" {
+		return 0, 0
+	}
+	list := func(rest string) (float64, int) {
+		var ts []float64
+		n := 0
+		for range 3 {
+			t0 := time.Now()
+			rows, err := s.dr.Drill.Query(ctx, "SHOW FILES IN "+s.table(rest))
+			if err != nil {
+				s.tb.Fatalf("SHOW FILES IN %s: %v", rest, err)
+			}
+			ts = append(ts, time.Since(t0).Seconds()*1000)
+			n = len(rows)
+		}
+		return quantile(ts, 0.5), n
+	}
+	big, n := list(s.coll + "/changes/" + best)
+	small, m := list(s.coll + "/changes")
+	if n <= m {
+		return 0, 0
+	}
+	return max(big-small, 0) / float64(n-m), n
+}
+
+// run runs every simulated day, then settles the fleet.
+func (s *fleetSim) run(ctx context.Context, each func(simDay)) []simDay {
+	s.tb.Helper()
+	sctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.sampleHeap(sctx) })
+	defer func() { stop(); wg.Wait() }()
+	var days []simDay
+	for day := range s.cfg.days {
+		d := s.runDay(ctx, day)
+		days = append(days, d)
+		if each != nil {
+			each(d)
+		}
+	}
+	s.settle(ctx)
+	return days
+}
+
+// queryTimer is a Drill that sums the time its queries take (a streamed
+// read's time less the time its rows spend being applied).
+type queryTimer struct {
+	Drill
+	mu    sync.Mutex
+	spent time.Duration
+}
+
+var (
+	_ Drill     = (*queryTimer)(nil)
+	_ RowReader = (*queryTimer)(nil)
+)
+
+func (d *queryTimer) add(t time.Duration) {
+	d.mu.Lock()
+	d.spent += t
+	d.mu.Unlock()
+}
+
+func (d *queryTimer) Query(ctx context.Context, sql string) ([]Row, error) {
+	start := time.Now()
+	rows, err := d.Drill.Query(ctx, sql)
+	d.add(time.Since(start))
+	return rows, err
+}
+
+func (d *queryTimer) QueryEach(ctx context.Context, sql string, each func(Row) error) error {
+	rr, ok := d.Drill.(RowReader)
+	if !ok {
+		return fmt.Errorf("query timer: %T cannot stream", d.Drill)
+	}
+	start := time.Now()
+	var inApply time.Duration
+	err := rr.QueryEach(ctx, sql, func(r Row) error {
+		t0 := time.Now()
+		err := each(r)
+		inApply += time.Since(t0)
+		return err
+	})
+	d.add(time.Since(start) - inApply)
+	return err
+}
+
+// take returns the time spent since the last take.
+func (d *queryTimer) take() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.spent
+	d.spent = 0
+	return s
+}
+
+// drillbitCPU returns a reader of the Drillbit's CPU time (user + system,
+// with its finished child processes)
+// when it runs on this machine with a pid file beside its workspace
+// (scripts/drillbit.sh start); it answers false otherwise.
+func drillbitCPU(tb testing.TB) func() (time.Duration, bool) {
+	none := func() (time.Duration, bool) { return 0, false }
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(drilltest.WorkspaceDir(tb)), "drillbit.pid"))
+	if err != nil {
+		tb.Logf("the Drillbit's CPU is not measured: %v", err)
+		return none
+	}
+	pid := strings.TrimSpace(string(raw))
+	read := func() (time.Duration, bool) {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return 0, false
+		}
+		// Fields after the command's closing parenthesis, from the 3rd
+		// (state): utime, stime, cutime and cstime are the 14th to 17th.
+		// The children's count because Hadoop's local file system runs a
+		// process per entry it lists (without its native library).
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) < 15 {
+			return 0, false
+		}
+		var ticks int64
+		for _, v := range f[11:15] {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			ticks += n
+		}
+		return time.Duration(ticks) * 10 * time.Millisecond, true // USER_HZ is 100 on Linux
+	}
+	if _, ok := read(); !ok {
+		tb.Logf("the Drillbit's CPU is not measured: /proc/%s/stat unreadable", pid)
+		return none
+	}
+	return read
+}
+
+// countEntries counts the files and directories under dir.
+func countEntries(tb testing.TB, dir string) (files, dirs int) {
+	tb.Helper()
+	err := filepath.WalkDir(dir, func(_ string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			dirs++
+		} else {
+			files++
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return files, dirs
+}
+
+// peakRSS is this process's peak resident memory (VmHWM) in bytes, 0 when
+// unknown.
+func peakRSS() uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// finish runs a last compaction pass after the fleet settled.
+func (s *fleetSim) finish(ctx context.Context) {
+	s.tb.Helper()
+	s.advance(s.drillCk.Now().Add(time.Minute), nil)
+	if rep, err := s.comp.Compact(ctx); err != nil {
+		s.tb.Fatalf("last compaction: %v (%+v)", err, rep)
+	}
+}
+
+// verify checks the end state: every change once in the log, in the
+// history view and on every device; the current-state view holding what
+// every device holds; the top of each log bounded by compaction; the
+// fleet view showing each device once with its latest heartbeat.
+func (s *fleetSim) verify(ctx context.Context) {
+	tb := s.tb
+	tb.Helper()
+	q := func(sql string) []Row {
+		tb.Helper()
+		rows, err := s.dr.Drill.Query(ctx, sql)
+		if err != nil {
+			tb.Fatalf("%s: %v", sql, err)
+		}
+		return rows
+	}
+	for _, v := range []string{"/changes", "_history"} {
+		r := queryOne(tb, s.dr.Drill, "SELECT COUNT(*) AS n, COUNT(DISTINCT `change_id`) AS d FROM "+s.table(s.coll+v))
+		n, _ := asInt(r["n"])
+		d, _ := asInt(r["d"])
+		if n != int64(s.pushed) || d != n {
+			tb.Errorf("%s%s: %d rows, %d change ids, want %d changes once each", s.coll, v, n, d, s.pushed)
+		}
+	}
+	ids := q("SELECT `change_id` FROM " + s.table(s.coll+"/changes"))
+	for _, dv := range s.devs {
+		missing := 0
+		for _, r := range ids {
+			id, _ := r["change_id"].(string)
+			if ok, err := dv.n.st.HasChange(ctx, id); err != nil || !ok {
+				missing++
+			}
+		}
+		if missing > 0 {
+			tb.Errorf("device %s lacks %d of the %d changes", dv.n.device, missing, len(ids))
+		}
+	}
+	current := map[string]string{}
+	for _, r := range q("SELECT `record_id`, `version` FROM " + s.table(s.coll+"_current")) {
+		id, _ := r["record_id"].(string)
+		v, _ := r["version"].(string)
+		if _, dup := current[id]; dup {
+			tb.Errorf("%s_current shows %s twice (an open conflict under lww)", s.coll, id)
+		}
+		current[id] = v
+	}
+	for _, dv := range s.devs {
+		stats, err := dv.n.st.Stats(ctx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if got := stats.Collections[s.coll]; got.Live != int64(len(current)) || got.Conflicts != 0 {
+			tb.Errorf("device %s holds %d records (%d in conflict), the view %d", dv.n.device, got.Live, got.Conflicts, len(current))
+		}
+		differ := 0
+		for id, v := range current {
+			if rec, err := dv.n.st.Record(ctx, s.coll, id); err != nil || rec.Version != v {
+				differ++
+			}
+		}
+		if differ > 0 {
+			tb.Errorf("device %s differs from %s_current on %d records", dv.n.device, s.coll, differ)
+		}
+	}
+	// The top of each log: no hour older than the closed line is left
+	// (the hours of the last two and the current), and compacted entries
+	// cover whole simulated days.
+	for _, log := range []string{s.coll + "/changes", HeartbeatDir} {
+		raw, days := 0, 0
+		top := s.top(log)
+		for _, e := range top {
+			if _, ok := parsePartition(e); ok {
+				raw++
+			}
+			if ce, ok := parseCompacted(e); ok && ce.end-ce.start == (24*time.Hour).Milliseconds() {
+				days++
+			}
+		}
+		if raw > 3 || days < s.cfg.days-1 || len(top) > 3+24+s.cfg.days+1 {
+			tb.Errorf("top of %s after %d simulated days: %d entries, %d hours not compacted (want ≤ 3), %d whole days (want ≥ %d): %v",
+				log, s.cfg.days, len(top), raw, days, s.cfg.days-1, top)
+		}
+	}
+	latest := map[string]int64{}
+	for _, r := range q("SELECT `device`, MAX(`reported_at`) AS `m` FROM " + s.table(HeartbeatDir) + " GROUP BY `device`") {
+		dev, _ := r["device"].(string)
+		latest[dev], _ = asInt(r["m"])
+	}
+	shown := map[string]int64{}
+	for _, r := range q("SELECT `device`, `reported_at` FROM " + s.table(FleetDir)) {
+		dev, _ := r["device"].(string)
+		if _, dup := shown[dev]; dup {
+			tb.Errorf("the fleet view shows %s twice", dev)
+		}
+		shown[dev], _ = asInt(r["reported_at"])
+	}
+	for _, dv := range s.devs {
+		if at, ok := shown[dv.n.device]; !ok || at != latest[dv.n.device] {
+			tb.Errorf("the fleet view shows %s at %d (shown: %v), want its latest heartbeat %d", dv.n.device, at, ok, latest[dv.n.device])
+		}
+	}
+	if len(shown) != len(s.devs) {
+		tb.Errorf("the fleet view shows %d devices, want %d", len(shown), len(s.devs))
+	}
+}
+
+// line is a day's figures on one line.
+func (d simDay) line() string {
+	cpu := "n/a"
+	if len(d.cpu) > 0 {
+		cpu = fmt.Sprintf("%.2f/%.2f", quantile(d.cpu, 0.5), quantile(d.cpu, 0.95))
+	}
+	return fmt.Sprintf("day %d: %d syncs (%d pushed, %d pulled), sync p50/p95 %.2f/%.2f s, Drill p50/p95 %.2f/%.2f s, Drillbit CPU p50/p95 %s s, "+
+		"peak heap %.1f MiB; %d passes p50/max %.1f/%.1f s; %d files, %d dirs; top of changes/ %d (%d hours not compacted), of heartbeats %d; "+
+		"_current %d rows, COUNT(*) %.2f s; SHOW FILES %.2f ms an entry (%d entries)",
+		d.day, len(d.syncs), d.pushed, d.pulled, quantile(d.syncs, 0.5), quantile(d.syncs, 0.95), quantile(d.drill, 0.5), quantile(d.drill, 0.95), cpu,
+		float64(d.peakHeap)/(1<<20), len(d.passes), quantile(d.passes, 0.5), quantile(d.passes, 1), d.files, d.dirs,
+		d.topChanges, d.rawHours, d.topHeartbeats, d.currentRows, d.currentS, d.listMS, d.listN)
+}
+
+// TestIntegrationFleetSimulation runs 3 devices over 2 simulated days on
+// the simulated clock, syncing every 6 hours within the same half hour
+// (± 10 minutes; so few hours hold batches, which keeps the test short)
+// with compaction every 12 hours, against the real Drillbit: every change
+// exactly once on every device and in the views, the top of changes/
+// bounded as DESIGN.md says, heartbeats folded.
+func TestIntegrationFleetSimulation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newFleetSim(t, simConfig{devices: 3, days: 2, every: 6 * time.Hour, spread: 30 * time.Minute, jitter: 10 * time.Minute,
+		activeHours: 24, compactEvery: 12 * time.Hour, shared: 4, seed: 3}, nil)
+	s.run(ctx, func(d simDay) { t.Log(d.line()) })
+	s.finish(ctx)
+	s.verify(ctx)
+}
