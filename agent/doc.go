@@ -58,4 +58,7 @@
 // A batch name is "<ms>_<device>_<first journal seq>", ms being the Drill
 // server's clock (15 digits, zero-padded) when the batch was planned, so a
 // directory listing sorts by time and pulls can start from a watermark.
+// Options.DrillNow (and CompactOptions.DrillNow for the compactor)
+// replaces that clock for simulations and tests only: the fleet simulation
+// passes simulated days in minutes against a real Drillbit with it.
 package agent

@@ -85,7 +85,7 @@ func BenchmarkIntegrationFleet(b *testing.B) {
 				b.ReportMetric(quantile(d.cpu, 0.5), day+"-drillcpu-p50-s")
 			}
 			b.ReportMetric(float64(d.peakHeap)/(1<<20), day+"-heap-MiB")
-			b.ReportMetric(float64(d.files+d.dirs), day+"-entries")
+			b.ReportMetric(float64(d.peakFiles+d.peakDirs), day+"-peak-entries")
 			b.ReportMetric(float64(d.topChanges), day+"-top")
 			b.ReportMetric(d.listMS, day+"-list-ms/entry")
 		}

@@ -71,6 +71,8 @@ type simDay struct {
 	passes, passCPU []float64 // per compaction pass: wall time, Drillbit CPU (s)
 	peakHeap        uint64    // the Go heap's peak while devices synced (bytes)
 	files, dirs     int       // under the workspace, on disk, at the end of the day
+	peakFiles       int       // the most files seen before a pass (all batches of the day's open hours)
+	peakDirs        int       // directories at that moment
 	topChanges      int       // entries at the top of the collection's changes/
 	rawHours        int       // of which hour partitions not compacted yet
 	topHeartbeats   int       // entries at the top of the heartbeat log
@@ -131,6 +133,7 @@ func newFleetSim(tb testing.TB, cfg simConfig, logger func(*Options)) *fleetSim 
 	for i := range cfg.devices {
 		n := mustNode(tb, fmt.Sprintf("sim%03d", i), s.start.UnixMilli(), s.dr, func(o *Options) {
 			o.Schema, o.Workspace, o.DrillNow = s.set, s.plugin+"."+s.ws, s.drillCk.Now
+			o.Events = nil // a recorder would keep every change applied: the heap measured is the devices'
 			if logger != nil {
 				logger(o)
 			}
@@ -242,6 +245,9 @@ func (s *fleetSim) runDay(ctx context.Context, day int) simDay {
 	for _, e := range s.dayEvents(day) {
 		if e.dev < 0 {
 			s.advance(e.at, nil)
+			if f, dirs := countEntries(s.tb, s.dir); f > d.peakFiles {
+				d.peakFiles, d.peakDirs = f, dirs
+			}
 			if d.listMS == 0 && !e.at.Before(listAt) {
 				d.listMS, d.listN = s.listCost(ctx)
 			}
@@ -681,11 +687,15 @@ func (d simDay) line() string {
 	if len(d.cpu) > 0 {
 		cpu = fmt.Sprintf("%.2f/%.2f", quantile(d.cpu, 0.5), quantile(d.cpu, 0.95))
 	}
+	passCPU := "n/a"
+	if len(d.passCPU) > 0 {
+		passCPU = fmt.Sprintf("%.1f/%.1f", quantile(d.passCPU, 0.5), quantile(d.passCPU, 1))
+	}
 	return fmt.Sprintf("day %d: %d syncs (%d pushed, %d pulled), sync p50/p95 %.2f/%.2f s, Drill p50/p95 %.2f/%.2f s, Drillbit CPU p50/p95 %s s, "+
-		"peak heap %.1f MiB; %d passes p50/max %.1f/%.1f s; %d files, %d dirs; top of changes/ %d (%d hours not compacted), of heartbeats %d; "+
+		"peak heap %.1f MiB; %d passes p50/max %.1f/%.1f s, Drillbit CPU p50/max %s s; %d files, %d dirs (most before a pass: %d, %d); top of changes/ %d (%d hours not compacted), of heartbeats %d; "+
 		"_current %d rows, COUNT(*) %.2f s; SHOW FILES %.2f ms an entry (%d entries)",
 		d.day, len(d.syncs), d.pushed, d.pulled, quantile(d.syncs, 0.5), quantile(d.syncs, 0.95), quantile(d.drill, 0.5), quantile(d.drill, 0.95), cpu,
-		float64(d.peakHeap)/(1<<20), len(d.passes), quantile(d.passes, 0.5), quantile(d.passes, 1), d.files, d.dirs,
+		float64(d.peakHeap)/(1<<20), len(d.passes), quantile(d.passes, 0.5), quantile(d.passes, 1), passCPU, d.files, d.dirs, d.peakFiles, d.peakDirs,
 		d.topChanges, d.rawHours, d.topHeartbeats, d.currentRows, d.currentS, d.listMS, d.listN)
 }
 
