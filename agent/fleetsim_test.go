@@ -714,3 +714,45 @@ func TestIntegrationFleetSimulation(t *testing.T) {
 	s.finish(ctx)
 	s.verify(ctx)
 }
+
+// TestDrillNow: with Options.DrillNow a sync never asks Drill for its clock
+// and names its batch and heartbeat by the clock given; without it, by
+// Drill's.
+func TestDrillNow(t *testing.T) {
+	t.Parallel()
+	sim := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	tests := []struct {
+		name     string
+		drillNow func() time.Time
+		askDrill bool
+	}{
+		{"Drill's clock", nil, true},
+		{"simulated clock", func() time.Time { return sim }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeDrill()
+			want := f.nowMS + 1000 // the fake's clock moves a second per read
+			if tt.drillNow != nil {
+				want = sim.UnixMilli()
+			}
+			n := mustNode(t, "a", want, f, func(o *Options) { o.DrillNow = tt.drillNow })
+			n.edit(t, "inspections", "r1", `{"site":"x"}`)
+			n.sync(t)
+			asked := slices.ContainsFunc(f.queries, func(q string) bool { return strings.HasPrefix(q, "SELECT CURRENT_TIMESTAMP") })
+			if asked != tt.askDrill {
+				t.Errorf("asked Drill for its clock: %v, want %v", asked, tt.askDrill)
+			}
+			names := f.batchNames("inspections")
+			prefix := partitionOf(want) + "/" + fmt.Sprintf("%015d_a_", want)
+			if len(names) != 1 || !strings.HasPrefix(names[0], prefix) {
+				t.Errorf("batches %v, want one named %s…", names, prefix)
+			}
+			hb := HeartbeatDir + "/" + partitionOf(want) + "/a_"
+			if !slices.ContainsFunc(f.queries, func(q string) bool { return strings.Contains(q, hb) }) {
+				t.Errorf("no heartbeat written under %s", hb)
+			}
+		})
+	}
+}
