@@ -3,19 +3,19 @@
 // Every job that rewrites records hands them to apply(), which updates the
 // loaded indexes, tells subscribers and tells other tabs.
 
-import { OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import type { Change } from '../types';
-import { stripSeq, type Context } from './context';
+import type { Context } from './context';
 import type { CrossTab } from './crosstab';
 import { collectionRange, request } from './idb';
 import { CollectionIndex } from './memindex';
+import { countPending, readPending } from './pending';
 import type { StatusBox } from './status';
 import type {
   ChangeNotice,
   ListPage,
   ListQuery,
   LocalRecord,
-  OutboxEntry,
   Progress,
   RejectedChange,
   SyncState,
@@ -111,15 +111,14 @@ export class RecordCache {
 
   /** Captured changes not yet acknowledged by Go, in capture order. */
   async outbox(limit?: number): Promise<Change[]> {
-    const all = await request(
-      this.ctx.db.transaction(OUTBOX_STORE, 'readonly').objectStore(OUTBOX_STORE).getAll(null, limit) as IDBRequest<OutboxEntry[]>,
-    );
-    return all.map(stripSeq);
+    const tx = this.ctx.db.transaction([OUTBOX_STORE, RECORDS_STORE, META_STORE], 'readonly');
+    const { items } = await readPending(tx, undefined, limit);
+    return items.map((it) => it.change);
   }
 
   /** Changes captured here that Go has not acknowledged yet. */
-  async outboxCount(): Promise<number> {
-    return request(this.ctx.db.transaction(OUTBOX_STORE, 'readonly').objectStore(OUTBOX_STORE).count());
+  outboxCount(): Promise<number> {
+    return countPending(this.ctx.db.transaction([OUTBOX_STORE, RECORDS_STORE, META_STORE], 'readonly'));
   }
 
   /**

@@ -3,12 +3,13 @@
 // record whose local version is newer is left alone. A truncated sequence or
 // an IndexedDB that never caught up is rebuilt (rebuild.ts).
 
-import { describeError, META_STORE, RECORDS_STORE } from '../db';
+import { describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import { compareVersions } from '../hlc';
 import type { MirrorEntry } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, META_DEVICE, META_LAST_MSEQ, type Context } from './context';
 import { txDone } from './idb';
+import { putKeeping, readAcked } from './pending';
 import type { Rebuild } from './rebuild';
 import type { StatusBox } from './status';
 import type { LocalRecord, SyncState } from './types';
@@ -92,10 +93,13 @@ export class CatchUp {
       this.ctx.hlc.observe(e.change.version);
       this.ctx.hlc.observe(e.winner);
     }
-    const tx = this.ctx.db.transaction([RECORDS_STORE, META_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, META_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
     const at = Math.floor(this.ctx.now());
+    let acked = 0;
+    readAcked(tx, (a) => (acked = a));
+    const stored = new Map<string, LocalRecord | undefined>();
     const current = new Map<string, LocalRecord | undefined>();
     const changed = new Map<string, LocalRecord>();
     const fetch = new Map<string, { collection: string; id: string }>();
@@ -106,7 +110,10 @@ export class CatchUp {
       const k = keyOf(e.change.collection, e.change.record_id);
       const req = records.get([e.change.collection, e.change.record_id]) as IDBRequest<LocalRecord | undefined>;
       req.onsuccess = () => {
-        if (!current.has(k)) current.set(k, req.result);
+        if (!current.has(k)) {
+          current.set(k, req.result);
+          stored.set(k, req.result);
+        }
         if (--left > 0) return;
         for (const en of sorted) {
           const key = keyOf(en.change.collection, en.change.record_id);
@@ -119,7 +126,9 @@ export class CatchUp {
             fetch.delete(key);
           }
         }
-        for (const r of changed.values()) records.put(r);
+        // A record replaced while it holds a change Go has not settled keeps
+        // that change: it moves into the outbox.
+        for (const [k, r] of changed) changed.set(k, putKeeping(tx, stored.get(k), r, acked));
         tx.objectStore(META_STORE).put({ key: META_LAST_MSEQ, value: last });
         tx.objectStore(META_STORE).put({ key: META_DEVICE, value: this.ctx.device });
       };

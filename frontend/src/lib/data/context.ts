@@ -5,8 +5,7 @@
 
 import type { Api } from '../api';
 import type { HLC } from '../hlc';
-import type { Change, Info } from '../types';
-import type { OutboxEntry } from './types';
+import type { Info } from '../types';
 
 export const META_LAST_MSEQ = 'last_mseq';
 export const META_HLC = 'hlc';
@@ -43,10 +42,4 @@ export interface Context {
 /** The key of a record in the maps the jobs keep. */
 export function keyOf(collection: string, id: string): string {
   return `${collection}\u0000${id}`;
-}
-
-/** The Change of an outbox entry (without its outbox sequence). */
-export function stripSeq(e: OutboxEntry): Change {
-  const { seq: _seq, ...change } = e;
-  return change;
 }

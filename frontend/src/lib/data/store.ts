@@ -2,8 +2,9 @@
 // facade: it opens the database, wires the jobs together and is the one
 // public API (pages, components, boot, bench and tests use it). Each job
 // lives in its own module:
-//   writes.ts    put/putMany/remove/undo (record + outbox entry, one transaction)
-//   drain.ts     the outbox drain (mirror loop) into Go, with back-off
+//   writes.ts    put/putMany/remove/undo (one record object per save)
+//   pending.ts   where pending changes wait: records above the watermark, outbox
+//   drain.ts     the drain (mirror loop) of pending changes into Go, with back-off
 //   rejected.ts  retry and discard of changes Go refused
 //   catchup.ts   catch-up from Go's mirror sequence
 //   rebuild.ts   rebuild from Go's records
@@ -29,7 +30,7 @@
 // transaction are plain callbacks. Re-measure with bench.ts in `make bench`.
 
 import type { Api } from '../api';
-import { META_STORE, OUTBOX_STORE, openDatabase, REJECTED_STORE } from '../db';
+import { META_STORE, OUTBOX_STORE, openDatabase, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { HLC, uiNode } from '../hlc';
 import type {
   Change,
@@ -48,6 +49,7 @@ import { CrossTab, fromOtherTab, openChannel, type TabChannel } from './crosstab
 import { OutboxDrain } from './drain';
 import { request } from './idb';
 import type { CollectionIndex } from './memindex';
+import { countPending } from './pending';
 import type { Readable } from './readable';
 import { Rebuild } from './rebuild';
 import { RejectedChanges } from './rejected';
@@ -188,8 +190,8 @@ export class DataStore {
     checkName('device', info.device);
     const db = await openDatabase(opts.indexedDB);
     try {
-      const tx = db.transaction([OUTBOX_STORE, REJECTED_STORE, META_STORE], 'readonly');
-      const outbox = request(tx.objectStore(OUTBOX_STORE).count());
+      const tx = db.transaction([OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE, META_STORE], 'readonly');
+      const outbox = countPending(tx);
       const rejected = request(tx.objectStore(REJECTED_STORE).count());
       const meta = tx.objectStore(META_STORE);
       const lastMseq = request(meta.get(META_LAST_MSEQ) as IDBRequest<{ value?: unknown } | undefined>);
