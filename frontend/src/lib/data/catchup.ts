@@ -1,6 +1,7 @@
 // Catch-up (pull): Go's mirror sequence is the one channel for what changed
-// in Go. Entries are applied by version without creating outbox entries; a
-// record whose local version is newer is left alone. A truncated sequence or
+// in Go. Entries are applied by version without creating pending changes; a
+// record whose local version is newer is left alone; the echo of a change
+// this page sent is skipped without a read. A truncated sequence or
 // an IndexedDB that never caught up is rebuilt (rebuild.ts).
 
 import { describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
@@ -10,6 +11,7 @@ import type { RecordCache } from './cache';
 import { keyOf, META_DEVICE, META_LAST_MSEQ, type Context } from './context';
 import { txDone } from './idb';
 import { putKeeping, readAcked } from './pending';
+import type { OutboxDrain } from './drain';
 import type { Rebuild } from './rebuild';
 import type { StatusBox } from './status';
 import type { LocalRecord, SyncState } from './types';
@@ -18,17 +20,29 @@ import type { LocalRecord, SyncState } from './types';
 export class CatchUp {
   private catching: Promise<void> | undefined;
   private catchAgain = false;
+  private requested = false;
 
   constructor(
     private readonly ctx: Context,
     private readonly box: StatusBox,
     private readonly cache: RecordCache,
     private readonly rebuilder: Rebuild,
+    private readonly drain: Pick<OutboxDrain, 'whenIdle'>,
   ) {}
 
-  /** Runs catch-up in the background (errors go to onError). */
+  /**
+   * Runs catch-up in the background (errors go to onError), after the
+   * drain running now: while changes go to Go, Go's events mostly announce
+   * their echoes, and one catch-up after the drain reads them all at once
+   * instead of competing with the capture for IndexedDB, Go and the CPU.
+   */
   request(): void {
-    this.run().catch((err: unknown) => this.ctx.onError(err));
+    if (this.requested) return;
+    this.requested = true;
+    this.drain.whenIdle(() => {
+      this.requested = false;
+      this.run().catch((err: unknown) => this.ctx.onError(err));
+    });
   }
 
   /**
@@ -93,9 +107,12 @@ export class CatchUp {
       this.ctx.hlc.observe(e.change.version);
       this.ctx.hlc.observe(e.winner);
     }
-    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, META_STORE], 'readwrite');
+    // Go's echo of a change this page sent and saw accepted changes nothing
+    // here (the record is at that version or newer): no read for it.
+    const sorted = skipEchoes(this.ctx.echoes, entries);
+    const scope = sorted.length === 0 ? [META_STORE] : [RECORDS_STORE, OUTBOX_STORE, META_STORE];
+    const tx = this.ctx.db.transaction(scope, 'readwrite');
     const done = txDone(tx);
-    const records = tx.objectStore(RECORDS_STORE);
     const at = Math.floor(this.ctx.now());
     let acked = 0;
     readAcked(tx, (a) => (acked = a));
@@ -104,11 +121,12 @@ export class CatchUp {
     const changed = new Map<string, LocalRecord>();
     const fetch = new Map<string, { collection: string; id: string }>();
     // Read every record first (requests run in order), then apply in mseq order.
-    const sorted = [...entries].sort((a, b) => a.mseq - b.mseq);
     let left = sorted.length;
     for (const e of sorted) {
       const k = keyOf(e.change.collection, e.change.record_id);
-      const req = records.get([e.change.collection, e.change.record_id]) as IDBRequest<LocalRecord | undefined>;
+      const req = tx.objectStore(RECORDS_STORE).get([e.change.collection, e.change.record_id]) as IDBRequest<
+        LocalRecord | undefined
+      >;
       req.onsuccess = () => {
         if (!current.has(k)) {
           current.set(k, req.result);
@@ -142,6 +160,30 @@ export class CatchUp {
       await this.rebuilder.applyStoreRecords([rec]);
     }
   }
+}
+
+/**
+ * The entries to apply, in mseq order: without Go's echoes of changes this
+ * page sent and saw accepted without a conflict (each echo is used once),
+ * unless another entry of the page touches the same record.
+ */
+export function skipEchoes(echoes: Map<string, string>, entries: MirrorEntry[]): MirrorEntry[] {
+  const sorted = [...entries].sort((a, b) => a.mseq - b.mseq);
+  if (echoes.size === 0) return sorted;
+  const isEcho = (e: MirrorEntry) =>
+    !e.conflicted && e.change.version === e.winner && echoes.get(keyOf(e.change.collection, e.change.record_id)) === e.winner;
+  const other = new Set<string>();
+  for (const e of sorted) if (!isEcho(e)) other.add(keyOf(e.change.collection, e.change.record_id));
+  const out: MirrorEntry[] = [];
+  for (const e of sorted) {
+    const k = keyOf(e.change.collection, e.change.record_id);
+    if (!other.has(k) && isEcho(e)) {
+      echoes.delete(k);
+      continue;
+    }
+    out.push(e);
+  }
+  return out;
 }
 
 /**

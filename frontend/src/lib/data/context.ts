@@ -37,6 +37,12 @@ export interface Context {
   readonly retryMax: number;
   /** Set by close(): background work stops. */
   closed: boolean;
+  /**
+   * Versions of records whose change this page's drain saw Go accept
+   * (without a conflict), by keyOf: catch-up skips their echo from Go's
+   * mirror sequence without reading the record (pending.ts).
+   */
+  readonly echoes: Map<string, string>;
 }
 
 /** The key of a record in the maps the jobs keep. */

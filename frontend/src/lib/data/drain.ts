@@ -19,10 +19,10 @@ import { describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE 
 import { NotConnectedError } from '../transport';
 import type { Change } from '../types';
 import type { RecordCache } from './cache';
-import type { Context } from './context';
+import { keyOf, type Context } from './context';
 import type { CrossTab } from './crosstab';
 import { request, txDone } from './idb';
-import { countPending, META_ACKED_SEQ, readAcked, readPending, type PendingChange } from './pending';
+import { countPending, META_ACKED_SEQ, noteEcho, readAcked, readPending, type PendingChange } from './pending';
 import type { StatusBox } from './status';
 import type { LocalRecord, RejectedChange } from './types';
 
@@ -69,6 +69,7 @@ export class OutboxDrain {
   private draining: Promise<void> | undefined;
   private drainAgain = false;
   private retryDelay: number;
+  private readonly idle: (() => void)[] = [];
 
   constructor(
     private readonly ctx: Context,
@@ -112,8 +113,15 @@ export class OutboxDrain {
     }
     this.draining = this.drainLoop().finally(() => {
       this.draining = undefined;
+      for (const run of this.idle.splice(0)) run();
     });
     return this.draining;
+  }
+
+  /** Calls run once, when the drain running now has finished (at once when none is). */
+  whenIdle(run: () => void): void {
+    if (this.draining) this.idle.push(run);
+    else run();
   }
 
   private async drainLoop(): Promise<void> {
@@ -165,6 +173,11 @@ export class OutboxDrain {
       }
     } finally {
       const rest = await Promise.allSettled(inFlight);
+      if (after !== undefined && !this.ctx.closed) {
+        // What is still pending, exactly (the answers may have counted a resent change twice).
+        const tx = this.ctx.db.transaction([OUTBOX_STORE, RECORDS_STORE, META_STORE], 'readonly');
+        this.box.set({ outbox: await countPending(tx) });
+      }
       const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     }
@@ -201,6 +214,7 @@ export class OutboxDrain {
       if (r.outcome === 'accepted' || r.outcome === 'duplicate') {
         acked++;
         if (r.conflicted) this.markRecord(records, e, { state: 'conflict' }, touched);
+        else if (it.from === 'record' && it.state !== 'conflict') noteEcho(this.ctx.echoes, keyOf(e.collection, e.record_id), e.version);
       } else {
         const reason = r.reason || 'rejected by fieldsync without a reason';
         const kept: RejectedChange = { change_id: e.change_id, change: e, reason, rejected_at: at };
@@ -210,17 +224,17 @@ export class OutboxDrain {
       }
     }
     const upTo = mark.advance();
-    // The counts are read back in this transaction, exact whatever another
-    // tab or an earlier answer did (a change answered twice counts once).
-    let pending: Promise<number> | undefined;
-    const refusedCount = request(rejectedStore.count());
-    readAcked(tx, (stored) => {
-      if (upTo !== undefined && upTo > stored) tx.objectStore(META_STORE).put({ key: META_ACKED_SEQ, value: upTo });
-      pending = countPending(tx);
-    });
+    if (upTo !== undefined) {
+      readAcked(tx, (stored) => {
+        if (upTo > stored) tx.objectStore(META_STORE).put({ key: META_ACKED_SEQ, value: upTo });
+      });
+    }
+    // The refused count is read back (a change refused twice is kept once);
+    // the pending count goes down by the answers here and is counted again
+    // at the end of the pass (answers to a resent change count twice here).
+    const refused = request(rejectedStore.count());
     await done;
-    const [count, refused] = await Promise.all([pending ?? this.box.get().outbox, refusedCount]);
-    this.box.set({ outbox: count, rejected: refused });
+    this.box.set({ outbox: Math.max(0, this.box.get().outbox - acked - rejected), rejected: await refused });
     if (touched.length > 0) this.cache.apply(touched, 'state');
     else if (acked > 0 && items[0]) {
       // No record changed, but the counts did: other tabs re-read them.

@@ -16,7 +16,7 @@
 import { META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import type { Change } from '../types';
 import { request } from './idb';
-import type { LocalRecord, OutboxEntry } from './types';
+import type { LocalRecord, OutboxEntry, SyncState } from './types';
 
 export { META_CAPTURE_SEQ };
 /** Meta key of the watermark: every record change with seq <= it is settled in Go. */
@@ -31,6 +31,21 @@ export interface PendingChange {
   change: Change;
   /** Where it waits: the record itself or an outbox entry. */
   from: 'record' | 'outbox';
+  /** The record's sync state when it was read (from: 'record'). */
+  state?: SyncState;
+}
+
+/** Most echoes kept (the oldest go first). */
+const ECHOES_MAX = 50_000;
+
+/** Notes that Go accepted the change that made version of record key, unconflicted. */
+export function noteEcho(echoes: Map<string, string>, key: string, version: string): void {
+  echoes.delete(key);
+  echoes.set(key, version);
+  if (echoes.size > ECHOES_MAX) {
+    const oldest = echoes.keys().next();
+    if (!oldest.done) echoes.delete(oldest.value);
+  }
 }
 
 /** The change a record carries, or undefined when it carries none. */
@@ -155,7 +170,7 @@ export function readPending(
             i++;
           } else if (rec) {
             const change = changeOf(rec);
-            if (change && isPending(rec, acked)) items.push({ seq: rec.seq, change, from: 'record' });
+            if (change && isPending(rec, acked)) items.push({ seq: rec.seq, change, from: 'record', state: rec.state });
             j++;
           } else {
             i++; // an outbox entry without a key cannot happen; skip it

@@ -158,6 +158,7 @@ export class DataStore {
       retryMin: opts.retryMinMs ?? 1000,
       retryMax: opts.retryMaxMs ?? 30_000,
       closed: false,
+      echoes: new Map(),
     };
     this.box = new StatusBox({
       mirror: 'idle',
@@ -173,7 +174,7 @@ export class DataStore {
     this.drain = new OutboxDrain(this.ctx, this.box, this.cache, this.tabs);
     this.writes = new Writes(this.ctx, this.box, this.cache, this.drain);
     this.rebuilder = new Rebuild(this.ctx, this.box, this.cache);
-    this.catching = new CatchUp(this.ctx, this.box, this.cache, this.rebuilder);
+    this.catching = new CatchUp(this.ctx, this.box, this.cache, this.rebuilder, this.drain);
     this.refused = new RejectedChanges(this.ctx, this.box, this.cache, this.tabs, this.drain);
     this.states = new SyncStates(this.ctx, this.cache);
     this.tabs.listen((msg) => {
