@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createApi } from './api';
 import { benchHook, bulkImport, docMakerFor, editLatency, quantile, rawPuts } from './bench';
 import type { Collection } from './types';
@@ -49,6 +49,22 @@ describe('bench', () => {
     expect(t.records).toBe(700);
     expect(seen).toBe(700); // one doc per record, shared by record and change
     expect((await f.databases()).map((d) => d.name)).not.toContain('pairs');
+  });
+
+  it('rawPuts carrying writes one record object per record and the counter per chunk', async () => {
+    const f = new IDBFactory();
+    const put = vi.spyOn(IDBObjectStore.prototype, 'put');
+    try {
+      const t = await rawPuts(f, 700, { chunk: 300, carrying: true, dbName: 'carrying' });
+      expect(t.records).toBe(700);
+      const names = put.mock.contexts.map((c) => (c as IDBObjectStore).name);
+      expect(names.filter((n) => n === 'records')).toHaveLength(700);
+      expect(names.filter((n) => n === 'meta')).toHaveLength(3);
+      expect(put.mock.calls[0]?.[0]).toMatchObject({ seq: 1, change_id: 'c0', state: 'local' });
+    } finally {
+      put.mockRestore();
+    }
+    expect((await f.databases()).map((d) => d.name)).not.toContain('carrying');
   });
 
   it('editLatency samples each edit until it is durable in Go', async () => {

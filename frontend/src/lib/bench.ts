@@ -74,6 +74,7 @@ export interface BenchHook {
   bulkImport(collection: string, n: number, opts?: BenchOptions): Promise<Timing>;
   rawPuts(n: number, opts?: BenchOptions): Promise<Timing>;
   rawPairs(n: number, opts?: BenchOptions): Promise<Timing>;
+  rawCarrying(n: number, opts?: BenchOptions): Promise<Timing>;
   editLatency(collection: string, samples: number): Promise<Latency>;
 }
 
@@ -89,6 +90,8 @@ export function benchHook(data: DataStore, factory: IDBFactory): BenchHook {
       bulkImport(data, collection, n, { makeDoc: maker(collection), ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     rawPuts: (n, opts = {}) => rawPuts(factory, n, { makeDoc: defaultDoc, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     rawPairs: (n, opts = {}) => rawPuts(factory, n, { makeDoc: defaultDoc, pairs: true, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
+    rawCarrying: (n, opts = {}) =>
+      rawPuts(factory, n, { makeDoc: defaultDoc, carrying: true, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     editLatency: (collection, samples) => editLatency(data, collection, samples, { makeDoc: maker(collection) }),
   };
 }
@@ -130,7 +133,7 @@ export async function bulkImport(
   return { ...timing(n, now() - start), writeMs: written };
 }
 
-/** Resolves when the outbox is empty (every change acknowledged by Go). */
+/** Resolves when no change is pending (every change acknowledged by Go). */
 export async function waitAcknowledged(store: DataStore): Promise<void> {
   for (let i = 0; i < 10_000; i++) {
     await store.flush();
@@ -146,13 +149,17 @@ export async function waitAcknowledged(store: DataStore): Promise<void> {
  * object store, one transaction per chunk) and deletes it afterwards: the
  * baseline for bulkImport. With pairs, each record also gets a change
  * object (with the doc) in a second, auto-numbered store in the same
- * transaction: the least a record-plus-outbox design writes, without any
- * of the data layer's work or Go.
+ * transaction: the least a record-plus-outbox design writes. With
+ * carrying, each record is shaped as the data layer stores it (carrying its
+ * change and capture sequence) in a store with the data layer's `seq` and
+ * `state` indexes, and each transaction reads and writes the capture
+ * counter in a meta store: the least the one-object design writes. Neither
+ * does any of the data layer's other work, nor involves Go.
  */
 export async function rawPuts(
   factory: IDBFactory,
   n: number,
-  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; dbName?: string; pairs?: boolean } = {},
+  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; dbName?: string; pairs?: boolean; carrying?: boolean } = {},
 ): Promise<Timing> {
   const chunk = opts.chunk ?? 500;
   const make = opts.makeDoc ?? defaultDoc;
@@ -161,23 +168,60 @@ export async function rawPuts(
   await request(factory.deleteDatabase(name));
   const open = factory.open(name, 1);
   open.onupgradeneeded = () => {
-    open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
+    const records = open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
     open.result.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
+    open.result.createObjectStore('meta', { keyPath: 'key' });
+    if (opts.carrying) {
+      records.createIndex('seq', 'seq');
+      records.createIndex('state', 'state');
+    }
   };
   const db = await request(open);
   try {
     const start = now();
     for (let i = 0; i < n; i += chunk) {
-      const tx = db.transaction(['records', 'outbox'], 'readwrite');
+      const tx = db.transaction(['records', 'outbox', 'meta'], 'readwrite');
       const done = txDone(tx);
       const s = tx.objectStore('records');
       const o = tx.objectStore('outbox');
-      for (let j = i; j < Math.min(n, i + chunk); j++) {
-        const doc = make(j);
-        s.put({ collection: 'bench', record_id: `r${j}`, doc });
-        if (opts.pairs) {
-          o.add({ change_id: `c${j}`, collection: 'bench', record_id: `r${j}`, op: 'put', version: `v${j}`, parents: [], doc });
+      const end = Math.min(n, i + chunk);
+      const write = () => {
+        for (let j = i; j < end; j++) {
+          const doc = make(j);
+          if (opts.carrying) {
+            const v = `${String(j).padStart(15, '0')}-0000-bench.ui0000`;
+            s.put({
+              collection: 'bench',
+              record_id: `r${j}`,
+              doc,
+              version: v,
+              deleted: false,
+              leaves: [v],
+              state: 'local',
+              updated_at: j,
+              edited_at: j,
+              device: 'bench',
+              seq: j + 1,
+              change_id: `c${j}`,
+              parents: [],
+            });
+            continue;
+          }
+          s.put({ collection: 'bench', record_id: `r${j}`, doc });
+          if (opts.pairs) {
+            o.add({ change_id: `c${j}`, collection: 'bench', record_id: `r${j}`, op: 'put', version: `v${j}`, parents: [], doc });
+          }
         }
+      };
+      if (opts.carrying) {
+        const meta = tx.objectStore('meta');
+        const counter = meta.get('seq');
+        counter.onsuccess = () => {
+          write();
+          meta.put({ key: 'seq', value: end });
+        };
+      } else {
+        write();
       }
       await done;
     }

@@ -5,11 +5,13 @@ import { createApi } from '../api';
 import { META_STORE, migrations, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import { FakeGo } from '../../testing/fakeGo';
 import { request, txDone } from './idb';
+import { skipEchoes } from './catchup';
+import { keyOf } from './context';
 import { Watermark } from './drain';
 import { META_ACKED_SEQ, META_CAPTURE_SEQ, readPending, type PendingChange } from './pending';
 import { DataStore, type DataStoreOptions } from './store';
 import { DataError, type DataStatus, type LocalRecord, type OutboxEntry } from './types';
-import type { Change } from '../types';
+import type { Change, MirrorEntry } from '../types';
 
 const VERSION_RE = /^\d{15}-[0-9a-f]{4}-dev1\.ui[0-9a-f]{4}$/;
 
@@ -782,6 +784,47 @@ describe('pending changes (one object per save)', () => {
     expect(await rawOutboxOf(f)).toEqual([]);
     expect(statusOf(s).outbox).toBe(0);
     expect((await s.get('trees', 'done'))?.seq).toBeUndefined();
+  });
+});
+
+describe('echoes', () => {
+  it("skips Go's echo of a change this page saw accepted, without reading its record", async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    const mine = await s.put('trees', 'a', { name: 'mine' });
+    await s.flush();
+    const get = vi.spyOn(IDBObjectStore.prototype, 'get');
+    try {
+      await s.catchUp();
+      expect(get.mock.contexts.filter((c) => (c as IDBObjectStore).name === RECORDS_STORE)).toEqual([]);
+    } finally {
+      get.mockRestore();
+    }
+    expect(statusOf(s).lastMseq).toBe(1);
+    expect(await s.get('trees', 'a')).toMatchObject({ version: mine.version, state: 'local', doc: { name: 'mine' } });
+  });
+
+  const entry = (mseq: number, id: string, version: string, over: Partial<MirrorEntry> = {}): MirrorEntry => ({
+    mseq,
+    origin: 'local',
+    change: remoteChange(id, version, {}),
+    winner: version,
+    deleted: false,
+    conflicted: false,
+    ...over,
+  });
+  it.each([
+    ['an echo', [entry(1, 'a', 'v1')], []],
+    ['another version', [entry(1, 'a', 'v0')], [1]],
+    ['a conflicted echo', [entry(1, 'a', 'v1', { conflicted: true })], [1]],
+    ['a lost echo (another winner)', [entry(1, 'a', 'v1', { winner: 'v2' })], [1]],
+    ['an echo beside another entry of its record', [entry(2, 'a', 'v1'), entry(1, 'a', 'v0')], [1, 2]],
+    ['only the echoed record', [entry(1, 'a', 'v1'), entry(2, 'b', 'v5')], [2]],
+  ] as const)('skipEchoes keeps what must be applied: %s', (_name, entries, want) => {
+    const echoes = new Map([[keyOf('trees', 'a'), 'v1']]);
+    expect(skipEchoes(echoes, [...entries]).map((e) => e.mseq)).toEqual(want);
   });
 });
 
