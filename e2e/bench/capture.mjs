@@ -5,7 +5,10 @@
 //   2. a bulk import of the same N records through the app's data layer
 //      (one record, carrying its change, per save; one transaction per
 //      chunk) until Go acknowledged every change in its bbolt journal,
-//   3. edit-to-durable latency: one edit, then the time until Go
+//   3. the floors: raw record + change puts (the former design), raw
+//      records carrying their change (this design), and the same N changes
+//      sent straight to Go's UI.Accept without IndexedDB,
+//   4. edit-to-durable latency: one edit, then the time until Go
 //      acknowledged it, over S edits (median, p99).
 // The functions are frontend/src/lib/bench.ts, reached through the page's
 // window.__fieldsyncBench hook (present only with ?bench=1).
@@ -55,6 +58,11 @@ try {
   const raws = [await rawPuts()];
   const imp = await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, N);
   detail(`import: ${JSON.stringify(imp)}`);
+  // Go alone: the same number of new changes sent straight to UI.Accept,
+  // two batches at once, no IndexedDB: the floor of any capture that waits
+  // for Go's acknowledgement.
+  const goOnly = await run(([c, n]) => window.__fieldsyncBench.goAccept(c, n), C, N);
+  detail(`go: ${JSON.stringify(goOnly)}`);
   raws.push(await rawPuts());
   raws.push(await rawPuts());
   for (const r of raws) detail(`raw: ${JSON.stringify(r)}`);
@@ -75,7 +83,7 @@ try {
   const st = JSON.parse(await dev.cli('status', '--json'));
   const journal = countRecords(st, C);
   const changes = st.store?.journal;
-  const want = 500 + N + 1; // warm-up + import + the edited record
+  const want = 500 + N + N + 1; // warm-up + import + Go alone + the edited record
   const wantChanges = want + EDITS;
   if (journal === undefined || changes === undefined) throw new Error(`status --json has no record count: ${JSON.stringify(st).slice(0, 400)}`);
   if (journal < want || changes < wantChanges) {
@@ -106,6 +114,7 @@ try {
       `  data layer -> IndexedDB -> Go             ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal`,
       `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts)`,
       `  of which writing the records              ${pad(f0(imp.writeMs ?? 0), 7)} ms  (the rest: the last batches with Go)`,
+      `  Go alone: UI.Accept, no IndexedDB         ${pad(f0(goOnly.ms), 7)} ms  ${pad(f0(goOnly.perSecond), 8)} changes/s  (the floor of any capture acknowledged by Go: ${(goOnly.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
       `edit-to-durable, ${EDITS} single edits (put in IndexedDB -> Go acknowledged it in the journal)`,
       `  median ${f1(lat.medianMs)} ms   p99 ${f1(lat.p99Ms)} ms   max ${f1(Math.max(...lat.samples))} ms`,
       `journal check after the run (fieldsync status): ${journal.toLocaleString('en-US')} ${C} records, ${changes.toLocaleString('en-US')} changes (want >= ${want.toLocaleString('en-US')}, ${wantChanges.toLocaleString('en-US')})`,

@@ -122,10 +122,21 @@ describe('bench', () => {
     const go = new FakeGo({ collections: ['trees'] });
     const s = await mustStore(go);
     try {
-      const hook = benchHook(s, new IDBFactory());
+      const hook = benchHook(s, new IDBFactory(), createApi(go.transport));
       const t = await hook.bulkImport('trees', 10);
       expect(t.records).toBe(10);
       expect(go.journal[0]?.doc).toEqual({ name: 'name 0' });
+
+      // Straight to Go, no IndexedDB: new records, a clock node of its own.
+      const g = await hook.goAccept('trees', 7, { chunk: 3 });
+      expect(g.records).toBe(7);
+      expect(go.acceptSizes.slice(-3)).toEqual([3, 3, 1]);
+      const sent = go.journal.slice(10);
+      expect(sent).toHaveLength(7);
+      expect(new Set(sent.map((c) => c.record_id)).size).toBe(7);
+      expect(sent.filter((c) => c.version.endsWith(`-${s.node}`))).toEqual([]);
+      expect(sent[0]?.doc).toEqual({ name: 'name 0' });
+      expect(await s.outboxCount()).toBe(0);
     } finally {
       s.close();
     }

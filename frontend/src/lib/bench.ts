@@ -6,9 +6,11 @@
 // Dexie 4 vs raw IndexedDB on the data layer's bulk-put path: see the
 // numbers at the top of data/store.ts. The data layer uses raw IndexedDB.
 
+import type { Api } from './api';
 import type { DataStore } from './data';
 import { request, txDone } from './data/idb';
-import type { Collection, Doc, Field } from './types';
+import { HLC, uiNode } from './hlc';
+import type { Change, Collection, Doc, Field } from './types';
 
 /** Makes the i-th benchmark document. */
 export type DocMaker = (i: number) => Doc;
@@ -75,11 +77,12 @@ export interface BenchHook {
   rawPuts(n: number, opts?: BenchOptions): Promise<Timing>;
   rawPairs(n: number, opts?: BenchOptions): Promise<Timing>;
   rawCarrying(n: number, opts?: BenchOptions): Promise<Timing>;
+  goAccept(collection: string, n: number, opts?: BenchOptions): Promise<Timing>;
   editLatency(collection: string, samples: number): Promise<Latency>;
 }
 
-/** Builds the BenchHook over a running data layer. */
-export function benchHook(data: DataStore, factory: IDBFactory): BenchHook {
+/** Builds the BenchHook over a running data layer and the page's Api. */
+export function benchHook(data: DataStore, factory: IDBFactory, api: Api): BenchHook {
   const maker = (collection: string): DocMaker => {
     const decl = data.info.collections.find((c) => c.name === collection);
     return decl ? docMakerFor(decl) : defaultDoc;
@@ -93,7 +96,68 @@ export function benchHook(data: DataStore, factory: IDBFactory): BenchHook {
     rawCarrying: (n, opts = {}) =>
       rawPuts(factory, n, { makeDoc: defaultDoc, carrying: true, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     editLatency: (collection, samples) => editLatency(data, collection, samples, { makeDoc: maker(collection) }),
+    goAccept: (collection, n, opts = {}) =>
+      goAccept(api, data, collection, n, { makeDoc: maker(collection), ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
   };
+}
+
+/**
+ * Sends n new changes of collection straight to Go (UI.Accept, batches of
+ * chunk, two with Go at once like the drain) without IndexedDB, timed until
+ * Go acknowledged the last: the floor of any capture that waits for Go's
+ * acknowledgement. The changes are made before the clock starts, with a
+ * clock node of their own (as another tab would).
+ */
+export async function goAccept(
+  api: Api,
+  data: DataStore,
+  collection: string,
+  n: number,
+  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; random?: (b: Uint8Array) => void } = {},
+): Promise<Timing> {
+  const chunk = opts.chunk ?? 500;
+  const make = opts.makeDoc ?? defaultDoc;
+  const now = opts.now ?? (() => performance.now());
+  const random = opts.random ?? ((b: Uint8Array) => crypto.getRandomValues(b));
+  const hlc = new HLC(uiNode(data.device, random), Date.now);
+  hlc.observe(data.lastVersion());
+  const id = () => {
+    const b = new Uint8Array(16);
+    random(b);
+    let s = '';
+    for (const x of b) s += x.toString(16).padStart(2, '0');
+    return s;
+  };
+  const batches: Change[][] = [];
+  for (let i = 0; i < n; i += chunk) {
+    const batch: Change[] = [];
+    for (let j = i; j < Math.min(n, i + chunk); j++) {
+      const c: Change = {
+        change_id: id(),
+        collection,
+        record_id: id(),
+        op: 'put',
+        doc: make(j),
+        version: hlc.next(),
+        parents: [],
+        device: data.device,
+        edited_at: Date.now(),
+      };
+      if (data.author) c.author = data.author;
+      batch.push(c);
+    }
+    batches.push(batch);
+  }
+  const start = now();
+  let next = 0;
+  const worker = async () => {
+    for (let b = batches[next++]; b; b = batches[next++]) {
+      const res = await api.accept(b);
+      if (res.accepted !== b.length) throw new Error(`Go accepted ${res.accepted} of ${b.length} benchmark changes`);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return timing(n, now() - start);
 }
 
 /** The outcome of a timed run. */

@@ -3,13 +3,13 @@
 // Every job that rewrites records hands them to apply(), which updates the
 // loaded indexes, tells subscribers and tells other tabs.
 
-import { META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { RECORDS_STORE, REJECTED_STORE } from '../db';
 import type { Change } from '../types';
 import type { Context } from './context';
 import type { CrossTab } from './crosstab';
 import { collectionRange, request } from './idb';
 import { CollectionIndex } from './memindex';
-import { countPending, readPending } from './pending';
+import { countPending, PENDING_SCOPE, readPending } from './pending';
 import type { StatusBox } from './status';
 import type {
   ChangeNotice,
@@ -111,14 +111,14 @@ export class RecordCache {
 
   /** Captured changes not yet acknowledged by Go, in capture order. */
   async outbox(limit?: number): Promise<Change[]> {
-    const tx = this.ctx.db.transaction([OUTBOX_STORE, RECORDS_STORE, META_STORE], 'readonly');
+    const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
     const { items } = await readPending(tx, undefined, limit);
     return items.map((it) => it.change);
   }
 
   /** Changes captured here that Go has not acknowledged yet. */
   outboxCount(): Promise<number> {
-    return countPending(this.ctx.db.transaction([OUTBOX_STORE, RECORDS_STORE, META_STORE], 'readonly'));
+    return countPending(this.ctx.db.transaction(PENDING_SCOPE, 'readonly'));
   }
 
   /**

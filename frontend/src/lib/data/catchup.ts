@@ -4,7 +4,7 @@
 // this page sent is skipped without a read. A truncated sequence or
 // an IndexedDB that never caught up is rebuilt (rebuild.ts).
 
-import { describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import { compareVersions } from '../hlc';
 import type { MirrorEntry } from '../types';
 import type { RecordCache } from './cache';
@@ -110,12 +110,12 @@ export class CatchUp {
     // Go's echo of a change this page sent and saw accepted changes nothing
     // here (the record is at that version or newer): no read for it.
     const sorted = skipEchoes(this.ctx.echoes, entries);
-    const scope = sorted.length === 0 ? [META_STORE] : [RECORDS_STORE, OUTBOX_STORE, META_STORE];
+    const scope = sorted.length === 0 ? [META_STORE] : [RECORDS_STORE, OUTBOX_STORE, ACKED_STORE, META_STORE];
     const tx = this.ctx.db.transaction(scope, 'readwrite');
     const done = txDone(tx);
     const at = Math.floor(this.ctx.now());
     let acked = 0;
-    readAcked(tx, (a) => (acked = a));
+    if (sorted.length > 0) readAcked(tx, (a) => (acked = a));
     const stored = new Map<string, LocalRecord | undefined>();
     const current = new Map<string, LocalRecord | undefined>();
     const changed = new Map<string, LocalRecord>();

@@ -2,11 +2,11 @@
 // that changed records tells the others which ones (a BroadcastChannel),
 // and they re-read those records and the pending and refused counts.
 
-import { META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { RECORDS_STORE, REJECTED_STORE } from '../db';
 import type { RecordCache } from './cache';
 import type { Context } from './context';
 import { request } from './idb';
-import { countPending } from './pending';
+import { countPending, PENDING_SCOPE } from './pending';
 import type { StatusBox } from './status';
 import type { LocalRecord } from './types';
 
@@ -58,7 +58,7 @@ export class CrossTab {
 /** Re-reads records another tab changed and updates the loaded index. */
 export async function fromOtherTab(ctx: Context, box: StatusBox, cache: RecordCache, msg: TabMessage): Promise<void> {
   if (ctx.closed || !msg || typeof msg.collection !== 'string' || !Array.isArray(msg.ids)) return;
-  const tx = ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE, META_STORE], 'readonly');
+  const tx = ctx.db.transaction([...PENDING_SCOPE, REJECTED_STORE], 'readonly');
   const store = tx.objectStore(RECORDS_STORE);
   // Every request is made before the first await, while the transaction is active.
   const gets = msg.ids.map((id) => request(store.get([msg.collection, id]) as IDBRequest<LocalRecord | undefined>));

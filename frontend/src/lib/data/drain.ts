@@ -2,7 +2,7 @@
 // above the acknowledged watermark and outbox entries, merged in seq order)
 // go in batches through UI.Accept (idempotent by change_id). A change is
 // settled only after Go answered accepted or duplicate: an outbox entry is
-// then deleted, and the watermark in meta moves over the records whose
+// then deleted, and the watermark moves over the records whose
 // changes Go answered, but only over a contiguous prefix of them in seq
 // order, so a crash or a lost answer means a resend, which Go answers
 // "duplicate". A record is never rewritten for an acknowledgement. A
@@ -15,14 +15,14 @@
 // result whatever order changes arrive in). A batch Go answered in full is
 // deleted from the outbox with one key-range delete.
 
-import { describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { ACKED_STORE, describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { NotConnectedError } from '../transport';
 import type { Change } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, type Context } from './context';
 import type { CrossTab } from './crosstab';
 import { request, txDone } from './idb';
-import { countPending, META_ACKED_SEQ, noteEcho, readAcked, readPending, type PendingChange } from './pending';
+import { countPending, ACKED_SEQ_KEY, noteEcho, PENDING_SCOPE, readAcked, readPending, type PendingChange } from './pending';
 import type { StatusBox } from './status';
 import type { LocalRecord, RejectedChange } from './types';
 
@@ -155,7 +155,7 @@ export class OutboxDrain {
     const inFlight: Promise<void>[] = [];
     try {
       while (!this.ctx.closed) {
-        const tx = this.ctx.db.transaction([OUTBOX_STORE, RECORDS_STORE, META_STORE], 'readonly');
+        const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
         const { items } = await readPending(tx, after, this.ctx.batchSize);
         const lastItem = items[items.length - 1];
         if (!lastItem) {
@@ -175,7 +175,7 @@ export class OutboxDrain {
       const rest = await Promise.allSettled(inFlight);
       if (after !== undefined && !this.ctx.closed) {
         // What is still pending, exactly (the answers may have counted a resent change twice).
-        const tx = this.ctx.db.transaction([OUTBOX_STORE, RECORDS_STORE, META_STORE], 'readonly');
+        const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
         this.box.set({ outbox: await countPending(tx) });
       }
       const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -188,11 +188,15 @@ export class OutboxDrain {
     const res = await this.ctx.api.accept(items.map((it) => it.change));
     const byId = new Map((res?.results ?? []).map((r) => [r.change_id, r]));
 
-    const tx = this.ctx.db.transaction([OUTBOX_STORE, REJECTED_STORE, RECORDS_STORE, META_STORE], 'readwrite');
+    // The records store only when a record is to be marked (a conflict or a
+    // refusal): an acknowledgement does not wait for the saves queued on it.
+    const marks = [...byId.values()].some((r) => r.conflicted || (r.outcome !== 'accepted' && r.outcome !== 'duplicate'));
+    const scope = marks ? [OUTBOX_STORE, REJECTED_STORE, RECORDS_STORE, ACKED_STORE] : [OUTBOX_STORE, REJECTED_STORE, ACKED_STORE];
+    const tx = this.ctx.db.transaction(scope, 'readwrite');
     const done = txDone(tx);
     const outbox = tx.objectStore(OUTBOX_STORE);
     const rejectedStore = tx.objectStore(REJECTED_STORE);
-    const records = tx.objectStore(RECORDS_STORE);
+    const records = () => tx.objectStore(RECORDS_STORE);
     const touched: LocalRecord[] = [];
     let acked = 0;
     let rejected = 0;
@@ -213,20 +217,20 @@ export class OutboxDrain {
       if (it.from === 'record') mark.settle(it.seq);
       if (r.outcome === 'accepted' || r.outcome === 'duplicate') {
         acked++;
-        if (r.conflicted) this.markRecord(records, e, { state: 'conflict' }, touched);
+        if (r.conflicted) this.markRecord(records(), e, { state: 'conflict' }, touched);
         else if (it.from === 'record' && it.state !== 'conflict') noteEcho(this.ctx.echoes, keyOf(e.collection, e.record_id), e.version);
       } else {
         const reason = r.reason || 'rejected by fieldsync without a reason';
         const kept: RejectedChange = { change_id: e.change_id, change: e, reason, rejected_at: at };
         rejectedStore.put(kept);
         rejected++;
-        this.markRecord(records, e, { rejected: reason }, touched);
+        this.markRecord(records(), e, { rejected: reason }, touched);
       }
     }
     const upTo = mark.advance();
     if (upTo !== undefined) {
       readAcked(tx, (stored) => {
-        if (upTo > stored) tx.objectStore(META_STORE).put({ key: META_ACKED_SEQ, value: upTo });
+        if (upTo > stored) tx.objectStore(ACKED_STORE).put({ key: ACKED_SEQ_KEY, value: upTo });
       });
     }
     // The refused count is read back (a change refused twice is kept once);

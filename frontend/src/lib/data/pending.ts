@@ -2,8 +2,8 @@
 // object, the record, which carries its change (change_id, parents and the
 // capture sequence `seq`; the version, doc, device, author and edit time
 // are the record's own). Two places hold pending changes:
-//   - records whose seq is above the acknowledged watermark (meta
-//     "acked_seq"), found through the records' `seq` index;
+//   - records whose seq is above the acknowledged watermark ("acked_seq"
+//     in the acked store), found through the records' `seq` index;
 //   - the outbox store, keyed by seq: a change whose record was overwritten
 //     before Go acknowledged it (moved there, with its doc, in the same
 //     transaction as the overwrite), a retried refused change, and entries
@@ -13,14 +13,14 @@
 // order is the seq order. The drain sends both kinds merged in seq order and
 // moves the watermark only over a contiguous prefix of acknowledged records.
 
-import { META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, META_CAPTURE_SEQ, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import type { Change } from '../types';
 import { request } from './idb';
 import type { LocalRecord, OutboxEntry, SyncState } from './types';
 
 export { META_CAPTURE_SEQ };
-/** Meta key of the watermark: every record change with seq <= it is settled in Go. */
-export const META_ACKED_SEQ = 'acked_seq';
+/** Key of the watermark in the acked store: every record change with seq <= it is settled in Go. */
+export const ACKED_SEQ_KEY = 'acked_seq';
 
 /** The index of the records store on seq (records with a change made here). */
 export const SEQ_INDEX = 'seq';
@@ -81,11 +81,11 @@ export function metaNumber(v: { value?: unknown } | undefined): number {
 }
 
 /**
- * Reads the watermark inside tx (which must include the meta store) and
+ * Reads the watermark inside tx (which must include the acked store) and
  * calls then with it; requests made after this call see it set.
  */
 export function readAcked(tx: IDBTransaction, then: (acked: number) => void): void {
-  const req = tx.objectStore(META_STORE).get(META_ACKED_SEQ) as IDBRequest<{ value?: unknown } | undefined>;
+  const req = tx.objectStore(ACKED_STORE).get(ACKED_SEQ_KEY) as IDBRequest<{ value?: unknown } | undefined>;
   req.onsuccess = () => then(metaNumber(req.result));
 }
 
@@ -120,8 +120,11 @@ export function moveToOutbox(tx: IDBTransaction, rec: LocalRecord): void {
   tx.objectStore(OUTBOX_STORE).put({ ...c, seq: rec.seq } satisfies OutboxEntry);
 }
 
+/** The stores readPending and countPending read. */
+export const PENDING_SCOPE = [OUTBOX_STORE, RECORDS_STORE, ACKED_STORE];
+
 /**
- * Counts the pending changes inside tx (outbox, records and meta stores):
+ * Counts the pending changes inside tx (PENDING_SCOPE):
  * outbox entries plus records above the watermark (a record refused while
  * the watermark waits for an earlier batch counts until it passes).
  */
@@ -138,7 +141,7 @@ export function countPending(tx: IDBTransaction): Promise<number> {
 /**
  * Reads up to limit pending changes with seq above after (from the start
  * when undefined), in seq order, from one snapshot: tx must be a readonly
- * transaction over the outbox, records and meta stores. Also returns the
+ * transaction over PENDING_SCOPE. Also returns the
  * watermark read.
  */
 export function readPending(

@@ -2,7 +2,7 @@
 // when the mirror sequence was truncated or this IndexedDB never caught up;
 // local edits newer than Go's copy are kept.
 
-import { META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import { compareVersions } from '../hlc';
 import type { StoreRecord } from '../types';
 import type { RecordCache } from './cache';
@@ -44,7 +44,7 @@ export class Rebuild {
   async applyStoreRecords(list: StoreRecord[]): Promise<number> {
     if (list.length === 0) return 0;
     for (const r of list) this.ctx.hlc.observe(r.version);
-    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, META_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, ACKED_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
     const changed: LocalRecord[] = [];

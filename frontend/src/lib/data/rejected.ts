@@ -2,7 +2,7 @@
 // Go's reason until people retry it (back into the outbox under a new
 // capture sequence, in one transaction) or discard it (the record goes back to what Go holds).
 
-import { describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { ACKED_STORE, describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { NotConnectedError } from '../transport';
 import type { StoreRecord } from '../types';
 import type { RecordCache } from './cache';
@@ -121,7 +121,7 @@ export class RejectedChanges {
         truth = undefined; // Go never had the record: the refused change created it
       }
     }
-    const tx = this.ctx.db.transaction([REJECTED_STORE, RECORDS_STORE, OUTBOX_STORE, META_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([REJECTED_STORE, RECORDS_STORE, OUTBOX_STORE, ACKED_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
     let acked = 0;

@@ -2,7 +2,7 @@
 // a push finished (fewer pending changes in Go or a new last success); then
 // Go's pending ids say which records still wait.
 
-import { META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import type { Status } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, type Context } from './context';
@@ -53,7 +53,7 @@ export class SyncStates {
     const pending = await this.ctx.api.pendingIDs();
     const pendingKeys = new Set<string>();
     for (const p of pending) for (const id of p.record_ids ?? []) pendingKeys.add(keyOf(p.collection, id));
-    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, META_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, ACKED_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
     const changed: LocalRecord[] = [];

@@ -2,13 +2,13 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../api';
-import { META_STORE, migrations, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, META_STORE, migrations, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import { FakeGo } from '../../testing/fakeGo';
 import { request, txDone } from './idb';
 import { skipEchoes } from './catchup';
 import { keyOf } from './context';
 import { Watermark } from './drain';
-import { META_ACKED_SEQ, META_CAPTURE_SEQ, readPending, type PendingChange } from './pending';
+import { ACKED_SEQ_KEY, META_CAPTURE_SEQ, PENDING_SCOPE, readPending, type PendingChange } from './pending';
 import { DataStore, type DataStoreOptions } from './store';
 import { DataError, type DataStatus, type LocalRecord, type OutboxEntry } from './types';
 import type { Change, MirrorEntry } from '../types';
@@ -59,7 +59,7 @@ async function mustOpen(
 async function outboxOf(factory: IDBFactory): Promise<OutboxEntry[]> {
   const db = await request(factory.open('fieldsync'));
   try {
-    const { items } = await readPending(db.transaction([OUTBOX_STORE, RECORDS_STORE, META_STORE]), undefined, undefined);
+    const { items } = await readPending(db.transaction(PENDING_SCOPE), undefined, undefined);
     return items.map((it) => ({ ...it.change, seq: it.seq }));
   } finally {
     db.close();
@@ -76,11 +76,12 @@ async function rawOutboxOf(factory: IDBFactory): Promise<OutboxEntry[]> {
   }
 }
 
-/** A number kept in the meta store (0 when unset). */
+/** A number kept in the meta store, or the watermark in the acked store (0 when unset). */
 async function metaOf(factory: IDBFactory, key: string): Promise<number> {
   const db = await request(factory.open('fieldsync'));
+  const store = key === ACKED_SEQ_KEY ? ACKED_STORE : META_STORE;
   try {
-    const v = (await request(db.transaction(META_STORE).objectStore(META_STORE).get(key))) as { value?: unknown } | undefined;
+    const v = (await request(db.transaction(store).objectStore(store).get(key))) as { value?: unknown } | undefined;
     return typeof v?.value === 'number' ? v.value : 0;
   } finally {
     db.close();
@@ -307,7 +308,7 @@ describe('mirror loop', () => {
     // sent after a failure. The one in flight beside it (500) went through,
     // but the watermark cannot pass the failed batch, so it is sent again.
     expect(go.journal).toHaveLength(1000);
-    expect(await metaOf(f, META_ACKED_SEQ)).toBe(500);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(500);
     expect(await outboxOf(f)).toHaveLength(1200);
     expect(statusOf(s).outbox).toBe(1200);
     await s.flush();
@@ -593,7 +594,7 @@ describe('pending changes (one object per save)', () => {
     expect(await rawOutboxOf(f)).toEqual([]);
     await s.flush();
     expect(go.journal.map((c) => c.change_id)).toEqual([a.change_id]);
-    expect(await metaOf(f, META_ACKED_SEQ)).toBe(1);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(1);
     expect(await recordsOf(f)).toEqual([a]); // not rewritten by the acknowledgement
     expect(statusOf(s).outbox).toBe(0);
   });
@@ -655,7 +656,7 @@ describe('pending changes (one object per save)', () => {
     };
     await expect(s.flush()).rejects.toThrow('the bridge dropped the call');
     expect(go.journal).toHaveLength(500); // the second batch
-    expect(await metaOf(f, META_ACKED_SEQ)).toBe(0);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(0);
     expect(statusOf(s).outbox).toBe(1000);
 
     // Both answered, the second first: the watermark passes both.
@@ -670,7 +671,7 @@ describe('pending changes (one object per save)', () => {
     expect(answered).toBe(2);
     expect(go.journal).toHaveLength(1000);
     expect(new Set(go.journal.map((c) => c.change_id)).size).toBe(1000);
-    expect(await metaOf(f, META_ACKED_SEQ)).toBe(1000);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(1000);
     expect(await outboxOf(f)).toEqual([]);
     expect(statusOf(s).outbox).toBe(0);
   });
@@ -702,7 +703,7 @@ describe('pending changes (one object per save)', () => {
     expect(answers).toHaveLength(700);
     expect(new Set(answers)).toEqual(new Set(['duplicate']));
     expect(go.journal).toHaveLength(700);
-    expect(await metaOf(f, META_ACKED_SEQ)).toBe(700);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(700);
     expect(statusOf(s2).outbox).toBe(0);
   });
 
@@ -720,7 +721,7 @@ describe('pending changes (one object per save)', () => {
     await expect(s.flush()).rejects.toBeInstanceOf(Error);
     await s.flush();
     expect(go.journal.map((c) => c.record_id)).toEqual(['good', 'fine']);
-    expect(await metaOf(f, META_ACKED_SEQ)).toBe(3);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(3);
     expect(await outboxOf(f)).toEqual([]);
     const [refused] = await s.rejected();
     expect(refused?.change).toMatchObject({ record_id: 'bad', parents: [], doc: {} });

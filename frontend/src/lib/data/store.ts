@@ -30,7 +30,7 @@
 // transaction are plain callbacks. Re-measure with bench.ts in `make bench`.
 
 import type { Api } from '../api';
-import { META_STORE, OUTBOX_STORE, openDatabase, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { META_STORE, openDatabase, REJECTED_STORE } from '../db';
 import { HLC, uiNode } from '../hlc';
 import type {
   Change,
@@ -49,7 +49,7 @@ import { CrossTab, fromOtherTab, openChannel, type TabChannel } from './crosstab
 import { OutboxDrain } from './drain';
 import { request } from './idb';
 import type { CollectionIndex } from './memindex';
-import { countPending } from './pending';
+import { countPending, PENDING_SCOPE } from './pending';
 import type { Readable } from './readable';
 import { Rebuild } from './rebuild';
 import { RejectedChanges } from './rejected';
@@ -191,7 +191,7 @@ export class DataStore {
     checkName('device', info.device);
     const db = await openDatabase(opts.indexedDB);
     try {
-      const tx = db.transaction([OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE, META_STORE], 'readonly');
+      const tx = db.transaction([...PENDING_SCOPE, REJECTED_STORE, META_STORE], 'readonly');
       const outbox = countPending(tx);
       const rejected = request(tx.objectStore(REJECTED_STORE).count());
       const meta = tx.objectStore(META_STORE);

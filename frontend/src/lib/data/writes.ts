@@ -6,7 +6,7 @@
 // in the same transaction, so no intermediate change is lost. Then the
 // drain runs.
 
-import { describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { ACKED_STORE, describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import type { Doc } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, META_HLC, type Context } from './context';
@@ -139,7 +139,7 @@ export class Writes {
     // meta; a record that may exist can hold a pending change to move into
     // the outbox, or be at a refused version.
     const all = items.every((it) => it.fresh);
-    const scope = all ? [RECORDS_STORE, META_STORE] : [RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE, META_STORE];
+    const scope = all ? [RECORDS_STORE, META_STORE] : [RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE, META_STORE, ACKED_STORE];
     const tx = this.ctx.db.transaction(scope, 'readwrite');
     const done = txDone(tx);
     const meta = tx.objectStore(META_STORE);
@@ -225,12 +225,12 @@ export class Writes {
       };
     };
     const counter = meta.get(META_CAPTURE_SEQ) as IDBRequest<{ value?: unknown } | undefined>;
-    counter.onsuccess = () => (seq = metaNumber(counter.result));
+    counter.onsuccess = () => {
+      seq = metaNumber(counter.result);
+      if (all) writeAll(); // new ids: no record to read, nothing pending to keep
+    };
+    if (!all) readAcked(tx, (a) => (acked = a));
     let reads = 0;
-    readAcked(tx, (a) => {
-      acked = a;
-      if (reads === 0) writeAll();
-    });
     items.forEach((it, i) => {
       if (it.fresh) return; // a generated id cannot exist yet: no read (the bulk-import path)
       reads++;
