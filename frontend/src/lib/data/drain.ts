@@ -156,20 +156,23 @@ export class OutboxDrain {
     try {
       while (!this.ctx.closed) {
         const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
-        const { items } = await readPending(tx, after, this.ctx.batchSize);
-        const lastItem = items[items.length - 1];
-        if (!lastItem) {
+        const { items, scanned, more } = await readPending(tx, after, this.ctx.batchSize);
+        if (scanned === undefined) {
           if (after === undefined) this.box.set({ outbox: 0 });
           break;
         }
-        after = lastItem.seq;
+        after = scanned;
+        if (items.length === 0) {
+          if (more) continue;
+          break;
+        }
         mark.read(items);
         if (this.box.get().mirror !== 'draining') this.box.set({ mirror: 'draining' });
         const sent = this.sendBatch(items, mark);
         sent.catch(() => undefined); // settled below; never an unhandled rejection meanwhile
         inFlight.push(sent);
         if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
-        if (items.length < this.ctx.batchSize) break;
+        if (!more) break;
       }
     } finally {
       const rest = await Promise.allSettled(inFlight);

@@ -138,17 +138,26 @@ export function countPending(tx: IDBTransaction): Promise<number> {
   });
 }
 
+/** What readPending read. */
+export interface PendingRead {
+  /** The watermark. */
+  acked: number;
+  /** Pending changes in seq order, at most limit. */
+  items: PendingChange[];
+  /** The highest seq examined (a record refused meanwhile is examined, not an item); read on after it. */
+  scanned: number | undefined;
+  /** There may be more after scanned. */
+  more: boolean;
+}
+
 /**
  * Reads up to limit pending changes with seq above after (from the start
  * when undefined), in seq order, from one snapshot: tx must be a readonly
- * transaction over PENDING_SCOPE. Also returns the
- * watermark read.
+ * transaction over PENDING_SCOPE. The outbox and the records are read up
+ * to limit each and merged only up to the lower of the last seqs of a read
+ * that came back full, so nothing unread lies below what is returned.
  */
-export function readPending(
-  tx: IDBTransaction,
-  after: number | undefined,
-  limit: number | undefined,
-): Promise<{ acked: number; items: PendingChange[] }> {
+export function readPending(tx: IDBTransaction, after: number | undefined, limit: number | undefined): Promise<PendingRead> {
   return new Promise((resolve, reject) => {
     readAcked(tx, (acked) => {
       const outRange = after === undefined ? null : IDBKeyRange.lowerBound(after, true);
@@ -160,26 +169,36 @@ export function readPending(
         >,
       );
       Promise.all([o, r]).then(([entries, recs]) => {
+        const full = (n: number) => limit !== undefined && n >= limit;
+        let bound = Infinity;
+        if (full(entries.length)) bound = Math.min(bound, entries[entries.length - 1]?.seq ?? Infinity);
+        if (full(recs.length)) bound = Math.min(bound, recs[recs.length - 1]?.seq ?? Infinity);
         const items: PendingChange[] = [];
+        let scanned: number | undefined;
         let i = 0;
         let j = 0;
-        while (i < entries.length || j < recs.length) {
+        for (;;) {
           if (limit !== undefined && items.length >= limit) break;
           const e = entries[i];
           const rec = recs[j];
-          if (e && e.seq !== undefined && (!rec || rec.seq === undefined || e.seq < rec.seq)) {
-            const { seq, ...change } = e;
+          const es = e?.seq ?? Infinity;
+          const rs = rec?.seq ?? Infinity;
+          const seq = Math.min(es, rs);
+          if (seq === Infinity || seq > bound) break;
+          scanned = seq;
+          if (e && es <= rs) {
+            const { seq: _seq, ...change } = e;
             items.push({ seq, change, from: 'outbox' });
             i++;
+            if (es === rs) j++; // the same change in both places (an overwrite racing a read): once
           } else if (rec) {
             const change = changeOf(rec);
-            if (change && isPending(rec, acked)) items.push({ seq: rec.seq, change, from: 'record', state: rec.state });
+            if (change && isPending(rec, acked)) items.push({ seq, change, from: 'record', state: rec.state });
             j++;
-          } else {
-            i++; // an outbox entry without a key cannot happen; skip it
           }
         }
-        resolve({ acked, items });
+        const more = bound !== Infinity || i < entries.length || j < recs.length;
+        resolve({ acked, items, scanned, more });
       }, reject);
     });
   });

@@ -621,6 +621,33 @@ describe('pending changes (one object per save)', () => {
     expect(await outboxOf(f)).toHaveLength(1);
   });
 
+  it('sends outbox entries and records merged in capture order, in small batches', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { batchSize: 3 });
+    // Records overwritten before Go saw them leave their changes in the
+    // outbox; the others stay records: the seqs alternate between the two.
+    const want: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      want.push((await s.put('trees', `r${i}`, { n: 1 })).version);
+      if (i % 2 === 0) want.push((await s.put('trees', `r${i}`, { n: 2 })).version);
+    }
+    // The same id twice in one batch: the first change moves too.
+    const both = await s.putMany('trees', [
+      { id: 'twice', doc: { n: 1 } },
+      { id: 'twice', doc: { n: 2 } },
+    ]);
+    want.push(...both.map((r) => r.version));
+    expect((await rawOutboxOf(f)).map((e) => e.seq)).toEqual([1, 4, 7, 9]);
+    expect((await outboxOf(f)).map((c) => c.version)).toEqual(want);
+    await s.flush();
+    expect(go.journal.map((c) => c.version)).toEqual(want);
+    expect(go.acceptSizes.every((n) => n <= 3)).toBe(true);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(want.length);
+    expect(await rawOutboxOf(f)).toEqual([]);
+    expect(statusOf(s).outbox).toBe(0);
+  });
+
   it('keeps an unsent change when catch-up replaces its record with a newer one from Go', async () => {
     const go = new FakeGo();
     const f = new IDBFactory();
