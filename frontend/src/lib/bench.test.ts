@@ -137,6 +137,13 @@ describe('bench', () => {
       expect(sent.filter((c) => c.version.endsWith(`-${s.node}`))).toEqual([]);
       expect(sent[0]?.doc).toEqual({ name: 'name 0' });
       expect(await s.outboxCount()).toBe(0);
+
+      // settle catches up: Go's 17 mirror entries are read, the 7 records made in Go arrive.
+      await hook.settle();
+      let last = -1;
+      s.status.subscribe((st) => (last = st.lastMseq))();
+      expect(last).toBe(17);
+      expect(await s.get('trees', sent[0]?.record_id ?? '')).toMatchObject({ doc: { name: 'name 0' } });
     } finally {
       s.close();
     }

@@ -78,6 +78,7 @@ export interface BenchHook {
   rawPairs(n: number, opts?: BenchOptions): Promise<Timing>;
   rawCarrying(n: number, opts?: BenchOptions): Promise<Timing>;
   goAccept(collection: string, n: number, opts?: BenchOptions): Promise<Timing>;
+  settle(): Promise<void>;
   editLatency(collection: string, samples: number): Promise<Latency>;
 }
 
@@ -96,9 +97,20 @@ export function benchHook(data: DataStore, factory: IDBFactory, api: Api): Bench
     rawCarrying: (n, opts = {}) =>
       rawPuts(factory, n, { makeDoc: defaultDoc, carrying: true, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     editLatency: (collection, samples) => editLatency(data, collection, samples, { makeDoc: maker(collection) }),
+    settle: () => settle(data),
     goAccept: (collection, n, opts = {}) =>
       goAccept(api, data, collection, n, { makeDoc: maker(collection), ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
   };
+}
+
+/**
+ * Waits until the data layer is idle: nothing pending and a catch-up run
+ * to the end (after a timed run, so that the background work it leaves,
+ * such as reading Go's echo of the import, does not fall into the next).
+ */
+export async function settle(store: DataStore): Promise<void> {
+  await waitAcknowledged(store);
+  await store.catchUp();
 }
 
 /**
