@@ -21,6 +21,7 @@ export class CatchUp {
   private catching: Promise<void> | undefined;
   private catchAgain = false;
   private requested = false;
+  private holds = 0;
 
   constructor(
     private readonly ctx: Context,
@@ -39,10 +40,29 @@ export class CatchUp {
   request(): void {
     if (this.requested) return;
     this.requested = true;
+    if (this.holds > 0) return; // released() asks again
     this.drain.whenIdle(() => {
       this.requested = false;
       this.run().catch((err: unknown) => this.ctx.onError(err));
     });
+  }
+
+  /**
+   * Holds background catch-ups until the returned function is called; one
+   * asked for meanwhile runs then. run() is not held.
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      if (this.holds === 0 && this.requested) {
+        this.requested = false;
+        this.request();
+      }
+    };
   }
 
   /**

@@ -834,6 +834,24 @@ describe('echoes', () => {
     expect(await s.get('trees', 'a')).toMatchObject({ version: mine.version, state: 'local', doc: { name: 'mine' } });
   });
 
+  it('holds the catch-ups events ask for until released, then runs one', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    const release = s.holdCatchUp();
+    const calls = go.transport.calls.length;
+    const c = remoteChange('r1', '000000000000010-0000-dev2', { name: 'one' });
+    const e = go.remote(c);
+    go.transport.emit('sync:applied', { collection: 'trees', batch: 'b1', changes: [{ mseq: e.mseq, conflicted: false, change: c }] });
+    await new Promise((r) => setTimeout(r, 50)); // unheld, the catch-up would have asked Go by now
+    expect(go.transport.calls.slice(calls).filter((x) => x.method === 'UI.MirrorSince')).toEqual([]);
+    expect(await s.get('trees', 'r1')).toBeUndefined();
+    release();
+    release(); // a second call does nothing
+    await expect.poll(async () => (await s.get('trees', 'r1'))?.doc).toEqual({ name: 'one' });
+  });
+
   const entry = (mseq: number, id: string, version: string, over: Partial<MirrorEntry> = {}): MirrorEntry => ({
     mseq,
     origin: 'local',

@@ -419,6 +419,15 @@ export class DataStore {
   }
 
   /**
+   * Holds the catch-ups Go's events ask for until the returned function is
+   * called (then one runs): for work that floods Go with changes not made
+   * through this data layer, such as the capture benchmark's Go-alone run.
+   */
+  holdCatchUp(): () => void {
+    return this.catching.hold();
+  }
+
+  /**
    * Rebuilds the local copy from Go's records, paged, with progress in
    * status.rebuild. Local edits newer than Go's copy are kept.
    */
