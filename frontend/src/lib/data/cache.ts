@@ -1,5 +1,5 @@
 // Reads: the loaded collections (in-memory indexes, filled from IndexedDB
-// once) and the reads of single records, the outbox and the refused changes.
+// once) and the reads of single records, the pending and the refused changes.
 // Every job that rewrites records hands them to apply(), which updates the
 // loaded indexes, tells subscribers and tells other tabs.
 

@@ -114,7 +114,7 @@ export function putKeeping(
 }
 
 /** Puts rec's pending change into the outbox under its seq. */
-export function moveToOutbox(tx: IDBTransaction, rec: LocalRecord): void {
+function moveToOutbox(tx: IDBTransaction, rec: LocalRecord): void {
   const c = changeOf(rec);
   if (!c || rec.seq === undefined) return;
   tx.objectStore(OUTBOX_STORE).put({ ...c, seq: rec.seq } satisfies OutboxEntry);

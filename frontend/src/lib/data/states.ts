@@ -60,7 +60,8 @@ export class SyncStates {
     const at = Math.floor(this.ctx.now());
     let acked = 0;
     readAcked(tx, (a) => (acked = a));
-    // The records with changes still in the outbox, from one key cursor.
+    // The records with changes still in the outbox, from one key cursor (the
+    // ones whose record carries a pending change are told by their seq).
     const inOutbox = new Set<string>();
     const cursor = tx.objectStore(OUTBOX_STORE).index('record').openKeyCursor();
     cursor.onsuccess = () => {

@@ -21,7 +21,7 @@
 //   blind bulk put, one store:           6834/6347  6290/6547  5643/7607
 //   import via the data layer (new ids): 1782/1584  2506/2148  2394/1905
 //   edit via the data layer (read+put):  1140/1190  1286/1494  1167/1260
-// (record + outbox entry with its two indexes + meta in one transaction per
+// (the design of the time: record + outbox entry with its two indexes + meta in one transaction per
 // chunk; Dexie with bulkGet/bulkPut/bulkAdd in one db.transaction.) Raw is
 // 12-26% ahead on the import path, Dexie 4-16% ahead on the edit path, both
 // inside the noise; Dexie would add ~32 KB gzipped (+60% on the main chunk).
@@ -183,7 +183,7 @@ export class DataStore {
   }
 
   /**
-   * Opens the database (running migrations) and reads the outbox and
+   * Opens the database (running migrations) and reads the pending and
    * rejected counts. Call start() to begin mirroring and catching up.
    */
   static async open(opts: DataStoreOptions): Promise<DataStore> {
@@ -237,7 +237,7 @@ export class DataStore {
   }
 
   /**
-   * Starts the background work: listens to Go's events, drains the outbox
+   * Starts the background work: listens to Go's events, drains the pending changes
    * and catches up. Resolves when the first drain and catch-up finished (or
    * failed; failures show in status).
    */
@@ -286,7 +286,8 @@ export class DataStore {
 
   /**
    * Saves doc as record id of collection (id null: a new record with a new
-   * id), capturing the change in the outbox in the same transaction.
+   * id): one record object that carries its change (pending.ts), in one
+   * transaction.
    * Resolves with the stored record once IndexedDB committed it.
    */
   put(collection: string, id: string | null | undefined, doc: Doc): Promise<LocalRecord> {
@@ -295,15 +296,16 @@ export class DataStore {
 
   /**
    * Saves many records of one collection in ONE transaction (bulk import):
-   * all of them and their outbox entries, or none.
+   * all of them (and any unsent change they replace, moved into the
+   * outbox), or none.
    */
   putMany(collection: string, items: PutItem[]): Promise<LocalRecord[]> {
     return this.writes.putMany(collection, items);
   }
 
   /**
-   * Deletes record id of collection (a tombstone plus a delete change in the
-   * outbox). Resolves with what undo() needs to bring it back.
+   * Deletes record id of collection (a tombstone that carries the delete
+   * change). Resolves with what undo() needs to bring it back.
    */
   remove(collection: string, id: string): Promise<Removed> {
     return this.writes.remove(collection, id);
@@ -352,7 +354,7 @@ export class DataStore {
   // ----------------------------------------------------------- mirror loop
 
   /**
-   * Drains the outbox into Go now, batch after batch, until it is empty or a
+   * Drains the pending changes into Go now, batch after batch, until none is left or a
    * call fails (then it retries with back-off in the background and this
    * rejects). Concurrent calls share one run.
    */
@@ -437,7 +439,7 @@ export class DataStore {
 
   /**
    * Asks Go which records still have changes not in Drill and marks the
-   * others synced (records with outbox entries or in conflict stay as they
+   * others synced (records with changes not yet in Go or in conflict stay as they
    * are).
    */
   refreshStates(): Promise<void> {

@@ -104,13 +104,13 @@ export interface Progress {
   total: number;
 }
 
-/** State of the mirror loop (IndexedDB outbox -> Go journal). */
+/** State of the mirror loop (pending changes in IndexedDB -> Go journal). */
 export type MirrorState = 'idle' | 'draining' | 'offline' | 'error';
 
 /** What the data layer is doing; a Readable the status bar and sync screen show. */
 export interface DataStatus {
   mirror: MirrorState;
-  /** Changes captured here and not yet acknowledged by Go. */
+  /** Changes captured here and not yet acknowledged by Go (pending.ts). */
   outbox: number;
   /** Changes Go rejected, kept aside (see rejected()). */
   rejected: number;

@@ -89,7 +89,8 @@ export class Writes {
 
   /**
    * Saves doc as record id of collection (id null: a new record with a new
-   * id), capturing the change in the outbox in the same transaction.
+   * id): one record object that carries its change (pending.ts), in one
+   * transaction.
    * Resolves with the stored record once IndexedDB committed it.
    */
   async put(collection: string, id: string | null | undefined, doc: Doc): Promise<LocalRecord> {
@@ -100,7 +101,8 @@ export class Writes {
 
   /**
    * Saves many records of one collection in ONE transaction (bulk import):
-   * all of them and their outbox entries, or none.
+   * all of them (and any unsent change they replace, moved into the
+   * outbox), or none.
    */
   async putMany(collection: string, items: PutItem[]): Promise<LocalRecord[]> {
     checkName('collection', collection);
@@ -114,8 +116,8 @@ export class Writes {
   }
 
   /**
-   * Deletes record id of collection (a tombstone plus a delete change in the
-   * outbox). Resolves with what undo() needs to bring it back.
+   * Deletes record id of collection (a tombstone that carries the delete
+   * change). Resolves with what undo() needs to bring it back.
    */
   async remove(collection: string, id: string): Promise<Removed> {
     checkName('collection', collection);
