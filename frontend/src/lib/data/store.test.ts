@@ -55,6 +55,21 @@ async function mustOpen(
   return s;
 }
 
+/** Saves n new records r0..r<n-1> of "trees" in one putMany. */
+function putRecords(s: DataStore, n: number): Promise<LocalRecord[]> {
+  return s.putMany(
+    'trees',
+    Array.from({ length: n }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
+  );
+}
+
+/** Go's UI.Accept handler, to wrap. */
+function acceptOf(go: FakeGo): (...args: unknown[]) => unknown {
+  const accept = go.transport.handlers['UI.Accept'];
+  if (!accept) throw new Error('no Accept handler');
+  return accept;
+}
+
 /** The pending changes in capture order, wherever they wait (records or outbox). */
 async function outboxOf(factory: IDBFactory): Promise<OutboxEntry[]> {
   const db = await request(factory.open('fieldsync'));
@@ -270,10 +285,7 @@ describe('mirror loop', () => {
     const go = new FakeGo();
     const f = new IDBFactory();
     const s = await mustOpen(go, f);
-    await s.putMany(
-      'trees',
-      Array.from({ length: 1200 }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
-    );
+    await putRecords(s, 1200);
     await s.flush();
     expect(go.acceptSizes).toEqual([500, 500, 200]);
     expect(go.journal).toHaveLength(1200);
@@ -284,12 +296,8 @@ describe('mirror loop', () => {
     const go = new FakeGo();
     const f = new IDBFactory();
     const s = await mustOpen(go, f);
-    await s.putMany(
-      'trees',
-      Array.from({ length: 1700 }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
-    );
-    const accept = go.transport.handlers['UI.Accept'];
-    if (!accept) throw new Error('no Accept handler');
+    await putRecords(s, 1700);
+    const accept = acceptOf(go);
     let inFlight = 0;
     let most = 0;
     let calls = 0;
@@ -666,12 +674,8 @@ describe('pending changes (one object per save)', () => {
     const go = new FakeGo();
     const f = new IDBFactory();
     const s = await mustOpen(go, f);
-    await s.putMany(
-      'trees',
-      Array.from({ length: 1000 }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
-    );
-    const accept = go.transport.handlers['UI.Accept'];
-    if (!accept) throw new Error('no Accept handler');
+    await putRecords(s, 1000);
+    const accept = acceptOf(go);
     let calls = 0;
     go.transport.handlers['UI.Accept'] = async (...args: unknown[]) => {
       if (++calls === 1) {
@@ -707,10 +711,7 @@ describe('pending changes (one object per save)', () => {
     const go = new FakeGo();
     const f = new IDBFactory();
     const s1 = await mustOpen(go, f);
-    await s1.putMany(
-      'trees',
-      Array.from({ length: 700 }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
-    );
+    await putRecords(s1, 700);
     go.loseAcks = 2; // Go journals both batches, the answers never arrive
     await expect(s1.flush()).rejects.toBeInstanceOf(Error);
     expect(go.journal).toHaveLength(700);
@@ -719,8 +720,7 @@ describe('pending changes (one object per save)', () => {
     const s2 = await mustOpen(go, f);
     expect(statusOf(s2).outbox).toBe(700);
     const answers: string[] = [];
-    const accept = go.transport.handlers['UI.Accept'];
-    if (!accept) throw new Error('no Accept handler');
+    const accept = acceptOf(go);
     go.transport.handlers['UI.Accept'] = async (...args: unknown[]) => {
       const res = (await accept(...args)) as { results: { outcome: string }[] };
       for (const r of res.results) answers.push(r.outcome);
