@@ -670,6 +670,39 @@ describe('pending changes (one object per save)', () => {
     expect(go.count(mine.change_id ?? '')).toBe(1);
   });
 
+  it('keeps an unsent change when a rebuild replaces its record with a newer one from Go', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { now: () => 1000 });
+    await s.start();
+    const mine = await s.put('trees', 'a', { name: 'mine' });
+    go.remote(remoteChange('a', '000900000000000-0000-dev2', { name: 'newer, from dev2' }));
+    go.truncatedBelow = 1; // the mirror sequence is gone: catch-up rebuilds from Go's records
+    await s.catchUp();
+    expect(go.transport.calls.some((c) => c.method === 'UI.Records')).toBe(true);
+    expect((await s.get('trees', 'a'))?.doc).toEqual({ name: 'newer, from dev2' });
+    expect((await outboxOf(f)).map((c) => c.change_id)).toEqual([mine.change_id]);
+    await s.flush();
+    expect(go.count(mine.change_id ?? '')).toBe(1);
+  });
+
+  it('loses and doubles nothing when two tabs drain the same changes at once', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const a = await mustOpen(go, f);
+    const b = await mustOpen(go, f, { random: (x) => crypto.getRandomValues(x) });
+    await putRecords(a, 1200);
+    await b.put('trees', 'from-b', { name: 'B' });
+    await Promise.all([a.flush(), b.flush()]);
+    expect(go.journal).toHaveLength(1201);
+    expect(new Set(go.journal.map((c) => c.change_id)).size).toBe(1201);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(1201);
+    expect(await outboxOf(f)).toEqual([]);
+    await a.flush(); // the pass-end count is exact in both tabs
+    await b.flush();
+    expect([statusOf(a).outbox, statusOf(b).outbox]).toEqual([0, 0]);
+  });
+
   it('moves the watermark only over the answered prefix when batches are answered out of order', async () => {
     const go = new FakeGo();
     const f = new IDBFactory();
