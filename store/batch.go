@@ -130,6 +130,77 @@ func claimEntries(tx *bolt.Tx, collection, name string, seqs []uint64) ([]string
 	return ids, nil
 }
 
+// RenameBatch gives a push batch that is not verified a new name, in one
+// transaction: its manifest moves from oldName to newName (its sequence,
+// collection, journal entries and change ids kept; state BatchPlanned and
+// no attempts, since nothing was tried under the new name; LastError kept
+// for people) and each of its journal entries points to the new name. The
+// push renames a batch whose name has grown too old to write, after it has
+// settled the old name in Drill; a crash leaves either name, never both,
+// and the push settles whichever it finds. Renaming to a name that is
+// taken fails with ErrBatchExists, a verified batch with ErrBatchVerified,
+// an unknown one with ErrNotFound.
+func (s *Store) RenameBatch(ctx context.Context, oldName, newName string) (Batch, error) {
+	if err := validID("batch name", newName); err != nil {
+		return Batch{}, fmt.Errorf("store: rename batch %s: %w", oldName, err)
+	}
+	if newName == oldName {
+		return Batch{}, fmt.Errorf("store: rename batch %s: the new name is the old one", oldName)
+	}
+	var out Batch
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		bb := bucket(tx, bBatches)
+		var b Batch
+		found, err := getJSON(bb, []byte(oldName), &b)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return ErrNotFound
+		case b.State == BatchVerified:
+			return ErrBatchVerified
+		case bb.Get([]byte(newName)) != nil:
+			return fmt.Errorf("%w: %s", ErrBatchExists, newName)
+		}
+		if err := moveEntries(tx, b.Collection, oldName, newName, b.Seqs); err != nil {
+			return err
+		}
+		b.Name, b.State, b.Attempts, b.UpdatedAt = newName, BatchPlanned, 0, s.nowMS()
+		if err := bb.Delete([]byte(oldName)); err != nil {
+			return err
+		}
+		out = b
+		return putJSON(bb, []byte(newName), b)
+	})
+	if err != nil {
+		return Batch{}, fmt.Errorf("store: rename batch %s to %s: %w", oldName, newName, err)
+	}
+	return out, nil
+}
+
+// moveEntries points the journal entries seqs of batch from to batch to.
+// Each must exist and be in batch from.
+func moveEntries(tx *bolt.Tx, collection, from, to string, seqs []uint64) error {
+	jb := bucket(tx, bJournal)
+	for _, seq := range seqs {
+		var ref changeRef
+		found, err := getJSON(jb, utob(seq), &ref)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return fmt.Errorf("%w: journal entry %d of batch %s does not exist", ErrNotFound, seq, from)
+		case ref.Batch != from || ref.Collection != collection:
+			return fmt.Errorf("journal entry %d is in batch %q of %s, not in %s", seq, ref.Batch, ref.Collection, from)
+		}
+		ref.Batch = to
+		if err := putJSON(jb, utob(seq), ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // MarkBatch records a push batch's progress. A non-nil attemptErr records a
 // failed attempt (Attempts and LastError). Marking a batch BatchVerified
 // also moves the push cursor over every journal entry that now lies in
