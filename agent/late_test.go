@@ -154,15 +154,18 @@ func TestIntegrationStaleBatchRenamed(t *testing.T) {
 		fault    string        // what the first attempt left under the old name
 		away     time.Duration // how old the name is when the device comes back
 		loseDrop bool          // the device is killed after dropping the old table, before renaming
-		waitErr  error         // the first sync back fails with it, then Drill's clock moves on 10 min
+		comeback string        // fault of the first CTAS after coming back (after the rename)
+		waitErr  error         // the first sync back fails with it
+		later    time.Duration // then Drill's clock moves on this much
 		renamed  bool
 	}{
 		{name: "never written", fault: "lost request", away: 5 * time.Hour, renamed: true},
 		{name: "written whole, answer lost", fault: "lost answer", away: 5 * time.Hour},
 		{name: "half written", fault: "partial", away: 5 * time.Hour, renamed: true},
 		{name: "half written, killed between settling and renaming", fault: "partial", away: 5 * time.Hour, loseDrop: true, waitErr: errInjected, renamed: true},
-		{name: "never written, a CTAS may still run", fault: "lost request", away: MaxBatchNameAge + 2*time.Minute, waitErr: ErrBatchBeingWritten, renamed: true},
-		{name: "half written, its CTAS may still run", fault: "partial", away: MaxBatchNameAge + 2*time.Minute, waitErr: ErrBatchBeingWritten, renamed: true},
+		{name: "killed after renaming, before writing", fault: "lost request", away: 5 * time.Hour, comeback: "lost request", waitErr: errInjected, renamed: true},
+		{name: "never written, a CTAS may still run", fault: "lost request", away: MaxBatchNameAge + 2*time.Minute, waitErr: ErrBatchBeingWritten, later: 10 * time.Minute, renamed: true},
+		{name: "half written, its CTAS may still run", fault: "partial", away: MaxBatchNameAge + 2*time.Minute, waitErr: ErrBatchBeingWritten, later: 10 * time.Minute, renamed: true},
 		{name: "younger than the bound", fault: "lost request", away: MaxBatchNameAge - 5*time.Minute},
 	}
 	for _, tt := range tests {
@@ -183,15 +186,16 @@ func TestIntegrationStaleBatchRenamed(t *testing.T) {
 
 			// a comes back: Drill's clock is now.
 			back.Store(0)
-			ld.set("", tt.loseDrop)
+			ld.set(tt.comeback, tt.loseDrop)
 			if tt.waitErr != nil {
 				if _, err := a.ag.SyncNow(ctx); !errors.Is(err, tt.waitErr) {
 					t.Fatalf("first sync back = %v, want %v", err, tt.waitErr)
 				}
-				if open, _ := a.st.OpenBatches(ctx); len(open) != 1 || open[0].Name != old {
-					t.Fatalf("after the failed sync the batch is %+v, want it still named %s", open, old)
+				open, _ := a.st.OpenBatches(ctx)
+				if renamed := len(open) == 1 && open[0].Name != old; len(open) != 1 || renamed != (tt.comeback != "") {
+					t.Fatalf("after the failed sync the batch is %+v (old name %s), want it renamed only when the failure came after the rename", open, old)
 				}
-				back.Store(int64(-10 * time.Minute))
+				back.Store(int64(-tt.later))
 			}
 			behind := time.Duration(back.Load())
 			a.sync(t)
