@@ -125,6 +125,12 @@ func (p *pushRun) writeOpen(ctx context.Context) error {
 			p.unpushable(de.entry.Change.ChangeID, de.entry.Seq, errors.New(de.entry.Damage))
 			continue
 		}
+		if errors.Is(err, ErrBatchBeingWritten) {
+			// Left planned for a later sync (see MaxBatchNameAge); the
+			// others go on.
+			p.a.log.Info("batch left for a later sync", "batch", b.Name, "err", err)
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -22,7 +22,7 @@ import (
 // So the push never starts a CTAS under a name older than MaxBatchNameAge.
 // It settles the old name first, once no CTAS this device sent can still be
 // writing it (MaxBatchNameAge plus the query time limit after the name;
-// before that the sync fails and a later one settles it):
+// before that the batch is left planned and a later sync settles it):
 //
 //   - a complete table of that name: the batch is pushed;
 //   - none, but a compacted entry covering its hour holds every change of
@@ -53,7 +53,8 @@ const MaxBatchNameAge = 15 * time.Minute
 // ErrBatchBeingWritten is wrapped when a batch whose name is stale is not
 // whole under that name and a CTAS this device sent may still be writing
 // it (MaxBatchNameAge plus the query time limit have not passed since the
-// name): the sync fails, and a later one, minutes later, settles the batch.
+// name). The push leaves such a batch planned and goes on; a sync minutes
+// later settles it.
 var ErrBatchBeingWritten = errors.New("a batch sent earlier may still be being written in Drill; it is settled on a later sync")
 
 // replanStale settles a batch whose name is older than MaxBatchNameAge by
@@ -79,7 +80,7 @@ func (a *Agent) replanStale(ctx context.Context, clk *syncClock, b store.Batch) 
 		return b, false, a.failBatch(ctx, b, err) // never drop what another device wrote
 	case age <= MaxBatchNameAge+a.opts.QueryTimeout:
 		// A CTAS this device sent may still make or fill the table.
-		return b, false, a.failBatch(ctx, b, fmt.Errorf("%w (%v)", ErrBatchBeingWritten, err))
+		return b, false, fmt.Errorf("push: batch %s: %w (%v)", b.Name, ErrBatchBeingWritten, err)
 	case isNotFound(err) && !errors.Is(err, ErrBatchMismatch):
 		folded, err := a.foldedChanges(ctx, b, ms)
 		if err != nil {
