@@ -51,7 +51,7 @@ func (a *Agent) writeBatch(ctx context.Context, clk *syncClock, b store.Batch) e
 	if err != nil {
 		return a.failBatch(ctx, b, err)
 	}
-	return a.writePlanned(ctx, clk, b, sel)
+	return a.writePlanned(ctx, clk, b, entries, sel)
 }
 
 // failBatch records a failed attempt at batch b and returns err for the
@@ -63,17 +63,27 @@ func (a *Agent) failBatch(ctx context.Context, b store.Batch, err error) error {
 	return fmt.Errorf("push: batch %s: %w", b.Name, err)
 }
 
-// writePlanned writes one planned batch, whose rows sel selects, with CTAS
-// and verifies it. A batch whose name is older than MaxBatchNameAge by
-// Drill's clock (clk) is settled under that name and renamed first (see
-// replanStale). A batch that may exist from an earlier attempt is verified
-// first and, when partial, dropped and written again. The push cursor
-// moves (in the store) only when the batch is verified.
-func (a *Agent) writePlanned(ctx context.Context, clk *syncClock, b store.Batch, sel string) error {
-	b, pushed, err := a.replanStale(ctx, clk, b)
+// writePlanned writes one planned batch of entries, whose rows sel
+// selects, with CTAS and verifies it. A batch whose name is older than
+// MaxBatchNameAge by Drill's clock (clk) is settled under that name and
+// renamed first (see replanStale). A batch that may exist from an earlier
+// attempt is verified first and, when partial, dropped and written again.
+// The push cursor moves (in the store) only when the batch is verified.
+func (a *Agent) writePlanned(ctx context.Context, clk *syncClock, b store.Batch, entries []store.JournalEntry, sel string) error {
+	nb, pushed, err := a.replanStale(ctx, clk, b)
 	if err != nil || pushed {
 		return err
 	}
+	if len(nb.Seqs) != len(b.Seqs) {
+		// Some of its changes were in Drill already: the rest is written.
+		entries = slices.DeleteFunc(slices.Clone(entries), func(e store.JournalEntry) bool {
+			return !slices.Contains(nb.Seqs, e.Seq)
+		})
+		if sel, err = a.selectBatch(nb.Collection, entries); err != nil {
+			return a.failBatch(ctx, nb, err)
+		}
+	}
+	b = nb
 	table, err := a.table(b.Collection, "/changes/"+batchPath(b.Name))
 	if err != nil {
 		return fmt.Errorf("push: %w", err)

@@ -156,10 +156,11 @@ func (p *pushRun) failed() error {
 	return p.err
 }
 
-// send writes a planned batch whose SQL is built, in the background once a
-// slot is free. It returns the failure of an earlier batch instead of
-// sending (the batch stays planned; the next sync writes it).
-func (p *pushRun) send(ctx context.Context, b store.Batch, sel string) error {
+// send writes a planned batch of entries whose SQL is built, in the
+// background once a slot is free. It returns the failure of an earlier
+// batch instead of sending (the batch stays planned; the next sync writes
+// it).
+func (p *pushRun) send(ctx context.Context, b store.Batch, entries []store.JournalEntry, sel string) error {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -173,7 +174,7 @@ func (p *pushRun) send(ctx context.Context, b store.Batch, sel string) error {
 	go func() {
 		defer p.wg.Done()
 		defer func() { <-p.slots }()
-		if err := p.a.writePlanned(ctx, p.clk, b, sel); err != nil {
+		if err := p.a.writePlanned(ctx, p.clk, b, entries, sel); err != nil {
 			p.mu.Lock()
 			if p.err == nil {
 				p.err = err
@@ -311,7 +312,7 @@ func (p *pushRun) flush(ctx context.Context, coll string) error {
 	if err != nil {
 		return p.a.failBatch(ctx, b, err)
 	}
-	return p.send(ctx, b, sel)
+	return p.send(ctx, b, g.entries, sel)
 }
 
 // batchName is "<server ms, 15 digits>_<device>_<first seq, 12 digits>".

@@ -25,18 +25,18 @@ import (
 // before that the batch is left planned and a later sync settles it):
 //
 //   - a complete table of that name: the batch is pushed;
-//   - none, but a compacted entry covering its hour holds every change of
-//     it (written whole, the answer lost, then folded): the batch is pushed;
 //   - a partial or unreadable table: dropped (it is this device's own);
-//   - none: nothing was written.
+//   - none: the compacted entries covering its hour are read for its
+//     changes (written under the old name, the answer lost, then folded by
+//     compaction): those found are pushed; when all are, so is the batch.
 //
-// In the last two cases it renames the batch in the store
-// (store.RenameBatch, one transaction) to a name of Drill's clock now and
-// writes it there. A crash before the rename settles the old name again on
-// the next sync; after it, the new name is the batch's. A change can then
-// be in the log under two names only when compaction folded a partial
-// table of the batch before the device came back; readers and compaction
-// keep one row per change_id.
+// Then it renames the batch, or the part of it not found, in the store
+// (store.RenameBatch, one transaction; the part found stays verified under
+// the old name) to a name of Drill's clock now and writes it there. A
+// crash before the rename settles the old name again on the next sync;
+// after it, the new name is the batch's. So a change is written under a
+// second name only when the first CTAS was still running unseen past the
+// query time limit; readers and compaction keep one row per change_id.
 
 // MaxBatchNameAge is how old, by Drill's clock, a batch's name may be when
 // the push starts writing it; an older batch is re-planned under a fresh
@@ -72,6 +72,7 @@ func (a *Agent) replanStale(ctx context.Context, clk *syncClock, b store.Batch) 
 	if err != nil {
 		return b, false, fmt.Errorf("push: %w", err)
 	}
+	var folded []string // changes of b found in compacted entries
 	err = a.verifyBatch(ctx, table, b)
 	switch {
 	case err == nil:
@@ -82,17 +83,16 @@ func (a *Agent) replanStale(ctx context.Context, clk *syncClock, b store.Batch) 
 		// A CTAS this device sent may still make or fill the table.
 		return b, false, fmt.Errorf("push: batch %s: %w (%v)", b.Name, ErrBatchBeingWritten, err)
 	case isNotFound(err) && !errors.Is(err, ErrBatchMismatch):
-		folded, err := a.foldedChanges(ctx, b, ms)
-		if err != nil {
+		if folded, err = a.foldedChanges(ctx, b, ms); err != nil {
 			return b, false, a.failBatch(ctx, b, err)
 		}
-		if folded == len(b.ChangeIDs) {
+		if len(folded) == len(b.ChangeIDs) {
 			a.log.Info("batch found folded by compaction under its old name", "batch", b.Name)
 			return b, true, a.markVerified(ctx, b)
 		}
-		if folded > 0 {
-			a.log.Warn("part of a batch was folded by compaction from a partial write; the rest is written under a new name",
-				"batch", b.Name, "folded", folded, "changes", len(b.ChangeIDs))
+		if len(folded) > 0 {
+			a.log.Info("part of a batch was folded by compaction from a partial write; the rest is written under a new name",
+				"batch", b.Name, "folded", len(folded), "changes", len(b.ChangeIDs))
 		}
 		// A release that wrote batches directly under changes/ may have
 		// left part of it there.
@@ -111,7 +111,14 @@ func (a *Agent) replanStale(ctx context.Context, clk *syncClock, b store.Batch) 
 			return b, false, a.failBatch(ctx, b, fmt.Errorf("drop partial batch: %w", err))
 		}
 	}
-	nb, err := a.st.RenameBatch(ctx, b.Name, batchName(now, a.device, b.FirstSeq))
+	first := b.FirstSeq // the first entry that moves names the batch
+	for i, id := range b.ChangeIDs {
+		if !slices.Contains(folded, id) {
+			first = b.Seqs[i]
+			break
+		}
+	}
+	nb, err := a.st.RenameBatch(ctx, b.Name, batchName(now, a.device, first), folded)
 	if err != nil {
 		return b, false, fmt.Errorf("push: %w", err)
 	}
@@ -119,25 +126,26 @@ func (a *Agent) replanStale(ctx context.Context, clk *syncClock, b store.Batch) 
 	return nb, false, nil
 }
 
-// foldedChanges counts the changes of batch b, named at ms, that the
+// foldedChanges returns the changes of batch b, named at ms, that the
 // compacted entries covering ms hold: where a batch written under its old
 // name went when compaction folded its hour before the device came back.
-func (a *Agent) foldedChanges(ctx context.Context, b store.Batch, ms int64) (int, error) {
-	top, err := a.showFiles(ctx, b.Collection, "")
+func (a *Agent) foldedChanges(ctx context.Context, b store.Batch, ms int64) ([]string, error) {
+	top, err := a.listDir(ctx, b.Collection, "/changes")
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("look for folded changes: %w", err)
 	}
 	ids := slices.Clone(b.ChangeIDs)
 	slices.Sort(ids)
 	where, err := idFilter("change_id", ids)
 	if err != nil {
-		return 0, fmt.Errorf("look for folded changes: %w", err)
+		return nil, fmt.Errorf("look for folded changes: %w", err)
 	}
 	want := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		want[id] = true
 	}
 	found := map[string]bool{}
+	var out []string
 	for _, r := range top {
 		ce, ok := parseCompacted(firstString(r, "name", "FILE_NAME", "file_name"))
 		if !ok || ms < ce.start || ms >= ce.end {
@@ -145,19 +153,20 @@ func (a *Agent) foldedChanges(ctx context.Context, b store.Batch, ms int64) (int
 		}
 		t, err := a.table(b.Collection, "/changes/"+ce.name)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		// An entry dropped since the listing fails the read: the sync is
 		// tried again, and lists the entry that folded it.
 		rows, err := a.dr.Query(ctx, "SELECT `change_id` FROM "+t+" WHERE "+where)
 		if err != nil {
-			return 0, fmt.Errorf("look for folded changes in %s: %w", ce.name, err)
+			return nil, fmt.Errorf("look for folded changes in %s: %w", ce.name, err)
 		}
 		for _, r := range rows {
-			if id, _ := r["change_id"].(string); want[id] {
+			if id, _ := r["change_id"].(string); want[id] && !found[id] {
 				found[id] = true
+				out = append(out, id)
 			}
 		}
 	}
-	return len(found), nil
+	return out, nil
 }

@@ -61,10 +61,25 @@ func TestRenameBatch(t *testing.T) {
 	tests := []struct {
 		name     string
 		old, new string
+		pushed   []string
 		want     error  // errors.Is target; nil with wantText "" means success
 		wantText string // part of the error text when want is nil
+		// On success: the entries of each batch after the rename (journal
+		// entries 1–6), the renamed batch's entries, what is left verified
+		// under the old name (nil: the name is gone) and the push cursor.
+		journal []string
+		moved   []uint64
+		kept    []uint64
+		cursor  uint64
 	}{
-		{name: "planned batch after a failed attempt", old: "old", new: "fresh"},
+		{name: "planned batch after a failed attempt", old: "old", new: "fresh",
+			journal: []string{"fresh", "fresh", "fresh", "other", "other", "done"}, moved: []uint64{1, 2, 3}},
+		{name: "a change in Drill already stays, verified", old: "old", new: "fresh", pushed: []string{"c-2"},
+			journal: []string{"fresh", "old", "fresh", "other", "other", "done"}, moved: []uint64{1, 3}, kept: []uint64{2}},
+		{name: "the first change in Drill already: the cursor moves", old: "old", new: "fresh", pushed: []string{"c-1"},
+			journal: []string{"old", "fresh", "fresh", "other", "other", "done"}, moved: []uint64{2, 3}, kept: []uint64{1}, cursor: 1},
+		{name: "every change in Drill already", old: "old", new: "fresh", pushed: []string{"c-1", "c-2", "c-3"}, wantText: "nothing to rename"},
+		{name: "a pushed change of another batch", old: "old", new: "fresh", pushed: []string{"c-4"}, wantText: "not in batch"},
 		{name: "unknown batch", old: "nope", new: "fresh", want: ErrNotFound},
 		{name: "verified batch", old: "done", new: "fresh", want: ErrBatchVerified},
 		{name: "new name taken", old: "old", new: "other", want: ErrBatchExists},
@@ -79,28 +94,42 @@ func TestRenameBatch(t *testing.T) {
 			s := mustOpenStore(t)
 			planRenameFixture(t, s)
 			before := batchOf(t, s)
-			b, err := s.RenameBatch(ctx, tt.old, tt.new)
+			b, err := s.RenameBatch(ctx, tt.old, tt.new, tt.pushed)
 			if tt.want != nil || tt.wantText != "" {
 				if tt.want != nil && !errors.Is(err, tt.want) || tt.wantText != "" && (err == nil || !strings.Contains(err.Error(), tt.wantText)) {
-					t.Fatalf("RenameBatch(%q, %q) = %v, want %v %q", tt.old, tt.new, err, tt.want, tt.wantText)
+					t.Fatalf("RenameBatch(%q, %q, %v) = %v, want %v %q", tt.old, tt.new, tt.pushed, err, tt.want, tt.wantText)
 				}
 				if after := batchOf(t, s); !slices.Equal(after, before) {
 					t.Errorf("a failed rename moved journal entries: %v, was %v", after, before)
+				}
+				if old, err := s.Batch(ctx, "old"); err != nil || old.State != BatchPlanned || len(old.Seqs) != 3 {
+					t.Errorf("a failed rename changed batch old: %+v %v", old, err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
+			ids := make([]string, len(tt.moved))
+			for i, seq := range tt.moved {
+				ids[i] = fmt.Sprintf("c-%d", seq)
+			}
 			if b.Name != tt.new || b.State != BatchPlanned || b.Attempts != 0 || b.LastError != "drill: timeout" ||
-				!slices.Equal(b.Seqs, []uint64{1, 2, 3}) || !slices.Equal(b.ChangeIDs, []string{"c-1", "c-2", "c-3"}) {
-				t.Errorf("renamed batch %+v", b)
+				!slices.Equal(b.Seqs, tt.moved) || !slices.Equal(b.ChangeIDs, ids) || b.FirstSeq != tt.moved[0] || b.LastSeq != tt.moved[len(tt.moved)-1] {
+				t.Errorf("renamed batch %+v, want entries %v", b, tt.moved)
 			}
-			if _, err := s.Batch(ctx, tt.old); !errors.Is(err, ErrNotFound) {
-				t.Errorf("the old name is still there: %v", err)
+			old, err := s.Batch(ctx, tt.old)
+			switch {
+			case tt.kept == nil && !errors.Is(err, ErrNotFound):
+				t.Errorf("the old name is still there: %+v %v", old, err)
+			case tt.kept != nil && (err != nil || old.State != BatchVerified || !slices.Equal(old.Seqs, tt.kept)):
+				t.Errorf("under the old name: %+v %v, want entries %v verified", old, err, tt.kept)
 			}
-			if got := batchOf(t, s); !slices.Equal(got, []string{tt.new, tt.new, tt.new, "other", "other", "done"}) {
-				t.Errorf("journal entries are in batches %v", got)
+			if got := batchOf(t, s); !slices.Equal(got, tt.journal) {
+				t.Errorf("journal entries are in batches %v, want %v", got, tt.journal)
+			}
+			if cur, _ := s.PushCursor(ctx); cur != tt.cursor {
+				t.Errorf("push cursor %d after the rename, want %d", cur, tt.cursor)
 			}
 			open, err := s.OpenBatches(ctx)
 			if err != nil || len(open) != 2 || open[0].Name != tt.new || open[1].Name != "other" {
@@ -226,7 +255,7 @@ func helperRename(path string) error {
 	for {
 		n++
 		next := renameName(n)
-		if _, err := s.RenameBatch(ctx, name, next); err != nil {
+		if _, err := s.RenameBatch(ctx, name, next, nil); err != nil {
 			return err
 		}
 		fmt.Fprintln(w, next)
