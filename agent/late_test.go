@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/drilltest"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // lateDrill breaks a device's batch statements the way a device that goes
@@ -63,25 +65,19 @@ func (l *lateDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 }
 
 // deviceBatches returns the batches of device in the hour partitions of a
-// collection's change log, as partition/name.
+// collection's change log, as partition/name, sorted.
 func deviceBatches(tb testing.TB, coll, device string) []string {
 	tb.Helper()
-	root := filepath.Join(drilltest.WorkspaceDir(tb), coll, "changes")
+	_, parts := partitionEntries(tb, coll)
 	var out []string
-	for _, part := range topEntries(tb, coll) {
-		if _, ok := parsePartition(part); !ok {
-			continue
-		}
-		des, err := os.ReadDir(filepath.Join(root, part))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for _, de := range des {
-			if _, dev, ok := parseBatchName(de.Name()); ok && dev == device {
-				out = append(out, part+"/"+de.Name())
+	for part, names := range parts {
+		for _, name := range names {
+			if _, dev, ok := parseBatchName(name); ok && dev == device {
+				out = append(out, part+"/"+name)
 			}
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -102,25 +98,42 @@ func assertViewsOnce(tb testing.TB, d Drill, coll string, want int) {
 	}
 }
 
-// awayNode is device a of the late-batch tests: its Drill breaks as
-// lateDrill says and its view of Drill's clock is set back by back.
-func awayNode(tb testing.TB, now int64, d Drill, opts func(*Options)) (*node, *lateDrill, *atomic.Int64) {
+// lateWorld is the setup of a late-batch case: a collection of its own,
+// device a, whose Drill breaks as ld says and whose view of Drill's clock
+// is set back by back, and device b, which has pushed b1, pulled by a.
+type lateWorld struct {
+	set     *schema.Set
+	coll    string
+	now     int64
+	withSet func(*Options)
+	a, b    *node
+	ld      *lateDrill
+	back    *atomic.Int64
+}
+
+func newLateWorld(tb testing.TB, d Drill) *lateWorld {
 	tb.Helper()
-	ld := &lateDrill{Drill: d}
-	back := &atomic.Int64{}
-	a := mustNode(tb, "a", now, ld, func(o *Options) {
-		opts(o)
-		o.DrillClock = func() time.Time { return time.Now().Add(-time.Duration(back.Load())) }
+	set, name := itSchema(tb)
+	w := &lateWorld{set: set, coll: name("inspections"), now: time.Now().UnixMilli(), ld: &lateDrill{Drill: d}, back: &atomic.Int64{}}
+	w.withSet = func(o *Options) { o.Schema = set }
+	w.a = mustNode(tb, "a", w.now, w.ld, func(o *Options) {
+		w.withSet(o)
+		o.DrillClock = func() time.Time { return time.Now().Add(-time.Duration(w.back.Load())) }
 	})
-	return a, ld, back
+	w.b = mustNode(tb, "b", w.now, d, w.withSet)
+	w.b.edit(tb, w.coll, "b1", `{"site":"b"}`)
+	w.b.sync(tb)
+	w.a.sync(tb)
+	return w
 }
 
 // planAway makes device a edit two records and try to push them with its
 // Drill clock away behind, the attempt breaking as fault says; it returns
 // the name the batch was planned under.
-func planAway(tb testing.TB, a *node, ld *lateDrill, back *atomic.Int64, coll string, away time.Duration, fault string) string {
+func (w *lateWorld) planAway(tb testing.TB, away time.Duration, fault string) string {
 	tb.Helper()
-	back.Store(int64(away))
+	a, ld, coll := w.a, w.ld, w.coll
+	w.back.Store(int64(away))
 	a.edit(tb, coll, "a1", `{"site":"a one"}`)
 	a.edit(tb, coll, "a2", `{"site":"a two"}`)
 	ld.set(fault, false)
@@ -173,16 +186,9 @@ func TestIntegrationStaleBatchRenamed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			set, name := itSchema(t)
-			coll := name("inspections")
-			now := time.Now().UnixMilli()
-			withSet := func(o *Options) { o.Schema = set }
-			a, ld, back := awayNode(t, now, d, withSet)
-			b := mustNode(t, "b", now, d, withSet)
-			b.edit(t, coll, "b1", `{"site":"b"}`)
-			b.sync(t)
-			a.sync(t)
-			old := planAway(t, a, ld, back, coll, tt.away, tt.fault)
+			w := newLateWorld(t, d)
+			coll, now, withSet, a, b, ld, back := w.coll, w.now, w.withSet, w.a, w.b, w.ld, w.back
+			old := w.planAway(t, tt.away, tt.fault)
 			b.sync(t) // meanwhile: b may pull what landed whole
 
 			// a comes back: Drill's clock is now.
@@ -253,17 +259,11 @@ func TestIntegrationStaleBatchFoldedMeanwhile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			set, name := itSchema(t)
-			coll := name("inspections")
-			now := time.Now().UnixMilli()
-			withSet := func(o *Options) { o.Schema = set }
-			a, ld, back := awayNode(t, now, d, withSet)
-			b := mustNode(t, "b", now, d, withSet)
+			w := newLateWorld(t, d)
+			coll, now, withSet, a, b, back := w.coll, w.now, w.withSet, w.a, w.b, w.back
 			c := mustNode(t, "c", now, d, withSet)
-			b.edit(t, coll, "b1", `{"site":"b"}`)
-			b.sync(t)
 			c.sync(t) // c has pulled before, and not again until after compaction
-			old := planAway(t, a, ld, back, coll, 5*time.Hour, tt.fault)
+			old := w.planAway(t, 5*time.Hour, tt.fault)
 			oldPart := filepath.Join(drilltest.WorkspaceDir(t), coll, "changes", partitionOf(now-5*time.Hour.Milliseconds()))
 			if _, err := os.Stat(filepath.Join(oldPart, old)); err != nil {
 				t.Fatalf("the first attempt left nothing under the old name: %v", err)
@@ -273,7 +273,7 @@ func TestIntegrationStaleBatchFoldedMeanwhile(t *testing.T) {
 			if rep := b.sync(t); rep.Pulled != tt.pulled {
 				t.Errorf("b pulled %+v, want %d changes from the old name", rep, tt.pulled)
 			}
-			comp := mustCompactor(t, d, set)
+			comp := mustCompactor(t, d, w.set)
 			if _, err := comp.Compact(ctx, coll); err != nil {
 				t.Fatal(err)
 			}
