@@ -56,7 +56,7 @@ func (in *Ingester) records(ctx context.Context, coll string, rows []inboxRow) (
 	// (measured at 2,000 records: 4 queries of 500 took 5 s).
 	const perQuery = 5000
 	for start := 0; start < len(ids); start += perQuery {
-		filter, err := idFilter("record_id", ids[start:min(start+perQuery, len(ids))])
+		filter, err := recordFilter(ids[start:min(start+perQuery, len(ids))])
 		if err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
@@ -102,16 +102,14 @@ func (in *Ingester) records(ctx context.Context, coll string, rows []inboxRow) (
 // list as a join, which took seconds at 500 ids and more at 2,000.
 const inListMax = 50
 
-// idFilter is the WHERE condition that reads the rows whose column (an id
-// column such as record_id) is one of ids (sorted): an IN list, or their
-// range when they are many.
-func idFilter(column string, ids []string) (string, error) {
+// recordFilter is the WHERE condition that reads the records ids (sorted).
+func recordFilter(ids []string) (string, error) {
 	if len(ids) <= inListMax {
 		list, err := literalList(ids)
 		if err != nil {
 			return "", err
 		}
-		return "`" + column + "` IN (" + list + ")", nil
+		return "`record_id` IN (" + list + ")", nil
 	}
 	lo, err := drill.String(ids[0])
 	if err != nil {
@@ -121,7 +119,7 @@ func idFilter(column string, ids []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "`" + column + "` BETWEEN " + lo + " AND " + hi, nil
+	return "`record_id` BETWEEN " + lo + " AND " + hi, nil
 }
 
 // batchFilter selects one batch directory by its dir0 and dir1 (a batch

@@ -129,6 +129,8 @@ func (a *Agent) replanStale(ctx context.Context, clk *syncClock, b store.Batch) 
 // foldedChanges returns the changes of batch b, named at ms, that the
 // compacted entries covering ms hold: where a batch written under its old
 // name went when compaction folded its hour before the device came back.
+// The ids are looked up in IN lists of inListMax, so a read returns at
+// most the batch's own rows however large the entry.
 func (a *Agent) foldedChanges(ctx context.Context, b store.Batch, ms int64) ([]string, error) {
 	top, err := a.listDir(ctx, b.Collection, "/changes")
 	if err != nil {
@@ -136,14 +138,6 @@ func (a *Agent) foldedChanges(ctx context.Context, b store.Batch, ms int64) ([]s
 	}
 	ids := slices.Clone(b.ChangeIDs)
 	slices.Sort(ids)
-	where, err := idFilter("change_id", ids)
-	if err != nil {
-		return nil, fmt.Errorf("look for folded changes: %w", err)
-	}
-	want := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
 	found := map[string]bool{}
 	var out []string
 	for _, r := range top {
@@ -155,16 +149,22 @@ func (a *Agent) foldedChanges(ctx context.Context, b store.Batch, ms int64) ([]s
 		if err != nil {
 			return nil, err
 		}
-		// An entry dropped since the listing fails the read: the sync is
-		// tried again, and lists the entry that folded it.
-		rows, err := a.dr.Query(ctx, "SELECT `change_id` FROM "+t+" WHERE "+where)
-		if err != nil {
-			return nil, fmt.Errorf("look for folded changes in %s: %w", ce.name, err)
-		}
-		for _, r := range rows {
-			if id, _ := r["change_id"].(string); want[id] && !found[id] {
-				found[id] = true
-				out = append(out, id)
+		for chunk := range slices.Chunk(ids, inListMax) {
+			list, err := literalList(chunk)
+			if err != nil {
+				return nil, fmt.Errorf("look for folded changes: %w", err)
+			}
+			// An entry dropped since the listing fails the read: the sync
+			// is tried again, and lists the entry that folded it.
+			rows, err := a.dr.Query(ctx, "SELECT `change_id` FROM "+t+" WHERE `change_id` IN ("+list+")")
+			if err != nil {
+				return nil, fmt.Errorf("look for folded changes in %s: %w", ce.name, err)
+			}
+			for _, r := range rows {
+				if id, _ := r["change_id"].(string); slices.Contains(chunk, id) && !found[id] {
+					found[id] = true
+					out = append(out, id)
+				}
 			}
 		}
 	}
