@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/schema"
 )
 
@@ -102,6 +103,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// DrillClock, when set, replaces Drill's clock, which names batches
+	// and bounds versions (tests only: a device that was away for hours).
+	DrillClock func() time.Time
+	// QueryTimeout is the time limit of one query of the Drill client
+	// (default drill.DefaultQueryTimeout): a CTAS this device sent may
+	// still be writing a batch until then (see MaxBatchNameAge).
+	QueryTimeout time.Duration
 	// AppVersion is reported in the fleet table (see FleetDir).
 	AppVersion string
 	// Scope holds the device's settings a reference query may name as
@@ -221,6 +229,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.PullRetries, DefaultPullRetries)
 	setDur(&o.MaxClockAhead, DefaultMaxClockAhead)
 	setDur(&o.PullRetryWait, DefaultPullRetryWait)
+	setDur(&o.QueryTimeout, drill.DefaultQueryTimeout)
 	return o
 }
 

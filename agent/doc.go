@@ -57,5 +57,8 @@
 //
 // A batch name is "<ms>_<device>_<first journal seq>", ms being the Drill
 // server's clock (15 digits, zero-padded) when the batch was planned, so a
-// directory listing sorts by time and pulls can start from a watermark.
+// directory listing sorts by time and pulls can start from a watermark. A
+// retry keeps the name while it is at most MaxBatchNameAge old; an older
+// batch is settled under its name and renamed first (replan.go), so no
+// batch lands in an hour compaction may be folding.
 package agent
