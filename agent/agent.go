@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/schema"
 )
 
@@ -102,13 +103,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
-	// DrillNow, when set, replaces Drill's clock: the clock that names
+	// DrillClock, when set, replaces Drill's clock: the clock that names
 	// pushed batches and their hour partitions, places heartbeats, bounds
 	// versions and dates snapshots (nil: asked of Drill once per sync).
-	// For simulations and tests only, so that simulated time can pass days
-	// in minutes against a real Drillbit; everything else still runs in
-	// Drill. CompactOptions.Now is the compactor's.
-	DrillNow func() time.Time
+	// For simulations and tests only (a device that was away for hours;
+	// the fleet simulation, whose simulated time passes days in minutes
+	// against a real Drillbit); everything else still runs in Drill.
+	// CompactOptions.DrillClock is the compactor's.
+	DrillClock func() time.Time
+	// QueryTimeout is the time limit of one query of the Drill client
+	// (default drill.DefaultQueryTimeout): a CTAS this device sent may
+	// still be writing a batch until then (see MaxBatchNameAge).
+	QueryTimeout time.Duration
 	// AppVersion is reported in the fleet table (see FleetDir).
 	AppVersion string
 	// Scope holds the device's settings a reference query may name as
@@ -228,6 +234,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.PullRetries, DefaultPullRetries)
 	setDur(&o.MaxClockAhead, DefaultMaxClockAhead)
 	setDur(&o.PullRetryWait, DefaultPullRetryWait)
+	setDur(&o.QueryTimeout, drill.DefaultQueryTimeout)
 	return o
 }
 

@@ -18,10 +18,12 @@ import (
 //
 // Both read the change log itself (the audit entry rides on its resolution
 // change, schema.ResolutionColumn), so they need nothing else in Drill and
-// compaction of changes/ folds them with the rest. Copies of a change (a
-// retried or compacted batch) sit in the same hour partition, so both
-// views deduplicate with GROUP BY over the change's metadata with the hour
-// first, never a window: Drill pushes a filter on a grouping column
+// compaction of changes/ folds them with the rest. Copies of a change in
+// one hour partition (a retried batch) are deduplicated with GROUP BY over
+// the change's metadata with the hour first, never a window (a compacted
+// entry is a directory of its own, named by its range, so while a pass has
+// written it and not yet dropped its sources a change shows under both;
+// docs/ANALYSTS.md says so): Drill pushes a filter on a grouping column
 // through an aggregate, not through a window, so a filter on `hour`
 // (the partition, dir0) prunes directories and one on record_id reaches
 // the Parquet row-group filter. The large texts (doc, the resolution) are

@@ -20,7 +20,7 @@ import (
 
 // writeBatch finishes an open batch: it loads the batch's journal entries
 // and writes (or verifies) it.
-func (a *Agent) writeBatch(ctx context.Context, b store.Batch) error {
+func (a *Agent) writeBatch(ctx context.Context, clk *syncClock, b store.Batch) error {
 	var entries []store.JournalEntry
 	after := b.FirstSeq - 1
 	for after < b.LastSeq {
@@ -47,17 +47,11 @@ func (a *Agent) writeBatch(ctx context.Context, b store.Batch) error {
 	if len(entries) != len(b.Seqs) {
 		return fmt.Errorf("push: batch %s: the journal holds %d of its %d entries", b.Name, len(entries), len(b.Seqs))
 	}
-	return a.writeBatchEntries(ctx, b, entries)
-}
-
-// writeBatchEntries writes one planned batch with CTAS and verifies it
-// (see writePlanned).
-func (a *Agent) writeBatchEntries(ctx context.Context, b store.Batch, entries []store.JournalEntry) error {
 	sel, err := a.selectBatch(b.Collection, entries)
 	if err != nil {
 		return a.failBatch(ctx, b, err)
 	}
-	return a.writePlanned(ctx, b, sel)
+	return a.writePlanned(ctx, clk, b, entries, sel)
 }
 
 // failBatch records a failed attempt at batch b and returns err for the
@@ -69,11 +63,27 @@ func (a *Agent) failBatch(ctx context.Context, b store.Batch, err error) error {
 	return fmt.Errorf("push: batch %s: %w", b.Name, err)
 }
 
-// writePlanned writes one planned batch, whose rows sel selects, with CTAS
-// and verifies it. A batch that may exist from an earlier attempt is
-// verified first and, when partial, dropped and written again. The push
-// cursor moves (in the store) only when the batch is verified.
-func (a *Agent) writePlanned(ctx context.Context, b store.Batch, sel string) error {
+// writePlanned writes one planned batch of entries, whose rows sel
+// selects, with CTAS and verifies it. A batch whose name is older than
+// MaxBatchNameAge by Drill's clock (clk) is settled under that name and
+// renamed first (see replanStale). A batch that may exist from an earlier
+// attempt is verified first and, when partial, dropped and written again.
+// The push cursor moves (in the store) only when the batch is verified.
+func (a *Agent) writePlanned(ctx context.Context, clk *syncClock, b store.Batch, entries []store.JournalEntry, sel string) error {
+	nb, pushed, err := a.replanStale(ctx, clk, b)
+	if err != nil || pushed {
+		return err
+	}
+	if len(nb.Seqs) != len(b.Seqs) {
+		// Some of its changes were in Drill already: the rest is written.
+		entries = slices.DeleteFunc(slices.Clone(entries), func(e store.JournalEntry) bool {
+			return !slices.Contains(nb.Seqs, e.Seq)
+		})
+		if sel, err = a.selectBatch(nb.Collection, entries); err != nil {
+			return a.failBatch(ctx, nb, err)
+		}
+	}
+	b = nb
 	table, err := a.table(b.Collection, "/changes/"+batchPath(b.Name))
 	if err != nil {
 		return fmt.Errorf("push: %w", err)

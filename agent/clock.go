@@ -24,8 +24,16 @@ const ClockWarnSkew = 2 * time.Minute
 // nothing).
 type syncClock struct {
 	read    bool
-	drillMS int64 // Drill's clock when read
-	localMS int64 // this computer's clock at the same moment
+	drillMS int64     // Drill's clock when read
+	localMS int64     // this computer's clock at the same moment
+	at      time.Time // the same moment by the agent's clock (monotonic)
+}
+
+// drillNow is Drill's clock now, as far as this sync knows: its reading
+// plus the time passed since on this computer (a steady clock, whatever
+// this computer's wall clock says).
+func (a *Agent) drillNow(c *syncClock) int64 {
+	return c.drillMS + a.now().Sub(c.at).Milliseconds()
 }
 
 // pullBound is the newest wall time a pulled version may carry.
@@ -63,7 +71,7 @@ func (a *Agent) readClock(ctx context.Context, c *syncClock) error {
 	if warn != "" {
 		a.log.Warn("clock off against Drill's", "skew", skew.String())
 	}
-	*c = syncClock{read: true, drillMS: ms, localMS: local}
+	*c = syncClock{read: true, drillMS: ms, localMS: local, at: after}
 	return nil
 }
 

@@ -77,11 +77,11 @@ type CompactOptions struct {
 	// Writer names this compactor's entries (default: random per
 	// Compactor).
 	Writer string
-	// DrillNow, when set, replaces Drill's clock for the whole pass, the
-	// snapshot refresh included, as Options.DrillNow does for a device:
+	// DrillClock, when set, replaces Drill's clock for the whole pass, the
+	// snapshot refresh included, as Options.DrillClock does for a device:
 	// for simulations and tests only.
-	DrillNow func() time.Time
-	// Now, when set, replaces Drill's clock (or DrillNow) only in deciding
+	DrillClock func() time.Time
+	// Now, when set, replaces Drill's clock (or DrillClock) only in deciding
 	// which hours are closed (tests that fold the hours devices write now).
 	Now func() time.Time
 	// Logger receives the compactor's logs (nil: discard).
@@ -245,18 +245,18 @@ func (c *Compactor) Compact(ctx context.Context, collections ...string) (Compact
 // collections' snapshots for the pass: those read and write Drill only.
 func (c *Compactor) snapshotter() *Agent {
 	opts := Options{Drill: c.dr, Schema: c.schema, Workspace: c.plugin + "." + c.workspace,
-		LookBack: c.opts.LookBack, Logger: c.log, DrillNow: c.opts.DrillNow}.withDefaults()
+		LookBack: c.opts.LookBack, Logger: c.log, DrillClock: c.opts.DrillClock}.withDefaults()
 	return &Agent{dr: c.dr, schema: c.schema, plugin: c.plugin, workspace: c.workspace, opts: opts,
 		log: c.log, events: discardEvents{}, now: time.Now, views: map[string]string{}}
 }
 
-// now is Drill's clock (the clock batch names use), or Now, or DrillNow.
+// now is Drill's clock (the clock batch names use), or Now, or DrillClock.
 func (c *Compactor) now(ctx context.Context) (int64, error) {
 	switch {
 	case c.opts.Now != nil:
 		return c.opts.Now().UnixMilli(), nil
-	case c.opts.DrillNow != nil:
-		return c.opts.DrillNow().UnixMilli(), nil
+	case c.opts.DrillClock != nil:
+		return c.opts.DrillClock().UnixMilli(), nil
 	}
 	ms, err := drillClock(ctx, c.dr)
 	if err != nil {

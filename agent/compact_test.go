@@ -85,12 +85,12 @@ func topEntries(tb testing.TB, coll string) []string {
 	return out
 }
 
-// toLegacy moves every batch of a collection's hour partitions to the top
-// of changes/, as the first layout wrote them.
-func toLegacy(tb testing.TB, coll string) int {
+// partitionEntries returns the directory of a collection's change log and
+// the names in each of its hour partitions.
+func partitionEntries(tb testing.TB, coll string) (root string, parts map[string][]string) {
 	tb.Helper()
-	root := filepath.Join(drilltest.WorkspaceDir(tb), coll, "changes")
-	n := 0
+	root = filepath.Join(drilltest.WorkspaceDir(tb), coll, "changes")
+	parts = map[string][]string{}
 	for _, part := range topEntries(tb, coll) {
 		if _, ok := parsePartition(part); !ok {
 			continue
@@ -100,7 +100,21 @@ func toLegacy(tb testing.TB, coll string) int {
 			tb.Fatal(err)
 		}
 		for _, de := range des {
-			if err := os.Rename(filepath.Join(root, part, de.Name()), filepath.Join(root, de.Name())); err != nil {
+			parts[part] = append(parts[part], de.Name())
+		}
+	}
+	return root, parts
+}
+
+// toLegacy moves every batch of a collection's hour partitions to the top
+// of changes/, as the first layout wrote them.
+func toLegacy(tb testing.TB, coll string) int {
+	tb.Helper()
+	root, parts := partitionEntries(tb, coll)
+	n := 0
+	for part, names := range parts {
+		for _, name := range names {
+			if err := os.Rename(filepath.Join(root, part, name), filepath.Join(root, name)); err != nil {
 				tb.Fatal(err)
 			}
 			n++

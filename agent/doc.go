@@ -57,8 +57,11 @@
 //
 // A batch name is "<ms>_<device>_<first journal seq>", ms being the Drill
 // server's clock (15 digits, zero-padded) when the batch was planned, so a
-// directory listing sorts by time and pulls can start from a watermark.
-// Options.DrillNow (and CompactOptions.DrillNow for the compactor)
-// replaces that clock for simulations and tests only: the fleet simulation
-// passes simulated days in minutes against a real Drillbit with it.
+// directory listing sorts by time and pulls can start from a watermark. A
+// retry keeps the name while it is at most MaxBatchNameAge old; an older
+// batch is settled under its name and renamed first (replan.go), so no
+// batch lands in an hour compaction may be folding. Options.DrillClock
+// (and CompactOptions.DrillClock for the compactor) replaces Drill's clock
+// for simulations and tests only: the fleet simulation passes simulated
+// days in minutes against a real Drillbit with it.
 package agent

@@ -24,8 +24,8 @@ import (
 )
 
 // The fleet simulation of issue 8: devices, each with its own store, and
-// the hourly compactor run on a simulated clock (Options.DrillNow and
-// CompactOptions.DrillNow) against the real Drillbit, so that simulated
+// the hourly compactor run on a simulated clock (Options.DrillClock and
+// CompactOptions.DrillClock) against the real Drillbit, so that simulated
 // days pass in minutes while every CTAS, listing, read, compaction and
 // snapshot refresh runs in Drill. It runs in a dfs workspace of its own,
 // so that its compactor, days ahead of the real clock, never folds the
@@ -132,7 +132,7 @@ func newFleetSim(tb testing.TB, cfg simConfig, logger func(*Options)) *fleetSim 
 	s.cpu = drillbitCPU(tb)
 	for i := range cfg.devices {
 		n := mustNode(tb, fmt.Sprintf("sim%03d", i), s.start.UnixMilli(), s.dr, func(o *Options) {
-			o.Schema, o.Workspace, o.DrillNow = s.set, s.plugin+"."+s.ws, s.drillCk.Now
+			o.Schema, o.Workspace, o.DrillClock = s.set, s.plugin+"."+s.ws, s.drillCk.Now
 			o.Events = nil // a recorder would keep every change applied: the heap measured is the devices'
 			if logger != nil {
 				logger(o)
@@ -142,7 +142,7 @@ func newFleetSim(tb testing.TB, cfg simConfig, logger func(*Options)) *fleetSim 
 		s.devs = append(s.devs, &simDevice{n: n, offset: time.Duration(s.rng.Int64N(int64(spread)))})
 	}
 	s.comp, err = NewCompactor(CompactOptions{Drill: s.dr, Schema: s.set, Workspace: s.plugin + "." + s.ws,
-		Writer: "sim", DrillNow: s.drillCk.Now, Logger: benchLog()})
+		Writer: "sim", DrillClock: s.drillCk.Now, Logger: benchLog()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -715,15 +715,15 @@ func TestIntegrationFleetSimulation(t *testing.T) {
 	s.verify(ctx)
 }
 
-// TestDrillNow: with Options.DrillNow a sync never asks Drill for its clock
+// TestDrillClock: with Options.DrillClock a sync never asks Drill for its clock
 // and names its batch and heartbeat by the clock given; without it, by
 // Drill's.
-func TestDrillNow(t *testing.T) {
+func TestDrillClock(t *testing.T) {
 	t.Parallel()
 	sim := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 	tests := []struct {
 		name     string
-		drillNow func() time.Time
+		simClock func() time.Time
 		askDrill bool
 	}{
 		{"Drill's clock", nil, true},
@@ -734,10 +734,10 @@ func TestDrillNow(t *testing.T) {
 			t.Parallel()
 			f := newFakeDrill()
 			want := f.nowMS + 1000 // the fake's clock moves a second per read
-			if tt.drillNow != nil {
+			if tt.simClock != nil {
 				want = sim.UnixMilli()
 			}
-			n := mustNode(t, "a", want, f, func(o *Options) { o.DrillNow = tt.drillNow })
+			n := mustNode(t, "a", want, f, func(o *Options) { o.DrillClock = tt.simClock })
 			n.edit(t, "inspections", "r1", `{"site":"x"}`)
 			n.sync(t)
 			asked := slices.ContainsFunc(f.queries, func(q string) bool { return strings.HasPrefix(q, "SELECT CURRENT_TIMESTAMP") })

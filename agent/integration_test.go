@@ -211,23 +211,13 @@ func (f *faultyDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		f.count("lost request")
 		return nil, errInjected
 	case 1:
-		i := strings.Index(sql, "convert_fromJSON('") + len("convert_fromJSON('")
-		j := strings.LastIndex(sql, "')) AS r")
-		var rows []json.RawMessage
-		if err := json.Unmarshal([]byte(sql[i:j]), &rows); err != nil {
+		wrote, err := writeHalf(ctx, f.Drill, sql)
+		if err != nil {
 			return nil, err
 		}
-		if len(rows) < 2 {
-			return nil, errInjected
+		if wrote {
+			f.count("partial write")
 		}
-		var parts []string
-		for _, r := range rows[:len(rows)/2] {
-			parts = append(parts, string(r))
-		}
-		if _, err := f.Drill.Query(ctx, sql[:i]+"["+strings.Join(parts, ",")+"]"+sql[j:]); err != nil {
-			return nil, err
-		}
-		f.count("partial write")
 		return nil, errInjected
 	case 2:
 		if _, err := f.Drill.Query(ctx, sql); err != nil {
@@ -237,6 +227,29 @@ func (f *faultyDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		return nil, errInjected
 	}
 	return f.Drill.Query(ctx, sql)
+}
+
+// writeHalf runs a batch CTAS with the first half of its rows only, as a
+// connection that dies in the middle of the write leaves it. A batch of one
+// row is not written at all (wrote is false).
+func writeHalf(ctx context.Context, d Drill, sql string) (wrote bool, err error) {
+	i := strings.Index(sql, "convert_fromJSON('") + len("convert_fromJSON('")
+	j := strings.LastIndex(sql, "')) AS r")
+	var rows []json.RawMessage
+	if err := json.Unmarshal([]byte(sql[i:j]), &rows); err != nil {
+		return false, err
+	}
+	if len(rows) < 2 {
+		return false, nil
+	}
+	var parts []string
+	for _, r := range rows[:len(rows)/2] {
+		parts = append(parts, string(r))
+	}
+	if _, err := d.Query(ctx, sql[:i]+"["+strings.Join(parts, ",")+"]"+sql[j:]); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func TestIntegrationRetriesExactlyOnce(t *testing.T) {

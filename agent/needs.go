@@ -27,6 +27,10 @@ type Store interface {
 	TrimMirror(ctx context.Context, keep int) (int, error)
 	// PlanBatch fixes a batch's name and entries before its first attempt.
 	PlanBatch(ctx context.Context, plan store.BatchPlan) (store.Batch, error)
+	// RenameBatch gives a batch that is not verified a new name (its
+	// journal entries follow it, but those of the pushed change ids,
+	// which stay verified under the old name) in one transaction.
+	RenameBatch(ctx context.Context, oldName, newName string, pushed []string) (store.Batch, error)
 	// MarkBatch records a batch's progress; verified moves the push cursor.
 	MarkBatch(ctx context.Context, name string, state store.BatchState, attemptErr error) (store.Batch, error)
 	// OpenBatches returns the batches not yet verified, oldest first.

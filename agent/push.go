@@ -110,13 +110,25 @@ func (p *pushRun) writeOpen(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
+	if len(open) > 0 {
+		// Drill's clock tells whether an open batch's name is stale.
+		if err := p.a.readClock(ctx, p.clk); err != nil {
+			return err
+		}
+	}
 	for _, b := range open {
-		err := p.a.writeBatch(ctx, b)
+		err := p.a.writeBatch(ctx, p.clk, b)
 		var de *damagedEntryError
 		if errors.As(err, &de) {
 			// Leave the batch planned: the others go on, and IT salvages
 			// the store (the batch is reported on every sync).
 			p.unpushable(de.entry.Change.ChangeID, de.entry.Seq, errors.New(de.entry.Damage))
+			continue
+		}
+		if errors.Is(err, ErrBatchBeingWritten) {
+			// Left planned for a later sync (see MaxBatchNameAge); the
+			// others go on.
+			p.a.log.Info("batch left for a later sync", "batch", b.Name, "err", err)
 			continue
 		}
 		if err != nil {
@@ -144,10 +156,11 @@ func (p *pushRun) failed() error {
 	return p.err
 }
 
-// send writes a planned batch whose SQL is built, in the background once a
-// slot is free. It returns the failure of an earlier batch instead of
-// sending (the batch stays planned; the next sync writes it).
-func (p *pushRun) send(ctx context.Context, b store.Batch, sel string) error {
+// send writes a planned batch of entries whose SQL is built, in the
+// background once a slot is free. It returns the failure of an earlier
+// batch instead of sending (the batch stays planned; the next sync writes
+// it).
+func (p *pushRun) send(ctx context.Context, b store.Batch, entries []store.JournalEntry, sel string) error {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -161,7 +174,7 @@ func (p *pushRun) send(ctx context.Context, b store.Batch, sel string) error {
 	go func() {
 		defer p.wg.Done()
 		defer func() { <-p.slots }()
-		if err := p.a.writePlanned(ctx, b, sel); err != nil {
+		if err := p.a.writePlanned(ctx, p.clk, b, entries, sel); err != nil {
 			p.mu.Lock()
 			if p.err == nil {
 				p.err = err
@@ -285,7 +298,9 @@ func (p *pushRun) flush(ctx context.Context, coll string) error {
 	for i, e := range g.entries {
 		seqs[i] = e.Seq
 	}
-	name := batchName(p.clk.drillMS, p.a.device, seqs[0])
+	// Named by Drill's clock now, not when the sync read it: a long push
+	// must not plan names that are stale already (see MaxBatchNameAge).
+	name := batchName(p.a.drillNow(p.clk), p.a.device, seqs[0])
 	if err := p.failed(); err != nil {
 		return err // plan nothing more after a failure
 	}
@@ -297,7 +312,7 @@ func (p *pushRun) flush(ctx context.Context, coll string) error {
 	if err != nil {
 		return p.a.failBatch(ctx, b, err)
 	}
-	return p.send(ctx, b, sel)
+	return p.send(ctx, b, g.entries, sel)
 }
 
 // batchName is "<server ms, 15 digits>_<device>_<first seq, 12 digits>".
@@ -322,10 +337,10 @@ func parseBatchName(name string) (ms int64, device string, ok bool) {
 	return ms, name[first+1 : last], true
 }
 
-// serverMS asks Drill for its clock (see drillClock), or Options.DrillNow.
+// serverMS asks Drill for its clock (see drillClock), or Options.DrillClock.
 func (a *Agent) serverMS(ctx context.Context) (int64, error) {
-	if a.opts.DrillNow != nil {
-		return a.opts.DrillNow().UnixMilli(), nil
+	if a.opts.DrillClock != nil {
+		return a.opts.DrillClock().UnixMilli(), nil
 	}
 	ms, err := drillClock(ctx, a.dr)
 	if err != nil {

@@ -108,6 +108,7 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		// The same bound as the store's, so a version the agent accepts
 		// is one the store's clock may observe.
 		MaxClockAhead: time.Duration(c.Drill.MaxClockAhead),
+		QueryTimeout:  time.Duration(c.Drill.QueryTimeout),
 		AppVersion:    s.opts.Version,
 		OnSync:        s.metrics.Observe,
 		Events:        &s.events,

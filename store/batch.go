@@ -130,6 +130,130 @@ func claimEntries(tx *bolt.Tx, collection, name string, seqs []uint64) ([]string
 	return ids, nil
 }
 
+// RenameBatch gives a push batch that is not verified a new name, in one
+// transaction: its manifest moves from oldName to newName (its sequence,
+// collection, journal entries and change ids kept; state BatchPlanned and
+// no attempts, since nothing was tried under the new name; LastError kept
+// for people) and each of its journal entries points to the new name. The
+// push renames a batch whose name has grown too old to write, after it has
+// settled the old name in Drill; a crash leaves either name, never both,
+// and the push settles whichever it finds.
+//
+// pushed names change ids of the batch that are in Drill already (folded
+// by compaction from a partial write under the old name): their entries
+// stay in the batch under oldName, which is marked BatchVerified with
+// them alone (the push cursor moves over them), and only the others move
+// to newName. At least one change must move. Renaming to a name that is
+// taken fails with ErrBatchExists, a verified batch with ErrBatchVerified,
+// an unknown one with ErrNotFound.
+func (s *Store) RenameBatch(ctx context.Context, oldName, newName string, pushed []string) (Batch, error) {
+	if err := validID("batch name", newName); err != nil {
+		return Batch{}, fmt.Errorf("store: rename batch %s: %w", oldName, err)
+	}
+	if newName == oldName {
+		return Batch{}, fmt.Errorf("store: rename batch %s: the new name is the old one", oldName)
+	}
+	var out Batch
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		bb := bucket(tx, bBatches)
+		var b Batch
+		found, err := getJSON(bb, []byte(oldName), &b)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return ErrNotFound
+		case b.State == BatchVerified:
+			return ErrBatchVerified
+		case bb.Get([]byte(newName)) != nil:
+			return fmt.Errorf("%w: %s", ErrBatchExists, newName)
+		}
+		kept, moved, err := splitBatch(b, pushed)
+		if err != nil {
+			return err
+		}
+		if err := moveEntries(tx, b.Collection, oldName, newName, moved.Seqs); err != nil {
+			return err
+		}
+		now := s.nowMS()
+		moved.Name, moved.State, moved.Attempts, moved.UpdatedAt = newName, BatchPlanned, 0, now
+		if err := putJSON(bb, []byte(newName), moved); err != nil {
+			return err
+		}
+		out = moved
+		if len(kept.Seqs) == 0 {
+			return bb.Delete([]byte(oldName))
+		}
+		kept.State, kept.UpdatedAt = BatchVerified, now
+		if err := putJSON(bb, []byte(oldName), kept); err != nil {
+			return err
+		}
+		return advanceCursor(tx)
+	})
+	if err != nil {
+		return Batch{}, fmt.Errorf("store: rename batch %s to %s: %w", oldName, newName, err)
+	}
+	return out, nil
+}
+
+// splitBatch splits b's entries into those whose change id is in pushed
+// (kept) and the others (moved), each a copy of b's manifest. Every pushed
+// id must be b's, and at least one entry must move.
+func splitBatch(b Batch, pushed []string) (kept, moved Batch, err error) {
+	if len(b.ChangeIDs) != len(b.Seqs) {
+		return Batch{}, Batch{}, fmt.Errorf("batch %s lists %d change ids for %d entries", b.Name, len(b.ChangeIDs), len(b.Seqs))
+	}
+	in := make(map[string]bool, len(pushed))
+	for _, id := range pushed {
+		if !slices.Contains(b.ChangeIDs, id) {
+			return Batch{}, Batch{}, fmt.Errorf("change %s is not in batch %s", id, b.Name)
+		}
+		in[id] = true
+	}
+	kept, moved = b, b
+	kept.Seqs, kept.ChangeIDs, moved.Seqs, moved.ChangeIDs = nil, nil, nil, nil
+	for i, seq := range b.Seqs {
+		part := &moved
+		if in[b.ChangeIDs[i]] {
+			part = &kept
+		}
+		part.Seqs = append(part.Seqs, seq)
+		part.ChangeIDs = append(part.ChangeIDs, b.ChangeIDs[i])
+	}
+	if len(moved.Seqs) == 0 {
+		return Batch{}, Batch{}, fmt.Errorf("every change of batch %s is pushed: nothing to rename (mark it verified)", b.Name)
+	}
+	for _, part := range []*Batch{&kept, &moved} {
+		if len(part.Seqs) > 0 {
+			part.FirstSeq, part.LastSeq = part.Seqs[0], part.Seqs[len(part.Seqs)-1]
+		}
+	}
+	return kept, moved, nil
+}
+
+// moveEntries points the journal entries seqs of batch from to batch to.
+// Each must exist and be in batch from.
+func moveEntries(tx *bolt.Tx, collection, from, to string, seqs []uint64) error {
+	jb := bucket(tx, bJournal)
+	for _, seq := range seqs {
+		var ref changeRef
+		found, err := getJSON(jb, utob(seq), &ref)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return fmt.Errorf("%w: journal entry %d of batch %s does not exist", ErrNotFound, seq, from)
+		case ref.Batch != from || ref.Collection != collection:
+			return fmt.Errorf("journal entry %d is in batch %q of %s, not in %s", seq, ref.Batch, ref.Collection, from)
+		}
+		ref.Batch = to
+		if err := putJSON(jb, utob(seq), ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // MarkBatch records a push batch's progress. A non-nil attemptErr records a
 // failed attempt (Attempts and LastError). Marking a batch BatchVerified
 // also moves the push cursor over every journal entry that now lies in

@@ -48,7 +48,10 @@
 //	  changeids/<change_id>          idempotency index -> seq, mseq; kept after
 //	                                 the journal is truncated
 //	  batches/<name>                 push batch manifests: collection, change ids,
-//	                                 journal seqs, state planned/written/verified
+//	                                 journal seqs, state planned/written/verified;
+//	                                 a stale name is replaced, with the journal
+//	                                 entries' batch, in one transaction
+//	                                 (Store.RenameBatch)
 //	  seen/<collection>/<batch>      pulled batches already applied
 //	  conflicts/<collection>/<record_id>
 //	                                 records with more than one leaf: every leaf's

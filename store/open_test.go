@@ -220,7 +220,7 @@ func helperCommand(tb testing.TB, mode string, args ...string) *exec.Cmd {
 }
 
 // TestHelperProcess is not a test: it is the child process of the lock,
-// crash and full-disk tests, started by helperCommand.
+// crash, rename and full-disk tests, started by helperCommand.
 func TestHelperProcess(t *testing.T) {
 	if os.Getenv("FIELDSYNC_STORE_HELPER") != "1" {
 		return
@@ -244,6 +244,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperFullDisk(path)
 	case "compact":
 		err = helperCompact(path)
+	case "rename":
+		err = helperRename(path)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}

@@ -3,9 +3,12 @@
 //   1. raw IndexedDB puts of N records (one object store, chunks of 500;
 //      once before the import and twice after, the median is the baseline),
 //   2. a bulk import of the same N records through the app's data layer
-//      (record + outbox entry per record in one transaction per chunk) until
-//      Go acknowledged every change in its bbolt journal,
-//   3. edit-to-durable latency: one edit, then the time until Go
+//      (one record, carrying its change, per save; one transaction per
+//      chunk) until Go acknowledged every change in its bbolt journal,
+//   3. the floors: raw record + change puts (the former design), raw
+//      records carrying their change (this design), and the same N changes
+//      sent straight to Go's UI.Accept without IndexedDB,
+//   4. edit-to-durable latency: one edit, then the time until Go
 //      acknowledged it, over S edits (median, p99).
 // The functions are frontend/src/lib/bench.ts, reached through the page's
 // window.__fieldsyncBench hook (present only with ?bench=1).
@@ -55,12 +58,26 @@ try {
   const raws = [await rawPuts()];
   const imp = await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, N);
   detail(`import: ${JSON.stringify(imp)}`);
+  // What the import leaves in the background (the catch-up reading Go's
+  // echo) must not fall into the next timed run.
+  const settle = () => run(() => window.__fieldsyncBench.settle());
+  await settle();
   raws.push(await rawPuts());
   raws.push(await rawPuts());
   for (const r of raws) detail(`raw: ${JSON.stringify(r)}`);
-  // The floor of a record + outbox design: both objects, nothing else.
+  // The floor of the former record + outbox design: both objects, nothing else.
   const pairs = await run(([n]) => window.__fieldsyncBench.rawPairs(n, { collection: 'inspections' }), N);
   detail(`pairs: ${JSON.stringify(pairs)}`);
+  // The floor of the one-object design: the record as the data layer
+  // stores it, its two indexes and the capture counter, nothing else.
+  const carrying = await run(([n]) => window.__fieldsyncBench.rawCarrying(n, { collection: 'inspections' }), N);
+  detail(`carrying: ${JSON.stringify(carrying)}`);
+  // Go alone: the same number of new changes sent straight to UI.Accept,
+  // two batches at once, no IndexedDB: the floor of any capture that waits
+  // for Go's acknowledgement. Its records then reach IndexedDB by catch-up.
+  const goOnly = await run(([c, n]) => window.__fieldsyncBench.goAccept(c, n), C, N);
+  detail(`go: ${JSON.stringify(goOnly)}`);
+  await settle();
   const lat = await run(([c, n]) => window.__fieldsyncBench.editLatency(c, n), C, EDITS);
   detail(`latency: median ${lat.medianMs} p99 ${lat.p99Ms}`);
   const ua = await page.evaluate(() => navigator.userAgent);
@@ -71,7 +88,7 @@ try {
   const st = JSON.parse(await dev.cli('status', '--json'));
   const journal = countRecords(st, C);
   const changes = st.store?.journal;
-  const want = 500 + N + 1; // warm-up + import + the edited record
+  const want = 500 + N + N + 1; // warm-up + import + Go alone + the edited record
   const wantChanges = want + EDITS;
   if (journal === undefined || changes === undefined) throw new Error(`status --json has no record count: ${JSON.stringify(st).slice(0, 400)}`);
   if (journal < want || changes < wantChanges) {
@@ -97,10 +114,12 @@ try {
       `Browser capture, ${new Date().toISOString().slice(0, 10)}: Chromium ${chromium} headless (${CHROMIUM}), ${fsv}, ${os.cpus().length} x ${cpu}, load ${load.toFixed(1)}`,
       `bulk import of ${N.toLocaleString('en-US')} "${C}" records (chunks of 500, one transaction each; page on the Settings screen)`,
       `  raw IndexedDB puts (record only)          ${pad(f0(rawMed.ms), 7)} ms  ${pad(f0(rawMed.perSecond), 8)} records/s  (median of 3: ${rawSorted.map((r) => f0(r.perSecond)).join(', ')}/s)`,
-      `  raw record + change puts (2 stores)       ${pad(f0(pairs.ms), 7)} ms  ${pad(f0(pairs.perSecond), 8)} records/s  (the floor of a record + outbox design: ${(pairs.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
-      `  data layer -> IndexedDB + outbox -> Go    ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal`,
+      `  raw record + change puts (2 stores)       ${pad(f0(pairs.ms), 7)} ms  ${pad(f0(pairs.perSecond), 8)} records/s  (the floor of the former record + outbox design: ${(pairs.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
+      `  raw records carrying their change         ${pad(f0(carrying.ms), 7)} ms  ${pad(f0(carrying.perSecond), 8)} records/s  (the floor of the one-object design, 2 indexes + counter: ${(carrying.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
+      `  data layer -> IndexedDB -> Go             ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal`,
       `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts)`,
-      `  of which writing record + outbox          ${pad(f0(imp.writeMs ?? 0), 7)} ms  (the rest: the last batches with Go)`,
+      `  of which writing the records              ${pad(f0(imp.writeMs ?? 0), 7)} ms  (the rest: the last batches with Go)`,
+      `  Go alone: UI.Accept, no IndexedDB         ${pad(f0(goOnly.ms), 7)} ms  ${pad(f0(goOnly.perSecond), 8)} changes/s  (the floor of any capture acknowledged by Go: ${(goOnly.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
       `edit-to-durable, ${EDITS} single edits (put in IndexedDB -> Go acknowledged it in the journal)`,
       `  median ${f1(lat.medianMs)} ms   p99 ${f1(lat.p99Ms)} ms   max ${f1(Math.max(...lat.samples))} ms`,
       `journal check after the run (fieldsync status): ${journal.toLocaleString('en-US')} ${C} records, ${changes.toLocaleString('en-US')} changes (want >= ${want.toLocaleString('en-US')}, ${wantChanges.toLocaleString('en-US')})`,

@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createApi } from './api';
 import { benchHook, bulkImport, docMakerFor, editLatency, quantile, rawPuts } from './bench';
 import type { Collection } from './types';
@@ -49,6 +49,22 @@ describe('bench', () => {
     expect(t.records).toBe(700);
     expect(seen).toBe(700); // one doc per record, shared by record and change
     expect((await f.databases()).map((d) => d.name)).not.toContain('pairs');
+  });
+
+  it('rawPuts carrying writes one record object per record and the counter per chunk', async () => {
+    const f = new IDBFactory();
+    const put = vi.spyOn(IDBObjectStore.prototype, 'put');
+    try {
+      const t = await rawPuts(f, 700, { chunk: 300, carrying: true, dbName: 'carrying' });
+      expect(t.records).toBe(700);
+      const names = put.mock.contexts.map((c) => (c as IDBObjectStore).name);
+      expect(names.filter((n) => n === 'records')).toHaveLength(700);
+      expect(names.filter((n) => n === 'meta')).toHaveLength(3);
+      expect(put.mock.calls[0]?.[0]).toMatchObject({ seq: 1, change_id: 'c0', state: 'local' });
+    } finally {
+      put.mockRestore();
+    }
+    expect((await f.databases()).map((d) => d.name)).not.toContain('carrying');
   });
 
   it('editLatency samples each edit until it is durable in Go', async () => {
@@ -106,10 +122,28 @@ describe('bench', () => {
     const go = new FakeGo({ collections: ['trees'] });
     const s = await mustStore(go);
     try {
-      const hook = benchHook(s, new IDBFactory());
+      const hook = benchHook(s, new IDBFactory(), createApi(go.transport));
       const t = await hook.bulkImport('trees', 10);
       expect(t.records).toBe(10);
       expect(go.journal[0]?.doc).toEqual({ name: 'name 0' });
+
+      // Straight to Go, no IndexedDB: new records, a clock node of its own.
+      const g = await hook.goAccept('trees', 7, { chunk: 3 });
+      expect(g.records).toBe(7);
+      expect(go.acceptSizes.slice(-3)).toEqual([3, 3, 1]);
+      const sent = go.journal.slice(10);
+      expect(sent).toHaveLength(7);
+      expect(new Set(sent.map((c) => c.record_id)).size).toBe(7);
+      expect(sent.filter((c) => c.version.endsWith(`-${s.node}`))).toEqual([]);
+      expect(sent[0]?.doc).toEqual({ name: 'name 0' });
+      expect(await s.outboxCount()).toBe(0);
+
+      // settle catches up: Go's 17 mirror entries are read, the 7 records made in Go arrive.
+      await hook.settle();
+      let last = -1;
+      s.status.subscribe((st) => (last = st.lastMseq))();
+      expect(last).toBe(17);
+      expect(await s.get('trees', sent[0]?.record_id ?? '')).toMatchObject({ doc: { name: 'name 0' } });
     } finally {
       s.close();
     }

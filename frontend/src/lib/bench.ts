@@ -6,9 +6,11 @@
 // Dexie 4 vs raw IndexedDB on the data layer's bulk-put path: see the
 // numbers at the top of data/store.ts. The data layer uses raw IndexedDB.
 
+import type { Api } from './api';
 import type { DataStore } from './data';
 import { request, txDone } from './data/idb';
-import type { Collection, Doc, Field } from './types';
+import { HLC, uiNode } from './hlc';
+import type { Change, Collection, Doc, Field } from './types';
 
 /** Makes the i-th benchmark document. */
 export type DocMaker = (i: number) => Doc;
@@ -74,11 +76,14 @@ export interface BenchHook {
   bulkImport(collection: string, n: number, opts?: BenchOptions): Promise<Timing>;
   rawPuts(n: number, opts?: BenchOptions): Promise<Timing>;
   rawPairs(n: number, opts?: BenchOptions): Promise<Timing>;
+  rawCarrying(n: number, opts?: BenchOptions): Promise<Timing>;
+  goAccept(collection: string, n: number, opts?: BenchOptions): Promise<Timing>;
+  settle(): Promise<void>;
   editLatency(collection: string, samples: number): Promise<Latency>;
 }
 
-/** Builds the BenchHook over a running data layer. */
-export function benchHook(data: DataStore, factory: IDBFactory): BenchHook {
+/** Builds the BenchHook over a running data layer and the page's Api. */
+export function benchHook(data: DataStore, factory: IDBFactory, api: Api): BenchHook {
   const maker = (collection: string): DocMaker => {
     const decl = data.info.collections.find((c) => c.name === collection);
     return decl ? docMakerFor(decl) : defaultDoc;
@@ -89,8 +94,89 @@ export function benchHook(data: DataStore, factory: IDBFactory): BenchHook {
       bulkImport(data, collection, n, { makeDoc: maker(collection), ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     rawPuts: (n, opts = {}) => rawPuts(factory, n, { makeDoc: defaultDoc, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     rawPairs: (n, opts = {}) => rawPuts(factory, n, { makeDoc: defaultDoc, pairs: true, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
+    rawCarrying: (n, opts = {}) =>
+      rawPuts(factory, n, { makeDoc: defaultDoc, carrying: true, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
     editLatency: (collection, samples) => editLatency(data, collection, samples, { makeDoc: maker(collection) }),
+    settle: () => settle(data),
+    goAccept: (collection, n, opts = {}) =>
+      goAccept(api, data, collection, n, { makeDoc: maker(collection), ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
   };
+}
+
+/**
+ * Waits until the data layer is idle: nothing pending and a catch-up run
+ * to the end (after a timed run, so that the background work it leaves,
+ * such as reading Go's echo of the import, does not fall into the next).
+ */
+export async function settle(store: DataStore): Promise<void> {
+  await waitAcknowledged(store);
+  await store.catchUp();
+}
+
+/**
+ * Sends n new changes of collection straight to Go (UI.Accept, batches of
+ * chunk, two with Go at once like the drain) without IndexedDB, timed until
+ * Go acknowledged the last: the floor of any capture that waits for Go's
+ * acknowledgement. The changes are made before the clock starts, with a
+ * clock node of their own (as another tab would); the page's catch-up is
+ * held meanwhile.
+ */
+export async function goAccept(
+  api: Api,
+  data: DataStore,
+  collection: string,
+  n: number,
+  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; random?: (b: Uint8Array) => void } = {},
+): Promise<Timing> {
+  const chunk = opts.chunk ?? 500;
+  const make = opts.makeDoc ?? defaultDoc;
+  const now = opts.now ?? (() => performance.now());
+  const random = opts.random ?? ((b: Uint8Array) => crypto.getRandomValues(b));
+  const hlc = new HLC(uiNode(data.device, random), Date.now);
+  hlc.observe(data.lastVersion());
+  const id = () => {
+    const b = new Uint8Array(16);
+    random(b);
+    let s = '';
+    for (const x of b) s += x.toString(16).padStart(2, '0');
+    return s;
+  };
+  const batches: Change[][] = [];
+  for (let i = 0; i < n; i += chunk) {
+    const batch: Change[] = [];
+    for (let j = i; j < Math.min(n, i + chunk); j++) {
+      const c: Change = {
+        change_id: id(),
+        collection,
+        record_id: id(),
+        op: 'put',
+        doc: make(j),
+        version: hlc.next(),
+        parents: [],
+        device: data.device,
+        edited_at: Date.now(),
+      };
+      if (data.author) c.author = data.author;
+      batch.push(c);
+    }
+    batches.push(batch);
+  }
+  // Go's events would make the page catch up with these records meanwhile.
+  const release = data.holdCatchUp();
+  try {
+    const start = now();
+    let next = 0;
+    const worker = async () => {
+      for (let b = batches[next++]; b; b = batches[next++]) {
+        const res = await api.accept(b);
+        if (res.accepted !== b.length) throw new Error(`Go accepted ${res.accepted} of ${b.length} benchmark changes`);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    return timing(n, now() - start);
+  } finally {
+    release();
+  }
 }
 
 /** The outcome of a timed run. */
@@ -130,7 +216,7 @@ export async function bulkImport(
   return { ...timing(n, now() - start), writeMs: written };
 }
 
-/** Resolves when the outbox is empty (every change acknowledged by Go). */
+/** Resolves when no change is pending (every change acknowledged by Go). */
 export async function waitAcknowledged(store: DataStore): Promise<void> {
   for (let i = 0; i < 10_000; i++) {
     await store.flush();
@@ -146,13 +232,17 @@ export async function waitAcknowledged(store: DataStore): Promise<void> {
  * object store, one transaction per chunk) and deletes it afterwards: the
  * baseline for bulkImport. With pairs, each record also gets a change
  * object (with the doc) in a second, auto-numbered store in the same
- * transaction: the least a record-plus-outbox design writes, without any
- * of the data layer's work or Go.
+ * transaction: the least a record-plus-outbox design writes. With
+ * carrying, each record is shaped as the data layer stores it (carrying its
+ * change and capture sequence) in a store with the data layer's `seq` and
+ * `state` indexes, and each transaction reads and writes the capture
+ * counter in a meta store: the least the one-object design writes. Neither
+ * does any of the data layer's other work, nor involves Go.
  */
 export async function rawPuts(
   factory: IDBFactory,
   n: number,
-  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; dbName?: string; pairs?: boolean } = {},
+  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; dbName?: string; pairs?: boolean; carrying?: boolean } = {},
 ): Promise<Timing> {
   const chunk = opts.chunk ?? 500;
   const make = opts.makeDoc ?? defaultDoc;
@@ -161,23 +251,60 @@ export async function rawPuts(
   await request(factory.deleteDatabase(name));
   const open = factory.open(name, 1);
   open.onupgradeneeded = () => {
-    open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
+    const records = open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
     open.result.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
+    open.result.createObjectStore('meta', { keyPath: 'key' });
+    if (opts.carrying) {
+      records.createIndex('seq', 'seq');
+      records.createIndex('state', 'state');
+    }
   };
   const db = await request(open);
   try {
     const start = now();
     for (let i = 0; i < n; i += chunk) {
-      const tx = db.transaction(['records', 'outbox'], 'readwrite');
+      const tx = db.transaction(['records', 'outbox', 'meta'], 'readwrite');
       const done = txDone(tx);
       const s = tx.objectStore('records');
       const o = tx.objectStore('outbox');
-      for (let j = i; j < Math.min(n, i + chunk); j++) {
-        const doc = make(j);
-        s.put({ collection: 'bench', record_id: `r${j}`, doc });
-        if (opts.pairs) {
-          o.add({ change_id: `c${j}`, collection: 'bench', record_id: `r${j}`, op: 'put', version: `v${j}`, parents: [], doc });
+      const end = Math.min(n, i + chunk);
+      const write = () => {
+        for (let j = i; j < end; j++) {
+          const doc = make(j);
+          if (opts.carrying) {
+            const v = `${String(j).padStart(15, '0')}-0000-bench.ui0000`;
+            s.put({
+              collection: 'bench',
+              record_id: `r${j}`,
+              doc,
+              version: v,
+              deleted: false,
+              leaves: [v],
+              state: 'local',
+              updated_at: j,
+              edited_at: j,
+              device: 'bench',
+              seq: j + 1,
+              change_id: `c${j}`,
+              parents: [],
+            });
+            continue;
+          }
+          s.put({ collection: 'bench', record_id: `r${j}`, doc });
+          if (opts.pairs) {
+            o.add({ change_id: `c${j}`, collection: 'bench', record_id: `r${j}`, op: 'put', version: `v${j}`, parents: [], doc });
+          }
         }
+      };
+      if (opts.carrying) {
+        const meta = tx.objectStore('meta');
+        const counter = meta.get('seq');
+        counter.onsuccess = () => {
+          write();
+          meta.put({ key: 'seq', value: end });
+        };
+      } else {
+        write();
       }
       await done;
     }

@@ -48,7 +48,7 @@ export async function boot(
     // of the main chunk.
     const factory = host.indexedDB;
     void import('./bench').then((b) => {
-      host.__fieldsyncBench = b.benchHook(data, factory);
+      host.__fieldsyncBench = b.benchHook(data, factory, api);
     }, onError);
   }
   return { transport, api, info, data };

@@ -10,11 +10,24 @@ export const META_STORE = 'meta';
 /** Object store of the records the UI works on, key [collection, record_id]. */
 export const RECORDS_STORE = 'records';
 
-/** Object store of captured changes not yet acknowledged by Go (autoIncrement seq). */
+/**
+ * Object store of captured changes not yet acknowledged by Go that their
+ * record no longer carries (key seq; see data/pending.ts).
+ */
 export const OUTBOX_STORE = 'outbox';
 
 /** Object store of changes Go rejected, kept with the reason (key change_id). */
 export const REJECTED_STORE = 'rejected';
+
+/**
+ * Object store of the drain's progress (key "key"): the acknowledged
+ * watermark of data/pending.ts, apart from the meta store so that an
+ * acknowledgement never waits for the saves queued on the meta store.
+ */
+export const ACKED_STORE = 'acked';
+
+/** Meta key of the last capture sequence issued (data/pending.ts). */
+export const META_CAPTURE_SEQ = 'capture_seq';
 
 /** A schema step; migrations[i] upgrades a database from version i to i+1. */
 export type Migration = (db: IDBDatabase, tx: IDBTransaction) => void;
@@ -32,6 +45,24 @@ export const migrations: readonly Migration[] = [
     outbox.createIndex('change_id', 'change_id', { unique: true });
     outbox.createIndex('record', ['collection', 'record_id']);
     db.createObjectStore(REJECTED_STORE, { keyPath: 'change_id' });
+  },
+  // v3: a save writes only the record, which carries its change and capture
+  // sequence (data/pending.ts): records get an index on seq, the drain's
+  // watermark a store of its own (nothing pending yet); the capture
+  // counter starts above the outbox's keys, so entries already there stay
+  // pending and are sent first; existing records carry no change. Nothing
+  // reads the outbox by change_id any more: its unique index goes (it cost
+  // a B-tree insert per save).
+  (db, tx) => {
+    tx.objectStore(RECORDS_STORE).createIndex('seq', 'seq');
+    db.createObjectStore(ACKED_STORE, { keyPath: 'key' });
+    const outbox = tx.objectStore(OUTBOX_STORE);
+    outbox.deleteIndex('change_id');
+    const last = outbox.openKeyCursor(null, 'prev');
+    last.onsuccess = () => {
+      // Unset means 0: a new database's meta store stays empty.
+      if (typeof last.result?.key === 'number') tx.objectStore(META_STORE).put({ key: META_CAPTURE_SEQ, value: last.result.key });
+    };
   },
 ];
 

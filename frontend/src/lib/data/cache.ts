@@ -1,21 +1,21 @@
 // Reads: the loaded collections (in-memory indexes, filled from IndexedDB
-// once) and the reads of single records, the outbox and the refused changes.
+// once) and the reads of single records, the pending and the refused changes.
 // Every job that rewrites records hands them to apply(), which updates the
 // loaded indexes, tells subscribers and tells other tabs.
 
-import { OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { RECORDS_STORE, REJECTED_STORE } from '../db';
 import type { Change } from '../types';
-import { stripSeq, type Context } from './context';
+import type { Context } from './context';
 import type { CrossTab } from './crosstab';
 import { collectionRange, request } from './idb';
 import { CollectionIndex } from './memindex';
+import { countPending, PENDING_SCOPE, readPending } from './pending';
 import type { StatusBox } from './status';
 import type {
   ChangeNotice,
   ListPage,
   ListQuery,
   LocalRecord,
-  OutboxEntry,
   Progress,
   RejectedChange,
   SyncState,
@@ -111,15 +111,14 @@ export class RecordCache {
 
   /** Captured changes not yet acknowledged by Go, in capture order. */
   async outbox(limit?: number): Promise<Change[]> {
-    const all = await request(
-      this.ctx.db.transaction(OUTBOX_STORE, 'readonly').objectStore(OUTBOX_STORE).getAll(null, limit) as IDBRequest<OutboxEntry[]>,
-    );
-    return all.map(stripSeq);
+    const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
+    const { items } = await readPending(tx, undefined, limit);
+    return items.map((it) => it.change);
   }
 
   /** Changes captured here that Go has not acknowledged yet. */
-  async outboxCount(): Promise<number> {
-    return request(this.ctx.db.transaction(OUTBOX_STORE, 'readonly').objectStore(OUTBOX_STORE).count());
+  outboxCount(): Promise<number> {
+    return countPending(this.ctx.db.transaction(PENDING_SCOPE, 'readonly'));
   }
 
   /**

@@ -1,14 +1,17 @@
 // Catch-up (pull): Go's mirror sequence is the one channel for what changed
-// in Go. Entries are applied by version without creating outbox entries; a
-// record whose local version is newer is left alone. A truncated sequence or
+// in Go. Entries are applied by version without creating pending changes; a
+// record whose local version is newer is left alone; the echo of a change
+// this page sent is skipped without a read. A truncated sequence or
 // an IndexedDB that never caught up is rebuilt (rebuild.ts).
 
-import { describeError, META_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import { compareVersions } from '../hlc';
 import type { MirrorEntry } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, META_DEVICE, META_LAST_MSEQ, type Context } from './context';
 import { txDone } from './idb';
+import { putKeeping, readAcked } from './pending';
+import type { OutboxDrain } from './drain';
 import type { Rebuild } from './rebuild';
 import type { StatusBox } from './status';
 import type { LocalRecord, SyncState } from './types';
@@ -17,17 +20,49 @@ import type { LocalRecord, SyncState } from './types';
 export class CatchUp {
   private catching: Promise<void> | undefined;
   private catchAgain = false;
+  private requested = false;
+  private holds = 0;
 
   constructor(
     private readonly ctx: Context,
     private readonly box: StatusBox,
     private readonly cache: RecordCache,
     private readonly rebuilder: Rebuild,
+    private readonly drain: Pick<OutboxDrain, 'whenIdle'>,
   ) {}
 
-  /** Runs catch-up in the background (errors go to onError). */
+  /**
+   * Runs catch-up in the background (errors go to onError), after the
+   * drain running now: while changes go to Go, Go's events mostly announce
+   * their echoes, and one catch-up after the drain reads them all at once
+   * instead of competing with the capture for IndexedDB, Go and the CPU.
+   */
   request(): void {
-    this.run().catch((err: unknown) => this.ctx.onError(err));
+    if (this.requested) return;
+    this.requested = true;
+    if (this.holds > 0) return; // released() asks again
+    this.drain.whenIdle(() => {
+      this.requested = false;
+      this.run().catch((err: unknown) => this.ctx.onError(err));
+    });
+  }
+
+  /**
+   * Holds background catch-ups until the returned function is called; one
+   * asked for meanwhile runs then. run() is not held.
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      if (this.holds === 0 && this.requested) {
+        this.requested = false;
+        this.request();
+      }
+    };
   }
 
   /**
@@ -92,21 +127,31 @@ export class CatchUp {
       this.ctx.hlc.observe(e.change.version);
       this.ctx.hlc.observe(e.winner);
     }
-    const tx = this.ctx.db.transaction([RECORDS_STORE, META_STORE], 'readwrite');
+    // Go's echo of a change this page sent and saw accepted changes nothing
+    // here (the record is at that version or newer): no read for it.
+    const sorted = skipEchoes(this.ctx.echoes, entries);
+    const scope = sorted.length === 0 ? [META_STORE] : [RECORDS_STORE, OUTBOX_STORE, ACKED_STORE, META_STORE];
+    const tx = this.ctx.db.transaction(scope, 'readwrite');
     const done = txDone(tx);
-    const records = tx.objectStore(RECORDS_STORE);
     const at = Math.floor(this.ctx.now());
+    let acked = 0;
+    if (sorted.length > 0) readAcked(tx, (a) => (acked = a));
+    const stored = new Map<string, LocalRecord | undefined>();
     const current = new Map<string, LocalRecord | undefined>();
     const changed = new Map<string, LocalRecord>();
     const fetch = new Map<string, { collection: string; id: string }>();
     // Read every record first (requests run in order), then apply in mseq order.
-    const sorted = [...entries].sort((a, b) => a.mseq - b.mseq);
     let left = sorted.length;
     for (const e of sorted) {
       const k = keyOf(e.change.collection, e.change.record_id);
-      const req = records.get([e.change.collection, e.change.record_id]) as IDBRequest<LocalRecord | undefined>;
+      const req = tx.objectStore(RECORDS_STORE).get([e.change.collection, e.change.record_id]) as IDBRequest<
+        LocalRecord | undefined
+      >;
       req.onsuccess = () => {
-        if (!current.has(k)) current.set(k, req.result);
+        if (!current.has(k)) {
+          current.set(k, req.result);
+          stored.set(k, req.result);
+        }
         if (--left > 0) return;
         for (const en of sorted) {
           const key = keyOf(en.change.collection, en.change.record_id);
@@ -119,7 +164,9 @@ export class CatchUp {
             fetch.delete(key);
           }
         }
-        for (const r of changed.values()) records.put(r);
+        // A record replaced while it holds a change Go has not settled keeps
+        // that change: it moves into the outbox.
+        for (const [k, r] of changed) changed.set(k, putKeeping(tx, stored.get(k), r, acked));
         tx.objectStore(META_STORE).put({ key: META_LAST_MSEQ, value: last });
         tx.objectStore(META_STORE).put({ key: META_DEVICE, value: this.ctx.device });
       };
@@ -133,6 +180,30 @@ export class CatchUp {
       await this.rebuilder.applyStoreRecords([rec]);
     }
   }
+}
+
+/**
+ * The entries to apply, in mseq order: without Go's echoes of changes this
+ * page sent and saw accepted without a conflict (each echo is used once),
+ * unless another entry of the page touches the same record.
+ */
+export function skipEchoes(echoes: Map<string, string>, entries: MirrorEntry[]): MirrorEntry[] {
+  const sorted = [...entries].sort((a, b) => a.mseq - b.mseq);
+  if (echoes.size === 0) return sorted;
+  const isEcho = (e: MirrorEntry) =>
+    !e.conflicted && e.change.version === e.winner && echoes.get(keyOf(e.change.collection, e.change.record_id)) === e.winner;
+  const other = new Set<string>();
+  for (const e of sorted) if (!isEcho(e)) other.add(keyOf(e.change.collection, e.change.record_id));
+  const out: MirrorEntry[] = [];
+  for (const e of sorted) {
+    const k = keyOf(e.change.collection, e.change.record_id);
+    if (!other.has(k) && isEcho(e)) {
+      echoes.delete(k);
+      continue;
+    }
+    out.push(e);
+  }
+  return out;
 }
 
 /**

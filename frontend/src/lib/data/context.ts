@@ -5,8 +5,7 @@
 
 import type { Api } from '../api';
 import type { HLC } from '../hlc';
-import type { Change, Info } from '../types';
-import type { OutboxEntry } from './types';
+import type { Info } from '../types';
 
 export const META_LAST_MSEQ = 'last_mseq';
 export const META_HLC = 'hlc';
@@ -38,15 +37,15 @@ export interface Context {
   readonly retryMax: number;
   /** Set by close(): background work stops. */
   closed: boolean;
+  /**
+   * Versions of records whose change this page's drain saw Go accept
+   * (without a conflict), by keyOf: catch-up skips their echo from Go's
+   * mirror sequence without reading the record (pending.ts).
+   */
+  readonly echoes: Map<string, string>;
 }
 
 /** The key of a record in the maps the jobs keep. */
 export function keyOf(collection: string, id: string): string {
   return `${collection}\u0000${id}`;
-}
-
-/** The Change of an outbox entry (without its outbox sequence). */
-export function stripSeq(e: OutboxEntry): Change {
-  const { seq: _seq, ...change } = e;
-  return change;
 }

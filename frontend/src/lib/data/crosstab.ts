@@ -1,11 +1,12 @@
 // Cross-tab sync: every tab of this profile shares one IndexedDB, so a tab
 // that changed records tells the others which ones (a BroadcastChannel),
-// and they re-read those records and the outbox and refused counts.
+// and they re-read those records and the pending and refused counts.
 
-import { OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { RECORDS_STORE, REJECTED_STORE } from '../db';
 import type { RecordCache } from './cache';
 import type { Context } from './context';
 import { request } from './idb';
+import { countPending, PENDING_SCOPE } from './pending';
 import type { StatusBox } from './status';
 import type { LocalRecord } from './types';
 
@@ -57,11 +58,11 @@ export class CrossTab {
 /** Re-reads records another tab changed and updates the loaded index. */
 export async function fromOtherTab(ctx: Context, box: StatusBox, cache: RecordCache, msg: TabMessage): Promise<void> {
   if (ctx.closed || !msg || typeof msg.collection !== 'string' || !Array.isArray(msg.ids)) return;
-  const tx = ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE], 'readonly');
+  const tx = ctx.db.transaction([...PENDING_SCOPE, REJECTED_STORE], 'readonly');
   const store = tx.objectStore(RECORDS_STORE);
   // Every request is made before the first await, while the transaction is active.
   const gets = msg.ids.map((id) => request(store.get([msg.collection, id]) as IDBRequest<LocalRecord | undefined>));
-  const outbox = request(tx.objectStore(OUTBOX_STORE).count());
+  const outbox = countPending(tx);
   const rejected = request(tx.objectStore(REJECTED_STORE).count());
   const [got, o, r] = await Promise.all([Promise.all(gets), outbox, rejected]);
   box.set({ outbox: o, rejected: r });

@@ -1,44 +1,75 @@
-// The outbox drain (the mirror loop): the outbox drains in batches through
-// UI.Accept (idempotent by change_id); an entry is deleted only after Go
-// answered accepted or duplicate, so a crash or a lost answer means a
-// resend, which Go answers "duplicate". A rejected change moves to the
-// "rejected" store with Go's reason and is surfaced, never dropped. After a
-// failure the loop retries with back-off.
+// The drain (the mirror loop): the pending changes (pending.ts: records
+// above the acknowledged watermark and outbox entries, merged in seq order)
+// go in batches through UI.Accept (idempotent by change_id). A change is
+// settled only after Go answered accepted or duplicate: an outbox entry is
+// then deleted, and the watermark moves over the records whose
+// changes Go answered, but only over a contiguous prefix of them in seq
+// order, so a crash or a lost answer means a resend, which Go answers
+// "duplicate". A record is never rewritten for an acknowledgement. A
+// rejected change moves to the "rejected" store with Go's reason and is
+// surfaced, never dropped. After a failure the loop retries with back-off.
 //
 // Batches are pipelined: while one is with Go (bridge, validation, the
 // fsynced bbolt commit), the next is read and sent, so IndexedDB and Go work
 // at the same time (at most IN_FLIGHT batches; Go's store gives the same
 // result whatever order changes arrive in). A batch Go answered in full is
-// deleted from the outbox with one key-range delete. Entries this page just
-// wrote are handed over in memory (offer): the drain reads only the keys of
-// the next batch and takes the changes it holds from memory, reading from
-// IndexedDB only what it does not hold (other tabs' entries, a restart).
+// deleted from the outbox with one key-range delete.
 
-import { describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { ACKED_STORE, describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { NotConnectedError } from '../transport';
 import type { Change } from '../types';
 import type { RecordCache } from './cache';
-import { stripSeq, type Context } from './context';
+import { keyOf, type Context } from './context';
 import type { CrossTab } from './crosstab';
 import { request, txDone } from './idb';
+import { countPending, ACKED_SEQ_KEY, noteEcho, PENDING_SCOPE, readAcked, readPending, type PendingChange } from './pending';
 import type { StatusBox } from './status';
-import type { LocalRecord, OutboxEntry, RejectedChange } from './types';
+import type { LocalRecord, RejectedChange } from './types';
 
 /** Batches sent to Go at once (docs/BENCHMARKS.md, capture). */
 const IN_FLIGHT = 2;
 
-/** Most outbox entries held in memory for the drain; more are read back. */
-const HELD_MAX = 20_000;
+/**
+ * The watermark of one drain pass: the seqs of the records it read, in seq
+ * order, and which of them Go has answered; the watermark may move over the
+ * answered prefix (batches may be answered out of order).
+ */
+export class Watermark {
+  private readonly order: number[] = [];
+  private head = 0;
+  private readonly settled = new Set<number>();
 
-/** Sends the outbox to Go. */
+  /** Notes the record changes of a batch just read (in seq order). */
+  read(items: readonly PendingChange[]): void {
+    for (const it of items) if (it.from === 'record') this.order.push(it.seq);
+  }
+
+  /** Notes that Go answered the record change with this seq. */
+  settle(seq: number): void {
+    this.settled.add(seq);
+  }
+
+  /** The highest seq of the answered prefix, when it grew; else undefined. */
+  advance(): number | undefined {
+    let mark: number | undefined;
+    for (; this.head < this.order.length; this.head++) {
+      const seq = this.order[this.head];
+      if (seq === undefined || !this.settled.has(seq)) break;
+      this.settled.delete(seq);
+      mark = seq;
+    }
+    return mark;
+  }
+}
+
+/** Sends the pending changes to Go. */
 export class OutboxDrain {
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private drainDue = 0;
   private draining: Promise<void> | undefined;
   private drainAgain = false;
   private retryDelay: number;
-  /** Outbox entries written by this page and not yet settled, by key. */
-  private readonly held = new Map<number, OutboxEntry>();
+  private readonly idle: (() => void)[] = [];
 
   constructor(
     private readonly ctx: Context,
@@ -47,18 +78,6 @@ export class OutboxDrain {
     private readonly tabs: CrossTab,
   ) {
     this.retryDelay = ctx.retryMin;
-  }
-
-  /**
-   * Hands over outbox entries just committed (with their keys), so that
-   * sending them needs no read of IndexedDB. They are still read from there
-   * when this page no longer holds them.
-   */
-  offer(entries: OutboxEntry[]): void {
-    for (const e of entries) {
-      if (this.held.size >= HELD_MAX) return;
-      if (e.seq !== undefined) this.held.set(e.seq, e);
-    }
   }
 
   /** Cancels a scheduled run (close). */
@@ -94,8 +113,15 @@ export class OutboxDrain {
     }
     this.draining = this.drainLoop().finally(() => {
       this.draining = undefined;
+      for (const run of this.idle.splice(0)) run();
     });
     return this.draining;
+  }
+
+  /** Calls run once, when the drain running now has finished (at once when none is). */
+  whenIdle(run: () => void): void {
+    if (this.draining) this.idle.push(run);
+    else run();
   }
 
   private async drainLoop(): Promise<void> {
@@ -119,106 +145,107 @@ export class OutboxDrain {
   }
 
   /**
-   * Sends every outbox entry, batch after batch, with the next batch read
+   * Sends every pending change, batch after batch, with the next batch read
    * and sent while earlier ones are with Go. Rejects with the first failure
    * once every batch in flight has settled.
    */
   private async drainPass(): Promise<void> {
     let after: number | undefined;
+    const mark = new Watermark();
     const inFlight: Promise<void>[] = [];
     try {
       while (!this.ctx.closed) {
-        const entries = await this.readBatch(after);
-        if (entries.length === 0) {
+        const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
+        const { items, scanned, more } = await readPending(tx, after, this.ctx.batchSize);
+        if (scanned === undefined) {
           if (after === undefined) this.box.set({ outbox: 0 });
           break;
         }
-        after = entries[entries.length - 1]?.seq;
+        after = scanned;
+        if (items.length === 0) {
+          if (more) continue;
+          break;
+        }
+        mark.read(items);
         if (this.box.get().mirror !== 'draining') this.box.set({ mirror: 'draining' });
-        const sent = this.sendBatch(entries);
+        const sent = this.sendBatch(items, mark);
         sent.catch(() => undefined); // settled below; never an unhandled rejection meanwhile
         inFlight.push(sent);
         if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
-        if (entries.length < this.ctx.batchSize || after === undefined) break;
+        if (!more) break;
       }
     } finally {
       const rest = await Promise.allSettled(inFlight);
+      if (after !== undefined && !this.ctx.closed) {
+        // What is still pending, exactly (the answers may have counted a resent change twice).
+        const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
+        this.box.set({ outbox: await countPending(tx) });
+      }
       const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     }
   }
 
-  /**
-   * Reads up to batchSize outbox entries after seq (from the start when
-   * undefined): their keys from IndexedDB, the entries from memory when
-   * this page holds them all, else from IndexedDB.
-   */
-  private async readBatch(after: number | undefined): Promise<OutboxEntry[]> {
-    const range = after === undefined ? null : IDBKeyRange.lowerBound(after, true);
-    const store = () => this.ctx.db.transaction(OUTBOX_STORE, 'readonly').objectStore(OUTBOX_STORE);
-    if (this.held.size > 0) {
-      const keys = (await request(store().getAllKeys(range, this.ctx.batchSize))) as number[];
-      if (after === undefined) {
-        // Keys below the first one left the outbox (another tab sent them).
-        const first = keys[0] ?? Infinity;
-        for (const k of this.held.keys()) if (k < first) this.held.delete(k);
-      }
-      const out: OutboxEntry[] = [];
-      for (const k of keys) {
-        const e = this.held.get(k);
-        if (!e) break;
-        out.push(e);
-      }
-      if (out.length === keys.length) return out;
-    }
-    return request(store().getAll(range, this.ctx.batchSize) as IDBRequest<OutboxEntry[]>);
-  }
-
-  /** Sends one batch read from the outbox and settles Go's answers. */
-  private async sendBatch(entries: OutboxEntry[]): Promise<void> {
-    const res = await this.ctx.api.accept(entries.map(stripSeq));
-    // Answered or not, the entries are read from IndexedDB from now on.
-    for (const e of entries) if (e.seq !== undefined) this.held.delete(e.seq);
+  /** Sends one batch and settles Go's answers. */
+  private async sendBatch(items: PendingChange[], mark: Watermark): Promise<void> {
+    const res = await this.ctx.api.accept(items.map((it) => it.change));
     const byId = new Map((res?.results ?? []).map((r) => [r.change_id, r]));
 
-    const tx = this.ctx.db.transaction([OUTBOX_STORE, REJECTED_STORE, RECORDS_STORE], 'readwrite');
+    // The records store only when a record is to be marked (a conflict or a
+    // refusal): an acknowledgement does not wait for the saves queued on it.
+    const marks = [...byId.values()].some((r) => r.conflicted || (r.outcome !== 'accepted' && r.outcome !== 'duplicate'));
+    const scope = marks ? [OUTBOX_STORE, REJECTED_STORE, RECORDS_STORE, ACKED_STORE] : [OUTBOX_STORE, REJECTED_STORE, ACKED_STORE];
+    const tx = this.ctx.db.transaction(scope, 'readwrite');
     const done = txDone(tx);
     const outbox = tx.objectStore(OUTBOX_STORE);
     const rejectedStore = tx.objectStore(REJECTED_STORE);
-    const records = tx.objectStore(RECORDS_STORE);
+    const records = () => tx.objectStore(RECORDS_STORE);
     const touched: LocalRecord[] = [];
     let acked = 0;
     let rejected = 0;
     const at = Math.floor(this.ctx.now());
-    // Entries were read in key order and new ones get higher keys, so when
-    // Go answered every one, one range delete removes exactly them.
-    const first = entries[0]?.seq;
-    const last = entries[entries.length - 1]?.seq;
-    const whole = first !== undefined && last !== undefined && entries.every((e) => byId.has(e.change_id));
+    // Items were read in seq order and new changes get higher seqs, so when
+    // Go answered every one, one range delete removes exactly the outbox
+    // entries among them (and any copy of a record's change moved there by
+    // an overwrite since).
+    const first = items[0]?.seq;
+    const last = items[items.length - 1]?.seq;
+    const whole = first !== undefined && last !== undefined && items.every((it) => byId.has(it.change.change_id));
     if (whole) outbox.delete(IDBKeyRange.bound(first, last));
-    for (const e of entries) {
+    for (const it of items) {
+      const e = it.change;
       const r = byId.get(e.change_id);
-      if (!r || e.seq === undefined) continue; // no answer for it: it is sent again
+      if (!r) continue; // no answer for it: it is sent again
+      if (!whole) outbox.delete(it.seq);
+      if (it.from === 'record') mark.settle(it.seq);
       if (r.outcome === 'accepted' || r.outcome === 'duplicate') {
-        if (!whole) outbox.delete(e.seq);
         acked++;
-        if (r.conflicted) this.markRecord(records, e, { state: 'conflict' }, touched);
+        if (r.conflicted) this.markRecord(records(), e, { state: 'conflict' }, touched);
+        else if (it.from === 'record' && it.state !== 'conflict') noteEcho(this.ctx.echoes, keyOf(e.collection, e.record_id), e.version);
       } else {
         const reason = r.reason || 'rejected by fieldsync without a reason';
-        const kept: RejectedChange = { change_id: e.change_id, change: stripSeq(e), reason, rejected_at: at };
+        const kept: RejectedChange = { change_id: e.change_id, change: e, reason, rejected_at: at };
         rejectedStore.put(kept);
-        if (!whole) outbox.delete(e.seq);
         rejected++;
-        this.markRecord(records, e, { rejected: reason }, touched);
+        this.markRecord(records(), e, { rejected: reason }, touched);
       }
     }
+    const upTo = mark.advance();
+    if (upTo !== undefined) {
+      readAcked(tx, (stored) => {
+        if (upTo > stored) tx.objectStore(ACKED_STORE).put({ key: ACKED_SEQ_KEY, value: upTo });
+      });
+    }
+    // The refused count is read back (a change refused twice is kept once);
+    // the pending count goes down by the answers here and is counted again
+    // at the end of the pass (answers to a resent change count twice here).
+    const refused = request(rejectedStore.count());
     await done;
-    const s = this.box.get();
-    this.box.set({ outbox: Math.max(0, s.outbox - acked - rejected), rejected: s.rejected + rejected });
+    this.box.set({ outbox: Math.max(0, this.box.get().outbox - acked - rejected), rejected: await refused });
     if (touched.length > 0) this.cache.apply(touched, 'state');
-    else if (acked > 0 && entries[0]) {
+    else if (acked > 0 && items[0]) {
       // No record changed, but the counts did: other tabs re-read them.
-      this.tabs.post(entries[0].collection, []);
+      this.tabs.post(items[0].change.collection, []);
     }
     if (acked + rejected === 0) {
       // Go answered none of them: do not spin on the same batch.

@@ -1,8 +1,8 @@
 // Refused changes: a change Go rejected waits in the "rejected" store with
-// Go's reason until people retry it (back into the outbox, in one
-// transaction) or discard it (the record goes back to what Go holds).
+// Go's reason until people retry it (back into the outbox under a new
+// capture sequence, in one transaction) or discard it (the record goes back to what Go holds).
 
-import { describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { ACKED_STORE, describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { NotConnectedError } from '../transport';
 import type { StoreRecord } from '../types';
 import type { RecordCache } from './cache';
@@ -10,9 +10,10 @@ import type { Context } from './context';
 import type { CrossTab } from './crosstab';
 import type { OutboxDrain } from './drain';
 import { request, txDone } from './idb';
+import { isPending, metaNumber, readAcked } from './pending';
 import { fromStore } from './rebuild';
 import type { StatusBox } from './status';
-import { DataError, type ChangeNotice, type LocalRecord, type RejectedChange } from './types';
+import { DataError, type ChangeNotice, type LocalRecord, type OutboxEntry, type RejectedChange } from './types';
 
 /** Retry and discard of the changes Go refused. */
 export class RejectedChanges {
@@ -32,7 +33,7 @@ export class RejectedChanges {
    * A change replaced by a later save (superseded_by) cannot be retried.
    */
   async retry(changeId: string): Promise<void> {
-    const tx = this.ctx.db.transaction([REJECTED_STORE, OUTBOX_STORE, RECORDS_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([REJECTED_STORE, OUTBOX_STORE, RECORDS_STORE, META_STORE], 'readwrite');
     const done = txDone(tx);
     const rejectedStore = tx.objectStore(REJECTED_STORE);
     const outbox = tx.objectStore(OUTBOX_STORE);
@@ -56,17 +57,25 @@ export class RejectedChanges {
       }
       found = r;
       rejectedStore.delete(changeId);
-      const queued = outbox.index('change_id').count(changeId);
+      const queued = outbox.index('record').getAll([r.change.collection, r.change.record_id]) as IDBRequest<OutboxEntry[]>;
       queued.onsuccess = () => {
-        if (queued.result > 0) return; // already queued (by another window): send it once
-        outbox.add(r.change);
-        added = true;
+        if (queued.result.some((e) => e.change_id === changeId)) return; // already queued (by another window): send it once
+        // A new capture sequence: the retried change goes after everything captured so far.
+        const meta = tx.objectStore(META_STORE);
+        const counter = meta.get(META_CAPTURE_SEQ) as IDBRequest<{ value?: unknown } | undefined>;
+        counter.onsuccess = () => {
+          const seq = metaNumber(counter.result) + 1;
+          meta.put({ key: META_CAPTURE_SEQ, value: seq });
+          outbox.add({ ...r.change, seq } satisfies OutboxEntry);
+          added = true;
+        };
       };
       const rec = records.get([r.change.collection, r.change.record_id]) as IDBRequest<LocalRecord | undefined>;
       rec.onsuccess = () => {
         const cur = rec.result;
         if (!cur || cur.version !== r.change.version || cur.rejected === undefined) return;
-        const { rejected: _reason, ...next } = cur;
+        // The change now waits in the outbox: the record no longer carries it.
+        const { rejected: _reason, seq: _seq, change_id: _id, parents: _parents, ...next } = cur;
         records.put(next);
         touched.push(next);
       };
@@ -112,9 +121,11 @@ export class RejectedChanges {
         truth = undefined; // Go never had the record: the refused change created it
       }
     }
-    const tx = this.ctx.db.transaction([REJECTED_STORE, RECORDS_STORE, OUTBOX_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([REJECTED_STORE, RECORDS_STORE, OUTBOX_STORE, ACKED_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
+    let acked = 0;
+    readAcked(tx, (a) => (acked = a));
     let failure: Error | undefined;
     let replaced: LocalRecord | undefined;
     let removed = false;
@@ -131,7 +142,9 @@ export class RejectedChanges {
       cur.onsuccess = () => {
         const rec = cur.result;
         // Only a record still at the refused version, with no later edit on its way, is put back.
-        if (pending.result > 0 || !rec || rec.version !== got.change.version || got.superseded_by) return;
+        if (pending.result > 0 || isPending(rec, acked) || !rec || rec.version !== got.change.version || got.superseded_by) {
+          return;
+        }
         if (truth) {
           replaced = fromStore(truth, this.ctx.now);
           records.put(replaced);

@@ -2,11 +2,12 @@
 // a push finished (fewer pending changes in Go or a new last success); then
 // Go's pending ids say which records still wait.
 
-import { OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import type { Status } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, type Context } from './context';
 import { txDone } from './idb';
+import { isPending, readAcked } from './pending';
 import type { LocalRecord } from './types';
 
 /** Marks records synced once Go has pushed them. */
@@ -44,20 +45,23 @@ export class SyncStates {
 
   /**
    * Asks Go which records still have changes not in Drill and marks the
-   * others synced (records with outbox entries or in conflict stay as they
-   * are). The other way, synced -> pending, needs no scan: Go's own changes
+   * others synced (records with changes not yet in Go, or in conflict, stay
+   * as they are). The other way, synced -> pending, needs no scan: Go's own changes
    * (resolutions) arrive by catch-up, which marks them pending.
    */
   async refresh(): Promise<void> {
     const pending = await this.ctx.api.pendingIDs();
     const pendingKeys = new Set<string>();
     for (const p of pending) for (const id of p.record_ids ?? []) pendingKeys.add(keyOf(p.collection, id));
-    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, ACKED_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
     const changed: LocalRecord[] = [];
     const at = Math.floor(this.ctx.now());
-    // The records with changes still in the outbox, from one key cursor.
+    let acked = 0;
+    readAcked(tx, (a) => (acked = a));
+    // The records with changes still in the outbox, from one key cursor (the
+    // ones whose record carries a pending change are told by their seq).
     const inOutbox = new Set<string>();
     const cursor = tx.objectStore(OUTBOX_STORE).index('record').openKeyCursor();
     cursor.onsuccess = () => {
@@ -73,7 +77,7 @@ export class SyncStates {
         req.onsuccess = () => {
           for (const r of req.result) {
             const k = keyOf(r.collection, r.record_id);
-            if (pendingKeys.has(k) || inOutbox.has(k) || r.rejected) continue;
+            if (pendingKeys.has(k) || inOutbox.has(k) || isPending(r, acked) || r.rejected) continue;
             const next: LocalRecord = { ...r, state: 'synced', updated_at: at };
             records.put(next);
             changed.push(next);

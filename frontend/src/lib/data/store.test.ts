@@ -2,12 +2,16 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../api';
-import { OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, META_STORE, migrations, OUTBOX_STORE, RECORDS_STORE } from '../db';
 import { FakeGo } from '../../testing/fakeGo';
-import { request } from './idb';
+import { request, txDone } from './idb';
+import { skipEchoes } from './catchup';
+import { keyOf } from './context';
+import { Watermark } from './drain';
+import { ACKED_SEQ_KEY, META_CAPTURE_SEQ, PENDING_SCOPE, readPending, type PendingChange } from './pending';
 import { DataStore, type DataStoreOptions } from './store';
 import { DataError, type DataStatus, type LocalRecord, type OutboxEntry } from './types';
-import type { Change } from '../types';
+import type { Change, MirrorEntry } from '../types';
 
 const VERSION_RE = /^\d{15}-[0-9a-f]{4}-dev1\.ui[0-9a-f]{4}$/;
 
@@ -51,10 +55,49 @@ async function mustOpen(
   return s;
 }
 
+/** Saves n new records r0..r<n-1> of "trees" in one putMany. */
+function putRecords(s: DataStore, n: number): Promise<LocalRecord[]> {
+  return s.putMany(
+    'trees',
+    Array.from({ length: n }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
+  );
+}
+
+/** Go's UI.Accept handler, to wrap. */
+function acceptOf(go: FakeGo): (...args: unknown[]) => unknown {
+  const accept = go.transport.handlers['UI.Accept'];
+  if (!accept) throw new Error('no Accept handler');
+  return accept;
+}
+
+/** The pending changes in capture order, wherever they wait (records or outbox). */
 async function outboxOf(factory: IDBFactory): Promise<OutboxEntry[]> {
   const db = await request(factory.open('fieldsync'));
   try {
+    const { items } = await readPending(db.transaction(PENDING_SCOPE), undefined, undefined);
+    return items.map((it) => ({ ...it.change, seq: it.seq }));
+  } finally {
+    db.close();
+  }
+}
+
+/** The outbox store alone: the changes their records no longer carry. */
+async function rawOutboxOf(factory: IDBFactory): Promise<OutboxEntry[]> {
+  const db = await request(factory.open('fieldsync'));
+  try {
     return await request(db.transaction(OUTBOX_STORE).objectStore(OUTBOX_STORE).getAll() as IDBRequest<OutboxEntry[]>);
+  } finally {
+    db.close();
+  }
+}
+
+/** A number kept in the meta store, or the watermark in the acked store (0 when unset). */
+async function metaOf(factory: IDBFactory, key: string): Promise<number> {
+  const db = await request(factory.open('fieldsync'));
+  const store = key === ACKED_SEQ_KEY ? ACKED_STORE : META_STORE;
+  try {
+    const v = (await request(db.transaction(store).objectStore(store).get(key))) as { value?: unknown } | undefined;
+    return typeof v?.value === 'number' ? v.value : 0;
   } finally {
     db.close();
   }
@@ -129,31 +172,54 @@ describe('writes', () => {
     expect(statusOf(s).outbox).toBe(3);
   });
 
-  it('writes neither the record nor the change when the transaction aborts', async () => {
+  it('writes neither the record nor the moved change when the transaction aborts', async () => {
     const go = new FakeGo();
     const f = new IDBFactory();
-    // The same random bytes every time: the second change_id collides with
-    // the first in the outbox's unique index, which aborts the transaction.
-    const s = await mustOpen(go, f, { random: (b) => b.fill(7) });
-    await s.put('trees', 'a', { name: 'A' });
-    await expect(s.put('trees', 'b', { name: 'B' })).rejects.toMatchObject({ name: 'ConstraintError' });
-    expect((await recordsOf(f)).map((r) => r.record_id)).toEqual(['a']);
-    expect(await outboxOf(f)).toHaveLength(1);
+    const s = await mustOpen(go, f);
+    const a = await s.put('trees', 'a', { name: 'A' });
+    // The overwrite moves A's unsent change into the outbox, then the record
+    // write fails (a full disk): both must be undone.
+    const real = IDBObjectStore.prototype.put;
+    const fail = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(function (this: IDBObjectStore, ...args) {
+      if (this.name === RECORDS_STORE) throw new DOMException('the disk is full', 'QuotaExceededError');
+      return real.apply(this, args);
+    });
+    try {
+      await expect(s.put('trees', 'a', { name: 'B' })).rejects.toThrow();
+    } finally {
+      fail.mockRestore();
+    }
+    expect(await recordsOf(f)).toMatchObject([{ record_id: 'a', version: a.version, doc: { name: 'A' } }]);
+    expect(await rawOutboxOf(f)).toEqual([]);
+    expect((await outboxOf(f)).map((c) => c.version)).toEqual([a.version]);
     expect(statusOf(s).outbox).toBe(1);
   });
 
   it('writes a whole putMany batch or nothing', async () => {
     const go = new FakeGo();
     const f = new IDBFactory();
-    const s = await mustOpen(go, f, { random: (b) => b.fill(3) });
-    await expect(
-      s.putMany('trees', [
-        { id: 'a', doc: { name: 'A' } },
-        { id: 'b', doc: { name: 'B' } },
-      ]),
-    ).rejects.toMatchObject({ name: 'ConstraintError' });
+    const s = await mustOpen(go, f);
+    const real = IDBObjectStore.prototype.put;
+    let n = 0;
+    const fail = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(function (this: IDBObjectStore, ...args) {
+      if (this.name === RECORDS_STORE && ++n === 2) throw new DOMException('the disk is full', 'QuotaExceededError');
+      return real.apply(this, args);
+    });
+    try {
+      await expect(
+        s.putMany('trees', [
+          { id: 'a', doc: { name: 'A' } },
+          { id: 'b', doc: { name: 'B' } },
+        ]),
+      ).rejects.toThrow();
+    } finally {
+      fail.mockRestore();
+    }
     expect(await recordsOf(f)).toEqual([]);
     expect(await outboxOf(f)).toEqual([]);
+    // The capture counter was not moved either: the next save takes seq 1.
+    await s.put('trees', 'c', { name: 'C' });
+    expect((await outboxOf(f)).map((c) => c.seq)).toEqual([1]);
   });
 
   it.each([
@@ -219,10 +285,7 @@ describe('mirror loop', () => {
     const go = new FakeGo();
     const f = new IDBFactory();
     const s = await mustOpen(go, f);
-    await s.putMany(
-      'trees',
-      Array.from({ length: 1200 }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
-    );
+    await putRecords(s, 1200);
     await s.flush();
     expect(go.acceptSizes).toEqual([500, 500, 200]);
     expect(go.journal).toHaveLength(1200);
@@ -233,12 +296,8 @@ describe('mirror loop', () => {
     const go = new FakeGo();
     const f = new IDBFactory();
     const s = await mustOpen(go, f);
-    await s.putMany(
-      'trees',
-      Array.from({ length: 1700 }, (_, i) => ({ id: `r${i}`, doc: { name: `n${i}` } })),
-    );
-    const accept = go.transport.handlers['UI.Accept'];
-    if (!accept) throw new Error('no Accept handler');
+    await putRecords(s, 1700);
+    const accept = acceptOf(go);
     let inFlight = 0;
     let most = 0;
     let calls = 0;
@@ -254,8 +313,12 @@ describe('mirror loop', () => {
     await expect(s.flush()).rejects.toThrow('the bridge dropped the call');
     expect(most).toBe(2);
     // The failed batch (500) stays, and so do the 200 after it: no batch is
-    // sent after a failure; the one in flight beside it (500) went through.
-    expect(await outboxOf(f)).toHaveLength(700);
+    // sent after a failure. The one in flight beside it (500) went through,
+    // but the watermark cannot pass the failed batch, so it is sent again.
+    expect(go.journal).toHaveLength(1000);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(500);
+    expect(await outboxOf(f)).toHaveLength(1200);
+    expect(statusOf(s).outbox).toBe(1200);
     await s.flush();
     expect(go.journal).toHaveLength(1700);
     expect(new Set(go.journal.map((c) => c.change_id)).size).toBe(1700);
@@ -525,6 +588,339 @@ describe('mirror loop', () => {
     await s.put('trees', 'a', { name: 'mine' }); // made without seeing theirs
     await s.flush();
     expect((await s.get('trees', 'a'))?.state).toBe('conflict');
+  });
+});
+
+describe('pending changes (one object per save)', () => {
+  it('writes a plain save as the record only, and nothing after Go acknowledged it', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    const a = await s.put('trees', 'a', { name: 'A' });
+    expect(a).toMatchObject({ seq: 1, parents: [] });
+    expect(a.change_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(await rawOutboxOf(f)).toEqual([]);
+    await s.flush();
+    expect(go.journal.map((c) => c.change_id)).toEqual([a.change_id]);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(1);
+    expect(await recordsOf(f)).toEqual([a]); // not rewritten by the acknowledgement
+    expect(statusOf(s).outbox).toBe(0);
+  });
+
+  it('keeps both changes, in order, when a save overwrites one Go has not acknowledged', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    const a = await s.put('trees', 'a', { name: 'A' });
+    const b = await s.put('trees', 'a', { name: 'B' });
+    const [moved] = await rawOutboxOf(f);
+    expect(moved).toMatchObject({ seq: 1, change_id: a.change_id, version: a.version, doc: { name: 'A' } });
+    expect((await outboxOf(f)).map((c) => c.version)).toEqual([a.version, b.version]);
+    expect(statusOf(s).outbox).toBe(2);
+    await s.flush();
+    expect(go.journal.map((c) => c.doc)).toEqual([{ name: 'A' }, { name: 'B' }]);
+    expect(go.journal[1]?.parents).toEqual([a.version]);
+    expect(await rawOutboxOf(f)).toEqual([]);
+    expect(statusOf(s).outbox).toBe(0);
+
+    // Over an acknowledged change, a save moves nothing.
+    await s.put('trees', 'a', { name: 'C' });
+    expect(await rawOutboxOf(f)).toEqual([]);
+    expect(await outboxOf(f)).toHaveLength(1);
+  });
+
+  it('sends outbox entries and records merged in capture order, in small batches', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { batchSize: 3 });
+    // Records overwritten before Go saw them leave their changes in the
+    // outbox; the others stay records: the seqs alternate between the two.
+    const want: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      want.push((await s.put('trees', `r${i}`, { n: 1 })).version);
+      if (i % 2 === 0) want.push((await s.put('trees', `r${i}`, { n: 2 })).version);
+    }
+    // The same id twice in one batch: the first change moves too.
+    const both = await s.putMany('trees', [
+      { id: 'twice', doc: { n: 1 } },
+      { id: 'twice', doc: { n: 2 } },
+    ]);
+    want.push(...both.map((r) => r.version));
+    expect((await rawOutboxOf(f)).map((e) => e.seq)).toEqual([1, 4, 7, 9]);
+    expect((await outboxOf(f)).map((c) => c.version)).toEqual(want);
+    await s.flush();
+    expect(go.journal.map((c) => c.version)).toEqual(want);
+    expect(go.acceptSizes.every((n) => n <= 3)).toBe(true);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(want.length);
+    expect(await rawOutboxOf(f)).toEqual([]);
+    expect(statusOf(s).outbox).toBe(0);
+  });
+
+  it.each([
+    ['catch-up', false],
+    ['a rebuild (the mirror sequence is gone)', true],
+  ])('keeps an unsent change when %s replaces its record with a newer one from Go', async (_name, rebuild) => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { now: () => 1000 });
+    await s.start();
+    const mine = await s.put('trees', 'a', { name: 'mine' });
+    go.remote(remoteChange('a', '000900000000000-0000-dev2', { name: 'newer, from dev2' }));
+    if (rebuild) go.truncatedBelow = 1;
+    const calls = go.transport.calls.length;
+    await s.catchUp();
+    expect(go.transport.calls.slice(calls).some((c) => c.method === 'UI.Records')).toBe(rebuild);
+    expect((await s.get('trees', 'a'))?.doc).toEqual({ name: 'newer, from dev2' });
+    expect((await outboxOf(f)).map((c) => c.change_id)).toEqual([mine.change_id]);
+    await s.flush();
+    expect(go.count(mine.change_id ?? '')).toBe(1);
+  });
+
+  it('loses and doubles nothing when two tabs drain the same changes at once', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const a = await mustOpen(go, f);
+    const b = await mustOpen(go, f, { random: (x) => crypto.getRandomValues(x) });
+    await putRecords(a, 1200);
+    await b.put('trees', 'from-b', { name: 'B' });
+    await Promise.all([a.flush(), b.flush()]);
+    expect(go.journal).toHaveLength(1201);
+    expect(new Set(go.journal.map((c) => c.change_id)).size).toBe(1201);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(1201);
+    expect(await outboxOf(f)).toEqual([]);
+    await a.flush(); // the pass-end count is exact in both tabs
+    await b.flush();
+    expect([statusOf(a).outbox, statusOf(b).outbox]).toEqual([0, 0]);
+  });
+
+  it('moves the watermark only over the answered prefix when batches are answered out of order', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await putRecords(s, 1000);
+    const accept = acceptOf(go);
+    let calls = 0;
+    go.transport.handlers['UI.Accept'] = async (...args: unknown[]) => {
+      if (++calls === 1) {
+        // The first batch is answered after the second and then fails.
+        await new Promise((r) => setTimeout(r, 10));
+        throw new Error('the bridge dropped the call');
+      }
+      return accept(...args);
+    };
+    await expect(s.flush()).rejects.toThrow('the bridge dropped the call');
+    expect(go.journal).toHaveLength(500); // the second batch
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(0);
+    expect(statusOf(s).outbox).toBe(1000);
+
+    // Both answered, the second first: the watermark passes both.
+    calls = 1;
+    let answered = 0;
+    go.transport.handlers['UI.Accept'] = async (...args: unknown[]) => {
+      if (++calls === 2) await new Promise((r) => setTimeout(r, 10));
+      answered++;
+      return accept(...args);
+    };
+    await s.flush();
+    expect(answered).toBe(2);
+    expect(go.journal).toHaveLength(1000);
+    expect(new Set(go.journal.map((c) => c.change_id)).size).toBe(1000);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(1000);
+    expect(await outboxOf(f)).toEqual([]);
+    expect(statusOf(s).outbox).toBe(0);
+  });
+
+  it('sends again after a reload in the middle of a drain, and Go answers duplicate', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s1 = await mustOpen(go, f);
+    await putRecords(s1, 700);
+    go.loseAcks = 2; // Go journals both batches, the answers never arrive
+    await expect(s1.flush()).rejects.toBeInstanceOf(Error);
+    expect(go.journal).toHaveLength(700);
+    s1.close(); // the page reloads
+
+    const s2 = await mustOpen(go, f);
+    expect(statusOf(s2).outbox).toBe(700);
+    const answers: string[] = [];
+    const accept = acceptOf(go);
+    go.transport.handlers['UI.Accept'] = async (...args: unknown[]) => {
+      const res = (await accept(...args)) as { results: { outcome: string }[] };
+      for (const r of res.results) answers.push(r.outcome);
+      return res;
+    };
+    await s2.flush();
+    expect(answers).toHaveLength(700);
+    expect(new Set(answers)).toEqual(new Set(['duplicate']));
+    expect(go.journal).toHaveLength(700);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(700);
+    expect(statusOf(s2).outbox).toBe(0);
+  });
+
+  it('settles a refused change of a record and keeps the next save of it', async () => {
+    const go = new FakeGo();
+    go.reject = (c) => (c.record_id === 'bad' ? 'trees invalid record: name is required' : undefined);
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.putMany('trees', [
+      { id: 'good', doc: { name: 'G' } },
+      { id: 'bad', doc: {} },
+      { id: 'fine', doc: { name: 'F' } },
+    ]);
+    go.loseAcks = 1; // the first answer is lost: all three are sent twice
+    await expect(s.flush()).rejects.toBeInstanceOf(Error);
+    await s.flush();
+    expect(go.journal.map((c) => c.record_id)).toEqual(['good', 'fine']);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(3);
+    expect(await outboxOf(f)).toEqual([]);
+    const [refused] = await s.rejected();
+    expect(refused?.change).toMatchObject({ record_id: 'bad', parents: [], doc: {} });
+    expect(statusOf(s)).toMatchObject({ outbox: 0, rejected: 1 }); // refused twice, kept once
+
+    const fixed = await s.put('trees', 'bad', { name: 'B' });
+    expect(await rawOutboxOf(f)).toEqual([]); // the refused change is not pending: nothing moved
+    expect(fixed.parents).toEqual([]);
+    go.reject = () => undefined;
+    await s.flush();
+    expect(go.journal.map((c) => c.record_id)).toEqual(['good', 'fine', 'bad']);
+  });
+
+  it('migrates a version 2 database: its outbox entries stay pending and go first', async () => {
+    const f = new IDBFactory();
+    // A database as the previous release left it: two changes in the
+    // outbox (auto-numbered) and one acknowledged record.
+    const old = f.open('fieldsync', 2);
+    old.onupgradeneeded = () => {
+      const tx = old.transaction;
+      if (!tx) throw new Error('no upgrade transaction');
+      for (let v = 0; v < 2; v++) migrations[v]?.(old.result, tx);
+    };
+    const db = await request(old);
+    const change = (id: string, version: string): Change => ({
+      change_id: `${id}`.padStart(32, '0'),
+      collection: 'trees',
+      record_id: id,
+      op: 'put',
+      doc: { name: id },
+      version,
+      parents: [],
+      device: 'dev1',
+      edited_at: 1,
+    });
+    const tx = db.transaction([OUTBOX_STORE, RECORDS_STORE], 'readwrite');
+    tx.objectStore(OUTBOX_STORE).add(change('x1', '000000000000001-0000-dev1.ui0001'));
+    tx.objectStore(OUTBOX_STORE).add(change('x2', '000000000000002-0000-dev1.ui0001'));
+    tx.objectStore(RECORDS_STORE).put({
+      collection: 'trees',
+      record_id: 'done',
+      doc: { name: 'done' },
+      version: '000000000000000-0000-dev1.ui0001',
+      deleted: false,
+      leaves: ['000000000000000-0000-dev1.ui0001'],
+      state: 'synced',
+      updated_at: 1,
+    } satisfies LocalRecord);
+    await txDone(tx);
+    db.close();
+
+    const go = new FakeGo();
+    const s = await mustOpen(go, f);
+    expect(statusOf(s).outbox).toBe(2);
+    expect(await metaOf(f, META_CAPTURE_SEQ)).toBe(2);
+    const mine = await s.put('trees', 'x3', { name: 'x3' });
+    expect(mine.seq).toBe(3);
+    expect((await outboxOf(f)).map((c) => c.record_id)).toEqual(['x1', 'x2', 'x3']);
+    await s.flush();
+    expect(go.journal.map((c) => c.record_id)).toEqual(['x1', 'x2', 'x3']);
+    expect(await rawOutboxOf(f)).toEqual([]);
+    expect(statusOf(s).outbox).toBe(0);
+    expect((await s.get('trees', 'done'))?.seq).toBeUndefined();
+  });
+});
+
+describe('echoes', () => {
+  it("skips Go's echo of a change this page saw accepted, without reading its record", async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    const mine = await s.put('trees', 'a', { name: 'mine' });
+    await s.flush();
+    const get = vi.spyOn(IDBObjectStore.prototype, 'get');
+    try {
+      await s.catchUp();
+      expect(get.mock.contexts.filter((c) => (c as IDBObjectStore).name === RECORDS_STORE)).toEqual([]);
+    } finally {
+      get.mockRestore();
+    }
+    expect(statusOf(s).lastMseq).toBe(1);
+    expect(await s.get('trees', 'a')).toMatchObject({ version: mine.version, state: 'local', doc: { name: 'mine' } });
+  });
+
+  it('holds the catch-ups events ask for until released, then runs one', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    const release = s.holdCatchUp();
+    const calls = go.transport.calls.length;
+    const c = remoteChange('r1', '000000000000010-0000-dev2', { name: 'one' });
+    const e = go.remote(c);
+    go.transport.emit('sync:applied', { collection: 'trees', batch: 'b1', changes: [{ mseq: e.mseq, conflicted: false, change: c }] });
+    await new Promise((r) => setTimeout(r, 50)); // unheld, the catch-up would have asked Go by now
+    expect(go.transport.calls.slice(calls).filter((x) => x.method === 'UI.MirrorSince')).toEqual([]);
+    expect(await s.get('trees', 'r1')).toBeUndefined();
+    release();
+    release(); // a second call does nothing
+    await expect.poll(async () => (await s.get('trees', 'r1'))?.doc).toEqual({ name: 'one' });
+  });
+
+  const entry = (mseq: number, id: string, version: string, over: Partial<MirrorEntry> = {}): MirrorEntry => ({
+    mseq,
+    origin: 'local',
+    change: remoteChange(id, version, {}),
+    winner: version,
+    deleted: false,
+    conflicted: false,
+    ...over,
+  });
+  it.each([
+    ['an echo', [entry(1, 'a', 'v1')], []],
+    ['another version', [entry(1, 'a', 'v0')], [1]],
+    ['a conflicted echo', [entry(1, 'a', 'v1', { conflicted: true })], [1]],
+    ['a lost echo (another winner)', [entry(1, 'a', 'v1', { winner: 'v2' })], [1]],
+    ['an echo beside another entry of its record', [entry(2, 'a', 'v1'), entry(1, 'a', 'v0')], [1, 2]],
+    ['only the echoed record', [entry(1, 'a', 'v1'), entry(2, 'b', 'v5')], [2]],
+  ] as const)('skipEchoes keeps what must be applied: %s', (_name, entries, want) => {
+    const echoes = new Map([[keyOf('trees', 'a'), 'v1']]);
+    expect(skipEchoes(echoes, [...entries]).map((e) => e.mseq)).toEqual(want);
+  });
+});
+
+describe('watermark', () => {
+  const rec = (seq: number): PendingChange => ({ seq, from: 'record', change: remoteChange(`r${seq}`, `v${seq}`, {}) });
+  const box = (seq: number): PendingChange => ({ seq, from: 'outbox', change: remoteChange(`o${seq}`, `v${seq}`, {}) });
+  it.each([
+    ['in order', [[1, 2], [3, 4]], [[1, 2], [3, 4]], [2, 4]],
+    ['the second batch first', [[1, 2], [3, 4]], [[3, 4], [1, 2]], [undefined, 4]],
+    ['part of a batch', [[1, 2, 3]], [[1, 3]], [1]],
+  ] as const)('moves over the answered prefix only: %s', (_name, batches, answers, want) => {
+    const w = new Watermark();
+    for (const b of batches) w.read(b.map(rec));
+    const got = answers.map((a) => {
+      for (const seq of a) w.settle(seq);
+      return w.advance();
+    });
+    expect(got).toEqual(want);
+  });
+
+  it('ignores outbox entries, which are deleted when answered', () => {
+    const w = new Watermark();
+    w.read([box(1), rec(2), box(3), rec(4)]);
+    w.settle(2);
+    expect(w.advance()).toBe(2);
+    w.settle(4);
+    expect(w.advance()).toBe(4);
   });
 });
 

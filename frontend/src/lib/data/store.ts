@@ -2,8 +2,9 @@
 // facade: it opens the database, wires the jobs together and is the one
 // public API (pages, components, boot, bench and tests use it). Each job
 // lives in its own module:
-//   writes.ts    put/putMany/remove/undo (record + outbox entry, one transaction)
-//   drain.ts     the outbox drain (mirror loop) into Go, with back-off
+//   writes.ts    put/putMany/remove/undo (one record object per save)
+//   pending.ts   where pending changes wait: records above the watermark, outbox
+//   drain.ts     the drain (mirror loop) of pending changes into Go, with back-off
 //   rejected.ts  retry and discard of changes Go refused
 //   catchup.ts   catch-up from Go's mirror sequence
 //   rebuild.ts   rebuild from Go's records
@@ -20,7 +21,7 @@
 //   blind bulk put, one store:           6834/6347  6290/6547  5643/7607
 //   import via the data layer (new ids): 1782/1584  2506/2148  2394/1905
 //   edit via the data layer (read+put):  1140/1190  1286/1494  1167/1260
-// (record + outbox entry with its two indexes + meta in one transaction per
+// (the design of the time: record + outbox entry with its two indexes + meta in one transaction per
 // chunk; Dexie with bulkGet/bulkPut/bulkAdd in one db.transaction.) Raw is
 // 12-26% ahead on the import path, Dexie 4-16% ahead on the edit path, both
 // inside the noise; Dexie would add ~32 KB gzipped (+60% on the main chunk).
@@ -29,7 +30,7 @@
 // transaction are plain callbacks. Re-measure with bench.ts in `make bench`.
 
 import type { Api } from '../api';
-import { META_STORE, OUTBOX_STORE, openDatabase, REJECTED_STORE } from '../db';
+import { META_STORE, openDatabase, REJECTED_STORE } from '../db';
 import { HLC, uiNode } from '../hlc';
 import type {
   Change,
@@ -48,6 +49,7 @@ import { CrossTab, fromOtherTab, openChannel, type TabChannel } from './crosstab
 import { OutboxDrain } from './drain';
 import { request } from './idb';
 import type { CollectionIndex } from './memindex';
+import { countPending, PENDING_SCOPE } from './pending';
 import type { Readable } from './readable';
 import { Rebuild } from './rebuild';
 import { RejectedChanges } from './rejected';
@@ -156,6 +158,7 @@ export class DataStore {
       retryMin: opts.retryMinMs ?? 1000,
       retryMax: opts.retryMaxMs ?? 30_000,
       closed: false,
+      echoes: new Map(),
     };
     this.box = new StatusBox({
       mirror: 'idle',
@@ -171,7 +174,7 @@ export class DataStore {
     this.drain = new OutboxDrain(this.ctx, this.box, this.cache, this.tabs);
     this.writes = new Writes(this.ctx, this.box, this.cache, this.drain);
     this.rebuilder = new Rebuild(this.ctx, this.box, this.cache);
-    this.catching = new CatchUp(this.ctx, this.box, this.cache, this.rebuilder);
+    this.catching = new CatchUp(this.ctx, this.box, this.cache, this.rebuilder, this.drain);
     this.refused = new RejectedChanges(this.ctx, this.box, this.cache, this.tabs, this.drain);
     this.states = new SyncStates(this.ctx, this.cache);
     this.tabs.listen((msg) => {
@@ -180,7 +183,7 @@ export class DataStore {
   }
 
   /**
-   * Opens the database (running migrations) and reads the outbox and
+   * Opens the database (running migrations) and reads the pending and
    * rejected counts. Call start() to begin mirroring and catching up.
    */
   static async open(opts: DataStoreOptions): Promise<DataStore> {
@@ -188,8 +191,8 @@ export class DataStore {
     checkName('device', info.device);
     const db = await openDatabase(opts.indexedDB);
     try {
-      const tx = db.transaction([OUTBOX_STORE, REJECTED_STORE, META_STORE], 'readonly');
-      const outbox = request(tx.objectStore(OUTBOX_STORE).count());
+      const tx = db.transaction([...PENDING_SCOPE, REJECTED_STORE, META_STORE], 'readonly');
+      const outbox = countPending(tx);
       const rejected = request(tx.objectStore(REJECTED_STORE).count());
       const meta = tx.objectStore(META_STORE);
       const lastMseq = request(meta.get(META_LAST_MSEQ) as IDBRequest<{ value?: unknown } | undefined>);
@@ -234,7 +237,7 @@ export class DataStore {
   }
 
   /**
-   * Starts the background work: listens to Go's events, drains the outbox
+   * Starts the background work: listens to Go's events, drains the pending changes
    * and catches up. Resolves when the first drain and catch-up finished (or
    * failed; failures show in status).
    */
@@ -283,7 +286,8 @@ export class DataStore {
 
   /**
    * Saves doc as record id of collection (id null: a new record with a new
-   * id), capturing the change in the outbox in the same transaction.
+   * id): one record object that carries its change (pending.ts), in one
+   * transaction.
    * Resolves with the stored record once IndexedDB committed it.
    */
   put(collection: string, id: string | null | undefined, doc: Doc): Promise<LocalRecord> {
@@ -292,15 +296,16 @@ export class DataStore {
 
   /**
    * Saves many records of one collection in ONE transaction (bulk import):
-   * all of them and their outbox entries, or none.
+   * all of them (and any unsent change they replace, moved into the
+   * outbox), or none.
    */
   putMany(collection: string, items: PutItem[]): Promise<LocalRecord[]> {
     return this.writes.putMany(collection, items);
   }
 
   /**
-   * Deletes record id of collection (a tombstone plus a delete change in the
-   * outbox). Resolves with what undo() needs to bring it back.
+   * Deletes record id of collection (a tombstone that carries the delete
+   * change). Resolves with what undo() needs to bring it back.
    */
   remove(collection: string, id: string): Promise<Removed> {
     return this.writes.remove(collection, id);
@@ -349,7 +354,7 @@ export class DataStore {
   // ----------------------------------------------------------- mirror loop
 
   /**
-   * Drains the outbox into Go now, batch after batch, until it is empty or a
+   * Drains the pending changes into Go now, batch after batch, until none is left or a
    * call fails (then it retries with back-off in the background and this
    * rejects). Concurrent calls share one run.
    */
@@ -416,6 +421,15 @@ export class DataStore {
   }
 
   /**
+   * Holds the catch-ups Go's events ask for until the returned function is
+   * called (then one runs): for work that floods Go with changes not made
+   * through this data layer, such as the capture benchmark's Go-alone run.
+   */
+  holdCatchUp(): () => void {
+    return this.catching.hold();
+  }
+
+  /**
    * Rebuilds the local copy from Go's records, paged, with progress in
    * status.rebuild. Local edits newer than Go's copy are kept.
    */
@@ -425,7 +439,7 @@ export class DataStore {
 
   /**
    * Asks Go which records still have changes not in Drill and marks the
-   * others synced (records with outbox entries or in conflict stay as they
+   * others synced (records with changes not yet in Go or in conflict stay as they
    * are).
    */
   refreshStates(): Promise<void> {

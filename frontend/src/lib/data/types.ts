@@ -31,11 +31,23 @@ export interface LocalRecord {
   author?: string;
   /** Set when Go rejected the change that made this version: why. */
   rejected?: string;
+  /**
+   * The change that made this version, when it was made here (pending.ts):
+   * its capture sequence (pending while above the acknowledged watermark),
+   * its id and its parents.
+   */
+  seq?: number;
+  change_id?: string;
+  parents?: string[];
 }
 
-/** A captured change waiting in the outbox (store "outbox"). */
+/**
+ * A captured change waiting in the outbox (store "outbox"): one whose record
+ * was overwritten before Go acknowledged it, a retried refused change, or
+ * one written before records carried their changes (pending.ts).
+ */
 export interface OutboxEntry extends Change {
-  /** Auto-increment key: the capture order. */
+  /** The key: the capture sequence (the capture order). */
   seq?: number;
 }
 
@@ -92,13 +104,13 @@ export interface Progress {
   total: number;
 }
 
-/** State of the mirror loop (IndexedDB outbox -> Go journal). */
+/** State of the mirror loop (pending changes in IndexedDB -> Go journal). */
 export type MirrorState = 'idle' | 'draining' | 'offline' | 'error';
 
 /** What the data layer is doing; a Readable the status bar and sync screen show. */
 export interface DataStatus {
   mirror: MirrorState;
-  /** Changes captured here and not yet acknowledged by Go. */
+  /** Changes captured here and not yet acknowledged by Go (pending.ts). */
   outbox: number;
   /** Changes Go rejected, kept aside (see rejected()). */
   rejected: number;

@@ -1,0 +1,205 @@
+// Pending changes: what the drain still has to send to Go. A save writes ONE
+// object, the record, which carries its change (change_id, parents and the
+// capture sequence `seq`; the version, doc, device, author and edit time
+// are the record's own). Two places hold pending changes:
+//   - records whose seq is above the acknowledged watermark ("acked_seq"
+//     in the acked store), found through the records' `seq` index;
+//   - the outbox store, keyed by seq: a change whose record was overwritten
+//     before Go acknowledged it (moved there, with its doc, in the same
+//     transaction as the overwrite), a retried refused change, and entries
+//     written before this design (database version 2).
+// Every seq comes from one counter (meta "capture_seq") read and written
+// inside the writing transaction, so tabs never share one and the capture
+// order is the seq order. The drain sends both kinds merged in seq order and
+// moves the watermark only over a contiguous prefix of acknowledged records.
+
+import { ACKED_STORE, META_CAPTURE_SEQ, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import type { Change } from '../types';
+import { request } from './idb';
+import type { LocalRecord, OutboxEntry, SyncState } from './types';
+
+export { META_CAPTURE_SEQ };
+/** Key of the watermark in the acked store: every record change with seq <= it is settled in Go. */
+export const ACKED_SEQ_KEY = 'acked_seq';
+
+/** The index of the records store on seq (records with a change made here). */
+export const SEQ_INDEX = 'seq';
+
+/** A pending change and its capture sequence. */
+export interface PendingChange {
+  seq: number;
+  change: Change;
+  /** Where it waits: the record itself or an outbox entry. */
+  from: 'record' | 'outbox';
+  /** The record's sync state when it was read (from: 'record'). */
+  state?: SyncState;
+}
+
+/** Most echoes kept (the oldest go first). */
+const ECHOES_MAX = 50_000;
+
+/** Notes that Go accepted the change that made version of record key, unconflicted. */
+export function noteEcho(echoes: Map<string, string>, key: string, version: string): void {
+  echoes.delete(key);
+  echoes.set(key, version);
+  if (echoes.size > ECHOES_MAX) {
+    const oldest = echoes.keys().next();
+    if (!oldest.done) echoes.delete(oldest.value);
+  }
+}
+
+/** The change a record carries, or undefined when it carries none. */
+export function changeOf(rec: LocalRecord): Change | undefined {
+  if (rec.seq === undefined || rec.change_id === undefined) return undefined;
+  const c: Change = {
+    change_id: rec.change_id,
+    collection: rec.collection,
+    record_id: rec.record_id,
+    op: rec.deleted ? 'delete' : 'put',
+    version: rec.version,
+    parents: rec.parents ?? [],
+    device: rec.device ?? '',
+    edited_at: rec.edited_at ?? rec.updated_at,
+  };
+  if (rec.doc && !rec.deleted) c.doc = rec.doc;
+  if (rec.author) c.author = rec.author;
+  return c;
+}
+
+/**
+ * Whether rec holds a change Go has not settled, given the watermark. A
+ * record marked rejected holds a change Go refused, which waits in the
+ * rejected store: settled, even while the watermark is still below it.
+ */
+export function isPending(rec: LocalRecord | undefined, acked: number): rec is LocalRecord & { seq: number } {
+  return rec?.seq !== undefined && rec.seq > acked && rec.rejected === undefined;
+}
+
+/** A meta number from a get() result (0 when unset). */
+export function metaNumber(v: { value?: unknown } | undefined): number {
+  return typeof v?.value === 'number' ? v.value : 0;
+}
+
+/**
+ * Reads the watermark inside tx (which must include the acked store) and
+ * calls then with it; requests made after this call see it set.
+ */
+export function readAcked(tx: IDBTransaction, then: (acked: number) => void): void {
+  const req = tx.objectStore(ACKED_STORE).get(ACKED_SEQ_KEY) as IDBRequest<{ value?: unknown } | undefined>;
+  req.onsuccess = () => then(metaNumber(req.result));
+}
+
+/**
+ * Writes next over prev in the records store of tx so that no pending
+ * change is lost: when next keeps prev's version it keeps prev's change
+ * too; otherwise prev's pending change moves into the outbox under its own
+ * seq (tx must include the outbox store). Returns what was written.
+ */
+export function putKeeping(
+  tx: IDBTransaction,
+  prev: LocalRecord | undefined,
+  next: LocalRecord,
+  acked: number,
+): LocalRecord {
+  let rec = next;
+  if (prev && prev.seq !== undefined && prev.version === next.version && next.seq === undefined) {
+    rec = { ...next, seq: prev.seq };
+    if (prev.change_id !== undefined) rec.change_id = prev.change_id;
+    if (prev.parents !== undefined) rec.parents = prev.parents;
+  } else if (isPending(prev, acked) && prev.seq !== next.seq) {
+    moveToOutbox(tx, prev);
+  }
+  tx.objectStore(RECORDS_STORE).put(rec);
+  return rec;
+}
+
+/** Puts rec's pending change into the outbox under its seq. */
+function moveToOutbox(tx: IDBTransaction, rec: LocalRecord): void {
+  const c = changeOf(rec);
+  if (!c || rec.seq === undefined) return;
+  tx.objectStore(OUTBOX_STORE).put({ ...c, seq: rec.seq } satisfies OutboxEntry);
+}
+
+/** The stores readPending and countPending read. */
+export const PENDING_SCOPE = [OUTBOX_STORE, RECORDS_STORE, ACKED_STORE];
+
+/**
+ * Counts the pending changes inside tx (PENDING_SCOPE):
+ * outbox entries plus records above the watermark (a record refused while
+ * the watermark waits for an earlier batch counts until it passes).
+ */
+export function countPending(tx: IDBTransaction): Promise<number> {
+  return new Promise((resolve, reject) => {
+    readAcked(tx, (acked) => {
+      const o = request(tx.objectStore(OUTBOX_STORE).count());
+      const r = request(tx.objectStore(RECORDS_STORE).index(SEQ_INDEX).count(IDBKeyRange.lowerBound(acked, true)));
+      Promise.all([o, r]).then(([a, b]) => resolve(a + b), reject);
+    });
+  });
+}
+
+/** What readPending read. */
+export interface PendingRead {
+  /** The watermark. */
+  acked: number;
+  /** Pending changes in seq order, at most limit. */
+  items: PendingChange[];
+  /** The highest seq examined (a record refused meanwhile is examined, not an item); read on after it. */
+  scanned: number | undefined;
+  /** There may be more after scanned. */
+  more: boolean;
+}
+
+/**
+ * Reads up to limit pending changes with seq above after (from the start
+ * when undefined), in seq order, from one snapshot: tx must be a readonly
+ * transaction over PENDING_SCOPE. The outbox and the records are read up
+ * to limit each and merged only up to the lower of the last seqs of a read
+ * that came back full, so nothing unread lies below what is returned.
+ */
+export function readPending(tx: IDBTransaction, after: number | undefined, limit: number | undefined): Promise<PendingRead> {
+  return new Promise((resolve, reject) => {
+    readAcked(tx, (acked) => {
+      const outRange = after === undefined ? null : IDBKeyRange.lowerBound(after, true);
+      const recFrom = Math.max(after ?? acked, acked);
+      const o = request(tx.objectStore(OUTBOX_STORE).getAll(outRange, limit) as IDBRequest<OutboxEntry[]>);
+      const r = request(
+        tx.objectStore(RECORDS_STORE).index(SEQ_INDEX).getAll(IDBKeyRange.lowerBound(recFrom, true), limit) as IDBRequest<
+          LocalRecord[]
+        >,
+      );
+      Promise.all([o, r]).then(([entries, recs]) => {
+        const full = (n: number) => limit !== undefined && n >= limit;
+        let bound = Infinity;
+        if (full(entries.length)) bound = Math.min(bound, entries[entries.length - 1]?.seq ?? Infinity);
+        if (full(recs.length)) bound = Math.min(bound, recs[recs.length - 1]?.seq ?? Infinity);
+        const items: PendingChange[] = [];
+        let scanned: number | undefined;
+        let i = 0;
+        let j = 0;
+        for (;;) {
+          if (limit !== undefined && items.length >= limit) break;
+          const e = entries[i];
+          const rec = recs[j];
+          const es = e?.seq ?? Infinity;
+          const rs = rec?.seq ?? Infinity;
+          const seq = Math.min(es, rs);
+          if (seq === Infinity || seq > bound) break;
+          scanned = seq;
+          if (e && es <= rs) {
+            const { seq: _seq, ...change } = e;
+            items.push({ seq, change, from: 'outbox' });
+            i++;
+            if (es === rs) j++; // the same change in both places (an overwrite racing a read): once
+          } else if (rec) {
+            const change = changeOf(rec);
+            if (change && isPending(rec, acked)) items.push({ seq, change, from: 'record', state: rec.state });
+            j++;
+          }
+        }
+        const more = bound !== Infinity || i < entries.length || j < recs.length;
+        resolve({ acked, items, scanned, more });
+      }, reject);
+    });
+  });
+}
