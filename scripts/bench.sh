@@ -15,8 +15,8 @@
 # The fleet suite simulates FIELDSYNC_BENCH_DEVICES (20) devices syncing
 # every 10 simulated minutes in the first FIELDSYNC_BENCH_ACTIVE_HOURS (1)
 # hours of FIELDSYNC_BENCH_DAYS (3) simulated days, with a compaction pass
-# every simulated hour (about 12-14 minutes on 2 shared cores at load 8-11;
-# every hour of the day active, FIELDSYNC_BENCH_ACTIVE_HOURS=24: about 1.5 h a day).
+# every simulated hour (7 minutes on 2 shared cores at load 5-6, 14 at 8-12;
+# every hour of the day active, FIELDSYNC_BENCH_ACTIVE_HOURS=24: 1-1.5 h a day).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
