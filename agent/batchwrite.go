@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
@@ -204,6 +205,33 @@ func (a *Agent) verifyBatch(ctx context.Context, table string, b store.Batch) er
 }
 
 // isNotFound reports whether Drill said the table does not exist.
+// showFiles runs SHOW FILES IN dir (a table path). On a local file system
+// Drill reads each entry's owner with an `ls` of its own, so an entry
+// removed meanwhile (a batch a compaction pass drops, measured on Drill
+// 1.22) fails the whole listing with "No such file or directory"; such a
+// listing is asked again, at most three times in all. A directory that
+// does not exist lists as empty.
+func showFiles(ctx context.Context, dr Drill, dir string) ([]Row, error) {
+	for attempt := 1; ; attempt++ {
+		rows, err := dr.Query(ctx, "SHOW FILES IN "+dir)
+		if err == nil || attempt == 3 || !entryVanished(err) {
+			return rows, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+}
+
+// entryVanished reports whether a listing failed because an entry went
+// away while Drill read it.
+func entryVanished(err error) bool {
+	var qe *drill.QueryError
+	return errors.As(err, &qe) && strings.Contains(strings.ToLower(qe.Message), "no such file or directory")
+}
+
 func isNotFound(err error) bool {
 	msg := err.Error()
 	var qe *drill.QueryError

@@ -320,7 +320,7 @@ func (c *Compactor) list(ctx context.Context, lg compactLog) ([]logEntry, error)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := c.dr.Query(ctx, "SHOW FILES IN "+top)
+	rows, err := showFiles(ctx, c.dr, top)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil

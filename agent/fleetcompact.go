@@ -42,7 +42,7 @@ func (c *Compactor) migrateFleet(ctx context.Context, nowMS int64) error {
 	if err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
-	rows, err := c.dr.Query(ctx, "SHOW FILES IN "+dir)
+	rows, err := showFiles(ctx, c.dr, dir)
 	if err != nil {
 		if isNotFound(err) || batchUnreadable(ctx, err) {
 			return nil // no directory: nothing of an older release

@@ -233,7 +233,7 @@ func (in *Ingester) list(ctx context.Context, coll, sub string) ([]fileEntry, er
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	rows, err := in.a.dr.Query(ctx, "SHOW FILES IN "+dir)
+	rows, err := showFiles(ctx, in.a.dr, dir)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil

@@ -125,7 +125,7 @@ func (in *Ingester) readBatch(ctx context.Context, table string) (batchState, er
 // entry's, read with SHOW FILES), or the greatest time when it cannot be
 // read.
 func (in *Ingester) dirTime(ctx context.Context, table string) int64 {
-	rows, err := in.a.dr.Query(ctx, "SHOW FILES IN "+table)
+	rows, err := showFiles(ctx, in.a.dr, table)
 	if err != nil || len(rows) == 0 {
 		return math.MaxInt64 // unknown: never stale
 	}

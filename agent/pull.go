@@ -245,7 +245,7 @@ func (a *Agent) listDir(ctx context.Context, coll, rest string) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := a.dr.Query(ctx, "SHOW FILES IN "+dir)
+	rows, err := showFiles(ctx, a.dr, dir)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil
