@@ -321,15 +321,19 @@ func (s *Service) saved(_ context.Context, ag *agent.Agent, after string) {
 }
 
 // statusRefresh recounts the status after saves, off the caller's path and
-// one recount at a time: a save while one runs asks for one more, run when
-// it ends, with the newest agent; saves meanwhile share it. So the status
-// (and the status file and the event the UI gets) is recounted after the
-// last save of a burst, and at most twice per recount's time during it.
+// one recount at a time: the first save after a quiet spell is recounted
+// at once; a save while a recount runs, or within statusRefreshEvery of its
+// start, asks for one more, run when that time is up, with the newest
+// agent, and shared by every save meanwhile. So the status (with the status
+// file and the sync:status event, on which the page catches up and rereads
+// its outbox) is recounted after the last save of a burst, and at most
+// once per statusRefreshEvery during it, instead of once per batch.
 type statusRefresh struct {
 	mu    sync.Mutex
 	ag    *agent.Agent  // the agent to recount with
 	after string        // what was saved, for the log
 	again bool          // a save came while a recount ran
+	last  time.Time     // when the last recount started
 	idle  chan struct{} // closed when the recounts due are done; nil when none is
 	log   *slog.Logger
 }
@@ -347,12 +351,18 @@ func (r *statusRefresh) request(ag *agent.Agent, after string) {
 	go r.run()
 }
 
-// run recounts until no save asked for another meanwhile.
+// run recounts until no save asked for another meanwhile, each recount
+// statusRefreshEvery or more after the start of the one before.
 func (r *statusRefresh) run() {
 	for {
 		r.mu.Lock()
+		wait := time.Until(r.last.Add(statusRefreshEvery))
+		r.mu.Unlock()
+		time.Sleep(wait) // saves meanwhile share this recount
+		r.mu.Lock()
 		ag, after := r.ag, r.after
 		r.again = false
+		r.last = time.Now()
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), statusRefreshTimeout)
 		if _, err := ag.RefreshStatus(ctx); err != nil {
@@ -370,8 +380,13 @@ func (r *statusRefresh) run() {
 	}
 }
 
-// statusRefreshTimeout bounds one background recount.
-const statusRefreshTimeout = 10 * time.Second
+const (
+	// statusRefreshEvery is the least time between the starts of two
+	// recounts after saves.
+	statusRefreshEvery = 200 * time.Millisecond
+	// statusRefreshTimeout bounds one background recount.
+	statusRefreshTimeout = 10 * time.Second
+)
 
 // wait returns when the recounts asked for so far are done, or ctx ends.
 func (r *statusRefresh) wait(ctx context.Context) {
