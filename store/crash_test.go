@@ -14,9 +14,11 @@ import (
 )
 
 // TestCrashKeepsEveryAcknowledgedChange kills a child process that appends
-// in a loop at random moments and checks, after each kill, that every change
-// and audit entry the child saw acknowledged is stored exactly once, that
-// the audit index matches the audit log, and that the file is consistent.
+// in a loop from several goroutines at once (so commits are group commits,
+// and a kill lands mid-group) at random moments and checks, after each
+// kill, that every change and audit entry the child saw acknowledged is
+// stored exactly once, that the audit index matches the audit log, and
+// that the file is consistent.
 func TestCrashKeepsEveryAcknowledgedChange(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "store.db")
