@@ -43,6 +43,7 @@ for s in "${suites[@]}"; do
   case $s in
     store)
       record store go test -run '^$' -bench 'BenchmarkAppend|BenchmarkApplyRemote|BenchmarkPending' -benchtime 3s -count 3 ./store/ || rc=1
+      record accept go test -run '^$' -bench 'BenchmarkServiceAccept|BenchmarkAcceptBody' -benchtime 3s -count 3 ./service/ ./app/bridge/ || rc=1
       record history go test -run '^$' -bench 'BenchmarkHistory|BenchmarkMigrateAuditRec' -benchtime 3s -count 3 ./store/ || rc=1 ;;
     size)
       record size go test -run '^$' -bench BenchmarkStoreSize -benchtime 1x ./store/ || rc=1 ;;

@@ -245,12 +245,14 @@ func (s *Service) PendingIDs(ctx context.Context) ([]PendingRecords, error) {
 	return out, nil
 }
 
-// Status returns the agent's status.
-func (s *Service) Status(context.Context) (agent.Status, error) {
+// Status returns the agent's status, counting every save made before
+// the call (it waits for their recount).
+func (s *Service) Status(ctx context.Context) (agent.Status, error) {
 	p, err := s.ready()
 	if err != nil {
 		return agent.Status{}, err
 	}
+	s.refresh.wait(ctx) // a status read after a save counts that save
 	return p.agent.Status(), nil
 }
 

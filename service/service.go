@@ -69,6 +69,8 @@ type Service struct {
 	wg         sync.WaitGroup
 	metrics    *metrics.Metrics
 	metricsSrv *metrics.Server // nil while metrics are not served
+
+	refresh statusRefresh // the status recount after saves
 }
 
 // engine is what a settings change replaces as one: the settings, the
@@ -106,6 +108,7 @@ func New(opts Options) *Service {
 		now = time.Now
 	}
 	s := &Service{opts: opts, log: log.With("component", "service"), now: now, swaps: make(chan swapRequest)}
+	s.refresh.log = s.log
 	s.metrics = s.newMetrics()
 	return s
 }
@@ -140,6 +143,7 @@ func (s *Service) Open(ctx context.Context) error {
 // after.
 func (s *Service) Close() error {
 	s.Stop()
+	s.refresh.wait(context.Background()) // it reads the store and writes the status file
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur.agent != nil {
@@ -307,11 +311,95 @@ func (s *Service) reconfigure(ctx context.Context, c config.Config, set *schema.
 	return nil
 }
 
-// saved recounts the status after local changes were journaled and tells
-// the agent, whose running schedule syncs a while after the last save.
-func (s *Service) saved(ctx context.Context, ag *agent.Agent, after string) {
-	s.refreshStatus(ctx, ag, after)
+// saved tells the agent that local changes were journaled (its running
+// schedule syncs a while after the last save) and has the status recounted
+// soon, in the background: a burst of saves (an import's batches) shares
+// refreshes instead of paying one each (see statusRefresh).
+func (s *Service) saved(_ context.Context, ag *agent.Agent, after string) {
 	ag.Saved()
+	s.refresh.request(ag, after)
+}
+
+// statusRefresh recounts the status after saves, off the caller's path and
+// one recount at a time: the first save after a quiet spell is recounted
+// at once; a save while a recount runs, or within statusRefreshEvery of its
+// start, asks for one more, run when that time is up, with the newest
+// agent, and shared by every save meanwhile. So the status (with the status
+// file and the sync:status event, on which the page catches up and rereads
+// its outbox) is recounted after the last save of a burst, and at most
+// once per statusRefreshEvery during it, instead of once per batch.
+type statusRefresh struct {
+	mu    sync.Mutex
+	ag    *agent.Agent  // the agent to recount with
+	after string        // what was saved, for the log
+	again bool          // a save came while a recount ran
+	last  time.Time     // when the last recount started
+	idle  chan struct{} // closed when the recounts due are done; nil when none is
+	log   *slog.Logger
+}
+
+// request asks for a recount after a save.
+func (r *statusRefresh) request(ag *agent.Agent, after string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ag, r.after = ag, after
+	if r.idle != nil {
+		r.again = true
+		return
+	}
+	r.idle = make(chan struct{})
+	go r.run()
+}
+
+// run recounts until no save asked for another meanwhile, each recount
+// statusRefreshEvery or more after the start of the one before.
+func (r *statusRefresh) run() {
+	for {
+		r.mu.Lock()
+		wait := time.Until(r.last.Add(statusRefreshEvery))
+		r.mu.Unlock()
+		time.Sleep(wait) // saves meanwhile share this recount
+		r.mu.Lock()
+		ag, after := r.ag, r.after
+		r.again = false
+		r.last = time.Now()
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), statusRefreshTimeout)
+		if _, err := ag.RefreshStatus(ctx); err != nil {
+			r.log.Warn("status not refreshed", "after", after, "err", err)
+		}
+		cancel()
+		r.mu.Lock()
+		if !r.again {
+			close(r.idle)
+			r.idle = nil
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+	}
+}
+
+const (
+	// statusRefreshEvery is the least time between the starts of two
+	// recounts after saves.
+	statusRefreshEvery = 200 * time.Millisecond
+	// statusRefreshTimeout bounds one background recount.
+	statusRefreshTimeout = 10 * time.Second
+)
+
+// wait returns when the recounts asked for so far are done, or ctx ends.
+func (r *statusRefresh) wait(ctx context.Context) {
+	r.mu.Lock()
+	idle := r.idle
+	r.mu.Unlock()
+	if idle == nil {
+		return
+	}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
 }
 
 // refreshStatus recounts what the status shows after a change the agent

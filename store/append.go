@@ -85,14 +85,13 @@ type changeRef struct {
 // again. A change that fails validation is reported as Rejected with its
 // reason and does not stop the others.
 //
+// Local appends that arrive while another commits are committed together
+// in the next transaction (a group commit: see AppendChecked).
+//
 // The returned error is non-nil only when nothing was stored (I/O failure,
 // full disk, cancelled context); then no result is reported.
 func (s *Store) Append(ctx context.Context, changes []Change) (AppendResult, error) {
-	res, err := s.apply(ctx, changes, applyCall{origin: Local})
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("store: append %d changes: %w", len(changes), err)
-	}
-	return res, nil
+	return s.AppendChecked(ctx, changes, nil)
 }
 
 // AppendChecked is Append with the caller's own rule for each change, such
@@ -101,10 +100,19 @@ func (s *Store) Append(ctx context.Context, changes []Change) (AppendResult, err
 // Rejected with that first reason (check's error is its Err, as returned).
 // So a caller with rules of its own validates each change once, here, and
 // its reasons come after the structural ones. The changes that pass Validate
-// and check are appended as by Append, in one transaction; when none does,
-// nothing is written and no transaction is opened. Results keep the order
-// of changes. check must not modify the change it is given; a nil check
-// is no rule of the caller's.
+// and check are appended as by Append; when none does, nothing is written
+// and no transaction is opened. Results keep the order of changes. check
+// must not modify the change it is given; a nil check is no rule of the
+// caller's.
+//
+// Group commit: a caller that finds no local append committing commits its
+// changes at once, in a transaction of its own. Callers that arrive while
+// one commits wait for it and are then committed together, in arrival
+// order, in one transaction (one commit, one pair of fsyncs), each getting
+// its own results; a change id that two of them carry is accepted for the
+// first and a Duplicate for the second. A failed commit fails exactly the
+// callers in it, none of whose changes is stored; a caller whose ctx ends
+// while it waits gets ctx's error and is left out of the group.
 func (s *Store) AppendChecked(ctx context.Context, changes []Change, check func(Change) error) (AppendResult, error) {
 	results := make([]ChangeResult, len(changes))
 	passed := make([]Change, 0, len(changes))
@@ -122,7 +130,7 @@ func (s *Store) AppendChecked(ctx context.Context, changes []Change, check func(
 		at = append(at, i)
 	}
 	if len(passed) > 0 {
-		res, err := s.apply(ctx, passed, applyCall{origin: Local, validated: true})
+		res, err := s.appendGrouped(ctx, passed)
 		if err != nil {
 			return AppendResult{}, fmt.Errorf("store: append %d changes: %w", len(passed), err)
 		}
@@ -202,45 +210,15 @@ func (s *Store) apply(ctx context.Context, changes []Change, call applyCall) (Ap
 	if err := ctx.Err(); err != nil {
 		return AppendResult{}, err
 	}
-	total := 0
-	for i := range changes {
-		total += len(changes[i].Doc)
-	}
-	if total > MaxAppendBytes {
-		return AppendResult{}, fmt.Errorf("%w: %d changes carry %d bytes of documents, more than %d; send them in smaller groups",
-			ErrTooLarge, len(changes), total, MaxAppendBytes)
+	if err := checkSize(changes); err != nil {
+		return AppendResult{}, err
 	}
 	var res AppendResult
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		res = AppendResult{Results: make([]ChangeResult, 0, len(changes))}
-		tally := map[string]*counts{}
-		var last Version
-		for i := range changes {
-			r, v, err := s.applyChange(tx, tally, &changes[i], call)
-			if err != nil {
-				return err
-			}
-			if r.Outcome == Accepted {
-				last = v
-				if call.origin == Remote && changes[i].Resolution != nil {
-					// Another device's resolution: its audit entry
-					// comes with it, once (the change is accepted once).
-					if _, err := s.appendAudit(tx, resolutionAudit(&changes[i])); err != nil {
-						return err
-					}
-				}
-			}
-			res.add(r)
-		}
-		if res.Accepted > 0 {
-			if err := bucket(tx, bMeta).Put([]byte(keyHLC), []byte(last.String())); err != nil {
-				return err
-			}
-		}
-		for coll, c := range tally {
-			if err := putJSON(bucket(tx, bCounts), []byte(coll), c); err != nil {
-				return err
-			}
+		w := writeTx{tx: tx, tally: map[string]*counts{}}
+		var err error
+		if res, err = s.applyAll(&w, changes, call); err != nil {
+			return err
 		}
 		if audit := call.audit; audit != nil && res.Accepted == 1 {
 			c := changes[0]
@@ -249,10 +227,76 @@ func (s *Store) apply(ctx context.Context, changes []Change, call applyCall) (Ap
 				return err
 			}
 		}
-		return nil
+		return w.finish()
 	})
 	if err != nil {
 		return AppendResult{}, err
 	}
 	return res, nil
+}
+
+// checkSize refuses a set of changes whose documents pass MaxAppendBytes.
+func checkSize(changes []Change) error {
+	if total := docBytes(changes); total > MaxAppendBytes {
+		return fmt.Errorf("%w: %d changes carry %d bytes of documents, more than %d; send them in smaller groups",
+			ErrTooLarge, len(changes), total, MaxAppendBytes)
+	}
+	return nil
+}
+
+// docBytes is the size of changes' documents.
+func docBytes(changes []Change) int {
+	total := 0
+	for i := range changes {
+		total += len(changes[i].Doc)
+	}
+	return total
+}
+
+// writeTx is one write transaction that stores changes, of one apply call
+// or of a group of local appends: what it accumulates until it commits.
+type writeTx struct {
+	tx       *bolt.Tx
+	tally    map[string]*counts // per-collection counts, stored by finish
+	last     Version            // the clock state after the last accepted change
+	accepted int
+}
+
+// applyAll stores changes in w, in order, and reports each.
+func (s *Store) applyAll(w *writeTx, changes []Change, call applyCall) (AppendResult, error) {
+	res := AppendResult{Results: make([]ChangeResult, 0, len(changes))}
+	for i := range changes {
+		r, v, err := s.applyChange(w.tx, w.tally, &changes[i], call)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if r.Outcome == Accepted {
+			w.last = v
+			w.accepted++
+			if call.origin == Remote && changes[i].Resolution != nil {
+				// Another device's resolution: its audit entry
+				// comes with it, once (the change is accepted once).
+				if _, err := s.appendAudit(w.tx, resolutionAudit(&changes[i])); err != nil {
+					return AppendResult{}, err
+				}
+			}
+		}
+		res.add(r)
+	}
+	return res, nil
+}
+
+// finish stores what w accumulated: the clock state and the counts.
+func (w *writeTx) finish() error {
+	if w.accepted > 0 {
+		if err := bucket(w.tx, bMeta).Put([]byte(keyHLC), []byte(w.last.String())); err != nil {
+			return err
+		}
+	}
+	for coll, c := range w.tally {
+		if err := putJSON(bucket(w.tx, bCounts), []byte(coll), c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -184,7 +184,13 @@ func (s *Store) accept(tx *bolt.Tx, tally map[string]*counts, u *recordUpdate, c
 	if call.origin == Local {
 		st.LastSeq = res.Seq
 	}
-	if err := putJSON(u.rb, []byte(c.RecordID), st); err != nil {
+	// MarshalJSON's output, stored as is: json.Marshal would scan and
+	// compact it again (5 % of an import's CPU in BenchmarkServiceAccept).
+	raw, err := st.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("encode record %q: %w", c.RecordID, err)
+	}
+	if err := u.rb.Put([]byte(c.RecordID), raw); err != nil {
 		return err
 	}
 	res.Conflicted = len(st.Leaves) > 1

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,15 +17,21 @@ const benchDoc = `{"site":"North gate 7","inspector":"Ann Example","score":87.5,
 	`end; photographed and reported to the site manager. Follow-up in two weeks.","tags":["a","b"]}`
 
 // BenchmarkAppend measures journal append throughput with the default
-// durability (an fsync per commit): one change per call, and batches of
-// 1,000 changes per call as the frontend's mirror loop sends them.
+// durability (an fsync per commit): one change per call, batches of 1,000
+// changes per call, and 10,000 changes in batches of 500 sent by 2 or 4
+// callers at once, each sending its next batch when its last returns (the
+// page's drain keeps 2 with Go): their calls share group commits.
 func BenchmarkAppend(b *testing.B) {
 	for _, bc := range []struct {
-		name  string
-		batch int
+		name     string
+		batch    int
+		calls    int // per iteration
+		inFlight int
 	}{
-		{"single", 1},
-		{"batch1000", 1000},
+		{"single", 1, 1, 1},
+		{"batch1000", 1000, 1, 1},
+		{"batch500x2", 500, 20, 2},
+		{"batch500x4", 500, 20, 4},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
@@ -39,23 +46,35 @@ func BenchmarkAppend(b *testing.B) {
 					Parents: []string{}, Device: "bench", EditedAt: 1_700_000_000_000,
 				}
 			}
-			batch := make([]Change, bc.batch)
 			b.ReportAllocs()
 			total := 0
 			for b.Loop() {
 				b.StopTimer()
-				for i := range batch {
-					batch[i] = next()
+				batches := make(chan []Change, bc.calls)
+				for range bc.calls {
+					batch := make([]Change, bc.batch)
+					for j := range batch {
+						batch[j] = next()
+					}
+					batches <- batch
 				}
+				close(batches)
 				b.StartTimer()
-				res, err := s.Append(ctx, batch)
-				if err != nil {
-					b.Fatal(err)
+				var wg sync.WaitGroup
+				for range bc.inFlight {
+					wg.Go(func() {
+						for batch := range batches {
+							res, err := s.Append(ctx, batch)
+							if err != nil {
+								b.Error(err)
+							} else if res.Accepted != len(batch) {
+								b.Errorf("accepted %d of %d", res.Accepted, len(batch))
+							}
+						}
+					})
 				}
-				if res.Accepted != len(batch) {
-					b.Fatalf("accepted %d of %d", res.Accepted, len(batch))
-				}
-				total += len(batch)
+				wg.Wait()
+				total += bc.batch * bc.calls
 			}
 			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "changes/s")
 		})

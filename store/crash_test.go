@@ -14,9 +14,11 @@ import (
 )
 
 // TestCrashKeepsEveryAcknowledgedChange kills a child process that appends
-// in a loop at random moments and checks, after each kill, that every change
-// and audit entry the child saw acknowledged is stored exactly once, that
-// the audit index matches the audit log, and that the file is consistent.
+// in a loop from several goroutines at once (so commits are group commits,
+// and a kill lands mid-group) at random moments and checks, after each
+// kill, that every change and audit entry the child saw acknowledged is
+// stored exactly once, that the audit index matches the audit log, and
+// that the file is consistent.
 func TestCrashKeepsEveryAcknowledgedChange(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "store.db")
@@ -151,9 +153,11 @@ func checkAckedAudit(t *testing.T, s *Store, line string) {
 }
 
 // helperCrash appends batches in a loop (creates and edits, now and then a
-// re-sent old change), and now and then an audit entry about one of the
-// records, and prints each acknowledged change id (and audit entry) after
-// Append (AppendAudit) returns, until it is killed.
+// re-sent old change, maybe one another writer sent), and now and then an
+// audit entry about one of the records, and prints each acknowledged change
+// id (and audit entry) after Append (AppendAudit) returns, until it is
+// killed. crashWriters goroutines do so at once, so most commits are group
+// commits of several callers: a kill lands mid-group as often as not.
 func helperCrash(path string) error {
 	prefix := os.Args[len(os.Args)-1]
 	ctx := context.Background()
@@ -161,16 +165,58 @@ func helperCrash(path string) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(os.Stdout)
+	out := &crashOut{w: bufio.NewWriter(os.Stdout)}
+	errs := make(chan error, crashWriters)
+	for g := range crashWriters {
+		go func() { errs <- crashWriter(ctx, s, fmt.Sprintf("%s-g%d", prefix, g), out) }()
+	}
+	return <-errs // a writer ends only on an error; the kill ends the others
+}
+
+// crashWriters is how many goroutines of the crash child append at once.
+const crashWriters = 3
+
+// crashOut is the crash child's standard output and the changes it sent,
+// shared by its writers.
+type crashOut struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	sent []Change
+}
+
+// ack prints lines, each an acknowledgement, and remembers sent.
+func (o *crashOut) ack(lines []string, sent []Change) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, l := range lines {
+		fmt.Fprintln(o.w, l)
+	}
+	o.sent = append(o.sent, sent...)
+	return o.w.Flush()
+}
+
+// old returns a change sent before by any writer, if there is one.
+func (o *crashOut) old(rng *rand.Rand) (Change, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.sent) == 0 {
+		return Change{}, false
+	}
+	return o.sent[rng.IntN(len(o.sent))], true
+}
+
+// crashWriter is one writer of helperCrash: its records are prefix-rN.
+func crashWriter(ctx context.Context, s *Store, prefix string, out *crashOut) error {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	heads := map[string]string{} // record id -> last version
-	var sent []Change
 	for n := 0; ; {
 		batch := make([]Change, 1+rng.IntN(40))
 		for i := range batch {
-			if len(sent) > 0 && rng.IntN(20) == 0 {
-				batch[i] = sent[rng.IntN(len(sent))]
-				continue
+			if rng.IntN(20) == 0 {
+				if c, ok := out.old(rng); ok {
+					batch[i] = c
+					continue
+				}
 			}
 			n++
 			v, err := s.NextVersion(ctx)
@@ -193,12 +239,12 @@ func helperCrash(path string) error {
 		if err != nil {
 			return err
 		}
-		for i, r := range res.Results {
+		lines := make([]string, 0, len(res.Results)+1)
+		for _, r := range res.Results {
 			if r.Outcome == Rejected {
 				return fmt.Errorf("change %s rejected: %v", r.ChangeID, r.Err)
 			}
-			fmt.Fprintln(w, r.ChangeID)
-			sent = append(sent, batch[i])
+			lines = append(lines, r.ChangeID)
 		}
 		if rng.IntN(3) == 0 {
 			rid := fmt.Sprintf("%s-r%d", prefix, rng.IntN(50))
@@ -206,9 +252,9 @@ func helperCrash(path string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "%s%s %d\n", auditAck, rid, seq)
+			lines = append(lines, fmt.Sprintf("%s%s %d", auditAck, rid, seq))
 		}
-		if err := w.Flush(); err != nil {
+		if err := out.ack(lines, batch); err != nil {
 			return err
 		}
 	}

@@ -73,6 +73,8 @@ type Store struct {
 	maxAhead time.Duration
 
 	released atomic.Int64 // unix ns of the last release of mapped pages
+
+	group appendGroup // local appends waiting to commit together
 }
 
 // Sentinel errors callers branch on.
