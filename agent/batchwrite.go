@@ -232,6 +232,13 @@ func entryVanished(err error) bool {
 	return errors.As(err, &qe) && strings.Contains(strings.ToLower(qe.Message), "no such file or directory")
 }
 
+// alreadyExists reports whether a CTAS failed because its table exists
+// already (another writer took the name).
+func alreadyExists(err error) bool {
+	var qe *drill.QueryError
+	return errors.As(err, &qe) && strings.Contains(strings.ToLower(qe.Message), "already exists")
+}
+
 func isNotFound(err error) bool {
 	msg := err.Error()
 	var qe *drill.QueryError

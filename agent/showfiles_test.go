@@ -62,3 +62,20 @@ func TestShowFilesAsksAgainWhenAnEntryVanished(t *testing.T) {
 		})
 	}
 }
+
+func TestAlreadyExists(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{&drill.QueryError{Message: "File [/ws/c/snapshot/2026120616_001796576743297/0_0_0.parquet] already exists on file system [file:///]."}, true},
+		{&drill.QueryError{Message: "VALIDATION ERROR: A table or view with given name [x] already exists in schema [dfs.fieldsync]"}, true},
+		{&drill.QueryError{Message: "PERMISSION ERROR: not allowed"}, false},
+		{errors.New("already exists, but not a Drill answer"), false},
+	}
+	for _, tc := range cases {
+		if got := alreadyExists(tc.err); got != tc.want {
+			t.Errorf("alreadyExists(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}

@@ -271,7 +271,15 @@ func (a *Agent) RefreshSnapshot(ctx context.Context, coll string, before time.Ti
 			// A refresh within the same millisecond as the previous one.
 			continue
 		}
-		if rows, err = a.writeSnapshot(ctx, coll, prev, g, late); err != nil {
+		rows, err = a.writeSnapshot(ctx, coll, prev, g, late)
+		for try := 0; errors.Is(err, errSnapshotNameTaken) && try < 3; try++ {
+			// Another compactor refreshed in the same millisecond of
+			// Drill's clock: take the next one.
+			takenMS++
+			g, _ = parseSnapshotName(snapshotName(cut, takenMS))
+			rows, err = a.writeSnapshot(ctx, coll, prev, g, late)
+		}
+		if err != nil {
 			if isNotFound(err) && prev == nil {
 				// An empty changes/ (Drill finds no table in a directory
 				// without files): nothing to hold yet.

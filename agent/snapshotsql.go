@@ -211,6 +211,11 @@ func (a *Agent) writeSnapshot(ctx context.Context, coll string, prev *snapshotGe
 	q := fmt.Sprintf("CREATE TABLE %s AS SELECT %s, CAST(COUNT(*) OVER () AS BIGINT) + 0 AS `batch_rows` FROM (%s) l",
 		table, strings.Join(cols, ", "), leavesSQL(source, names, true))
 	res, err := a.dr.Query(ctx, q)
+	if err != nil && alreadyExists(err) {
+		// Another refresher (a second compactor) took this name: the
+		// table is its, never ours to drop.
+		return 0, fmt.Errorf("snapshot %s: write %s: %w: %w", coll, g.name, errSnapshotNameTaken, err)
+	}
 	if err != nil {
 		// A CTAS that failed midway leaves part of the table.
 		if _, derr := a.dr.Query(ctx, "DROP TABLE IF EXISTS "+table); derr != nil {
@@ -228,6 +233,11 @@ func (a *Agent) writeSnapshot(ctx context.Context, coll string, prev *snapshotGe
 	}
 	return n, nil
 }
+
+// errSnapshotNameTaken marks a generation whose name another refresher
+// took first: two compactors asking Drill's clock in the same millisecond
+// name their generations alike.
+var errSnapshotNameTaken = errors.New("the generation's name is taken")
 
 // errSnapshotUnverified marks a generation that reads back wrong (a
 // Drillbit that died during its CTAS leaves one half written).
