@@ -32,7 +32,6 @@ export class Session {
         this.status = s;
         this.connected = true;
         if (s.state !== 'pushing' && s.state !== 'pulling') this.progress = undefined;
-        void this.refreshOutbox();
       }),
       api.onProgress((p) => (this.progress = p)),
       api.onConflict(() => this.conflictTick++),
@@ -69,14 +68,6 @@ export class Session {
       this.error = '';
     } catch (err) {
       this.fail(err);
-    }
-  }
-
-  async refreshOutbox(): Promise<void> {
-    try {
-      this.outbox = await this.services.data.outboxCount();
-    } catch {
-      // The count is informative only; the records screen reports storage errors.
     }
   }
 
