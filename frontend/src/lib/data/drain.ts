@@ -22,7 +22,17 @@ import type { RecordCache } from './cache';
 import { keyOf, type Context } from './context';
 import type { CrossTab } from './crosstab';
 import { request, txDone } from './idb';
-import { countPending, ACKED_SEQ_KEY, noteEcho, PENDING_SCOPE, readAcked, readPending, type PendingChange } from './pending';
+import {
+  ACKED_SEQ_KEY,
+  Captured,
+  countPending,
+  noteEcho,
+  PENDING_SCOPE,
+  readAcked,
+  readCaptured,
+  readPending,
+  type PendingChange,
+} from './pending';
 import type { StatusBox } from './status';
 import type { LocalRecord, RejectedChange } from './types';
 
@@ -70,6 +80,8 @@ export class OutboxDrain {
   private drainAgain = false;
   private retryDelay: number;
   private readonly idle: (() => void)[] = [];
+  /** What this page captured and Go has not answered yet (sent without reading it back). */
+  private readonly captured = new Captured();
 
   constructor(
     private readonly ctx: Context,
@@ -78,6 +90,11 @@ export class OutboxDrain {
     private readonly tabs: CrossTab,
   ) {
     this.retryDelay = ctx.retryMin;
+  }
+
+  /** Notes the records a committed write of this page stored, so they are sent from memory. */
+  capturedHere(recs: readonly LocalRecord[]): void {
+    this.captured.add(recs);
   }
 
   /** Cancels a scheduled run (close). */
@@ -155,8 +172,11 @@ export class OutboxDrain {
     const inFlight: Promise<void>[] = [];
     try {
       while (!this.ctx.closed) {
-        const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
-        const { items, scanned, more } = await readPending(tx, after, this.ctx.batchSize);
+        // What this page captured comes from memory; the rest (another
+        // tab's saves, what was captured before a reload) is read.
+        const { items, scanned, more } =
+          (await readCaptured(this.ctx.db, after, this.ctx.batchSize, this.captured)) ??
+          (await readPending(this.ctx.db.transaction(PENDING_SCOPE, 'readonly'), after, this.ctx.batchSize));
         if (scanned === undefined) {
           if (after === undefined) this.box.set({ outbox: 0 });
           break;
@@ -217,6 +237,7 @@ export class OutboxDrain {
       const r = byId.get(e.change_id);
       if (!r) continue; // no answer for it: it is sent again
       if (!whole) outbox.delete(it.seq);
+      this.captured.settle(it.seq);
       if (it.from === 'record') mark.settle(it.seq);
       if (r.outcome === 'accepted' || r.outcome === 'duplicate') {
         acked++;

@@ -35,6 +35,90 @@ export interface PendingChange {
   state?: SyncState;
 }
 
+/** Most changes Captured keeps in memory (past it the oldest go first: they are read from IndexedDB). */
+const CAPTURED_MAX = 50_000;
+
+/**
+ * The changes this page captured, by seq, until Go answers them: the drain
+ * sends them from memory instead of reading their records back through the
+ * seq index in a transaction that waits for the saves being written
+ * (docs/BENCHMARKS.md, issue 12, fourth round). A seq's change never
+ * changes once captured (a save over it moves the very same change into the
+ * outbox), so a copy is exact; readCaptured says when the copies are all
+ * there is to send.
+ */
+export class Captured {
+  private readonly bySeq = new Map<number, PendingChange>();
+
+  /** Notes the records a committed write stored (those carrying a change). */
+  add(recs: readonly LocalRecord[]): void {
+    for (const rec of recs) {
+      const change = changeOf(rec);
+      if (!change || rec.seq === undefined) continue;
+      this.bySeq.set(rec.seq, { seq: rec.seq, change, from: 'record', state: rec.state });
+    }
+    // Map keeps insertion order: the oldest go first.
+    for (const seq of this.bySeq.keys()) {
+      if (this.bySeq.size <= CAPTURED_MAX) break;
+      this.bySeq.delete(seq);
+    }
+  }
+
+  /** Forgets the change with this seq (Go answered it). */
+  settle(seq: number): void {
+    this.bySeq.delete(seq);
+  }
+
+  /** Up to limit kept changes with seq above from, in seq order (forgets those at or below it). */
+  after(from: number, limit: number): PendingChange[] {
+    const out: PendingChange[] = [];
+    for (const [seq, it] of this.bySeq) {
+      if (seq <= from) this.bySeq.delete(seq);
+      else out.push(it);
+    }
+    out.sort((a, b) => a.seq - b.seq);
+    return out.slice(0, limit);
+  }
+}
+
+/**
+ * Like readPending, but takes the changes from captured, without reading a
+ * record: only when the kept changes have every seq from just above after
+ * (and the watermark) on, with no gap. Every seq is issued once, from one
+ * counter, so no change captured elsewhere (another tab, a retried refusal)
+ * can lie among them; and a kept change is exact wherever it waits now
+ * (its record, or the outbox after an overwrite: the outbox keys of the
+ * range are read to say which). Resolves undefined otherwise: the caller
+ * then reads with readPending. The transaction covers the outbox and the
+ * acked stores only, so it never waits for saves being written to the
+ * records store.
+ */
+export function readCaptured(
+  db: IDBDatabase,
+  after: number | undefined,
+  limit: number,
+  captured: Captured,
+): Promise<PendingRead | undefined> {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction([OUTBOX_STORE, ACKED_STORE], 'readonly');
+    readAcked(tx, (acked) => {
+      const from = Math.max(after ?? acked, acked);
+      const kept = captured.after(from, limit);
+      const last = kept[kept.length - 1]?.seq;
+      if (last === undefined || kept.some((it, i) => it.seq !== from + 1 + i)) {
+        resolve(undefined);
+        return;
+      }
+      const range = IDBKeyRange.bound(from, last, true, false);
+      request(tx.objectStore(OUTBOX_STORE).getAllKeys(range)).then((keys) => {
+        const moved = new Set(keys);
+        const items = kept.map((it): PendingChange => (moved.has(it.seq) ? { seq: it.seq, change: it.change, from: 'outbox' } : it));
+        resolve({ acked, items, scanned: last, more: true });
+      }, reject);
+    });
+  });
+}
+
 /** Most echoes kept (the oldest go first). */
 const ECHOES_MAX = 50_000;
 

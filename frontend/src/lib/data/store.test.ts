@@ -8,7 +8,7 @@ import { request, txDone } from './idb';
 import { skipEchoes } from './catchup';
 import { keyOf } from './context';
 import { Watermark } from './drain';
-import { ACKED_SEQ_KEY, META_CAPTURE_SEQ, PENDING_SCOPE, readPending, type PendingChange } from './pending';
+import { ACKED_SEQ_KEY, Captured, META_CAPTURE_SEQ, PENDING_SCOPE, readPending, type PendingChange } from './pending';
 import { DataStore, type DataStoreOptions } from './store';
 import { DataError, type DataStatus, type LocalRecord, type OutboxEntry } from './types';
 import type { Change, MirrorEntry } from '../types';
@@ -656,6 +656,43 @@ describe('pending changes (one object per save)', () => {
     expect(statusOf(s).outbox).toBe(0);
   });
 
+  it("sends this page's captures without reading their records back", async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    const written = await putRecords(s, 1200);
+    const reads = vi.spyOn(IDBIndex.prototype, 'getAll');
+    try {
+      await s.flush();
+      // Only the last look, for changes captured elsewhere, reads the seq index.
+      expect(reads).toHaveBeenCalledTimes(1);
+    } finally {
+      reads.mockRestore();
+    }
+    expect(go.journal.map((c) => c.change_id)).toEqual(written.map((r) => r.change_id));
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(1200);
+    expect(statusOf(s).outbox).toBe(0);
+  });
+
+  it('reads from IndexedDB where another tab captured between two saves of this page, and sends each once', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const a = await mustOpen(go, f, { batchSize: 2 });
+    const b = await mustOpen(go, f, { random: (x) => crypto.getRandomValues(x) });
+    const mine1 = await a.putMany('trees', [{ id: 'a1', doc: {} }, { id: 'a2', doc: {} }, { id: 'a3', doc: {} }]);
+    const theirs = await b.put('trees', 'b1', { name: 'B' });
+    const mine2 = await a.putMany('trees', [{ id: 'a4', doc: {} }, { id: 'a5', doc: {} }]);
+    await a.put('trees', 'a5', { again: true }); // its first change moves into the outbox
+    await a.flush();
+    const want = [...mine1, theirs, ...mine2].map((r) => r.change_id);
+    expect(go.journal.map((c) => c.change_id).slice(0, want.length)).toEqual(want);
+    expect(go.journal).toHaveLength(want.length + 1);
+    expect(new Set(go.journal.map((c) => c.change_id)).size).toBe(go.journal.length);
+    expect(await rawOutboxOf(f)).toEqual([]);
+    expect(await outboxOf(f)).toEqual([]);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(7);
+  });
+
   it.each([
     ['catch-up', false],
     ['a rebuild (the mirror sequence is gone)', true],
@@ -921,6 +958,33 @@ describe('watermark', () => {
     expect(w.advance()).toBe(2);
     w.settle(4);
     expect(w.advance()).toBe(4);
+  });
+});
+
+describe('captured', () => {
+  const rec = (seq: number): LocalRecord => ({
+    collection: 'trees',
+    record_id: `r${seq}`,
+    version: `v${seq}`,
+    deleted: false,
+    leaves: [`v${seq}`],
+    state: 'local',
+    updated_at: 1,
+    seq,
+    change_id: `c${seq}`,
+    parents: [],
+  });
+  it('gives the kept changes above a seq in order, forgets those at or below it and those answered', () => {
+    const c = new Captured();
+    c.add([rec(3), rec(1), rec(2)]);
+    const { seq: _seq, change_id: _id, ...plain } = rec(4);
+    c.add([plain]); // carries no change: not kept
+    c.add([rec(5), rec(6)]);
+    expect(c.after(0, 3).map((it) => it.seq)).toEqual([1, 2, 3]);
+    expect(c.after(0, 10).map((it) => it.change.change_id)).toEqual(['c1', 'c2', 'c3', 'c5', 'c6']);
+    c.settle(5);
+    expect(c.after(2, 10).map((it) => it.seq)).toEqual([3, 6]);
+    expect(c.after(0, 10).map((it) => it.seq)).toEqual([3, 6]); // 1 and 2 are forgotten
   });
 });
 

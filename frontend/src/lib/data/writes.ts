@@ -244,6 +244,7 @@ export class Writes {
     });
     return done.then(
       () => {
+        this.drain.capturedHere(out);
         this.cache.apply(out, 'local');
         this.box.set({ outbox: this.box.get().outbox + out.length });
         this.drain.schedule(this.ctx.debounceMs);
