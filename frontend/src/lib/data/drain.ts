@@ -14,6 +14,13 @@
 // at the same time (at most IN_FLIGHT batches; Go's store gives the same
 // result whatever order changes arrive in). A batch Go answered in full is
 // deleted from the outbox with one key-range delete.
+//
+// What this page captured is sent from a copy kept in memory until Go
+// answers (pending.ts, Captured), as long as the seqs from the watermark on
+// are all this page's own: no record is read back, and the read does not
+// wait for a bulk import's writes to the records store. Anything else
+// (another tab's saves, a retried refusal, what was captured before a
+// reload) is read from IndexedDB.
 
 import { ACKED_STORE, describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { NotConnectedError } from '../transport';
