@@ -69,6 +69,12 @@ export class Captured {
     this.bySeq.delete(seq);
   }
 
+  /** Whether a kept change has a seq above from (any, when from is undefined). */
+  hasAbove(from: number | undefined): boolean {
+    for (const seq of this.bySeq.keys()) if (from === undefined || seq > from) return true;
+    return false;
+  }
+
   /** Up to limit kept changes with seq above from, in seq order (forgets those at or below it). */
   after(from: number, limit: number): PendingChange[] {
     const out: PendingChange[] = [];
@@ -99,6 +105,8 @@ export function readCaptured(
   limit: number,
   captured: Captured,
 ): Promise<PendingRead | undefined> {
+  // Nothing kept to send (a single edit's last look): no transaction.
+  if (!captured.hasAbove(after)) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const tx = db.transaction([OUTBOX_STORE, ACKED_STORE], 'readonly');
     readAcked(tx, (acked) => {

@@ -985,6 +985,7 @@ describe('captured', () => {
     c.settle(5);
     expect(c.after(2, 10).map((it) => it.seq)).toEqual([3, 6]);
     expect(c.after(0, 10).map((it) => it.seq)).toEqual([3, 6]); // 1 and 2 are forgotten
+    expect([c.hasAbove(undefined), c.hasAbove(5), c.hasAbove(6)]).toEqual([true, true, false]);
   });
 });
 
