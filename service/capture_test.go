@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/store"
@@ -133,5 +135,38 @@ func TestCaptureAcceptKeepsGoodChangesOfABadBatch(t *testing.T) {
 	stats, _ := st.Stats(ctx)
 	if stats.Pending != 2 {
 		t.Errorf("pending = %d, want 2", stats.Pending)
+	}
+}
+
+func TestChangeIDOrder(t *testing.T) {
+	at := func(ms int64) time.Time { return time.UnixMilli(ms) }
+	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	for _, tc := range []struct {
+		name        string
+		first, next time.Time
+		prefix      string // the first id's first 12 digits (its milliseconds)
+	}{
+		{"the same millisecond", at(1_700_000_000_000), at(1_700_000_000_000), "018bcfe56800"},
+		{"one millisecond later", at(1_700_000_000_000), at(1_700_000_000_001), "018bcfe56800"},
+		{"a year later", at(1_700_000_000_000), at(1_731_536_000_000), "018bcfe56800"},
+		{"the epoch", at(0), at(1), "000000000000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := changeIDAt(tc.first), changeIDAt(tc.next)
+			for _, id := range []string{a, b} {
+				if !hexID.MatchString(id) {
+					t.Fatalf("id %q is not 32 hex digits", id)
+				}
+			}
+			if a == b {
+				t.Fatalf("two ids are equal: %s", a)
+			}
+			if !strings.HasPrefix(a, tc.prefix) {
+				t.Errorf("id %s does not start with the time %s", a, tc.prefix)
+			}
+			if tc.next.After(tc.first) && a >= b {
+				t.Errorf("id %s made later does not sort after %s", b, a)
+			}
+		})
 	}
 }

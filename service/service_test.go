@@ -42,6 +42,9 @@ type serviceOpts struct {
 	managed    string // body of the managed settings file, if any
 	basicAuth  bool   // log in as "ann" (no password stored)
 	metrics    string // metrics.addr
+	// declaration is the body of the collections file (default: one
+	// collection named collection, with fields name and visits).
+	declaration string
 }
 
 func mustOpenService(tb testing.TB, o serviceOpts) *testService {
@@ -55,6 +58,9 @@ func mustOpenService(tb testing.TB, o serviceOpts) *testService {
 	dir := tb.TempDir()
 	cols := filepath.Join(dir, "collections.json")
 	decl := fmt.Sprintf(`{"collections":[{"name":%q,"fields":[{"name":"name","type":"text","required":true},{"name":"visits","type":"integer"}]}]}`, o.collection)
+	if o.declaration != "" {
+		decl = o.declaration
+	}
 	if err := os.WriteFile(cols, []byte(decl), 0o600); err != nil {
 		tb.Fatal(err)
 	}
