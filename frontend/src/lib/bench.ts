@@ -10,6 +10,7 @@ import type { Api } from './api';
 import type { DataStore } from './data';
 import { request, txDone } from './data/idb';
 import { HLC, uiNode } from './hlc';
+import { newId } from './ids';
 import type { Change, Collection, Doc, Field } from './types';
 
 /** Makes the i-th benchmark document. */
@@ -134,13 +135,8 @@ export async function goAccept(
   const random = opts.random ?? ((b: Uint8Array) => crypto.getRandomValues(b));
   const hlc = new HLC(uiNode(data.device, random), Date.now);
   hlc.observe(data.lastVersion());
-  const id = () => {
-    const b = new Uint8Array(16);
-    random(b);
-    let s = '';
-    for (const x of b) s += x.toString(16).padStart(2, '0');
-    return s;
-  };
+  // The data layer's ids (lib/ids.ts), so Go indexes them as it would an import's.
+  const id = () => newId(Date.now(), random);
   const batches: Change[][] = [];
   for (let i = 0; i < n; i += chunk) {
     const batch: Change[] = [];

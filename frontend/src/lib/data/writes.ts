@@ -7,6 +7,7 @@
 // drain runs.
 
 import { ACKED_STORE, describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { newId } from '../ids';
 import type { Doc } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, META_HLC, type Context } from './context';
@@ -66,12 +67,6 @@ function checkDoc(doc: unknown): Doc {
   return JSON.parse(json) as Doc; // JSON.parse of an object's JSON is an object
 }
 
-function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
-
 /** The write path of the data layer. */
 export class Writes {
   constructor(
@@ -82,9 +77,7 @@ export class Writes {
   ) {}
 
   private newId(): string {
-    const b = new Uint8Array(16);
-    this.ctx.random(b);
-    return hex(b);
+    return newId(this.ctx.now(), this.ctx.random);
   }
 
   /**
