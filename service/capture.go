@@ -52,8 +52,8 @@ type Capture struct {
 // Ids made later sort after those made before, so the store's indexes by
 // change and record id take new ones at their end: with random ids an
 // import's batch wrote into a page of every index nearly per change, which
-// made accepting it 3x as costly (docs/BENCHMARKS.md, "Issue 12, fifth
-// round").
+// made accepting it cost 2–2.5x the CPU (docs/BENCHMARKS.md, "Issue 12,
+// fifth round").
 func NewChangeID() string {
 	return changeIDAt(time.Now())
 }
