@@ -328,10 +328,16 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 	prev := a.Status()
 	a.setState(StatePushing, nil)
 	clk := &syncClock{}
-	err := a.push(ctx, &rep, clk)
+	var listed <-chan pullListing
+	err := a.push(ctx, &rep, clk, func() { listed = a.listAhead(ctx, clk) })
+	var ahead *pullListing
+	if listed != nil {
+		l := <-listed
+		ahead = &l
+	}
 	if err == nil {
 		a.setState(StatePulling, nil)
-		err = a.pull(ctx, &rep, clk)
+		err = a.pull(ctx, &rep, clk, ahead)
 	}
 	if err == nil {
 		// The analyst views are a convenience beside the log: failing to
