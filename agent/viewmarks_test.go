@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +102,80 @@ func TestViewMarks(t *testing.T) {
 	}
 	// Checked again, and left alone: it has every column.
 	sync("another definition", 1, 0, 0)
+}
+
+// TestWriteViewsMakesAuditViews: the snapshot refresh (compaction) makes
+// every view of a collection again, the audit views too, whatever the
+// devices' marks say.
+func TestWriteViewsMakesAuditViews(t *testing.T) {
+	t.Parallel()
+	f := newFakeDrill()
+	n := mustNode(t, "a", 1_800_000_000_000, f, nil)
+	n.edit(t, "inspections", "r1", `{"site":"x"}`)
+	if _, err := n.ag.SyncNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.views = map[string]string{}
+	f.mu.Unlock()
+	if err := n.ag.writeViews(context.Background(), "inspections", nil); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, v := range []string{"inspections_current", "inspections_conflicts", "inspections_history", "inspections_resolutions"} {
+		if _, ok := f.views[v]; !ok {
+			t.Errorf("%s not made again", v)
+		}
+	}
+}
+
+// TestListAhead: the pull's listing made while the push's last batches
+// are in flight lists another device's batch, and leaves a device that
+// must start from a snapshot to the pull itself.
+func TestListAhead(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name            string
+		snapshot, wm    bool
+		wantErr         error
+		wantListedBatch bool
+	}{
+		{"never pulled, no snapshot", false, false, nil, true},
+		{"never pulled, a snapshot", true, false, errListLater, false},
+		{"pulled before, a snapshot", true, true, nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			f := newFakeDrill()
+			a := mustNode(t, "a", 1_800_000_000_000, f, nil)
+			a.edit(t, "inspections", "r1", `{"site":"x"}`)
+			if _, err := a.ag.SyncNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tt.snapshot {
+				f.mu.Lock()
+				f.tables["inspections/snapshot/"+snapshotName("2020010100", 1_577_840_000_000)] = nil
+				f.mu.Unlock()
+			}
+			b := mustNode(t, "b", 1_800_000_000_000, f, nil)
+			if tt.wm {
+				if err := b.st.SetPullWatermark(ctx, "inspections", 1_577_840_000_000); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l := <-b.ag.listAhead(ctx, &syncClock{})
+			if !errors.Is(l.err, tt.wantErr) {
+				t.Fatalf("listing ahead: %v, want %v", l.err, tt.wantErr)
+			}
+			listed := 0
+			for _, w := range l.work {
+				listed += len(w.batches)
+			}
+			if (listed == 1) != tt.wantListedBatch {
+				t.Errorf("listed %d batches of device a (%+v)", listed, l.work)
+			}
+		})
+	}
 }

@@ -72,9 +72,18 @@ func (a *Agent) viewSig(coll string) (string, error) {
 }
 
 // writeViews (re)creates a collection's views over generation gen (nil:
-// over all of changes/); the change log must exist.
+// over all of changes/) and its audit views; the change log must exist.
+// The snapshot refresh of `fieldsync compact` calls it each pass, which
+// brings back a view dropped in Drill at once (devices check theirs once
+// a ViewRecheck).
 func (a *Agent) writeViews(ctx context.Context, coll string, gen *snapshotGen) error {
 	_, ok, err := a.createViews(ctx, coll, gen)
+	if err == nil && ok {
+		var audit viewSet
+		if audit, err = a.auditViewSet(coll); err == nil {
+			ok, err = audit.make(ctx)
+		}
+	}
 	if err != nil {
 		return err
 	}
