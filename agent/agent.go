@@ -328,8 +328,11 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 	prev := a.Status()
 	a.setState(StatePushing, nil)
 	clk := &syncClock{}
-	var listed <-chan pullListing
-	err := a.push(ctx, &rep, clk, func() { listed = a.listAhead(ctx, clk) })
+	// The pull's listing runs beside the push (see listAhead).
+	listed, err := a.listAhead(ctx, clk)
+	if err == nil {
+		err = a.push(ctx, &rep, clk)
+	}
 	var ahead *pullListing
 	if listed != nil {
 		l := <-listed

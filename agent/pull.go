@@ -70,30 +70,33 @@ type pullListing struct {
 // must list: a new device starting from a snapshot applies it first.
 var errListLater = errors.New("listed by the pull itself")
 
-// listAhead lists what the pull will read while the push's last batches
-// are in flight: listing (SHOW FILES, ~3 ms an entry on a local file
-// system) depends on nothing the push writes, since a device never reads
-// its own batches. Only reads happen here; the pull applies. What another
-// device writes after the listing is listed by the next sync, within the
-// look-back, as any batch that lands after a listing. The listing's outcome
-// arrives on the channel; the pull lists again when it failed.
-func (a *Agent) listAhead(ctx context.Context, clk *syncClock) <-chan pullListing {
-	out := make(chan pullListing, 1)
+// listAhead starts the pull's listing beside the push, after reading
+// Drill's clock (which both need; an error there is the sync's). Listing
+// (SHOW FILES, ~3 ms an entry on a local file system, all of it Drill's
+// planning) depends on nothing the push writes: a device never reads its
+// own batches, and listed before the push they are not listed at all, so
+// the listing's cost does not grow with the push. Only reads happen here;
+// the pull applies after the push. What another device writes after the
+// listing is listed by the next sync, within the look-back, as any batch
+// that lands after a listing; a listed batch compacted away before the
+// pull reads it is read again later like any unreadable one. The outcome
+// arrives on the channel (nil when there is nothing to pull); the pull
+// lists again when it failed.
+func (a *Agent) listAhead(ctx context.Context, clk *syncClock) (<-chan pullListing, error) {
 	if len(a.schema.Names()) == 0 {
-		out <- pullListing{err: errListLater}
-		return out
+		return nil, nil
 	}
 	if err := a.readClock(ctx, clk); err != nil {
-		out <- pullListing{err: err}
-		return out
+		return nil, err
 	}
 	bound := a.pullBound(clk)
+	out := make(chan pullListing, 1)
 	go func() {
 		var rep Report
 		work, err := a.listPull(ctx, &rep, bound, true)
 		out <- pullListing{work: work, waiting: rep.Waiting, err: err}
 	}()
-	return out
+	return out, nil
 }
 
 // listPull lists, for each collection, the batches the pull reads (see
@@ -144,7 +147,7 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock, listed *p
 	bound := a.pullBound(clk)
 	var work []pullTodo
 	if listed != nil && listed.err == nil {
-		// Listed while the push's last batches were in flight.
+		// Listed beside the push.
 		work = listed.work
 		rep.Waiting += listed.waiting
 	} else {

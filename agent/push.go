@@ -41,16 +41,14 @@ const scanPage = 1000
 const MirrorKeep = 10_000
 
 // push writes every pending journal entry to Drill: first the batches left
-// open by an earlier attempt, then new ones. lastSent, when set, is called
-// once the last batch is sent, while it may still be in flight (the sync
-// lists the pull's batches then, see listAhead).
-func (a *Agent) push(ctx context.Context, rep *Report, clk *syncClock, lastSent func()) error {
+// open by an earlier attempt, then new ones.
+func (a *Agent) push(ctx context.Context, rep *Report, clk *syncClock) error {
 	stats, err := a.st.Stats(ctx)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
 	p := &pushRun{a: a, rep: rep, total: int(stats.Pending), groups: map[string]*pendingBatch{}, clk: clk,
-		slots: make(chan struct{}, a.opts.PushParallel), lastSent: lastSent}
+		slots: make(chan struct{}, a.opts.PushParallel)}
 	a.progress("push", p.done, p.total)
 	if err := p.writeOpen(ctx); err != nil {
 		return err
@@ -93,9 +91,8 @@ type pushRun struct {
 	groups map[string]*pendingBatch
 	order  []string // collections in the order their first entry came
 
-	slots    chan struct{} // one token per batch in flight
-	wg       sync.WaitGroup
-	lastSent func() // called once the last batch is sent (may be nil)
+	slots chan struct{} // one token per batch in flight
+	wg    sync.WaitGroup
 
 	mu          sync.Mutex // guards what batches in flight report
 	done, total int        // journal entries written, of those pending at the start
@@ -228,9 +225,6 @@ func (p *pushRun) writeNew(ctx context.Context) (err error) {
 		if err := p.flush(ctx, coll); err != nil {
 			return err
 		}
-	}
-	if p.lastSent != nil && p.failed() == nil {
-		p.lastSent()
 	}
 	return nil
 }

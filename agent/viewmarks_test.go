@@ -130,9 +130,9 @@ func TestWriteViewsMakesAuditViews(t *testing.T) {
 	}
 }
 
-// TestListAhead: the pull's listing made while the push's last batches
-// are in flight lists another device's batch, and leaves a device that
-// must start from a snapshot to the pull itself.
+// TestListAhead: the pull's listing made beside the push lists another
+// device's batch, and leaves a device that must start from a snapshot to
+// the pull itself.
 func TestListAhead(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -165,7 +165,11 @@ func TestListAhead(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			l := <-b.ag.listAhead(ctx, &syncClock{})
+			ch, err := b.ag.listAhead(ctx, &syncClock{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := <-ch
 			if !errors.Is(l.err, tt.wantErr) {
 				t.Fatalf("listing ahead: %v, want %v", l.err, tt.wantErr)
 			}
