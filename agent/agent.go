@@ -115,6 +115,10 @@ type Options struct {
 	// (default drill.DefaultQueryTimeout): a CTAS this device sent may
 	// still be writing a batch until then (see MaxBatchNameAge).
 	QueryTimeout time.Duration
+	// Cluster names the Drill cluster (its URLs) in what the agent
+	// remembers of it (the analyst views it made, store.ViewMark), so
+	// another cluster is checked anew.
+	Cluster string
 	// AppVersion is reported in the fleet table (see FleetDir).
 	AppVersion string
 	// Scope holds the device's settings a reference query may name as
@@ -146,7 +150,6 @@ type Agent struct {
 	mu     sync.Mutex
 	status Status
 	wake   wakeups
-	views  map[string]string // collection -> column signature of its views
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -172,7 +175,6 @@ func New(opts Options) (*Agent, error) {
 		device:  opts.Store.DeviceID(),
 		syncing: make(chan struct{}, 1),
 		kick:    make(chan struct{}, 1),
-		views:   map[string]string{},
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -326,10 +328,19 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 	prev := a.Status()
 	a.setState(StatePushing, nil)
 	clk := &syncClock{}
-	err := a.push(ctx, &rep, clk)
+	// The pull's listing runs beside the push (see listAhead).
+	listed, err := a.listAhead(ctx, clk)
+	if err == nil {
+		err = a.push(ctx, &rep, clk)
+	}
+	var ahead *pullListing
+	if listed != nil {
+		l := <-listed
+		ahead = &l
+	}
 	if err == nil {
 		a.setState(StatePulling, nil)
-		err = a.pull(ctx, &rep, clk)
+		err = a.pull(ctx, &rep, clk, ahead)
 	}
 	if err == nil {
 		// The analyst views are a convenience beside the log: failing to

@@ -88,46 +88,33 @@ func (a *Agent) auditViewSQL(coll string) ([]string, error) {
 	return stmts, nil
 }
 
-// refreshAuditViews creates each collection's audit views once per
-// process, unless both exist with every column already. A collection with
-// nothing in Drill yet is skipped, as refreshViews does.
-func (a *Agent) refreshAuditViews(ctx context.Context) error {
-collections:
-	for _, coll := range a.schema.LogNames() {
-		key := coll + "\x00audit"
-		a.mu.Lock()
-		done := a.views[key] != ""
-		a.mu.Unlock()
-		if done {
-			continue
-		}
-		all := true
-		for suffix, cols := range auditViewColumns() {
-			have, err := a.viewColumns(ctx, coll+suffix)
-			if err != nil {
-				return fmt.Errorf("audit views of %s: %w", coll, err)
-			}
-			if !covers(have, "s.`"+strings.Join(cols, "`, s.`")+"`") {
-				all = false
-			}
-		}
-		if !all {
-			stmts, err := a.auditViewSQL(coll)
-			if err != nil {
-				return fmt.Errorf("audit views: %w", err)
-			}
+// auditSetSuffix ends the key of a collection's audit view set.
+const auditSetSuffix = "\x00audit"
+
+// auditViewSet is a collection's audit views (see ensureViews).
+func (a *Agent) auditViewSet(coll string) (viewSet, error) {
+	stmts, err := a.auditViewSQL(coll)
+	if err != nil {
+		return viewSet{}, err
+	}
+	cols := map[string]string{}
+	for suffix, names := range auditViewColumns() {
+		cols[coll+suffix] = "s.`" + strings.Join(names, "`, s.`") + "`"
+	}
+	return viewSet{
+		key:  coll + auditSetSuffix,
+		cols: cols,
+		hash: viewHash(stmts...),
+		make: func(ctx context.Context) (bool, error) {
 			for _, q := range stmts {
 				if _, err := a.dr.Query(ctx, q); err != nil {
 					if isNotFound(err) {
-						continue collections
+						return false, nil
 					}
-					return fmt.Errorf("audit views of %s: %w", coll, err)
+					return false, fmt.Errorf("audit views of %s: %w", coll, err)
 				}
 			}
-		}
-		a.mu.Lock()
-		a.views[key] = "done"
-		a.mu.Unlock()
-	}
-	return nil
+			return true, nil
+		},
+	}, nil
 }

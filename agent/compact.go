@@ -247,7 +247,7 @@ func (c *Compactor) snapshotter() *Agent {
 	opts := Options{Drill: c.dr, Schema: c.schema, Workspace: c.plugin + "." + c.workspace,
 		LookBack: c.opts.LookBack, Logger: c.log, DrillClock: c.opts.DrillClock}.withDefaults()
 	return &Agent{dr: c.dr, schema: c.schema, plugin: c.plugin, workspace: c.workspace, opts: opts,
-		log: c.log, events: discardEvents{}, now: time.Now, views: map[string]string{}}
+		log: c.log, events: discardEvents{}, now: time.Now}
 }
 
 // now is Drill's clock (the clock batch names use), or Now, or DrillClock.

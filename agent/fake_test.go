@@ -140,14 +140,16 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
 		return out, nil
 	case strings.Contains(sql, "INFORMATION_SCHEMA.`COLUMNS`"):
-		m := regexp.MustCompile("`TABLE_NAME` = '([^']+)'").FindStringSubmatch(sql)
-		v, ok := f.views[m[1]]
-		if !ok {
-			return nil, nil
-		}
+		in := regexp.MustCompile("`TABLE_NAME` IN \\(([^)]*)\\)").FindStringSubmatch(sql)
 		var out []Row
-		for _, c := range regexp.MustCompile("s\\.`([^`]+)`").FindAllStringSubmatch(v[:strings.Index(v, " FROM ")], -1) {
-			out = append(out, Row{"COLUMN_NAME": c[1]})
+		for _, n := range regexp.MustCompile("'([^']+)'").FindAllStringSubmatch(in[1], -1) {
+			v, ok := f.views[n[1]]
+			if !ok {
+				continue
+			}
+			for _, c := range regexp.MustCompile("s\\.`([^`]+)`").FindAllStringSubmatch(v[:strings.Index(v, " FROM ")], -1) {
+				out = append(out, Row{"TABLE_NAME": n[1], "COLUMN_NAME": c[1]})
+			}
 		}
 		return out, nil
 	case strings.HasPrefix(sql, "SELECT `dir0` AS `fs_batch`, "):

@@ -108,34 +108,27 @@ func (a *Agent) writeHeartbeat(ctx context.Context, rep Report, prev Status) err
 	return nil
 }
 
-// fleetView creates the fleet table's view once per process, unless it
-// exists with every column. An older release's fleet table (a directory
-// of the same name) stands in its way until `fieldsync compact` moves it
-// into the heartbeat log.
+// fleetView makes sure the fleet table's view is in Drill (see
+// ensureViews). An older release's fleet table (a directory of the same
+// name) stands in its way until `fieldsync compact` moves it into the
+// heartbeat log.
 func (a *Agent) fleetView(ctx context.Context) error {
-	a.mu.Lock()
-	done := a.views[FleetDir] != ""
-	a.mu.Unlock()
-	if done {
-		return nil
-	}
 	stmt, sig, err := fleetViewSQL(a.plugin, a.workspace)
 	if err != nil {
 		return err
 	}
-	have, err := a.viewColumns(ctx, FleetDir)
-	if err != nil {
-		return fmt.Errorf("fleet view: %w", err)
-	}
-	if !covers(have, sig) {
-		if _, err := a.dr.Query(ctx, stmt); err != nil {
-			return fmt.Errorf("fleet view: %w", err)
-		}
-	}
-	a.mu.Lock()
-	a.views[FleetDir] = sig
-	a.mu.Unlock()
-	return nil
+	_, err = a.ensureViews(ctx, []viewSet{{
+		key:  FleetDir,
+		cols: map[string]string{FleetDir: sig},
+		hash: viewHash(stmt),
+		make: func(ctx context.Context) (bool, error) {
+			if _, err := a.dr.Query(ctx, stmt); err != nil {
+				return false, fmt.Errorf("fleet view: %w", err)
+			}
+			return true, nil
+		},
+	}})
+	return err
 }
 
 // fleetViewSQL returns the statement that creates the fleet table's view

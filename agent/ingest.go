@@ -134,7 +134,7 @@ func NewIngester(o IngestOptions) (*Ingester, error) {
 	// The engine's batch writing and checks over Drill alone: the
 	// ingester has no store, Drill holds all it knows.
 	a := &Agent{dr: o.Drill, schema: o.Schema, plugin: plugin, workspace: ws, opts: opts,
-		log: o.Logger, events: discardEvents{}, now: o.Now, device: ServerDevice, views: map[string]string{}}
+		log: o.Logger, events: discardEvents{}, now: o.Now, device: ServerDevice}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

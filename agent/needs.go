@@ -79,6 +79,10 @@ type Store interface {
 	ApplyRefs(ctx context.Context, collection string, puts []store.RefRow, deletes []string, indexed []string) error
 	// ClearRefs forgets a reference collection's rows and state.
 	ClearRefs(ctx context.Context, collection string) error
+	// ViewMark returns what the device remembers of a set of analyst views.
+	ViewMark(ctx context.Context, key string) (store.ViewMark, bool, error)
+	// PutViewMark keeps it.
+	PutViewMark(ctx context.Context, key string, m store.ViewMark) error
 }
 
 var _ Store = (*store.Store)(nil)

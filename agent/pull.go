@@ -51,18 +51,93 @@ func (b remoteBatch) paths() []string {
 	return []string{batchPath(b.name), b.name}
 }
 
+// pullTodo is what a pull reads of one collection: the batches listed and
+// the watermark they were listed from.
+type pullTodo struct {
+	coll    string
+	batches []remoteBatch
+	wm      int64
+}
+
+// pullListing is a pull's listing made ahead of it (see listAhead).
+type pullListing struct {
+	work    []pullTodo
+	waiting int // batches waiting to be read again, not due yet
+	err     error
+}
+
+// errListLater stops a listing ahead of the pull where the pull itself
+// must list: a new device starting from a snapshot applies it first.
+var errListLater = errors.New("listed by the pull itself")
+
+// listAhead starts the pull's listing beside the push, after reading
+// Drill's clock (which both need; an error there is the sync's). Listing
+// (SHOW FILES, ~3 ms an entry on a local file system, all of it Drill's
+// planning) depends on nothing the push writes: a device never reads its
+// own batches, and listed before the push they are not listed at all, so
+// the listing's cost does not grow with the push. Only reads happen here;
+// the pull applies after the push. What another device writes after the
+// listing is listed by the next sync, within the look-back, as any batch
+// that lands after a listing; a listed batch compacted away before the
+// pull reads it is read again later like any unreadable one. The outcome
+// arrives on the channel (nil when there is nothing to pull); the pull
+// lists again when it failed.
+func (a *Agent) listAhead(ctx context.Context, clk *syncClock) (<-chan pullListing, error) {
+	if len(a.schema.Names()) == 0 {
+		return nil, nil
+	}
+	if err := a.readClock(ctx, clk); err != nil {
+		return nil, err
+	}
+	bound := a.pullBound(clk)
+	out := make(chan pullListing, 1)
+	go func() {
+		var rep Report
+		work, err := a.listPull(ctx, &rep, bound, true)
+		out <- pullListing{work: work, waiting: rep.Waiting, err: err}
+	}()
+	return out, nil
+}
+
+// listPull lists, for each collection, the batches the pull reads (see
+// pull). A collection never pulled yet starts from its newest snapshot,
+// which applies it; ahead (listAhead) returns errListLater there instead.
+func (a *Agent) listPull(ctx context.Context, rep *Report, bound int64, ahead bool) ([]pullTodo, error) {
+	var work []pullTodo
+	for _, coll := range a.schema.LogNames() {
+		wm, err := a.st.PullWatermark(ctx, coll)
+		if err != nil {
+			return nil, fmt.Errorf("pull: %w", err)
+		}
+		if wm == 0 {
+			if ahead {
+				g, err := a.newestSnapshot(ctx, coll)
+				if err != nil || g != nil {
+					return nil, errListLater
+				}
+			} else if wm, err = a.startFromSnapshot(ctx, coll, bound, rep); err != nil {
+				return nil, err
+			}
+		}
+		batches, err := a.listBatches(ctx, coll, wm-a.opts.LookBack.Milliseconds())
+		if err != nil {
+			return nil, err
+		}
+		if batches, err = a.withRetries(ctx, coll, batches, rep); err != nil {
+			return nil, err
+		}
+		work = append(work, pullTodo{coll, batches, wm})
+	}
+	return work, nil
+}
+
 // pull reads every unseen batch of other devices newer than each
 // collection's watermark minus the look-back window, and the batches
 // waiting to be read again whatever their age, and applies them. A bad row
 // is quarantined and the rest of its batch applied; a batch that cannot be
 // read is read again later (see retryLater) and never holds back the
 // watermark or the batches after it.
-func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock) error {
-	type todo struct {
-		coll    string
-		batches []remoteBatch
-		wm      int64
-	}
+func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock, listed *pullListing) error {
 	if len(a.schema.Names()) == 0 {
 		return nil
 	}
@@ -70,27 +145,23 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock) error {
 		return err
 	}
 	bound := a.pullBound(clk)
-	var work []todo
+	var work []pullTodo
+	if listed != nil && listed.err == nil {
+		// Listed beside the push.
+		work = listed.work
+		rep.Waiting += listed.waiting
+	} else {
+		if listed != nil && !errors.Is(listed.err, errListLater) {
+			a.log.Debug("listing ahead of the pull failed; listing again", "err", listed.err)
+		}
+		var err error
+		if work, err = a.listPull(ctx, rep, bound, false); err != nil {
+			return err
+		}
+	}
 	total := 0
-	for _, coll := range a.schema.LogNames() {
-		wm, err := a.st.PullWatermark(ctx, coll)
-		if err != nil {
-			return fmt.Errorf("pull: %w", err)
-		}
-		if wm == 0 {
-			if wm, err = a.startFromSnapshot(ctx, coll, bound, rep); err != nil {
-				return err
-			}
-		}
-		batches, err := a.listBatches(ctx, coll, wm-a.opts.LookBack.Milliseconds())
-		if err != nil {
-			return err
-		}
-		if batches, err = a.withRetries(ctx, coll, batches, rep); err != nil {
-			return err
-		}
-		work = append(work, todo{coll, batches, wm})
-		total += len(batches)
+	for _, w := range work {
+		total += len(w.batches)
 	}
 	done := 0
 	a.progress("pull", done, total)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/schema"
 )
 
@@ -73,9 +72,18 @@ func (a *Agent) viewSig(coll string) (string, error) {
 }
 
 // writeViews (re)creates a collection's views over generation gen (nil:
-// over all of changes/); the change log must exist.
+// over all of changes/) and its audit views; the change log must exist.
+// The snapshot refresh of `fieldsync compact` calls it each pass, which
+// brings back a view dropped in Drill at once (devices check theirs once
+// a ViewRecheck).
 func (a *Agent) writeViews(ctx context.Context, coll string, gen *snapshotGen) error {
 	_, ok, err := a.createViews(ctx, coll, gen)
+	if err == nil && ok {
+		var audit viewSet
+		if audit, err = a.auditViewSet(coll); err == nil {
+			ok, err = audit.make(ctx)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -103,84 +111,62 @@ func (a *Agent) createViews(ctx context.Context, coll string, gen *snapshotGen) 
 	return sig, true, nil
 }
 
-// refreshViews creates each collection's views once per process, unless the
-// existing current-state view already has every declared column. Views are
-// made over the newest snapshot generation the device sees, so a device
-// never points them back at all history (the snapshot refresh rewrites
-// them at each generation). A collection with nothing in Drill yet is
-// skipped.
+// refreshViews makes sure each collection's views and audit views are in
+// Drill (see ensureViews): a sync whose marks are fresh runs no view query.
+// Views are made over the newest snapshot generation the device sees, so a
+// device never points them back at all history (the snapshot refresh
+// rewrites them at each generation). A collection with nothing in Drill
+// yet is skipped.
 func (a *Agent) refreshViews(ctx context.Context, rep *Report) error {
+	var sets []viewSet
 	for _, coll := range a.schema.LogNames() {
-		sig, err := a.viewSig(coll)
+		cur, err := a.currentViewSet(coll)
 		if err != nil {
 			return fmt.Errorf("views: %w", err)
 		}
-		a.mu.Lock()
-		same := a.views[coll] == sig
-		a.mu.Unlock()
-		if same {
-			continue
-		}
-		have, err := a.viewColumns(ctx, coll+"_current")
+		audit, err := a.auditViewSet(coll)
 		if err != nil {
-			return fmt.Errorf("views of %s: %w", coll, err)
+			return fmt.Errorf("audit views: %w", err)
 		}
-		if covers(have, sig) {
-			// Never replace a view made from a newer declaration (more
-			// fields) with one from an older: agents of a fleet update
-			// at different times.
-			a.mu.Lock()
-			a.views[coll] = sig
-			a.mu.Unlock()
-			continue
-		}
-		gen, err := a.newestSnapshot(ctx, coll)
-		if err != nil {
-			return fmt.Errorf("views of %s: %w", coll, err)
-		}
-		if gen != nil {
-			top, err := a.showFiles(ctx, coll, "")
-			if err != nil {
-				return fmt.Errorf("views of %s: %w", coll, err)
-			}
-			gen.from = readFrom(*gen, top)
-		}
-		_, ok, err := a.createViews(ctx, coll, gen)
-		if err != nil {
-			return err
-		}
-		if ok {
-			a.mu.Lock()
-			a.views[coll] = sig
-			a.mu.Unlock()
+		sets = append(sets, cur, audit)
+	}
+	made, err := a.ensureViews(ctx, sets)
+	for _, k := range made {
+		if !strings.HasSuffix(k, auditSetSuffix) {
 			rep.ViewsRefreshed++
 		}
 	}
-	return a.refreshAuditViews(ctx)
+	return err
 }
 
-// viewColumns returns the lower-case column names of a view in the
-// workspace (none when it does not exist).
-func (a *Agent) viewColumns(ctx context.Context, view string) (map[string]bool, error) {
-	ws, err := drill.String(a.plugin + "." + a.workspace)
+// currentViewSet is a collection's current-state and conflict views; its
+// hash is of their statements over all of changes/, so it changes with
+// the declarations and the release, not with snapshot generations.
+func (a *Agent) currentViewSet(coll string) (viewSet, error) {
+	sig, stmts, err := a.viewSQL(coll, nil)
 	if err != nil {
-		return nil, err
+		return viewSet{}, err
 	}
-	name, err := drill.String(view)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := a.dr.Query(ctx, "SELECT `COLUMN_NAME` FROM INFORMATION_SCHEMA.`COLUMNS` WHERE `TABLE_SCHEMA` = "+ws+" AND `TABLE_NAME` = "+name)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		if s, ok := r["COLUMN_NAME"].(string); ok {
-			out[strings.ToLower(s)] = true
-		}
-	}
-	return out, nil
+	return viewSet{
+		key:  coll,
+		cols: map[string]string{coll + "_current": sig},
+		hash: viewHash(stmts...),
+		make: func(ctx context.Context) (bool, error) {
+			gen, err := a.newestSnapshot(ctx, coll)
+			if err != nil {
+				return false, fmt.Errorf("views of %s: %w", coll, err)
+			}
+			if gen != nil {
+				top, err := a.showFiles(ctx, coll, "")
+				if err != nil {
+					return false, fmt.Errorf("views of %s: %w", coll, err)
+				}
+				gen.from = readFrom(*gen, top)
+			}
+			_, ok, err := a.createViews(ctx, coll, gen)
+			return ok, err
+		},
+	}, nil
 }
 
 // covers reports whether the columns have holds every column of a view's

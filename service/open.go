@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,6 +110,7 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		// is one the store's clock may observe.
 		MaxClockAhead: time.Duration(c.Drill.MaxClockAhead),
 		QueryTimeout:  time.Duration(c.Drill.QueryTimeout),
+		Cluster:       strings.Join(c.Drill.URLs, ","),
 		AppVersion:    s.opts.Version,
 		OnSync:        s.metrics.Observe,
 		Events:        &s.events,

@@ -46,6 +46,7 @@ const (
 	keyMirrorFloor = "mirror_floor"
 	keyAuditRecAt  = "auditrec_next" // migration 3's progress: first audit seq not yet indexed
 	keySyncRecord  = "sync_record"   // the outcome of the last sync (JSON SyncRecord)
+	keyViewMark    = "viewmark/"     // + Drill cluster, workspace and view set (JSON ViewMark)
 	// keyQuarantineDropped counts quarantined items dropped past MaxQuarantined.
 	keyQuarantineDropped = "quarantine_dropped"
 )

@@ -29,7 +29,10 @@
 //	                                 migration 3 is part done),
 //	                                 sync_record (JSON: last success, last
 //	                                 error, consecutive failures),
-//	                                 quarantine_dropped (u64, since v4)
+//	                                 quarantine_dropped (u64, since v4),
+//	                                 viewmark/<cluster>\x00<workspace>\x00<view set>
+//	                                 (JSON: hash of the analyst views' definition
+//	                                 last made or found whole in Drill, when)
 //	  records/<collection>/<record_id>
 //	                                 mirrored state: winner version and change id,
 //	                                 deleted flag, device/author/edit time,
