@@ -284,38 +284,11 @@ func TestClusterViewsAnswerFromEveryDrillbit(t *testing.T) {
 	}
 }
 
-// hdfsStatus is one entry of a WebHDFS LISTSTATUS answer.
-type hdfsStatus struct {
-	PathSuffix       string `json:"pathSuffix"`
-	Type             string `json:"type"`
-	Length           int64  `json:"length"`
-	ModificationTime int64  `json:"modificationTime"`
-}
-
-// hdfsList lists an HDFS directory through WebHDFS; ok is false when the
-// path does not exist.
+// hdfsList lists an HDFS directory of the cluster through WebHDFS; ok is
+// false when the path does not exist.
 func hdfsList(t *testing.T, c *drilltest.DevCluster, path string) (entries []hdfsStatus, ok bool) {
 	t.Helper()
-	resp, err := http.Get(c.WebHDFS(t) + "/webhdfs/v1" + path + "?op=LISTSTATUS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, false
-	}
-	var body struct {
-		FileStatuses struct {
-			FileStatus []hdfsStatus `json:"FileStatus"`
-		} `json:"FileStatuses"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("WebHDFS LISTSTATUS %s: %s", path, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("WebHDFS LISTSTATUS %s: %v", path, err)
-	}
-	return body.FileStatuses.FileStatus, true
+	return webhdfsList(t, c.WebHDFS(t), path)
 }
 
 // TestClusterHDFSTableLifecycle proves the statements the agent relies on

@@ -48,7 +48,10 @@ func envInt(tb testing.TB, name string, def int) int {
 // partition against the top of the log just after the active hours.
 // Reported metrics are day 1's and the last day's. At the end the fleet
 // settles and every change is checked once on every device and in the
-// views.
+// views. With FIELDSYNC_BENCH_CLUSTER=1 it runs on the development cluster
+// (drilltest.Cluster: the Drillbits' workspace on HDFS), the devices spread
+// over its Drillbits, the CPU being that of all the Drillbits and the
+// counts read through WebHDFS.
 func BenchmarkIntegrationFleet(b *testing.B) {
 	cfg := simConfig{
 		devices:      envInt(b, "FIELDSYNC_BENCH_DEVICES", 20),
@@ -66,8 +69,8 @@ func BenchmarkIntegrationFleet(b *testing.B) {
 	ctx := context.Background()
 	for b.Loop() {
 		s := newFleetSim(b, cfg, func(o *Options) { o.Logger = benchLog() })
-		b.Logf("%d devices, every %s ± %s in the first %d h of %d simulated days, compaction every %s; load %s",
-			cfg.devices, cfg.every, cfg.jitter, cfg.activeHours, cfg.days, cfg.compactEvery, loadAverage())
+		b.Logf("%d devices, every %s ± %s in the first %d h of %d simulated days, compaction every %s, against %s; load %s",
+			cfg.devices, cfg.every, cfg.jitter, cfg.activeHours, cfg.days, cfg.compactEvery, s.where, loadAverage())
 		days := s.run(ctx, func(d simDay) { b.Log(d.line()) })
 		s.finish(ctx)
 		s.verify(ctx)

@@ -138,10 +138,23 @@ func (d simDay) line() string {
 	}
 	return fmt.Sprintf("day %d: %d syncs (%d pushed, %d pulled), sync p50/p95 %.2f/%.2f s, Drill p50/p95 %.2f/%.2f s, Drillbit CPU p50/p95 %s s, "+
 		"peak heap %.1f MiB; %d passes p50/max %.1f/%.1f s, Drillbit CPU p50/max %s s; %d files, %d dirs (most before a pass: %d, %d); top of changes/ %d (%d hours not compacted), of heartbeats %d; "+
-		"_current %d rows, COUNT(*) %.2f s; SHOW FILES %.2f ms an entry (%d entries)",
+		"_current %d rows, COUNT(*) %.2f s; SHOW FILES %.2f ms an entry (%d entries); Drill per sync by kind (mean) %s",
 		d.day, len(d.syncs), d.pushed, d.pulled, quantile(d.syncs, 0.5), quantile(d.syncs, 0.95), quantile(d.drill, 0.5), quantile(d.drill, 0.95), cpu,
 		float64(d.peakHeap)/(1<<20), len(d.passes), quantile(d.passes, 0.5), quantile(d.passes, 1), passCPU, d.files, d.dirs, d.peakFiles, d.peakDirs,
-		d.topChanges, d.rawHours, d.topHeartbeats, d.currentRows, d.currentS, d.listMS, d.listN)
+		d.topChanges, d.rawHours, d.topHeartbeats, d.currentRows, d.currentS, d.listMS, d.listN, d.kinds())
+}
+
+// kinds writes the mean time a sync spent in each kind of Drill statement.
+func (d simDay) kinds() string {
+	var parts []string
+	for _, k := range queryKinds {
+		mean := 0.0
+		if len(d.syncs) > 0 {
+			mean = d.byKind[k] / float64(len(d.syncs))
+		}
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, mean))
+	}
+	return strings.Join(parts, ", ") + " s"
 }
 
 // TestIntegrationFleetSimulation runs 3 devices over 2 simulated days on

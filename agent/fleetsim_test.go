@@ -65,8 +65,9 @@ type simDevice struct {
 // simDay holds one simulated day's figures.
 type simDay struct {
 	day             int
-	syncs, drill    []float64 // per sync: wall time, time in Drill queries (s)
-	cpu             []float64 // per sync: the Drillbit's CPU (s); empty when unknown
+	syncs, drill    []float64          // per sync: wall time, time in Drill queries (s)
+	cpu             []float64          // per sync: the Drillbit's CPU (s); empty when unknown
+	byKind          map[string]float64 // time in Drill queries of all syncs by kind (queryKind), s
 	pushed, pulled  int
 	passes, passCPU []float64 // per compaction pass: wall time, Drillbit CPU (s)
 	peakHeap        uint64    // the Go heap's peak while devices synced (bytes)
@@ -86,11 +87,14 @@ type simDay struct {
 type fleetSim struct {
 	tb      testing.TB
 	cfg     simConfig
-	dr      *queryTimer
+	dr      *queryTimer // Drillbit 1's: the compactor's and the checks'
+	spent   *spentTime  // the time in Drill queries of every Drillbit
 	client  *drill.Client
 	plugin  string
 	ws      string // workspace name
-	dir     string // the workspace on disk
+	dir     string // the workspace's location (on disk, or on the cluster's HDFS)
+	fs      simFS  // where dir is
+	where   string // the Drill the simulation runs against, in words
 	set     *schema.Set
 	coll    string
 	start   time.Time
@@ -104,24 +108,53 @@ type fleetSim struct {
 	pushed  int // changes pushed in all (each once: the log's size)
 }
 
-// newFleetSim makes the workspace, the devices and the compactor.
+// newFleetSim makes the workspace, the devices and the compactor. With
+// FIELDSYNC_BENCH_CLUSTER=1 it runs on the development cluster
+// (drilltest.Cluster: its Drillbits, their workspace on HDFS), the devices
+// spread over the Drillbits in turn; otherwise on the embedded Drillbit.
 func newFleetSim(tb testing.TB, cfg simConfig, logger func(*Options)) *fleetSim {
 	tb.Helper()
-	c, err := drill.New(drill.Options{Endpoints: []string{drilltest.URL(tb)}})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	tag := fmt.Sprintf("fleetsim%d_%d", time.Now().UnixNano()%1_000_000_000, itSeq.Add(1))
-	s := &fleetSim{tb: tb, cfg: cfg, dr: &queryTimer{Drill: DrillClient(c)}, client: c, plugin: "dfs", ws: tag,
-		dir: filepath.Join(drilltest.WorkspaceDir(tb), tag), coll: tag + "_inspections", rng: rand.New(rand.NewPCG(cfg.seed, 8))}
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		tb.Fatal(err)
+	s := &fleetSim{tb: tb, cfg: cfg, spent: &spentTime{}, plugin: "dfs", ws: tag, coll: tag + "_inspections",
+		rng: rand.New(rand.NewPCG(cfg.seed, 8))}
+	var urls []string
+	if os.Getenv("FIELDSYNC_BENCH_CLUSTER") == "1" {
+		dc := drilltest.Cluster(tb)
+		urls = dc.URLs()
+		s.dir = "/fieldsync/" + tag
+		h := &hdfsFS{tb: tb, base: dc.WebHDFS(tb), root: s.dir}
+		tb.Cleanup(h.removeAll)
+		s.fs = h
+		s.cpu = processCPU(tb, clusterPidFiles(dc.Dir(), len(urls))...)
+		s.where = fmt.Sprintf("the development cluster: %d Drillbits, workspace on HDFS", len(urls))
+	} else {
+		urls = []string{drilltest.URL(tb)}
+		s.dir = filepath.Join(drilltest.WorkspaceDir(tb), tag)
+		s.fs = localFS{tb: tb, root: s.dir}
+		s.where = "the embedded Drillbit, workspace on the local file system"
+		s.cpu = processCPU(tb, filepath.Join(filepath.Dir(drilltest.WorkspaceDir(tb)), "drillbit.pid"))
+	}
+	var drs []*queryTimer
+	for i, u := range urls {
+		c, err := drill.New(drill.Options{Endpoints: []string{u}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		drs = append(drs, &queryTimer{Drill: DrillClient(c), acc: s.spent})
+		if i == 0 {
+			s.client = c
+		}
+	}
+	s.dr = drs[0]
+	if err := s.fs.mkdirAll(""); err != nil {
+		tb.Fatalf("workspace directory of the simulation: %v", err)
 	}
 	ctx := context.Background()
-	if _, err := c.EnsureWorkspace(ctx, s.plugin, s.ws, s.dir, true); err != nil {
+	if _, err := s.client.EnsureWorkspace(ctx, s.plugin, s.ws, s.dir, true); err != nil {
 		tb.Fatalf("workspace of the simulation: %v", err)
 	}
-	tb.Cleanup(func() { dropWorkspace(tb, c, s.plugin, s.ws) })
+	tb.Cleanup(func() { dropWorkspace(tb, s.client, s.plugin, s.ws) })
+	var err error
 	s.set, err = schema.Parse([]byte(`{"collections":[{"name":"` + s.coll + `","policy":"lww","fields":[` +
 		`{"name":"site","type":"text","required":true},{"name":"n","type":"integer"}]}]}`))
 	if err != nil {
@@ -129,9 +162,8 @@ func newFleetSim(tb testing.TB, cfg simConfig, logger func(*Options)) *fleetSim 
 	}
 	s.start = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	s.drillCk = newClock(s.start.UnixMilli())
-	s.cpu = drillbitCPU(tb)
 	for i := range cfg.devices {
-		n := mustNode(tb, fmt.Sprintf("sim%03d", i), s.start.UnixMilli(), s.dr, func(o *Options) {
+		n := mustNode(tb, fmt.Sprintf("sim%03d", i), s.start.UnixMilli(), drs[i%len(drs)], func(o *Options) {
 			o.Schema, o.Workspace, o.DrillClock = s.set, s.plugin+"."+s.ws, s.drillCk.Now
 			o.Events = nil // a recorder would keep every change applied: the heap measured is the devices'
 			if logger != nil {
@@ -245,7 +277,7 @@ func (s *fleetSim) runDay(ctx context.Context, day int) simDay {
 	for _, e := range s.dayEvents(day) {
 		if e.dev < 0 {
 			s.advance(e.at, nil)
-			if f, dirs := countEntries(s.tb, s.dir); f > d.peakFiles {
+			if f, dirs := s.fs.count(""); f > d.peakFiles {
 				d.peakFiles, d.peakDirs = f, dirs
 			}
 			if d.listMS == 0 && !e.at.Before(listAt) {
@@ -262,7 +294,7 @@ func (s *fleetSim) runDay(ctx context.Context, day int) simDay {
 		s.advance(e.at, dv)
 		s.edit(dv, day)
 		var rep Report
-		s.dr.take()
+		s.spent.take()
 		s.syncing.Store(true)
 		d.syncs, d.cpu = s.timed(d.syncs, d.cpu, func() {
 			var err error
@@ -271,13 +303,20 @@ func (s *fleetSim) runDay(ctx context.Context, day int) simDay {
 			}
 		})
 		s.syncing.Store(false)
-		d.drill = append(d.drill, s.dr.take().Seconds())
+		spent, kinds := s.spent.takeKinds()
+		d.drill = append(d.drill, spent.Seconds())
+		if d.byKind == nil {
+			d.byKind = map[string]float64{}
+		}
+		for k, v := range kinds {
+			d.byKind[k] += v.Seconds()
+		}
 		d.pushed += rep.Pushed
 		d.pulled += rep.Pulled
 		s.pushed += rep.Pushed
 	}
 	d.peakHeap = s.peak.Load()
-	d.files, d.dirs = countEntries(s.tb, s.dir)
+	d.files, d.dirs = s.fs.count("")
 	for _, e := range s.top(s.coll + "/changes") {
 		d.topChanges++
 		if _, ok := parsePartition(e); ok {
@@ -289,7 +328,7 @@ func (s *fleetSim) runDay(ctx context.Context, day int) simDay {
 	r := queryOne(s.tb, s.dr.Drill, fmt.Sprintf("SELECT COUNT(*) AS n FROM %s", s.table(s.coll+"_current")))
 	d.currentS = time.Since(t0).Seconds()
 	d.currentRows, _ = asInt(r["n"])
-	s.dr.take()
+	s.spent.take()
 	return d
 }
 
@@ -361,19 +400,9 @@ func (s *fleetSim) table(rest string) string {
 	return p
 }
 
-// top lists the entries at the top of a log directory on disk.
+// top lists the directories at the top of a log directory.
 func (s *fleetSim) top(rest string) []string {
-	des, err := os.ReadDir(filepath.Join(s.dir, rest))
-	if err != nil && !os.IsNotExist(err) {
-		s.tb.Fatal(err)
-	}
-	var out []string
-	for _, de := range des {
-		if de.IsDir() {
-			out = append(out, de.Name())
-		}
-	}
-	return out
+	return s.fs.subdirs(rest)
 }
 
 // listCost times SHOW FILES over the largest hour partition of the
@@ -386,9 +415,8 @@ func (s *fleetSim) listCost(ctx context.Context) (float64, int) {
 		if _, ok := parsePartition(e); !ok {
 			continue
 		}
-		des, _ := os.ReadDir(filepath.Join(s.dir, s.coll, "changes", e))
-		if len(des) > bestN {
-			best, bestN = e, len(des)
+		if n := len(s.fs.subdirs(s.coll + "/changes/" + e)); n > bestN {
+			best, bestN = e, n
 		}
 	}
 	if best == "" {
@@ -435,12 +463,12 @@ func (s *fleetSim) run(ctx context.Context, each func(simDay)) []simDay {
 	return days
 }
 
-// queryTimer is a Drill that sums the time its queries take (a streamed
-// read's time less the time its rows spend being applied).
+// queryTimer is a Drill that adds the time its queries take (a streamed
+// read's time less the time its rows spend being applied) to acc, which
+// the timers of several Drillbits can share.
 type queryTimer struct {
 	Drill
-	mu    sync.Mutex
-	spent time.Duration
+	acc *spentTime
 }
 
 var (
@@ -448,16 +476,62 @@ var (
 	_ RowReader = (*queryTimer)(nil)
 )
 
-func (d *queryTimer) add(t time.Duration) {
-	d.mu.Lock()
-	d.spent += t
-	d.mu.Unlock()
+// spentTime sums time spent in queries, in all and by kind of statement
+// (queryKind), since the last take.
+type spentTime struct {
+	mu     sync.Mutex
+	spent  time.Duration
+	byKind map[string]time.Duration
+}
+
+// Kinds of statement a sync sends, for the breakdown of its Drill time.
+var queryKinds = []string{"list", "write", "read", "other"}
+
+// queryKind names the kind of a statement: a listing (SHOW FILES), a write
+// (CREATE TABLE: a batch, a heartbeat), a read (SELECT) or other (views,
+// DROP, options).
+func queryKind(sql string) string {
+	switch {
+	case strings.HasPrefix(sql, "SHOW FILES"):
+		return "list"
+	case strings.HasPrefix(sql, "CREATE TABLE"):
+		return "write"
+	case strings.HasPrefix(sql, "SELECT"), strings.HasPrefix(sql, "WITH"):
+		return "read"
+	}
+	return "other"
+}
+
+func (t *spentTime) add(sql string, d time.Duration) {
+	t.mu.Lock()
+	t.spent += d
+	if t.byKind == nil {
+		t.byKind = map[string]time.Duration{}
+	}
+	t.byKind[queryKind(sql)] += d
+	t.mu.Unlock()
+}
+
+// take returns the time spent since the last take.
+func (t *spentTime) take() time.Duration {
+	d, _ := t.takeKinds()
+	return d
+}
+
+// takeKinds returns the time spent since the last take, in all and by
+// kind.
+func (t *spentTime) takeKinds() (time.Duration, map[string]time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, k := t.spent, t.byKind
+	t.spent, t.byKind = 0, nil
+	return d, k
 }
 
 func (d *queryTimer) Query(ctx context.Context, sql string) ([]Row, error) {
 	start := time.Now()
 	rows, err := d.Drill.Query(ctx, sql)
-	d.add(time.Since(start))
+	d.acc.add(sql, time.Since(start))
 	return rows, err
 }
 
@@ -474,48 +548,31 @@ func (d *queryTimer) QueryEach(ctx context.Context, sql string, each func(Row) e
 		inApply += time.Since(t0)
 		return err
 	})
-	d.add(time.Since(start) - inApply)
+	d.acc.add(sql, time.Since(start)-inApply)
 	return err
 }
 
-// take returns the time spent since the last take.
-func (d *queryTimer) take() time.Duration {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := d.spent
-	d.spent = 0
-	return s
-}
-
-// drillbitCPU returns a reader of the Drillbit's CPU time (user + system,
-// with its finished child processes)
-// when it runs on this machine with a pid file beside its workspace
-// (scripts/drillbit.sh start); it answers false otherwise.
-func drillbitCPU(tb testing.TB) func() (time.Duration, bool) {
+// processCPU returns a reader of the CPU time (user + system, with their
+// finished child processes) of the processes whose pid files are given: the
+// Drillbits, when they run on this machine with a pid file
+// (scripts/drillbit.sh, scripts/cluster.sh); it answers false when one is
+// unreadable.
+func processCPU(tb testing.TB, pidFiles ...string) func() (time.Duration, bool) {
 	none := func() (time.Duration, bool) { return 0, false }
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(drilltest.WorkspaceDir(tb)), "drillbit.pid"))
-	if err != nil {
-		tb.Logf("the Drillbit's CPU is not measured: %v", err)
-		return none
-	}
-	pid := strings.TrimSpace(string(raw))
-	read := func() (time.Duration, bool) {
-		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	var pids []string
+	for _, f := range pidFiles {
+		raw, err := os.ReadFile(f)
 		if err != nil {
-			return 0, false
+			tb.Logf("the Drillbit's CPU is not measured: %v", err)
+			return none
 		}
-		// Fields after the command's closing parenthesis, from the 3rd
-		// (state): utime, stime, cutime and cstime are the 14th to 17th.
-		// The children's count because Hadoop's local file system runs a
-		// process per entry it lists (without its native library).
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(f) < 15 {
-			return 0, false
-		}
+		pids = append(pids, strings.TrimSpace(string(raw)))
+	}
+	read := func() (time.Duration, bool) {
 		var ticks int64
-		for _, v := range f[11:15] {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
+		for _, pid := range pids {
+			n, ok := cpuTicks(pid)
+			if !ok {
 				return 0, false
 			}
 			ticks += n
@@ -523,30 +580,35 @@ func drillbitCPU(tb testing.TB) func() (time.Duration, bool) {
 		return time.Duration(ticks) * 10 * time.Millisecond, true // USER_HZ is 100 on Linux
 	}
 	if _, ok := read(); !ok {
-		tb.Logf("the Drillbit's CPU is not measured: /proc/%s/stat unreadable", pid)
+		tb.Logf("the Drillbit's CPU is not measured: /proc/<pid>/stat of %v unreadable", pids)
 		return none
 	}
 	return read
 }
 
-// countEntries counts the files and directories under dir.
-func countEntries(tb testing.TB, dir string) (files, dirs int) {
-	tb.Helper()
-	err := filepath.WalkDir(dir, func(_ string, e os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if e.IsDir() {
-			dirs++
-		} else {
-			files++
-		}
-		return nil
-	})
+// cpuTicks reads a process's utime + stime + cutime + cstime, in clock
+// ticks. The children count because Hadoop's local file system runs a
+// process per entry it lists (without its native library).
+func cpuTicks(pid string) (int64, bool) {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		tb.Fatal(err)
+		return 0, false
 	}
-	return files, dirs
+	// Fields after the command's closing parenthesis, from the 3rd (state):
+	// utime, stime, cutime and cstime are the 14th to 17th.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 15 {
+		return 0, false
+	}
+	var ticks int64
+	for _, v := range f[11:15] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		ticks += n
+	}
+	return ticks, true
 }
 
 // peakRSS is this process's peak resident memory (VmHWM) in bytes, 0 when

@@ -5,7 +5,8 @@
 # to bench-out/. `make bench` calls it after scripts/setup.sh.
 #
 #   scripts/bench.sh            every suite
-#   scripts/bench.sh store push only those suites (store, size, push, reference, ingest, scale, fleet, browser)
+#   scripts/bench.sh store push only those suites (store, size, push, reference, ingest, scale, fleet,
+#                               fleet-cluster, browser)
 #
 # The scale suite replicates 50 and 500 batches by default; the sizes of
 # issue 8 (about 40 minutes more on 2 cores, most of it the 30,000-batch
@@ -17,6 +18,11 @@
 # hours of FIELDSYNC_BENCH_DAYS (3) simulated days, with a compaction pass
 # every simulated hour (7 minutes on 2 shared cores at load 5-6, 14 at 8-12;
 # every hour of the day active, FIELDSYNC_BENCH_ACTIVE_HOURS=24: 1-1.5 h a day).
+# The fleet-cluster suite runs the same simulation on the development cluster
+# (FIELDSYNC_BENCH_CLUSTER=1: two Drillbits, the workspace on HDFS; the one
+# named by FIELDSYNC_DRILL_URLS and FIELDSYNC_CLUSTER_DIR, as make cluster
+# prints them, else one the test starts), the devices spread over the
+# Drillbits (about 2 minutes a simulated day of 20 devices more than fleet).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -25,7 +31,7 @@ source scripts/lib/testdrill.sh
 trap testdrill_stop EXIT
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(store size push reference ingest scale fleet browser)
+[ ${#suites[@]} -gt 0 ] || suites=(store size push reference ingest scale fleet fleet-cluster browser)
 
 record() { # name command...
   local name=$1; shift
@@ -63,12 +69,14 @@ for s in "${suites[@]}"; do
     fleet)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
       record fleet go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1 ;;
+    fleet-cluster)
+      record fleet-cluster env FIELDSYNC_BENCH_CLUSTER=1 go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 90m ./agent/ || rc=1 ;;
     browser)
       if [ -x scripts/browser-bench.sh ]; then
         if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
         record browser scripts/browser-bench.sh || rc=1
       fi ;;
-    *) echo "unknown suite $s (store, size, push, reference, ingest, scale, fleet, browser)"; exit 2 ;;
+    *) echo "unknown suite $s (store, size, push, reference, ingest, scale, fleet, fleet-cluster, browser)"; exit 2 ;;
   esac
 done
 exit $rc
