@@ -372,8 +372,9 @@ func (s *fleetSim) sampleHeap(ctx context.Context) {
 func (s *fleetSim) settle(ctx context.Context) {
 	s.tb.Helper()
 	at := s.start.Add(time.Duration(s.cfg.days) * 24 * time.Hour)
+	var rounds []string
 	for round := range 6 {
-		moved := 0
+		var pushed, pulled, settled int
 		for _, dv := range s.devs {
 			at = at.Add(time.Second)
 			s.advance(at, dv)
@@ -381,14 +382,50 @@ func (s *fleetSim) settle(ctx context.Context) {
 			if err != nil {
 				s.tb.Fatalf("%s settling sync: %v", dv.n.device, err)
 			}
-			moved += rep.Pushed + rep.Pulled
+			pushed, pulled, settled = pushed+rep.Pushed, pulled+rep.Pulled, settled+rep.AutoResolved
 			s.pushed += rep.Pushed
 		}
-		if moved == 0 && round > 0 {
+		rounds = append(rounds, fmt.Sprintf("%d pushed, %d pulled, %d settled", pushed, pulled, settled))
+		if pushed+pulled == 0 && round > 0 {
 			return
 		}
 	}
-	s.tb.Errorf("the fleet still moved changes after 6 rounds of syncs with no edits")
+	s.tb.Errorf("the fleet still moved changes after 6 rounds of syncs with no edits (per round: %s)", strings.Join(rounds, "; "))
+	s.explainConflicts(ctx)
+}
+
+// explainConflicts logs the conflicts still open on the first device
+// (three at most): their leaves, what is missing, the agent's note, and how
+// the device that should settle each sees that record.
+func (s *fleetSim) explainConflicts(ctx context.Context) {
+	s.tb.Helper()
+	first := s.devs[0].n
+	cfs, err := first.st.Conflicts(ctx, s.coll)
+	if err != nil {
+		s.tb.Logf("conflicts of %s: %v", first.device, err)
+		return
+	}
+	byName := map[string]*node{}
+	for _, dv := range s.devs {
+		byName[dv.n.device] = dv.n
+	}
+	for i, cf := range cfs {
+		if i == 3 {
+			break
+		}
+		var leaves []string
+		for _, l := range cf.Leaves {
+			leaves = append(leaves, fmt.Sprintf("%s by %s (parents %v)", l.Version, l.Device, l.Parents))
+		}
+		s.tb.Logf("%s: open conflict on %s: leaves %s; missing %v; note %q", first.device, cf.RecordID, strings.Join(leaves, ", "), cf.Missing, cf.Note)
+		r := resolverOf(cf)
+		if n := byName[r]; n != nil {
+			rc, err := n.st.Conflict(ctx, s.coll, cf.RecordID)
+			rec, rerr := n.st.Record(ctx, s.coll, cf.RecordID)
+			s.tb.Logf("  its resolver %s: conflict %d leaves, missing %v, note %q (err %v); record version %s (err %v)",
+				r, len(rc.Leaves), rc.Missing, rc.Note, err, rec.Version, rerr)
+		}
+	}
 }
 
 // table quotes a table path of the simulation's workspace.
