@@ -418,12 +418,47 @@ func (s *fleetSim) explainConflicts(ctx context.Context) {
 			leaves = append(leaves, fmt.Sprintf("%s by %s (parents %v)", l.Version, l.Device, l.Parents))
 		}
 		s.tb.Logf("%s: open conflict on %s: leaves %s; missing %v; note %q", first.device, cf.RecordID, strings.Join(leaves, ", "), cf.Missing, cf.Note)
-		r := resolverOf(cf)
-		if n := byName[r]; n != nil {
-			rc, err := n.st.Conflict(ctx, s.coll, cf.RecordID)
-			rec, rerr := n.st.Record(ctx, s.coll, cf.RecordID)
-			s.tb.Logf("  its resolver %s: conflict %d leaves, missing %v, note %q (err %v); record version %s (err %v)",
-				r, len(rc.Leaves), rc.Missing, rc.Note, err, rec.Version, rerr)
+		lit, _ := drill.String(cf.RecordID)
+		rows, err := s.dr.Drill.Query(ctx, "SELECT `dir0`, `dir1`, `change_id`, `version`, `parents`, `device`, `fieldsync_resolution` IS NOT NULL AS `res` FROM "+
+			s.table(s.coll+"/changes")+" WHERE `record_id` = "+lit+" ORDER BY `version`")
+		if err != nil {
+			s.tb.Logf("  the log of %s: %v", cf.RecordID, err)
+		}
+		involved := map[string]bool{resolverOf(cf): true}
+		for _, l := range cf.Leaves {
+			involved[l.Device] = true
+		}
+		var ids []string
+		for _, r := range rows {
+			s.tb.Logf("  log: %v/%v %v %v parents %v by %v resolution %v", r["dir0"], r["dir1"], r["change_id"], r["version"], r["parents"], r["device"], r["res"])
+			id, _ := r["change_id"].(string)
+			ids = append(ids, id)
+			if d, ok := r["device"].(string); ok {
+				involved[d] = true
+			}
+		}
+		for _, dv := range s.devs {
+			n := dv.n
+			if !involved[n.device] && n != first {
+				continue
+			}
+			rc, cerr := n.st.Conflict(ctx, s.coll, cf.RecordID)
+			rec, _ := n.st.Record(ctx, s.coll, cf.RecordID)
+			var lacks []string
+			for _, id := range ids {
+				if ok, _ := n.st.HasChange(ctx, id); !ok {
+					lacks = append(lacks, id)
+				}
+			}
+			q, _ := n.st.QuarantineList(ctx)
+			s.tb.Logf("  %s: record %s, conflict leaves %d (%v), missing %v, note %q; lacks %v; %d quarantined",
+				n.device, rec.Version, len(rc.Leaves), cerr, rc.Missing, rc.Note, lacks, len(q))
+			for i, it := range q {
+				if i == 3 {
+					break
+				}
+				s.tb.Logf("    quarantined: %+v", it)
+			}
 		}
 	}
 }
