@@ -342,6 +342,15 @@ func (a *Agent) runSync(ctx context.Context) (Report, error) {
 		a.setState(StatePulling, nil)
 		err = a.pull(ctx, &rep, clk, ahead)
 	}
+	if err == nil && rep.AutoResolved > 0 {
+		// Resolutions made by policy leave in the sync that made them.
+		// Held until the next sync, each of two devices would see its
+		// own unsent resolution as the newest leaf of a conflict, be its
+		// resolver, and the two would resolve each other's previous
+		// resolution forever (TestCompetingResolutionsSettle).
+		a.setState(StatePushing, nil)
+		err = a.push(ctx, &rep, clk)
+	}
 	if err == nil {
 		// The analyst views are a convenience beside the log: failing to
 		// refresh them does not fail the sync; the next sync tries again.

@@ -240,8 +240,8 @@ func (a *Agent) settleRecords(ctx context.Context, coll string, records map[stri
 			continue
 		}
 		winner := cf.Leaves[len(cf.Leaves)-1]
-		if r := resolverOf(cf); r != a.device {
-			a.note(ctx, cf, fmt.Sprintf("%s: waiting for device %s, which made the newest edit, to settle it", what, r))
+		if r, why := resolverOf(cf); r != a.device {
+			a.note(ctx, cf, fmt.Sprintf("%s: waiting for device %s, %s, to settle it", what, r, why))
 			continue
 		}
 		op, doc, how, extra, err := a.settleOne(cf, decl, policy, rules, winner)
@@ -305,14 +305,38 @@ func isServer(c store.Change) bool { return c.Device == ServerDevice }
 // resolverOf returns the device that settles a conflict automatically: the
 // one that made the newest leaf, or when the server made it (the server
 // settles nothing: it holds no store) the one that made the newest leaf of
-// the others. Every device computes the same from the same leaves.
-func resolverOf(cf store.Conflict) string {
+// the others. When every leaf of the devices is itself a resolution (two
+// devices settled the same conflict from views that differed), it is the
+// lowest device id among them instead: each device's own resolution is the
+// newest leaf in its own view until the other's arrives, so "newest" would
+// make both resolvers again, while the lowest id names one device in
+// either view. Every device computes the same from the same leaves.
+// why says which rule named it, for the note the other devices show.
+func resolverOf(cf store.Conflict) (device, why string) {
+	newest, lowest := "", ""
+	competing := true
 	for i := len(cf.Leaves) - 1; i >= 0; i-- {
-		if !isServer(cf.Leaves[i]) {
-			return cf.Leaves[i].Device
+		l := cf.Leaves[i]
+		if isServer(l) {
+			continue
+		}
+		if newest == "" {
+			newest = l.Device
+		}
+		if l.Resolution == nil {
+			competing = false
+		}
+		if lowest == "" || l.Device < lowest {
+			lowest = l.Device
 		}
 	}
-	return ServerDevice
+	switch {
+	case newest == "":
+		return ServerDevice, "which made the newest edit"
+	case competing:
+		return lowest, "the lowest id among devices whose resolutions compete"
+	}
+	return newest, "which made the newest edit"
 }
 
 // SideName names the side of a conflict a change is, for people: "server

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,5 +372,137 @@ func TestConflictPolicyChangedLater(t *testing.T) {
 	converge(t, a, b)
 	if rec := assertSameRecord(t, "inspections", "r", a, b); rec.Conflicted() || string(rec.Doc) != `{"site":"from b"}` {
 		t.Errorf("after the policy change: %s leaves %v", rec.Doc, rec.Leaves)
+	}
+}
+
+// TestCompetingResolutionsSettle replays what the 60-device fleet
+// simulation found: two devices that each hold an automatic resolution the
+// other has not seen yet, syncing in turn. Were a sync's resolutions pushed
+// only at the next sync, each device would see its own unsent resolution
+// as the newest leaf at every sync, and so be the resolver, and the two
+// would resolve each other's previous resolution forever (the record's
+// value flipping at every sync). Two things stop it, each on its own:
+// resolutions leave in the sync that made them, and when every leaf is a
+// resolution the lowest device id resolves (resolverOf). The second is
+// proven with the first defeated: every push of a resolution made in the
+// running sync fails.
+func TestCompetingResolutionsSettle(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		coll           string
+		failSecondPush bool
+	}{
+		{"lww", false}, {"device", false}, {"server", false},
+		{"lww", true}, {"device", true}, {"server", true},
+	} {
+		t.Run(fmt.Sprintf("%s/failSecondPush=%v", tc.coll, tc.failSecondPush), func(t *testing.T) {
+			t.Parallel()
+			d := newFakeDrill()
+			base := time.Now().Truncate(time.Hour).UnixMilli()
+			var syncStart atomic.Int64 // ms; resolutions newer than it were made in the running sync
+			if tc.failSecondPush {
+				d.before = func(sql string) error {
+					if !strings.HasPrefix(sql, "CREATE TABLE IF NOT EXISTS ") {
+						return nil
+					}
+					for _, m := range regexp.MustCompile(`"version":"(\d{15})-[^"]*","[^}]*"`+schema.ResolutionColumn+`":"`).FindAllStringSubmatch(sql, -1) {
+						if ms, _ := strconv.ParseInt(m[1], 10, 64); ms >= syncStart.Load() {
+							return errors.New("injected: the push of a resolution made in this sync fails")
+						}
+					}
+					return nil
+				}
+			}
+			a := mustNode(t, "devA", base, d, nil)
+			b := mustNode(t, "devB", base, d, nil)
+			// syncAt sets a device's clock to base plus ms and syncs it.
+			syncAt := func(n *node, ms int64) Report {
+				set(n, base+ms)
+				syncStart.Store(base + ms)
+				rep, err := n.ag.SyncNow(context.Background())
+				if err != nil && !tc.failSecondPush {
+					t.Fatalf("%s sync: %v", n.device, err)
+				}
+				return rep
+			}
+			set(a, base+1000)
+			a.edit(t, tc.coll, "r", `{"a":"1"}`)
+			syncAt(a, 1000)
+			syncAt(b, 2000)
+			// Concurrent edits a2 and b2; B resolves {a2, b2} at 13 s
+			// while A, which has not seen that resolution, edits again
+			// (a3, 12 s) and resolves {a3, b2} at 13.5 s.
+			set(a, base+10000)
+			a.edit(t, tc.coll, "r", `{"a":"a2"}`)
+			syncAt(a, 10000)
+			set(b, base+11000)
+			b.edit(t, tc.coll, "r", `{"a":"b2"}`)
+			syncAt(b, 13000)
+			set(a, base+12000)
+			a.edit(t, tc.coll, "r", `{"a":"a3"}`)
+			syncAt(a, 13500)
+			resolved := 0
+			var moved []int
+			for i := range 10 {
+				rb := syncAt(b, int64(14000+2000*i))
+				ra := syncAt(a, int64(15000+2000*i))
+				resolved += rb.AutoResolved + ra.AutoResolved
+				moved = append(moved, rb.Pushed+rb.Pulled+ra.Pushed+ra.Pulled)
+			}
+			for _, n := range []*node{a, b} {
+				cfs, err := n.st.Conflicts(context.Background(), tc.coll)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, cf := range cfs {
+					t.Errorf("%s still shows a conflict on %s after 10 rounds of syncs: %d leaves, note %q", n.device, cf.RecordID, len(cf.Leaves), cf.Note)
+				}
+			}
+			if resolved > 4 {
+				t.Errorf("%d automatic resolutions in 10 rounds of syncs; want at most 4 (changes moved per round: %v)", resolved, moved)
+			}
+			if last := moved[len(moved)-1]; last != 0 {
+				t.Errorf("the last round still moved %d changes (per round: %v)", last, moved)
+			}
+			if ra, rb := a.record(t, tc.coll, "r"), b.record(t, tc.coll, "r"); ra.Version != rb.Version || string(ra.Doc) != string(rb.Doc) {
+				t.Errorf("the devices differ: %s %s and %s %s", ra.Version, ra.Doc, rb.Version, rb.Doc)
+			}
+		})
+	}
+}
+
+// set sets a test device's clock to ms.
+func set(n *node, ms int64) {
+	n.clk.mu.Lock()
+	n.clk.t = time.UnixMilli(ms)
+	n.clk.mu.Unlock()
+}
+
+func TestResolverOf(t *testing.T) {
+	t.Parallel()
+	res := &store.Resolution{How: "lww"}
+	leaf := func(device string, r *store.Resolution) store.Change {
+		return store.Change{Device: device, Resolution: r}
+	}
+	for _, tc := range []struct {
+		name   string
+		leaves []store.Change // ascending by version
+		want   string
+	}{
+		{"the newest edit's device", []store.Change{leaf("b", nil), leaf("a", nil)}, "a"},
+		{"the newest edit's device, over a resolution", []store.Change{leaf("a", res), leaf("c", nil)}, "c"},
+		{"an edit among resolutions", []store.Change{leaf("c", nil), leaf("b", res)}, "b"},
+		{"competing resolutions: the lowest device id", []store.Change{leaf("a", res), leaf("b", res)}, "a"},
+		{"competing resolutions, either order", []store.Change{leaf("b", res), leaf("a", res)}, "a"},
+		{"the server's edit is skipped", []store.Change{leaf("b", nil), leaf(ServerDevice, nil)}, "b"},
+		{"competing resolutions beside the server's edit", []store.Change{leaf("d", res), leaf("c", res), leaf(ServerDevice, nil)}, "c"},
+		{"only the server's", []store.Change{leaf(ServerDevice, nil)}, ServerDevice},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got, _ := resolverOf(store.Conflict{Leaves: tc.leaves}); got != tc.want {
+				t.Errorf("resolverOf = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -43,6 +43,7 @@ func (cv convergence) run(t *testing.T) []*node {
 		nodes = append(nodes, n)
 	}
 	ctx := context.Background()
+	auto := 0 // conflicts settled by the policy, in the steps' syncs and after
 	for step := range cv.steps {
 		n := nodes[rng.IntN(len(nodes))]
 		n.clk.Advance(time.Duration(rng.IntN(2000)) * time.Millisecond)
@@ -51,7 +52,7 @@ func (cv convergence) run(t *testing.T) []*node {
 		exists := err == nil
 		switch p := rng.IntN(100); {
 		case p < 30:
-			n.sync(t)
+			auto += n.sync(t).AutoResolved
 		case p < 40 && exists && !rec.Deleted:
 			n.edit(t, cv.coll, id, "")
 		case p < 70 && exists && !rec.Deleted:
@@ -75,7 +76,7 @@ func (cv convergence) run(t *testing.T) []*node {
 			n.edit(t, cv.coll, id, fmt.Sprintf(`{"site":"%s step %d","temp":%d}`, n.device, step, rng.IntN(100)))
 		}
 	}
-	auto := cv.quiesce(t, nodes)
+	auto += cv.quiesce(t, nodes)
 	want := cv.graphConflicts(t)
 	t.Logf("%d records in conflict before resolving, %d settled by the %s policy: %v", len(want), auto, cv.policy(t), want)
 	decl, _ := cv.set.Collection(cv.coll)

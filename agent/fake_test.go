@@ -202,6 +202,10 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		for k, r := range sorted {
 			o := Row{}
 			for _, c := range cols {
+				// "CAST(`x` AS VARCHAR(n)) AS `x`" reads column x.
+				if _, alias, ok := strings.Cut(c, ") AS "); ok {
+					c = alias
+				}
 				c = strings.Trim(c, "`")
 				o[c] = r[c]
 			}

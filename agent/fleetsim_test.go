@@ -424,7 +424,8 @@ func (s *fleetSim) explainConflicts(ctx context.Context) {
 		if err != nil {
 			s.tb.Logf("  the log of %s: %v", cf.RecordID, err)
 		}
-		involved := map[string]bool{resolverOf(cf): true}
+		resolver, _ := resolverOf(cf)
+		involved := map[string]bool{resolver: true}
 		for _, l := range cf.Leaves {
 			involved[l.Device] = true
 		}

@@ -468,3 +468,64 @@ func waitFor(mu *sync.Mutex, n *int, want int) <-chan struct{} {
 	}()
 	return done
 }
+
+// deadlineDrill records how long each CTAS it is sent may run.
+type deadlineDrill struct {
+	Drill
+	mu    sync.Mutex
+	limit []time.Duration
+}
+
+func (d *deadlineDrill) Query(ctx context.Context, sql string) ([]Row, error) {
+	if strings.HasPrefix(sql, "CREATE TABLE IF NOT EXISTS ") {
+		dl, ok := ctx.Deadline()
+		d.mu.Lock()
+		if ok {
+			d.limit = append(d.limit, time.Until(dl))
+		} else {
+			d.limit = append(d.limit, -1)
+		}
+		d.mu.Unlock()
+	}
+	return d.Drill.Query(ctx, sql)
+}
+
+// TestWriteTime: a batch's CTAS never runs longer than MaxWriteTime, even
+// when drill.query_timeout is raised to hours (as on a compacting server),
+// so a batch is complete 45 minutes after its name at the latest.
+func TestWriteTime(t *testing.T) {
+	t.Parallel()
+	if got := writeTime(-1); got != MaxWriteTime { // a client without a limit
+		t.Errorf("writeTime(-1) = %s, want %s", got, MaxWriteTime)
+	}
+	for _, tc := range []struct {
+		queryTimeout time.Duration
+		want         time.Duration
+	}{
+		{2 * time.Minute, 2 * time.Minute},
+		{5 * time.Minute, 5 * time.Minute},
+		{MaxWriteTime, MaxWriteTime},
+		{24 * time.Hour, MaxWriteTime},
+	} {
+		t.Run(tc.queryTimeout.String(), func(t *testing.T) {
+			t.Parallel()
+			if got := writeTime(tc.queryTimeout); got != tc.want {
+				t.Errorf("writeTime(%s) = %s, want %s", tc.queryTimeout, got, tc.want)
+			}
+			d := &deadlineDrill{Drill: newFakeDrill()}
+			n := mustNode(t, "dev1", time.Now().UnixMilli(), d, func(o *Options) { o.QueryTimeout = tc.queryTimeout })
+			n.edit(t, "inspections", "r1", `{"site":"a"}`)
+			n.sync(t)
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if len(d.limit) == 0 {
+				t.Fatal("no CTAS was sent")
+			}
+			for _, l := range d.limit {
+				if l <= 0 || l > tc.want || l < tc.want-time.Minute {
+					t.Errorf("a CTAS could run %s; want about %s", l, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -50,6 +50,22 @@ import (
 // rename costs a read and a drop in Drill).
 const MaxBatchNameAge = 15 * time.Minute
 
+// MaxWriteTime bounds a batch's CTAS whatever the query time limit says
+// (drill.query_timeout may be raised to hours for a compacting server): a
+// CTAS this device sent can then still be writing a batch at most
+// MaxBatchNameAge + MaxWriteTime = 45 minutes after the time in its name,
+// inside the devices' 1-hour look-back and far from the 2 hours after
+// which compaction folds its hour. A batch CTAS takes seconds.
+const MaxWriteTime = 30 * time.Minute
+
+// writeTime is the time limit of this device's batch CTAS statements.
+func writeTime(queryTimeout time.Duration) time.Duration {
+	if queryTimeout <= 0 || queryTimeout > MaxWriteTime {
+		return MaxWriteTime
+	}
+	return queryTimeout
+}
+
 // ErrBatchBeingWritten is wrapped when a batch whose name is stale is not
 // whole under that name and a CTAS this device sent may still be writing
 // it (MaxBatchNameAge plus the query time limit have not passed since the
@@ -79,7 +95,7 @@ func (a *Agent) replanStale(ctx context.Context, clk *syncClock, b store.Batch) 
 		return b, true, a.markVerified(ctx, b)
 	case errors.Is(err, ErrBatchForeign):
 		return b, false, a.failBatch(ctx, b, err) // never drop what another device wrote
-	case age <= MaxBatchNameAge+a.opts.QueryTimeout:
+	case age <= MaxBatchNameAge+writeTime(a.opts.QueryTimeout):
 		// A CTAS this device sent may still make or fill the table.
 		return b, false, fmt.Errorf("push: batch %s: %w (%v)", b.Name, ErrBatchBeingWritten, err)
 	case isNotFound(err) && !errors.Is(err, ErrBatchMismatch):
