@@ -212,6 +212,11 @@ export class OutboxDrain {
     const inFlight: Promise<unknown>[] = [];
     const settling: Promise<void>[] = [];
     let failed = false;
+    // A failed call or settle stops the pass (it is rejected in finally);
+    // never an unhandled rejection meanwhile.
+    const stop = (): void => {
+      failed = true;
+    };
     try {
       read: while (!this.ctx.closed && !failed) {
         // What this page captured comes from memory, several batches per
@@ -241,8 +246,8 @@ export class OutboxDrain {
         for (let i = 0; i < items.length; i += size) {
           if (failed) break read;
           const { answered, settled } = this.sendBatch(items.slice(i, i + size), mark);
-          answered.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
-          settled.catch(() => (failed = true)); // rejected in finally
+          answered.catch(stop);
+          settled.catch(stop);
           inFlight.push(answered);
           settling.push(settled);
           if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
