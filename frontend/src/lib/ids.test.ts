@@ -66,6 +66,9 @@ describe('IdMaker', () => {
   it.each([
     { name: 'the epoch', ms: 0, want: '000000000000' },
     { name: 'a time past 2^48 ms (low 48 bits, as newId)', ms: 2 ** 48 + 5, want: '000000000005' },
+    { name: 'a negative time', ms: -5, want: '000000000000' },
+    { name: 'NaN', ms: Number.NaN, want: '000000000000' },
+    { name: 'Infinity', ms: Number.POSITIVE_INFINITY, want: '000000000000' },
   ])('puts the time first at $name', ({ ms, want }) => {
     expect(new IdMaker(zeros).next(ms)).toBe(want + '0'.repeat(20));
   });

@@ -11,9 +11,10 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
 /** Random bytes per id (the 80 bits after the time). */
 const RANDOM_BYTES = 10;
 
-/** The 12 hex digits of the low 48 bits of the Unix time nowMS. */
+/** The 12 hex digits of the low 48 bits of the Unix time nowMS (zeros when it is not a time). */
 function timeHex(nowMS: number): string {
-  return (Math.max(0, Math.floor(nowMS)) % 2 ** 48).toString(16).padStart(12, '0');
+  const ms = Math.floor(nowMS);
+  return (Number.isFinite(ms) && ms > 0 ? ms % 2 ** 48 : 0).toString(16).padStart(12, '0');
 }
 
 function hexOf(b: Uint8Array, from: number, to: number): string {
