@@ -164,7 +164,7 @@ export class BridgeTransport {
     if (token) headers[this.csrfHeader] = token;
     return this.request<{ result: T }>(method, 'POST', `/api/call/${encodeURIComponent(method)}`, {
       headers,
-      body,
+      body: bodyOf(body),
     }).then((r) => r.result);
   }
 
@@ -347,4 +347,18 @@ export class BridgeTransport {
     this.status = status;
     for (const l of [...this.statusListeners]) l(status, reconnected);
   }
+}
+
+/** Bodies at least this long are sent as a Blob (bodyOf). */
+export const BLOB_BODY_MIN = 32 * 1024;
+
+/**
+ * The request body for a call's JSON: a long one (a drain batch of 500
+ * changes is ~300 KB) as a Blob, which Chromium hands to the network
+ * service for about half the page's and the browser process's CPU of the
+ * same text as a string (docs/BENCHMARKS.md, issue 12, sixth round); a
+ * short one as the string.
+ */
+export function bodyOf(json: string): string | Blob {
+  return json.length >= BLOB_BODY_MIN ? new Blob([json], { type: 'application/json' }) : json;
 }

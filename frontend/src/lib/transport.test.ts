@@ -183,6 +183,28 @@ describe('HttpTransport', () => {
     expect((seen[0]?.init?.headers as Record<string, string>)['X-CSRF-Token']).toBe('tok=');
   });
 
+  it.each([
+    { name: 'a short call as a string', changes: 1, blob: false },
+    { name: 'a drain batch as a Blob of the same JSON', changes: 500, blob: true },
+  ])('posts $name', async ({ changes, blob }) => {
+    const seen: (RequestInit | undefined)[] = [];
+    const t = new HttpTransport('http://127.0.0.1:9', {
+      port: '9',
+      cookies: () => 'fieldsync-csrf-9=tok',
+      fetch: (_input, init) => {
+        seen.push(init);
+        return Promise.resolve(jsonResponse(200, { result: { accepted: changes } }));
+      },
+    });
+    const batch = Array.from({ length: changes }, (_, i) => ({ change_id: `c${i}`, doc: { note: 'x'.repeat(100) } }));
+    await expect(t.call('UI.Accept', batch)).resolves.toEqual({ accepted: changes });
+    const body = seen[0]?.body;
+    expect(body instanceof Blob).toBe(blob);
+    const text = body instanceof Blob ? await body.text() : body;
+    expect(text).toBe(JSON.stringify([batch]));
+    expect((seen[0]?.headers as Record<string, string>)['Content-Type']).toBe('application/json');
+  });
+
   it('turns a Go error into a TransportError with its text', async () => {
     const t = new HttpTransport('', {
       port: '9',

@@ -11,20 +11,25 @@
 //
 // Batches are pipelined: while one is with Go (bridge, validation, the
 // fsynced bbolt commit), the next is read and sent, so IndexedDB and Go work
-// at the same time (at most IN_FLIGHT batches; Go's store gives the same
-// result whatever order changes arrive in). A batch Go answered in full is
-// deleted from the outbox with one key-range delete.
+// at the same time (at most IN_FLIGHT batches with Go; Go's store gives the
+// same result whatever order changes arrive in). A batch leaves the
+// pipeline when Go answers; the transaction that settles the answers runs
+// beside the next batches. A batch Go answered in full is deleted from the
+// outbox with one key-range delete.
 //
 // What this page captured is sent from a copy kept in memory until Go
 // answers (pending.ts, Captured), as long as the seqs from the watermark on
-// are all this page's own: no record is read back, and the read does not
-// wait for a bulk import's writes to the records store. Anything else
+// are all this page's own: no record is read back, several batches are
+// taken per read, and the read does not wait for a bulk import's writes to
+// the records store. While this page is writing more (a bulk import), a
+// pass that has sent all it captured waits for the write instead of ending
+// with a look into IndexedDB that would queue behind it. Anything else
 // (another tab's saves, a retried refusal, what was captured before a
 // reload) is read from IndexedDB.
 
 import { ACKED_STORE, describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { NotConnectedError } from '../transport';
-import type { Change } from '../types';
+import type { AppendResult, Change } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, type Context } from './context';
 import type { CrossTab } from './crosstab';
@@ -45,6 +50,13 @@ import type { LocalRecord, RejectedChange } from './types';
 
 /** Batches sent to Go at once (docs/BENCHMARKS.md, capture). */
 const IN_FLIGHT = 2;
+
+/**
+ * Batches of this page's own captures taken from memory per read: each read
+ * is an IndexedDB transaction, which waits behind a bulk import's writes
+ * (docs/BENCHMARKS.md, issue 12, sixth round).
+ */
+const READ_AHEAD = 4;
 
 /**
  * The watermark of one drain pass: the seqs of the records it read, in seq
@@ -89,6 +101,8 @@ export class OutboxDrain {
   private readonly idle: (() => void)[] = [];
   /** What this page captured and Go has not answered yet (sent without reading it back). */
   private readonly captured = new Captured();
+  /** This page's writes begun and not yet settled (writing). */
+  private readonly writes = new Set<Promise<void>>();
 
   constructor(
     private readonly ctx: Context,
@@ -102,6 +116,21 @@ export class OutboxDrain {
   /** Notes the records a committed write of this page stored, so they are sent from memory. */
   capturedHere(recs: readonly LocalRecord[]): void {
     this.captured.add(recs);
+  }
+
+  /**
+   * Notes a write of this page that has begun: done settles after it
+   * committed (and capturedHere was called) or failed. A drain pass that
+   * has sent everything this page captured waits for it instead of ending
+   * with a look into IndexedDB that would queue behind it.
+   */
+  writing(done: Promise<unknown>): void {
+    const settled = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writes.add(settled);
+    void settled.then(() => this.writes.delete(settled));
   }
 
   /** Cancels a scheduled run (close). */
@@ -170,20 +199,39 @@ export class OutboxDrain {
 
   /**
    * Sends every pending change, batch after batch, with the next batch read
-   * and sent while earlier ones are with Go. Rejects with the first failure
-   * once every batch in flight has settled.
+   * and sent while earlier ones are with Go. A batch holds its place among
+   * the IN_FLIGHT only until Go answers it: the transaction that settles the
+   * answers runs on its own (IndexedDB commits them in order, and a read
+   * begun after one sees it), so a settle queued behind a bulk import's
+   * writes does not hold the next batch back. Rejects with the first
+   * failure once every batch in flight has been answered and settled.
    */
   private async drainPass(): Promise<void> {
     let after: number | undefined;
     const mark = new Watermark();
-    const inFlight: Promise<void>[] = [];
+    const inFlight: Promise<unknown>[] = [];
+    const settling: Promise<void>[] = [];
+    let failed = false;
+    // A failed call or settle stops the pass (it is rejected in finally);
+    // never an unhandled rejection meanwhile.
+    const stop = (): void => {
+      failed = true;
+    };
     try {
-      while (!this.ctx.closed) {
-        // What this page captured comes from memory; the rest (another
-        // tab's saves, what was captured before a reload) is read.
+      read: while (!this.ctx.closed && !failed) {
+        // What this page captured comes from memory, several batches per
+        // read; the rest (another tab's saves, what was captured before a
+        // reload) is read from IndexedDB.
+        if (this.writes.size > 0 && !this.captured.hasAbove(after)) {
+          // All sent and this page is writing more (a bulk import): wait
+          // for it rather than end the pass with reads that queue behind it.
+          await Promise.race(this.writes);
+          continue;
+        }
+        const size = this.ctx.batchSize;
         const { items, scanned, more } =
-          (await readCaptured(this.ctx.db, after, this.ctx.batchSize, this.captured)) ??
-          (await readPending(this.ctx.db.transaction(PENDING_SCOPE, 'readonly'), after, this.ctx.batchSize));
+          (await readCaptured(this.ctx.db, after, size * READ_AHEAD, this.captured)) ??
+          (await readPending(this.ctx.db.transaction(PENDING_SCOPE, 'readonly'), after, size));
         if (scanned === undefined) {
           if (after === undefined) this.box.set({ outbox: 0 });
           break;
@@ -195,27 +243,40 @@ export class OutboxDrain {
         }
         mark.read(items);
         if (this.box.get().mirror !== 'draining') this.box.set({ mirror: 'draining' });
-        const sent = this.sendBatch(items, mark);
-        sent.catch(() => undefined); // settled below; never an unhandled rejection meanwhile
-        inFlight.push(sent);
-        if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
+        for (let i = 0; i < items.length; i += size) {
+          if (failed) break read;
+          const { answered, settled } = this.sendBatch(items.slice(i, i + size), mark);
+          answered.catch(stop);
+          settled.catch(stop);
+          inFlight.push(answered);
+          settling.push(settled);
+          if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
+        }
         if (!more) break;
       }
     } finally {
-      const rest = await Promise.allSettled(inFlight);
+      const rest = await Promise.allSettled(settling);
       if (after !== undefined && !this.ctx.closed) {
         // What is still pending, exactly (the answers may have counted a resent change twice).
         const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
         this.box.set({ outbox: await countPending(tx) });
       }
-      const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      const failure = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) throw failure.reason;
     }
   }
 
-  /** Sends one batch and settles Go's answers. */
-  private async sendBatch(items: PendingChange[], mark: Watermark): Promise<void> {
-    const res = await this.ctx.api.accept(items.map((it) => it.change));
+  /**
+   * Sends one batch: answered resolves with Go's answer, settled once the
+   * answers are settled in IndexedDB (and rejects when the call failed).
+   */
+  private sendBatch(items: PendingChange[], mark: Watermark): { answered: Promise<AppendResult>; settled: Promise<void> } {
+    const answered = this.ctx.api.accept(items.map((it) => it.change));
+    return { answered, settled: answered.then((res) => this.settleBatch(items, res, mark)) };
+  }
+
+  /** Settles Go's answers to one batch. */
+  private async settleBatch(items: PendingChange[], res: AppendResult | undefined, mark: Watermark): Promise<void> {
     const byId = new Map((res?.results ?? []).map((r) => [r.change_id, r]));
 
     // The records store only when a record is to be marked (a conflict or a

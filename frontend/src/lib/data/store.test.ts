@@ -674,6 +674,89 @@ describe('pending changes (one object per save)', () => {
     expect(statusOf(s).outbox).toBe(0);
   });
 
+  it('keeps one drain pass going while this page writes a bulk import, and sends every chunk once', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { batchSize: 100 });
+    const chunk = (k: number) =>
+      s.putMany(
+        'trees',
+        Array.from({ length: 150 }, (_, i) => ({ id: null, doc: { name: `c${k}n${i}` } })),
+      );
+    const written = await chunk(0);
+    const reads = vi.spyOn(IDBIndex.prototype, 'getAll');
+    const counts = vi.spyOn(IDBIndex.prototype, 'count');
+    try {
+      // The drain runs while the next chunks are written, one after the other.
+      const drained = s.flush();
+      for (let k = 1; k < 6; k++) written.push(...(await chunk(k)));
+      await drained;
+      await s.flush(); // anything the pass left for a next one
+      // One pass sent every chunk from memory: only its last look, for
+      // changes captured elsewhere, and its final count read the seq
+      // index (and the second flush's, which found nothing).
+      expect(reads.mock.calls.length).toBeLessThanOrEqual(2);
+      expect(counts.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      reads.mockRestore();
+      counts.mockRestore();
+    }
+    expect(go.journal.map((c) => c.change_id)).toEqual(written.map((r) => r.change_id));
+    expect(go.acceptSizes.every((n) => n <= 100)).toBe(true);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(900);
+    expect(statusOf(s).outbox).toBe(0);
+  });
+
+  it('sends the next batches while the answers to earlier ones are still being settled in IndexedDB', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f, { batchSize: 100 });
+    const written = await putRecords(s, 500);
+    // Every settle transaction is held busy until Go has seen four batches
+    // (one read from memory holds four): the drain must not wait for a
+    // batch's settle before it sends the next.
+    const accept = acceptOf(go);
+    let calls = 0;
+    go.transport.handlers['UI.Accept'] = async (...args: unknown[]) => {
+      calls++;
+      return accept(...args);
+    };
+    let sentWhileHeld: number | undefined;
+    const txn = IDBDatabase.prototype.transaction;
+    const held = vi.spyOn(IDBDatabase.prototype, 'transaction').mockImplementation(function (
+      this: IDBDatabase,
+      ...a: Parameters<IDBDatabase['transaction']>
+    ) {
+      const tx = txn.apply(this, a);
+      const scope = typeof a[0] === 'string' ? [a[0]] : [...a[0]];
+      if (a[1] === 'readwrite' && scope.includes(ACKED_STORE) && !scope.includes(RECORDS_STORE)) {
+        const store = tx.objectStore(ACKED_STORE);
+        let spins = 0;
+        const spin = (): void => {
+          // Bounded, so a drain that waits for it fails the test instead of hanging it.
+          if (calls >= 4 || ++spins > 2_000) {
+            sentWhileHeld ??= calls;
+            return;
+          }
+          store.get('hold').onsuccess = spin;
+        };
+        spin();
+      }
+      return tx;
+    });
+    try {
+      await s.flush();
+    } finally {
+      held.mockRestore();
+    }
+    expect(sentWhileHeld).toBe(4);
+    expect(calls).toBe(5);
+    expect(go.journal.map((c) => c.change_id)).toEqual(written.map((r) => r.change_id));
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(500);
+    expect(await outboxOf(f)).toEqual([]);
+    expect(statusOf(s).outbox).toBe(0);
+  });
+
   it('reads from IndexedDB where another tab captured between two saves of this page, and sends each once', async () => {
     const go = new FakeGo();
     const f = new IDBFactory();

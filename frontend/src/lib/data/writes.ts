@@ -7,7 +7,7 @@
 // drain runs.
 
 import { ACKED_STORE, describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
-import { newId } from '../ids';
+import { IdMaker } from '../ids';
 import type { Doc } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, META_HLC, type Context } from './context';
@@ -69,15 +69,19 @@ function checkDoc(doc: unknown): Doc {
 
 /** The write path of the data layer. */
 export class Writes {
+  private readonly ids: IdMaker;
+
   constructor(
     private readonly ctx: Context,
     private readonly box: StatusBox,
     private readonly cache: RecordCache,
     private readonly drain: OutboxDrain,
-  ) {}
+  ) {
+    this.ids = new IdMaker(ctx.random);
+  }
 
   private newId(): string {
-    return newId(this.ctx.now(), this.ctx.random);
+    return this.ids.next(this.ctx.now());
   }
 
   /**
@@ -102,7 +106,7 @@ export class Writes {
     const writes: WriteItem[] = items.map((it) => {
       const fresh = it.id === null;
       const id = it.id ?? this.newId();
-      checkName('record id', id);
+      if (!fresh) checkName('record id', id); // a generated id is 32 hex digits
       return { collection, id, op: 'put', doc: checkDoc(it.doc), fresh };
     });
     return this.write(writes);
@@ -235,7 +239,7 @@ export class Writes {
         if (--reads === 0) writeAll();
       };
     });
-    return done.then(
+    const result = done.then(
       () => {
         this.drain.capturedHere(out);
         this.cache.apply(out, 'local');
@@ -247,5 +251,7 @@ export class Writes {
         throw failure ?? err;
       },
     );
+    this.drain.writing(result);
+    return result;
   }
 }
