@@ -43,6 +43,11 @@ func TestServiceServesMetrics(t *testing.T) {
 			if url == "" {
 				t.Fatal("no metrics served while the schedule runs")
 			}
+			// Saves are recounted in the background (statusRefreshEvery);
+			// Status waits for the recount, as a scrape does not.
+			if st, err := b.Status(ctx); err != nil || st.Pending != 2 {
+				t.Fatalf("status before the sync: pending %d, %v; want 2", st.Pending, err)
+			}
 			before := metricstest.Scrape(t, url)
 			if got := before.Value(t, "fieldsync_pending_changes"); got != 2 {
 				t.Errorf("pending before the sync = %v, want 2", got)
