@@ -317,6 +317,16 @@ func BenchmarkMigrateAuditRec(b *testing.B) {
 // 10,000, as the agent does); then compacted. doc-B/record is the baseline:
 // the document's own size.
 func BenchmarkStoreSize(b *testing.B) {
+	for _, ids := range []string{"random", "time-first"} {
+		b.Run("ids="+ids, func(b *testing.B) { benchStoreSize(b, ids == "time-first") })
+	}
+}
+
+// benchStoreSize is BenchmarkStoreSize with ids wholly random (as the page
+// made them before issue 12's fifth round) or time-first (48 bits of
+// milliseconds, then 80 random bits: as the page and service.NewChangeID
+// make them now).
+func benchStoreSize(b *testing.B, timeFirst bool) {
 	ctx := context.Background()
 	const n = 100_000
 	for b.Loop() {
@@ -327,7 +337,14 @@ func BenchmarkStoreSize(b *testing.B) {
 			b.Fatal(err)
 		}
 		rng := rand.New(rand.NewPCG(1, 2))
-		hex := func() string { return fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()) }
+		ms := int64(1_700_000_000_000)
+		hex := func() string {
+			if timeFirst {
+				ms++ // ids made one after another, a millisecond apart at most
+				return fmt.Sprintf("%012x%04x%016x", ms, rng.Uint32()&0xffff, rng.Uint64())
+			}
+			return fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64())
+		}
 		b.StartTimer()
 		for i := 0; i < n; i += 1000 {
 			batch := make([]Change, 0, 1000)
