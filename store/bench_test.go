@@ -378,6 +378,10 @@ func benchStoreSize(b *testing.B, timeFirst bool) {
 			b.Fatal(err)
 		}
 		synced := size()
+		worth := 0.0 // 1 when the next start (Options.AutoCompact) compacts the file
+		if s.compactWorth(ctx, DefaultCompactFree) {
+			worth = 1
+		}
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -391,6 +395,7 @@ func benchStoreSize(b *testing.B, timeFirst bool) {
 		b.ReportMetric(imported, "imported-B/record")
 		b.ReportMetric(synced, "synced-B/record")
 		b.ReportMetric(float64(rep.BytesAfter)/n, "compacted-B/record")
+		b.ReportMetric(worth, "compacts-at-start")
 		b.StartTimer()
 	}
 }
