@@ -113,7 +113,8 @@ type Options struct {
 	DrillClock func() time.Time
 	// QueryTimeout is the time limit of one query of the Drill client
 	// (default drill.DefaultQueryTimeout): a CTAS this device sent may
-	// still be writing a batch until then (see MaxBatchNameAge).
+	// still be writing a batch until then, or MaxWriteTime when that is
+	// shorter (see MaxBatchNameAge).
 	QueryTimeout time.Duration
 	// Cluster names the Drill cluster (its URLs) in what the agent
 	// remembers of it (the analyst views it made, store.ViewMark), so
