@@ -182,6 +182,7 @@ type faultyDrill struct {
 	mu     sync.Mutex
 	rng    *rand.Rand
 	faults map[string]int
+	writes int // batch CTAS statements seen
 }
 
 var errInjected = errors.New("injected fault: connection reset by peer")
@@ -206,7 +207,19 @@ func (f *faultyDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		}
 		return f.Drill.Query(ctx, sql)
 	}
-	switch f.pick(4) {
+	// The first two batch writes are a partial write and a lost answer,
+	// whatever the draw: the pull's listing runs beside the push, so which
+	// statement meets which draw depends on timing.
+	fault := f.pick(4)
+	if strings.Contains(sql, "/changes/") {
+		f.mu.Lock()
+		f.writes++
+		if f.writes <= 2 {
+			fault = f.writes
+		}
+		f.mu.Unlock()
+	}
+	switch fault {
 	case 0:
 		f.count("lost request")
 		return nil, errInjected
