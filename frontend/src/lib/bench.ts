@@ -250,16 +250,14 @@ export async function rawPuts(
     const records = open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
     open.result.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
     open.result.createObjectStore('meta', { keyPath: 'key' });
-    if (opts.carrying) {
-      records.createIndex('seq', 'seq');
-      records.createIndex('state', 'state');
-    }
+    open.result.createObjectStore('captures', { keyPath: 'last' });
+    if (opts.carrying) records.createIndex('state', 'state');
   };
   const db = await request(open);
   try {
     const start = now();
     for (let i = 0; i < n; i += chunk) {
-      const tx = db.transaction(['records', 'outbox', 'meta'], 'readwrite');
+      const tx = db.transaction(['records', 'outbox', 'meta', 'captures'], 'readwrite');
       const done = txDone(tx);
       const s = tx.objectStore('records');
       const o = tx.objectStore('outbox');
@@ -297,6 +295,14 @@ export async function rawPuts(
         const counter = meta.get('seq');
         counter.onsuccess = () => {
           write();
+          // The capture log's one object per transaction (data/pending.ts).
+          const seqs: number[] = [];
+          const keys: [string, string][] = [];
+          for (let j = i; j < end; j++) {
+            seqs.push(j + 1);
+            keys.push(['bench', `r${j}`]);
+          }
+          tx.objectStore('captures').put({ last: end, seqs, keys });
           meta.put({ key: 'seq', value: end });
         };
       } else {

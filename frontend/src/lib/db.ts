@@ -26,8 +26,26 @@ export const REJECTED_STORE = 'rejected';
  */
 export const ACKED_STORE = 'acked';
 
+/**
+ * Object store of the capture log (key "last"): one object per write
+ * transaction that gave records a capture sequence, listing those seqs and
+ * their records' keys (data/pending.ts); it replaced the records' seq index.
+ */
+export const CAPTURES_STORE = 'captures';
+
 /** Meta key of the last capture sequence issued (data/pending.ts). */
 export const META_CAPTURE_SEQ = 'capture_seq';
+
+/**
+ * One object of the capture log: the capture sequences a write transaction
+ * gave to records, ascending, and the key of each record (data/pending.ts).
+ */
+export interface CaptureEntry {
+  /** The key: the highest seq listed. */
+  last: number;
+  seqs: number[];
+  keys: [string, string][];
+}
 
 /** A schema step; migrations[i] upgrades a database from version i to i+1. */
 export type Migration = (db: IDBDatabase, tx: IDBTransaction) => void;
@@ -62,6 +80,45 @@ export const migrations: readonly Migration[] = [
     last.onsuccess = () => {
       // Unset means 0: a new database's meta store stays empty.
       if (typeof last.result?.key === 'number') tx.objectStore(META_STORE).put({ key: META_CAPTURE_SEQ, value: last.result.key });
+    };
+  },
+  // v4: the records' seq index gives way to a capture log, one small object
+  // per write transaction (data/pending.ts): an index entry per save cost
+  // ~250 ms of IndexedDB's CPU per 10,000 records (docs/BENCHMARKS.md, issue
+  // 12, seventh round). The records still pending (seq above the watermark)
+  // are listed into the log from the index, in chunks, before it goes.
+  (db, tx) => {
+    const captures = db.createObjectStore(CAPTURES_STORE, { keyPath: 'last' });
+    const records = tx.objectStore(RECORDS_STORE);
+    const acked = tx.objectStore(ACKED_STORE).get('acked_seq') as IDBRequest<{ value?: unknown } | undefined>;
+    acked.onsuccess = () => {
+      const from = typeof acked.result?.value === 'number' ? acked.result.value : 0;
+      let entry: CaptureEntry = { last: 0, seqs: [], keys: [] };
+      const flush = () => {
+        if (entry.seqs.length > 0) captures.put(entry);
+        entry = { last: 0, seqs: [], keys: [] };
+      };
+      // No IDBKeyRange (a migration uses only the factory it was given):
+      // the cursor skips to the first seq above the watermark itself.
+      const cursor = records.index('seq').openCursor();
+      cursor.onsuccess = () => {
+        const c = cursor.result;
+        if (!c) {
+          flush();
+          records.deleteIndex('seq');
+          return;
+        }
+        if (typeof c.key === 'number' && c.key <= from) {
+          c.continue(from + 1);
+          return;
+        }
+        const rec = c.value as { collection: string; record_id: string; seq: number };
+        entry.seqs.push(rec.seq);
+        entry.keys.push([rec.collection, rec.record_id]);
+        entry.last = rec.seq;
+        if (entry.seqs.length >= 500) flush();
+        c.continue();
+      };
     };
   },
 ];

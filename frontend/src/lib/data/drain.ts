@@ -40,6 +40,7 @@ import {
   countPending,
   noteEcho,
   PENDING_SCOPE,
+  pruneCaptures,
   readAcked,
   readCaptured,
   readPending,
@@ -257,8 +258,11 @@ export class OutboxDrain {
     } finally {
       const rest = await Promise.allSettled(settling);
       if (after !== undefined && !this.ctx.closed) {
-        // What is still pending, exactly (the answers may have counted a resent change twice).
-        const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
+        // What is still pending, exactly (the answers may have counted a
+        // resent change twice); the capture log loses what the watermark
+        // passed.
+        const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readwrite');
+        pruneCaptures(tx);
         this.box.set({ outbox: await countPending(tx) });
       }
       const failure = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');

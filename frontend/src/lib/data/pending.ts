@@ -3,7 +3,13 @@
 // capture sequence `seq`; the version, doc, device, author and edit time
 // are the record's own). Two places hold pending changes:
 //   - records whose seq is above the acknowledged watermark ("acked_seq"
-//     in the acked store), found through the records' `seq` index;
+//     in the acked store), found through the capture log: the write
+//     transaction that gives records seqs also puts ONE object into the
+//     captures store listing those seqs and the records' keys (an index
+//     on seq cost an entry per save: docs/BENCHMARKS.md, issue 12, seventh
+//     round). A listed seq is pending while its record still carries it
+//     above the watermark; the log's objects wholly at or below the
+//     watermark are deleted at the end of a drain pass (pruneCaptures);
 //   - the outbox store, keyed by seq: a change whose record was overwritten
 //     before Go acknowledged it (moved there, with its doc, in the same
 //     transaction as the overwrite), a retried refused change, and entries
@@ -13,7 +19,7 @@
 // order is the seq order. The drain sends both kinds merged in seq order and
 // moves the watermark only over a contiguous prefix of acknowledged records.
 
-import { ACKED_STORE, META_CAPTURE_SEQ, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, CAPTURES_STORE, META_CAPTURE_SEQ, OUTBOX_STORE, RECORDS_STORE, type CaptureEntry } from '../db';
 import type { Change } from '../types';
 import { request } from './idb';
 import type { LocalRecord, OutboxEntry, SyncState } from './types';
@@ -21,9 +27,6 @@ import type { LocalRecord, OutboxEntry, SyncState } from './types';
 export { META_CAPTURE_SEQ };
 /** Key of the watermark in the acked store: every record change with seq <= it is settled in Go. */
 export const ACKED_SEQ_KEY = 'acked_seq';
-
-/** The index of the records store on seq (records with a change made here). */
-export const SEQ_INDEX = 'seq';
 
 /** A pending change and its capture sequence. */
 export interface PendingChange {
@@ -213,7 +216,70 @@ function moveToOutbox(tx: IDBTransaction, rec: LocalRecord): void {
 }
 
 /** The stores readPending and countPending read. */
-export const PENDING_SCOPE = [OUTBOX_STORE, RECORDS_STORE, ACKED_STORE];
+export const PENDING_SCOPE = [OUTBOX_STORE, RECORDS_STORE, ACKED_STORE, CAPTURES_STORE];
+
+/**
+ * Logs the capture sequences of recs (those just given one in tx, in
+ * ascending order) as one object of the capture log; tx must include the
+ * captures store.
+ */
+export function logCaptures(tx: IDBTransaction, recs: readonly LocalRecord[]): void {
+  const entry: CaptureEntry = { last: 0, seqs: [], keys: [] };
+  for (const rec of recs) {
+    if (rec.seq === undefined) continue;
+    entry.seqs.push(rec.seq);
+    entry.keys.push([rec.collection, rec.record_id]);
+    entry.last = Math.max(entry.last, rec.seq);
+  }
+  if (entry.seqs.length > 0) tx.objectStore(CAPTURES_STORE).put(entry);
+}
+
+/** Deletes the capture log's objects wholly at or below the watermark (tx: readwrite over the captures and acked stores). */
+export function pruneCaptures(tx: IDBTransaction): void {
+  readAcked(tx, (acked) => {
+    if (acked > 0) tx.objectStore(CAPTURES_STORE).delete(IDBKeyRange.upperBound(acked));
+  });
+}
+
+/** A seq of the capture log and its record, when that record still carries it. */
+interface Logged {
+  seq: number;
+  rec: (LocalRecord & { seq: number }) | undefined;
+}
+
+/**
+ * Reads the capture log's seqs above from, ascending, at most limit (full
+ * says there were more), and each one's record: rec is set only when the
+ * record still carries that seq (a later save moved the change into the
+ * outbox, a retried refusal took it off, a delete removed the record).
+ */
+function readLogged(tx: IDBTransaction, from: number, limit: number | undefined): Promise<{ logged: Logged[]; full: boolean }> {
+  return request(tx.objectStore(CAPTURES_STORE).getAll(IDBKeyRange.lowerBound(from, true)) as IDBRequest<CaptureEntry[]>).then(
+    (entries) => {
+      const listed: { seq: number; key: [string, string] }[] = [];
+      for (const e of entries) {
+        e.seqs.forEach((seq, i) => {
+          const key = e.keys[i];
+          if (seq > from && key) listed.push({ seq, key });
+        });
+      }
+      listed.sort((a, b) => a.seq - b.seq);
+      const full = limit !== undefined && listed.length > limit;
+      const take = full ? listed.slice(0, limit) : listed;
+      if (take.length === 0) return { logged: [], full };
+      const records = tx.objectStore(RECORDS_STORE);
+      // Requests answer in order: the last one's answer means all are in.
+      const recs = take.map((it) => records.get(it.key) as IDBRequest<LocalRecord | undefined>);
+      return request(recs[recs.length - 1] as IDBRequest<LocalRecord | undefined>).then(() => ({
+        logged: take.map(({ seq }, i): Logged => {
+          const rec = recs[i]?.result;
+          return { seq, rec: rec?.seq === seq ? (rec as LocalRecord & { seq: number }) : undefined };
+        }),
+        full,
+      }));
+    },
+  );
+}
 
 /**
  * Counts the pending changes inside tx (PENDING_SCOPE):
@@ -224,7 +290,7 @@ export function countPending(tx: IDBTransaction): Promise<number> {
   return new Promise((resolve, reject) => {
     readAcked(tx, (acked) => {
       const o = request(tx.objectStore(OUTBOX_STORE).count());
-      const r = request(tx.objectStore(RECORDS_STORE).index(SEQ_INDEX).count(IDBKeyRange.lowerBound(acked, true)));
+      const r = readLogged(tx, acked, undefined).then(({ logged }) => logged.filter((l) => l.rec).length);
       Promise.all([o, r]).then(([a, b]) => resolve(a + b), reject);
     });
   });
@@ -255,16 +321,12 @@ export function readPending(tx: IDBTransaction, after: number | undefined, limit
       const outRange = after === undefined ? null : IDBKeyRange.lowerBound(after, true);
       const recFrom = Math.max(after ?? acked, acked);
       const o = request(tx.objectStore(OUTBOX_STORE).getAll(outRange, limit) as IDBRequest<OutboxEntry[]>);
-      const r = request(
-        tx.objectStore(RECORDS_STORE).index(SEQ_INDEX).getAll(IDBKeyRange.lowerBound(recFrom, true), limit) as IDBRequest<
-          LocalRecord[]
-        >,
-      );
-      Promise.all([o, r]).then(([entries, recs]) => {
+      const r = readLogged(tx, recFrom, limit);
+      Promise.all([o, r]).then(([entries, { logged: recs, full: fullLog }]) => {
         const full = (n: number) => limit !== undefined && n >= limit;
         let bound = Infinity;
         if (full(entries.length)) bound = Math.min(bound, entries[entries.length - 1]?.seq ?? Infinity);
-        if (full(recs.length)) bound = Math.min(bound, recs[recs.length - 1]?.seq ?? Infinity);
+        if (fullLog) bound = Math.min(bound, recs[recs.length - 1]?.seq ?? Infinity);
         const items: PendingChange[] = [];
         let scanned: number | undefined;
         let i = 0;
@@ -284,8 +346,8 @@ export function readPending(tx: IDBTransaction, after: number | undefined, limit
             i++;
             if (es === rs) j++; // the same change in both places (an overwrite racing a read): once
           } else if (rec) {
-            const change = changeOf(rec);
-            if (change && isPending(rec, acked)) items.push({ seq, change, from: 'record', state: rec.state });
+            const change = rec.rec && changeOf(rec.rec);
+            if (change && isPending(rec.rec, acked)) items.push({ seq, change, from: 'record', state: rec.rec?.state });
             j++;
           }
         }

@@ -2,7 +2,7 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../api';
-import { ACKED_STORE, META_STORE, migrations, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, CAPTURES_STORE, META_STORE, migrations, OUTBOX_STORE, RECORDS_STORE, type CaptureEntry } from '../db';
 import { FakeGo } from '../../testing/fakeGo';
 import { request, txDone } from './idb';
 import { skipEchoes } from './catchup';
@@ -661,13 +661,19 @@ describe('pending changes (one object per save)', () => {
     const f = new IDBFactory();
     const s = await mustOpen(go, f);
     const written = await putRecords(s, 1200);
-    const reads = vi.spyOn(IDBIndex.prototype, 'getAll');
+    const logReads = vi.spyOn(IDBObjectStore.prototype, 'getAll');
+    const recordReads = vi.spyOn(IDBObjectStore.prototype, 'get');
+    const readsOf = (spy: typeof logReads | typeof recordReads, store: string) =>
+      spy.mock.contexts.filter((st) => (st as IDBObjectStore).name === store).length;
     try {
       await s.flush();
-      // Only the last look, for changes captured elsewhere, reads the seq index.
-      expect(reads).toHaveBeenCalledTimes(1);
+      // Only the last look, for changes captured elsewhere, and the exact
+      // count at the end of the pass read the capture log; no record is read.
+      expect(readsOf(logReads, CAPTURES_STORE)).toBe(2);
+      expect(readsOf(recordReads, RECORDS_STORE)).toBe(0);
     } finally {
-      reads.mockRestore();
+      logReads.mockRestore();
+      recordReads.mockRestore();
     }
     expect(go.journal.map((c) => c.change_id)).toEqual(written.map((r) => r.change_id));
     expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(1200);
@@ -955,6 +961,70 @@ describe('pending changes (one object per save)', () => {
     expect(await rawOutboxOf(f)).toEqual([]);
     expect(statusOf(s).outbox).toBe(0);
     expect((await s.get('trees', 'done'))?.seq).toBeUndefined();
+  });
+
+  it('migrates a version 3 database: the seq index gives way to the capture log, and what was pending stays pending', async () => {
+    const f = new IDBFactory();
+    // The previous release: records carrying their change, found through
+    // the seq index; the watermark at 2, so seqs 1 and 2 are settled.
+    const old = f.open('fieldsync', 3);
+    old.onupgradeneeded = () => {
+      const tx = old.transaction;
+      if (!tx) throw new Error('no upgrade transaction');
+      for (let v = 0; v < 3; v++) migrations[v]?.(old.result, tx);
+    };
+    const db = await request(old);
+    const rec = (id: string, seq: number): LocalRecord => {
+      const version = `${String(seq).padStart(15, '0')}-0000-dev1.ui0001`;
+      return {
+        collection: 'trees',
+        record_id: id,
+        doc: { name: id },
+        version,
+        deleted: false,
+        leaves: [version],
+        state: 'local',
+        updated_at: 1,
+        edited_at: 1,
+        device: 'dev1',
+        seq,
+        change_id: String(seq).padStart(32, '0'),
+        parents: [],
+      };
+    };
+    const pending = 1100; // more than one chunk of the log
+    const tx = db.transaction([RECORDS_STORE, ACKED_STORE, META_STORE], 'readwrite');
+    tx.objectStore(RECORDS_STORE).put(rec('settled1', 1));
+    tx.objectStore(RECORDS_STORE).put(rec('settled2', 2));
+    for (let i = 0; i < pending; i++) tx.objectStore(RECORDS_STORE).put(rec(`p${String(i).padStart(4, '0')}`, 3 + i));
+    tx.objectStore(ACKED_STORE).put({ key: ACKED_SEQ_KEY, value: 2 });
+    tx.objectStore(META_STORE).put({ key: META_CAPTURE_SEQ, value: 2 + pending });
+    await txDone(tx);
+    db.close();
+
+    const go = new FakeGo();
+    const s = await mustOpen(go, f, { batchSize: 300 });
+    expect(statusOf(s).outbox).toBe(pending);
+    const after = await request(f.open('fieldsync'));
+    try {
+      const check = after.transaction([RECORDS_STORE, CAPTURES_STORE], 'readonly');
+      expect([...check.objectStore(RECORDS_STORE).indexNames]).toEqual(['state']);
+      const log = await request(check.objectStore(CAPTURES_STORE).getAll() as IDBRequest<CaptureEntry[]>);
+      expect(log.map((e) => e.seqs.length)).toEqual([500, 500, 100]);
+      expect(log.flatMap((e) => e.seqs)).toEqual(Array.from({ length: pending }, (_, i) => 3 + i));
+    } finally {
+      after.close();
+    }
+    const mine = await s.put('trees', 'new', { name: 'new' });
+    expect(mine.seq).toBe(3 + pending);
+    await s.flush();
+    const sent = go.journal.map((c) => c.record_id);
+    expect(sent).toHaveLength(pending + 1);
+    expect(sent.slice(0, 2)).toEqual(['p0000', 'p0001']);
+    expect(sent[sent.length - 1]).toBe('new');
+    expect(sent).not.toContain('settled1');
+    expect(statusOf(s).outbox).toBe(0);
+    expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(3 + pending);
   });
 });
 

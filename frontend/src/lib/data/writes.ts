@@ -1,19 +1,20 @@
 // Writes: put/putMany/remove/undo are the ONLY way to change a record. Each
 // save writes ONE object, the record, which carries its change and capture
-// sequence (pending.ts), so a change cannot be captured without its record
+// sequence (pending.ts; a write transaction adds one object to the capture
+// log, whatever its number of records), so a change cannot be captured without its record
 // or the other way round, whatever happens to the page. A save over a
 // record whose change Go has not settled moves that change into the outbox
 // in the same transaction, so no intermediate change is lost. Then the
 // drain runs.
 
-import { ACKED_STORE, describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { ACKED_STORE, CAPTURES_STORE, describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { IdMaker } from '../ids';
 import type { Doc } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, META_HLC, type Context } from './context';
 import type { OutboxDrain } from './drain';
 import { txDone } from './idb';
-import { metaNumber, putKeeping, readAcked } from './pending';
+import { logCaptures, metaNumber, putKeeping, readAcked } from './pending';
 import type { StatusBox } from './status';
 import { DataError, type LocalRecord, type RejectedChange, type Removed, type SyncState } from './types';
 
@@ -138,7 +139,9 @@ export class Writes {
     // meta; a record that may exist can hold a pending change to move into
     // the outbox, or be at a refused version.
     const all = items.every((it) => it.fresh);
-    const scope = all ? [RECORDS_STORE, META_STORE] : [RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE, META_STORE, ACKED_STORE];
+    const scope = all
+      ? [RECORDS_STORE, META_STORE, CAPTURES_STORE]
+      : [RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE, META_STORE, ACKED_STORE, CAPTURES_STORE];
     const tx = this.ctx.db.transaction(scope, 'readwrite');
     const done = txDone(tx);
     const meta = tx.objectStore(META_STORE);
@@ -209,6 +212,7 @@ export class Writes {
     const handleAll = () => {
       items.forEach((it, i) => handle(it, i, stored[i]));
       if (failure) return;
+      logCaptures(tx, out);
       meta.put({ key: META_CAPTURE_SEQ, value: seq });
       meta.put({ key: META_HLC, value: this.ctx.hlc.lastText() });
     };
