@@ -115,7 +115,7 @@ try {
       `bulk import of ${N.toLocaleString('en-US')} "${C}" records (chunks of 500, one transaction each; page on the Settings screen)`,
       `  raw IndexedDB puts (record only)          ${pad(f0(rawMed.ms), 7)} ms  ${pad(f0(rawMed.perSecond), 8)} records/s  (median of 3: ${rawSorted.map((r) => f0(r.perSecond)).join(', ')}/s)`,
       `  raw record + change puts (2 stores)       ${pad(f0(pairs.ms), 7)} ms  ${pad(f0(pairs.perSecond), 8)} records/s  (the floor of the former record + outbox design: ${(pairs.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
-      `  raw records carrying their change         ${pad(f0(carrying.ms), 7)} ms  ${pad(f0(carrying.perSecond), 8)} records/s  (the floor of the one-object design: state index, counter, capture log: ${(carrying.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
+      `  raw records carrying their change         ${pad(f0(carrying.ms), 7)} ms  ${pad(f0(carrying.perSecond), 8)} records/s  (the floor of the one-object design: no index, counter, two logs: ${(carrying.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
       `  data layer -> IndexedDB -> Go             ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal`,
       `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts)`,
       `  of which writing the records              ${pad(f0(imp.writeMs ?? 0), 7)} ms  (the rest: the last batches with Go)`,

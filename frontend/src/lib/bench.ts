@@ -247,17 +247,17 @@ export async function rawPuts(
   await request(factory.deleteDatabase(name));
   const open = factory.open(name, 1);
   open.onupgradeneeded = () => {
-    const records = open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
+    open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
     open.result.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
     open.result.createObjectStore('meta', { keyPath: 'key' });
     open.result.createObjectStore('captures', { keyPath: 'last' });
-    if (opts.carrying) records.createIndex('state', 'state');
+    open.result.createObjectStore('unsynced', { keyPath: 'id', autoIncrement: true });
   };
   const db = await request(open);
   try {
     const start = now();
     for (let i = 0; i < n; i += chunk) {
-      const tx = db.transaction(['records', 'outbox', 'meta', 'captures'], 'readwrite');
+      const tx = db.transaction(['records', 'outbox', 'meta', 'captures', 'unsynced'], 'readwrite');
       const done = txDone(tx);
       const s = tx.objectStore('records');
       const o = tx.objectStore('outbox');
@@ -295,7 +295,8 @@ export async function rawPuts(
         const counter = meta.get('seq');
         counter.onsuccess = () => {
           write();
-          // The capture log's one object per transaction (data/pending.ts).
+          // The capture log's and the unsynced log's one object each per
+          // transaction (data/pending.ts, data/states.ts).
           const seqs: number[] = [];
           const keys: [string, string][] = [];
           for (let j = i; j < end; j++) {
@@ -303,6 +304,7 @@ export async function rawPuts(
             keys.push(['bench', `r${j}`]);
           }
           tx.objectStore('captures').put({ last: end, seqs, keys });
+          tx.objectStore('unsynced').put({ keys });
           meta.put({ key: 'seq', value: end });
         };
       } else {

@@ -33,6 +33,14 @@ export const ACKED_STORE = 'acked';
  */
 export const CAPTURES_STORE = 'captures';
 
+/**
+ * Object store of the unsynced log (key "id", auto-numbered): one object
+ * per transaction that left records "local" or "pending", listing their
+ * keys, until the sync-state refresh finds them synced (data/states.ts);
+ * it replaced the records' state index.
+ */
+export const UNSYNCED_STORE = 'unsynced';
+
 /** Meta key of the last capture sequence issued (data/pending.ts). */
 export const META_CAPTURE_SEQ = 'capture_seq';
 
@@ -44,6 +52,13 @@ export interface CaptureEntry {
   /** The key: the highest seq listed. */
   last: number;
   seqs: number[];
+  keys: [string, string][];
+}
+
+/** One object of the unsynced log: keys of records a transaction left "local" or "pending". */
+export interface UnsyncedEntry {
+  /** The key, given by the store. */
+  id?: number;
   keys: [string, string][];
 }
 
@@ -82,14 +97,25 @@ export const migrations: readonly Migration[] = [
       if (typeof last.result?.key === 'number') tx.objectStore(META_STORE).put({ key: META_CAPTURE_SEQ, value: last.result.key });
     };
   },
-  // v4: the records' seq index gives way to a capture log, one small object
-  // per write transaction (data/pending.ts): an index entry per save cost
-  // ~250 ms of IndexedDB's CPU per 10,000 records (docs/BENCHMARKS.md, issue
-  // 12, seventh round). The records still pending (seq above the watermark)
-  // are listed into the log from the index, in chunks, before it goes.
+  // v4: the records' two indexes give way to logs of one small object per
+  // transaction: an index entry per save cost ~250 ms (seq) and ~100 ms
+  // (state) of IndexedDB's CPU per 10,000 records (docs/BENCHMARKS.md,
+  // issue 12, seventh round). The capture log (data/pending.ts) gets the
+  // records still pending (seq above the watermark) from the seq index,
+  // the unsynced log (data/states.ts) the "local" and "pending" records
+  // from the state index, in chunks, before the indexes go.
   (db, tx) => {
     const captures = db.createObjectStore(CAPTURES_STORE, { keyPath: 'last' });
+    const unsynced = db.createObjectStore(UNSYNCED_STORE, { keyPath: 'id', autoIncrement: true });
     const records = tx.objectStore(RECORDS_STORE);
+    const byState = records.index('state');
+    const local = byState.getAllKeys('local');
+    const pending = byState.getAllKeys('pending');
+    pending.onsuccess = () => {
+      const keys = [...local.result, ...pending.result] as [string, string][];
+      for (let i = 0; i < keys.length; i += 500) unsynced.put({ keys: keys.slice(i, i + 500) } satisfies UnsyncedEntry);
+      records.deleteIndex('state');
+    };
     const acked = tx.objectStore(ACKED_STORE).get('acked_seq') as IDBRequest<{ value?: unknown } | undefined>;
     acked.onsuccess = () => {
       const from = typeof acked.result?.value === 'number' ? acked.result.value : 0;

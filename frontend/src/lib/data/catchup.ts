@@ -4,7 +4,7 @@
 // this page sent is skipped without a read. A truncated sequence or
 // an IndexedDB that never caught up is rebuilt (rebuild.ts).
 
-import { ACKED_STORE, describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, describeError, META_STORE, OUTBOX_STORE, RECORDS_STORE, UNSYNCED_STORE } from '../db';
 import { compareVersions } from '../hlc';
 import type { MirrorEntry } from '../types';
 import type { RecordCache } from './cache';
@@ -13,6 +13,7 @@ import { txDone } from './idb';
 import { putKeeping, readAcked } from './pending';
 import type { OutboxDrain } from './drain';
 import type { Rebuild } from './rebuild';
+import { logUnsynced } from './states';
 import type { StatusBox } from './status';
 import type { LocalRecord, SyncState } from './types';
 
@@ -130,7 +131,7 @@ export class CatchUp {
     // Go's echo of a change this page sent and saw accepted changes nothing
     // here (the record is at that version or newer): no read for it.
     const sorted = skipEchoes(this.ctx.echoes, entries);
-    const scope = sorted.length === 0 ? [META_STORE] : [RECORDS_STORE, OUTBOX_STORE, ACKED_STORE, META_STORE];
+    const scope = sorted.length === 0 ? [META_STORE] : [RECORDS_STORE, OUTBOX_STORE, ACKED_STORE, META_STORE, UNSYNCED_STORE];
     const tx = this.ctx.db.transaction(scope, 'readwrite');
     const done = txDone(tx);
     const at = Math.floor(this.ctx.now());
@@ -167,6 +168,7 @@ export class CatchUp {
         // A record replaced while it holds a change Go has not settled keeps
         // that change: it moves into the outbox.
         for (const [k, r] of changed) changed.set(k, putKeeping(tx, stored.get(k), r, acked));
+        logUnsynced(tx, [...changed.values()]);
         tx.objectStore(META_STORE).put({ key: META_LAST_MSEQ, value: last });
         tx.objectStore(META_STORE).put({ key: META_DEVICE, value: this.ctx.device });
       };

@@ -2,13 +2,14 @@
 // when the mirror sequence was truncated or this IndexedDB never caught up;
 // local edits newer than Go's copy are kept.
 
-import { ACKED_STORE, META_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, META_STORE, OUTBOX_STORE, RECORDS_STORE, UNSYNCED_STORE } from '../db';
 import { compareVersions } from '../hlc';
 import type { StoreRecord } from '../types';
 import type { RecordCache } from './cache';
 import { META_DEVICE, META_LAST_MSEQ, type Context } from './context';
 import { txDone } from './idb';
 import { putKeeping, readAcked } from './pending';
+import { logUnsynced } from './states';
 import type { StatusBox } from './status';
 import type { LocalRecord, SyncState } from './types';
 
@@ -44,23 +45,27 @@ export class Rebuild {
   async applyStoreRecords(list: StoreRecord[]): Promise<number> {
     if (list.length === 0) return 0;
     for (const r of list) this.ctx.hlc.observe(r.version);
-    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, ACKED_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, ACKED_STORE, UNSYNCED_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
     const changed: LocalRecord[] = [];
     let acked = 0;
     readAcked(tx, (a) => (acked = a));
+    const apply = (r: StoreRecord, local: LocalRecord | undefined) => {
+      if (local && compareVersions(local.version, r.version) > 0) return;
+      const next = fromStore(r, this.ctx.now);
+      if (local && local.version === r.version && local.state === 'local' && next.state === 'pending') {
+        next.state = 'local';
+      }
+      // A local change Go has not settled is kept (in the outbox).
+      changed.push(putKeeping(tx, local, next, acked));
+    };
+    let left = list.length;
     for (const r of list) {
       const req = records.get([r.collection, r.record_id]) as IDBRequest<LocalRecord | undefined>;
       req.onsuccess = () => {
-        const local = req.result;
-        if (local && compareVersions(local.version, r.version) > 0) return;
-        const next = fromStore(r, this.ctx.now);
-        if (local && local.version === r.version && local.state === 'local' && next.state === 'pending') {
-          next.state = 'local';
-        }
-        // A local change Go has not settled is kept (in the outbox).
-        changed.push(putKeeping(tx, local, next, acked));
+        apply(r, req.result);
+        if (--left === 0) logUnsynced(tx, changed);
       };
     }
     await done;

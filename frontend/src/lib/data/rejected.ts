@@ -2,7 +2,16 @@
 // Go's reason until people retry it (back into the outbox under a new
 // capture sequence, in one transaction) or discard it (the record goes back to what Go holds).
 
-import { ACKED_STORE, describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import {
+  ACKED_STORE,
+  describeError,
+  META_CAPTURE_SEQ,
+  META_STORE,
+  OUTBOX_STORE,
+  RECORDS_STORE,
+  REJECTED_STORE,
+  UNSYNCED_STORE,
+} from '../db';
 import { NotConnectedError } from '../transport';
 import type { StoreRecord } from '../types';
 import type { RecordCache } from './cache';
@@ -12,6 +21,7 @@ import type { OutboxDrain } from './drain';
 import { request, txDone } from './idb';
 import { isPending, metaNumber, readAcked } from './pending';
 import { fromStore } from './rebuild';
+import { logUnsynced } from './states';
 import type { StatusBox } from './status';
 import { DataError, type ChangeNotice, type LocalRecord, type OutboxEntry, type RejectedChange } from './types';
 
@@ -121,7 +131,7 @@ export class RejectedChanges {
         truth = undefined; // Go never had the record: the refused change created it
       }
     }
-    const tx = this.ctx.db.transaction([REJECTED_STORE, RECORDS_STORE, OUTBOX_STORE, ACKED_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([REJECTED_STORE, RECORDS_STORE, OUTBOX_STORE, ACKED_STORE, UNSYNCED_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
     let acked = 0;
@@ -148,6 +158,7 @@ export class RejectedChanges {
         if (truth) {
           replaced = fromStore(truth, this.ctx.now);
           records.put(replaced);
+          logUnsynced(tx, [replaced]);
         } else {
           records.delete([collection, record_id]);
           removed = true;

@@ -2,13 +2,25 @@
 // a push finished (fewer pending changes in Go or a new last success); then
 // Go's pending ids say which records still wait.
 
-import { ACKED_STORE, OUTBOX_STORE, RECORDS_STORE } from '../db';
+import { ACKED_STORE, OUTBOX_STORE, RECORDS_STORE, UNSYNCED_STORE, type UnsyncedEntry } from '../db';
 import type { Status } from '../types';
 import type { RecordCache } from './cache';
 import { keyOf, type Context } from './context';
 import { txDone } from './idb';
 import { isPending, readAcked } from './pending';
 import type { LocalRecord } from './types';
+
+/**
+ * Logs, as one object of the unsynced log, the keys of the records of recs
+ * left "local" or "pending" (tx must include the unsynced store): the
+ * refresh finds them there. Every write that can leave a record in either
+ * state calls it (writes, catch-up, rebuild, a discarded refusal).
+ */
+export function logUnsynced(tx: IDBTransaction, recs: readonly (LocalRecord | undefined)[]): void {
+  const keys: [string, string][] = [];
+  for (const r of recs) if (r && (r.state === 'local' || r.state === 'pending')) keys.push([r.collection, r.record_id]);
+  if (keys.length > 0) tx.objectStore(UNSYNCED_STORE).put({ keys } satisfies UnsyncedEntry);
+}
 
 /** Marks records synced once Go has pushed them. */
 export class SyncStates {
@@ -53,7 +65,7 @@ export class SyncStates {
     const pending = await this.ctx.api.pendingIDs();
     const pendingKeys = new Set<string>();
     for (const p of pending) for (const id of p.record_ids ?? []) pendingKeys.add(keyOf(p.collection, id));
-    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, ACKED_STORE], 'readwrite');
+    const tx = this.ctx.db.transaction([RECORDS_STORE, OUTBOX_STORE, ACKED_STORE, UNSYNCED_STORE], 'readwrite');
     const done = txDone(tx);
     const records = tx.objectStore(RECORDS_STORE);
     const changed: LocalRecord[] = [];
@@ -72,20 +84,56 @@ export class SyncStates {
         c.continue();
         return;
       }
-      for (const state of ['local', 'pending'] as const) {
-        const req = records.index('state').getAll(state) as IDBRequest<LocalRecord[]>;
-        req.onsuccess = () => {
-          for (const r of req.result) {
-            const k = keyOf(r.collection, r.record_id);
-            if (pendingKeys.has(k) || inOutbox.has(k) || isPending(r, acked) || r.rejected) continue;
-            const next: LocalRecord = { ...r, state: 'synced', updated_at: at };
-            records.put(next);
-            changed.push(next);
-          }
-        };
-      }
+      // The local and pending records are those the unsynced log lists
+      // that are still in either state; the log keeps each one that stays
+      // once (in its newest object) and loses the rest.
+      const log = tx.objectStore(UNSYNCED_STORE);
+      const read = log.getAll() as IDBRequest<UnsyncedEntry[]>;
+      read.onsuccess = () => {
+        const entries = read.result;
+        const keys = new Map<string, [string, string]>();
+        for (const e of entries) for (const key of e.keys) keys.set(keyOf(key[0], key[1]), key);
+        const stays = new Set<string>();
+        let left = keys.size;
+        for (const [k, key] of keys) {
+          const req = records.get(key) as IDBRequest<LocalRecord | undefined>;
+          req.onsuccess = () => {
+            const r = req.result;
+            if (r && (r.state === 'local' || r.state === 'pending')) {
+              if (pendingKeys.has(k) || inOutbox.has(k) || isPending(r, acked) || r.rejected) {
+                stays.add(k);
+              } else {
+                const next: LocalRecord = { ...r, state: 'synced', updated_at: at };
+                records.put(next);
+                changed.push(next);
+              }
+            }
+            if (--left === 0) rewriteLog(log, entries, stays);
+          };
+        }
+      };
     };
     await done;
     this.cache.apply(changed, 'state');
+  }
+}
+
+/**
+ * Rewrites the unsynced log so that it lists each key of stays once, in
+ * the newest object that listed it, and nothing else.
+ */
+function rewriteLog(log: IDBObjectStore, entries: UnsyncedEntry[], stays: ReadonlySet<string>): void {
+  const listed = new Set<string>();
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (!e || e.id === undefined) continue;
+    const rest = e.keys.filter((key) => {
+      const k = keyOf(key[0], key[1]);
+      if (!stays.has(k) || listed.has(k)) return false;
+      listed.add(k);
+      return true;
+    });
+    if (rest.length === 0) log.delete(e.id);
+    else if (rest.length < e.keys.length) log.put({ id: e.id, keys: rest } satisfies UnsyncedEntry);
   }
 }

@@ -2,7 +2,17 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../api';
-import { ACKED_STORE, CAPTURES_STORE, META_STORE, migrations, OUTBOX_STORE, RECORDS_STORE, type CaptureEntry } from '../db';
+import {
+  ACKED_STORE,
+  CAPTURES_STORE,
+  META_STORE,
+  migrations,
+  OUTBOX_STORE,
+  RECORDS_STORE,
+  UNSYNCED_STORE,
+  type CaptureEntry,
+  type UnsyncedEntry,
+} from '../db';
 import { FakeGo } from '../../testing/fakeGo';
 import { request, txDone } from './idb';
 import { skipEchoes } from './catchup';
@@ -82,6 +92,17 @@ async function outboxOf(factory: IDBFactory): Promise<OutboxEntry[]> {
 }
 
 /** The outbox store alone: the changes their records no longer carry. */
+/** The keys the unsynced log lists, "collection/id", oldest object first. */
+async function unsyncedOf(f: IDBFactory): Promise<string[]> {
+  const db = await request(f.open('fieldsync'));
+  try {
+    const all = await request(db.transaction(UNSYNCED_STORE).objectStore(UNSYNCED_STORE).getAll() as IDBRequest<UnsyncedEntry[]>);
+    return all.flatMap((e) => e.keys.map(([c, id]) => `${c}/${id}`));
+  } finally {
+    db.close();
+  }
+}
+
 async function rawOutboxOf(factory: IDBFactory): Promise<OutboxEntry[]> {
   const db = await request(factory.open('fieldsync'));
   try {
@@ -1005,10 +1026,14 @@ describe('pending changes (one object per save)', () => {
     const go = new FakeGo();
     const s = await mustOpen(go, f, { batchSize: 300 });
     expect(statusOf(s).outbox).toBe(pending);
+    // Every record was "local": the unsynced log lists them all, once.
+    const unsynced = await unsyncedOf(f);
+    expect(unsynced).toHaveLength(2 + pending);
+    expect(new Set(unsynced).size).toBe(2 + pending);
     const after = await request(f.open('fieldsync'));
     try {
       const check = after.transaction([RECORDS_STORE, CAPTURES_STORE], 'readonly');
-      expect([...check.objectStore(RECORDS_STORE).indexNames]).toEqual(['state']);
+      expect([...check.objectStore(RECORDS_STORE).indexNames]).toEqual([]);
       const log = await request(check.objectStore(CAPTURES_STORE).getAll() as IDBRequest<CaptureEntry[]>);
       expect(log.map((e) => e.seqs.length)).toEqual([500, 500, 100]);
       expect(log.flatMap((e) => e.seqs)).toEqual(Array.from({ length: pending }, (_, i) => 3 + i));
@@ -1229,6 +1254,13 @@ describe('catch-up', () => {
       leaves: [c.version],
     });
     expect(await outboxOf(f)).toEqual([]); // Go's change is not captured again
+    // The resolution is in Drill once Go pushed it: the refresh finds the
+    // record, which carries no seq, through the unsynced log.
+    expect(await unsyncedOf(f)).toEqual(['trees/a']);
+    go.pushAll();
+    await s.refreshStates();
+    expect((await s.get('trees', 'a'))?.state).toBe('synced');
+    expect(await unsyncedOf(f)).toEqual([]);
   });
 
   it('issues versions after every version it has seen', async () => {
@@ -1290,15 +1322,26 @@ describe('catch-up', () => {
     await s.start();
     await s.put('trees', 'a', { name: 'A' });
     await s.put('trees', 'b', { name: 'B' });
+    await s.put('trees', 'b', { name: 'B2' });
+    expect(await unsyncedOf(f)).toEqual(['trees/a', 'trees/b', 'trees/b']);
     await s.refreshStates();
     expect((await s.get('trees', 'a'))?.state).toBe('local'); // still in the outbox
+    expect(await unsyncedOf(f)).toEqual(['trees/a', 'trees/b']); // each once
     await s.flush();
     go.pending = [{ collection: 'trees', record_ids: ['b'] }];
     await s.refreshStates();
     expect((await s.get('trees', 'a'))?.state).toBe('synced');
     expect((await s.get('trees', 'b'))?.state).toBe('local');
+    expect(await unsyncedOf(f)).toEqual(['trees/b']); // the log keeps only what is not synced
     await s.put('trees', 'a', { name: 'A2' });
     expect((await s.get('trees', 'a'))?.state).toBe('pending');
+    expect(await unsyncedOf(f)).toEqual(['trees/b', 'trees/a']);
+    await s.flush();
+    go.pending = [];
+    await s.refreshStates();
+    expect((await s.get('trees', 'a'))?.state).toBe('synced');
+    expect((await s.get('trees', 'b'))?.state).toBe('synced');
+    expect(await unsyncedOf(f)).toEqual([]);
   });
 });
 

@@ -7,7 +7,17 @@
 // in the same transaction, so no intermediate change is lost. Then the
 // drain runs.
 
-import { ACKED_STORE, CAPTURES_STORE, describeError, META_CAPTURE_SEQ, META_STORE, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import {
+  ACKED_STORE,
+  CAPTURES_STORE,
+  describeError,
+  META_CAPTURE_SEQ,
+  META_STORE,
+  OUTBOX_STORE,
+  RECORDS_STORE,
+  REJECTED_STORE,
+  UNSYNCED_STORE,
+} from '../db';
 import { IdMaker } from '../ids';
 import type { Doc } from '../types';
 import type { RecordCache } from './cache';
@@ -15,6 +25,7 @@ import { keyOf, META_HLC, type Context } from './context';
 import type { OutboxDrain } from './drain';
 import { txDone } from './idb';
 import { logCaptures, metaNumber, putKeeping, readAcked } from './pending';
+import { logUnsynced } from './states';
 import type { StatusBox } from './status';
 import { DataError, type LocalRecord, type RejectedChange, type Removed, type SyncState } from './types';
 
@@ -139,9 +150,10 @@ export class Writes {
     // meta; a record that may exist can hold a pending change to move into
     // the outbox, or be at a refused version.
     const all = items.every((it) => it.fresh);
+    const logs = [CAPTURES_STORE, UNSYNCED_STORE];
     const scope = all
-      ? [RECORDS_STORE, META_STORE, CAPTURES_STORE]
-      : [RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE, META_STORE, ACKED_STORE, CAPTURES_STORE];
+      ? [RECORDS_STORE, META_STORE, ...logs]
+      : [RECORDS_STORE, OUTBOX_STORE, REJECTED_STORE, META_STORE, ACKED_STORE, ...logs];
     const tx = this.ctx.db.transaction(scope, 'readwrite');
     const done = txDone(tx);
     const meta = tx.objectStore(META_STORE);
@@ -213,6 +225,7 @@ export class Writes {
       items.forEach((it, i) => handle(it, i, stored[i]));
       if (failure) return;
       logCaptures(tx, out);
+      logUnsynced(tx, out);
       meta.put({ key: META_CAPTURE_SEQ, value: seq });
       meta.put({ key: META_HLC, value: this.ctx.hlc.lastText() });
     };
