@@ -22,10 +22,19 @@ export function logUnsynced(tx: IDBTransaction, recs: readonly (LocalRecord | un
   if (keys.length > 0) tx.objectStore(UNSYNCED_STORE).put({ keys } satisfies UnsyncedEntry);
 }
 
+/**
+ * Saves between refreshes that trim the unsynced log while no push
+ * finishes (Drill out of reach): each save adds an object, and the trim
+ * keeps one key per record still unsynced, so the log stays bounded by the
+ * records, not by the saves.
+ */
+const TRIM_EVERY = 1000;
+
 /** Marks records synced once Go has pushed them. */
 export class SyncStates {
   private statesTimer: ReturnType<typeof setTimeout> | undefined;
   private lastStatus: Status | undefined;
+  private sinceTrim = 0;
 
   constructor(
     private readonly ctx: Context,
@@ -46,6 +55,11 @@ export class SyncStates {
     if (!prev || !st || st.pending < prev.pending || st.last_success !== prev.last_success) this.request();
   }
 
+  /** Notes a write transaction that logged to the unsynced log; trims it now and then. */
+  logged(): void {
+    if (++this.sinceTrim >= TRIM_EVERY) this.request();
+  }
+
   /** Refreshes the states soon (events come in bursts). */
   request(): void {
     if (this.ctx.closed) return;
@@ -62,6 +76,7 @@ export class SyncStates {
    * (resolutions) arrive by catch-up, which marks them pending.
    */
   async refresh(): Promise<void> {
+    this.sinceTrim = 0;
     const pending = await this.ctx.api.pendingIDs();
     const pendingKeys = new Set<string>();
     for (const p of pending) for (const id of p.record_ids ?? []) pendingKeys.add(keyOf(p.collection, id));

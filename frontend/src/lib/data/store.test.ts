@@ -1345,6 +1345,20 @@ describe('catch-up', () => {
   });
 });
 
+describe('the unsynced log', () => {
+  it('stays bounded by the records while no push finishes', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    // Drill out of reach: Go keeps both records pending, no push finishes.
+    go.pending = [{ collection: 'trees', record_ids: ['a', 'b'] }];
+    for (let i = 0; i < 1000; i++) await s.put('trees', i % 2 === 0 ? 'a' : 'b', { n: i });
+    await vi.waitFor(async () => expect(await unsyncedOf(f)).toEqual(['trees/a', 'trees/b']), { timeout: 5000 });
+    expect((await s.get('trees', 'a'))?.state).toBe('local');
+  });
+});
+
 describe('tabs', () => {
   it('keeps another tab of the same profile current', async () => {
     const go = new FakeGo();

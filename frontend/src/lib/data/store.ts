@@ -172,11 +172,11 @@ export class DataStore {
     this.tabs = new CrossTab(openChannel(opts.channel));
     this.cache = new RecordCache(this.ctx, this.box, this.tabs);
     this.drain = new OutboxDrain(this.ctx, this.box, this.cache, this.tabs);
-    this.writes = new Writes(this.ctx, this.box, this.cache, this.drain);
+    this.states = new SyncStates(this.ctx, this.cache);
+    this.writes = new Writes(this.ctx, this.box, this.cache, this.drain, this.states);
     this.rebuilder = new Rebuild(this.ctx, this.box, this.cache);
     this.catching = new CatchUp(this.ctx, this.box, this.cache, this.rebuilder, this.drain);
     this.refused = new RejectedChanges(this.ctx, this.box, this.cache, this.tabs, this.drain);
-    this.states = new SyncStates(this.ctx, this.cache);
     this.tabs.listen((msg) => {
       fromOtherTab(this.ctx, this.box, this.cache, msg).catch((err: unknown) => this.ctx.onError(err));
     });

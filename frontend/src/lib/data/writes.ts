@@ -25,7 +25,7 @@ import { keyOf, META_HLC, type Context } from './context';
 import type { OutboxDrain } from './drain';
 import { txDone } from './idb';
 import { logCaptures, metaNumber, putKeeping, readAcked } from './pending';
-import { logUnsynced } from './states';
+import { logUnsynced, type SyncStates } from './states';
 import type { StatusBox } from './status';
 import { DataError, type LocalRecord, type RejectedChange, type Removed, type SyncState } from './types';
 
@@ -88,6 +88,7 @@ export class Writes {
     private readonly box: StatusBox,
     private readonly cache: RecordCache,
     private readonly drain: OutboxDrain,
+    private readonly states: SyncStates,
   ) {
     this.ids = new IdMaker(ctx.random);
   }
@@ -259,6 +260,7 @@ export class Writes {
     const result = done.then(
       () => {
         this.drain.capturedHere(out);
+        this.states.logged();
         this.cache.apply(out, 'local');
         this.box.set({ outbox: this.box.get().outbox + out.length });
         this.drain.schedule(this.ctx.debounceMs);
