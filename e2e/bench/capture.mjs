@@ -1,10 +1,10 @@
 // The browser capture benchmark (`make bench` -> scripts/browser-bench.sh):
 // in one headless Chromium page served by `fieldsync serve`,
-//   1. raw IndexedDB puts of N records (one object store, chunks of 500;
-//      once before the import and twice after, the median is the baseline),
-//   2. a bulk import of the same N records through the app's data layer
+//   1. raw IndexedDB puts of N records (one object store, chunks of 500),
+//   2. a bulk import of N new records through the app's data layer
 //      (one record, carrying its change, per save; one transaction per
-//      chunk) until Go acknowledged every change in its bbolt journal,
+//      chunk) until Go acknowledged every change in its bbolt journal;
+//      1 and 2 alternate three times, and their medians are compared,
 //   3. the floors: raw record + change puts (the former design), raw
 //      records carrying their change (this design), and the same N changes
 //      sent straight to Go's UI.Accept without IndexedDB,
@@ -24,6 +24,7 @@ import { Harness, binPath, CHROMIUM } from '../lib/harness.mjs';
 
 const N = Number(process.env.FIELDSYNC_BENCH_RECORDS || 10_000);
 const EDITS = Number(process.env.FIELDSYNC_BENCH_EDITS || 200);
+const IMPORTS = 3; // raw puts and imports, alternating; the medians are compared
 const C = 'inspections';
 // bench.sh records stdout and stderr: details only when asked for.
 const detail = process.env.FIELDSYNC_BENCH_VERBOSE ? (line) => console.error(line) : () => {};
@@ -52,24 +53,28 @@ try {
   await run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), 500);
   await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, 500);
 
-  // Raw puts once before the import and twice after (the machine may be
-  // busy): the median of the three is the baseline.
+  // Raw puts and the import alternate, three times each (the machine may
+  // be busy): the median of each three is the figure, so one run slowed by
+  // something else moves neither side.
   const load = os.loadavg()[0];
-  const raws = [await rawPuts()];
-  const imp = await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, N);
-  detail(`import: ${JSON.stringify(imp)}`);
-  // What the import leaves in the background (the catch-up reading Go's
+  // What an import leaves in the background (the catch-up reading Go's
   // echo) must not fall into the next timed run.
   const settle = () => run(() => window.__fieldsyncBench.settle());
-  await settle();
-  raws.push(await rawPuts());
-  raws.push(await rawPuts());
+  const raws = [];
+  const imps = [];
+  for (let i = 0; i < IMPORTS; i++) {
+    raws.push(await rawPuts());
+    imps.push(await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, N));
+    await settle();
+  }
   for (const r of raws) detail(`raw: ${JSON.stringify(r)}`);
+  for (const r of imps) detail(`import: ${JSON.stringify(r)}`);
   // The floor of the former record + outbox design: both objects, nothing else.
   const pairs = await run(([n]) => window.__fieldsyncBench.rawPairs(n, { collection: 'inspections' }), N);
   detail(`pairs: ${JSON.stringify(pairs)}`);
   // The floor of the one-object design: the record as the data layer
-  // stores it, its two indexes and the capture counter, nothing else.
+  // stores it (no index), the capture counter and one object of each log
+  // per transaction, nothing else.
   const carrying = await run(([n]) => window.__fieldsyncBench.rawCarrying(n, { collection: 'inspections' }), N);
   detail(`carrying: ${JSON.stringify(carrying)}`);
   // Go alone: the same number of new changes sent straight to UI.Accept,
@@ -88,7 +93,7 @@ try {
   const st = JSON.parse(await dev.cli('status', '--json'));
   const journal = countRecords(st, C);
   const changes = st.store?.journal;
-  const want = 500 + N + N + 1; // warm-up + import + Go alone + the edited record
+  const want = 500 + IMPORTS * N + N + 1; // warm-up + imports + Go alone + the edited record
   const wantChanges = want + EDITS;
   if (journal === undefined || changes === undefined) throw new Error(`status --json has no record count: ${JSON.stringify(st).slice(0, 400)}`);
   if (journal < want || changes < wantChanges) {
@@ -97,6 +102,8 @@ try {
 
   const rawSorted = [...raws].sort((a, b) => a.perSecond - b.perSecond);
   const rawMed = rawSorted[1];
+  const impSorted = [...imps].sort((a, b) => a.perSecond - b.perSecond);
+  const imp = impSorted[1];
   const ratio = imp.perSecond / rawMed.perSecond;
   const f0 = (x) => Math.round(x).toLocaleString('en-US');
   const f1 = (x) => x.toFixed(1);
@@ -116,7 +123,7 @@ try {
       `  raw IndexedDB puts (record only)          ${pad(f0(rawMed.ms), 7)} ms  ${pad(f0(rawMed.perSecond), 8)} records/s  (median of 3: ${rawSorted.map((r) => f0(r.perSecond)).join(', ')}/s)`,
       `  raw record + change puts (2 stores)       ${pad(f0(pairs.ms), 7)} ms  ${pad(f0(pairs.perSecond), 8)} records/s  (the floor of the former record + outbox design: ${(pairs.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
       `  raw records carrying their change         ${pad(f0(carrying.ms), 7)} ms  ${pad(f0(carrying.perSecond), 8)} records/s  (the floor of the one-object design: no index, counter, two logs: ${(carrying.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
-      `  data layer -> IndexedDB -> Go             ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal`,
+      `  data layer -> IndexedDB -> Go             ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal (median of 3: ${impSorted.map((r) => f0(r.perSecond)).join(', ')}/s)`,
       `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts)`,
       `  of which writing the records              ${pad(f0(imp.writeMs ?? 0), 7)} ms  (the rest: the last batches with Go)`,
       `  Go alone: UI.Accept, no IndexedDB         ${pad(f0(goOnly.ms), 7)} ms  ${pad(f0(goOnly.perSecond), 8)} changes/s  (the floor of any capture acknowledged by Go: ${(goOnly.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,

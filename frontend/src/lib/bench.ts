@@ -230,10 +230,11 @@ export async function waitAcknowledged(store: DataStore): Promise<void> {
  * object (with the doc) in a second, auto-numbered store in the same
  * transaction: the least a record-plus-outbox design writes. With
  * carrying, each record is shaped as the data layer stores it (carrying its
- * change and capture sequence) in a store with the data layer's `seq` and
- * `state` indexes, and each transaction reads and writes the capture
- * counter in a meta store: the least the one-object design writes. Neither
- * does any of the data layer's other work, nor involves Go.
+ * change and capture sequence) in a store without indexes, and each
+ * transaction reads and writes the capture counter in a meta store and
+ * adds one object to each of the two logs (data/pending.ts,
+ * data/states.ts): the least the one-object design writes. Neither does
+ * any of the data layer's other work, nor involves Go.
  */
 export async function rawPuts(
   factory: IDBFactory,
