@@ -148,6 +148,13 @@ type Agent struct {
 	syncing chan struct{} // holds one token while a sync runs
 	kick    chan struct{} // wakes the loop to plan again
 
+	// refreshMu serializes RefreshStatus: its counts are read outside mu,
+	// and two refreshes racing (one per accepted batch during a bulk
+	// import) would otherwise set and emit an older read after a newer
+	// one, so the status's pending count went backwards, which the page
+	// takes for a finished push.
+	refreshMu sync.Mutex
+
 	mu     sync.Mutex
 	status Status
 	wake   wakeups

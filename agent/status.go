@@ -83,6 +83,8 @@ func (a *Agent) Status() Status {
 // RefreshStatus re-reads the pending and conflict counts from the store,
 // e.g. after the UI appended changes, and emits the status.
 func (a *Agent) RefreshStatus(ctx context.Context) (Status, error) {
+	a.refreshMu.Lock()
+	defer a.refreshMu.Unlock()
 	stats, err := a.st.Stats(ctx)
 	if err != nil {
 		return a.Status(), err
