@@ -49,17 +49,19 @@ try {
   const run = (fn, ...args) => page.evaluate(fn, args);
   const rawPuts = () => run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), N);
 
+  // What a run leaves in the background (the catch-up reading Go's echo of
+  // an import, the sync-state refresh the first status event asks for)
+  // must not fall into the next timed run.
+  const settle = () => run(() => window.__fieldsyncBench.settle());
   // Warm-up: JIT, the IndexedDB backend, the bridge's connection pool.
   await run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), 500);
   await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, 500);
+  await settle();
 
   // Raw puts and the import alternate, three times each (the machine may
   // be busy): the median of each three is the figure, so one run slowed by
   // something else moves neither side.
   const load = os.loadavg()[0];
-  // What an import leaves in the background (the catch-up reading Go's
-  // echo) must not fall into the next timed run.
-  const settle = () => run(() => window.__fieldsyncBench.settle());
   const raws = [];
   const imps = [];
   for (let i = 0; i < IMPORTS; i++) {

@@ -112,6 +112,9 @@ export function benchHook(data: DataStore, factory: IDBFactory, api: Api): Bench
 export async function settle(store: DataStore): Promise<void> {
   await waitAcknowledged(store);
   await store.catchUp();
+  // The sync-state refresh the first status event asks for (300 ms later)
+  // must not fall into the next timed run either.
+  await store.statesSettled();
 }
 
 /**

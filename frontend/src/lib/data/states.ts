@@ -35,6 +35,7 @@ export class SyncStates {
   private statesTimer: ReturnType<typeof setTimeout> | undefined;
   private lastStatus: Status | undefined;
   private sinceTrim = 0;
+  private running: Promise<void> | undefined;
 
   constructor(
     private readonly ctx: Context,
@@ -65,8 +66,22 @@ export class SyncStates {
     if (this.ctx.closed) return;
     clearTimeout(this.statesTimer);
     this.statesTimer = setTimeout(() => {
-      this.refresh().catch((err: unknown) => this.ctx.onError(err));
+      this.statesTimer = undefined;
+      const run = this.refresh()
+        .catch((err: unknown) => this.ctx.onError(err))
+        .finally(() => {
+          if (this.running === run) this.running = undefined;
+        });
+      this.running = run;
     }, 300);
+  }
+
+  /** Resolves once no refresh is scheduled or running (benchmarks, tests). */
+  async settled(): Promise<void> {
+    while (!this.ctx.closed && (this.statesTimer !== undefined || this.running)) {
+      if (this.running) await this.running;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /**

@@ -1345,6 +1345,23 @@ describe('catch-up', () => {
   });
 });
 
+describe('sync-state refresh', () => {
+  it('says when no refresh is scheduled or running', async () => {
+    const go = new FakeGo();
+    const f = new IDBFactory();
+    const s = await mustOpen(go, f);
+    await s.start();
+    await s.put('trees', 'a', { name: 'A' });
+    await s.flush();
+    go.pending = [];
+    // A push finished: the refresh runs a little later (events come in bursts).
+    go.transport.emit('sync:status', { state: 'idle', pending: 0, last_success: '2026-12-06T23:00:00Z' });
+    expect((await s.get('trees', 'a'))?.state).toBe('local');
+    await s.statesSettled();
+    expect((await s.get('trees', 'a'))?.state).toBe('synced');
+  });
+});
+
 describe('the unsynced log', () => {
   it('stays bounded by the records while no push finishes', async () => {
     const go = new FakeGo();

@@ -442,6 +442,11 @@ export class DataStore {
    * others synced (records with changes not yet in Go or in conflict stay as they
    * are).
    */
+  /** Resolves once no sync-state refresh is scheduled or running. */
+  statesSettled(): Promise<void> {
+    return this.states.settled();
+  }
+
   refreshStates(): Promise<void> {
     return this.states.refresh();
   }
