@@ -27,7 +27,7 @@
 // (another tab's saves, a retried refusal, what was captured before a
 // reload) is read from IndexedDB.
 
-import { ACKED_STORE, describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
+import { ACKED_STORE, CAPTURES_STORE, describeError, OUTBOX_STORE, RECORDS_STORE, REJECTED_STORE } from '../db';
 import { NotConnectedError } from '../transport';
 import type { AppendResult, Change } from '../types';
 import type { RecordCache } from './cache';
@@ -58,6 +58,14 @@ const IN_FLIGHT = 2;
  * (docs/BENCHMARKS.md, issue 12, sixth round).
  */
 const READ_AHEAD = 4;
+
+/**
+ * Changes sent between two prunings of the capture log: the log's objects
+ * at or below the watermark are never read, only kept, so a pruning per
+ * pass would put a transaction in the way of every single edit's next
+ * save for nothing.
+ */
+const PRUNE_EVERY = 1000;
 
 /**
  * The watermark of one drain pass: the seqs of the records it read, in seq
@@ -102,6 +110,8 @@ export class OutboxDrain {
   private readonly idle: (() => void)[] = [];
   /** What this page captured and Go has not answered yet (sent without reading it back). */
   private readonly captured = new Captured();
+  /** Changes sent since the capture log was last pruned (this page). */
+  private sentSincePrune = 0;
   /** This page's writes begun and not yet settled (writing). */
   private readonly writes = new Set<Promise<void>>();
 
@@ -243,6 +253,7 @@ export class OutboxDrain {
           break;
         }
         mark.read(items);
+        this.sentSincePrune += items.length;
         if (this.box.get().mirror !== 'draining') this.box.set({ mirror: 'draining' });
         for (let i = 0; i < items.length; i += size) {
           if (failed) break read;
@@ -259,11 +270,17 @@ export class OutboxDrain {
       const rest = await Promise.allSettled(settling);
       if (after !== undefined && !this.ctx.closed) {
         // What is still pending, exactly (the answers may have counted a
-        // resent change twice); the capture log loses what the watermark
-        // passed.
-        const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readwrite');
-        pruneCaptures(tx);
+        // resent change twice).
+        const tx = this.ctx.db.transaction(PENDING_SCOPE, 'readonly');
         this.box.set({ outbox: await countPending(tx) });
+        // Now and then the capture log loses what the watermark passed, in
+        // a transaction of its own that nobody waits for.
+        if (this.sentSincePrune >= PRUNE_EVERY) {
+          this.sentSincePrune = 0;
+          const prune = this.ctx.db.transaction([CAPTURES_STORE, ACKED_STORE], 'readwrite');
+          pruneCaptures(prune);
+          txDone(prune).catch((err: unknown) => this.ctx.onError(err));
+        }
       }
       const failure = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure) throw failure.reason;

@@ -699,6 +699,13 @@ describe('pending changes (one object per save)', () => {
     expect(go.journal.map((c) => c.change_id)).toEqual(written.map((r) => r.change_id));
     expect(await metaOf(f, ACKED_SEQ_KEY)).toBe(1200);
     expect(statusOf(s).outbox).toBe(0);
+    // The capture log lost what the watermark passed.
+    const db = await request(f.open('fieldsync'));
+    try {
+      expect(await request(db.transaction(CAPTURES_STORE).objectStore(CAPTURES_STORE).count())).toBe(0);
+    } finally {
+      db.close();
+    }
   });
 
   it('keeps one drain pass going while this page writes a bulk import, and sends every chunk once', async () => {
