@@ -126,7 +126,7 @@ export const migrations: readonly Migration[] = [
       };
       // No IDBKeyRange (a migration uses only the factory it was given):
       // the cursor skips to the first seq above the watermark itself.
-      const cursor = records.index('seq').openCursor();
+      const cursor = records.index('seq').openKeyCursor();
       cursor.onsuccess = () => {
         const c = cursor.result;
         if (!c) {
@@ -134,14 +134,14 @@ export const migrations: readonly Migration[] = [
           records.deleteIndex('seq');
           return;
         }
-        if (typeof c.key === 'number' && c.key <= from) {
+        const seq = c.key as number;
+        if (seq <= from) {
           c.continue(from + 1);
           return;
         }
-        const rec = c.value as { collection: string; record_id: string; seq: number };
-        entry.seqs.push(rec.seq);
-        entry.keys.push([rec.collection, rec.record_id]);
-        entry.last = rec.seq;
+        entry.seqs.push(seq);
+        entry.keys.push(c.primaryKey as [string, string]);
+        entry.last = seq;
         if (entry.seqs.length >= 500) flush();
         c.continue();
       };

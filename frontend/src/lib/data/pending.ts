@@ -9,7 +9,8 @@
 //     on seq cost an entry per save: docs/BENCHMARKS.md, issue 12, seventh
 //     round). A listed seq is pending while its record still carries it
 //     above the watermark; the log's objects wholly at or below the
-//     watermark are deleted at the end of a drain pass (pruneCaptures);
+//     watermark are never read, and the drain deletes them once per
+//     1,000 changes sent (pruneCaptures);
 //   - the outbox store, keyed by seq: a change whose record was overwritten
 //     before Go acknowledged it (moved there, with its doc, in the same
 //     transaction as the overwrite), a retried refused change, and entries
