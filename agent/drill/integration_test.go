@@ -818,6 +818,54 @@ func queryState(ctx context.Context, c *Client, id string) (string, error) {
 	return "", fmt.Errorf("profile: %w (and not among the finished queries)", perr)
 }
 
+// BenchmarkIntegrationReadFormats measures what one query over many small
+// batch files costs the Drillbit per file, with the batches written as
+// Parquet (what fieldsync writes) and as JSON (store.format), the same rows:
+//
+//	go test -run '^$' -bench IntegrationReadFormats -benchtime 5x ./agent/drill/
+//
+// A device pulling from a fleet reads one small file per other device and
+// sync (docs/BENCHMARKS.md, issue 8), so this per-file cost is what grows
+// with the fleet. The benchmark also checks that every row came back.
+func BenchmarkIntegrationReadFormats(b *testing.B) {
+	c := mustNewClient(b, Options{Endpoints: []string{drillURL(b)}, Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	const files, perFile = 100, 10
+	cols := []Column{{"change_id", VarChar}, {"record_id", VarChar}, {"doc", VarChar}, {"version", VarChar}, {"edited_at", BigInt}, {"batch_rows", BigInt}}
+	doc := `{"site":"Site 12","species":"oak","height_m":12.5,"dbh_cm":40,"healthy":true,"note":"crown intact, bark sound, no visible pests"}`
+	for _, format := range []string{"parquet", "json"} {
+		dir := "drillclient/" + uniqueName("formats_"+format)
+		for f := range files {
+			var rows [][]Value
+			for r := range perFile {
+				rows = append(rows, []Value{StringValue(fmt.Sprintf("c%04d%02d", f, r)), StringValue(fmt.Sprintf("r%d-%d", f, r)), StringValue(doc),
+					StringValue(fmt.Sprintf("%015d-0000-dev%d", 1_700_000_000_000+f, f%50)), Int64Value(int64(1_700_000_000_000 + f*1000 + r)), Int64Value(perFile)})
+			}
+			sel, err := SelectJSON(cols, rows)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tbl, _ := TablePath("dfs", "fieldsync", fmt.Sprintf("%s/b%04d", dir, f))
+			if _, err := c.Query(ctx, "CREATE TABLE "+tbl+" AS "+sel, WithOption("store.format", format)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tbl, _ := TablePath("dfs", "fieldsync", dir)
+		b.Run(format+"/files=100", func(b *testing.B) {
+			for b.Loop() {
+				res, err := c.Query(ctx, "SELECT change_id, record_id, doc, version, edited_at, batch_rows FROM "+tbl)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(res.Rows) != files*perFile {
+					b.Fatalf("%d rows, want %d", len(res.Rows), files*perFile)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/files, "ms/file")
+		})
+	}
+}
+
 // BenchmarkIntegrationBatchForms measures a CTAS of one batch in both forms
 // against the real Drillbit:
 //
