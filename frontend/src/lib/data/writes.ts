@@ -1,8 +1,10 @@
 // Writes: put/putMany/remove/undo are the ONLY way to change a record. Each
 // save writes ONE object, the record, which carries its change and capture
-// sequence (pending.ts; a write transaction adds one object to the capture
-// log, whatever its number of records), so a change cannot be captured without its record
-// or the other way round, whatever happens to the page. A save over a
+// sequence (pending.ts), so a change cannot be captured without its record
+// or the other way round, whatever happens to the page; a write
+// transaction also adds one object to each of the capture log and the
+// unsynced log, whatever its number of records (pending.ts, states.ts),
+// where the records' indexes used to be. A save over a
 // record whose change Go has not settled moves that change into the outbox
 // in the same transaction, so no intermediate change is lost. Then the
 // drain runs.
