@@ -337,12 +337,12 @@ func (c *Compactor) list(ctx context.Context, lg compactLog) ([]logEntry, error)
 		e.mtime, _ = asInt(firstValue(r, "modificationTime", "MODIFICATION_TIME", "modification_time"))
 		hour := time.Hour.Milliseconds()
 		if start, ok := parsePartition(name); ok {
-			e.start, e.end = start, start+hour
+			e.start, e.end = start, landedEnd(start+hour, e.mtime)
 		} else if ce, ok := parseCompacted(name); ok {
 			e.start, e.end, e.compacted = ce.start, ce.end, &ce
 		} else if ms, _, ok := parseBatchName(name); ok {
 			e.start = ms - ms%hour
-			e.end = e.start + hour
+			e.end = landedEnd(e.start+hour, e.mtime)
 		} else {
 			continue // not ours: left alone
 		}

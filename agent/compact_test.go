@@ -37,23 +37,66 @@ func TestCompactedNames(t *testing.T) {
 			t.Errorf("parseCompacted(%q) ok", bad)
 		}
 	}
+}
+
+func TestFoldRange(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	nextMonth := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
-		name        string
-		start       time.Time
-		closed      time.Time
-		from, to    time.Time
-		ok          bool
-		description string
+		name       string
+		start, end time.Time // end zero: the hour after start
+		closed     time.Time
+		from, to   time.Time
+		ok         bool
 	}{
-		{"open hour", day.Add(5 * time.Hour), day.Add(5*time.Hour + 30*time.Minute), time.Time{}, time.Time{}, false, "the hour is not closed"},
-		{"closed hour", day.Add(5 * time.Hour), day.Add(20 * time.Hour), day.Add(5 * time.Hour), day.Add(6 * time.Hour), true, "its day is not over"},
-		{"closed day", day.Add(5 * time.Hour), day.AddDate(0, 0, 1).Add(time.Hour), day, day.AddDate(0, 0, 1), true, ""},
-		{"closed month", day.Add(5 * time.Hour), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), true, ""},
+		{name: "open hour", start: day.Add(5 * time.Hour), closed: day.Add(5*time.Hour + 30*time.Minute)},
+		{name: "closed hour, its day not over", start: day.Add(5 * time.Hour), closed: day.Add(20 * time.Hour), from: day.Add(5 * time.Hour), to: day.Add(6 * time.Hour), ok: true},
+		{name: "closed day", start: day.Add(5 * time.Hour), closed: day.AddDate(0, 0, 1).Add(time.Hour), from: day, to: day.AddDate(0, 0, 1), ok: true},
+		{name: "closed month", start: day.Add(5 * time.Hour), closed: nextMonth, from: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), to: nextMonth, ok: true},
+		{name: "written late the same day, the day closed", start: day.Add(5 * time.Hour), end: day.Add(9 * time.Hour), closed: day.AddDate(0, 0, 1), from: day, to: day.AddDate(0, 0, 1), ok: true},
+		{name: "written late the same day, the day open", start: day.Add(5 * time.Hour), end: day.Add(9 * time.Hour), closed: day.Add(10 * time.Hour), from: day.Add(5 * time.Hour), to: day.Add(9 * time.Hour), ok: true},
+		{name: "written late the next day: never the day's entry", start: day.Add(20 * time.Hour), end: day.Add(26 * time.Hour), closed: day.AddDate(0, 0, 3), from: day.Add(20 * time.Hour), to: day.Add(26 * time.Hour), ok: true},
+		{name: "written late, the hour it landed in open", start: day.Add(20 * time.Hour), end: day.Add(26 * time.Hour), closed: day.Add(25 * time.Hour)},
+		{name: "written late the next day, the month closed", start: day.Add(20 * time.Hour), end: day.Add(26 * time.Hour), closed: nextMonth, from: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), to: nextMonth, ok: true},
+		{name: "a day entry whose month is open", start: day, end: day.AddDate(0, 0, 1), closed: day.AddDate(0, 0, 2), from: day, to: day.AddDate(0, 0, 1), ok: true},
 	}
 	for _, tt := range tests {
-		from, to, ok := foldRange(tt.start.UnixMilli(), tt.start.Add(time.Hour).UnixMilli(), tt.closed.UnixMilli())
-		if ok != tt.ok || (ok && (from != tt.from.UnixMilli() || to != tt.to.UnixMilli())) {
-			t.Errorf("%s: foldRange = %d %d %v, want %v %v %v", tt.name, from, to, ok, tt.from, tt.to, tt.ok)
+		t.Run(tt.name, func(t *testing.T) {
+			end := tt.end
+			if end.IsZero() {
+				end = tt.start.Add(time.Hour)
+			}
+			from, to, ok := foldRange(tt.start.UnixMilli(), end.UnixMilli(), tt.closed.UnixMilli())
+			if ok != tt.ok || (ok && (from != tt.from.UnixMilli() || to != tt.to.UnixMilli())) {
+				t.Errorf("foldRange = %v %v %v, want %v %v %v", time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC(), ok, tt.from, tt.to, tt.ok)
+			}
+		})
+	}
+}
+
+// TestLandedEnd: an hour or batch written more than partitionSlack after
+// its hour ended ranges to the end of the hour it landed in, so that the
+// entry folding it ends after the time readers give it.
+func TestLandedEnd(t *testing.T) {
+	t.Parallel()
+	hour := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	end := hour.Add(time.Hour)
+	tests := []struct {
+		name    string
+		mtime   time.Time
+		wantEnd time.Time
+	}{
+		{"written within its hour", hour.Add(59 * time.Minute), end},
+		{"unknown directory time", time.UnixMilli(0), end},
+		{"a CTAS finishing just after the hour", end.Add(partitionSlack), end},
+		{"written 11 minutes after the hour", end.Add(11 * time.Minute), end.Add(time.Hour)},
+		{"written five hours late", end.Add(4*time.Hour + 13*time.Minute), end.Add(5 * time.Hour)},
+		{"written late on the hour", end.Add(3 * time.Hour), end.Add(4 * time.Hour)},
+	}
+	for _, tt := range tests {
+		if got := landedEnd(end.UnixMilli(), tt.mtime.UnixMilli()); got != tt.wantEnd.UnixMilli() {
+			t.Errorf("%s: landedEnd = %v, want %v", tt.name, time.UnixMilli(got).UTC(), tt.wantEnd)
 		}
 	}
 }
@@ -475,7 +518,10 @@ func TestIntegrationFleetHeartbeats(t *testing.T) {
 }
 
 // moveHeartbeats moves the heartbeat entries of the devices named
-// <tag>-… from their hour partitions under root into dir.
+// <tag>-… from their hour partitions under root into dir, an hour
+// partition, with the directory times of that hour: written then, not
+// late (a partition written after its hour ranges to the hour it landed
+// in, see landedEnd, and is not folded while that hour is open).
 func moveHeartbeats(t *testing.T, root, tag, dir string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -500,6 +546,23 @@ func moveHeartbeats(t *testing.T, root, tag, dir string) {
 	}
 	if moved == 0 {
 		t.Fatalf("no heartbeat of %s-… under %s to move", tag, root)
+	}
+	start, ok := parsePartition(filepath.Base(dir))
+	if !ok {
+		t.Fatalf("%s is not an hour partition", dir)
+	}
+	then := time.UnixMilli(start).Add(30 * time.Minute)
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		if err := os.Chtimes(filepath.Join(dir, de.Name()), then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(dir, then, then); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -119,6 +119,8 @@ func newLateWorld(tb testing.TB, d Drill) *lateWorld {
 	w.a = mustNode(tb, "a", w.now, w.ld, func(o *Options) {
 		w.withSet(o)
 		o.DrillClock = func() time.Time { return time.Now().Add(-time.Duration(w.back.Load())) }
+		// Its changes stay pushable with its view of Drill's clock days back.
+		o.MaxClockAhead = 72 * time.Hour
 	})
 	w.b = mustNode(tb, "b", w.now, d, w.withSet)
 	w.b.edit(tb, w.coll, "b1", `{"site":"b"}`)
@@ -236,8 +238,10 @@ func TestIntegrationStaleBatchRenamed(t *testing.T) {
 }
 
 // TestIntegrationStaleBatchFoldedMeanwhile: a device's CTAS under a name
-// hours old lands (whole, or half) but its answer is lost; compaction folds
-// that hour (the table is gone) before the device comes back. Back, the
+// two days old lands (whole, or half) but its answer is lost; compaction
+// folds that hour (the table is gone) before the device comes back; the
+// entry folding it ends after the hour it landed in (landedEnd), or device
+// c, which had passed the old hour before the batch landed, would skip it. Back, the
 // device writes nothing into the folded hour: it finds the whole batch
 // folded and counts it pushed, or writes the part not folded under a fresh
 // name in the current hour. Every device, including one that had not
@@ -263,8 +267,12 @@ func TestIntegrationStaleBatchFoldedMeanwhile(t *testing.T) {
 			coll, now, withSet, a, b, back := w.coll, w.now, w.withSet, w.a, w.b, w.back
 			c := mustNode(t, "c", now, d, withSet)
 			c.sync(t) // c has pulled before, and not again until after compaction
-			old := w.planAway(t, 5*time.Hour, tt.fault)
-			oldPart := filepath.Join(drilltest.WorkspaceDir(t), coll, "changes", partitionOf(now-5*time.Hour.Milliseconds()))
+			// Two days back: the day entry folding the old hour ends
+			// before c's watermark less the look-back at any hour of the
+			// day (five hours back did only from 01:00 to 05:00 UTC).
+			const away = 48 * time.Hour
+			old := w.planAway(t, away, tt.fault)
+			oldPart := filepath.Join(drilltest.WorkspaceDir(t), coll, "changes", partitionOf(now-away.Milliseconds()))
 			if _, err := os.Stat(filepath.Join(oldPart, old)); err != nil {
 				t.Fatalf("the first attempt left nothing under the old name: %v", err)
 			}
