@@ -598,6 +598,15 @@ func TestIntegrationCompactedUnderALaggingDevice(t *testing.T) {
 	withSet := func(o *Options) { o.Schema = set }
 	old := now - 72*time.Hour.Milliseconds()
 	writeSQLBatch(t, d, coll, partitionOf(old)+"/"+batchName(old, "evil", 1), []sqlRow{goodSQLRow("old", old, 1)})
+	// Written then, not late: a compactor folds the hour into its day
+	// (a late one ranges to the hour it landed in, still open).
+	oldPart := filepath.Join(drilltest.WorkspaceDir(t), coll, "changes", partitionOf(old))
+	then := time.UnixMilli(old)
+	for _, p := range []string{filepath.Join(oldPart, batchName(old, "evil", 1)), oldPart} {
+		if err := os.Chtimes(p, then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
 	a := mustNode(t, "a", now, d, withSet)
 	a.edit(t, coll, "new", `{"site":"now"}`)
 	a.sync(t)
@@ -610,6 +619,9 @@ func TestIntegrationCompactedUnderALaggingDevice(t *testing.T) {
 	first := b.sync(t)
 	if !lag.fired {
 		t.Fatal("the device never read the old hour")
+	}
+	if _, err := os.Stat(oldPart); !os.IsNotExist(err) {
+		t.Fatalf("the compactor did not fold the old hour under the device: %v", err)
 	}
 	b.sync(t)
 	if got := b.record(t, coll, "old"); got.ID != "old" {
