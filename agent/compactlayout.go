@@ -20,9 +20,10 @@ import (
 // finds what it needs from names alone. Its end is never before the time a
 // reader gives any of its batches (the later of the name's time and the
 // directory's): a device skips an entry that ends before its watermark
-// less the look-back. Every row's batch_rows is the entry's own row count, so a reader
-// treats the entry like a batch: fewer rows than that means it is still
-// being written (or its writer died), and it is read again later.
+// less the look-back. Every row's batch_rows is the entry's own row
+// count, so a reader treats the entry like a batch: fewer rows than that
+// means it is still being written (or its writer died), and it is read
+// again later.
 
 // compactedEntry is a compacted entry's name, parsed.
 type compactedEntry struct {
