@@ -188,6 +188,15 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock, listed *p
 			a.progress("pull", done, total)
 			i = j
 		}
+		// Everything that existed when this sync read the clocks was
+		// listed: the watermark moves up to that moment even when nothing
+		// was read, so a device that pulls little (alone on a collection,
+		// or only pushing) lists the last hours, never all of changes/,
+		// and forgets what it saw. The earlier of Drill's clock and this
+		// computer's: one of them ahead never moves it past a batch not
+		// yet written (one named up to MaxBatchNameAge earlier is still
+		// inside the look-back).
+		newWM = max(newWM, listedUpTo(clk))
 		if newWM > w.wm {
 			if err := a.st.SetPullWatermark(ctx, w.coll, newWM); err != nil {
 				return fmt.Errorf("pull: %w", err)
@@ -198,6 +207,15 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock, listed *p
 		}
 	}
 	return a.settleOpen(ctx, rep)
+}
+
+// listedUpTo is the time up to which a pull that read clk has listed
+// every batch (see pull).
+func listedUpTo(clk *syncClock) int64 {
+	if !clk.read {
+		return 0
+	}
+	return min(clk.drillMS, clk.localMS)
 }
 
 // listBatches lists the batches of a collection made by other devices, at

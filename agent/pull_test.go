@@ -114,6 +114,78 @@ func TestPullWatermarkLookBack(t *testing.T) {
 	}
 }
 
+// TestPullWatermarkFollowsTheListing: a device whose peers wrote nothing
+// for days moves its watermark to the moment it listed, not to the newest
+// batch it read, so its next syncs list the last hours only, never the
+// quiet days again; a batch written after (on time, or late under an old
+// name) is still pulled.
+func TestPullWatermarkFollowsTheListing(t *testing.T) {
+	t.Parallel()
+	fd := newFakeDrill()
+	now := fd.nowMS
+	hour := time.Hour.Milliseconds()
+	put := func(ms, mtime int64, device, id string) {
+		fd.mu.Lock()
+		defer fd.mu.Unlock()
+		name := "inspections/changes/" + partitionOf(ms) + "/" + batchName(ms, device, 1)
+		fd.mtimes[name] = mtime
+		fd.tables[name] = []Row{{
+			"change_id": id, "record_id": id, "op": "put", "version": fmt.Sprintf("%015d-0000-%s", ms, device), "parents": "[]",
+			"device": device, "author": "", "edited_at": json.Number("1"), "batch_rows": json.Number("1"), "doc": `{"site":"x"}`,
+		}}
+	}
+	// Ten quiet days: another device's batch every 6 hours, the last two
+	// days ago.
+	const days = 10
+	for i := range days * 4 {
+		ms := now - 2*24*hour - int64(i)*6*hour
+		put(ms, ms, "peer", fmt.Sprintf("old%02d", i))
+	}
+	solo := mustNode(t, "solo", now, fd, nil)
+	solo.edit(t, "inspections", "mine", `{"site":"here"}`)
+	if rep := solo.sync(t); rep.Pulled != days*4 {
+		t.Fatalf("first sync pulled %+v, want the %d old changes", rep, days*4)
+	}
+	wm, err := solo.st.PullWatermark(context.Background(), "inspections")
+	if err != nil || wm < now-time.Minute.Milliseconds() {
+		t.Fatalf("watermark %d (%v), want the moment of the listing, about %d, not the newest batch two days back", wm, err, now)
+	}
+	// The listings of the collection's log since the last call.
+	listings := func() int {
+		fd.mu.Lock()
+		defer fd.mu.Unlock()
+		n := 0
+		for _, q := range fd.queries {
+			if strings.HasPrefix(q, "SHOW FILES IN `dfs`.`fieldsync`.`inspections/changes") {
+				n++
+			}
+		}
+		fd.queries = nil
+		return n
+	}
+	listings()
+	solo.clk.Advance(10 * time.Minute)
+	if rep := solo.sync(t); rep.Pulled != 0 {
+		t.Errorf("second sync pulled %+v, want nothing", rep)
+	}
+	// The top of changes/ and the partitions of the last hours (its own,
+	// with its batch): never the quiet days'.
+	if n := listings(); n > 3 {
+		t.Errorf("an up-to-date sync listed %d directories of the log, want the top and the last hours' partitions (<= 3)", n)
+	}
+
+	// Written after: a batch now, and one late under a name 5 hours old.
+	put(fd.nowMS, fd.nowMS, "peer", "new")
+	put(fd.nowMS-5*hour, fd.nowMS, "late", "late")
+	solo.clk.Advance(10 * time.Minute)
+	if rep := solo.sync(t); rep.Pulled != 2 {
+		t.Errorf("third sync pulled %+v, want the new batch and the late one", rep)
+	}
+	for _, id := range []string{"new", "late"} {
+		solo.record(t, "inspections", id)
+	}
+}
+
 func TestPullResumesAfterInterruption(t *testing.T) {
 	t.Parallel()
 	fd := newFakeDrill()
