@@ -41,8 +41,9 @@ type Store interface {
 	Seen(ctx context.Context, collection, batch string) (bool, error)
 	// MarkSeen records a pulled batch as applied.
 	MarkSeen(ctx context.Context, collection, batch string, changes int) error
-	// PruneSeen forgets old seen batches so the list stays bounded.
-	PruneSeen(ctx context.Context, collection, beforeName string, seenBeforeMS int64) (int, error)
+	// PruneSeen forgets old seen batches (names in [fromName,
+	// beforeName)) so the list stays bounded.
+	PruneSeen(ctx context.Context, collection, fromName, beforeName string, seenBeforeMS int64) (int, error)
 	// PullWatermark returns the newest pulled batch time of a collection.
 	PullWatermark(ctx context.Context, collection string) (int64, error)
 	// SetPullWatermark moves the watermark forward.

@@ -377,22 +377,42 @@ func (a *Agent) considerBatch(ctx context.Context, coll, prefix string, r Row, f
 
 // pruneSeen forgets the seen batches that no pull lists any more: named
 // before the watermark minus the look-back and a margin, and seen longer
-// ago than that on this computer's clock.
+// ago than that on this computer's clock. Compacted entries (named from
+// the hour they start, which sorts after every batch name) are forgotten
+// once they started longer than the longest range before that (a month
+// entry's 31 days, with a day to spare): a pull lists an entry only while
+// its range ends after the watermark minus the look-back.
 func (a *Agent) pruneSeen(ctx context.Context, coll string, wm int64) error {
 	keep := a.opts.LookBack + seenMargin
 	before := wm - keep.Milliseconds()
 	if before <= 0 {
 		return nil
 	}
-	n, err := a.st.PruneSeen(ctx, coll, fmt.Sprintf("%015d", before), a.now().Add(-keep).UnixMilli())
+	seenBefore := a.now().Add(-keep).UnixMilli()
+	n, err := a.st.PruneSeen(ctx, coll, "", fmt.Sprintf("%015d", before), seenBefore)
 	if err != nil {
 		return fmt.Errorf("pull: %w", err)
+	}
+	if started := before - compactedSeenSpan.Milliseconds(); started > 0 {
+		m, err := a.st.PruneSeen(ctx, coll, partitionOf(0), partitionOf(started), seenBefore)
+		if err != nil {
+			return fmt.Errorf("pull: %w", err)
+		}
+		n += m
 	}
 	if n > 0 {
 		a.log.Debug("forgot old seen batches", "collection", coll, "count", n)
 	}
 	return nil
 }
+
+// compactedSeenSpan is how long after its start a compacted entry's seen
+// mark is kept beyond the batches': the longest range a compactor folds
+// (a month) and a day. An entry of a batch written late can range longer
+// (see landedEnd); forgotten, it is read again at most once more, by a
+// device whose own clock is days behind Drill's (its watermark then
+// stays at the entry's end, see listedUpTo).
+const compactedSeenSpan = 32 * 24 * time.Hour
 
 func firstValue(r Row, keys ...string) any {
 	for _, k := range keys {

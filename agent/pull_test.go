@@ -186,6 +186,43 @@ func TestPullWatermarkFollowsTheListing(t *testing.T) {
 	}
 }
 
+// TestPruneSeenCompacted: the seen marks of compacted entries (named from
+// their start hour, after every batch name) are forgotten once no pull
+// can list them again, a month and a day after they started; younger ones
+// and the batches inside the look-back are kept.
+func TestPruneSeenCompacted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fd := newFakeDrill()
+	n := mustNode(t, "n", fd.nowMS, fd, nil)
+	day := 24 * time.Hour.Milliseconds()
+	start := fd.nowMS - fd.nowMS%day
+	marks := []struct {
+		name string
+		kept bool
+	}{
+		{compactedName(start-40*day, start-39*day, 1, "w"), false},
+		{compactedName(start-70*day, start-40*day, 2, "w"), false},
+		{compactedName(start-3*day, start-2*day, 1, "w"), true},
+		{compactedName(start-20*day, start-day, 1, "w"), true}, // a late hour's entry, begun 20 days ago
+		{batchName(fd.nowMS-30*time.Minute.Milliseconds(), "peer", 1), true},
+		{batchName(fd.nowMS-5*day, "peer", 1), false},
+	}
+	for _, m := range marks {
+		if err := n.st.MarkSeen(ctx, "inspections", m.name, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.clk.Advance(3 * time.Hour) // seen longer ago than the look-back and its margin
+	n.sync(t)
+	for _, m := range marks {
+		seen, err := n.st.Seen(ctx, "inspections", m.name)
+		if err != nil || seen != m.kept {
+			t.Errorf("%s: seen %v (%v), want %v", m.name, seen, err, m.kept)
+		}
+	}
+}
+
 func TestPullResumesAfterInterruption(t *testing.T) {
 	t.Parallel()
 	fd := newFakeDrill()

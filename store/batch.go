@@ -410,12 +410,13 @@ func (s *Store) MarkSeen(ctx context.Context, collection, batch string, changes 
 	return nil
 }
 
-// PruneSeen forgets the seen batches of a collection whose names sort
-// before beforeName and that were marked seen before seenBeforeMS (epoch
-// ms, this computer's clock), so the seen list stays bounded by what the
-// pull still lists (batch names start with their time, zero-padded, so
-// name order is time order). It returns how many it forgot.
-func (s *Store) PruneSeen(ctx context.Context, collection, beforeName string, seenBeforeMS int64) (int, error) {
+// PruneSeen forgets the seen batches of a collection whose names sort in
+// [fromName, beforeName) and that were marked seen before seenBeforeMS
+// (epoch ms, this computer's clock), so the seen list stays bounded by
+// what the pull still lists (batch names start with their time,
+// zero-padded, so name order is time order; a caller with names of
+// another form gives their range). It returns how many it forgot.
+func (s *Store) PruneSeen(ctx context.Context, collection, fromName, beforeName string, seenBeforeMS int64) (int, error) {
 	if err := validID("collection", collection); err != nil {
 		return 0, fmt.Errorf("store: prune seen: %w", err)
 	}
@@ -428,7 +429,7 @@ func (s *Store) PruneSeen(ctx context.Context, collection, beforeName string, se
 		}
 		var old [][]byte
 		c := sb.Cursor()
-		for k, v := c.First(); k != nil && string(k) < beforeName; k, v = c.Next() {
+		for k, v := c.Seek([]byte(fromName)); k != nil && string(k) < beforeName; k, v = c.Next() {
 			var b SeenBatch
 			if err := jsonUnmarshal(v, &b); err == nil && b.SeenAt >= seenBeforeMS {
 				continue

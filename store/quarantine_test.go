@@ -193,26 +193,29 @@ func TestPruneSeen(t *testing.T) {
 	ctx := context.Background()
 	now := int64(1_700_000_000_000)
 	st := mustOpenAt(t, filepath.Join(t.TempDir(), "fieldsync.db"), &Options{DeviceID: "dev", Now: func() time.Time { return time.UnixMilli(now) }})
-	names := []string{"000000000001000_a_000000000001", "000000000002000_a_000000000001", "000000000003000_a_000000000001"}
+	names := []string{"000000000001000_a_000000000001", "000000000002000_a_000000000001", "000000000003000_a_000000000001",
+		"2026110100_2026120100_c0001-w", "2026120600_2026120700_c0001-w"}
 	for _, n := range names {
 		if err := st.MarkSeen(ctx, "c", n, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	tests := []struct {
-		name       string
-		before     string
-		seenBefore int64
-		forgot     int
-		left       int
+		name         string
+		from, before string
+		seenBefore   int64
+		forgot       int
+		left         int
 	}{
-		{"seen too recently", "000000000003000", now, 0, 3},
-		{"names before", "000000000003000", now + 1, 2, 1},
-		{"again", "000000000003000", now + 1, 0, 1},
-		{"all", "000000000009000", now + 1, 1, 0},
+		{"seen too recently", "", "000000000003000", now, 0, 5},
+		{"names before", "", "000000000003000", now + 1, 2, 3},
+		{"again", "", "000000000003000", now + 1, 0, 3},
+		{"all batches, no other name", "", "000000000009000", now + 1, 1, 2},
+		{"a range of other names", "1970010100", "2026120100", now + 1, 1, 1},
+		{"the rest", "1970010100", "9", now + 1, 1, 0},
 	}
 	for _, tt := range tests {
-		n, err := st.PruneSeen(ctx, "c", tt.before, tt.seenBefore)
+		n, err := st.PruneSeen(ctx, "c", tt.from, tt.before, tt.seenBefore)
 		if err != nil || n != tt.forgot {
 			t.Errorf("%s: PruneSeen = %d %v, want %d", tt.name, n, err, tt.forgot)
 		}
@@ -221,7 +224,7 @@ func TestPruneSeen(t *testing.T) {
 			t.Errorf("%s: %d seen left (%v), want %d", tt.name, len(left), err, tt.left)
 		}
 	}
-	if n, err := st.PruneSeen(ctx, "never", "9", now); err != nil || n != 0 {
+	if n, err := st.PruneSeen(ctx, "never", "", "9", now); err != nil || n != 0 {
 		t.Errorf("PruneSeen of a collection never pulled = %d %v", n, err)
 	}
 }
