@@ -210,7 +210,6 @@ func (a *Agent) verifyBatch(ctx context.Context, table string, b store.Batch) er
 	return nil
 }
 
-// isNotFound reports whether Drill said the table does not exist.
 // showFiles runs SHOW FILES IN dir (a table path). On a local file system
 // Drill reads each entry's owner with an `ls` of its own, so an entry
 // removed meanwhile (a batch a compaction pass drops, measured on Drill
@@ -245,6 +244,7 @@ func alreadyExists(err error) bool {
 	return errors.As(err, &qe) && strings.Contains(strings.ToLower(qe.Message), "already exists")
 }
 
+// isNotFound reports whether Drill said the table does not exist.
 func isNotFound(err error) bool {
 	msg := err.Error()
 	var qe *drill.QueryError

@@ -633,6 +633,18 @@ func TestIntegrationCompactedUnderALaggingDevice(t *testing.T) {
 	if st, err := b.st.Stats(context.Background()); err != nil || st.Quarantined != 0 {
 		t.Errorf("b quarantined %+v %v, want nothing", st, err)
 	}
+	// The batch it waited for is settled by the entry: later syncs, past
+	// every retry's wait, neither read it again nor quarantine it.
+	for range DefaultPullRetries + 1 {
+		b.clk.Advance(maxRetryWait + time.Minute)
+		b.sync(t)
+	}
+	if retries, err := b.st.PullRetries(context.Background(), coll); err != nil || len(retries) != 0 {
+		t.Errorf("b still waits to read %+v (%v), want nothing: the compacted entry holds the batch", retries, err)
+	}
+	if st, err := b.st.Stats(context.Background()); err != nil || st.Quarantined != 0 {
+		t.Errorf("after more syncs b quarantined %+v %v, want nothing", st, err)
+	}
 }
 
 // TestSnapshotHold: a pass leaves for the next only an uncompacted entry

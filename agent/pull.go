@@ -175,8 +175,14 @@ func (a *Agent) pull(ctx context.Context, rep *Report, clk *syncClock, listed *p
 			}
 			for k, b := range w.batches[i:j] {
 				if whys[k] != "" {
-					if err := a.retryLater(ctx, w.coll, b, whys[k], rep); err != nil {
+					settled, err := a.settleGone(ctx, w.coll, b, whys[k], listedUpTo(clk))
+					if err != nil {
 						return err
+					}
+					if !settled {
+						if err := a.retryLater(ctx, w.coll, b, whys[k], rep); err != nil {
+							return err
+						}
 					}
 				}
 				// A batch to read again is tracked in the store by
@@ -461,6 +467,9 @@ func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, bound
 			continue
 		}
 		if err != nil {
+			if offset == 0 && !b.snapshot && isNotFound(err) {
+				return whyGone + ": " + cutText(drillMessage(err), 300), nil
+			}
 			if batchUnreadable(ctx, err) {
 				return "Drill could not read the batch: " + cutText(drillMessage(err), 400), nil
 			}

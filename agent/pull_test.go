@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/agent/drill"
 )
 
 func TestPushPullTwoDevices(t *testing.T) {
@@ -220,6 +222,77 @@ func TestPruneSeenCompacted(t *testing.T) {
 		if err != nil || seen != m.kept {
 			t.Errorf("%s: seen %v (%v), want %v", m.name, seen, err, m.kept)
 		}
+	}
+}
+
+// TestSettleGone: a listed batch that is gone when read (folded by a
+// compactor, dropped by its device) is waited for once, then settled at
+// the second read if its directory is not listed any more and its name is
+// too old for any device to write it again; an empty directory (read as
+// missing) or a young name stays waited for, and is quarantined after
+// Options.PullRetries reads like any unreadable batch.
+func TestSettleGone(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		age     time.Duration // of the batch's name
+		empty   bool          // its directory stays, unreadable as a table
+		settled bool
+	}{
+		{"gone, named hours ago", 3 * time.Hour, false, true},
+		{"gone, young enough to be written again under its name", 20 * time.Minute, false, false},
+		{"an empty directory", 3 * time.Hour, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			fd := newFakeDrill()
+			ms := fd.nowMS - tt.age.Milliseconds()
+			name := batchName(ms, "peer", 1)
+			table := "inspections/changes/" + partitionOf(ms) + "/" + name
+			fd.mu.Lock()
+			fd.mtimes[table] = ms
+			fd.tables[table] = []Row{{
+				"change_id": "c1", "record_id": "r1", "op": "put", "version": fmt.Sprintf("%015d-0000-peer", ms), "parents": "[]",
+				"device": "peer", "author": "", "edited_at": json.Number("1"), "batch_rows": json.Number("1"), "doc": `{"site":"x"}`,
+			}}
+			fd.mu.Unlock()
+			missing := &drill.QueryError{State: "FAILED", Message: "VALIDATION ERROR: Object '" + table + "' not found within 'dfs.fieldsync'"}
+			fd.before = func(sql string) error {
+				if strings.HasPrefix(sql, "SELECT ") && strings.Contains(sql, name) {
+					return missing
+				}
+				return nil
+			}
+			n := mustNode(t, "n", fd.nowMS, fd, func(o *Options) { o.PullRetries = 3 })
+			if rep := n.sync(t); rep.Incomplete != 1 {
+				t.Fatalf("first sync %+v, want the batch waited for", rep)
+			}
+			if !tt.empty {
+				fd.mu.Lock()
+				delete(fd.tables, table)
+				fd.mu.Unlock()
+			}
+			n.clk.Advance(time.Minute)
+			n.sync(t)
+			seen, err := n.st.Seen(ctx, "inspections", name)
+			if err != nil || seen != tt.settled {
+				t.Errorf("after the second read: seen %v (%v), want %v", seen, err, tt.settled)
+			}
+			for range 3 {
+				n.clk.Advance(maxRetryWait + time.Minute)
+				n.sync(t)
+			}
+			retries, _ := n.st.PullRetries(ctx, "inspections")
+			items, _ := n.st.QuarantineList(ctx)
+			if tt.settled && (len(retries) != 0 || len(items) != 0) {
+				t.Errorf("settled, yet waited for %+v, quarantined %+v", retries, items)
+			}
+			if !tt.settled && (len(retries) != 1 || len(items) != 1 || !strings.Contains(items[0].Reason, whyGone)) {
+				t.Errorf("waited for %+v, quarantined %+v: want it waited for and quarantined as gone", retries, items)
+			}
+		})
 	}
 }
 

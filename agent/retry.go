@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
@@ -89,6 +90,67 @@ func (a *Agent) withRetries(ctx context.Context, coll string, listed []remoteBat
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
+}
+
+// whyGone starts the reason of a batch that was listed and is no longer in
+// Drill when read: folded by a compactor, or dropped by its device.
+const whyGone = "the batch is gone from Drill (folded by compaction, or dropped by its device)"
+
+// settleGone settles a batch found gone at two reads in a row, whose
+// directory is no longer listed and whose name no device writes any more
+// (older than MaxBatchNameAge + MaxWriteTime by nowMS: a device back with
+// it renames it): the listing of the second read added every compacted
+// entry written since the look-back that covers it (compactedForRetries),
+// whose reads carry its changes, or its device wrote them again under
+// another name, listed like any batch. So it is marked seen (no longer
+// waited for, nor quarantined), where it would otherwise be read every
+// few hours and, after Options.PullRetries reads, quarantined for nothing.
+// An empty directory (a CTAS whose Drillbit died before writing a file)
+// reads the same as a missing one and stays waited for. It reports
+// whether it settled b; the first time, the caller waits for the next
+// sync.
+func (a *Agent) settleGone(ctx context.Context, coll string, b remoteBatch, why string, nowMS int64) (bool, error) {
+	if !strings.HasPrefix(why, whyGone) {
+		return false, nil
+	}
+	if ms, _, ok := parseBatchName(b.name); ok {
+		if nowMS-ms < (MaxBatchNameAge + MaxWriteTime).Milliseconds() {
+			return false, nil
+		}
+	} else if _, ok := parseCompacted(b.name); !ok {
+		return false, nil
+	}
+	retries, err := a.st.PullRetries(ctx, coll)
+	if err != nil {
+		return false, fmt.Errorf("pull: %w", err)
+	}
+	again := false
+	for _, r := range retries {
+		again = again || (r.Batch == b.name && strings.HasPrefix(r.LastError, whyGone))
+	}
+	if !again {
+		return false, nil
+	}
+	for _, p := range b.paths() {
+		parent, name := "", p
+		if i := strings.LastIndexByte(p, '/'); i >= 0 {
+			parent, name = "/"+p[:i], p[i+1:]
+		}
+		rows, err := a.showFiles(ctx, coll, parent)
+		if err != nil {
+			return false, err
+		}
+		for _, r := range rows {
+			if firstString(r, "name", "FILE_NAME", "file_name") == name {
+				return false, nil // still there, empty
+			}
+		}
+	}
+	if err := a.st.MarkSeen(ctx, coll, b.name, 0); err != nil {
+		return false, fmt.Errorf("pull: %w", err)
+	}
+	a.log.Info("batch gone from Drill at two reads in a row; its changes come with what replaced it", "collection", coll, "batch", b.name)
+	return true, nil
 }
 
 // retryLater records a failed read of a batch: it is read again at the next
