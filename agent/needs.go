@@ -44,7 +44,9 @@ type Store interface {
 	// PruneSeen forgets old seen batches (names in [fromName,
 	// beforeName)) so the list stays bounded.
 	PruneSeen(ctx context.Context, collection, fromName, beforeName string, seenBeforeMS int64) (int, error)
-	// PullWatermark returns the newest pulled batch time of a collection.
+	// PullWatermark returns a collection's pull watermark: the moment of
+	// its last complete listing, or the newest pulled batch's time if
+	// later (see Agent.pull).
 	PullWatermark(ctx context.Context, collection string) (int64, error)
 	// SetPullWatermark moves the watermark forward.
 	SetPullWatermark(ctx context.Context, collection string, ms int64) error

@@ -499,8 +499,9 @@ func (s *Store) SeenBatches(ctx context.Context, collection, after string, limit
 	return out, nil
 }
 
-// PullWatermark returns the pull watermark of a collection (epoch ms of the
-// newest batch pulled; 0 before the first pull).
+// PullWatermark returns the pull watermark of a collection (epoch ms up to
+// which the agent has listed and pulled its batches; 0 before the first
+// pull).
 func (s *Store) PullWatermark(ctx context.Context, collection string) (int64, error) {
 	var ms int64
 	err := s.view(ctx, func(tx *bolt.Tx) error {
