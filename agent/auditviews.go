@@ -102,6 +102,7 @@ func (a *Agent) auditViewSet(coll string) (viewSet, error) {
 		cols[coll+suffix] = "s.`" + strings.Join(names, "`, s.`") + "`"
 	}
 	return viewSet{
+		coll: coll,
 		key:  coll + auditSetSuffix,
 		cols: cols,
 		hash: viewHash(stmts...),

@@ -104,6 +104,61 @@ func TestViewMarks(t *testing.T) {
 	sync("another definition", 1, 0, 0)
 }
 
+// TestViewsOfUnusedCollections: a declared collection nothing was pushed
+// to costs no INFORMATION_SCHEMA query at every sync, only every
+// ViewEmptyRecheck; the device that pushes its first changes makes its
+// views in that same sync.
+func TestViewsOfUnusedCollections(t *testing.T) {
+	t.Parallel()
+	f := newFakeDrill()
+	n := mustNode(t, "a", 1_800_000_000_000, f, nil)
+	// The INFORMATION_SCHEMA queries since the last call, and the views in
+	// Drill.
+	counts := func() (info int, made map[string]bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, q := range f.queries {
+			if strings.Contains(q, "INFORMATION_SCHEMA") {
+				info++
+			}
+		}
+		f.queries = nil
+		made = map[string]bool{}
+		for v := range f.views {
+			made[v] = true
+		}
+		return info, made
+	}
+	n.edit(t, "inspections", "r1", `{"site":"x"}`)
+	n.sync(t)
+	if info, made := counts(); info != 1 || !made["inspections_current"] || made["lww_current"] {
+		t.Fatalf("first sync: %d INFORMATION_SCHEMA queries, views made %v; want 1, those of inspections only", info, made)
+	}
+	for i := range 3 {
+		n.clk.Advance(5 * time.Minute)
+		n.sync(t)
+		if info, _ := counts(); info != 0 {
+			t.Errorf("sync %d with nothing new: %d INFORMATION_SCHEMA queries, want none", i+2, info)
+		}
+	}
+	// The first changes of an unused collection, pushed from here.
+	n.edit(t, "lww", "l1", `{"v":"x"}`)
+	n.clk.Advance(time.Minute)
+	if rep := n.sync(t); rep.ViewsRefreshed != 1 {
+		t.Errorf("the sync pushing lww's first changes refreshed %d collections' views, want 1", rep.ViewsRefreshed)
+	}
+	if info, made := counts(); info != 1 || !made["lww_current"] {
+		t.Errorf("the sync pushing lww's first changes: %d INFORMATION_SCHEMA queries, views made %v; want 1 and lww's", info, made)
+	}
+	// The collections still unused are asked about again after
+	// ViewEmptyRecheck.
+	n.clk.Advance(ViewEmptyRecheck)
+	n.sync(t)
+	if info, _ := counts(); info != 1 {
+		t.Errorf("after ViewEmptyRecheck: %d INFORMATION_SCHEMA queries, want 1", info)
+	}
+}
+
 // TestWriteViewsMakesAuditViews: the snapshot refresh (compaction) makes
 // every view of a collection again, the audit views too, whatever the
 // devices' marks say.

@@ -148,6 +148,7 @@ func (a *Agent) currentViewSet(coll string) (viewSet, error) {
 		return viewSet{}, err
 	}
 	return viewSet{
+		coll: coll,
 		key:  coll,
 		cols: map[string]string{coll + "_current": sig},
 		hash: viewHash(stmts...),
