@@ -420,9 +420,9 @@ func (s *Store) PruneSeen(ctx context.Context, collection, fromName, beforeName 
 	if err := validID("collection", collection); err != nil {
 		return 0, fmt.Errorf("store: prune seen: %w", err)
 	}
-	n := 0
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		n = 0
+	// Found in a read transaction first: a pull prunes at every sync,
+	// and mostly finds nothing, which then costs no commit (two fsyncs).
+	find := func(tx *bolt.Tx) [][]byte {
 		sb := bucket(tx, bSeen).Bucket([]byte(collection))
 		if sb == nil {
 			return nil
@@ -436,18 +436,29 @@ func (s *Store) PruneSeen(ctx context.Context, collection, fromName, beforeName 
 			}
 			old = append(old, append([]byte(nil), k...))
 		}
-		for _, k := range old {
-			if err := sb.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(old)
+		return old
+	}
+	var old [][]byte
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		old = find(tx)
 		return nil
 	})
+	if err == nil && len(old) > 0 {
+		err = s.update(ctx, func(tx *bolt.Tx) error {
+			old = find(tx) // again: marked seen meanwhile is kept
+			sb := bucket(tx, bSeen).Bucket([]byte(collection))
+			for _, k := range old {
+				if err := sb.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return 0, fmt.Errorf("store: prune seen %s: %w", collection, err)
 	}
-	return n, nil
+	return len(old), nil
 }
 
 // Seen reports whether a pulled batch of a collection was applied.
