@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/wailsapp/wails/v2"
 	"github.com/wailsapp/wails/v2/pkg/menu"
@@ -85,6 +86,10 @@ type DesktopOptions struct {
 	HideOnClose bool
 }
 
+// quitGrace is how long RunDesktop waits, once its ctx ends, for the
+// window to close on its own before it quits it.
+const quitGrace = 3 * time.Second
+
 // RunDesktop opens the fieldsync desktop window and blocks until it is closed
 // or ctx is cancelled, in which case it closes the window and returns nil.
 // It must be called from the main goroutine of a binary built with the Wails
@@ -129,9 +134,20 @@ func RunDesktop(ctx context.Context, opts DesktopOptions) error {
 			defer wg.Done()
 			select {
 			case <-ctx.Done():
-				log.Info("closing desktop window", "reason", context.Cause(ctx))
-				a.quit()
 			case <-stopped:
+				return
+			}
+			// Wails handles SIGINT and SIGTERM itself (the signals that
+			// cancel main's ctx) and quits its main loop: a second
+			// gtk_main_quit from here, racing the window's teardown on
+			// the main thread, crashed the app with SIGSEGV (desktop
+			// smoke, 03:25 UTC). Quit only when Wails has not stopped on
+			// its own shortly after.
+			log.Info("closing desktop window", "reason", context.Cause(ctx))
+			select {
+			case <-stopped:
+			case <-time.After(quitGrace):
+				a.quit()
 			}
 		}()
 	}
