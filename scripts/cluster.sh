@@ -22,7 +22,8 @@
 #   build   fetch the Maven jars and compile both launchers when needed.
 #   kill N  SIGKILL Drillbit N (1-based): a crash, not a shutdown (tests).
 #   start-drillbit N
-#           start Drillbit N again on the ports it had, and wait for it.
+#           start Drillbit N again on the web port it had (new RPC
+#           ports), and wait for it.
 #
 # Options:
 #   --data DIR        the cluster's data: services/ (ZooKeeper, HDFS blocks,
@@ -180,12 +181,15 @@ stop_pid() { launcher_stop cluster "$1"; }
 
 bit_dir() { printf '%s/drillbit-%s\n' "$data" "$1"; }
 
-# bit_ports N prints "WEB USER" for Drillbit N: the ports it had before (so a
-# restarted Drillbit keeps its URL), else the defaults for --port.
+# bit_ports N prints "WEB USER" for Drillbit N: for a restart the web port it
+# had before (so it keeps its URL) and fresh RPC ports (the other Drillbits
+# find those in ZooKeeper; an outgoing connection may have taken the old
+# ones while it was down: "could not bind to port", cluster suite 03:37
+# UTC), else the defaults for --port.
 bit_ports() {
-  local n=$1 f
+  local n=$1 f web
   f=$(bit_dir "$n")/ports
-  if [ -s "$f" ]; then cat "$f"; return; fi
+  if [ -s "$f" ]; then read -r web _ <"$f"; echo "$web 0"; return; fi
   if [ "$port" = 0 ]; then echo "0 0"; else echo "$((port + n - 1)) $((31200 + 10 * n))"; fi
 }
 
