@@ -43,7 +43,7 @@ func auditViewColumns() map[string][]string {
 // auditViewSQL returns the statements that create a collection's audit
 // views.
 func (a *Agent) auditViewSQL(coll string) ([]string, error) {
-	logTable, err := a.table(coll, "/changes")
+	logTable, err := a.table(coll, logGlob)
 	if err != nil {
 		return nil, err
 	}

@@ -161,6 +161,9 @@ type CompactedWrite struct {
 	Sources int    `json:"sources"`
 	Rows    int64  `json:"rows"`
 	Dropped int    `json:"dropped"`
+	// Left says why sources of the group were left in place (hour
+	// partitions holding files that are not Parquet batches).
+	Left []string `json:"left,omitempty"`
 }
 
 // compactLog is one log to compact: where it is and what a row is.
@@ -406,6 +409,7 @@ func (c *Compactor) compactLog(ctx context.Context, lg compactLog, closedBefore 
 			continue
 		}
 		lc.Written = append(lc.Written, w)
+		lc.Skipped = append(lc.Skipped, w.Left...)
 	}
 	after, err := c.list(ctx, lg)
 	if err != nil {
@@ -434,14 +438,41 @@ func (c *Compactor) compactGroup(ctx context.Context, lg compactLog, from, to in
 		return CompactedWrite{}, "", err
 	}
 	w := CompactedWrite{Name: name, Sources: len(srcs)}
-	srcs, why, err := c.write(ctx, lg, target, srcs)
-	if err != nil || why != "" {
-		return w, why, err
-	}
-	w.Sources = len(srcs)
-	rows, why, err := c.verify(ctx, lg, target, srcs)
-	if err != nil || why != "" {
-		return w, why, err
+	var rows int64
+	for {
+		var why string
+		var foreign map[string]string
+		srcs, why, err = c.write(ctx, lg, target, srcs)
+		if err != nil || why != "" {
+			return w, why, err
+		}
+		w.Sources = len(srcs)
+		rows, why, foreign, err = c.verify(ctx, lg, target, srcs)
+		if err != nil || why != "" {
+			return w, why, err
+		}
+		if len(foreign) == 0 {
+			break
+		}
+		// Written with partitions that must stay: this compactor's own
+		// entry, never verified, so dropping it is safe; the group is
+		// written again without them.
+		if _, err := c.dr.Query(ctx, "DROP TABLE IF EXISTS "+target); err != nil && !batchUnreadable(ctx, err) {
+			return w, "", fmt.Errorf("compact: drop %s: %w", target, err)
+		}
+		var keep []logEntry
+		for _, s := range srcs {
+			if why, ok := foreign[s.name]; ok {
+				w.Left = append(w.Left, why)
+				c.log.Warn("partition left in place: it holds files that are not Parquet batches", "log", lg.name, "why", why)
+				continue
+			}
+			keep = append(keep, s)
+		}
+		srcs = keep
+		if len(srcs) == 0 || len(srcs) == 1 && srcs[0].compacted != nil && srcs[0].start == from && srcs[0].end == to {
+			return w, strings.Join(w.Left, "; "), nil
+		}
 	}
 	w.Rows = rows
 	c.log.Info("compacted", "log", lg.name, "entry", name, "sources", len(srcs), "rows", rows)

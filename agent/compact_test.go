@@ -281,6 +281,86 @@ func TestIntegrationCompaction(t *testing.T) {
 	assertEverywhere(t, d, coll, want, a, b, fresh, newest)
 }
 
+// TestIntegrationCompactForeignFormat puts, into an hour partition, a batch
+// an analyst wrote as JSON and an empty batch directory (a CTAS killed
+// before it wrote): Drill reads a directory of mixed formats as one of
+// them, so the compactor reads Parquet files only and must not drop the
+// partition with the JSON batch in it. The partition stays (reported),
+// everything else is folded, and nothing is lost: every device still gets
+// every change, the JSON one too.
+func TestIntegrationCompactForeignFormat(t *testing.T) {
+	d, set, coll, now := hostileSetup(t)
+	ctx := context.Background()
+	withSet := func(o *Options) { o.Schema = set; o.BatchRows = 1 }
+	a := mustNode(t, "a", now, d, withSet)
+	for i := range 3 {
+		a.edit(t, coll, fmt.Sprint("a", i), `{"site":"a"}`)
+	}
+	if rep := a.sync(t); rep.Batches != 3 {
+		t.Fatalf("a pushed %+v, want 3 batches", rep)
+	}
+	part := partitionOf(now)
+	writeJSONBatch(t, coll, part+"/"+batchName(now-1, "aaa-json", 1), "json1", now-1)
+	root := filepath.Join(drilltest.WorkspaceDir(t), coll, "changes")
+	if err := os.MkdirAll(filepath.Join(root, part, batchName(now-2, "dead", 1)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A clean hour of the same log, three hours back, with its directory
+	// times of then (else it would count as written late).
+	old := now - 3*time.Hour.Milliseconds()
+	oldPart := partitionOf(old)
+	then := time.UnixMilli(old)
+	o := mustNode(t, "o", old, d, func(op *Options) { withSet(op); op.DrillClock = func() time.Time { return then } })
+	o.edit(t, coll, "old1", `{"site":"o"}`)
+	if rep := o.sync(t); rep.Batches != 1 {
+		t.Fatalf("o pushed %+v, want 1 batch", rep)
+	}
+	_, parts := partitionEntries(t, coll)
+	if len(parts[oldPart]) != 1 {
+		t.Fatalf("partition %s holds %q, want o's batch", oldPart, parts[oldPart])
+	}
+	for _, p := range []string{filepath.Join(root, oldPart, parts[oldPart][0]), filepath.Join(root, oldPart)} {
+		if err := os.Chtimes(p, then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := mustCompactor(t, d, set).Compact(ctx, coll)
+	if err != nil {
+		t.Fatalf("compact: %v (%+v)", err, rep)
+	}
+	lc := rep.Logs[0]
+	if !strings.Contains(strings.Join(lc.Skipped, "\n"), "not read as Parquet") {
+		t.Errorf("compaction skipped %q, want the JSON batch's partition reported", lc.Skipped)
+	}
+	if _, err := os.Stat(filepath.Join(root, part, batchName(now-1, "aaa-json", 1), "0_0_0.json")); err != nil {
+		t.Errorf("the JSON batch is gone after compaction: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, oldPart)); err == nil {
+		t.Errorf("the clean hour %s was not folded: %+v", oldPart, lc)
+	}
+	// The views read Parquet files only: a's three and old1.
+	current := fmt.Sprintf("SELECT COUNT(*) AS n, COUNT(DISTINCT `record_id`) AS d FROM `dfs`.`fieldsync`.`%s_current`", coll)
+	if n, _ := asInt(queryOne(t, d, current)["n"]); n != 4 {
+		t.Errorf("%s_current holds %d rows, want the 4 Parquet records", coll, n)
+	}
+	assertExactlyOnceSQL(t, d, coll, 4)
+	fresh := mustNode(t, "fresh", now, d, withSet)
+	fresh.sync(t)
+	for _, id := range []string{"a0", "a1", "a2", "old1", "json1"} {
+		if got := fresh.record(t, coll, id); got.ID != id {
+			t.Errorf("fresh device lacks %s", id)
+		}
+	}
+	// A second pass reports the partition again and loses nothing.
+	again, err := mustCompactor(t, d, set).Compact(ctx, coll)
+	if err != nil || !strings.Contains(strings.Join(again.Logs[0].Skipped, "\n"), "not read as Parquet") {
+		t.Errorf("second pass: %+v %v", again, err)
+	}
+	if n, _ := asInt(queryOne(t, d, current)["n"]); n != 4 {
+		t.Errorf("%s_current holds %d rows after a second pass, want the 4 Parquet records", coll, n)
+	}
+}
+
 // The compactor child: a process that runs compaction passes in a loop
 // until it is killed.
 const (

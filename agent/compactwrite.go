@@ -9,11 +9,12 @@ import (
 	"github.com/fieldsync/fieldsync/agent/drill"
 )
 
-// union returns a UNION ALL of the given select list over each source.
+// union returns a UNION ALL of the given select list over each source's
+// Parquet files (see entryGlob: Drill reads mixed formats as one).
 func (c *Compactor) union(lg compactLog, list string, srcs []logEntry) (string, error) {
 	parts := make([]string, 0, len(srcs))
 	for _, s := range srcs {
-		t, err := c.table(lg, s.name)
+		t, err := c.table(lg, entryGlob(s.name))
 		if err != nil {
 			return "", err
 		}
@@ -84,7 +85,11 @@ func (c *Compactor) readable(ctx context.Context, lg compactLog, srcs []logEntry
 		if err != nil {
 			return nil, err
 		}
-		_, err = c.dr.Query(ctx, "SELECT COUNT(*) AS `n` FROM "+t)
+		files, err := c.table(lg, entryGlob(s.name))
+		if err != nil {
+			return nil, err
+		}
+		_, err = c.dr.Query(ctx, "SELECT COUNT(*) AS `n` FROM "+files)
 		if err == nil {
 			out = append(out, s)
 			continue
@@ -106,43 +111,136 @@ func (c *Compactor) readable(ctx context.Context, lg compactLog, srcs []logEntry
 }
 
 // verify checks a written compacted entry against its sources and returns
-// its row count, or why it does not pass.
-func (c *Compactor) verify(ctx context.Context, lg compactLog, target string, srcs []logEntry) (int64, string, error) {
+// its row count, or why it does not pass. foreign names the hour
+// partitions that hold batches Drill did not read as Parquet (see unread),
+// with why: the entry is complete without them, but they must stay.
+func (c *Compactor) verify(ctx context.Context, lg compactLog, target string, srcs []logEntry) (n int64, why string, foreign map[string]string, err error) {
 	key, _ := drill.Ident(lg.key)
 	rows, err := c.dr.Query(ctx, fmt.Sprintf("SELECT COUNT(*) AS `n`, COUNT(DISTINCT t.%s) AS `d`, MIN(t.`batch_rows`) AS `lo`, MAX(t.`batch_rows`) AS `hi` FROM %s t", key, target))
 	if err != nil {
 		if batchUnreadable(ctx, err) {
-			return 0, "the compacted entry cannot be read back: " + cutText(drillMessage(err), 400), nil
+			return 0, "the compacted entry cannot be read back: " + cutText(drillMessage(err), 400), nil, nil
 		}
-		return 0, "", fmt.Errorf("compact: verify %s: %w", target, err)
+		return 0, "", nil, fmt.Errorf("compact: verify %s: %w", target, err)
 	}
 	if len(rows) != 1 {
-		return 0, fmt.Sprintf("verifying %s gave %d rows", target, len(rows)), nil
+		return 0, fmt.Sprintf("verifying %s gave %d rows", target, len(rows)), nil, nil
 	}
-	n, _ := asInt(rows[0]["n"])
+	n, _ = asInt(rows[0]["n"])
 	d, _ := asInt(rows[0]["d"])
 	lo, _ := asInt(rows[0]["lo"])
 	hi, _ := asInt(rows[0]["hi"])
 	if n == 0 || n != d || lo != n || hi != n {
-		return 0, fmt.Sprintf("%s holds %d rows, %d change ids, batch_rows %d..%d: not complete", target, n, d, lo, hi), nil
+		return 0, fmt.Sprintf("%s holds %d rows, %d change ids, batch_rows %d..%d: not complete", target, n, d, lo, hi), nil, nil
 	}
-	u, err := c.union(lg, "t."+key+" AS "+key, srcs)
-	if err != nil {
-		return 0, "", err
+	// Every source's change ids must be in the entry, and every batch
+	// directory of an hour partition must have given rows: one that
+	// did not holds files Drill does not read as Parquet (an analyst's
+	// JSON or CSV), which dropping the partition would lose.
+	var parts []string
+	for i, s := range srcs {
+		t, err := c.table(lg, entryGlob(s.name))
+		if err != nil {
+			return 0, "", nil, err
+		}
+		b := "''"
+		if _, ok := parsePartition(s.name); ok {
+			b = "t.`dir0`"
+		}
+		parts = append(parts, fmt.Sprintf("SELECT %d AS `src`, CAST(%s AS VARCHAR(%d)) AS `b`, t.%s AS %s FROM %s t", i, b, maxNameCast, key, key, t))
 	}
-	rows, err = c.dr.Query(ctx, fmt.Sprintf("SELECT COUNT(*) AS `missing` FROM (SELECT DISTINCT s.%[1]s FROM (%[2]s) s WHERE s.%[1]s IS NOT NULL) x "+
-		"LEFT JOIN (SELECT c.%[1]s AS `k` FROM %[3]s c) y ON x.%[1]s = y.`k` WHERE y.`k` IS NULL", key, u, target))
+	rows, err = c.dr.Query(ctx, fmt.Sprintf("SELECT x.`src`, x.`b`, SUM(CASE WHEN x.%[1]s IS NOT NULL AND y.`k` IS NULL THEN 1 ELSE 0 END) AS `missing` "+
+		"FROM (SELECT DISTINCT s.`src`, s.`b`, s.%[1]s FROM (%[2]s) s) x "+
+		"LEFT JOIN (SELECT c.%[1]s AS `k` FROM %[3]s c) y ON x.%[1]s = y.`k` GROUP BY x.`src`, x.`b`", key, strings.Join(parts, " UNION ALL "), target))
 	if err != nil {
 		if batchUnreadable(ctx, err) {
-			return 0, "the sources cannot be read to verify: " + cutText(drillMessage(err), 400), nil
+			return 0, "the sources cannot be read to verify: " + cutText(drillMessage(err), 400), nil, nil
 		}
-		return 0, "", fmt.Errorf("compact: verify %s: %w", target, err)
+		return 0, "", nil, fmt.Errorf("compact: verify %s: %w", target, err)
 	}
-	if len(rows) != 1 {
-		return 0, fmt.Sprintf("verifying %s gave %d rows", target, len(rows)), nil
+	var missing int64
+	read := map[int]map[string]bool{}
+	for _, r := range rows {
+		m, _ := asInt(r["missing"])
+		missing += m
+		i, _ := asInt(r["src"])
+		if read[int(i)] == nil {
+			read[int(i)] = map[string]bool{}
+		}
+		b, _ := r["b"].(string)
+		read[int(i)][b] = true
 	}
-	if m, _ := asInt(rows[0]["missing"]); m != 0 {
-		return 0, fmt.Sprintf("%d change(s) of the sources are not in %s (written meanwhile)", m, target), nil
+	if missing != 0 {
+		return 0, fmt.Sprintf("%d change(s) of the sources are not in %s (written meanwhile)", missing, target), nil, nil
 	}
-	return n, "", nil
+	for i, s := range srcs {
+		if _, ok := parsePartition(s.name); !ok {
+			continue
+		}
+		why, err := c.unread(ctx, lg, s.name, read[i])
+		if err != nil {
+			return 0, "", nil, err
+		}
+		if why != "" {
+			if foreign == nil {
+				foreign = map[string]string{}
+			}
+			foreign[s.name] = why
+		}
+	}
+	return n, "", foreign, nil
+}
+
+// maxNameCast is the VARCHAR length a batch directory's name is cast to.
+const maxNameCast = 1024
+
+// unread lists an hour partition and returns why it must stay ("" when
+// every entry in it was read): a batch directory that gave no rows yet
+// holds files, or a file directly in the partition. An empty batch
+// directory (a CTAS killed before it wrote) holds nothing to lose.
+func (c *Compactor) unread(ctx context.Context, lg compactLog, part string, read map[string]bool) (string, error) {
+	t, err := c.table(lg, part)
+	if err != nil {
+		return "", err
+	}
+	rows, err := showFiles(ctx, c.dr, t)
+	if err != nil {
+		return "", fmt.Errorf("compact: list %s: %w", part, err)
+	}
+	var odd []string
+	for _, r := range rows {
+		name := firstString(r, "name", "FILE_NAME", "file_name")
+		if name == "" || hiddenName(name) || read[name] {
+			continue
+		}
+		if isDir, ok := firstValue(r, "isDirectory", "IS_DIRECTORY", "is_directory").(bool); ok && !isDir {
+			odd = append(odd, name)
+			continue
+		}
+		bt, err := c.table(lg, part+"/"+name)
+		if err != nil {
+			return "", err
+		}
+		inside, err := showFiles(ctx, c.dr, bt)
+		if err != nil {
+			if isNotFound(err) {
+				continue // dropped meanwhile
+			}
+			return "", fmt.Errorf("compact: list %s/%s: %w", part, name, err)
+		}
+		for _, f := range inside {
+			if fn := firstString(f, "name", "FILE_NAME", "file_name"); fn != "" && !hiddenName(fn) {
+				odd = append(odd, name+"/"+fn)
+			}
+		}
+	}
+	if len(odd) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("%s/%s holds %d file(s) Drill does not read as Parquet batches (e.g. %s): left in place; move or rewrite them as Parquet", lg.dir, part, len(odd), strings.Join(odd[:min(3, len(odd))], ", ")), nil
+}
+
+// hiddenName reports whether Drill ignores a file or directory name.
+func hiddenName(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")
 }

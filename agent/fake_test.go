@@ -44,7 +44,7 @@ var (
 	reTable  = regexp.MustCompile("`dfs`\\.`fieldsync`\\.`([^`]+)`")
 	reLimit  = regexp.MustCompile(`LIMIT (\d+) OFFSET (\d+)$`)
 	reSelect = regexp.MustCompile("^SELECT (.+?) FROM `dfs`")
-	reDir0   = regexp.MustCompile("`dir0` = '([^']+)'")
+	reGroup  = regexp.MustCompile(`^(.+)/\{([^}]*)\}/\*\.parquet$`)
 )
 
 func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
@@ -152,23 +152,28 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 			}
 		}
 		return out, nil
-	case strings.HasPrefix(sql, "SELECT `dir0` AS `fs_batch`, "):
-		// Several batches of one partition, ordered by batch then change.
+	case strings.HasPrefix(sql, "SELECT `filepath` AS `fs_path`, "):
+		// Several batches of one partition named by a glob
+		// alternation, ordered by batch then change.
+		m := reGroup.FindStringSubmatch(table)
+		if m == nil {
+			return nil, fmt.Errorf("fake drill: group read of %q", table)
+		}
 		var sorted []Row
-		for _, m := range reDir0.FindAllStringSubmatch(sql, -1) {
-			rows := append([]Row(nil), f.tables[table+"/"+m[1]]...)
+		for _, name := range strings.Split(m[2], ",") {
+			rows := append([]Row(nil), f.tables[m[1]+"/"+name]...)
 			sort.SliceStable(rows, func(i, j int) bool {
 				return fmt.Sprint(rows[i]["change_id"]) < fmt.Sprint(rows[j]["change_id"])
 			})
 			for _, r := range rows {
-				o := Row{"fs_batch": m[1]}
+				o := Row{"fs_path": "/ws/" + m[1] + "/" + name}
 				for _, c := range readColumns {
 					o[c] = r[c]
 				}
 				sorted = append(sorted, o)
 			}
 		}
-		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i]["fs_batch"].(string) < sorted[j]["fs_batch"].(string) })
+		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i]["fs_path"].(string) < sorted[j]["fs_path"].(string) })
 		if m := reLimit.FindStringSubmatch(sql); m != nil {
 			lim, _ := strconv.Atoi(m[1])
 			off, _ := strconv.Atoi(m[2])
@@ -176,6 +181,11 @@ func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {
 		}
 		return sorted, nil
 	case strings.HasPrefix(sql, "SELECT "):
+		// Globs of Parquet files read the directory they start from
+		// (the fake holds no other format).
+		for _, g := range []string{strings.TrimPrefix(logGlob, "/changes"), partitionFiles, entryFiles} {
+			table = strings.TrimSuffix(table, g)
+		}
 		rows, ok := f.tables[table]
 		if !ok && f.hasDirLocked(table) {
 			ok = true

@@ -203,7 +203,7 @@ func TestQueryKind(t *testing.T) {
 		{"SHOW FILES IN dfs.ws.`c/changes`", "list"},
 		{"CREATE TABLE dfs.ws.`c/changes/2026120610/x` AS SELECT 1", "write"},
 		{"CREATE OR REPLACE VIEW dfs.ws.`c_current` AS SELECT 1", "other"},
-		{"SELECT `dir0` AS `fs_batch` FROM t", "read"},
+		{"SELECT `filepath` AS `fs_path` FROM t", "read"},
 		{"WITH a AS (SELECT 1) SELECT * FROM a", "read"},
 		{"DROP TABLE IF EXISTS dfs.ws.`x`", "other"},
 	} {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,6 +50,27 @@ func writeSQLBatch(tb testing.TB, d Drill, coll, name string, rows []sqlRow) {
 	sql := fmt.Sprintf("CREATE TABLE `dfs`.`fieldsync`.`%s/changes/%s` AS %s", coll, name, strings.Join(sel, " UNION ALL "))
 	if _, err := d.Query(context.Background(), sql); err != nil {
 		tb.Fatalf("write hostile batch %s: %v", name, err)
+	}
+}
+
+// writeJSONBatch writes a batch of one good row as a JSON file, as an
+// analyst's CTAS with store.format = json would: a batch of another format
+// than fieldsync's own, which Drill reads alongside Parquet only when named
+// on its own.
+func writeJSONBatch(tb testing.TB, coll, path, id string, ms int64) {
+	tb.Helper()
+	dir := filepath.Join(drilltest.WorkspaceDir(tb), coll, "changes", filepath.FromSlash(path))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	row := map[string]any{"change_id": id, "record_id": id, "op": "put", "version": fmt.Sprintf("%015d-0000-evil", ms),
+		"parents": "[]", "device": "evil", "author": "analyst", "edited_at": 1, "batch_rows": 1, "doc": `{"site":"from JSON"}`}
+	b, err := json.Marshal(row)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "0_0_0.json"), b, 0o644); err != nil {
+		tb.Fatal(err)
 	}
 }
 

@@ -37,7 +37,7 @@ func (in *Ingester) records(ctx context.Context, coll string, rows []inboxRow) (
 	if len(ids) == 0 {
 		return out, nil
 	}
-	logTable, err := a.table(coll, "/changes")
+	logTable, err := a.table(coll, logGlob)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
@@ -167,7 +167,7 @@ func (in *Ingester) readDocs(ctx context.Context, coll string, states map[string
 		filters = append(filters, f)
 	}
 	sort.Strings(filters)
-	logTable, err := a.table(coll, "/changes")
+	logTable, err := a.table(coll, logGlob)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}

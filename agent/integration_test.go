@@ -101,7 +101,7 @@ func queryOne(tb testing.TB, d Drill, sql string) Row {
 // over the whole change log of a collection in Drill.
 func assertExactlyOnceSQL(tb testing.TB, d Drill, coll string, want int) {
 	tb.Helper()
-	r := queryOne(tb, d, fmt.Sprintf("SELECT COUNT(*) AS n, COUNT(DISTINCT `change_id`) AS d FROM `dfs`.`fieldsync`.`%s/changes`", coll))
+	r := queryOne(tb, d, fmt.Sprintf("SELECT COUNT(*) AS n, COUNT(DISTINCT `change_id`) AS d FROM `dfs`.`fieldsync`.`%s%s`", coll, logGlob))
 	n, _ := asInt(r["n"])
 	dn, _ := asInt(r["d"])
 	if n != dn || (want >= 0 && n != int64(want)) {

@@ -60,3 +60,33 @@ func batchPath(name string) string {
 	}
 	return partitionOf(ms) + "/" + name
 }
+
+// Selections of the log that read its Parquet files only. Drill reads a
+// selection holding files of several formats (a batch an analyst wrote
+// with store.format = json or csv among fieldsync's Parquet) as one of
+// them: it fails the query or, when a JSON file is listed first, silently
+// returns the JSON rows alone. So every read over many entries names
+// Parquet files by a glob; the directories keep their dirN columns (the
+// selection root is the path before the first wildcard). A batch of
+// another format is read on its own by a device (pullBatch) and left in
+// place by compaction (see Compactor.verify).
+const (
+	// logGlob is the whole log: compacted entries and batches of the
+	// first layout (files one level down) and the batches of the hour
+	// partitions (two levels down). Either level may be empty.
+	logGlob = "/changes/*/{*.parquet,*/*.parquet}"
+	// entryFiles and partitionFiles follow the name of an entry or an
+	// hour partition.
+	entryFiles     = "/*.parquet"
+	partitionFiles = "/*/*.parquet"
+)
+
+// entryGlob returns the Parquet files of an entry at the top of a log
+// (name relative to the log): an hour partition's batches, or a compacted
+// entry's or first-layout batch's own files.
+func entryGlob(name string) string {
+	if _, ok := parsePartition(name); ok {
+		return name + partitionFiles
+	}
+	return name + entryFiles
+}

@@ -175,9 +175,9 @@ func TestIntegrationLateBatchInOldPartition(t *testing.T) {
 		t.Errorf("fresh device pulled %+v, want 5 changes of 5 batches", rep)
 	}
 	// (At an hour's turn a's and e's batches can span two partitions.)
-	if together, alone := cd.count("`dir0` AS `fs_batch`"), cd.count("ORDER BY `change_id` LIMIT"); together < 1 || alone > 2 {
+	if together, alone := cd.count("`filepath` AS `fs_path`"), cd.count("ORDER BY `change_id` LIMIT"); together < 1 || alone > 2 {
 		t.Errorf("fresh device read %d partitions together and %d batches alone, want 1 and 1 (the late one):\n%s",
-			cd.count("`dir0` AS `fs_batch`"), cd.count("ORDER BY `change_id` LIMIT"), strings.Join(cd.queries, "\n"))
+			cd.count("`filepath` AS `fs_path`"), cd.count("ORDER BY `change_id` LIMIT"), strings.Join(cd.queries, "\n"))
 	}
 	ms := time.Now().UnixMilli()
 	part := partitionOf(ms)
@@ -197,6 +197,27 @@ func TestIntegrationLateBatchInOldPartition(t *testing.T) {
 	}
 	if rep := b.sync(t); rep.Pulled != 6 || rep.PulledBatches != 6 || rep.Incomplete != 1 {
 		t.Errorf("b pulled %+v, want the 6 good batches and the 0-byte one to read again", rep)
+	}
+
+	// A batch written as JSON (an analyst's CTAS under store.format =
+	// json), named to come first in the partition, among Parquet ones:
+	// Drill reads a directory of mixed formats as one of them, so the
+	// group names Parquet files only and the JSON batch, which gave no
+	// rows there, is read on its own in the same sync.
+	ms = time.Now().UnixMilli()
+	part = partitionOf(ms)
+	writeJSONBatch(t, coll, part+"/"+batchName(ms-1, "aaa-json", 1), "json1", ms-1)
+	for i := range 3 {
+		writeSQLBatch(t, d, coll, part+"/"+batchName(ms+int64(i), "evil", uint64(20+i)), []sqlRow{goodSQLRow(fmt.Sprint("p", i), ms, 1)})
+	}
+	f := mustNode(t, "f", now, d, withSet)
+	if rep := f.sync(t); rep.Quarantined != 0 {
+		t.Errorf("f quarantined %+v", rep)
+	}
+	for _, id := range []string{"json1", "p0", "p1", "p2"} {
+		if got := f.record(t, coll, id); got.ID != id {
+			t.Errorf("f lacks %s after one sync", id)
+		}
 	}
 }
 

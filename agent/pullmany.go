@@ -4,28 +4,49 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
 )
 
-// maxGroup bounds the batches of one partition read by one query: the
-// filter is an OR of dir0 equalities (Drill turns an IN list longer than
-// planner.in_subquery_threshold, 20, into a join, which its directory
-// pruning does not see), and planning grows with the statement.
-const maxGroup = 100
+// maxGroup bounds the batches read by one query, and maxGroupGlob the
+// length of its glob (the path is one SQL identifier: the client raises
+// Drill's limit, planner.identifier_max_length, to
+// drill.IdentifierMaxLength). A group is named by a glob alternation,
+//
+//	`<coll>/changes/<hour>/{<batch>,<batch>,…}/*.parquet`
+//
+// so Drill lists and reads only the batches asked for: a dir0 filter over
+// the whole partition made Drill list all of it at planning (an hour of a
+// fleet's batches) for every query, and an OR list longer than 20 turns
+// into a join its pruning does not see (docs/BENCHMARKS.md, "Group
+// reads").
+const (
+	maxGroup     = 500
+	maxGroupGlob = drill.IdentifierMaxLength - 1024
+)
+
+// globSafe reports whether a batch name can stand in a glob alternation:
+// no character Hadoop's glob gives a meaning (a name that has one is read
+// on its own).
+func globSafe(name string) bool {
+	return name != "" && !strings.ContainsAny(name, "{}[]*?\\,/^!")
+}
 
 // groupEnd returns the end of the run of batches from i that can be read
-// by one query: listed in the same hour partition, at most maxGroup.
+// by one query: listed in the same hour partition, glob-safe, at most
+// maxGroup and maxGroupGlob.
 func groupEnd(batches []remoteBatch, i int) int {
 	part, _, ok := strings.Cut(batches[i].path, "/")
-	if !ok {
+	if !ok || !globSafe(batches[i].name) {
 		return i + 1
 	}
-	j := i + 1
+	j, size := i+1, len(part)+len(batches[i].name)
 	for j < len(batches) && j-i < maxGroup {
 		p, _, ok := strings.Cut(batches[j].path, "/")
-		if !ok || p != part {
+		size += len(batches[j].name) + 1
+		if !ok || p != part || !globSafe(batches[j].name) || size > maxGroupGlob {
 			break
 		}
 		j++
@@ -35,18 +56,22 @@ func groupEnd(batches []remoteBatch, i int) int {
 
 // pullBatches reads batches of one hour partition (see groupEnd) and
 // returns, for each, why it must be read again ("" when read whole), like
-// pullBatch. Several batches are read with one query per page,
+// pullBatch. Several batches are read with one query,
 //
-//	SELECT `dir0` AS `fs_batch`, … FROM `<coll>/changes/<hour>`
-//	WHERE `dir0` = '<batch>' OR … ORDER BY `dir0`, `change_id`
+//	SELECT `filepath` AS `fs_path`, … FROM `<coll>/changes/<hour>/{<batch>,…}/*.parquet`
+//	ORDER BY `filepath`, `change_id`
 //
 // so a device catching up reads a partition in a few queries instead of
-// one per batch. When Drill cannot read them together (one batch is a
-// 0-byte file, a directory vanished meanwhile) each is read on its own,
-// so one bad batch is quarantined or read again later and never holds the
-// others back. Applying a change twice is harmless (the store is
-// idempotent by change id), so falling back after some pages were applied
-// loses and doubles nothing.
+// one per batch. Only Parquet files are named: Drill reads a selection of
+// mixed formats as one of them, silently leaving the others out. A batch
+// that gave no rows (written in another format, empty, or gone) is then
+// read on its own, which tells which. When Drill cannot read the group
+// (one batch is a 0-byte file, a directory vanished meanwhile) each half
+// is read on its own, down to single batches, so one bad batch is
+// quarantined or read again later and never holds the others back.
+// Applying a change twice is harmless (the store is idempotent by change
+// id), so falling back after some rows were applied loses and doubles
+// nothing.
 func (a *Agent) pullBatches(ctx context.Context, coll string, batches []remoteBatch, boundMS int64, rep *Report) ([]string, error) {
 	whys := make([]string, len(batches))
 	if len(batches) == 1 {
@@ -58,16 +83,31 @@ func (a *Agent) pullBatches(ctx context.Context, coll string, batches []remoteBa
 	if err != nil || ok {
 		return whys, err
 	}
+	var left []int // not read whole before the group read failed
 	for i, b := range batches {
 		seen, err := a.st.Seen(ctx, coll, b.name)
 		if err != nil {
 			return whys, fmt.Errorf("pull: %w", err)
 		}
-		if seen { // read whole before the group read failed
-			whys[i] = ""
+		whys[i] = ""
+		if !seen {
+			left = append(left, i)
+		}
+	}
+	for half := range 2 {
+		idx := left[half*len(left)/2 : (half+1)*len(left)/2]
+		if len(idx) == 0 {
 			continue
 		}
-		if whys[i], err = a.pullBatch(ctx, coll, b, boundMS, rep); err != nil {
+		sub := make([]remoteBatch, len(idx))
+		for k, i := range idx {
+			sub[k] = batches[i]
+		}
+		subWhys, err := a.pullBatches(ctx, coll, sub, boundMS, rep)
+		for k, i := range idx {
+			whys[i] = subWhys[k]
+		}
+		if err != nil {
 			return whys, err
 		}
 	}
@@ -83,25 +123,20 @@ func (a *Agent) pullBatches(ctx context.Context, coll string, batches []remoteBa
 // query that sorts the group again).
 func (a *Agent) readGroup(ctx context.Context, coll string, batches []remoteBatch, boundMS int64, rep *Report, whys []string) (bool, error) {
 	part, _, _ := strings.Cut(batches[0].path, "/")
-	table, err := a.table(coll, "/changes/"+part)
-	if err != nil {
-		return false, fmt.Errorf("pull: %w", err)
-	}
 	g := &groupRead{a: a, coll: coll, boundMS: boundMS, rep: rep, whys: whys,
 		reads: make(map[string]*batchRead, len(batches)), index: make(map[string]int, len(batches)),
 		finished: make([]bool, len(batches))}
-	var or []string
+	names := make([]string, len(batches))
 	for i, b := range batches {
-		lit, err := drill.String(b.name)
-		if err != nil {
-			return false, fmt.Errorf("pull: batch name %q: %w", b.name, err)
-		}
-		or = append(or, "`dir0` = "+lit)
+		names[i] = b.name
 		g.reads[b.name] = newBatchRead(b)
 		g.index[b.name] = i
 	}
-	q := fmt.Sprintf("SELECT `dir0` AS `fs_batch`, %s FROM %s WHERE %s ORDER BY `dir0`, `change_id`",
-		readList(), table, strings.Join(or, " OR "))
+	table, err := a.table(coll, "/changes/"+part+"/{"+strings.Join(names, ",")+"}/*.parquet")
+	if err != nil {
+		return false, fmt.Errorf("pull: %w", err)
+	}
+	q := fmt.Sprintf("SELECT `filepath` AS `fs_path`, %s FROM %s ORDER BY `filepath`, `change_id`", readList(), table)
 	unreadable := func(err error) (bool, error) {
 		if errors.Is(err, errNotAsked) {
 			return false, nil // not what was asked for: read each on its own
@@ -142,7 +177,16 @@ func (a *Agent) readGroup(ctx context.Context, coll string, batches []remoteBatc
 			}
 		}
 	}
-	for _, b := range batches {
+	for i, b := range batches {
+		if g.reads[b.name].read == 0 {
+			// Nothing of it came: read it on its own, which tells an
+			// empty or vanished batch from one in another format.
+			g.finished[i] = true
+			if whys[i], err = a.pullBatch(ctx, coll, b, boundMS, rep); err != nil {
+				return false, err
+			}
+			continue
+		}
 		if err := g.finish(ctx, b.name); err != nil {
 			return false, err
 		}
@@ -173,11 +217,12 @@ type groupRead struct {
 
 // add takes the next row.
 func (g *groupRead) add(ctx context.Context, r Row) error {
-	name, _ := r["fs_batch"].(string)
-	if _, ok := g.reads[name]; !ok {
+	p, _ := r["fs_path"].(string)
+	name := path.Base(p)
+	if _, ok := g.reads[name]; !ok || p == "" {
 		return errNotAsked
 	}
-	delete(r, "fs_batch")
+	delete(r, "fs_path")
 	if name != g.cur {
 		if err := g.apply(ctx); err != nil {
 			return err

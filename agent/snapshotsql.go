@@ -101,7 +101,7 @@ func (a *Agent) liveSource(coll string, gen *snapshotGen, until string, late []l
 		return "", err
 	}
 	list := strings.Join(items, ", ")
-	logTable, err := a.table(coll, "/changes")
+	logTable, err := a.table(coll, logGlob)
 	if err != nil {
 		return "", err
 	}
@@ -140,7 +140,7 @@ func (a *Agent) liveSource(coll string, gen *snapshotGen, until string, late []l
 	var order []string
 	for _, b := range late {
 		if b.part == "" {
-			tbl, err := a.table(coll, "/changes/"+b.name)
+			tbl, err := a.table(coll, "/changes/"+b.name+entryFiles)
 			if err != nil {
 				return "", err
 			}
@@ -157,7 +157,7 @@ func (a *Agent) liveSource(coll string, gen *snapshotGen, until string, late []l
 		byPart[b.part] = append(byPart[b.part], "t.`dir0` = "+lit)
 	}
 	for _, p := range order {
-		tbl, err := a.table(coll, "/changes/"+p)
+		tbl, err := a.table(coll, "/changes/"+p+partitionFiles)
 		if err != nil {
 			return "", err
 		}

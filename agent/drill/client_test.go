@@ -136,8 +136,9 @@ func TestQueryReplies(t *testing.T) {
 			res, err := c.Query(context.Background(), "SELECT * FROM no_such_table", WithDefaultSchema("dfs.fieldsync"))
 			if got.QueryType != "SQL" || got.AutoLimit != "0" || got.DefaultSchema != "dfs.fieldsync" ||
 				got.Options[optRESTVerboseErrors] != "true" || got.Options[optVerboseErrors] != "true" ||
+				got.Options[optIdentifierMaxLength] != "65536" ||
 				!strings.HasPrefix(got.Query, "/* fieldsync:") || !strings.HasSuffix(got.Query, " */\nSELECT * FROM no_such_table") {
-				t.Errorf("request = %+v, want SQL, autoLimit 0, default schema, verbose errors and the tagged SQL", got)
+				t.Errorf("request = %+v, want SQL, autoLimit 0, default schema, verbose errors, long identifiers and the tagged SQL", got)
 			}
 			if tt.wantErr == nil {
 				if err != nil {

@@ -9,12 +9,16 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/internal/drilltest"
 )
 
 // The integration tests run against real Drill 1.22.0 Drillbits from
@@ -876,6 +880,78 @@ func BenchmarkIntegrationReadFormats(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/files, "ms/file")
 			})
+		}
+	}
+}
+
+// BenchmarkIntegrationGroupRead measures how a device reads many batches of
+// one hour partition with one query, against the real Drillbit: a filter
+// on dir0 (an OR list, what fieldsync sent before) against a glob
+// alternation naming the batches (what it sends now), for Parquet batches
+// and, to size the other lever, JSON ones:
+//
+//	go test -run '^$' -bench IntegrationGroupRead -benchtime 3x ./agent/drill/
+//
+// The partition holds 3,000 batches (one CTAS copied into 3,000
+// directories: an hour of a 500-device fleet), of which each query reads k.
+func BenchmarkIntegrationGroupRead(b *testing.B) {
+	c := mustNewClient(b, Options{Endpoints: []string{drillURL(b)}, Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	const batches = 3000
+	root := uniqueName("groupread")
+	cols := []Column{{"change_id", VarChar}, {"record_id", VarChar}, {"doc", VarChar}, {"version", VarChar}, {"edited_at", BigInt}, {"batch_rows", BigInt}}
+	doc := `{"site":"Site 12","species":"oak","height_m":12.5,"dbh_cm":40,"healthy":true,"note":"crown intact, bark sound, no visible pests"}`
+	for _, format := range []string{"parquet", "json"} {
+		sel, err := SelectJSON(cols, [][]Value{{StringValue("c1"), StringValue("r1"), StringValue(doc), StringValue("001700000000000-0000-dev1"), Int64Value(1_700_000_000_000), Int64Value(1)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		seed, _ := TablePath("dfs", "fieldsync", "drillclient/"+root+"/seed_"+format)
+		if _, err := c.Query(ctx, "CREATE TABLE "+seed+" AS "+sel, WithOption("store.format", format)); err != nil {
+			b.Fatal(err)
+		}
+		ws := drilltest.WorkspaceDir(b)
+		file := filepath.Join(ws, "drillclient", root, "seed_"+format, "0_0_0."+format)
+		data, err := os.ReadFile(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		part := filepath.Join(ws, "drillclient", root, format)
+		for i := range batches {
+			dir := filepath.Join(part, fmt.Sprintf("b%04d", i))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "0_0_0."+format), data, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, k := range []int{100, 300} {
+			var names, ors []string
+			for i := range k {
+				n := fmt.Sprintf("b%04d", i*(batches/k))
+				names = append(names, n)
+				ors = append(ors, "`dir0` = '"+n+"'")
+			}
+			dirTable, _ := TablePath("dfs", "fieldsync", "drillclient/"+root+"/"+format)
+			globTable, _ := TablePath("dfs", "fieldsync", "drillclient/"+root+"/"+format+"/{"+strings.Join(names, ",")+"}/*."+format)
+			for _, v := range []struct{ name, sql string }{
+				{"dir0", "SELECT `dir0` AS `b`, change_id, record_id, doc, version, edited_at, batch_rows FROM " + dirTable + " WHERE " + strings.Join(ors, " OR ") + " ORDER BY `dir0`, change_id"},
+				{"glob", "SELECT `filepath` AS `b`, change_id, record_id, doc, version, edited_at, batch_rows FROM " + globTable + " ORDER BY `filepath`, change_id"},
+			} {
+				b.Run(fmt.Sprintf("%s/%s/read=%d_of_%d", format, v.name, k, batches), func(b *testing.B) {
+					for b.Loop() {
+						res, err := c.Query(ctx, v.sql)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if len(res.Rows) != k {
+							b.Fatalf("%d rows, want %d", len(res.Rows), k)
+						}
+					}
+					b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+				})
+			}
 		}
 	}
 }

@@ -235,6 +235,16 @@ const (
 	optVerboseErrors     = "exec.errors.verbose"
 )
 
+// IdentifierMaxLength is the longest SQL identifier every query may hold:
+// Drill's default (planner.identifier_max_length, 1,024) is raised for
+// each query, so that one table path can name many batches (a glob
+// alternation, `{a,b,…}`) instead of a filter Drill applies only after
+// listing the whole directory.
+const (
+	IdentifierMaxLength    = 65536
+	optIdentifierMaxLength = "planner.identifier_max_length"
+)
+
 // Query runs sql and returns its rows. A query Drill cannot plan or run
 // becomes a *QueryError with Drill's message, whether Drill says so with
 // HTTP 200 and queryState FAILED or with HTTP 500. When ctx ends while the
@@ -363,7 +373,8 @@ func (c *Client) query(ctx context.Context, sql string, each func(Row) error, op
 		Query:     "/* " + tag + " */\n" + sql,
 		QueryType: "SQL",
 		AutoLimit: "0",
-		Options:   map[string]string{optRESTVerboseErrors: "true", optVerboseErrors: "true"},
+		Options: map[string]string{optRESTVerboseErrors: "true", optVerboseErrors: "true",
+			optIdentifierMaxLength: strconv.Itoa(IdentifierMaxLength)},
 	}
 	for _, o := range opts {
 		o(&q)
