@@ -121,7 +121,7 @@ func (a *Agent) writePlanned(ctx context.Context, clk *syncClock, b store.Batch,
 	}
 	limit := writeTime(a.opts.QueryTimeout)
 	wctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("push: the CTAS of batch %s ran past %s, the most a batch may take to write (agent.MaxWriteTime), and was cancelled", b.Name, limit))
-	res, err := a.dr.Query(wctx, "CREATE TABLE IF NOT EXISTS "+table+" AS "+sel)
+	res, err := a.writeBatchSQL(wctx, "CREATE TABLE IF NOT EXISTS "+table+" AS "+sel)
 	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
 		err = fmt.Errorf("%w: %w", context.Cause(wctx), err)
 	}

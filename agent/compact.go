@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
@@ -74,6 +75,10 @@ type CompactOptions struct {
 	// Stale is how old an unreadable compacted entry is dropped (default
 	// DefaultCompactStale).
 	Stale time.Duration
+	// JSONSettle is how old a JSON batch's name must be before it is
+	// rewritten as Parquet (default MaxBatchNameAge + MaxWriteTime, after
+	// which no device writes it; tests lower it).
+	JSONSettle time.Duration
 	// Writer names this compactor's entries (default: random per
 	// Compactor).
 	Writer string
@@ -95,6 +100,7 @@ type Compactor struct {
 	plugin, workspace string
 	opts              CompactOptions
 	log               *slog.Logger
+	convSeq           atomic.Uint64 // numbers the batches convertJSON writes
 }
 
 // NewCompactor checks opts and returns a Compactor.
@@ -153,6 +159,9 @@ type LogCompaction struct {
 	Written []CompactedWrite `json:"written,omitempty"`
 	// Skipped says why groups were left as they are (for the next pass).
 	Skipped []string `json:"skipped,omitempty"`
+	// Converted counts the JSON batches rewritten as Parquet (see
+	// compactjson.go) and dropped.
+	Converted int `json:"converted,omitempty"`
 }
 
 // CompactedWrite is one compacted entry written and verified.
@@ -183,6 +192,17 @@ type logEntry struct {
 	start, end int64
 	mtime      int64
 	compacted  *compactedEntry
+	// files, when set, is the glob read instead of the entry's Parquet
+	// files (JSON batches being converted).
+	files string
+}
+
+// glob returns the files of e that a pass reads.
+func (e logEntry) glob() string {
+	if e.files != "" {
+		return e.files
+	}
+	return entryGlob(e.name)
 }
 
 // Compact runs one pass over the change logs of the named collections, or,
@@ -224,7 +244,15 @@ func (c *Compactor) Compact(ctx context.Context, collections ...string) (Compact
 				hold = snapshotHold{cutoff: info.Cutoff.UnixMilli(), after: info.Taken.Add(-partitionSlack).UnixMilli()}
 			}
 		}
+		var converted int
+		var left []string
+		if lg.dir != HeartbeatDir {
+			if converted, left, err = c.convertLog(ctx, lg); err != nil {
+				return rep, err
+			}
+		}
 		lc, err := c.compactLog(ctx, lg, closedBefore, hold)
+		lc.Converted, lc.Skipped = converted, append(left, lc.Skipped...)
 		rep.Logs = append(rep.Logs, lc)
 		if err != nil {
 			return rep, err
@@ -255,17 +283,10 @@ func (c *Compactor) snapshotter() *Agent {
 
 // now is Drill's clock (the clock batch names use), or Now, or DrillClock.
 func (c *Compactor) now(ctx context.Context) (int64, error) {
-	switch {
-	case c.opts.Now != nil:
+	if c.opts.Now != nil {
 		return c.opts.Now().UnixMilli(), nil
-	case c.opts.DrillClock != nil:
-		return c.opts.DrillClock().UnixMilli(), nil
 	}
-	ms, err := drillClock(ctx, c.dr)
-	if err != nil {
-		return 0, fmt.Errorf("compact: %w", err)
-	}
-	return ms, nil
+	return c.drillNow(ctx)
 }
 
 // collectionLog describes a collection's change log: its columns as the

@@ -105,7 +105,8 @@ func TestLandedEnd(t *testing.T) {
 // every hour written now is closed.
 func mustCompactor(tb testing.TB, d Drill, set *schema.Set) *Compactor {
 	tb.Helper()
-	c, err := NewCompactor(CompactOptions{Drill: d, Schema: set, Now: func() time.Time { return time.Now().Add(72 * time.Hour) }})
+	c, err := NewCompactor(CompactOptions{Drill: d, Schema: set, JSONSettle: time.Millisecond,
+		Now: func() time.Time { return time.Now().Add(72 * time.Hour) }})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -282,12 +283,12 @@ func TestIntegrationCompaction(t *testing.T) {
 }
 
 // TestIntegrationCompactForeignFormat puts, into an hour partition, a batch
-// an analyst wrote as JSON and an empty batch directory (a CTAS killed
-// before it wrote): Drill reads a directory of mixed formats as one of
-// them, so the compactor reads Parquet files only and must not drop the
-// partition with the JSON batch in it. The partition stays (reported),
-// everything else is folded, and nothing is lost: every device still gets
-// every change, the JSON one too.
+// an analyst wrote as CSV, one written as JSON and an empty batch
+// directory (a CTAS killed before it wrote): Drill reads a directory of
+// mixed formats as one of them, so the compactor reads Parquet files only
+// and must not drop the partition with the CSV batch in it. The JSON batch
+// is rewritten as Parquet (as a JSON fleet's are), the partition stays
+// (reported), everything else is folded, and nothing is lost.
 func TestIntegrationCompactForeignFormat(t *testing.T) {
 	d, set, coll, now := hostileSetup(t)
 	ctx := context.Background()
@@ -302,6 +303,13 @@ func TestIntegrationCompactForeignFormat(t *testing.T) {
 	part := partitionOf(now)
 	writeJSONBatch(t, coll, part+"/"+batchName(now-1, "aaa-json", 1), "json1", now-1)
 	root := filepath.Join(drilltest.WorkspaceDir(t), coll, "changes")
+	csvDir := filepath.Join(root, part, batchName(now-3, "aaa-csv", 1))
+	if err := os.MkdirAll(csvDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(csvDir, "0_0_0.csv"), []byte("csv1,csv1,put\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(filepath.Join(root, part, batchName(now-2, "dead", 1)), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -329,21 +337,21 @@ func TestIntegrationCompactForeignFormat(t *testing.T) {
 		t.Fatalf("compact: %v (%+v)", err, rep)
 	}
 	lc := rep.Logs[0]
-	if !strings.Contains(strings.Join(lc.Skipped, "\n"), "not read as Parquet") {
-		t.Errorf("compaction skipped %q, want the JSON batch's partition reported", lc.Skipped)
+	if !strings.Contains(strings.Join(lc.Skipped, "\n"), "not read as Parquet") || lc.Converted != 1 {
+		t.Errorf("compaction %+v, want the JSON batch rewritten and the CSV batch's partition reported", lc)
 	}
-	if _, err := os.Stat(filepath.Join(root, part, batchName(now-1, "aaa-json", 1), "0_0_0.json")); err != nil {
-		t.Errorf("the JSON batch is gone after compaction: %v", err)
+	if _, err := os.Stat(filepath.Join(csvDir, "0_0_0.csv")); err != nil {
+		t.Errorf("the CSV batch is gone after compaction: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(root, oldPart)); err == nil {
 		t.Errorf("the clean hour %s was not folded: %+v", oldPart, lc)
 	}
-	// The views read Parquet files only: a's three and old1.
+	// The views read Parquet files: a's three, old1 and json1, rewritten.
 	current := fmt.Sprintf("SELECT COUNT(*) AS n, COUNT(DISTINCT `record_id`) AS d FROM `dfs`.`fieldsync`.`%s_current`", coll)
-	if n, _ := asInt(queryOne(t, d, current)["n"]); n != 4 {
-		t.Errorf("%s_current holds %d rows, want the 4 Parquet records", coll, n)
+	if n, _ := asInt(queryOne(t, d, current)["n"]); n != 5 {
+		t.Errorf("%s_current holds %d rows, want 5 records", coll, n)
 	}
-	assertExactlyOnceSQL(t, d, coll, 4)
+	assertExactlyOnceSQL(t, d, coll, 5)
 	fresh := mustNode(t, "fresh", now, d, withSet)
 	fresh.sync(t)
 	for _, id := range []string{"a0", "a1", "a2", "old1", "json1"} {
@@ -356,9 +364,10 @@ func TestIntegrationCompactForeignFormat(t *testing.T) {
 	if err != nil || !strings.Contains(strings.Join(again.Logs[0].Skipped, "\n"), "not read as Parquet") {
 		t.Errorf("second pass: %+v %v", again, err)
 	}
-	if n, _ := asInt(queryOne(t, d, current)["n"]); n != 4 {
-		t.Errorf("%s_current holds %d rows after a second pass, want the 4 Parquet records", coll, n)
+	if n, _ := asInt(queryOne(t, d, current)["n"]); n != 5 {
+		t.Errorf("%s_current holds %d rows after a second pass, want 5 records", coll, n)
 	}
+	assertExactlyOnceSQL(t, d, coll, 5)
 }
 
 // The compactor child: a process that runs compaction passes in a loop
@@ -383,7 +392,8 @@ func compactChild() {
 		fmt.Fprintln(os.Stderr, "compact child:", err)
 		os.Exit(2)
 	}
-	comp, err := NewCompactor(CompactOptions{Drill: DrillClient(c), Schema: set, Now: func() time.Time { return time.Now().Add(72 * time.Hour) }})
+	comp, err := NewCompactor(CompactOptions{Drill: DrillClient(c), Schema: set, JSONSettle: time.Millisecond,
+		Now: func() time.Time { return time.Now().Add(72 * time.Hour) }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compact child:", err)
 		os.Exit(2)
@@ -398,7 +408,8 @@ func compactChild() {
 // TestIntegrationCompactKills kills compactor processes at random points,
 // two at a time, while devices push and pull, then lets two compactors
 // finish at once: every change once on every device, in the log and in
-// the views.
+// the views. Device j writes its batches as JSON, so the kills also land
+// in the passes' rewriting of JSON batches as Parquet.
 func TestIntegrationCompactKills(t *testing.T) {
 	t.Parallel()
 	d := realDrill(t)
@@ -414,6 +425,7 @@ func TestIntegrationCompactKills(t *testing.T) {
 	withSet := func(o *Options) { o.Schema = set; o.BatchRows = 3 }
 	a := mustNode(t, "a", now, d, withSet)
 	b := mustNode(t, "b", now, d, withSet)
+	j := mustNode(t, "j", now, d, func(o *Options) { withSet(o); o.BatchFormat = BatchJSON })
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -435,6 +447,11 @@ func TestIntegrationCompactKills(t *testing.T) {
 			want++
 		}
 		a.sync(t)
+		for i := range 2 {
+			j.edit(t, coll, fmt.Sprintf("j%d-%d", round, i), fmt.Sprintf(`{"n":%d}`, i))
+			want++
+		}
+		j.sync(t)
 		kids := []*exec.Cmd{start(), start()}
 		// b pulls while they run.
 		if _, err := b.ag.SyncNow(ctx); err != nil {
@@ -481,11 +498,15 @@ func TestIntegrationCompactKills(t *testing.T) {
 		t.Errorf("after the last pass the log holds %v, want one compacted entry a day", top)
 	}
 	assertExactlyOnceSQL(t, d, coll, want)
+	if n := jsonFiles(t, coll); n != 0 {
+		t.Errorf("%d JSON batch files left after the last pass, want none", n)
+	}
 	a.sync(t)
 	b.sync(t)
+	j.sync(t)
 	fresh := mustNode(t, "fresh", now, d, withSet)
 	fresh.sync(t)
-	assertEverywhere(t, d, coll, want, a, b, fresh)
+	assertEverywhere(t, d, coll, want, a, b, j, fresh)
 }
 
 // TestIntegrationFleetHeartbeats: devices append heartbeats (never drop

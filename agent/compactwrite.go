@@ -14,7 +14,7 @@ import (
 func (c *Compactor) union(lg compactLog, list string, srcs []logEntry) (string, error) {
 	parts := make([]string, 0, len(srcs))
 	for _, s := range srcs {
-		t, err := c.table(lg, entryGlob(s.name))
+		t, err := c.table(lg, s.glob())
 		if err != nil {
 			return "", err
 		}
@@ -85,7 +85,7 @@ func (c *Compactor) readable(ctx context.Context, lg compactLog, srcs []logEntry
 		if err != nil {
 			return nil, err
 		}
-		files, err := c.table(lg, entryGlob(s.name))
+		files, err := c.table(lg, s.glob())
 		if err != nil {
 			return nil, err
 		}
@@ -96,6 +96,17 @@ func (c *Compactor) readable(ctx context.Context, lg compactLog, srcs []logEntry
 		}
 		if !batchUnreadable(ctx, err) {
 			return nil, fmt.Errorf("compact: read %s: %w", s.name, err)
+		}
+		if _, ok := parsePartition(s.name); ok && s.files == "" && isNotFound(err) {
+			// No Parquet file in it: an hour whose JSON batches were all
+			// rewritten (into the hour of the rewrite), or whose batch
+			// directories were left empty. Nothing else in it: drop it.
+			if dropped, err := c.dropEmpty(ctx, lg, s); err != nil || dropped {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
 		}
 		age := time.Since(time.UnixMilli(s.mtime))
 		if s.compacted != nil && s.mtime > 0 && age > c.opts.Stale {
@@ -139,12 +150,12 @@ func (c *Compactor) verify(ctx context.Context, lg compactLog, target string, sr
 	// JSON or CSV), which dropping the partition would lose.
 	var parts []string
 	for i, s := range srcs {
-		t, err := c.table(lg, entryGlob(s.name))
+		t, err := c.table(lg, s.glob())
 		if err != nil {
 			return 0, "", nil, err
 		}
 		b := "''"
-		if _, ok := parsePartition(s.name); ok {
+		if _, ok := parsePartition(s.name); ok && s.files == "" {
 			b = "t.`dir0`"
 		}
 		parts = append(parts, fmt.Sprintf("SELECT %d AS `src`, CAST(%s AS VARCHAR(%d)) AS `b`, t.%s AS %s FROM %s t", i, b, maxNameCast, key, key, t))
@@ -174,7 +185,7 @@ func (c *Compactor) verify(ctx context.Context, lg compactLog, target string, sr
 		return 0, fmt.Sprintf("%d change(s) of the sources are not in %s (written meanwhile)", missing, target), nil, nil
 	}
 	for i, s := range srcs {
-		if _, ok := parsePartition(s.name); !ok {
+		if _, ok := parsePartition(s.name); !ok || s.files != "" {
 			continue
 		}
 		why, err := c.unread(ctx, lg, s.name, read[i])
@@ -189,6 +200,36 @@ func (c *Compactor) verify(ctx context.Context, lg compactLog, target string, sr
 		}
 	}
 	return n, "", foreign, nil
+}
+
+// dropEmpty drops an hour partition that holds no file at all (only empty
+// batch directories), unless it changed since it was listed (a batch
+// being written into it). It reports whether it dropped it.
+func (c *Compactor) dropEmpty(ctx context.Context, lg compactLog, s logEntry) (bool, error) {
+	if why, err := c.unread(ctx, lg, s.name, nil); err != nil || why != "" {
+		return false, err
+	}
+	now, err := c.list(ctx, lg)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range now {
+		if e.name == s.name && e.mtime != s.mtime {
+			return false, nil
+		}
+	}
+	t, err := c.table(lg, s.name)
+	if err != nil {
+		return false, err
+	}
+	if _, err := c.dr.Query(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+		if batchUnreadable(ctx, err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("compact: drop %s: %w", s.name, err)
+	}
+	c.log.Info("dropped an empty hour partition", "log", lg.name, "entry", s.name)
+	return true, nil
 }
 
 // maxNameCast is the VARCHAR length a batch directory's name is cast to.

@@ -12,9 +12,10 @@ type drillClient struct {
 }
 
 var (
-	_ Drill     = drillClient{}
-	_ Prober    = drillClient{}
-	_ RowReader = drillClient{}
+	_ Drill         = drillClient{}
+	_ Prober        = drillClient{}
+	_ RowReader     = drillClient{}
+	_ OptionQuerier = drillClient{}
 )
 
 // DrillClient returns the Drill the agent needs, backed by a REST client.
@@ -22,7 +23,12 @@ func DrillClient(c *drill.Client) Drill { return drillClient{c: c} }
 
 // Query runs sql and returns its rows.
 func (d drillClient) Query(ctx context.Context, sql string) ([]Row, error) {
-	res, err := d.c.Query(ctx, sql)
+	return d.query(ctx, sql)
+}
+
+// query runs sql with opts and returns its rows.
+func (d drillClient) query(ctx context.Context, sql string, opts ...drill.QueryOption) ([]Row, error) {
+	res, err := d.c.Query(ctx, sql, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +37,15 @@ func (d drillClient) Query(ctx context.Context, sql string) ([]Row, error) {
 		rows[i] = r
 	}
 	return rows, nil
+}
+
+// QueryWith runs sql with session options of its own.
+func (d drillClient) QueryWith(ctx context.Context, sql string, options map[string]string) ([]Row, error) {
+	opts := make([]drill.QueryOption, 0, len(options))
+	for k, v := range options {
+		opts = append(opts, drill.WithOption(k, v))
+	}
+	return d.query(ctx, sql, opts...)
 }
 
 // QueryEach runs sql and hands each row to each as it is read.

@@ -44,7 +44,7 @@ var (
 	reTable  = regexp.MustCompile("`dfs`\\.`fieldsync`\\.`([^`]+)`")
 	reLimit  = regexp.MustCompile(`LIMIT (\d+) OFFSET (\d+)$`)
 	reSelect = regexp.MustCompile("^SELECT (.+?) FROM `dfs`")
-	reGroup  = regexp.MustCompile(`^(.+)/\{([^}]*)\}/\*\.parquet$`)
+	reGroup  = regexp.MustCompile(`^(.+)/\{([^}]*)\}/\*\.(?:parquet|json)$`)
 )
 
 func (f *fakeDrill) Query(ctx context.Context, sql string) ([]Row, error) {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"slices"
@@ -46,7 +47,8 @@ func envInt(tb testing.TB, name string, def int) int {
 // log, the rows of <collection>_current and the time of COUNT(*) over it,
 // and the cost per entry of SHOW FILES, measured on the largest open hour
 // partition against the top of the log just after the active hours.
-// Reported metrics are day 1's and the last day's. At the end the fleet
+// Reported metrics are day 1's and the last day's. The devices write their
+// batches as FIELDSYNC_BENCH_BATCH_FORMAT (parquet, the default, or json). At the end the fleet
 // settles and every change is checked once on every device and in the
 // views. With FIELDSYNC_BENCH_CLUSTER=1 it runs on the development cluster
 // (drilltest.Cluster: the Drillbits' workspace on HDFS), the devices spread
@@ -68,7 +70,9 @@ func BenchmarkIntegrationFleet(b *testing.B) {
 	}
 	ctx := context.Background()
 	for b.Loop() {
-		s := newFleetSim(b, cfg, func(o *Options) { o.Logger = benchLog() })
+		format := cmp.Or(os.Getenv("FIELDSYNC_BENCH_BATCH_FORMAT"), BatchParquet)
+		s := newFleetSim(b, cfg, func(o *Options) { o.Logger = benchLog(); o.BatchFormat = format })
+		b.Logf("batches written as %s", format)
 		b.Logf("%d devices, every %s ± %s in the first %d h of %d simulated days, compaction every %s, against %s; load %s",
 			cfg.devices, cfg.every, cfg.jitter, cfg.activeHours, cfg.days, cfg.compactEvery, s.where, loadAverage())
 		days := s.run(ctx, func(d simDay) { b.Log(d.line()) })

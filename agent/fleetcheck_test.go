@@ -12,10 +12,12 @@ import (
 	"time"
 )
 
-// finish runs a last compaction pass after the fleet settled.
+// finish runs a last compaction pass after the fleet settled, late enough
+// that it rewrites the JSON batches as Parquet (when the devices write
+// JSON: see compactjson.go).
 func (s *fleetSim) finish(ctx context.Context) {
 	s.tb.Helper()
-	s.advance(s.drillCk.Now().Add(time.Minute), nil)
+	s.advance(s.drillCk.Now().Add(jsonSettled+time.Minute), nil)
 	if rep, err := s.comp.Compact(ctx); err != nil {
 		s.tb.Fatalf("last compaction: %v (%+v)", err, rep)
 	}
@@ -36,7 +38,7 @@ func (s *fleetSim) verify(ctx context.Context) {
 		}
 		return rows
 	}
-	for _, v := range []string{"/changes", "_history"} {
+	for _, v := range []string{logGlob, "_history"} {
 		r := queryOne(tb, s.dr.Drill, "SELECT COUNT(*) AS n, COUNT(DISTINCT `change_id`) AS d FROM "+s.table(s.coll+v))
 		n, _ := asInt(r["n"])
 		d, _ := asInt(r["d"])
@@ -44,7 +46,7 @@ func (s *fleetSim) verify(ctx context.Context) {
 			tb.Errorf("%s%s: %d rows, %d change ids, want %d changes once each", s.coll, v, n, d, s.pushed)
 		}
 	}
-	ids := q("SELECT `change_id` FROM " + s.table(s.coll+"/changes"))
+	ids := q("SELECT `change_id` FROM " + s.table(s.coll+logGlob))
 	for _, dv := range s.devs {
 		missing := 0
 		for _, r := range ids {

@@ -420,7 +420,7 @@ func (s *fleetSim) explainConflicts(ctx context.Context) {
 		s.tb.Logf("%s: open conflict on %s: leaves %s; missing %v; note %q", first.device, cf.RecordID, strings.Join(leaves, ", "), cf.Missing, cf.Note)
 		lit, _ := drill.String(cf.RecordID)
 		rows, err := s.dr.Drill.Query(ctx, "SELECT `dir0`, `dir1`, `change_id`, `version`, `parents`, `device`, `fieldsync_resolution` IS NOT NULL AS `res` FROM "+
-			s.table(s.coll+"/changes")+" WHERE `record_id` = "+lit+" ORDER BY `version`")
+			s.table(s.coll+logGlob)+" WHERE `record_id` = "+lit+" ORDER BY `version`")
 		if err != nil {
 			s.tb.Logf("  the log of %s: %v", cf.RecordID, err)
 		}
@@ -604,6 +604,17 @@ func (t *spentTime) takeKinds() (time.Duration, map[string]time.Duration) {
 func (d *queryTimer) Query(ctx context.Context, sql string) ([]Row, error) {
 	start := time.Now()
 	rows, err := d.Drill.Query(ctx, sql)
+	d.acc.add(sql, time.Since(start))
+	return rows, err
+}
+
+func (d *queryTimer) QueryWith(ctx context.Context, sql string, options map[string]string) ([]Row, error) {
+	oq, ok := d.Drill.(OptionQuerier)
+	if !ok {
+		return nil, fmt.Errorf("query timer: %T takes no options", d.Drill)
+	}
+	start := time.Now()
+	rows, err := oq.QueryWith(ctx, sql, options)
 	d.acc.add(sql, time.Since(start))
 	return rows, err
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"strconv"
 	"time"
 )
@@ -89,4 +90,25 @@ func entryGlob(name string) string {
 		return name + partitionFiles
 	}
 	return name + entryFiles
+}
+
+// The formats batches are written in (Options.BatchFormat). A device reads
+// both whatever it writes; compacted entries and snapshots are Parquet.
+const (
+	BatchParquet = "parquet"
+	BatchJSON    = "json"
+)
+
+// batchFiles returns the glob of a batch's files in a format.
+func batchFiles(format string) string { return "/*." + format }
+
+// writeBatchSQL runs the CTAS of a batch in the device's batch format. A
+// JSON batch keeps its null fields (store.json.writer.skip_null_fields):
+// a column every row leaves null still comes back, as nulls.
+func (a *Agent) writeBatchSQL(ctx context.Context, sql string) ([]Row, error) {
+	if a.opts.BatchFormat != BatchJSON {
+		return a.dr.Query(ctx, sql)
+	}
+	return a.dr.(OptionQuerier).QueryWith(ctx, sql, map[string]string{
+		"store.format": BatchJSON, "store.json.writer.skip_null_fields": "false"})
 }

@@ -101,6 +101,13 @@ type Drill interface {
 	Query(ctx context.Context, sql string) ([]Row, error)
 }
 
+// OptionQuerier is a Drill that runs a query with session options of its
+// own (drill.Client's WithOption): batches written as JSON are CTAS with
+// store.format = json.
+type OptionQuerier interface {
+	QueryWith(ctx context.Context, sql string, options map[string]string) ([]Row, error)
+}
+
 // RowReader is a Drill that can hand over a query's rows as they are read
 // (drill.Client.QueryEach), so that a large result is never all in memory
 // and the agent applies rows while Drill sends the next ones. The agent

@@ -278,6 +278,26 @@ func (a *Agent) pullBatch(ctx context.Context, coll string, b remoteBatch, bound
 	return a.finishBatch(ctx, coll, br, rep)
 }
 
+// readListFor is readList for batches of a format. JSON carries no types:
+// a column every row of a file leaves null comes back as a nullable INT,
+// and a sort over files that differ so refuses the schema change; so every
+// column is cast.
+func readListFor(format string) string {
+	if format != BatchJSON {
+		return readList()
+	}
+	cols := make([]string, len(readColumns))
+	for i, c := range readColumns {
+		switch c {
+		case "edited_at", "batch_rows":
+			cols[i] = fmt.Sprintf("CAST(`%[1]s` AS BIGINT) AS `%[1]s`", c)
+		default:
+			cols[i] = fmt.Sprintf("CAST(`%[1]s` AS VARCHAR(%[2]d)) AS `%[1]s`", c, maxTextCast)
+		}
+	}
+	return strings.Join(cols, ", ")
+}
+
 // readList is the SELECT list of readColumns.
 func readList() string {
 	cols := make([]string, len(readColumns))

@@ -79,17 +79,24 @@ func (a *Agent) pullBatches(ctx context.Context, coll string, batches []remoteBa
 		whys[0] = why
 		return whys, err
 	}
-	ok, err := a.readGroup(ctx, coll, batches, boundMS, rep, whys)
+	ok, err := a.readGroup(ctx, coll, batches, a.readFormats(), boundMS, rep, whys)
 	if err != nil || ok {
 		return whys, err
 	}
+	return a.pullEach(ctx, coll, batches, boundMS, rep)
+}
+
+// pullEach reads, after a group read Drill could not answer, the batches
+// not read whole by then, each half on its own (pullBatches), down to
+// single batches.
+func (a *Agent) pullEach(ctx context.Context, coll string, batches []remoteBatch, boundMS int64, rep *Report) ([]string, error) {
+	whys := make([]string, len(batches))
 	var left []int // not read whole before the group read failed
 	for i, b := range batches {
 		seen, err := a.st.Seen(ctx, coll, b.name)
 		if err != nil {
 			return whys, fmt.Errorf("pull: %w", err)
 		}
-		whys[i] = ""
 		if !seen {
 			left = append(left, i)
 		}
@@ -121,7 +128,7 @@ func (a *Agent) pullBatches(ctx context.Context, coll string, batches []remoteBa
 // applied as they arrive, PageRows at a time, while Drill sends the next
 // ones; any other is read in pages of PageRows (LIMIT/OFFSET, each page a
 // query that sorts the group again).
-func (a *Agent) readGroup(ctx context.Context, coll string, batches []remoteBatch, boundMS int64, rep *Report, whys []string) (bool, error) {
+func (a *Agent) readGroup(ctx context.Context, coll string, batches []remoteBatch, formats []string, boundMS int64, rep *Report, whys []string) (bool, error) {
 	part, _, _ := strings.Cut(batches[0].path, "/")
 	g := &groupRead{a: a, coll: coll, boundMS: boundMS, rep: rep, whys: whys,
 		reads: make(map[string]*batchRead, len(batches)), index: make(map[string]int, len(batches)),
@@ -132,11 +139,12 @@ func (a *Agent) readGroup(ctx context.Context, coll string, batches []remoteBatc
 		g.reads[b.name] = newBatchRead(b)
 		g.index[b.name] = i
 	}
-	table, err := a.table(coll, "/changes/"+part+"/{"+strings.Join(names, ",")+"}/*.parquet")
+	table, err := a.table(coll, "/changes/"+part+"/{"+strings.Join(names, ",")+"}"+batchFiles(formats[0]))
 	if err != nil {
 		return false, fmt.Errorf("pull: %w", err)
 	}
-	q := fmt.Sprintf("SELECT `filepath` AS `fs_path`, %s FROM %s ORDER BY `filepath`, `change_id`", readList(), table)
+	q := fmt.Sprintf("SELECT `filepath` AS `fs_path`, %s FROM %s ORDER BY `filepath`, `change_id`", readListFor(formats[0]), table)
+	none := false // no file of this format among them
 	unreadable := func(err error) (bool, error) {
 		if errors.Is(err, errNotAsked) {
 			return false, nil // not what was asked for: read each on its own
@@ -147,22 +155,31 @@ func (a *Agent) readGroup(ctx context.Context, coll string, batches []remoteBatc
 		if !batchUnreadable(ctx, err) {
 			return false, fmt.Errorf("pull: read batches of %s: %w", part, err)
 		}
+		if g.cur == "" && isNotFound(err) {
+			none = true
+			return true, nil
+		}
 		a.log.Info("batches not readable together; reading each on its own", "collection", coll, "partition", part,
 			"batches", len(batches), "why", cutText(drillMessage(err), 400))
 		return false, nil
 	}
 	if rr, ok := a.dr.(RowReader); ok {
 		if err := rr.QueryEach(ctx, q, func(r Row) error { return g.add(ctx, r) }); err != nil {
-			return unreadable(err)
+			if ok, err := unreadable(err); !ok || err != nil {
+				return ok, err
+			}
 		}
 		if err := g.apply(ctx); err != nil {
 			return false, err
 		}
 	} else {
-		for offset := 0; ; offset += a.opts.PageRows {
+		for offset := 0; !none; offset += a.opts.PageRows {
 			rows, err := a.dr.Query(ctx, fmt.Sprintf("%s LIMIT %d OFFSET %d", q, a.opts.PageRows, offset))
 			if err != nil {
-				return unreadable(err)
+				if ok, err := unreadable(err); !ok || err != nil {
+					return ok, err
+				}
+				break
 			}
 			for _, r := range rows {
 				if err := g.add(ctx, r); err != nil {
@@ -177,21 +194,57 @@ func (a *Agent) readGroup(ctx context.Context, coll string, batches []remoteBatc
 			}
 		}
 	}
+	var left []int // batches nothing of which came
 	for i, b := range batches {
 		if g.reads[b.name].read == 0 {
-			// Nothing of it came: read it on its own, which tells an
-			// empty or vanished batch from one in another format.
 			g.finished[i] = true
-			if whys[i], err = a.pullBatch(ctx, coll, b, boundMS, rep); err != nil {
-				return false, err
-			}
+			left = append(left, i)
 			continue
 		}
 		if err := g.finish(ctx, b.name); err != nil {
 			return false, err
 		}
 	}
+	if len(left) == 0 {
+		return true, nil
+	}
+	// Written in the other format, or empty, or vanished: the other
+	// format's glob, then each on its own, which tells which.
+	sub := make([]remoteBatch, len(left))
+	for k, i := range left {
+		sub[k] = batches[i]
+	}
+	subWhys := make([]string, len(sub))
+	if len(sub) > 1 && len(formats) > 1 {
+		ok, err := a.readGroup(ctx, coll, sub, formats[1:], boundMS, rep, subWhys)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			if subWhys, err = a.pullEach(ctx, coll, sub, boundMS, rep); err != nil {
+				return false, err
+			}
+		}
+	} else {
+		for k, b := range sub {
+			if subWhys[k], err = a.pullBatch(ctx, coll, b, boundMS, rep); err != nil {
+				return false, err
+			}
+		}
+	}
+	for k, i := range left {
+		whys[i] = subWhys[k]
+	}
 	return true, nil
+}
+
+// readFormats returns the formats a group read tries, in order: the
+// device's own first (a fleet writes one), then the other.
+func (a *Agent) readFormats() []string {
+	if a.opts.BatchFormat == BatchJSON {
+		return []string{BatchJSON, BatchParquet}
+	}
+	return []string{BatchParquet, BatchJSON}
 }
 
 // errNotAsked is a group read's row of a batch it did not ask for.

@@ -105,6 +105,7 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		Workspace:    c.Drill.Plugin + "." + c.Drill.Workspace,
 		Spec:         c.Schedule,
 		BatchRows:    c.Drill.BatchRows,
+		BatchFormat:  c.Drill.BatchFormat,
 		PushParallel: c.Drill.PushParallel,
 		// The same bound as the store's, so a version the agent accepts
 		// is one the store's clock may observe.

@@ -113,9 +113,20 @@ func (r Row) Bool(col string) (bool, error) {
 	}
 }
 
-// QueryOption adjusts one Query. fieldsync's own queries need none; the
-// tests set the request's fields with them (see options_test.go).
+// QueryOption adjusts one Query: WithOption, and in the tests the
+// request's other fields (see options_test.go).
 type QueryOption func(*queryRequest)
+
+// WithOption sets a session option for one query, e.g. store.format =
+// json for the CTAS of a batch written as JSON.
+func WithOption(name, value string) QueryOption {
+	return func(q *queryRequest) {
+		if q.Options == nil {
+			q.Options = map[string]string{}
+		}
+		q.Options[name] = value
+	}
+}
 
 // queryRequest is the body of POST /query.json (Drill's QueryWrapper).
 type queryRequest struct {

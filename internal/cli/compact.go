@@ -45,6 +45,9 @@ func printCompact(env Env, asJSON bool, rep agent.CompactReport) {
 		return
 	}
 	for _, lc := range rep.Logs {
+		if lc.Converted > 0 {
+			fmt.Fprintf(env.Stdout, "rewrote %d JSON batch(es) of %s as Parquet\n", lc.Converted, lc.Log)
+		}
 		var rows int64
 		dropped := 0
 		for _, w := range lc.Written {

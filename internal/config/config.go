@@ -87,6 +87,10 @@ type Drill struct {
 	// BatchRows bounds the changes of one pushed batch (0: the engine's
 	// default, chosen by measurement; see docs/BENCHMARKS.md).
 	BatchRows int `json:"batch_rows,omitempty"`
+	// BatchFormat is the file format pushed batches are written in:
+	// "parquet" (the default) or "json" (cheaper for Drill to read; turn
+	// it on once every device runs a release that reads both).
+	BatchFormat string `json:"batch_format,omitempty"`
 	// PushParallel bounds the batches a push has in flight at once (0: the
 	// engine's default, chosen by measurement; see docs/BENCHMARKS.md).
 	PushParallel int `json:"push_parallel,omitempty"`
@@ -314,6 +318,7 @@ var envKeys = []struct {
 	{"FIELDSYNC_DRILL_WORKSPACE", "drill.workspace", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
 	{"FIELDSYNC_DRILL_LOCATION", "drill.location", func(c *Config, v string) error { c.Drill.Location = v; return nil }},
 	{"FIELDSYNC_DRILL_BATCH_ROWS", "drill.batch_rows", wholeNumber(func(c *Config, n int) { c.Drill.BatchRows = n })},
+	{"FIELDSYNC_DRILL_BATCH_FORMAT", "drill.batch_format", func(c *Config, v string) error { c.Drill.BatchFormat = v; return nil }},
 	{"FIELDSYNC_DRILL_PUSH_PARALLEL", "drill.push_parallel", wholeNumber(func(c *Config, n int) { c.Drill.PushParallel = n })},
 	{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD", "drill.max_clock_ahead",
 		setDuration("24h", func(c *Config) *Duration { return &c.Drill.MaxClockAhead })},
@@ -415,6 +420,11 @@ func (c Config) Validate() error {
 	}
 	if c.Drill.BatchRows < 0 || c.Drill.BatchRows > 100_000 {
 		return fmt.Errorf("config: drill batch_rows %d: want 0 (default) to 100000", c.Drill.BatchRows)
+	}
+	switch c.Drill.BatchFormat {
+	case "", "parquet", "json":
+	default:
+		return fmt.Errorf("config: drill batch_format %q: want parquet or json; default parquet", c.Drill.BatchFormat)
 	}
 	if c.Drill.PushParallel < 0 || c.Drill.PushParallel > 8 {
 		return fmt.Errorf("config: drill push_parallel %d: want 0 (default) to 8", c.Drill.PushParallel)

@@ -121,6 +121,7 @@ func TestLoadErrors(t *testing.T) {
 		{"metrics bad port", `{"metrics":{"addr":"127.0.0.1:http"}}`, nil, "port \"http\""},
 		{"metrics by the environment", `{}`, []string{"FIELDSYNC_METRICS_ADDR=:9464"}, "not a loopback address"},
 		{"push parallel too many", `{"drill":{"push_parallel":9}}`, nil, "push_parallel 9: want 0 (default) to 8"},
+		{"batch format unknown", `{"drill":{"batch_format":"csv"}}`, nil, `batch_format "csv": want parquet or json`},
 		{"push parallel by the environment", `{}`, []string{"FIELDSYNC_DRILL_PUSH_PARALLEL=two"}, "want a whole number"},
 		{"clock bound too small", `{"drill":{"max_clock_ahead":"1s"}}`, nil, "max_clock_ahead 1s"},
 		{"clock bound too large", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=10000h"}, "max_clock_ahead"},
