@@ -222,15 +222,29 @@ func (c *Compactor) dropEmpty(ctx context.Context, lg compactLog, s logEntry) (b
 	if err != nil {
 		return false, err
 	}
-	if _, err := c.dr.Query(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
-		if batchUnreadable(ctx, err) {
-			return false, nil
+	// Drill drops only a directory it can read as a table: without a
+	// default format on the workspace (fieldsync sets none) an empty one
+	// is not, so one tiny Parquet file goes in first.
+	marker, err := c.table(lg, s.name+"/"+emptyMarker)
+	if err != nil {
+		return false, err
+	}
+	for _, q := range []string{"CREATE TABLE IF NOT EXISTS " + marker + " AS SELECT 1 AS `empty` FROM (VALUES(1))", "DROP TABLE IF EXISTS " + t} {
+		if _, err := c.dr.Query(ctx, q); err != nil {
+			if batchUnreadable(ctx, err) {
+				c.log.Warn("empty hour partition not dropped; the next pass will try again", "log", lg.name, "entry", s.name, "err", cutText(drillMessage(err), 300))
+				return false, nil
+			}
+			return false, fmt.Errorf("compact: drop %s: %w", s.name, err)
 		}
-		return false, fmt.Errorf("compact: drop %s: %w", s.name, err)
 	}
 	c.log.Info("dropped an empty hour partition", "log", lg.name, "entry", s.name)
 	return true, nil
 }
+
+// emptyMarker is the table dropEmpty writes into an empty hour partition
+// so that Drill drops it: not a batch name, so no device reads it.
+const emptyMarker = "fieldsync-empty"
 
 // maxNameCast is the VARCHAR length a batch directory's name is cast to.
 const maxNameCast = 1024

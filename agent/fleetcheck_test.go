@@ -164,15 +164,23 @@ func (d simDay) kinds() string {
 // (± 10 minutes; so few hours hold batches, which keeps the test short)
 // with compaction every 12 hours, against the real Drillbit: every change
 // exactly once on every device and in the views, the top of changes/
-// bounded as DESIGN.md says, heartbeats folded.
+// bounded as DESIGN.md says, heartbeats folded; once with the devices
+// writing Parquet batches, once JSON (rewritten by the passes, and the
+// hours they leave empty dropped).
 func TestIntegrationFleetSimulation(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s := newFleetSim(t, simConfig{devices: 3, days: 2, every: 6 * time.Hour, spread: 30 * time.Minute, jitter: 10 * time.Minute,
-		activeHours: 24, compactEvery: 12 * time.Hour, shared: 4, seed: 3}, nil)
-	s.run(ctx, func(d simDay) { t.Log(d.line()) })
-	s.finish(ctx)
-	s.verify(ctx)
+	// One after the other: each makes a workspace, and Drill's storage
+	// plugin configuration is read, changed and written whole.
+	for _, format := range []string{BatchParquet, BatchJSON} {
+		t.Run(format, func(t *testing.T) {
+			ctx := context.Background()
+			s := newFleetSim(t, simConfig{devices: 3, days: 2, every: 6 * time.Hour, spread: 30 * time.Minute, jitter: 10 * time.Minute,
+				activeHours: 24, compactEvery: 12 * time.Hour, shared: 4, seed: 3}, func(o *Options) { o.BatchFormat = format })
+			s.run(ctx, func(d simDay) { t.Log(d.line()) })
+			s.finish(ctx)
+			s.verify(ctx)
+		})
+	}
 }
 
 // TestDrillClock: with Options.DrillClock a sync never asks Drill for its clock

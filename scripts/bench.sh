@@ -18,6 +18,8 @@
 # hours of FIELDSYNC_BENCH_DAYS (3) simulated days, with a compaction pass
 # every simulated hour (7 minutes on 2 shared cores at load 5-6, 14 at 8-12;
 # every hour of the day active, FIELDSYNC_BENCH_ACTIVE_HOURS=24: 1-1.5 h a day).
+# The fleet suite runs twice: batches written as Parquet, then as JSON
+# (drill.batch_format).
 # The fleet-cluster suite runs the same simulation on the development cluster
 # (FIELDSYNC_BENCH_CLUSTER=1: two Drillbits, the workspace on HDFS; the one
 # named by FIELDSYNC_DRILL_URLS and FIELDSYNC_CLUSTER_DIR, as make cluster
@@ -68,7 +70,8 @@ for s in "${suites[@]}"; do
       record compaction go test -run '^$' -bench IntegrationCompaction -benchtime 1x -timeout 60m ./agent/ || rc=1 ;;
     fleet)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
-      record fleet go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1 ;;
+      record fleet go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1
+      record fleet-json env FIELDSYNC_BENCH_BATCH_FORMAT=json go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1 ;;
     fleet-cluster)
       record fleet-cluster env FIELDSYNC_BENCH_CLUSTER=1 go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 90m ./agent/ || rc=1 ;;
     browser)
