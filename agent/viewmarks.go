@@ -104,8 +104,12 @@ func (a *Agent) ensureViews(ctx context.Context, sets []viewSet) (made []string,
 				}
 				held = st.Collections
 			}
-			if c := held[s.coll]; c.Live+c.Deleted == 0 {
-				continue // still nothing of it here: nothing pushed from here
+			if c := held[s.coll]; c.Live+c.Deleted == 0 || a.opts.BatchFormat == BatchJSON {
+				// Still nothing of it here (nothing pushed from here), or
+				// this device writes JSON, which the views do not read
+				// until a compaction pass rewrites it: its own pushes
+				// give the views nothing to read.
+				continue
 			}
 		}
 		check = append(check, s)
