@@ -175,10 +175,7 @@ func (c *Compactor) convertGroup(ctx context.Context, lg compactLog, part string
 // drillNow is Drill's clock (or DrillClock), never Now: converted batches
 // are named like the devices' own.
 func (c *Compactor) drillNow(ctx context.Context) (int64, error) {
-	if c.opts.DrillClock != nil {
-		return c.opts.DrillClock().UnixMilli(), nil
-	}
-	ms, err := drillClock(ctx, c.dr)
+	ms, err := clockMS(ctx, c.dr, c.opts.DrillClock)
 	if err != nil {
 		return 0, fmt.Errorf("compact: %w", err)
 	}

@@ -68,9 +68,11 @@ func batchPath(name string) string {
 // them: it fails the query or, when a JSON file is listed first, silently
 // returns the JSON rows alone. So every read over many entries names
 // Parquet files by a glob; the directories keep their dirN columns (the
-// selection root is the path before the first wildcard). A batch of
-// another format is read on its own by a device (pullBatch) and left in
-// place by compaction (see Compactor.verify).
+// selection root is the path before the first wildcard). A device reads
+// a JSON batch through the JSON glob (readGroup) and anything else on its
+// own (pullBatch); compaction rewrites JSON batches as Parquet
+// (compactjson.go) and leaves an hour holding any other format in place
+// (Compactor.verify).
 const (
 	// logGlob is the whole log: compacted entries and batches of the
 	// first layout (files one level down) and the batches of the hour

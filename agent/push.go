@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fieldsync/fieldsync/agent/drill"
 	"github.com/fieldsync/fieldsync/store"
@@ -339,14 +340,20 @@ func parseBatchName(name string) (ms int64, device string, ok bool) {
 
 // serverMS asks Drill for its clock (see drillClock), or Options.DrillClock.
 func (a *Agent) serverMS(ctx context.Context) (int64, error) {
-	if a.opts.DrillClock != nil {
-		return a.opts.DrillClock().UnixMilli(), nil
-	}
-	ms, err := drillClock(ctx, a.dr)
+	ms, err := clockMS(ctx, a.dr, a.opts.DrillClock)
 	if err != nil {
 		return 0, fmt.Errorf("sync: %w", err)
 	}
 	return ms, nil
+}
+
+// clockMS is simulated's time when it is set (simulations and tests), else
+// Drill's clock.
+func clockMS(ctx context.Context, dr Drill, simulated func() time.Time) (int64, error) {
+	if simulated != nil {
+		return simulated().UnixMilli(), nil
+	}
+	return drillClock(ctx, dr)
 }
 
 // drillClock asks Drill for its clock (TIMESTAMP comes back as epoch ms), so
