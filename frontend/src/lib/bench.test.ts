@@ -2,13 +2,20 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it, vi } from 'vitest';
 import { createApi } from './api';
-import { benchHook, bulkImport, docMakerFor, editLatency, quantile, rawPuts } from './bench';
+import { benchHook, bulkImport, docMakerFor, drained, editLatency, quantile, rawPuts } from './bench';
 import type { Collection } from './types';
 import { DataStore } from './data';
 import { FakeGo } from '../testing/fakeGo';
 
-async function mustStore(go: FakeGo): Promise<DataStore> {
-  return DataStore.open({ indexedDB: new IDBFactory(), api: createApi(go.transport), debounceMs: 60_000, retryMinMs: 60_000, channel: null });
+/** A data layer with the app's own mirror-loop timing (the benchmarks time that path). */
+async function mustStore(go: FakeGo, debounceMs?: number): Promise<DataStore> {
+  return DataStore.open({
+    indexedDB: new IDBFactory(),
+    api: createApi(go.transport),
+    ...(debounceMs === undefined ? {} : { debounceMs }),
+    retryMinMs: 60_000,
+    channel: null,
+  });
 }
 
 describe('bench', () => {
@@ -21,6 +28,33 @@ describe('bench', () => {
       expect(t.ms).toBeGreaterThanOrEqual(0);
       expect(go.journal).toHaveLength(1200);
       expect(await s.outboxCount()).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('drained waits for the mirror loop and never runs it', async () => {
+    const go = new FakeGo();
+    const s = await mustStore(go, 60_000);
+    try {
+      await s.put('trees', null, { name: 'a' });
+      await expect(drained(s, 200)).rejects.toThrow(/did not drain in 200 ms/);
+      expect(go.journal).toHaveLength(0);
+      await s.flush();
+      await drained(s, 200);
+      expect(go.journal).toHaveLength(1);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('an edit reaches Go without anyone asking (no debounce by default)', async () => {
+    const go = new FakeGo();
+    const s = await mustStore(go);
+    try {
+      await s.put('trees', null, { name: 'a' });
+      await drained(s, 2_000);
+      expect(go.journal).toHaveLength(1);
     } finally {
       s.close();
     }

@@ -81,7 +81,11 @@ export interface DataStoreOptions {
   now?: () => number;
   /** Fills bytes with random values (default crypto.getRandomValues). */
   random?: (bytes: Uint8Array) => void;
-  /** Delay between an edit and the mirror loop's run (default 150 ms). */
+  /**
+   * Delay between an edit and the mirror loop's run (default 0: the next
+   * task; saves made meanwhile go in the same batch, and saves made while
+   * a batch is with Go in the next).
+   */
   debounceMs?: number;
   /** Changes per Accept call (default and maximum 500). */
   batchSize?: number;
@@ -151,7 +155,7 @@ export class DataStore {
       now,
       random,
       onError: opts.onError ?? (() => {}),
-      debounceMs: opts.debounceMs ?? 150,
+      debounceMs: opts.debounceMs ?? 0,
       batchSize: Math.min(Math.max(1, opts.batchSize ?? 500), 500),
       pageSize: Math.max(1, opts.pageSize ?? 500),
       loadChunk: Math.max(1, opts.loadChunk ?? 5000),
