@@ -47,14 +47,19 @@ try {
   }
   page.setDefaultTimeout(600_000);
   const run = (fn, ...args) => page.evaluate(fn, args);
-  const rawPuts = () => run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), N);
+  // The baseline: raw puts of the same documents into a scratch database
+  // that grows as the app's does (warm-up, then N per run), so both sides
+  // write into a database of the same size. Raw puts into an empty
+  // database (the baseline before 2026-12-07) are timed beside it.
+  const rawPuts = () => run(([n, c]) => window.__fieldsyncBench.rawPuts(n, { collection: c, grow: true }), N, C);
+  const rawEmpty = () => run(([n, c]) => window.__fieldsyncBench.rawPuts(n, { collection: c }), N, C);
 
   // What a run leaves in the background (the catch-up reading Go's echo of
   // an import, the sync-state refresh the first status event asks for)
   // must not fall into the next timed run.
   const settle = () => run(() => window.__fieldsyncBench.settle());
   // Warm-up: JIT, the IndexedDB backend, the bridge's connection pool.
-  await run(([n]) => window.__fieldsyncBench.rawPuts(n, { collection: 'inspections' }), 500);
+  await run(([n, c]) => window.__fieldsyncBench.rawPuts(n, { collection: c, grow: true }), 500, C);
   await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, 500);
   await settle();
 
@@ -63,21 +68,24 @@ try {
   // something else moves neither side.
   const load = os.loadavg()[0];
   const raws = [];
+  const empties = [];
   const imps = [];
   for (let i = 0; i < IMPORTS; i++) {
+    empties.push(await rawEmpty());
     raws.push(await rawPuts());
     imps.push(await run(([c, n]) => window.__fieldsyncBench.bulkImport(c, n), C, N));
     await settle();
   }
   for (const r of raws) detail(`raw: ${JSON.stringify(r)}`);
+  for (const r of empties) detail(`raw into an empty database: ${JSON.stringify(r)}`);
   for (const r of imps) detail(`import: ${JSON.stringify(r)}`);
   // The floor of the former record + outbox design: both objects, nothing else.
-  const pairs = await run(([n]) => window.__fieldsyncBench.rawPairs(n, { collection: 'inspections' }), N);
+  const pairs = await run(([n, c]) => window.__fieldsyncBench.rawPairs(n, { collection: c }), N, C);
   detail(`pairs: ${JSON.stringify(pairs)}`);
   // The floor of the one-object design: the record as the data layer
   // stores it (no index), the capture counter and one object of each log
   // per transaction, nothing else.
-  const carrying = await run(([n]) => window.__fieldsyncBench.rawCarrying(n, { collection: 'inspections' }), N);
+  const carrying = await run(([n, c]) => window.__fieldsyncBench.rawCarrying(n, { collection: c }), N, C);
   detail(`carrying: ${JSON.stringify(carrying)}`);
   // Go alone: the same number of new changes sent straight to UI.Accept,
   // two batches at once, no IndexedDB: the floor of any capture that waits
@@ -107,6 +115,8 @@ try {
   const impSorted = [...imps].sort((a, b) => a.perSecond - b.perSecond);
   const imp = impSorted[1];
   const ratio = imp.perSecond / rawMed.perSecond;
+  const emptySorted = [...empties].sort((a, b) => a.perSecond - b.perSecond);
+  const emptyMed = emptySorted[1];
   const f0 = (x) => Math.round(x).toLocaleString('en-US');
   const f1 = (x) => x.toFixed(1);
   let chromium = (/Chrome\/([\d.]+)/.exec(ua) ?? [])[1] ?? 'unknown';
@@ -122,11 +132,12 @@ try {
     [
       `Browser capture, ${new Date().toISOString().slice(0, 10)}: Chromium ${chromium} headless (${CHROMIUM}), ${fsv}, ${os.cpus().length} x ${cpu}, load ${load.toFixed(1)}`,
       `bulk import of ${N.toLocaleString('en-US')} "${C}" records (chunks of 500, one transaction each; page on the Settings screen)`,
-      `  raw IndexedDB puts (record only)          ${pad(f0(rawMed.ms), 7)} ms  ${pad(f0(rawMed.perSecond), 8)} records/s  (median of 3: ${rawSorted.map((r) => f0(r.perSecond)).join(', ')}/s)`,
+      `  raw IndexedDB puts (record only)          ${pad(f0(rawMed.ms), 7)} ms  ${pad(f0(rawMed.perSecond), 8)} records/s  (median of 3: ${rawSorted.map((r) => f0(r.perSecond)).join(', ')}/s; into a database as large as the app's)`,
+      `  raw puts into an empty database           ${pad(f0(emptyMed.ms), 7)} ms  ${pad(f0(emptyMed.perSecond), 8)} records/s  (median of 3: ${emptySorted.map((r) => f0(r.perSecond)).join(', ')}/s; the baseline until 2026-12-07)`,
       `  raw record + change puts (2 stores)       ${pad(f0(pairs.ms), 7)} ms  ${pad(f0(pairs.perSecond), 8)} records/s  (the floor of the former record + outbox design: ${(pairs.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
       `  raw records carrying their change         ${pad(f0(carrying.ms), 7)} ms  ${pad(f0(carrying.perSecond), 8)} records/s  (the floor of the one-object design: no index, counter, two logs: ${(carrying.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
       `  data layer -> IndexedDB -> Go             ${pad(f0(imp.ms), 7)} ms  ${pad(f0(imp.perSecond), 8)} records/s  acknowledged in the bbolt journal (median of 3: ${impSorted.map((r) => f0(r.perSecond)).join(', ')}/s)`,
-      `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts)`,
+      `  ratio data layer / raw                    ${ratio.toFixed(2)}  (${(1 / ratio).toFixed(1)}x the time of raw puts; against raw puts into an empty database: ${(imp.perSecond / emptyMed.perSecond).toFixed(2)})`,
       `  of which writing the records              ${pad(f0(imp.writeMs ?? 0), 7)} ms  (the rest: the last batches with Go)`,
       `  Go alone: UI.Accept, no IndexedDB         ${pad(f0(goOnly.ms), 7)} ms  ${pad(f0(goOnly.perSecond), 8)} changes/s  (the floor of any capture acknowledged by Go: ${(goOnly.perSecond / rawMed.perSecond).toFixed(2)} of raw)`,
       `edit-to-durable, ${EDITS} single edits (put in IndexedDB -> Go acknowledged it in the journal)`,

@@ -68,6 +68,57 @@ describe('bench', () => {
     expect(dbs.map((d) => d.name)).not.toContain('fieldsync-bench-raw');
   });
 
+  it('rawPuts with grow keeps its database and adds to it', async () => {
+    const f = new IDBFactory();
+    await rawPuts(f, 300, { chunk: 200, grow: true });
+    const t = await rawPuts(f, 500, { chunk: 200, grow: true });
+    expect(t.records).toBe(500);
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = f.open('fieldsync-bench-raw-grown');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    try {
+      const n = await new Promise<number>((resolve, reject) => {
+        const req = db.transaction('records', 'readonly').objectStore('records').count();
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      expect(n).toBe(800); // the second run's ids follow the first's: nothing overwritten
+    } finally {
+      db.close();
+    }
+  });
+
+  it('benchHook raw puts make the named collection\'s documents', async () => {
+    const go = new FakeGo({ collections: ['trees'] });
+    const s = await mustStore(go);
+    try {
+      const f = new IDBFactory();
+      const hook = benchHook(s, f, createApi(go.transport));
+      await hook.rawPuts(10, { collection: 'trees', grow: true });
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const open = f.open('fieldsync-bench-raw-grown');
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      try {
+        const all = await new Promise<{ doc: Record<string, unknown> }[]>((resolve, reject) => {
+          const req = db.transaction('records', 'readonly').objectStore('records').getAll();
+          req.onsuccess = () => resolve(req.result as { doc: Record<string, unknown> }[]);
+          req.onerror = () => reject(req.error);
+        });
+        expect(all).toHaveLength(10);
+        const want = docMakerFor(s.info.collections.find((c) => c.name === 'trees')!)(0);
+        expect(Object.keys(all[0]!.doc).sort()).toEqual(Object.keys(want).sort());
+      } finally {
+        db.close();
+      }
+    } finally {
+      s.close();
+    }
+  });
+
   it('rawPuts with pairs writes a change beside each record', async () => {
     const f = new IDBFactory();
     let seen = 0;

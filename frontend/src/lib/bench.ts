@@ -65,6 +65,14 @@ export function docMakerFor(c: Collection): DocMaker {
 /** Options a benchmark script can pass from page.evaluate (plain JSON). */
 export interface BenchOptions {
   chunk?: number;
+  /** Raw puts: make the documents of this declared collection (the import's), not defaultDoc. */
+  collection?: string;
+  /**
+   * Raw puts: write into one scratch database kept from run to run (record
+   * ids continue), so it grows as the data layer's own database does; by
+   * default each run starts from an empty database.
+   */
+  grow?: boolean;
 }
 
 /**
@@ -89,14 +97,18 @@ export function benchHook(data: DataStore, factory: IDBFactory, api: Api): Bench
     const decl = data.info.collections.find((c) => c.name === collection);
     return decl ? docMakerFor(decl) : defaultDoc;
   };
+  const rawOptions = (opts: BenchOptions) => ({
+    makeDoc: opts.collection ? maker(opts.collection) : defaultDoc,
+    ...(opts.chunk ? { chunk: opts.chunk } : {}),
+    ...(opts.grow ? { grow: true } : {}),
+  });
   return {
     ready: true,
     bulkImport: (collection, n, opts = {}) =>
       bulkImport(data, collection, n, { makeDoc: maker(collection), ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
-    rawPuts: (n, opts = {}) => rawPuts(factory, n, { makeDoc: defaultDoc, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
-    rawPairs: (n, opts = {}) => rawPuts(factory, n, { makeDoc: defaultDoc, pairs: true, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
-    rawCarrying: (n, opts = {}) =>
-      rawPuts(factory, n, { makeDoc: defaultDoc, carrying: true, ...(opts.chunk ? { chunk: opts.chunk } : {}) }),
+    rawPuts: (n, opts = {}) => rawPuts(factory, n, rawOptions(opts)),
+    rawPairs: (n, opts = {}) => rawPuts(factory, n, { ...rawOptions(opts), pairs: true }),
+    rawCarrying: (n, opts = {}) => rawPuts(factory, n, { ...rawOptions(opts), carrying: true }),
     editLatency: (collection, samples) => editLatency(data, collection, samples, { makeDoc: maker(collection) }),
     settle: () => settle(data),
     goAccept: (collection, n, opts = {}) =>
@@ -266,13 +278,21 @@ export async function waitAcknowledged(store: DataStore): Promise<void> {
 export async function rawPuts(
   factory: IDBFactory,
   n: number,
-  opts: { chunk?: number; makeDoc?: DocMaker; now?: () => number; dbName?: string; pairs?: boolean; carrying?: boolean } = {},
+  opts: {
+    chunk?: number;
+    makeDoc?: DocMaker;
+    now?: () => number;
+    dbName?: string;
+    pairs?: boolean;
+    carrying?: boolean;
+    grow?: boolean;
+  } = {},
 ): Promise<Timing> {
   const chunk = opts.chunk ?? 500;
   const make = opts.makeDoc ?? defaultDoc;
   const now = opts.now ?? (() => performance.now());
-  const name = opts.dbName ?? 'fieldsync-bench-raw';
-  await request(factory.deleteDatabase(name));
+  const name = opts.dbName ?? (opts.grow ? 'fieldsync-bench-raw-grown' : 'fieldsync-bench-raw');
+  if (!opts.grow) await request(factory.deleteDatabase(name));
   const open = factory.open(name, 1);
   open.onupgradeneeded = () => {
     open.result.createObjectStore('records', { keyPath: ['collection', 'record_id'] });
@@ -283,6 +303,8 @@ export async function rawPuts(
   };
   const db = await request(open);
   try {
+    // A grown database's records keep their ids: this run's follow them (untimed count).
+    const base = opts.grow ? await request(db.transaction('records', 'readonly').objectStore('records').count()) : 0;
     const start = now();
     for (let i = 0; i < n; i += chunk) {
       const tx = db.transaction(['records', 'outbox', 'meta', 'captures', 'unsynced'], 'readwrite');
@@ -297,7 +319,7 @@ export async function rawPuts(
             const v = `${String(j).padStart(15, '0')}-0000-bench.ui0000`;
             s.put({
               collection: 'bench',
-              record_id: `r${j}`,
+              record_id: `r${base + j}`,
               doc,
               version: v,
               deleted: false,
@@ -307,14 +329,14 @@ export async function rawPuts(
               edited_at: j,
               device: 'bench',
               seq: j + 1,
-              change_id: `c${j}`,
+              change_id: `c${base + j}`,
               parents: [],
             });
             continue;
           }
-          s.put({ collection: 'bench', record_id: `r${j}`, doc });
+          s.put({ collection: 'bench', record_id: `r${base + j}`, doc });
           if (opts.pairs) {
-            o.add({ change_id: `c${j}`, collection: 'bench', record_id: `r${j}`, op: 'put', version: `v${j}`, parents: [], doc });
+            o.add({ change_id: `c${base + j}`, collection: 'bench', record_id: `r${base + j}`, op: 'put', version: `v${j}`, parents: [], doc });
           }
         }
       };
@@ -329,7 +351,7 @@ export async function rawPuts(
           const keys: [string, string][] = [];
           for (let j = i; j < end; j++) {
             seqs.push(j + 1);
-            keys.push(['bench', `r${j}`]);
+            keys.push(['bench', `r${base + j}`]);
           }
           tx.objectStore('captures').put({ last: end, seqs, keys });
           tx.objectStore('unsynced').put({ keys });
@@ -343,7 +365,7 @@ export async function rawPuts(
     return timing(n, now() - start);
   } finally {
     db.close();
-    await request(factory.deleteDatabase(name)).catch(() => undefined);
+    if (!opts.grow) await request(factory.deleteDatabase(name)).catch(() => undefined);
   }
 }
 
