@@ -9,6 +9,27 @@ import (
 	"github.com/fieldsync/fieldsync/agent/drill"
 )
 
+// orNull returns expr as a column that is nullable whatever the files
+// read: a batch written by hand with SQL literals has REQUIRED columns,
+// fieldsync's own batches OPTIONAL ones, and Drill 1.22's sort and hash
+// aggregate fail on a scan whose files differ in that ("Schema changes not
+// supported"). A CASE with a NULL branch is always OPTIONAL, so the
+// operators above the scan see one schema, and what compaction writes is
+// OPTIONAL too (a cast keeps its input's mode).
+func orNull(expr string) string {
+	return "CASE WHEN " + expr + " IS NULL THEN NULL ELSE " + expr + " END"
+}
+
+// orNullCols applies orNull to select items of the form "expr AS alias".
+func orNullCols(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, col := range cols {
+		at := strings.LastIndex(col, " AS ")
+		out[i] = orNull(col[:at]) + col[at:]
+	}
+	return out
+}
+
 // union returns a UNION ALL of the given select list over each source's
 // Parquet files (see entryGlob: Drill reads mixed formats as one).
 func (c *Compactor) union(lg compactLog, list string, srcs []logEntry) (string, error) {
@@ -44,7 +65,7 @@ func (c *Compactor) write(ctx context.Context, lg compactLog, target string, src
 		if len(srcs) == 0 {
 			return nil, "no readable source", nil
 		}
-		u, err := c.union(lg, strings.Join(lg.cols, ", "), srcs)
+		u, err := c.union(lg, strings.Join(orNullCols(lg.cols), ", "), srcs)
 		if err != nil {
 			return nil, "", err
 		}
@@ -158,7 +179,7 @@ func (c *Compactor) verify(ctx context.Context, lg compactLog, target string, sr
 		if _, ok := parsePartition(s.name); ok && s.files == "" {
 			b = "t.`dir0`"
 		}
-		parts = append(parts, fmt.Sprintf("SELECT %d AS `src`, CAST(%s AS VARCHAR(%d)) AS `b`, t.%s AS %s FROM %s t", i, b, maxNameCast, key, key, t))
+		parts = append(parts, fmt.Sprintf("SELECT %d AS `src`, CAST(%s AS VARCHAR(%d)) AS `b`, %s AS %s FROM %s t", i, b, maxNameCast, orNull("t."+key), key, t))
 	}
 	rows, err = c.dr.Query(ctx, fmt.Sprintf("SELECT x.`src`, x.`b`, SUM(CASE WHEN x.%[1]s IS NOT NULL AND y.`k` IS NULL THEN 1 ELSE 0 END) AS `missing` "+
 		"FROM (SELECT DISTINCT s.`src`, s.`b`, s.%[1]s FROM (%[2]s) s) x "+
