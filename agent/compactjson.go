@@ -38,6 +38,32 @@ func (c *Compactor) settleMS() int64 {
 // convertDevice is the device part of a converted batch's name.
 const convertDevice = "compactor-"
 
+// Convert runs a light pass over the change logs of the named
+// collections, or of every declared one: it only rewrites their settled
+// JSON batches as Parquet (see above), folding nothing and refreshing no
+// snapshot. Run every few minutes with a short JSONSettle, a device that
+// syncs reads the batches the fleet wrote since the last light pass as
+// JSON files, one per batch, and what came before as a few Parquet
+// batches, instead of a file per batch of every other device.
+func (c *Compactor) Convert(ctx context.Context, collections ...string) (CompactReport, error) {
+	var rep CompactReport
+	if len(collections) == 0 {
+		collections = c.schema.LogNames()
+	}
+	for _, coll := range collections {
+		lg, err := c.collectionLog(coll)
+		if err != nil {
+			return rep, err
+		}
+		converted, left, err := c.convertLog(ctx, lg)
+		rep.Logs = append(rep.Logs, LogCompaction{Log: lg.name, Converted: converted, Skipped: left})
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
 // convertLog lists a log and converts its settled JSON batches.
 func (c *Compactor) convertLog(ctx context.Context, lg compactLog) (int, []string, error) {
 	nowMS, err := c.drillNow(ctx)

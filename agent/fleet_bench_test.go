@@ -25,6 +25,20 @@ func envInt(tb testing.TB, name string, def int) int {
 	return n
 }
 
+// envDuration reads a duration ("2m") from the environment, or def.
+func envDuration(tb testing.TB, name string, def time.Duration) time.Duration {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		tb.Fatalf("%s=%q: want a positive duration such as 2m", name, v)
+	}
+	return d
+}
+
 // BenchmarkIntegrationFleet runs the fleet simulation (fleetsim_test.go)
 // on the simulated clock against the real Drillbit:
 //
@@ -62,6 +76,8 @@ func BenchmarkIntegrationFleet(b *testing.B) {
 		jitter:       2 * time.Minute,
 		activeHours:  envInt(b, "FIELDSYNC_BENCH_ACTIVE_HOURS", 1),
 		compactEvery: time.Hour,
+		convertEvery: envDuration(b, "FIELDSYNC_BENCH_CONVERT_EVERY", 0),
+		jsonSettle:   envDuration(b, "FIELDSYNC_BENCH_JSON_SETTLE", 0),
 		shared:       200,
 		seed:         8,
 	}
@@ -75,6 +91,9 @@ func BenchmarkIntegrationFleet(b *testing.B) {
 		b.Logf("batches written as %s", format)
 		b.Logf("%d devices, every %s ± %s in the first %d h of %d simulated days, compaction every %s, against %s; load %s",
 			cfg.devices, cfg.every, cfg.jitter, cfg.activeHours, cfg.days, cfg.compactEvery, s.where, loadAverage())
+		if cfg.convertEvery > 0 {
+			b.Logf("light passes (JSON batches rewritten as Parquet) every %s, JSON batches settled after %s", cfg.convertEvery, cmp.Or(cfg.jsonSettle, jsonSettled))
+		}
 		days := s.run(ctx, func(d simDay) { b.Log(d.line()) })
 		s.finish(ctx)
 		s.verify(ctx)

@@ -138,12 +138,16 @@ func (d simDay) line() string {
 	if len(d.passCPU) > 0 {
 		passCPU = fmt.Sprintf("%.1f/%.1f", quantile(d.passCPU, 0.5), quantile(d.passCPU, 1))
 	}
+	light := ""
+	if len(d.converts) > 0 {
+		light = fmt.Sprintf("; %d light passes p50/max %.2f/%.2f s rewrote %d JSON batches", len(d.converts), quantile(d.converts, 0.5), quantile(d.converts, 1), d.converted)
+	}
 	return fmt.Sprintf("day %d: %d syncs (%d pushed, %d pulled), sync p50/p95 %.2f/%.2f s, Drill p50/p95 %.2f/%.2f s, Drillbit CPU p50/p95 %s s, "+
 		"peak heap %.1f MiB; %d passes p50/max %.1f/%.1f s, Drillbit CPU p50/max %s s; %d files, %d dirs (most before a pass: %d, %d); top of changes/ %d (%d hours not compacted), of heartbeats %d; "+
 		"_current %d rows, COUNT(*) %.2f s; SHOW FILES %.2f ms an entry (%d entries); Drill per sync by kind (mean) %s",
 		d.day, len(d.syncs), d.pushed, d.pulled, quantile(d.syncs, 0.5), quantile(d.syncs, 0.95), quantile(d.drill, 0.5), quantile(d.drill, 0.95), cpu,
 		float64(d.peakHeap)/(1<<20), len(d.passes), quantile(d.passes, 0.5), quantile(d.passes, 1), passCPU, d.files, d.dirs, d.peakFiles, d.peakDirs,
-		d.topChanges, d.rawHours, d.topHeartbeats, d.currentRows, d.currentS, d.listMS, d.listN, d.kinds())
+		d.topChanges, d.rawHours, d.topHeartbeats, d.currentRows, d.currentS, d.listMS, d.listN, d.kinds()) + light
 }
 
 // kinds writes the mean time a sync spent in each kind of Drill statement.

@@ -49,6 +49,9 @@ type simConfig struct {
 	// day, as the systemd timer does.
 	activeHours  int
 	compactEvery time.Duration
+	// convertEvery, when set, runs a light pass (Compactor.Convert) that
+	// often, with JSON batches settled after jsonSettle (0: the default).
+	convertEvery, jsonSettle time.Duration
 	// shared is how many records every device edits; one edit in three
 	// creates a record of the device's own instead.
 	shared int
@@ -70,6 +73,8 @@ type simDay struct {
 	byKind          map[string]float64 // time in Drill queries of all syncs by kind (queryKind), s
 	pushed, pulled  int
 	passes, passCPU []float64 // per compaction pass: wall time, Drillbit CPU (s)
+	converts        []float64 // per light pass (Compactor.Convert): wall time (s)
+	converted       int       // JSON batches rewritten by the light passes
 	peakHeap        uint64    // the Go heap's peak while devices synced (bytes)
 	files, dirs     int       // under the workspace, on disk, at the end of the day
 	peakFiles       int       // the most files seen before a pass (all batches of the day's open hours)
@@ -174,7 +179,7 @@ func newFleetSim(tb testing.TB, cfg simConfig, logger func(*Options)) *fleetSim 
 		s.devs = append(s.devs, &simDevice{n: n, offset: time.Duration(s.rng.Int64N(int64(spread)))})
 	}
 	s.comp, err = NewCompactor(CompactOptions{Drill: s.dr, Schema: s.set, Workspace: s.plugin + "." + s.ws,
-		Writer: "sim", DrillClock: s.drillCk.Now, Logger: benchLog()})
+		Writer: "sim", DrillClock: s.drillCk.Now, Logger: benchLog(), JSONSettle: cfg.jsonSettle})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -234,6 +239,13 @@ func (s *fleetSim) dayEvents(day int) []simEvent {
 	for t := s.cfg.compactEvery; t <= 24*time.Hour; t += s.cfg.compactEvery {
 		ev = append(ev, simEvent{at: from.Add(t), dev: -1})
 	}
+	if s.cfg.convertEvery > 0 {
+		for t := s.cfg.convertEvery; t <= active+s.cfg.every; t += s.cfg.convertEvery {
+			if t%s.cfg.compactEvery != 0 {
+				ev = append(ev, simEvent{at: from.Add(t), dev: -2})
+			}
+		}
+	}
 	slices.SortStableFunc(ev, func(a, b simEvent) int {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
@@ -275,6 +287,19 @@ func (s *fleetSim) runDay(ctx context.Context, day int) simDay {
 	s.peak.Store(0)
 	listAt := s.start.Add(time.Duration(day)*24*time.Hour + time.Duration(min(s.cfg.activeHours, 24))*time.Hour)
 	for _, e := range s.dayEvents(day) {
+		if e.dev == -2 {
+			s.advance(e.at, nil)
+			t0 := time.Now()
+			rep, err := s.comp.Convert(ctx)
+			if err != nil {
+				s.tb.Fatalf("light pass at %s: %v (%+v)", e.at.Format(time.RFC3339), err, rep)
+			}
+			d.converts = append(d.converts, time.Since(t0).Seconds())
+			for _, lc := range rep.Logs {
+				d.converted += lc.Converted
+			}
+			continue
+		}
 		if e.dev < 0 {
 			s.advance(e.at, nil)
 			if f, dirs := s.fs.count(""); f > d.peakFiles {

@@ -125,3 +125,62 @@ func TestIntegrationJSONBatches(t *testing.T) {
 	c.sync(t)
 	assertEverywhere(t, d, coll, 7, a, b, c, fresh)
 }
+
+// TestIntegrationLightPass: Compactor.Convert (fieldsync compact
+// --json-only) rewrites the settled JSON batches of the open hours as
+// Parquet and does nothing else: no hour folded, no snapshot. Devices
+// still get every change once, the views show them, and batches not
+// settled yet are left.
+func TestIntegrationLightPass(t *testing.T) {
+	d, set, coll, now := hostileSetup(t)
+	ctx := context.Background()
+	withJSON := func(o *Options) { o.Schema = set; o.BatchRows = 1; o.BatchFormat = BatchJSON }
+	a := mustNode(t, "a", now, d, withJSON)
+	b := mustNode(t, "b", now, d, withJSON)
+	for i := range 3 {
+		a.edit(t, coll, fmt.Sprint("a", i), `{"site":"a"}`)
+	}
+	if rep := a.sync(t); rep.Batches != 3 {
+		t.Fatalf("a pushed %+v, want 3 batches", rep)
+	}
+	b.sync(t)
+	// With the default settle (45 min) nothing written now is rewritten.
+	unsettled, err := NewCompactor(CompactOptions{Drill: d, Schema: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := unsettled.Convert(ctx, coll); err != nil || rep.Logs[0].Converted != 0 {
+		t.Fatalf("light pass with the default settle: %+v %v, want nothing rewritten", rep, err)
+	}
+	light, err := NewCompactor(CompactOptions{Drill: d, Schema: set, JSONSettle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := light.Convert(ctx, coll)
+	if err != nil {
+		t.Fatalf("light pass: %v (%+v)", err, rep)
+	}
+	if lc := rep.Logs[0]; lc.Converted != 3 || len(lc.Written) != 0 || len(lc.Skipped) != 0 || len(rep.Snapshots) != 0 {
+		t.Errorf("light pass: %+v, want a's 3 JSON batches rewritten, nothing folded, no snapshot", rep)
+	}
+	if n := jsonFiles(t, coll); n != 0 {
+		t.Errorf("%d JSON files left after the light pass, want none", n)
+	}
+	for _, e := range topEntries(t, coll) {
+		if _, ok := parsePartition(e); !ok {
+			t.Errorf("after a light pass %s is at the top of the log: it folds nothing", e)
+		}
+	}
+	a.edit(t, coll, "a3", `{"site":"a again"}`)
+	a.sync(t)
+	if rep, err := light.Convert(ctx, coll); err != nil || rep.Logs[0].Converted != 1 {
+		t.Errorf("second light pass: %+v %v, want a's new batch rewritten", rep, err)
+	}
+	// What the views read (they are made by the full passes and the
+	// devices): every change once, in Parquet.
+	assertExactlyOnceSQL(t, d, coll, 4)
+	fresh := mustNode(t, "fresh", now, d, withJSON)
+	fresh.sync(t)
+	b.sync(t)
+	assertEverywhere(t, d, coll, 4, a, b, fresh)
+}

@@ -20,7 +20,7 @@ install -Dm0644 build/appicon.png "$stage/usr/share/icons/hicolor/512x512/apps/f
 install -Dm0644 build/linux/fieldsync-autostart.desktop "$stage/etc/xdg/autostart/fieldsync.desktop"
 install -Dm0644 build/linux/fieldsync-agent.service "$stage/usr/lib/systemd/user/fieldsync-agent.service"
 # Compaction is IT's server job: installed, never enabled by the package.
-for u in fieldsync-compact.service fieldsync-compact.timer; do
+for u in fieldsync-compact.service fieldsync-compact.timer fieldsync-compact-json.service fieldsync-compact-json.timer; do
   install -Dm0644 "build/linux/$u" "$stage/usr/lib/systemd/system/$u"
 done
 # The server-side ingester, for IT to enable on a server (never enabled by

@@ -35,6 +35,8 @@ for want in "-rwxr-xr-x root/root .* ./usr/bin/fieldsync" \
             "./usr/lib/systemd/user/fieldsync-agent.service" \
             "./usr/lib/systemd/system/fieldsync-compact.service" \
             "./usr/lib/systemd/system/fieldsync-compact.timer" \
+            "./usr/lib/systemd/system/fieldsync-compact-json.service" \
+            "./usr/lib/systemd/system/fieldsync-compact-json.timer" \
             "./usr/lib/systemd/system/fieldsync-ingest.service" \
             "./usr/lib/systemd/system/fieldsync-ingest.timer" \
             "./usr/share/doc/fieldsync/OPERATIONS.md"; do
@@ -117,7 +119,8 @@ unit=/usr/lib/systemd/user/fieldsync-agent.service
 mkdir -m 0700 "$tmp/run"
 out=$(XDG_RUNTIME_DIR=$tmp/run systemd-analyze verify --user "$unit" 2>&1) && [ -z "$out" ] ||
   fail "systemd-analyze verify --user $unit (warnings count): $out"
-for unit in /usr/lib/systemd/system/fieldsync-compact.timer /usr/lib/systemd/system/fieldsync-compact.service; do
+for unit in /usr/lib/systemd/system/fieldsync-compact.timer /usr/lib/systemd/system/fieldsync-compact.service \
+  /usr/lib/systemd/system/fieldsync-compact-json.timer /usr/lib/systemd/system/fieldsync-compact-json.service; do
   out=$(systemd-analyze verify "$unit" 2>&1) && [ -z "$out" ] ||
     fail "systemd-analyze verify $unit (warnings count): $out"
 done
@@ -125,6 +128,10 @@ grep -qx 'ExecStart=/usr/bin/fieldsync compact --once' /usr/lib/systemd/system/f
   fail "fieldsync-compact.service does not run fieldsync compact --once"
 [ "$(systemctl is-enabled fieldsync-compact.timer 2>/dev/null)" != enabled ] ||
   fail "the package enabled fieldsync-compact.timer (IT enables it on one server)"
+grep -qx 'ExecStart=/usr/bin/fieldsync compact --once --json-only' /usr/lib/systemd/system/fieldsync-compact-json.service ||
+  fail "fieldsync-compact-json.service does not run fieldsync compact --once --json-only"
+[ "$(systemctl is-enabled fieldsync-compact-json.timer 2>/dev/null)" != enabled ] ||
+  fail "the package enabled fieldsync-compact-json.timer (IT enables it for a JSON fleet)"
 # The ingester's timer and service (system units): verified, never enabled
 # by the package, and the timer runs exactly `fieldsync ingest --once`.
 for u in fieldsync-ingest.service fieldsync-ingest.timer; do

@@ -79,7 +79,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"agent", "run the sync schedule headless until stopped (SIGTERM/Ctrl-C)", runAgent},
-		{"compact", "IT's server job: fold closed hours of the change logs into large verified files: compact [--once] [--collection NAME]", runCompact},
+		{"compact", "IT's server job: fold closed hours of the change logs into large verified files: compact [--once] [--json-only] [--collection NAME]", runCompact},
 		{"conflicts", "list, show or resolve conflicts: conflicts list|show C/ID|resolve C/ID --take ...", runConflicts},
 		{"export", "write a collection's current records as JSON lines: export --collection NAME", runExport},
 		{"ingest", "turn rows analysts wrote into the collections' inboxes in Drill into changes: ingest [--once]", runIngest},

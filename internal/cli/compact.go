@@ -12,6 +12,7 @@ func runCompact(ctx context.Context, env Env, args []string) error {
 	fs, g := newFlagSet(env, "compact")
 	once := fs.Bool("once", false, "run one pass and exit (for a systemd timer or cron); without it, run on compact.schedule until stopped")
 	coll := fs.String("collection", "", "compact only this `collection` (default: every declared one)")
+	jsonOnly := fs.Bool("json-only", false, "a light pass: only rewrite settled JSON batches as Parquet (compact.json_settle), fold nothing; for a fleet writing JSON batches, every few minutes")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -29,24 +30,59 @@ func runCompact(ctx context.Context, env Env, args []string) error {
 	}
 	pass := func(ctx context.Context) error {
 		rep, err := p.svc.Compact(ctx, colls...)
-		printCompact(env, g.json, rep)
+		printCompact(env, g.json, rep, false)
 		return err
 	}
-	if *once {
+	light := func(ctx context.Context) error {
+		rep, err := p.svc.CompactJSON(ctx, colls...)
+		printCompact(env, g.json, rep, true)
+		return err
+	}
+	switch {
+	case *once && *jsonOnly:
+		return light(ctx)
+	case *once:
 		return pass(ctx)
+	case *jsonOnly:
+		if p.cfg.Compact.JSONSchedule == "" {
+			return fmt.Errorf("%w: compact --json-only without --once runs on compact.json_schedule, which is not set (e.g. \"@every 2m\")", errUsage)
+		}
+		return agent.RunJob(ctx, p.log, "compact-json", p.cfg.Compact.JSONSchedule, nil, light)
+	case p.cfg.Compact.JSONSchedule != "":
+		// Both jobs: the full passes and the light ones between them (two
+		// passes at once lose and double nothing: DESIGN.md, compaction).
+		// The first to end (a bad schedule, or the stop) ends the other.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errs := make(chan error, 2)
+		go func() { errs <- agent.RunJob(ctx, p.log, "compact-json", p.cfg.Compact.JSONSchedule, nil, light) }()
+		go func() { errs <- agent.RunJob(ctx, p.log, "compact", p.cfg.Compact.Schedule, nil, pass) }()
+		err := <-errs
+		cancel()
+		if err2 := <-errs; err == nil {
+			err = err2
+		}
+		return err
 	}
 	return agent.RunJob(ctx, p.log, "compact", p.cfg.Compact.Schedule, nil, pass)
 }
 
-// printCompact prints what a compaction pass did: a line per log.
-func printCompact(env Env, asJSON bool, rep agent.CompactReport) {
+// printCompact prints what a compaction pass (light: --json-only) did: a
+// line per log.
+func printCompact(env Env, asJSON bool, rep agent.CompactReport, light bool) {
 	if asJSON {
 		_ = printJSON(env.Stdout, rep)
 		return
 	}
 	for _, lc := range rep.Logs {
-		if lc.Converted > 0 {
+		if lc.Converted > 0 || light {
 			fmt.Fprintf(env.Stdout, "rewrote %d JSON batch(es) of %s as Parquet\n", lc.Converted, lc.Log)
+		}
+		if light {
+			for _, s := range lc.Skipped {
+				fmt.Fprintf(env.Stdout, "left for the next pass: %s: %s\n", lc.Log, s)
+			}
+			continue
 		}
 		var rows int64
 		dropped := 0

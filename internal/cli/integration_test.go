@@ -245,4 +245,15 @@ func TestCompactOnce(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "nosuch") {
 		t.Errorf("compact of an unknown collection: exit %d, %q", code, errs)
 	}
+	// The light pass: JSON batches only (none here), nothing folded.
+	if out := d.must("", "compact", "--once", "--json-only", "--collection", "inspections"); out != "rewrote 0 JSON batch(es) of inspections as Parquet\n" {
+		t.Errorf("compact --once --json-only printed %q, want one line per log", out)
+	}
+	if code, _, errs := d.run("", "compact", "--json-only"); code != 2 || !strings.Contains(errs, "compact.json_schedule") {
+		t.Errorf("compact --json-only with no compact.json_schedule: exit %d, %q; want the usage code and the key to set", code, errs)
+	}
+	bad := newDevice(t, fmt.Sprintf("cli-compact-bad-%d", os.Getpid()), drilltest.URL(t), "fieldsync", "FIELDSYNC_COMPACT_JSON_SETTLE=10s")
+	if code, _, errs := bad.run("", "compact", "--once", "--json-only"); code == 0 || !strings.Contains(errs, "json_settle") {
+		t.Errorf("compact with compact.json_settle 10s: exit %d, %q; want the setting refused", code, errs)
+	}
 }

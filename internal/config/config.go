@@ -44,6 +44,14 @@ type Compact struct {
 	// Schedule is the cron spec of compaction passes when the command
 	// runs without --once ("@hourly").
 	Schedule string `json:"schedule,omitempty"`
+	// JSONSchedule is the cron spec of light passes (fieldsync compact
+	// --json-only: JSON batches rewritten as Parquet, nothing folded) when
+	// the command runs without --once; "" (the default) runs none. For a
+	// fleet writing JSON batches (drill.batch_format), e.g. "@every 2m".
+	JSONSchedule string `json:"json_schedule,omitempty"`
+	// JSONSettle is how old a JSON batch's name must be before a pass
+	// rewrites it as Parquet ("45m"; 1m to 24h).
+	JSONSettle Duration `json:"json_settle,omitempty"`
 }
 
 // Ingest configures the server-side ingester (fieldsync ingest), which
@@ -161,7 +169,7 @@ func setDuration(example string, field func(*Config) *Duration) func(*Config, st
 func Default() Config {
 	return Config{
 		Schedule: "@every 5m",
-		Compact:  Compact{Schedule: "@hourly"},
+		Compact:  Compact{Schedule: "@hourly", JSONSettle: Duration(45 * time.Minute)},
 		Drill: Drill{
 			Plugin:    "dfs",
 			Workspace: "fieldsync",
@@ -314,6 +322,9 @@ var envKeys = []struct {
 	{"FIELDSYNC_COLLECTIONS", "collections", func(c *Config, v string) error { c.Collections = v; return nil }},
 	{"FIELDSYNC_SCHEDULE", "schedule", func(c *Config, v string) error { c.Schedule = v; return nil }},
 	{"FIELDSYNC_COMPACT_SCHEDULE", "compact.schedule", func(c *Config, v string) error { c.Compact.Schedule = v; return nil }},
+	{"FIELDSYNC_COMPACT_JSON_SCHEDULE", "compact.json_schedule", func(c *Config, v string) error { c.Compact.JSONSchedule = v; return nil }},
+	{"FIELDSYNC_COMPACT_JSON_SETTLE", "compact.json_settle",
+		setDuration("45m", func(c *Config) *Duration { return &c.Compact.JSONSettle })},
 	{"FIELDSYNC_DRILL_URLS", "drill.urls", func(c *Config, v string) error { c.Drill.URLs = SplitList(v); return nil }},
 	{"FIELDSYNC_DRILL_WORKSPACE", "drill.workspace", func(c *Config, v string) error { c.Drill.Workspace = v; return nil }},
 	{"FIELDSYNC_DRILL_LOCATION", "drill.location", func(c *Config, v string) error { c.Drill.Location = v; return nil }},
@@ -434,6 +445,9 @@ func (c Config) Validate() error {
 	}
 	if c.Device != "" && !deviceRE.MatchString(c.Device) {
 		return fmt.Errorf("config: device %q: want 1-64 letters, digits, '.', '_' or '-'", c.Device)
+	}
+	if d := time.Duration(c.Compact.JSONSettle); d < time.Minute || d > 24*time.Hour {
+		return fmt.Errorf("config: compact json_settle %s: want 1m to 24h; default 45m", d)
 	}
 	if d := time.Duration(c.Ingest.Settle); d < time.Millisecond || d > time.Hour {
 		return fmt.Errorf("config: ingest settle %s: want 1ms to 1h; default 10s", d)

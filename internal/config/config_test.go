@@ -130,6 +130,8 @@ func TestLoadErrors(t *testing.T) {
 		{"query limit not a duration", `{}`, []string{"FIELDSYNC_DRILL_QUERY_TIMEOUT=long"}, "want a duration such as 5m"},
 		{"device named server", `{"device":"Server"}`, nil, "name of changes made in Drill"},
 		{"ingest settle too long", `{"ingest":{"settle":"2h"}}`, nil, "ingest settle 2h0m0s: want 1ms to 1h"},
+		{"json settle too short", `{"compact":{"json_settle":"10s"}}`, nil, "compact json_settle 10s: want 1m to 24h"},
+		{"json settle from the environment", `{}`, []string{"FIELDSYNC_COMPACT_JSON_SETTLE=30s"}, "compact json_settle 30s"},
 		{"ingest settle not a duration", `{}`, []string{"FIELDSYNC_INGEST_SETTLE=soon"}, "want a duration such as 10s"},
 	}
 	for i, tt := range tests {
