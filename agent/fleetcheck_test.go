@@ -175,12 +175,25 @@ func TestIntegrationFleetSimulation(t *testing.T) {
 	t.Parallel()
 	// One after the other: each makes a workspace, and Drill's storage
 	// plugin configuration is read, changed and written whole.
-	for _, format := range []string{BatchParquet, BatchJSON} {
-		t.Run(format, func(t *testing.T) {
+	tests := []struct {
+		name, format string
+		// light passes (Compactor.Convert) between the full ones
+		convertEvery, jsonSettle time.Duration
+	}{
+		{BatchParquet, BatchParquet, 0, 0},
+		{BatchJSON, BatchJSON, 0, 0},
+		{"json-light", BatchJSON, 3 * time.Hour, time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := newFleetSim(t, simConfig{devices: 3, days: 2, every: 6 * time.Hour, spread: 30 * time.Minute, jitter: 10 * time.Minute,
-				activeHours: 24, compactEvery: 12 * time.Hour, shared: 4, seed: 3}, func(o *Options) { o.BatchFormat = format })
-			s.run(ctx, func(d simDay) { t.Log(d.line()) })
+				activeHours: 24, compactEvery: 12 * time.Hour, convertEvery: tt.convertEvery, jsonSettle: tt.jsonSettle, shared: 4, seed: 3},
+				func(o *Options) { o.BatchFormat = tt.format })
+			days := s.run(ctx, func(d simDay) { t.Log(d.line()) })
+			if tt.convertEvery > 0 && days[0].converted == 0 {
+				t.Errorf("day 1: the light passes rewrote no JSON batch")
+			}
 			s.finish(ctx)
 			s.verify(ctx)
 		})

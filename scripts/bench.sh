@@ -18,8 +18,10 @@
 # hours of FIELDSYNC_BENCH_DAYS (3) simulated days, with a compaction pass
 # every simulated hour (7 minutes on 2 shared cores at load 5-6, 14 at 8-12;
 # every hour of the day active, FIELDSYNC_BENCH_ACTIVE_HOURS=24: 1-1.5 h a day).
-# The fleet suite runs twice: batches written as Parquet, then as JSON
-# (drill.batch_format).
+# The fleet suite runs three times: batches written as Parquet, then as JSON
+# (drill.batch_format), then as JSON with light compaction passes every 2
+# simulated minutes and a 1 minute settle (FIELDSYNC_BENCH_CONVERT_EVERY,
+# FIELDSYNC_BENCH_JSON_SETTLE: fieldsync compact --json-only).
 # The fleet-cluster suite runs the same simulation on the development cluster
 # (FIELDSYNC_BENCH_CLUSTER=1: two Drillbits, the workspace on HDFS; the one
 # named by FIELDSYNC_DRILL_URLS and FIELDSYNC_CLUSTER_DIR, as make cluster
@@ -71,7 +73,9 @@ for s in "${suites[@]}"; do
     fleet)
       if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
       record fleet go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1
-      record fleet-json env FIELDSYNC_BENCH_BATCH_FORMAT=json go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1 ;;
+      record fleet-json env FIELDSYNC_BENCH_BATCH_FORMAT=json go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1
+      record fleet-json-light env FIELDSYNC_BENCH_BATCH_FORMAT=json FIELDSYNC_BENCH_CONVERT_EVERY=2m FIELDSYNC_BENCH_JSON_SETTLE=1m \
+        go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1 ;;
     fleet-cluster)
       record fleet-cluster env FIELDSYNC_BENCH_CLUSTER=1 go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 90m ./agent/ || rc=1 ;;
     browser)
