@@ -6,6 +6,7 @@ import { benchHook, bulkImport, docMakerFor, drained, editLatency, quantile, raw
 import type { Collection } from './types';
 import { DataStore } from './data';
 import { FakeGo } from '../testing/fakeGo';
+import { request } from './data/idb';
 
 /** A data layer with the app's own mirror-loop timing (the benchmarks time that path). */
 async function mustStore(go: FakeGo, debounceMs?: number): Promise<DataStore> {
@@ -73,17 +74,9 @@ describe('bench', () => {
     await rawPuts(f, 300, { chunk: 200, grow: true });
     const t = await rawPuts(f, 500, { chunk: 200, grow: true });
     expect(t.records).toBe(500);
-    const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      const open = f.open('fieldsync-bench-raw-grown');
-      open.onsuccess = () => resolve(open.result);
-      open.onerror = () => reject(open.error);
-    });
+    const db = await request(f.open('fieldsync-bench-raw-grown'));
     try {
-      const n = await new Promise<number>((resolve, reject) => {
-        const req = db.transaction('records', 'readonly').objectStore('records').count();
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-      });
+      const n = await request(db.transaction('records', 'readonly').objectStore('records').count());
       expect(n).toBe(800); // the second run's ids follow the first's: nothing overwritten
     } finally {
       db.close();
@@ -97,17 +90,9 @@ describe('bench', () => {
       const f = new IDBFactory();
       const hook = benchHook(s, f, createApi(go.transport));
       await hook.rawPuts(10, { collection: 'trees', grow: true });
-      const db = await new Promise<IDBDatabase>((resolve, reject) => {
-        const open = f.open('fieldsync-bench-raw-grown');
-        open.onsuccess = () => resolve(open.result);
-        open.onerror = () => reject(open.error);
-      });
+      const db = await request(f.open('fieldsync-bench-raw-grown'));
       try {
-        const all = await new Promise<{ doc: Record<string, unknown> }[]>((resolve, reject) => {
-          const req = db.transaction('records', 'readonly').objectStore('records').getAll();
-          req.onsuccess = () => resolve(req.result as { doc: Record<string, unknown> }[]);
-          req.onerror = () => reject(req.error);
-        });
+        const all = (await request(db.transaction('records', 'readonly').objectStore('records').getAll())) as { doc: Record<string, unknown> }[];
         expect(all).toHaveLength(10);
         const want = docMakerFor(s.info.collections.find((c) => c.name === 'trees')!)(0);
         expect(Object.keys(all[0]!.doc).sort()).toEqual(Object.keys(want).sort());
