@@ -230,24 +230,38 @@ export async function bulkImport(
 /**
  * Resolves when the data layer's own mirror loop has had every change
  * acknowledged by Go, without asking it to run (the timed path is the
- * one an edit takes in the app); rejects after timeoutMs.
+ * one an edit takes in the app); rejects after timeoutMs. The status's
+ * count going to 0 is confirmed by counting the pending changes in
+ * IndexedDB (inside the timed window), so a count that went down early
+ * cannot end a run before Go has everything.
  */
 export function drained(store: DataStore, timeoutMs = 600_000): Promise<void> {
   return new Promise((resolve, reject) => {
     let unsubscribe: (() => void) | undefined;
     let done = false;
-    const timer = setTimeout(() => {
-      done = true;
-      unsubscribe?.();
-      reject(new Error(`the outbox did not drain in ${timeoutMs} ms`));
-    }, timeoutMs);
-    unsubscribe = store.status.subscribe((s) => {
-      if (done || s.outbox !== 0) return;
+    let checking = false;
+    const finish = (err?: Error) => {
+      if (done) return;
       done = true;
       clearTimeout(timer);
       queueMicrotask(() => unsubscribe?.());
-      resolve();
-    });
+      if (err) reject(err);
+      else resolve();
+    };
+    const timer = setTimeout(() => finish(new Error(`the outbox did not drain in ${timeoutMs} ms`)), timeoutMs);
+    const check = (outbox: number) => {
+      if (done || checking || outbox !== 0) return;
+      checking = true;
+      store.outboxCount().then(
+        (n) => {
+          checking = false;
+          // Still pending: the loop is at work, and its next status says more.
+          if (n === 0) finish();
+        },
+        (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+      );
+    };
+    unsubscribe = store.status.subscribe((s) => check(s.outbox));
   });
 }
 
@@ -264,7 +278,8 @@ export async function waitAcknowledged(store: DataStore): Promise<void> {
 
 /**
  * Puts the same n records straight into a scratch IndexedDB database (one
- * object store, one transaction per chunk) and deletes it afterwards: the
+ * object store, one transaction per chunk) and deletes it afterwards
+ * (with grow: into one kept from run to run, which grows): the
  * baseline for bulkImport. With pairs, each record also gets a change
  * object (with the doc) in a second, auto-numbered store in the same
  * transaction: the least a record-plus-outbox design writes. With
