@@ -11,10 +11,12 @@ import (
 // they come, but everything that reads the log in bulk — the views, the
 // snapshot, the compaction of closed hours — reads Parquet files only
 // (see entryGlob). So each compaction pass first rewrites the JSON batches
-// as Parquet: the complete JSON batches of a partition, once no device can
-// write them any more (named more than MaxBatchNameAge + MaxWriteTime
-// before Drill's clock: a device renames a batch older than that instead
-// of writing it), are written with one CTAS into one Parquet batch named
+// as Parquet: the complete JSON batches of a partition (rows = batch_rows)
+// named more than CompactOptions.JSONSettle before Drill's clock (by
+// default MaxBatchNameAge + MaxWriteTime, after which no device writes the
+// name again; shorter for light passes, where a device retrying a batch
+// may write it again after its rewrite: its changes are then in two
+// batches, as after a killed pass below) are written with one CTAS into one Parquet batch named
 // now, under a device name of this compactor's, verified like a compacted
 // entry, and only then dropped. Devices read the new batch like any other
 // (its changes again: harmless, the store is idempotent by change id); a
@@ -23,8 +25,8 @@ import (
 // pass converts the same batches again: their changes are then in two
 // Parquet batches until their hour is folded (readers deduplicate).
 
-// jsonSettled is how old a JSON batch's name must be before a compactor
-// converts it (CompactOptions.JSONSettle): no device writes it any more.
+// jsonSettled is the default of CompactOptions.JSONSettle: no device
+// writes a name that old any more.
 const jsonSettled = MaxBatchNameAge + MaxWriteTime
 
 // settleMS returns CompactOptions.JSONSettle, or its default, in ms.
