@@ -80,6 +80,7 @@ func BenchmarkIntegrationFleet(b *testing.B) {
 		jsonSettle:   envDuration(b, "FIELDSYNC_BENCH_JSON_SETTLE", 0),
 		shared:       200,
 		seed:         8,
+		ghosts:       envInt(b, "FIELDSYNC_BENCH_GHOSTS", 0),
 	}
 	if cfg.activeHours > 24 {
 		b.Fatalf("FIELDSYNC_BENCH_ACTIVE_HOURS=%d: at most 24", cfg.activeHours)
@@ -91,6 +92,9 @@ func BenchmarkIntegrationFleet(b *testing.B) {
 		b.Logf("batches written as %s", format)
 		b.Logf("%d devices, every %s ± %s in the first %d h of %d simulated days, compaction every %s, against %s; load %s",
 			cfg.devices, cfg.every, cfg.jitter, cfg.activeHours, cfg.days, cfg.compactEvery, s.where, loadAverage())
+		if cfg.ghosts > 0 {
+			b.Logf("%d ghost devices write JSON batches straight into the workspace at the same schedule (fleetghost_test.go)", cfg.ghosts)
+		}
 		if cfg.convertEvery > 0 {
 			b.Logf("light passes (JSON batches rewritten as Parquet) every %s, JSON batches settled after %s", cfg.convertEvery, cmp.Or(cfg.jsonSettle, jsonSettled))
 		}

@@ -142,12 +142,16 @@ func (d simDay) line() string {
 	if len(d.converts) > 0 {
 		light = fmt.Sprintf("; %d light passes p50/max %.2f/%.2f s rewrote %d JSON batches", len(d.converts), quantile(d.converts, 0.5), quantile(d.converts, 1), d.converted)
 	}
+	ghosts := ""
+	if d.ghostChanges > 0 {
+		ghosts = fmt.Sprintf("; the ghosts wrote %d changes", d.ghostChanges)
+	}
 	return fmt.Sprintf("day %d: %d syncs (%d pushed, %d pulled), sync p50/p95 %.2f/%.2f s, Drill p50/p95 %.2f/%.2f s, Drillbit CPU p50/p95 %s s, "+
 		"peak heap %.1f MiB; %d passes p50/max %.1f/%.1f s, Drillbit CPU p50/max %s s; %d files, %d dirs (most before a pass: %d, %d); top of changes/ %d (%d hours not compacted), of heartbeats %d; "+
 		"_current %d rows, COUNT(*) %.2f s; SHOW FILES %.2f ms an entry (%d entries); Drill per sync by kind (mean) %s",
 		d.day, len(d.syncs), d.pushed, d.pulled, quantile(d.syncs, 0.5), quantile(d.syncs, 0.95), quantile(d.drill, 0.5), quantile(d.drill, 0.95), cpu,
 		float64(d.peakHeap)/(1<<20), len(d.passes), quantile(d.passes, 0.5), quantile(d.passes, 1), passCPU, d.files, d.dirs, d.peakFiles, d.peakDirs,
-		d.topChanges, d.rawHours, d.topHeartbeats, d.currentRows, d.currentS, d.listMS, d.listN, d.kinds()) + light
+		d.topChanges, d.rawHours, d.topHeartbeats, d.currentRows, d.currentS, d.listMS, d.listN, d.kinds()) + light + ghosts
 }
 
 // kinds writes the mean time a sync spent in each kind of Drill statement.
@@ -179,20 +183,26 @@ func TestIntegrationFleetSimulation(t *testing.T) {
 		name, format string
 		// light passes (Compactor.Convert) between the full ones
 		convertEvery, jsonSettle time.Duration
+		// ghosts writing JSON batches straight into the workspace
+		// (fleetghost_test.go), read like the devices' own
+		ghosts int
 	}{
-		{BatchParquet, BatchParquet, 0, 0},
-		{BatchJSON, BatchJSON, 0, 0},
-		{"json-light", BatchJSON, 3 * time.Hour, time.Minute},
+		{BatchParquet, BatchParquet, 0, 0, 0},
+		{BatchJSON, BatchJSON, 0, 0, 0},
+		{"json-light", BatchJSON, 3 * time.Hour, time.Minute, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := newFleetSim(t, simConfig{devices: 3, days: 2, every: 6 * time.Hour, spread: 30 * time.Minute, jitter: 10 * time.Minute,
-				activeHours: 24, compactEvery: 12 * time.Hour, convertEvery: tt.convertEvery, jsonSettle: tt.jsonSettle, shared: 4, seed: 3},
+				activeHours: 24, compactEvery: 12 * time.Hour, convertEvery: tt.convertEvery, jsonSettle: tt.jsonSettle, shared: 4, seed: 3, ghosts: tt.ghosts},
 				func(o *Options) { o.BatchFormat = tt.format })
 			days := s.run(ctx, func(d simDay) { t.Log(d.line()) })
 			if tt.convertEvery > 0 && days[0].converted == 0 {
 				t.Errorf("day 1: the light passes rewrote no JSON batch")
+			}
+			if tt.ghosts > 0 && days[0].ghostChanges == 0 {
+				t.Errorf("day 1: the ghosts wrote nothing")
 			}
 			s.finish(ctx)
 			s.verify(ctx)

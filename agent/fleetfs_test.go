@@ -26,6 +26,8 @@ type simFS interface {
 	// subdirs lists the directories directly under rel; nil when it does
 	// not exist.
 	subdirs(rel string) []string
+	// writeFile writes a file, making its directories.
+	writeFile(rel string, data []byte) error
 }
 
 // localFS is a workspace on this machine's disk.

@@ -56,6 +56,9 @@ type simConfig struct {
 	// creates a record of the device's own instead.
 	shared int
 	seed   uint64
+	// ghosts write batches straight into the workspace at the devices'
+	// schedule (fleetghost_test.go): the rest of a fleet too large to run.
+	ghosts int
 }
 
 // simDevice is one simulated device.
@@ -72,6 +75,7 @@ type simDay struct {
 	cpu             []float64          // per sync: the Drillbit's CPU (s); empty when unknown
 	byKind          map[string]float64 // time in Drill queries of all syncs by kind (queryKind), s
 	pushed, pulled  int
+	ghostChanges    int       // changes the ghosts wrote
 	passes, passCPU []float64 // per compaction pass: wall time, Drillbit CPU (s)
 	converts        []float64 // per light pass (Compactor.Convert): wall time (s)
 	converted       int       // JSON batches rewritten by the light passes
@@ -105,6 +109,7 @@ type fleetSim struct {
 	start   time.Time
 	drillCk *clock // Drill's simulated clock
 	devs    []*simDevice
+	ghosts  []*simGhost
 	comp    *Compactor
 	rng     *rand.Rand
 	cpu     func() (time.Duration, bool)
@@ -178,6 +183,7 @@ func newFleetSim(tb testing.TB, cfg simConfig, logger func(*Options)) *fleetSim 
 		spread := cmp.Or(cfg.spread, cfg.every)
 		s.devs = append(s.devs, &simDevice{n: n, offset: time.Duration(s.rng.Int64N(int64(spread)))})
 	}
+	s.newGhosts(cfg.ghosts)
 	s.comp, err = NewCompactor(CompactOptions{Drill: s.dr, Schema: s.set, Workspace: s.plugin + "." + s.ws,
 		Writer: "sim", DrillClock: s.drillCk.Now, Logger: benchLog(), JSONSettle: cfg.jsonSettle})
 	if err != nil {
@@ -214,10 +220,12 @@ func dropWorkspace(tb testing.TB, c *drill.Client, plugin, ws string) {
 	}
 }
 
-// simEvent is a device's sync (dev ≥ 0) or a compaction pass (dev < 0).
+// simEvent is a device's sync (dev ≥ 0), a compaction pass (-1), a light
+// pass (-2) or a ghost's batch (ghostEvent).
 type simEvent struct {
 	at  time.Time
 	dev int
+	g   int // the ghost, when dev is ghostEvent
 }
 
 // dayEvents returns a simulated day's events in time order: the devices'
@@ -236,6 +244,7 @@ func (s *fleetSim) dayEvents(day int) []simEvent {
 			ev = append(ev, simEvent{at: from.Add(max(at, 0)), dev: i})
 		}
 	}
+	ev = append(ev, s.ghostEvents(from, active)...)
 	for t := s.cfg.compactEvery; t <= 24*time.Hour; t += s.cfg.compactEvery {
 		ev = append(ev, simEvent{at: from.Add(t), dev: -1})
 	}
@@ -287,6 +296,13 @@ func (s *fleetSim) runDay(ctx context.Context, day int) simDay {
 	s.peak.Store(0)
 	listAt := s.start.Add(time.Duration(day)*24*time.Hour + time.Duration(min(s.cfg.activeHours, 24))*time.Hour)
 	for _, e := range s.dayEvents(day) {
+		if e.dev == ghostEvent {
+			s.advance(e.at, nil)
+			n := s.writeGhost(s.ghosts[e.g], day)
+			d.ghostChanges += n
+			s.pushed += n
+			continue
+		}
 		if e.dev == -2 {
 			s.advance(e.at, nil)
 			t0 := time.Now()
