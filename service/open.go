@@ -110,6 +110,7 @@ func (s *Service) newAgent(c config.Config, set *schema.Set) (*agent.Agent, erro
 		// The same bound as the store's, so a version the agent accepts
 		// is one the store's clock may observe.
 		MaxClockAhead: time.Duration(c.Drill.MaxClockAhead),
+		PullRetries:   c.Drill.PullRetries,
 		QueryTimeout:  time.Duration(c.Drill.QueryTimeout),
 		Cluster:       strings.Join(c.Drill.URLs, ","),
 		AppVersion:    s.opts.Version,

@@ -106,6 +106,10 @@ type Drill struct {
 	// Drill's clock a pulled version may be ("24h"); a row further ahead is
 	// quarantined and never moves this computer's clock.
 	MaxClockAhead Duration `json:"max_clock_ahead,omitempty"`
+	// PullRetries is how many failed reads of a pulled batch (a 0-byte
+	// file left by a killed CTAS, an empty directory) set it aside in the
+	// quarantine (0: the engine's default, 8 reads with backoff).
+	PullRetries int `json:"pull_retries,omitempty"`
 }
 
 // Log configures logging.
@@ -333,6 +337,7 @@ var envKeys = []struct {
 	{"FIELDSYNC_DRILL_PUSH_PARALLEL", "drill.push_parallel", wholeNumber(func(c *Config, n int) { c.Drill.PushParallel = n })},
 	{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD", "drill.max_clock_ahead",
 		setDuration("24h", func(c *Config) *Duration { return &c.Drill.MaxClockAhead })},
+	{"FIELDSYNC_DRILL_PULL_RETRIES", "drill.pull_retries", wholeNumber(func(c *Config, n int) { c.Drill.PullRetries = n })},
 	{"FIELDSYNC_DRILL_QUERY_TIMEOUT", "drill.query_timeout",
 		setDuration("5m", func(c *Config) *Duration { return &c.Drill.QueryTimeout })},
 	{"FIELDSYNC_DRILL_USER", "drill.user", func(c *Config, v string) error { c.Drill.User = v; return nil }},
@@ -439,6 +444,9 @@ func (c Config) Validate() error {
 	}
 	if c.Drill.PushParallel < 0 || c.Drill.PushParallel > 8 {
 		return fmt.Errorf("config: drill push_parallel %d: want 0 (default) to 8", c.Drill.PushParallel)
+	}
+	if c.Drill.PullRetries < 0 || c.Drill.PullRetries > 100 {
+		return fmt.Errorf("config: drill pull_retries %d: want 0 (default, 8) to 100", c.Drill.PullRetries)
 	}
 	if d := time.Duration(c.Drill.MaxClockAhead); d < time.Minute || d > 366*24*time.Hour {
 		return fmt.Errorf("config: drill max_clock_ahead %s: want 1m to 8784h (a year); default 24h", d)

@@ -123,6 +123,8 @@ func TestLoadErrors(t *testing.T) {
 		{"push parallel too many", `{"drill":{"push_parallel":9}}`, nil, "push_parallel 9: want 0 (default) to 8"},
 		{"batch format unknown", `{"drill":{"batch_format":"csv"}}`, nil, `batch_format "csv": want parquet or json`},
 		{"push parallel by the environment", `{}`, []string{"FIELDSYNC_DRILL_PUSH_PARALLEL=two"}, "want a whole number"},
+		{"pull retries negative", `{"drill":{"pull_retries":-1}}`, nil, "pull_retries -1: want 0 (default, 8) to 100"},
+		{"pull retries by the environment", `{}`, []string{"FIELDSYNC_DRILL_PULL_RETRIES=many"}, "want a whole number"},
 		{"clock bound too small", `{"drill":{"max_clock_ahead":"1s"}}`, nil, "max_clock_ahead 1s"},
 		{"clock bound too large", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=10000h"}, "max_clock_ahead"},
 		{"clock bound not a duration", `{}`, []string{"FIELDSYNC_DRILL_MAX_CLOCK_AHEAD=soon"}, "want a duration"},
