@@ -45,6 +45,7 @@ func checkStore(ctx context.Context, d *doctor, env Env, c config.Config) {
 	switch {
 	case errors.Is(err, store.ErrLocked):
 		d.add("store", statusOK, "in use by the running fieldsync: "+trimErr(err), "")
+		checkRunningStatus(d, c.DataDir)
 		return
 	case err != nil:
 		d.add("store", statusFail, trimErr(err), storeHint(err))
@@ -167,19 +168,52 @@ func storeHint(err error) string {
 
 // checkQuarantine reports the pulled data kept out of the store.
 func checkQuarantine(ctx context.Context, d *doctor, st *store.Store, stats store.Stats) {
+	newest := ""
+	if stats.Quarantined > 0 {
+		if items, err := st.QuarantineList(ctx); err == nil && len(items) > 0 {
+			newest = agent.QuarantineText(items[0])
+		}
+	}
+	addQuarantine(d, stats, newest, "")
+}
+
+// checkRunningStatus reports, while the running fieldsync holds the store,
+// what it last wrote in its status file (the source of 'fieldsync status'
+// then): the quarantine and the journal entries it could not push.
+func checkRunningStatus(d *doctor, dataDir string) {
+	rs, err := service.ReadRunningStatus(dataDir)
+	if err != nil {
+		d.add("quarantine", statusWarn, "not checked: the running fieldsync left no status to read ("+trimErr(err)+")",
+			"stop fieldsync and run 'fieldsync doctor' again, or run 'fieldsync quarantine list' then")
+		return
+	}
+	from := " (" + service.RunningStatusFrom(rs) + ")"
+	if rs.Status.Unpushable > 0 {
+		d.add("stuck changes", statusWarn, fmt.Sprintf("%d change(s) could not be pushed at the last sync: %s%s", rs.Status.Unpushable, rs.Status.UnpushableReason, from), "see docs/OPERATIONS.md#salvage")
+	}
+	newest := ""
+	if len(rs.Status.QuarantineReasons) > 0 {
+		newest = rs.Status.QuarantineReasons[0]
+	}
+	addQuarantine(d, rs.Store, newest, from)
+}
+
+// addQuarantine adds the quarantine line of counts stats, newest being the
+// newest item for people and from where the counts come from.
+func addQuarantine(d *doctor, stats store.Stats, newest, from string) {
 	if stats.Quarantined == 0 {
 		detail := "nothing quarantined"
 		if stats.PullRetries > 0 {
 			detail += fmt.Sprintf("; %d batch(es) not read completely yet, read again with backoff", stats.PullRetries)
 		}
-		d.add("quarantine", statusOK, detail, "")
+		d.add("quarantine", statusOK, detail+from, "")
 		return
 	}
 	detail := fmt.Sprintf("%d pulled row(s) or batch(es) quarantined (never applied)", stats.Quarantined)
-	if items, err := st.QuarantineList(ctx); err == nil && len(items) > 0 {
-		detail += "; newest: " + agent.QuarantineText(items[0])
+	if newest != "" {
+		detail += "; newest: " + newest
 	}
-	d.add("quarantine", statusWarn, detail, "fix the data in Drill, then 'fieldsync quarantine retry --all'; see docs/OPERATIONS.md#quarantine")
+	d.add("quarantine", statusWarn, detail+from, "fix the data in Drill, then 'fieldsync quarantine retry --all'; see docs/OPERATIONS.md#quarantine")
 }
 
 // checkDrill reports the shared Drill probe: each Drillbit on its own so
