@@ -28,7 +28,14 @@ type doctor struct {
 	// how far it is on large files (standard error).
 	storeTimeout time.Duration
 	progress     io.Writer
+	// progressAbove is the journal size above which the store check
+	// reports progress (0: progressJournal); tests lower it.
+	progressAbove uint64
 }
+
+// progressJournal is the journal size above which the store check reports
+// its progress: about a second of reading on a laptop.
+const progressJournal = 20000
 
 func (d *doctor) add(name, status, detail, hint string) {
 	d.results = append(d.results, service.Check{Name: name, Status: status, Detail: detail, Hint: hint})

@@ -129,14 +129,22 @@ func firstLine(s string) string {
 func checkStoreContent(d *doctor, st *store.Store, stats store.Stats) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.storeTimeout)
 	defer cancel()
+	above := d.progressAbove
+	if above == 0 {
+		above = progressJournal
+	}
 	var progress store.CheckProgress
-	if stats.Journal > 20000 && d.progress != nil {
+	if stats.Journal > above && d.progress != nil {
 		progress = func(done, total uint64) {
 			fmt.Fprintf(d.progress, "checking the store: %d of %d journal entries read\n", done, total)
 		}
 	}
 	rep, err := st.Check(ctx, progress)
 	switch {
+	case ctx.Err() != nil && len(rep.BadJournal) == 0:
+		// Not finishing is no sign of damage: say so, not "salvage".
+		d.add("store content", statusWarn, fmt.Sprintf("the check did not finish in time (%s): %d journal entries read, none damaged so far",
+			d.storeTimeout, rep.Journal), "run 'fieldsync doctor --store-timeout' with a longer time")
 	case err != nil:
 		d.add("store content", statusFail, trimErr(err), "run 'fieldsync store salvage' (docs/OPERATIONS.md#salvage)")
 	case len(rep.BadJournal) > 0:
