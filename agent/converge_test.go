@@ -56,24 +56,43 @@ func (cv convergence) run(t *testing.T) []*node {
 		case p < 40 && exists && !rec.Deleted:
 			n.edit(t, cv.coll, id, "")
 		case p < 70 && exists && !rec.Deleted:
-			// Change one field only, so that concurrent edits sometimes
-			// touch disjoint fields (what field-merge settles alone).
-			var doc map[string]any
-			if err := json.Unmarshal(rec.Doc, &doc); err != nil {
+			// Change one declared field only, so that concurrent edits
+			// sometimes touch disjoint fields (what field-merge settles
+			// alone) and, with rules on, every rule's field clashes.
+			doc, err := schema.DecodeDoc(rec.Doc)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if rng.IntN(2) == 0 {
-				doc["site"] = fmt.Sprintf("%s step %d", n.device, step)
-			} else {
-				doc["temp"] = rng.IntN(100)
-			}
-			b, err := json.Marshal(doc)
+			f := cv.editedField(t, rng)
+			doc[f.Name] = randomValue(rng, f, doc[f.Name], fmt.Sprintf("%s step %d", n.device, step), base)
+			b, err := encodeDoc(doc)
 			if err != nil {
 				t.Fatal(err)
 			}
 			n.edit(t, cv.coll, id, string(b))
 		default:
-			n.edit(t, cv.coll, id, fmt.Sprintf(`{"site":"%s step %d","temp":%d}`, n.device, step, rng.IntN(100)))
+			// A whole new record: every declared field. A record this
+			// device does not hold yet gets texts and lists of its own
+			// (the same on every device that creates it meanwhile), so
+			// that concurrent creates clash on numbers and times only,
+			// which rules can settle where the policy is manual.
+			doc := map[string]any{}
+			text := fmt.Sprintf("%s step %d", n.device, step)
+			decl, err := cv.set.Collection(cv.coll)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range decl.Fields {
+				if !exists {
+					text = fmt.Sprintf("%s %s", id, f.Name)
+				}
+				doc[f.Name] = randomValue(rng, f, nil, text, base)
+			}
+			b, err := encodeDoc(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.edit(t, cv.coll, id, string(b))
 		}
 	}
 	auto += cv.quiesce(t, nodes)
@@ -114,6 +133,9 @@ func (cv convergence) run(t *testing.T) []*node {
 		}
 	}
 	cv.assertSameMirrors(t, nodes)
+	if decl.HasRules() {
+		cv.assertEveryRuleDecided(t, nodes[0], decl)
+	}
 	// Resolve every conflict, each on a random device, then converge again.
 	for id := range want {
 		n := nodes[rng.IntN(len(nodes))]
@@ -139,6 +161,87 @@ func (cv convergence) run(t *testing.T) []*node {
 
 // quiesce syncs every device in random order until a whole round moves
 // nothing, and returns how many conflicts the policy settled meanwhile.
+// assertEveryRuleDecided fails unless each field rule of decl decided at
+// least one automatic resolution in n's history: a rule that never met a
+// clash was not tested by the run.
+func (cv convergence) assertEveryRuleDecided(t *testing.T, n *node, decl *schema.Collection) {
+	t.Helper()
+	decided := map[string]int{}
+	eachRecord(t, n, cv.coll, func(r store.Record) {
+		h, err := n.st.History(context.Background(), cv.coll, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range h {
+			if c.Resolution == nil {
+				continue
+			}
+			for f, rule := range c.Resolution.Rules {
+				decided[f+":"+rule]++
+			}
+		}
+	})
+	t.Logf("fields decided by rule: %v", decided)
+	for _, f := range decl.RuleFields() {
+		if decided[f+":"+string(decl.Rule(f))] == 0 {
+			t.Errorf("rule %s of field %s never decided a conflict; the run does not test it", decl.Rule(f), f)
+		}
+	}
+}
+
+// editedField picks the declared field an edit changes: with merge rules
+// declared, a field with a rule two times in three, so that every rule gets
+// clashes to settle in a short run.
+func (cv convergence) editedField(t *testing.T, rng *rand.Rand) schema.Field {
+	t.Helper()
+	decl, err := cv.set.Collection(cv.coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ruled := decl.RuleFields(); len(ruled) > 0 && rng.IntN(3) > 0 {
+		f, _ := decl.Field(ruled[rng.IntN(len(ruled))])
+		return f
+	}
+	return decl.Fields[rng.IntN(len(decl.Fields))]
+}
+
+// randomValue returns a new value of field f's type, made from old (the
+// value before) where that makes the edit a typical one: a note or a list
+// grows from what it held, or loses an item. text is a text unique to the
+// edit; baseMS an epoch time near the test's.
+func randomValue(rng *rand.Rand, f schema.Field, old any, text string, baseMS int64) any {
+	switch f.Type {
+	case schema.TypeNumber:
+		return json.Number(fmt.Sprint(float64(rng.IntN(2000)-500) / 10))
+	case schema.TypeInteger:
+		return json.Number(fmt.Sprint(rng.IntN(200) - 50))
+	case schema.TypeBoolean:
+		return rng.IntN(2) == 0
+	case schema.TypeEnum:
+		return f.Options[rng.IntN(len(f.Options))]
+	case schema.TypeDateTime:
+		ms := baseMS + int64(rng.IntN(10*24*3600))*1000
+		if rng.IntN(2) == 0 {
+			return time.UnixMilli(ms).UTC().Format(time.RFC3339)
+		}
+		return json.Number(fmt.Sprint(ms))
+	case schema.TypeNote:
+		if s, ok := old.(string); ok && s != "" && rng.IntN(2) == 0 {
+			return s + "\n" + text
+		}
+		return text
+	case schema.TypeList:
+		list, _ := old.([]any)
+		list = slices.Clone(list)
+		if len(list) > 0 && rng.IntN(3) == 0 {
+			i := rng.IntN(len(list))
+			return slices.Delete(list, i, i+1)
+		}
+		return append(list, text)
+	}
+	return text
+}
+
 func (cv convergence) quiesce(t *testing.T, nodes []*node) (autoResolved int) {
 	t.Helper()
 	for round := range 12 {

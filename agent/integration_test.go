@@ -399,7 +399,7 @@ func TestIntegrationConvergenceRules(t *testing.T) {
 	t.Parallel()
 	d := realDrill(t)
 	set, coll := itCollection(t, "ruled")
-	convergence{d: d, set: set, coll: coll, devices: 3, records: 3, steps: 24, seed: 9}.run(t)
+	convergence{d: d, set: set, coll: coll, devices: 3, records: 3, steps: 40, seed: 9}.run(t)
 	assertExactlyOnceSQL(t, d, coll, -1)
 }
 
