@@ -6,6 +6,9 @@
 #
 #   scripts/test.sh          everything
 #   scripts/test.sh lint     only the static checks
+#   scripts/test.sh browser  only the browser end-to-end tests (after
+#                            `make build`; scripts/browser-test.sh starts
+#                            its own Drillbit when none is given)
 #
 # Test Drillbits are started here on their own ports and data directory (so a
 # developer's `make drillbit` is left alone) and stopped on exit.
@@ -41,6 +44,17 @@ lint() {
   step "frontend typecheck" bash -c 'cd frontend && npm run --silent check'
 }
 
+# browser_suite runs the browser end-to-end tests. A missing or
+# non-executable scripts/browser-test.sh is a failed step, never a skip: a
+# suite that silently does not run proves nothing.
+browser_suite() {
+  if [ ! -x scripts/browser-test.sh ]; then
+    echo "scripts/browser-test.sh is missing or not executable: the browser end-to-end tests cannot run" >&2
+    return 1
+  fi
+  scripts/browser-test.sh
+}
+
 summary() {
   echo
   for f in "${failures[@]}"; do echo "failed: $f"; done
@@ -48,8 +62,14 @@ summary() {
   [ "$failed" -eq 0 ]
 }
 
+case $only in
+  all) ;;
+  lint) lint; summary; exit ;;
+  browser) step "browser end-to-end" browser_suite; summary; exit ;;
+  *) echo "usage: scripts/test.sh [lint|browser]" >&2; exit 2 ;;
+esac
+
 lint
-if [ "$only" = lint ]; then summary; exit; fi
 
 step "frontend unit tests" bash -c 'cd frontend && npm run --silent test'
 step "frontend build" bash -c 'cd frontend && npm run --silent build >/dev/null'
@@ -71,8 +91,6 @@ step "build app" make --no-print-directory build
 step "desktop smoke" scripts/desktop-smoke.sh
 step "debian package" scripts/test-deb.sh
 step "windows installer" scripts/test-windows.sh
-if [ -x scripts/browser-test.sh ]; then
-  step "browser end-to-end" scripts/browser-test.sh
-fi
+step "browser end-to-end" browser_suite
 
 summary
