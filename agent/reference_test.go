@@ -130,11 +130,11 @@ func TestIntegrationReference(t *testing.T) {
 		t.Errorf("a sync after the schedule: %+v, want one unchanged check", rep.References)
 	}
 
-	// Change S1, remove S3, add S5; fix S4.
+	// Change S1, remove S3, add S5; fix S4; and in south's scope change S2.
 	writeCSV(t, csv,
 		"site_id,site_name,region,lat,open",
 		"S1,North well B,north,1.5,yes",
-		"S2,South gate,south,2,no",
+		"S2,South gate B,south,2.5,no",
 		"S4,Fixed lat,north,4,true",
 		"S5,New site,north,5,true",
 		"S6,Mill,north,6,false")
@@ -150,8 +150,18 @@ func TestIntegrationReference(t *testing.T) {
 		t.Error("the old name of S1 is still an option")
 	}
 	rs, _ = south.ag.PullReferences(ctx, true)
-	if r := refResult(t, rs, sites); !r.Unchanged {
-		t.Errorf("south's scope did not change but it read rows: %+v", r)
+	if r := refResult(t, rs, sites); r.Unchanged || r.Changed != 1 || r.Added != 0 || r.Removed != 0 || r.RowsRead != 1 || r.Error != "" {
+		t.Errorf("south after S2 changed: %+v, want S2 changed, 1 row read", r)
+	}
+	if got := refRows(t, south, sites); got != `S2={"lat":2.5,"name":"South gate B","open":false,"region":"south"}` {
+		t.Errorf("south sees %s, want the changed S2 only", got)
+	}
+	if has, _ := south.st.RefHas(ctx, sites, "name", "South gate"); has {
+		t.Error("the old name of S2 is still an option on south")
+	}
+	rs, _ = south.ag.PullReferences(ctx, true)
+	if r := refResult(t, rs, sites); !r.Unchanged || r.RowsRead != 0 {
+		t.Errorf("south's re-pull of its unchanged scope: %+v, want unchanged, 0 rows read", r)
 	}
 }
 
