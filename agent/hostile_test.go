@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,8 +89,11 @@ func TestIntegrationHostileDrill(t *testing.T) {
 	d, set, coll, now := hostileSetup(t)
 	ctx := context.Background()
 	fast := func(o *Options) { o.Schema = set; o.PullRetries = 2; o.PullRetryWait = time.Millisecond }
-	a := mustNode(t, "a", now, d, fast)
-	b := mustNode(t, "b", now, d, fast)
+	// Device names of this run only, so that the fleet table's row of a
+	// device is this test's.
+	tag := fmt.Sprintf("h%d", time.Now().UnixNano()%1_000_000_000)
+	a := mustNode(t, tag+"a", now, d, fast)
+	b := mustNode(t, tag+"b", now, d, fast)
 	a.edit(t, coll, "a1", `{"site":"a one"}`)
 	a.sync(t)
 	b.sync(t) // b has synced before; c below is fresh
@@ -137,7 +141,7 @@ func TestIntegrationHostileDrill(t *testing.T) {
 	a.edit(t, coll, "a2", `{"site":"a two"}`)
 	a.sync(t)
 
-	c := mustNode(t, "c", now, d, fast)
+	c := mustNode(t, tag+"c", now, d, fast)
 	for _, n := range []*node{b, c} {
 		n.sync(t) // first read of the unreadable batches
 		rep := n.sync(t)
@@ -178,7 +182,7 @@ func TestIntegrationHostileDrill(t *testing.T) {
 			}
 		}
 		for _, want := range []struct{ batch, reason string }{
-			{zero, "Drill could not read the batch"}, {empty, ""}, {broken, "Drill could not read the batch"},
+			{zero, "Drill could not read the batch"}, {empty, "the batch holds no rows"}, {broken, "Drill could not read the batch"},
 		} {
 			if r, ok := reasons[want.batch]; !ok || !strings.Contains(r, want.reason) {
 				t.Errorf("%s: batch %s quarantined for %q (found %v), want %q", n.device, want.batch, r, ok, want.reason)
@@ -187,6 +191,11 @@ func TestIntegrationHostileDrill(t *testing.T) {
 		st := n.ag.Status()
 		if st.Quarantined != len(rowCases)+3 || len(st.QuarantineReasons) == 0 || st.LastError != "" {
 			t.Errorf("%s: status %+v", n.device, st)
+		}
+		// The fleet table tells IT the same: the heartbeat of the sync
+		// that quarantined them.
+		if q, skew := fleetRow(t, d, n.device); q != int64(len(rowCases)+3) || skew != st.ClockSkewMS {
+			t.Errorf("%s: fleet table says quarantined %d, clock_skew_ms %d; want %d and %d", n.device, q, skew, len(rowCases)+3, st.ClockSkewMS)
 		}
 		// The far-future rows did not drag the clock; local edits after
 		// them and a reopen of the store work.
@@ -217,8 +226,9 @@ func TestIntegrationClockAYearAhead(t *testing.T) {
 	d, set, coll, now := hostileSetup(t)
 	ctx := context.Background()
 	year := (365 * 24 * time.Hour).Milliseconds()
-	skewed := mustNode(t, "ahead", now+year, d, func(o *Options) { o.Schema = set })
-	right := mustNode(t, "right", now, d, func(o *Options) { o.Schema = set })
+	tag := fmt.Sprintf("y%d", time.Now().UnixNano()%1_000_000_000)
+	skewed := mustNode(t, tag+"ahead", now+year, d, func(o *Options) { o.Schema = set })
+	right := mustNode(t, tag+"right", now, d, func(o *Options) { o.Schema = set })
 	skewed.edit(t, coll, "from-the-future", `{"site":"2027"}`)
 	rep := skewed.sync(t)
 	if rep.Pushed != 0 || len(rep.Unpushable) != 1 || !strings.Contains(rep.Unpushable[0], "ahead of the clocks") {
@@ -243,4 +253,26 @@ func TestIntegrationClockAYearAhead(t *testing.T) {
 	if s := right.ag.Status(); s.ClockWarning != "" || s.ClockSkewMS > 60_000 || s.ClockSkewMS < -60_000 {
 		t.Errorf("right device: skew %d ms, warning %q", s.ClockSkewMS, s.ClockWarning)
 	}
+	// The fleet table shows IT which device's clock is off.
+	if _, skew := fleetRow(t, d, skewed.device); skew < year-60_000 || skew > year+60_000 {
+		t.Errorf("fleet table: year-ahead device's clock_skew_ms %d, want about %d", skew, year)
+	}
+	if _, skew := fleetRow(t, d, right.device); skew > 60_000 || skew < -60_000 {
+		t.Errorf("fleet table: right device's clock_skew_ms %d, want about 0", skew)
+	}
+}
+
+// fleetRow returns a device's quarantined and clock_skew_ms in the fleet
+// table (its latest heartbeat).
+func fleetRow(tb testing.TB, d Drill, device string) (quarantined, skewMS int64) {
+	tb.Helper()
+	r := queryOne(tb, d, fmt.Sprintf("SELECT `quarantined`, `clock_skew_ms` FROM `dfs`.`fieldsync`.`%s` WHERE `device` = %s", FleetDir, quote(device)))
+	num := func(k string) int64 {
+		n, err := strconv.ParseInt(fmt.Sprint(r[k]), 10, 64)
+		if err != nil {
+			tb.Fatalf("fleet table: %s of %s is %v: %v", k, device, r[k], err)
+		}
+		return n
+	}
+	return num("quarantined"), num("clock_skew_ms")
 }
