@@ -15,12 +15,17 @@ import (
 )
 
 // damagedRecords is how many records (and journal entries) the damage tests
-// write before they damage the file.
-const damagedRecords = 2000
+// write before they damage the file; damagedConflicts how many of those
+// records another device also edited, so they are open conflicts.
+const (
+	damagedRecords   = 2000
+	damagedConflicts = 3
+)
 
 // writeDamageFixture writes a store of damagedRecords records in 20 appends
-// (so pages are reused and freed), one audit entry per 100 records, and
-// returns its bytes and the high-water mark of its pages.
+// (so pages are reused and freed), one audit entry per 100 records, then
+// damagedConflicts conflicts (another device's edit of a record, pulled),
+// and returns its bytes and the high-water mark of its pages.
 func writeDamageFixture(tb testing.TB) (data []byte, used int64) {
 	tb.Helper()
 	ctx := context.Background()
@@ -40,6 +45,15 @@ func writeDamageFixture(tb testing.TB) (data []byte, used int64) {
 		if _, err := s.AppendAudit(ctx, AuditEntry{Actor: "ann", Action: "test", Collection: "inspections", RecordID: fmt.Sprintf("r%05d", i)}); err != nil {
 			tb.Fatal(err)
 		}
+	}
+	for i, r := range []int{5, 500, 1500}[:damagedConflicts] {
+		theirs := put(fmt.Sprintf("x%05d", r), fmt.Sprintf("r%05d", r), ver(int64(5000+i), "dev2"), `{"site":"another device's edit"}`)
+		if _, err := s.ApplyRemote(ctx, fmt.Sprintf("000000000005000_dev2_%012d", i+1), []Change{theirs}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if st, err := s.Stats(ctx); err != nil || st.Conflicts != damagedConflicts {
+		tb.Fatalf("fixture: %d conflicts (%v), want %d", st.Conflicts, err, damagedConflicts)
 	}
 	if err := s.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
 		tb.Fatal(err)
@@ -87,9 +101,16 @@ func TestDamagedStoreIsToldNotCrashedOn(t *testing.T) {
 		badJournal int
 		// salvageFails: nothing can be found (both headers unreadable).
 		salvageFails bool
+		// complete: salvage must copy everything (the damage hit only what
+		// bbolt can do without: one of its two headers, or past the last
+		// page of the last transaction).
+		complete bool
+		// checkFails: Check must report a problem (doctor's [FAIL] store
+		// content), as for damaged data pages, where doctor once said ok.
+		checkFails bool
 	}{
 		{name: "truncated to half", damage: func(d []byte) []byte { return d[:used/2] }, openFails: true},
-		{name: "truncated by one page", damage: func(d []byte) []byte { return d[:used-page] }, openFails: true},
+		{name: "truncated by one page", damage: func(d []byte) []byte { return d[:used-page] }, openFails: true, complete: true},
 		{name: "one journal value damaged", damage: func(d []byte) []byte {
 			// The journal entry, mirror entry and change-id entry of r00119
 			// all hold this text; the version node keeps its change.
@@ -97,26 +118,26 @@ func TestDamagedStoreIsToldNotCrashedOn(t *testing.T) {
 				t.Fatal("marker not found")
 			}
 			return d
-		}, badJournal: 1},
+		}, badJournal: 1, checkFails: true},
 		{name: "64 bytes flipped in data pages", damage: func(d []byte) []byte {
 			rng := rand.New(rand.NewPCG(1, 2))
 			for range 64 {
 				d[2*page+rng.Int64N(used-2*page)] ^= byte(1 + rng.IntN(255))
 			}
 			return d
-		}},
+		}, checkFails: true},
 		{name: "first meta page flipped", damage: func(d []byte) []byte {
 			for i := 16; i < 80; i++ {
 				d[i] ^= 0xff
 			}
 			return d
-		}},
+		}, complete: true},
 		{name: "second meta page flipped", damage: func(d []byte) []byte {
 			for i := page + 16; i < page+80; i++ {
 				d[i] ^= 0xff
 			}
 			return d
-		}},
+		}, complete: true},
 		{name: "both meta pages flipped", damage: func(d []byte) []byte {
 			for i := 16; i < 80; i++ {
 				d[i] ^= 0xff
@@ -136,6 +157,8 @@ func TestDamagedStoreIsToldNotCrashedOn(t *testing.T) {
 			}
 			s, err := Open(ctx, path, nil)
 			var de *DamagedError
+			// before: the journal as the damaged store reads it, by seq.
+			var before map[uint64]JournalEntry
 			switch {
 			case tt.openFails:
 				if !errors.As(err, &de) || !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) ||
@@ -148,7 +171,11 @@ func TestDamagedStoreIsToldNotCrashedOn(t *testing.T) {
 			case err != nil:
 				t.Logf("open: %v", err)
 			default:
-				useDamaged(t, s, tt.badJournal)
+				var chk CheckReport
+				before, chk = useDamaged(t, s, path, tt.badJournal)
+				if tt.checkFails && chk.OK() {
+					t.Error("Check found nothing wrong in a damaged store")
+				}
 				if err := s.Close(); err != nil && !errors.Is(err, ErrDamaged) {
 					t.Errorf("Close: %v", err)
 				}
@@ -168,7 +195,26 @@ func TestDamagedStoreIsToldNotCrashedOn(t *testing.T) {
 				t.Fatalf("Salvage: %v", err)
 			}
 			t.Logf("salvage: copied %+v lost %+v unreadable %q", rep.Copied, rep.Lost, rep.Unreadable)
-			checkSalvaged(t, dst, rep)
+			for _, u := range rep.Unreadable {
+				if !strings.Contains(u, path) {
+					t.Errorf("salvage: unreadable place %q does not name the file %s", u, path)
+				}
+			}
+			after := checkSalvaged(t, dst, rep)
+			if before != nil {
+				checkJournalSalvaged(t, before, after)
+			}
+			if tt.complete {
+				want := SalvageCounts{Records: damagedRecords, Journal: damagedRecords, Conflicts: damagedConflicts, Audit: damagedRecords / 100}
+				got := rep.Copied
+				got.Versions, got.Other = 0, 0
+				if got != want || !rep.Complete() {
+					t.Errorf("salvage copied %+v, lost %+v, unreadable %q; want %+v and nothing lost", rep.Copied, rep.Lost, rep.Unreadable, want)
+				}
+			}
+			if rep.Copied.Conflicts+rep.Lost.Conflicts > damagedConflicts {
+				t.Errorf("salvage counted %d+%d conflicts; there were %d", rep.Copied.Conflicts, rep.Lost.Conflicts, damagedConflicts)
+			}
 			if tt.badJournal > 0 && (rep.Lost.Journal != tt.badJournal || rep.Copied.Journal != damagedRecords-tt.badJournal) {
 				t.Errorf("salvage journal: copied %d lost %d; want %d and %d", rep.Copied.Journal, rep.Lost.Journal, damagedRecords-tt.badJournal, tt.badJournal)
 			}
@@ -186,17 +232,29 @@ func TestDamagedStoreIsToldNotCrashedOn(t *testing.T) {
 }
 
 // useDamaged reads a damaged store that opened: every call returns (an
-// error or a result), Pending lists every entry with the bad ones marked,
-// and Check reports them.
-func useDamaged(t *testing.T, s *Store, wantBad int) {
+// error naming the file and what to do, or a result), Pending lists every
+// entry with the bad ones marked, and Check reports them. It returns the
+// journal as read, by seq, and the check's report.
+func useDamaged(t *testing.T, s *Store, path string, wantBad int) (map[uint64]JournalEntry, CheckReport) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := s.Stats(ctx); err != nil {
-		t.Logf("stats: %v", err)
+	clear := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			return
+		}
+		t.Logf("%s: %v", what, err)
+		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "fieldsync store salvage") {
+			t.Errorf("%s = %v; want a damaged-store error naming %s and salvage", what, err, path)
+		}
 	}
+	_, err := s.Stats(ctx)
+	clear("stats", err)
 	entries, err := s.Pending(ctx, 0, 2*damagedRecords)
-	if err != nil {
-		t.Logf("pending: %v", err)
+	clear("pending", err)
+	read := make(map[uint64]JournalEntry, len(entries))
+	for _, e := range entries {
+		read[e.Seq] = e
 	}
 	bad := 0
 	for _, e := range entries {
@@ -220,11 +278,45 @@ func useDamaged(t *testing.T, s *Store, wantBad int) {
 	if wantBad == 0 && bad != len(rep.BadJournal) {
 		t.Errorf("Pending marked %d entries, Check %d", bad, len(rep.BadJournal))
 	}
+	return read, rep
+}
+
+// checkJournalSalvaged compares the journal salvage copied (after) with
+// the one the damaged store read (before): every entry read whole before
+// is copied with its change, and an entry marked damaged is copied only
+// when its own bytes decoded (its damage was in the version graph, and
+// salvage found its change) — never one that could not be read at all.
+func checkJournalSalvaged(t *testing.T, before, after map[uint64]JournalEntry) {
+	t.Helper()
+	healthy, extra := 0, 0
+	for seq, e := range before {
+		if e.Damage != "" {
+			continue
+		}
+		healthy++
+		if a, ok := after[seq]; !ok || a.Change.ChangeID != e.Change.ChangeID || a.Change.Version != e.Change.Version {
+			t.Errorf("journal entry %d (change %s) read whole before salvage, copied as %+v (%v)", seq, e.Change.ChangeID, a.Change, ok)
+		}
+	}
+	for seq, a := range after {
+		e, ok := before[seq]
+		switch {
+		case !ok:
+			t.Errorf("salvage made up journal entry %d (change %s)", seq, a.Change.ChangeID)
+		case e.Damage != "":
+			extra++
+			if e.Change.ChangeID == "" || !strings.Contains(e.Damage, "(change "+e.Change.ChangeID+")") || e.Change.ChangeID != a.Change.ChangeID {
+				t.Errorf("salvage copied journal entry %d (change %s), which could not be read before: %s", seq, a.Change.ChangeID, e.Damage)
+			}
+		}
+	}
+	t.Logf("journal: %d read whole before salvage, %d copied (%d of them marked damaged in the graph only)", healthy, len(after), extra)
 }
 
 // checkSalvaged opens the salvaged file: it must be consistent and hold
-// exactly what the report says was copied, every entry readable.
-func checkSalvaged(t *testing.T, path string, rep SalvageReport) {
+// exactly what the report says was copied, every entry readable. It
+// returns the salvaged journal by seq.
+func checkSalvaged(t *testing.T, path string, rep SalvageReport) map[uint64]JournalEntry {
 	t.Helper()
 	ctx := context.Background()
 	s := mustOpenAt(t, path, nil)
@@ -243,12 +335,19 @@ func checkSalvaged(t *testing.T, path string, rep SalvageReport) {
 	if len(entries) != rep.Copied.Journal {
 		t.Errorf("salvaged journal has %d entries, report says %d", len(entries), rep.Copied.Journal)
 	}
+	salvaged := make(map[uint64]JournalEntry, len(entries))
+	for _, e := range entries {
+		salvaged[e.Seq] = e
+	}
 	st, err := s.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Pending != uint64(len(entries)) && rep.Lost.Journal == 0 {
 		t.Errorf("salvaged pending %d, journal %d", st.Pending, len(entries))
+	}
+	if st.Conflicts != int64(rep.Copied.Conflicts) {
+		t.Errorf("salvaged store has %d conflicts, report says %d", st.Conflicts, rep.Copied.Conflicts)
 	}
 	pg, err := s.Records(ctx, "inspections", Page{Limit: 2 * damagedRecords})
 	if err != nil {
@@ -277,6 +376,7 @@ func checkSalvaged(t *testing.T, path string, rep SalvageReport) {
 	if _, err := s.Append(ctx, []Change{c}); err != nil {
 		t.Errorf("append after salvage: %v", err)
 	}
+	return salvaged
 }
 
 func TestSalvageRefusesAnOpenStoreAndAnExistingFile(t *testing.T) {
