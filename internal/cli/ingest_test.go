@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -81,19 +84,53 @@ func TestIngestKilledAndConcurrent(t *testing.T) {
 		return rowInt(t, r[0], "n")
 	}
 	ledgerDir := filepath.Join(loc, "inspections", "ingested", "bulk")
+	// Kill points cover the pass: a round kills the ingester once it has
+	// written k more batches (k random, up to every batch not written
+	// yet; 0 kills it at a random moment of its first second, while it
+	// starts and reads). A random delay alone mostly fell after the pass's
+	// end, where a kill proves nothing.
+	allBatches := (n+19)/20 + 1 // the bulk table's, then the deletes'
 	rng := rand.New(rand.NewPCG(11, uint64(os.Getpid())))
+	midPass := 0
 	for round := range 10 {
+		before := serverBatches(t, loc)
+		k := rng.IntN(max(allBatches-before, 0) + 1)
 		c := srv.startChild("ingest", "--once")
-		time.Sleep(time.Duration(100+rng.IntN(3000)) * time.Millisecond)
+		exited := make(chan struct{})
+		go func() { _, _ = c.Process.Wait(); close(exited) }()
+		deadline := time.After(time.Duration(rng.IntN(1000)) * time.Millisecond)
+		if k > 0 {
+			deadline = time.After(time.Minute)
+		}
+	wait:
+		for {
+			select {
+			case <-exited:
+				break wait
+			case <-deadline:
+				break wait
+			case <-time.After(5 * time.Millisecond):
+				if k > 0 && serverBatches(t, loc)-before >= k {
+					break wait
+				}
+			}
+		}
 		if err := c.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			t.Fatalf("round %d: kill: %v", round, err)
 		}
-		_ = c.Wait()
+		<-exited
 		if _, err := os.Stat(ledgerDir); err == nil {
-			t.Logf("round %d: killed after the ledger was written", round)
-		} else {
-			t.Logf("round %d: killed with %d server change(s) in Drill", round, serverChanges(t))
+			t.Logf("round %d (k=%d): killed after the ledger was written", round, k)
+			continue
 		}
+		got := serverChanges(t)
+		t.Logf("round %d (k=%d): killed with %d server change(s) in Drill, no ledger", round, k, got)
+		if got > 0 && got < applied {
+			midPass++
+		}
+	}
+	if midPass == 0 {
+		t.Errorf("no kill landed mid-pass (some of the table's changes in Drill, its ledger not written): the kills prove nothing")
 	}
 	// Two at once, to their ends, on a table neither has seen: every
 	// live record's site corrected again.
@@ -107,9 +144,16 @@ func TestIngestKilledAndConcurrent(t *testing.T) {
 		srv.must("", "ingest", "--once")
 	}
 	drillQuery(t, url, "CREATE TABLE "+tbl("again")+" AS SELECT record_id, CONCAT(site, ' again') AS site, 'bo' AS author FROM "+cur)
-	a, b := srv.startChild("ingest", "--once"), srv.startChild("ingest", "--once")
-	_, _ = a.Process.Wait()
-	_, _ = b.Process.Wait()
+	a, aout := startChildOutput(t, srv, "ingest", "--once")
+	b, bout := startChildOutput(t, srv, "ingest", "--once")
+	for i, c := range []*exec.Cmd{a, b} {
+		out := []*bytes.Buffer{aout, bout}[i]
+		if err := c.Wait(); err != nil {
+			t.Errorf("concurrent ingester %d: %v\n%s", i, err, out)
+		} else if strings.Contains(out.String(), "waiting:") {
+			t.Logf("concurrent ingester %d waited for the other:\n%s", i, out)
+		}
+	}
 	// Then passes until none waits (a batch a killed pass left to Drill
 	// may still be being written).
 	var st struct {
@@ -164,6 +208,48 @@ func TestIngestKilledAndConcurrent(t *testing.T) {
 	if out := srv.must("", "status"); !strings.Contains(out, "ingest:     last pass") {
 		t.Errorf("status does not tell about the ingester:\n%s", out)
 	}
+}
+
+// serverBatches counts the batch directories the ingester made in a
+// workspace's inspections change log (on this machine's file system).
+func serverBatches(tb testing.TB, loc string) int {
+	tb.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(loc, "inspections", "changes"), func(_ string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if e.IsDir() && strings.Contains(e.Name(), "_server_") {
+			n++
+			return fs.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// startChildOutput is startChild that keeps what the child prints (both
+// streams) for the caller to read after Wait.
+func startChildOutput(tb testing.TB, d *device, cmd ...string) (*exec.Cmd, *bytes.Buffer) {
+	tb.Helper()
+	args, err := json.Marshal(append(append([]string{}, cmd...), d.args...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := exec.Command(os.Args[0], "-test.run=^$")
+	c.Env = append(append(os.Environ(), d.env...), childEnv+"=1", childArgsEnv+"="+string(args))
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	return c, &out
 }
 
 // TestIngestReportsFailure: a pass that cannot reach Drill exits 1 with the
