@@ -3,12 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/store"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestDoctorStoreCheckTimeBound: a store check that runs out of time says
@@ -75,5 +78,44 @@ func TestDoctorStoreCheckProgress(t *testing.T) {
 				t.Errorf("store check: %+v", doc.results)
 			}
 		})
+	}
+}
+
+// TestDoctorFindsFlippedBytes flips 64 bytes at random in the data pages of
+// a store, as the issue did when doctor answered "[ok] store" while sync
+// failed for ever: doctor must now fail a store check, name the file and
+// say to salvage it. Three seeds, so the damage lands in different pages.
+func TestDoctorFindsFlippedBytes(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(1); seed <= 3; seed++ {
+		d := offlineDevice(t, "cli-flipped")
+		importN(t, d, 300, "f")
+		path := filepath.Join(d.dataDir(), "fieldsync.db")
+		var used int64
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
+		_ = db.Close()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const page = 4096
+		rng := rand.New(rand.NewPCG(seed, 2))
+		for range 64 {
+			b[2*page+rng.Int64N(used-2*page)] ^= byte(1 + rng.IntN(255))
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, out, _ := d.run("", "doctor")
+		if !strings.Contains(out, "[FAIL] store") || !strings.Contains(out, "fieldsync store salvage") || !strings.Contains(out, path) {
+			t.Errorf("seed %d: doctor on a store with 64 flipped bytes:\n%s", seed, out)
+		}
+		if strings.Contains(out, "[ok  ] store content") && strings.Contains(out, "[ok  ] store pages") {
+			t.Errorf("seed %d: doctor passes both store checks on a damaged store:\n%s", seed, out)
+		}
 	}
 }
