@@ -438,3 +438,42 @@ func TestMigration3RefusesDamagedEntry(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAuditBefore pages the audit log backwards: newest first, strictly
+// before the sequence given, and nothing before the first entry.
+func TestAuditBefore(t *testing.T) {
+	t.Parallel()
+	s := mustOpenStore(t)
+	for i := range 5 {
+		mustAppendAudit(t, s, "inspections", fmt.Sprint("r", i))
+	}
+	tests := []struct {
+		name   string
+		before uint64
+		limit  int
+		want   []uint64
+	}{
+		{"from the newest", 0, 0, []uint64{5, 4, 3, 2, 1}},
+		{"a page from the newest", 0, 2, []uint64{5, 4}},
+		{"the page before", 4, 2, []uint64{3, 2}},
+		{"before the first", 1, 10, nil},
+		{"past the end", 99, 2, []uint64{5, 4}},
+		{"just past the newest", 6, 1, []uint64{5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			es, err := s.AuditBefore(context.Background(), tt.before, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []uint64
+			for _, e := range es {
+				got = append(got, e.Seq)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("AuditBefore(%d, %d) = %v, want %v", tt.before, tt.limit, got, tt.want)
+			}
+		})
+	}
+}

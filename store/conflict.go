@@ -186,6 +186,44 @@ func (s *Store) Audit(ctx context.Context, afterSeq uint64, limit int) ([]AuditE
 	return out, nil
 }
 
+// AuditBefore returns up to limit audit entries with sequence < beforeSeq,
+// newest first (beforeSeq 0 means from the newest entry; limit <= 0 means
+// 100). Pass the last entry's Seq to read the page before it: so a screen
+// shows what happened recently without reading the whole log.
+func (s *Store) AuditBefore(ctx context.Context, beforeSeq uint64, limit int) ([]AuditEntry, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	if beforeSeq == 1 {
+		return nil, nil // nothing can precede the first entry
+	}
+	var out []AuditEntry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := bucket(tx, bAudit).Cursor()
+		// Start at the newest entry, or at the last one before beforeSeq.
+		k, v := c.Last()
+		if beforeSeq != 0 {
+			if at, _ := c.Seek(utob(beforeSeq)); at != nil {
+				k, v = c.Prev()
+			} else {
+				k, v = c.Last()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+			var e AuditEntry
+			if err := jsonUnmarshal(v, &e); err != nil {
+				return fmt.Errorf("audit %d: %w", btou(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: audit before %d: %w", beforeSeq, err)
+	}
+	return out, nil
+}
+
 // AuditOf returns the audit entries about one record (the resolutions of
 // its conflicts), oldest first, or none when it has none. It reads the
 // record's entries through the auditrec/ index, so its cost follows the
