@@ -58,6 +58,7 @@ type Service interface {
 	PullReferences(ctx context.Context) ([]agent.RefResult, error)
 	Conflicts(ctx context.Context, f service.ConflictFilter) ([]store.Conflict, error)
 	Conflict(ctx context.Context, collection, id string) (store.Conflict, error)
+	SettledByRules(ctx context.Context, limit int) ([]service.Audit, error)
 	Resolve(ctx context.Context, collection, id string, choice agent.Choice) (store.Change, error)
 	KeepBoth(ctx context.Context, collection, id string) (service.KeepBothResult, error)
 	ResolveMany(ctx context.Context, items []service.RecordRef, take string) (service.ResolveManyResult, error)
@@ -314,6 +315,23 @@ func (u *UI) Conflict(collection, id string) (store.Conflict, error) {
 	}
 	return run(u, "read the conflict of "+collection+"/"+id, u.callTimeout, func(ctx context.Context) (store.Conflict, error) {
 		return u.svc.Conflict(ctx, collection, id)
+	})
+}
+
+// SettledByRules lists the conflicts that merge rules settled by
+// themselves, newest first, at most limit (0 means a screenful): which
+// record, when, on which device, and the rule that decided each field.
+// They are no longer open, so Conflicts does not list them.
+func (u *UI) SettledByRules(limit int) ([]service.Audit, error) {
+	if limit < 0 || limit > service.MaxSettledLimit {
+		return nil, invalid("settled by rules: limit is %d; want 0 to %d", limit, service.MaxSettledLimit)
+	}
+	return run(u, "list the conflicts settled by rules", u.callTimeout, func(ctx context.Context) ([]service.Audit, error) {
+		as, err := u.svc.SettledByRules(ctx, limit)
+		if as == nil {
+			as = []service.Audit{}
+		}
+		return as, err
 	})
 }
 

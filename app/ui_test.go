@@ -99,6 +99,10 @@ func (f *fakeService) PullReferences(ctx context.Context) ([]agent.RefResult, er
 	return nil, f.record(ctx, "PullReferences")
 }
 
+func (f *fakeService) SettledByRules(ctx context.Context, limit int) ([]service.Audit, error) {
+	return nil, f.record(ctx, "SettledByRules")
+}
+
 func mustNewUI(tb testing.TB, b Service, opts UIOptions) *UI {
 	tb.Helper()
 	opts.Service = b
@@ -144,6 +148,8 @@ func TestUIRejectsBadInputWithoutCallingService(t *testing.T) {
 			_, err := u.ResolveMany([]service.RecordRef{{Collection: "sites", RecordID: "a"}, {Collection: "sites"}}, "newest")
 			return err
 		}, "item 2"},
+		{"negative settled limit", func(u *UI) error { _, err := u.SettledByRules(-1); return err }, "limit is -1"},
+		{"settled limit too large", func(u *UI) error { _, err := u.SettledByRules(service.MaxSettledLimit + 1); return err }, "limit is 201"},
 		{"negative age", func(u *UI) error { _, err := u.Conflicts(service.ConflictFilter{OlderThanMS: -5}); return err }, "older_than_ms"},
 		{"empty password", func(u *UI) error { _, err := u.SetPassword(""); return err }, "empty"},
 		{"password with newline", func(u *UI) error { _, err := u.SetPassword("a\nb"); return err }, "line break"},
@@ -197,10 +203,13 @@ func TestUIPassesGoodInput(t *testing.T) {
 	if r, err := u.ResolveMany(nil, "newest"); err != nil || r.Failed == nil {
 		t.Fatalf("ResolveMany(nil) = %+v, %v; want failed [] not null", r, err)
 	}
+	if as, err := u.SettledByRules(service.MaxSettledLimit); err != nil || as == nil {
+		t.Fatalf("SettledByRules = %v, %v; want [] not null", as, err)
+	}
 	if cs, err := u.Conflicts(service.ConflictFilter{Collection: "sites"}); err != nil || cs == nil {
 		t.Fatalf("Conflicts = %v, %v; want [] not null", cs, err)
 	}
-	want := []string{"Accept", "MirrorSince 7 500", `Records sites "r9" 25`, "Resolve version", "Conflicts"}
+	want := []string{"Accept", "MirrorSince 7 500", `Records sites "r9" 25`, "Resolve version", "SettledByRules", "Conflicts"}
 	if got := fb.called(); !reflect.DeepEqual(got, want) {
 		t.Errorf("calls = %q, want %q", got, want)
 	}

@@ -65,6 +65,9 @@ type Audit struct {
 	ResolutionVersion string   `json:"resolution_version"`
 	Leaves            []string `json:"leaves"`
 	Note              string   `json:"note,omitempty"`
+	// Rules maps each field that a merge rule decided to that rule
+	// ("temp": "higher"), for a resolution made by rules (Take "rules").
+	Rules map[string]string `json:"rules,omitempty"`
 	// Remote reports a resolution made on another device (Device) and
 	// pulled with its change, so "device" in Take is that device's.
 	Remote bool `json:"remote,omitempty"`

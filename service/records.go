@@ -167,19 +167,93 @@ func (s *Service) History(ctx context.Context, collection, id string) (History, 
 	return h, nil
 }
 
+// Bounds of SettledByRules.
+const (
+	// DefaultSettledLimit is how many resolutions SettledByRules returns
+	// when the caller passes 0.
+	DefaultSettledLimit = 20
+	// MaxSettledLimit is the most it returns.
+	MaxSettledLimit = 200
+	// settledScan is how many of the newest audit entries it reads at
+	// most: "recent" is the end of the log, never the whole of it.
+	settledScan = 5000
+)
+
+// SettledByRules lists the most recent conflicts that merge rules settled
+// by themselves (resolutions whose Take is "rules"), newest first, at most
+// limit (0 means DefaultSettledLimit), each with its record, who and which
+// device settled it, when, and the rule that decided each field. Such a
+// conflict leaves the Conflicts list as soon as it is settled; this is how
+// analysts still see what the rules did. Only the newest settledScan
+// entries of the audit log are read.
+func (s *Service) SettledByRules(ctx context.Context, limit int) ([]Audit, error) {
+	if _, err := s.ready(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = DefaultSettledLimit
+	}
+	limit = min(limit, MaxSettledLimit)
+	st := s.store
+	out := []Audit{}
+	before := uint64(0)
+	for read := 0; read < settledScan && len(out) < limit; {
+		es, err := st.AuditBefore(ctx, before, min(auditPage, settledScan-read))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if len(out) == limit {
+				break
+			}
+			if e.Action != "resolve" || e.RecordID == "" || !isRuleResolution(e.Detail) {
+				continue
+			}
+			changes, err := st.History(ctx, e.Collection, e.RecordID)
+			if err != nil {
+				return nil, err
+			}
+			byID := make(map[string]store.Change, len(changes))
+			byVersion := make(map[string]store.Change, len(changes))
+			for _, c := range changes {
+				byID[c.ChangeID], byVersion[c.Version] = c, c
+			}
+			a := auditOf(e, byID, byVersion)
+			a.Remote = a.Device != "" && a.Device != st.DeviceID()
+			out = append(out, a)
+		}
+		if len(es) == 0 {
+			break
+		}
+		read += len(es)
+		before = es[len(es)-1].Seq
+	}
+	return out, nil
+}
+
+// isRuleResolution reports whether an audit entry's detail is that of a
+// resolution made by merge rules.
+func isRuleResolution(detail json.RawMessage) bool {
+	var d struct {
+		How string `json:"how"`
+	}
+	return json.Unmarshal(detail, &d) == nil && d.How == "rules"
+}
+
 // auditOf turns an audit entry into what the UI shows. The chosen version
 // is the leaf whose document the resolution kept, when there is one.
 func auditOf(e store.AuditEntry, byID, byVersion map[string]store.Change) Audit {
 	var d struct {
-		How    string   `json:"how"`
-		Leaves []string `json:"leaves"`
-		Note   string   `json:"note"`
-		Chosen string   `json:"chosen"`
+		How    string            `json:"how"`
+		Leaves []string          `json:"leaves"`
+		Note   string            `json:"note"`
+		Chosen string            `json:"chosen"`
+		Rules  map[string]string `json:"rules"`
 	}
 	_ = json.Unmarshal(e.Detail, &d)
 	a := Audit{
 		Seq: e.Seq, At: e.At, Collection: e.Collection, RecordID: e.RecordID,
-		Author: e.Actor, Take: d.How, Leaves: d.Leaves, Note: d.Note,
+		Author: e.Actor, Take: d.How, Leaves: d.Leaves, Note: d.Note, Rules: d.Rules,
 	}
 	if a.Take == "" {
 		a.Take = e.Action

@@ -794,3 +794,78 @@ func TestServiceTestConnectionAuth(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { drilltest.Main(m) }
+
+// TestServiceSettledByRules lists the conflicts merge rules settled, newest
+// first, with the rule of each field, who and where; resolutions a person
+// made and other audit entries are left out, and limit bounds the list.
+func TestServiceSettledByRules(t *testing.T) {
+	t.Parallel()
+	b := mustOpenService(t, serviceOpts{})
+	ctx := context.Background()
+	// settleRemotely applies, as pulled from dev2, a resolution of id's
+	// conflict made there by the rules (or by a person when rules is nil).
+	settleRemotely := func(id string, rules map[string]string) store.Change {
+		t.Helper()
+		remote := b.mustConflict(t, id)
+		cf, err := b.Conflict(ctx, b.coll, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parents []string
+		for _, l := range cf.Leaves {
+			parents = append(parents, l.Version)
+		}
+		res := &store.Resolution{How: "rules", Note: "merged by rule: visits: higher value", Rules: rules}
+		if rules == nil {
+			res = &store.Resolution{How: "device", Chosen: remote.Version}
+		}
+		c := store.Change{ChangeID: newID(t), Collection: b.coll, RecordID: id, Op: store.OpPut, Doc: json.RawMessage(`{"name":"remote","visits":2}`),
+			Parents: parents, Version: store.Version{WallMS: time.Now().UnixMilli(), Node: "dev2"}.String(),
+			Device: "dev2", Author: "fieldsync policy lww with rules", EditedAt: time.Now().UnixMilli(), Resolution: res}
+		if r, err := b.Store().ApplyRemote(ctx, "b2_"+id, []store.Change{c}); err != nil || r.Accepted != 1 {
+			t.Fatalf("apply the pulled resolution of %s: %+v %v", id, r, err)
+		}
+		return c
+	}
+	settleRemotely("r1", map[string]string{"visits": "higher"})
+	settleRemotely("r2", nil)
+	b.mustConflict(t, "r3")
+	if _, err := b.Resolve(ctx, b.coll, "r3", agent.Choice{Take: agent.TakeDevice}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Store().AppendAudit(ctx, store.AuditEntry{Actor: "bob", Action: "note", Collection: b.coll, RecordID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	last := settleRemotely("r4", map[string]string{"visits": "higher", "name": "join"})
+
+	tests := []struct {
+		limit int
+		want  []string // record ids, newest first
+	}{
+		{0, []string{"r4", "r1"}},
+		{1, []string{"r4"}},
+		{-5, []string{"r4", "r1"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint("limit", tt.limit), func(t *testing.T) {
+			t.Parallel()
+			got, err := b.SettledByRules(ctx, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, a := range got {
+				ids = append(ids, a.RecordID)
+			}
+			if !slices.Equal(ids, tt.want) {
+				t.Fatalf("SettledByRules(%d) lists %v, want %v", tt.limit, ids, tt.want)
+			}
+			a := got[0]
+			if a.Take != "rules" || a.Device != "dev2" || !a.Remote || a.Author != "fieldsync policy lww with rules" ||
+				a.ResolutionVersion != last.Version || a.Collection != b.coll || len(a.Leaves) != 2 ||
+				a.Rules["visits"] != "higher" || a.Rules["name"] != "join" || len(a.Rules) != 2 {
+				t.Errorf("newest settled = %+v", a)
+			}
+		})
+	}
+}

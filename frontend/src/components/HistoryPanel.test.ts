@@ -64,4 +64,17 @@ describe('HistoryPanel', () => {
     expect(history).toHaveBeenCalledWith('inspections', 'r1');
     expect(line.closest('li')?.textContent).toContain(`sam@${device}`);
   });
+
+  it('says once that merge rules settled the conflict, and which rule decided each field', async () => {
+    const h = resolutionOn('me', false, 'rules');
+    const a = h.audit[0]!;
+    a.author = 'fieldsync policy lww with rules';
+    a.note = 'merged by rule: Temperature: higher value; Notes: texts joined';
+    a.rules = { temperature: 'higher', notes: 'join' };
+    const history = vi.fn(() => Promise.resolve(h));
+    render(HistoryPanel, { api: { history }, collection: 'inspections', recordId: 'r1' });
+    const line = await screen.findByText('Resolved 2 versions: merged by rule: Temperature: higher value; Notes: texts joined');
+    expect(line.closest('li')?.textContent).toContain('fieldsync policy lww with rules@me');
+    expect(screen.getByTestId('history').textContent).not.toMatch(/merged by rule.*merged by rule/);
+  });
 });

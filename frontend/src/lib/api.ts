@@ -6,6 +6,7 @@ import type { ConnectionStatus, Transport } from './transport';
 import type {
   AppendResult,
   AppliedEvent,
+  Audit,
   Change,
   Check,
   Conflict,
@@ -64,6 +65,8 @@ export interface Api {
   pullReferences(): Promise<RefResult[]>;
   conflicts(filter: ConflictFilter): Promise<Conflict[]>;
   conflict(collection: string, id: string): Promise<Conflict>;
+  /** The conflicts merge rules settled by themselves, newest first (at most limit; 0 = a screenful). */
+  settledByRules(limit: number): Promise<Audit[]>;
   /** Resolves one conflict; the data layer catches up afterwards. */
   resolve(collection: string, id: string, choice: ResolveChoice): Promise<Change>;
   /** Keeps the winner; the other leaf becomes a new record. */
@@ -117,6 +120,7 @@ export function createApi(t: Transport): Api {
     pullReferences: async () => (await ui<RefResult[] | null>('PullReferences')) ?? [],
     conflicts: async (filter) => (await ui<Conflict[] | null>('Conflicts', filter)) ?? [],
     conflict: (collection, id) => ui<Conflict>('Conflict', collection, id),
+    settledByRules: async (limit) => (await ui<Audit[] | null>('SettledByRules', limit)) ?? [],
     resolve: (collection, id, choice) => ui<Change>('Resolve', collection, id, choice),
     keepBoth: (collection, id) => ui<KeepBothResult>('KeepBoth', collection, id),
     resolveMany: (items, take) => ui<ResolveManyResult>('ResolveMany', items, take),

@@ -23,6 +23,7 @@ export interface Audit {
   resolution_version: string;
   leaves: string[];
   note?: string;
+  rules?: Record<string, string>;
   remote?: boolean;
 }
 
@@ -385,6 +386,7 @@ export interface UICalls {
   SaveSettings: { args: [Settings]; result: SettingsView };
   SetPassword: { args: [string]; result: PasswordResult };
   Settings: { args: []; result: SettingsView };
+  SettledByRules: { args: [number]; result: Audit[] };
   Status: { args: []; result: Status };
   SyncNow: { args: []; result: Report };
   TestConnection: { args: [Settings]; result: Check[] };

@@ -272,6 +272,8 @@ export interface Audit {
   resolution_version: string;
   leaves: string[];
   note?: string;
+  /** For a resolution made by merge rules (take "rules"): the rule that decided each field. */
+  rules?: Record<string, string>;
   /** Resolved on another device (`device`) and pulled with its change. */
   remote?: boolean;
 }

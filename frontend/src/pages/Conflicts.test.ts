@@ -4,8 +4,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Toasts } from '../components/toasts.svelte';
 import Conflicts from './Conflicts.svelte';
 import { MemoryData } from '../testing/memoryData';
-import type { Api, Conflict } from '../lib/ui/ports';
-import { FakeApi, conflictR1, inspections } from '../testing/fixtures';
+import type { Api, Audit, Conflict } from '../lib/ui/ports';
+import { FakeApi, T0, conflictR1, inspections } from '../testing/fixtures';
 
 // Generous: the first mount compiles in jsdom on a busy 2-core machine.
 vi.setConfig({ testTimeout: 20_000 });
@@ -218,5 +218,54 @@ describe('Conflicts', () => {
     setup();
     await vi.waitFor(() => expect(screen.getByRole('alert').textContent).toContain('no longer open'));
     expect(window.location.hash).toBe('#/conflicts');
+  });
+
+  it('lists the conflicts merge rules settled, field by field, linking to the record', async () => {
+    const api = new FakeApi();
+    const settledOn = (record_id: string, collection: string, rules: Record<string, string>, note = ''): Audit => ({
+      seq: 7,
+      at: T0,
+      collection,
+      record_id,
+      author: 'fieldsync policy lww with rules',
+      device: 'tab-2',
+      take: 'rules',
+      resolution_version: `000000000000009-0000-${record_id}`,
+      leaves: ['000000000000002-0000-tab-1', '000000000000003-0000-tab-2'],
+      note,
+      rules,
+      remote: true,
+    });
+    api.settled_ = [
+      settledOn('r7', 'inspections', { notes: 'join', temperature: 'higher' }, 'merged by rule: Temperature: higher value; Notes: texts joined'),
+      settledOn('t1', 'trees', {}, 'merged by rule: the edits did not clash'),
+    ];
+    setup({ api });
+    const items = await screen.findAllByTestId('settled-item');
+    expect(api.callsOf('settledByRules')[0]).toEqual([20]);
+    expect(items.map((i) => i.dataset['recordId'])).toEqual(['r7', 't1']);
+    const first = within(items[0]!);
+    expect(first.getByTestId('settled-field-temperature').textContent).toBe('Temperature: merged by rule: higher value');
+    expect(first.getByTestId('settled-field-notes').textContent).toBe('Notes: merged by rule: texts joined');
+    expect(first.getByTestId('settled-who').textContent).toMatch(/2 versions settled by fieldsync policy lww with rules\s+on tab-2/);
+    const link = first.getByRole<HTMLAnchorElement>('link', { name: 'Open record r7 of Inspections in Records' });
+    expect(link.getAttribute('href')).toBe('#/records/inspections/r7');
+    expect(within(items[1]!).getByTestId('settled-note').textContent).toBe('merged by rule: the edits did not clash');
+    expect(screen.getByRole('heading', { level: 2, name: 'Settled by rules' })).toBeTruthy();
+
+    // The collection filter narrows it too; the open conflicts stay in their table.
+    await fireEvent.change(screen.getByLabelText('Collection'), { target: { value: 'inspections' } });
+    await vi.waitFor(() => expect(screen.getAllByTestId('settled-item').map((i) => i.dataset['recordId'])).toEqual(['r7']));
+    expect(ids()).toEqual(['r1', 'r2']);
+  });
+
+  it('says when no conflict was settled by rules, and shows why the list failed', async () => {
+    setup();
+    expect((await screen.findByTestId('settled-empty')).textContent).toBe('No conflict was settled by rules recently.');
+    cleanup();
+    const api = new FakeApi();
+    api.settledByRules = () => Promise.reject(new Error('the store is closed'));
+    setup({ api });
+    expect((await screen.findByRole('alert')).textContent).toContain('the store is closed');
   });
 });

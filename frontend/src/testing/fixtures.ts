@@ -3,6 +3,7 @@
 
 import type {
   Api,
+  Audit,
   Change,
   Check,
   Collection,
@@ -134,6 +135,8 @@ export class FakeApi implements Api {
     '*/15 * * * *': { text: 'every 15 minutes' },
   };
   history_: History = { changes: [], audit: [] };
+  /** What settledByRules answers (newest first, as Go lists them). */
+  settled_: Audit[] = [];
   /** Reference rows by collection, as Go would list them. */
   refs_: Record<string, RefRow[]> = {};
   private readonly listeners = new Map<string, Set<(p: never) => void>>();
@@ -183,6 +186,9 @@ export class FakeApi implements Api {
     const c = this.conflicts_.find((x) => x.collection === collection && x.record_id === id);
     if (!c) return Promise.reject(new Error('no such conflict'));
     return this.rec('conflict', [collection, id], c);
+  }
+  settledByRules(limit: number) {
+    return this.rec('settledByRules', [limit], limit > 0 ? this.settled_.slice(0, limit) : this.settled_);
   }
   resolve(collection: string, id: string, choice: Parameters<Api['resolve']>[2]) {
     this.conflicts_ = this.conflicts_.filter((x) => !(x.collection === collection && x.record_id === id));

@@ -149,6 +149,7 @@ export function unconnectedApi(reason = 'Not connected to fieldsync on this comp
     syncNow: () => fail(),
     conflicts: () => fail(),
     conflict: () => fail(),
+    settledByRules: () => fail(),
     resolve: () => fail(),
     keepBoth: () => fail(),
     resolveMany: () => fail(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildMerged, chosenDoc, diffRows, initialChoices, mergedInputs } from './merge';
+import { buildMerged, chosenDoc, diffRows, initialChoices, mergedInputs, ruleDecisions, ruleResolutionText } from './merge';
 import { change, conflictR1, inspections } from '../../testing/fixtures';
 
 describe('diffRows', () => {
@@ -54,5 +54,30 @@ describe('merging', () => {
     expect(buildMerged(inspections.fields, rows, choices, inputs).errors).toEqual({
       score: 'Score must be a whole number, such as 12.',
     });
+  });
+});
+
+describe('ruleDecisions and ruleResolutionText', () => {
+  it('lists the decided fields in declaration order with their labels and words', () => {
+    const ds = ruleDecisions(inspections, { notes: 'join', gone: 'newest', temperature: 'higher' });
+    expect(ds).toEqual([
+      { name: 'temperature', label: 'Temperature', words: 'higher value' },
+      { name: 'notes', label: 'Notes', words: 'texts joined' },
+      { name: 'gone', label: 'Gone', words: 'newest value' },
+    ]);
+    expect(ruleDecisions(undefined, undefined)).toEqual([]);
+  });
+
+  it.each([
+    { note: 'merged by rule: Temperature: higher value', want: 'merged by rule: Temperature: higher value' },
+    { note: 'Temperature: higher value', want: 'merged by rule: Temperature: higher value' },
+    { note: '', want: 'merged by rule: Temperature: higher value' },
+    { note: undefined, want: 'merged by rule: Temperature: higher value' },
+  ])('words "$note" with "merged by rule" once', ({ note, want }) => {
+    expect(ruleResolutionText(note, ruleDecisions(inspections, { temperature: 'higher' }))).toBe(want);
+  });
+
+  it('falls back to the bare words when nothing says which rule', () => {
+    expect(ruleResolutionText(undefined)).toBe('merged by rule');
   });
 });

@@ -22,6 +22,45 @@ export function ruleWords(collection: Collection | undefined, field: string): st
   return r ? (ruleText[r] ?? r) : '';
 }
 
+/** RuleDecision is one field a merge rule decided in a resolution. */
+export interface RuleDecision {
+  name: string;
+  label: string;
+  /** What the rule kept, in words: "higher value". */
+  words: string;
+}
+
+/**
+ * ruleDecisions lists the fields a resolution's rules decided (Audit.rules),
+ * in the collection's field order, then any field it no longer declares.
+ */
+export function ruleDecisions(collection: Collection | undefined, rules: Record<string, string> | undefined): RuleDecision[] {
+  const names = Object.keys(rules ?? {});
+  const order = (n: string) => {
+    const i = collection?.fields.findIndex((f) => f.name === n) ?? -1;
+    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  names.sort((a, b) => order(a) - order(b) || a.localeCompare(b));
+  return names.map((name) => {
+    const field = collection?.fields.find((f) => f.name === name);
+    const rule = rules?.[name] ?? '';
+    return { name, label: field ? labelOf(field) : humanize(name), words: ruleText[rule as MergeRule] ?? rule };
+  });
+}
+
+/**
+ * ruleResolutionText says what a resolution made by merge rules did, once:
+ * "merged by rule: Reading: higher value". Go's note already starts with
+ * "merged by rule"; a note without it, or none, is worded here.
+ */
+export function ruleResolutionText(note: string | undefined, decisions: RuleDecision[] = []): string {
+  const n = (note ?? '').trim();
+  if (/^merged by rule\b/i.test(n)) return n;
+  if (n) return `merged by rule: ${n}`;
+  if (decisions.length > 0) return `merged by rule: ${decisions.map((d) => `${d.label}: ${d.words}`).join('; ')}`;
+  return 'merged by rule';
+}
+
 /** DiffRow is one field across the versions of a conflict. */
 export interface DiffRow {
   name: string;

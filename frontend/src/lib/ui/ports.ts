@@ -9,6 +9,7 @@ import type { Readable } from '../data/readable';
 import type { Doc, Info } from '../types';
 
 export type {
+  Audit,
   AuthMode,
   Change,
   Check,
@@ -40,6 +41,7 @@ export type Api = Pick<
   | 'syncNow'
   | 'conflicts'
   | 'conflict'
+  | 'settledByRules'
   | 'resolve'
   | 'keepBoth'
   | 'resolveMany'
