@@ -352,7 +352,8 @@ describe('Sync: refused changes', () => {
     const api = new FakeApi();
     Object.assign(api.status_, {
       quarantined: 2,
-      quarantine_reasons: ['row 1 of batch 001_evil_000000000001 (inspections): change_id is NULL'],
+      quarantine_reasons: ['row 1 of batch 001_evil_000000000001 (inspections): change_id is NULL',
+        'batch 002_dead_000000000001 of inspections: Drill could not read the batch: SYSTEM ERROR: IOException: not a Parquet file\n\n[Error Id: 1]'],
       clock_warning: "This computer's clock is 365 days ahead of Drill's clock.",
     });
     await setup(api);
@@ -360,6 +361,11 @@ describe('Sync: refused changes', () => {
     expect(within(q).getByRole('heading', { name: 'Data from Drill set aside' })).toBeTruthy();
     expect(q.textContent).toContain('2 items received from Drill were set aside');
     expect(q.textContent).toContain('change_id is NULL');
+    // Drill's own error is there for IT, behind a disclosure, not in the line.
+    const said = within(q).getByText('What Drill said');
+    expect(said.closest('details')?.open).toBe(false);
+    expect(within(q).getByText('batch 002_dead_000000000001 of inspections: Drill could not read the batch')).toBeTruthy();
+    expect(said.closest('details')?.textContent).toContain('SYSTEM ERROR: IOException');
     expect(q.textContent).toContain('fieldsync quarantine retry --all');
     expect(screen.getByTestId('clock-warning').textContent).toContain('365 days ahead');
   });
