@@ -5,16 +5,22 @@
 // policy applied to a selection. The resolutions land in Drill (the
 // _current view, the change log, and once in the _resolutions and _history
 // views) and on both devices; device B's history shows A's resolution with
-// its resolver.
+// its resolver. A conflict in a collection with merge rules settles by
+// itself: it never waits in the list, and both devices' Conflicts screens
+// list it under "Settled by rules", field by field, linking to the record.
 
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Harness, waitFor } from '../lib/harness.mjs';
+import { COLLECTIONS, Harness, waitFor } from '../lib/harness.mjs';
 import {
   createRecord, editRecord, formValues, gotoScreen, openRecord, syncOK, waitRecords, waitState,
 } from '../lib/ui.mjs';
 
 const C = 'inspections';
+/** R has merge rules: concurrent edits keep the higher temperature and join the notes. */
+const R = 'readings';
 const h = new Harness({ prefix: 'conflict-' });
 let A, B, pa, pb;
 /** resolver is who resolved r1 on device A, as Drill's _resolutions view says. */
@@ -22,8 +28,25 @@ let resolver = '';
 
 before(async () => {
   await h.setup();
+  // The example declaration, plus a collection with merge rules.
+  const d = JSON.parse(await readFile(COLLECTIONS, 'utf8'));
+  d.collections.push({
+    name: R, label: 'Readings', title: 'site', policy: 'lww',
+    rules: { temperature_c: 'higher', notes: 'join' },
+    fields: [
+      { name: 'site', label: 'Site', type: 'text', required: true },
+      { name: 'temperature_c', label: 'Temperature (°C)', type: 'number' },
+      { name: 'notes', label: 'Notes', type: 'note' },
+    ],
+  });
+  const decl = path.join(h.tmp, 'collections-rules.json');
+  await writeFile(decl, JSON.stringify(d, null, 2), { mode: 0o600 });
   A = h.device('tablet-a');
   B = h.device('tablet-b');
+  for (const dev of [A, B]) {
+    const flags = dev.flags.bind(dev);
+    dev.flags = () => flags().map((a) => (a === COLLECTIONS ? decl : a));
+  }
   await Promise.all([A.start({ extra: ['--no-agent'] }), B.start({ extra: ['--no-agent'] })]);
   pa = await A.open('#/records');
   pb = await B.open('#/records');
@@ -256,6 +279,52 @@ test('a conflict between two devices is resolved field by field and reaches Dril
     });
     await gotoScreen(pa, 'Records');
     await waitState(pa, r1, 'synced');
+  });
+
+  await t.test('a conflict settled by merge rules is listed under "Settled by rules" on both devices', async () => {
+    const openReadings = async (page) => {
+      await gotoScreen(page, 'Records');
+      await page.getByTestId(`collection-${R}`).click();
+      await waitRecords(page);
+    };
+    await openReadings(pa);
+    const w = await createRecord(pa, R, { site: 'Weir 9', temperature_c: '12', notes: 'calm' });
+    await syncOK(pa);
+    await syncOK(pb);
+    await openReadings(pb);
+    await waitState(pb, w, 'synced');
+    await openReadings(pa);
+    await editRecord(pa, R, w, { temperature_c: '14', notes: 'calm\nA: algae' });
+    await editRecord(pb, R, w, { temperature_c: '13', notes: 'calm\nB: clear' });
+    // Whichever device made the newest edit settles the conflict by the
+    // rules; the other pulls that resolution. Two rounds bring both there.
+    for (const p of [pa, pb, pa, pb]) h.log(`readings: ${await syncOK(p)}`);
+    const cur = await h.drill.current(h.workspace, R);
+    assert.equal(cur.get(w)?.doc.temperature_c, 14, `the higher temperature in Drill: ${JSON.stringify(cur.get(w))}`);
+    assert.equal(cur.get(w)?.doc.notes, 'calm\nA: algae\nB: clear');
+
+    for (const [page, name] of [[pa, 'A'], [pb, 'B']]) {
+      await gotoScreen(page, 'Conflicts');
+      const item = page.locator(`[data-testid="settled-item"][data-record-id="${w}"]`);
+      await item.waitFor();
+      assert.match(await page.getByTestId('conflict-count').innerText(), /0 conflicts/, `device ${name}: nothing left for a person`);
+      assert.equal(await item.getByTestId('settled-field-temperature_c').innerText(), 'Temperature (°C): merged by rule: higher value');
+      assert.equal(await item.getByTestId('settled-field-notes').innerText(), 'Notes: merged by rule: texts joined');
+      assert.match(await item.getByTestId('settled-who').innerText(), /2 versions settled by fieldsync policy lww with rules on tablet-[ab]/);
+      if (page === pa) await h.shot(pa, 'conflicts-settled-by-rules');
+      // The link opens the record, with the merged values, and its history says it once.
+      await item.getByRole('link', { name: `Open record ${w} of Readings in Records` }).click();
+      await page.getByTestId('record-form').waitFor();
+      assert.equal((await formValues(page)).temperature_c, '14');
+      await page.locator('details.record-history > summary').click();
+      const line = page.getByTestId('history').locator('li.tl-resolution');
+      await waitFor(async () => (await line.count()) === 1, { what: `device ${name}'s history of ${w} shows the rules' resolution` });
+      const text = await line.innerText();
+      assert.match(text, /Resolved 2 versions( on tablet-[ab])?: merged by rule: /);
+      for (const part of ['Temperature (°C): higher value', 'Notes: texts joined']) assert.ok(text.includes(part), `${part} not in ${text}`);
+      assert.doesNotMatch(text, /merged by rule.*merged by rule/s);
+      await page.getByTestId('record-cancel').click();
+    }
   });
 
   await t.test('both journals hold the resolution', async () => {
