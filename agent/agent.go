@@ -346,25 +346,75 @@ type Report struct {
 	References []RefResult `json:"references,omitempty"`
 }
 
+// pushAndPull runs the push and, as soon as the listing taken beside it
+// (listAhead) is in, the pull: while Drill writes this device's batches,
+// the pull reads and applies what the others wrote. Neither needs the
+// other. The listing was taken before the push wrote anything, so it never
+// holds this device's new batches (which a pull would skip anyway); the
+// clocks were read before both and are only read by them; the store
+// serialises their transactions, as it does a push and the user's edits.
+// A resolution the pull makes is journaled and leaves with the push after
+// the pull (runSync). The push's error comes first: it is the one a user
+// must see (unsent changes); what the pull applied meanwhile stays applied.
+// A pull whose listing could not be taken ahead (a collection never pulled,
+// which starts from a snapshot; a failed listing) runs after the push, as
+// every pull once did.
+func (a *Agent) pushAndPull(ctx context.Context, rep *Report, clk *syncClock, listed <-chan pullListing) error {
+	if listed == nil {
+		return a.push(ctx, rep, clk) // no collection declared: nothing to pull
+	}
+	type pullResult struct {
+		ran     bool        // false: the listing failed, the pull is still to run
+		listing pullListing // when it did not run
+		err     error
+	}
+	var pulled Report
+	pullDone := make(chan pullResult, 1)
+	go func() {
+		l := <-listed
+		if l.err != nil {
+			pullDone <- pullResult{listing: l}
+			return
+		}
+		pullDone <- pullResult{ran: true, err: a.pull(ctx, &pulled, clk, &l)}
+	}()
+	pushErr := a.push(ctx, rep, clk)
+	if pushErr == nil {
+		a.setState(StatePulling, nil)
+	}
+	res := <-pullDone
+	rep.addPull(pulled)
+	switch {
+	case pushErr != nil:
+		return pushErr
+	case !res.ran:
+		return a.pull(ctx, rep, clk, &res.listing)
+	}
+	return res.err
+}
+
+// addPull adds what a pull reported to r.
+func (r *Report) addPull(p Report) {
+	r.Pulled += p.Pulled
+	r.PulledBatches += p.PulledBatches
+	r.Incomplete += p.Incomplete
+	r.Waiting += p.Waiting
+	r.Quarantined += p.Quarantined
+	r.AutoResolved += p.AutoResolved
+	r.Conflicts += p.Conflicts
+}
+
 func (a *Agent) runSync(ctx context.Context) (Report, error) {
 	started := a.now()
 	rep := Report{StartedAt: started.UnixMilli()}
 	prev := a.Status()
 	a.setState(StatePushing, nil)
 	clk := &syncClock{}
-	// The pull's listing runs beside the push (see listAhead).
+	// The pull's listing runs beside the push (see listAhead), and so does
+	// the pull once it has its listing (see pushAndPull).
 	listed, err := a.listAhead(ctx, clk)
 	if err == nil {
-		err = a.push(ctx, &rep, clk)
-	}
-	var ahead *pullListing
-	if listed != nil {
-		l := <-listed
-		ahead = &l
-	}
-	if err == nil {
-		a.setState(StatePulling, nil)
-		err = a.pull(ctx, &rep, clk, ahead)
+		err = a.pushAndPull(ctx, &rep, clk, listed)
 	}
 	if err == nil && rep.AutoResolved > 0 {
 		// Resolutions made by policy leave in the sync that made them.

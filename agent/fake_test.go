@@ -357,6 +357,7 @@ type node struct {
 	ev     *recorder
 	device string
 	n      int
+	mu     sync.Mutex // guards n in tryEdit
 }
 
 func mustOpenStore(tb testing.TB, device string, clk *clock) *store.Store {
@@ -409,9 +410,12 @@ func (n *node) tryEdit(coll, id, doc string) (store.Change, error) {
 	if err != nil {
 		return store.Change{}, err
 	}
+	n.mu.Lock() // several goroutines edit at once
 	n.n++
+	seq := n.n
+	n.mu.Unlock()
 	c := store.Change{
-		ChangeID: fmt.Sprintf("%s-%d", n.device, n.n), Collection: coll, RecordID: id, Op: store.OpPut,
+		ChangeID: fmt.Sprintf("%s-%d", n.device, seq), Collection: coll, RecordID: id, Op: store.OpPut,
 		Doc: json.RawMessage(doc), Version: v.String(), Parents: parents, Device: n.device,
 		Author: "ann", EditedAt: n.clk.Now().UnixMilli(),
 	}
