@@ -6,7 +6,7 @@
 #
 #   scripts/bench.sh            every suite
 #   scripts/bench.sh store push only those suites (store, size, push, reference, ingest, scale, fleet,
-#                               fleet-cluster, browser)
+#                               fleet-cluster, fleet-1000, browser)
 #
 # The scale suite replicates 50 and 500 batches by default; the sizes of
 # issue 8 (about 40 minutes more on 2 cores, most of it the 30,000-batch
@@ -27,6 +27,11 @@
 # named by FIELDSYNC_DRILL_URLS and FIELDSYNC_CLUSTER_DIR, as make cluster
 # prints them, else one the test starts), the devices spread over the
 # Drillbits (about 2 minutes a simulated day of 20 devices more than fleet).
+# The fleet-1000 suite measures issue 8's goal on the development cluster: a
+# fleet of 1,000 devices writing JSON batches with light passes every
+# minute, of which 6 are real devices (measured) and 994 ghosts that write
+# their batches straight into HDFS at the same schedule (agent/fleetghost_test.go;
+# FIELDSYNC_BENCH_DAYS simulated days, default 1: about 25 minutes a day).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -35,7 +40,7 @@ source scripts/lib/testdrill.sh
 trap testdrill_stop EXIT
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(store size push reference ingest scale fleet fleet-cluster browser)
+[ ${#suites[@]} -gt 0 ] || suites=(store size push reference ingest scale fleet fleet-cluster fleet-1000 browser)
 
 record() { # name command...
   local name=$1; shift
@@ -78,12 +83,16 @@ for s in "${suites[@]}"; do
         go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 60m ./agent/ || rc=1 ;;
     fleet-cluster)
       record fleet-cluster env FIELDSYNC_BENCH_CLUSTER=1 go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 90m ./agent/ || rc=1 ;;
+    fleet-1000)
+      record fleet-1000 env FIELDSYNC_BENCH_CLUSTER=1 FIELDSYNC_BENCH_BATCH_FORMAT=json FIELDSYNC_BENCH_DEVICES=6 FIELDSYNC_BENCH_GHOSTS=994 \
+        FIELDSYNC_BENCH_DAYS="${FIELDSYNC_BENCH_DAYS:-1}" FIELDSYNC_BENCH_CONVERT_EVERY=1m FIELDSYNC_BENCH_JSON_SETTLE=1m \
+        go test -run '^$' -bench IntegrationFleet -benchtime 1x -v -timeout 240m ./agent/ || rc=1 ;;
     browser)
       if [ -x scripts/browser-bench.sh ]; then
         if [ -z "${FIELDSYNC_DRILL_URL:-}" ]; then testdrill_start || { echo "cannot start a Drillbit"; exit 1; }; fi
         record browser scripts/browser-bench.sh || rc=1
       fi ;;
-    *) echo "unknown suite $s (store, size, push, reference, ingest, scale, fleet, fleet-cluster, browser)"; exit 2 ;;
+    *) echo "unknown suite $s (store, size, push, reference, ingest, scale, fleet, fleet-cluster, fleet-1000, browser)"; exit 2 ;;
   esac
 done
 exit $rc
