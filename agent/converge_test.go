@@ -159,8 +159,6 @@ func (cv convergence) run(t *testing.T) []*node {
 	return nodes
 }
 
-// quiesce syncs every device in random order until a whole round moves
-// nothing, and returns how many conflicts the policy settled meanwhile.
 // assertEveryRuleDecided fails unless each field rule of decl decided at
 // least one automatic resolution in n's history: a rule that never met a
 // clash was not tested by the run.
@@ -242,6 +240,8 @@ func randomValue(rng *rand.Rand, f schema.Field, old any, text string, baseMS in
 	return text
 }
 
+// quiesce syncs every device in random order until a whole round moves
+// nothing, and returns how many conflicts the policy settled meanwhile.
 func (cv convergence) quiesce(t *testing.T, nodes []*node) (autoResolved int) {
 	t.Helper()
 	for round := range 12 {

@@ -162,24 +162,12 @@ func indexAudit(ib *bolt.Bucket, seq uint64, collection, recordID string) error 
 // Audit returns up to limit audit entries with sequence > afterSeq, oldest
 // first (limit <= 0 means 100).
 func (s *Store) Audit(ctx context.Context, afterSeq uint64, limit int) ([]AuditEntry, error) {
-	if limit <= 0 {
-		limit = defaultLimit
-	}
 	if afterSeq == math.MaxUint64 {
 		return nil, nil // nothing can follow
 	}
-	var out []AuditEntry
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := bucket(tx, bAudit).Cursor()
-		for k, v := c.Seek(utob(afterSeq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			var e AuditEntry
-			if err := jsonUnmarshal(v, &e); err != nil {
-				return fmt.Errorf("audit %d: %w", btou(k), err)
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
+	out, err := s.auditWalk(ctx, limit, func(c *bolt.Cursor) ([]byte, []byte) {
+		return c.Seek(utob(afterSeq + 1))
+	}, (*bolt.Cursor).Next)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit after %d: %w", afterSeq, err)
 	}
@@ -191,25 +179,34 @@ func (s *Store) Audit(ctx context.Context, afterSeq uint64, limit int) ([]AuditE
 // 100). Pass the last entry's Seq to read the page before it: so a screen
 // shows what happened recently without reading the whole log.
 func (s *Store) AuditBefore(ctx context.Context, beforeSeq uint64, limit int) ([]AuditEntry, error) {
-	if limit <= 0 {
-		limit = defaultLimit
-	}
 	if beforeSeq == 1 {
 		return nil, nil // nothing can precede the first entry
+	}
+	out, err := s.auditWalk(ctx, limit, func(c *bolt.Cursor) ([]byte, []byte) {
+		// The newest entry, or the last one before beforeSeq.
+		if beforeSeq != 0 {
+			if at, _ := c.Seek(utob(beforeSeq)); at != nil {
+				return c.Prev()
+			}
+		}
+		return c.Last()
+	}, (*bolt.Cursor).Prev)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit before %d: %w", beforeSeq, err)
+	}
+	return out, nil
+}
+
+// auditWalk reads up to limit audit entries (limit <= 0 means 100), from
+// where first puts the cursor, moving with next.
+func (s *Store) auditWalk(ctx context.Context, limit int, first, next func(*bolt.Cursor) ([]byte, []byte)) ([]AuditEntry, error) {
+	if limit <= 0 {
+		limit = defaultLimit
 	}
 	var out []AuditEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := bucket(tx, bAudit).Cursor()
-		// Start at the newest entry, or at the last one before beforeSeq.
-		k, v := c.Last()
-		if beforeSeq != 0 {
-			if at, _ := c.Seek(utob(beforeSeq)); at != nil {
-				k, v = c.Prev()
-			} else {
-				k, v = c.Last()
-			}
-		}
-		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+		for k, v := first(c); k != nil && len(out) < limit; k, v = next(c) {
 			var e AuditEntry
 			if err := jsonUnmarshal(v, &e); err != nil {
 				return fmt.Errorf("audit %d: %w", btou(k), err)
@@ -218,10 +215,7 @@ func (s *Store) AuditBefore(ctx context.Context, beforeSeq uint64, limit int) ([
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: audit before %d: %w", beforeSeq, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // AuditOf returns the audit entries about one record (the resolutions of
