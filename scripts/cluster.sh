@@ -32,7 +32,8 @@
 #   --drillbits N     how many Drillbits (default 2).
 #   --port P          web port of Drillbit 1 (default 8247); Drillbit N gets
 #                     P+N-1, user ports 31210, 31220, ...; ZooKeeper 2182,
-#                     the NameNode 9820. --port 0 picks free ports for all.
+#                     the NameNode 9820. --port 0 picks free ports for all
+#                     (the Drillbits' web ports below the ephemeral range).
 #   --exit-with-pid P every process stops by itself once process P exits, so
 #                     a cluster started by a test never outlives it.
 #
@@ -190,7 +191,24 @@ bit_ports() {
   local n=$1 f web
   f=$(bit_dir "$n")/ports
   if [ -s "$f" ]; then read -r web _ <"$f"; echo "$web 0"; return; fi
-  if [ "$port" = 0 ]; then echo "0 0"; else echo "$((port + n - 1)) $((31200 + 10 * n))"; fi
+  if [ "$port" = 0 ]; then echo "$(free_web_port) 0"; else echo "$((port + n - 1)) $((31200 + 10 * n))"; fi
+}
+
+# free_web_port prints a free port below the kernel's ephemeral range. A
+# Drillbit restarted must get its web port back (its URL), and a port the
+# system picked (--port 0: in the ephemeral range) can meanwhile be the
+# local end of some client's connection: "Address already in use" when the
+# cluster suite restarted a killed Drillbit (fresh clone, 12:04 UTC). A
+# port below that range is never given to an outgoing connection.
+free_web_port() {
+  local lo=32768 top p _
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  top=$((lo > 20500 ? lo : 32768))
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % (top - 20000)))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo 0 # none found: let the system pick
 }
 
 # bit_args N prints the drillbit.sh options of Drillbit N, one per line.
